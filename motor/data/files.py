@@ -1,0 +1,128 @@
+"""Reading user files safely, with messages that name the file, the line or column, and the fix.
+
+Arrays are read with ``allow_pickle=False``: a pickled .npy can run code when loaded, and
+uploads are untrusted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from motor.errors import MotorError
+
+
+def read_table(path: Path, sep: str, dtype=str) -> pd.DataFrame:
+    """A CSV/TSV with a header row, every column read as text (ids may be strings)."""
+    try:
+        df = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise MotorError(f"{path.name} is empty: it needs a header row and at least one data row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise MotorError(f"{path.name} could not be parsed as a {'TSV' if sep == chr(9) else 'CSV'} "
+                         f"file ({str(e).splitlines()[0]}); check the separator and quoting") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if len(df) == 0:
+        raise MotorError(f"{path.name} has a header but no data rows")
+    return df
+
+
+def find_column(df: pd.DataFrame, names: tuple[str, ...], file: str, what: str, required: bool = True) -> str | None:
+    """The first of ``names`` present in ``df`` (exact, then case-insensitive)."""
+    for n in names:
+        if n in df.columns:
+            return n
+    lower = {c.lower(): c for c in df.columns}
+    for n in names:
+        if n.lower() in lower:
+            return lower[n.lower()]
+    if not required:
+        return None
+    close = difflib.get_close_matches(names[0], list(df.columns), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}? Rename it to {names[0]!r}" if close else f"; add a column named {names[0]!r}"
+    raise MotorError(f"{file}: no {what} column (expected one of {', '.join(names)}; found "
+                     f"{', '.join(map(repr, df.columns))}){hint}")
+
+
+def line_of(row: int) -> int:
+    """File line of a 0-based data row (line 1 is the header)."""
+    return int(row) + 2
+
+
+def parse_numbers(series: pd.Series, file: str, column: str, kind=float) -> np.ndarray:
+    """Convert a text column to numbers, naming the first bad line on failure."""
+    values = pd.to_numeric(series, errors="coerce")
+    bad = values.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise MotorError(f"{file} line {line_of(row)}: column {column!r} has {series.iat[row]!r}, "
+                         f"which is not a number; fix or remove that row")
+    arr = values.to_numpy()
+    if kind is int:
+        if not np.all(np.mod(arr, 1) == 0):
+            row = int(np.flatnonzero(np.mod(arr, 1) != 0)[0])
+            raise MotorError(f"{file} line {line_of(row)}: column {column!r} must hold whole numbers, "
+                             f"got {series.iat[row]!r}")
+        return arr.astype(np.int64)
+    return arr.astype(np.float64)
+
+
+def load_array(path: Path) -> np.ndarray:
+    """A numeric .npy array, refusing pickles and non-numeric content."""
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise MotorError(f"{path.name} is not a readable .npy file (no NumPy header); save it with np.save")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise MotorError(f"{path.name} contains pickled Python objects, which are refused for safety; "
+                             f"save a plain numeric array with np.save(path, features.astype(np.float32))") from None
+        raise MotorError(f"{path.name} is not a readable .npy array ({e}); save it with np.save") from None
+    except (OSError, EOFError) as e:
+        raise MotorError(f"{path.name} is not a readable .npy file ({e}); save it with np.save") from None
+    return arr
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of a .npz archive, refusing pickles."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise MotorError(f"{path.name} contains pickled Python objects (for example an object array of "
+                             f"ids), which are refused for safety; store ids as a string array: "
+                             f"np.savez(path, item_id=np.array(ids, dtype=str), feat=features)") from None
+        raise MotorError(f"{path.name} is not a readable .npz archive ({e}); write it with np.savez") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise MotorError(f"{path.name} is not a readable .npz archive ({e}); write it with np.savez") from None
+
+
+def as_feature_matrix(arr: np.ndarray, file: str, row_names=None) -> np.ndarray:
+    """Check a feature array is a finite 2-D numeric matrix and return it as float32."""
+    if arr.ndim != 2:
+        raise MotorError(f"{file}: features must be a 2-D array [items, dimensions], got shape {arr.shape}")
+    if arr.shape[1] == 0:
+        raise MotorError(f"{file}: features have zero columns")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise MotorError(f"{file}: features must be numbers, got dtype {arr.dtype}")
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    finite = np.isfinite(out)
+    if not finite.all():
+        r, c = map(int, np.argwhere(~finite)[0])
+        n_rows = int((~finite.all(axis=1)).sum())
+        name = f"row {r}" if row_names is None else f"row {r} (item {row_names[r]})"
+        raise MotorError(f"{file}: {n_rows} rows contain NaN or infinite values, first at {name}, column {c} "
+                         f"(value {arr[r, c]}); replace them, for example with the column mean")
+    return out
+
+
+def modality_name(path: Path) -> str:
+    """``image_feat.npy`` and ``image.npz`` both give the modality ``image``."""
+    stem = path.name.split(".")[0]
+    return stem[: -len("_feat")] if stem.endswith("_feat") else stem

@@ -1,0 +1,59 @@
+"""One entry point for every dataset source: ``demo``, an MMRec folder, or a simple folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from motor.config import doc
+from motor.data.dataset import Dataset
+from motor.data.filters import kcore_filter
+from motor.data.mmrec import read_mmrec
+from motor.data.simple import find_interactions_file, read_simple
+from motor.errors import MotorError
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+DEMO_DIR = ASSETS / "demo"
+
+
+@dataclass
+class DataConfig:
+    """How a dataset is read and cleaned before it is split."""
+
+    data: str = doc("demo", "'demo' (bundled MovieLens sample) or a folder: MMRec (<name>.inter + *_feat.npy) "
+                            "or simple (interactions.csv, items.csv, <modality>.npz)")
+    kcore: int = doc(0, "iterative k-core: drop users and items with fewer than k interactions until none "
+                        "remain (0 = off)")
+    duplicates: Literal["error", "keep_last"] = doc("error", "repeated user-item pairs: refuse, or keep the "
+                                                               "latest (by timestamp when present)")
+    missing_features: Literal["error", "fill_mean"] = doc("error", "items with interactions but no feature row: "
+                                                                    "refuse, or fill with the modality mean "
+                                                                    "(flagged)")
+
+    def validate(self):
+        if self.kcore < 0:
+            raise MotorError(f"kcore must be 0 (off) or a positive count, got {self.kcore}")
+
+
+def load_dataset(cfg: DataConfig | str) -> Dataset:
+    """Read, validate and (optionally) k-core filter a dataset."""
+    if isinstance(cfg, str):
+        cfg = DataConfig(data=cfg)
+    if cfg.data == "demo":
+        ds = read_simple(DEMO_DIR, name="demo")
+    else:
+        path = Path(cfg.data).expanduser()
+        if not path.exists():
+            raise MotorError(f"{cfg.data}: no such file or folder; pass 'demo' or a dataset folder")
+        if path.is_dir() and find_interactions_file(path) is None and any(path.glob("*.inter")):
+            ds = read_mmrec(path)
+        elif path.suffix == ".inter":
+            ds = read_mmrec(path)
+        elif path.is_dir():
+            ds = read_simple(path, duplicates=cfg.duplicates, missing_features=cfg.missing_features)
+        else:
+            raise MotorError(f"{cfg.data}: expected a dataset folder (or an MMRec .inter file), got a file")
+    if cfg.kcore:
+        ds = kcore_filter(ds, cfg.kcore)
+    return ds

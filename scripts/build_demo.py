@@ -1,0 +1,96 @@
+"""Build the bundled demo dataset (assets/demo) from MovieLens latest-small and shipped features.
+
+The demo is MovieLens latest-small restricted to movies that have both a poster feature
+(EfficientNet-Lite0) and a text feature (MiniLM), then 5-core filtered. It is written in
+motor-lab's simple folder format, so loading it exercises the same reader as user data.
+Posters themselves are never copied: only derived feature vectors (fp16) are stored.
+
+    python scripts/build_demo.py --movielens ../shared/data/ml-latest-small \
+        --image-features ../shared/data/features/ml1m_posters_effnetlite0_1280.npz \
+        --text-features ../shared/data/features/mlls_text_minilm384.npz --out assets/demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from motor.data.filters import kcore_mask  # noqa: E402
+
+NOTICE = """# Notice: motor-lab demo dataset
+
+Built by `scripts/build_demo.py` from:
+
+* **MovieLens latest-small** (September 2018 release), F. Maxwell Harper and Joseph A. Konstan.
+  2015. The MovieLens Datasets: History and Context. ACM Transactions on Interactive Intelligent
+  Systems (TiiS) 5, 4: 19:1-19:19. https://doi.org/10.1145/2827872. Redistributed, transformed
+  (filtered to movies with features, 5-core), under the GroupLens terms in `LICENSE-MovieLens.txt`:
+  research use only, no endorsement by the University of Minnesota or GroupLens, non-commercial.
+* **image.npz**: EfficientNet-Lite0 (ImageNet) global-average-pooled 1280-d features of movie
+  posters. **The posters are not included** and are not redistributed: they are the studios'
+  copyrighted artwork. Only these derived feature vectors (float16) are shipped.
+* **text.npz**: all-MiniLM-L6-v2 384-d sentence embeddings (L2-normalised, float16) of the
+  `text` column of `items.csv` (title, year, genres and up to 20 user tags).
+
+Statistics: {users} users, {items} movies, {inter} ratings (every rating counts as an implicit
+interaction), each user and movie with at least {k} interactions.
+"""
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--movielens", type=Path, required=True, help="folder with ratings.csv, movies.csv, links.csv, README.txt")
+    p.add_argument("--image-features", type=Path, required=True, help="npz with movie_id and feat (posters)")
+    p.add_argument("--text-features", type=Path, required=True, help="npz with movie_id, feat and text")
+    p.add_argument("--out", type=Path, default=Path("assets/demo"))
+    p.add_argument("--kcore", type=int, default=5)
+    a = p.parse_args(argv)
+
+    ratings = pd.read_csv(a.movielens / "ratings.csv")
+    movies = pd.read_csv(a.movielens / "movies.csv")
+    links = pd.read_csv(a.movielens / "links.csv", dtype={"imdbId": str, "tmdbId": "Int64"})
+    with np.load(a.image_features, allow_pickle=False) as z:
+        img_ids, img = z["movie_id"].astype(np.int64), z["feat"]
+    with np.load(a.text_features, allow_pickle=False) as z:
+        txt_ids, txt, txt_text = z["movie_id"].astype(np.int64), z["feat"], z["text"]
+
+    have = np.intersect1d(img_ids, txt_ids)
+    r = ratings[ratings["movieId"].isin(have)].reset_index(drop=True)
+    u = pd.factorize(r["userId"])[0]
+    i = pd.factorize(r["movieId"])[0]
+    r = r[kcore_mask(u, i, a.kcore)].sort_values(["userId", "timestamp"], kind="stable")
+    keep_items = np.sort(r["movieId"].unique())
+
+    a.out.mkdir(parents=True, exist_ok=True)
+    r.rename(columns={"userId": "user", "movieId": "item"}).to_csv(a.out / "interactions.csv", index=False)
+
+    meta = movies[movies["movieId"].isin(keep_items)].merge(links, on="movieId", how="left")
+    meta["year"] = meta["title"].str.extract(r"\((\d{4})\)\s*$")[0]
+    text_of = dict(zip(txt_ids.tolist(), txt_text.tolist()))
+    meta["text"] = meta["movieId"].map(text_of)
+    meta = meta.rename(columns={"movieId": "item", "imdbId": "imdb_id", "tmdbId": "tmdb_id"})
+    meta["genres"] = meta["genres"].str.replace("|", ", ", regex=False)
+    meta = meta[["item", "title", "year", "genres", "imdb_id", "tmdb_id", "text"]].sort_values("item")
+    meta.to_csv(a.out / "items.csv", index=False)
+
+    for name, ids, feat in (("image", img_ids, img), ("text", txt_ids, txt)):
+        pos = pd.Index(ids).get_indexer(keep_items)
+        np.savez_compressed(a.out / f"{name}.npz", item_id=keep_items.astype(str),
+                            feat=feat[pos].astype(np.float16))
+
+    shutil.copyfile(a.movielens / "README.txt", a.out / "LICENSE-MovieLens.txt")
+    (a.out / "NOTICE.md").write_text(NOTICE.format(users=r["userId"].nunique(), items=len(keep_items),
+                                                  inter=len(r), k=a.kcore))
+    size = sum(f.stat().st_size for f in a.out.iterdir()) / 1e6
+    print(f"wrote {a.out}: {r['userId'].nunique()} users, {len(keep_items)} items, {len(r)} interactions, {size:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Both readers on tiny fixtures, and every validation error names the file, the place and the fix."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from motor.data.load import DataConfig, load_dataset
+from motor.errors import MotorError
+from tests.conftest import write_mmrec, write_simple
+
+
+def test_simple_reader_aligns_features_by_item_id(simple_dir):
+    ds = load_dataset(str(simple_dir))
+    assert ds.n_users == 20 and ds.n_interactions == 160
+    assert set(ds.modalities) == {"image", "text"}
+    with np.load(simple_dir / "image.npz") as z:
+        lookup = dict(zip(z["item_id"], z["feat"]))
+    for i, item_id in enumerate(ds.item_ids):
+        assert np.allclose(ds.modalities["image"].features[i], lookup[item_id])
+    assert ds.title(0).startswith("Movie ")
+    assert ds.interactions.timestamp is not None and ds.interactions.rating is not None
+
+
+def test_simple_reader_accepts_npy_aligned_with_items_csv(simple_dir):
+    items = pd.read_csv(simple_dir / "items.csv")
+    feats = np.arange(len(items) * 3, dtype=np.float32).reshape(len(items), 3)
+    (simple_dir / "text.npz").unlink()
+    np.save(simple_dir / "text_feat.npy", feats)
+    ds = load_dataset(str(simple_dir))
+    row = list(items["item"]).index(ds.item_ids[5])
+    assert np.array_equal(ds.modalities["text"].features[5], feats[row])
+
+
+def test_mmrec_reader(mmrec_dir):
+    ds = load_dataset(str(mmrec_dir))
+    assert ds.n_items == len(np.load(mmrec_dir / "image_feat.npy"))
+    assert ds.interactions.label is not None
+    assert ds.modalities["text"].dim == 4 and ds.modalities["image"].dim == 6
+
+
+def test_demo_dataset(demo):
+    s = demo.stats()
+    assert 550 < s["users"] < 650 and 1700 < s["items"] < 2000 and 50_000 < s["interactions"] < 60_000
+    assert s["modalities"] == {"image": {"dim": 1280, "missing_rows": 0}, "text": {"dim": 384, "missing_rows": 0}}
+    assert demo.title(list(demo.item_ids).index("1")) == "Toy Story (1995)"
+    assert {"genres", "imdb_id", "tmdb_id"} <= set(demo.items.columns)
+
+
+def err(path, **kw):
+    with pytest.raises(MotorError) as e:
+        load_dataset(DataConfig(data=str(path), **kw))
+    return str(e.value)
+
+
+def test_missing_user_column_suggests_the_fix(simple_dir):
+    df = pd.read_csv(simple_dir / "interactions.csv").rename(columns={"user": "usr"})
+    df.to_csv(simple_dir / "interactions.csv", index=False)
+    msg = err(simple_dir)
+    assert "interactions.csv" in msg and "user id" in msg and "'usr'" in msg and "Rename it" in msg
+
+
+def test_mmrec_missing_item_column(mmrec_dir):
+    df = pd.read_csv(mmrec_dir / "tiny.inter", sep="\t").rename(columns={"itemID": "item_id"})
+    df.to_csv(mmrec_dir / "tiny.inter", sep="\t", index=False)
+    msg = err(mmrec_dir)
+    assert "tiny.inter" in msg and "itemID" in msg
+
+
+def test_mmrec_bad_value_names_the_line(mmrec_dir):
+    lines = (mmrec_dir / "tiny.inter").read_text().splitlines()
+    parts = lines[3].split("\t")
+    parts[1] = "abc"
+    lines[3] = "\t".join(parts)
+    (mmrec_dir / "tiny.inter").write_text("\n".join(lines) + "\n")
+    assert "tiny.inter line 4" in err(mmrec_dir)
+
+
+def test_mmrec_bad_x_label(mmrec_dir):
+    df = pd.read_csv(mmrec_dir / "tiny.inter", sep="\t")
+    df.loc[2, "x_label"] = 7
+    df.to_csv(mmrec_dir / "tiny.inter", sep="\t", index=False)
+    msg = err(mmrec_dir)
+    assert "line 4" in msg and "x_label" in msg and "0 (train)" in msg
+
+
+def test_mmrec_feature_row_count_mismatch(mmrec_dir):
+    feats = np.load(mmrec_dir / "image_feat.npy")
+    np.save(mmrec_dir / "image_feat.npy", feats[:-3])
+    msg = err(mmrec_dir)
+    assert "image_feat.npy" in msg and "rows" in msg and "must match" in msg
+
+
+def test_npy_rows_must_match_items_csv(simple_dir):
+    (simple_dir / "text.npz").unlink()
+    np.save(simple_dir / "text.npy", np.zeros((7, 3), np.float32))
+    msg = err(simple_dir)
+    assert "text.npy has 7 rows but items.csv has 30" in msg
+
+
+def test_items_without_features_are_refused_or_filled(simple_dir):
+    with np.load(simple_dir / "image.npz") as z:
+        ids, feat = z["item_id"], z["feat"]
+    np.savez(simple_dir / "image.npz", item_id=ids[3:], feat=feat[3:])
+    msg = err(simple_dir)
+    assert "image.npz" in msg and "no feature row" in msg and "fill_mean" in msg
+    ds = load_dataset(DataConfig(data=str(simple_dir), missing_features="fill_mean"))
+    m = ds.modalities["image"]
+    assert m.n_missing >= 1
+    assert np.allclose(m.features[m.missing][0], feat[3:].mean(0), atol=1e-6)
+    assert any("modality mean" in w for w in ds.warnings)
+
+
+def test_features_for_unknown_items_are_reported(simple_dir):
+    with np.load(simple_dir / "text.npz") as z:
+        ids, feat = z["item_id"], z["feat"]
+    np.savez(simple_dir / "text.npz", item_id=np.concatenate([ids, ["ghost"]]),
+             feat=np.vstack([feat, np.ones((1, feat.shape[1]), np.float32)]))
+    ds = load_dataset(str(simple_dir))
+    assert any("text.npz" in w and "no interactions" in w for w in ds.warnings)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_features(simple_dir, bad):
+    with np.load(simple_dir / "image.npz") as z:
+        ids, feat = z["item_id"], z["feat"].copy()
+    feat[4, 2] = bad
+    np.savez(simple_dir / "image.npz", item_id=ids, feat=feat)
+    msg = err(simple_dir)
+    assert "image.npz" in msg and "NaN or infinite" in msg and "item m4" in msg and "column 2" in msg
+
+
+def test_duplicate_interactions(simple_dir):
+    df = pd.read_csv(simple_dir / "interactions.csv")
+    df = pd.concat([df, df.iloc[[5]]], ignore_index=True)
+    df.to_csv(simple_dir / "interactions.csv", index=False)
+    msg = err(simple_dir)
+    assert "duplicate" in msg and "lines 7, 162" in msg and "keep_last" in msg
+    ds = load_dataset(DataConfig(data=str(simple_dir), duplicates="keep_last"))
+    assert ds.n_interactions == 160
+
+
+def test_mmrec_duplicates(mmrec_dir):
+    df = pd.read_csv(mmrec_dir / "tiny.inter", sep="\t")
+    pd.concat([df, df.iloc[[0]]]).to_csv(mmrec_dir / "tiny.inter", sep="\t", index=False)
+    assert "duplicate" in err(mmrec_dir)
+
+
+def test_pickled_npy_is_refused(mmrec_dir):
+    obj = np.empty(2, dtype=object)
+    obj[0], obj[1] = [1.0], [2.0]
+    np.save(mmrec_dir / "image_feat.npy", obj, allow_pickle=True)
+    msg = err(mmrec_dir)
+    assert "image_feat.npy" in msg and "pickled" in msg
+
+
+def test_unreadable_npy(mmrec_dir):
+    (mmrec_dir / "text_feat.npy").write_bytes(b"this is not numpy")
+    assert "text_feat.npy is not a readable .npy" in err(mmrec_dir)
+
+
+def test_npz_with_object_ids_is_refused(simple_dir):
+    with np.load(simple_dir / "image.npz") as z:
+        feat = z["feat"]
+    np.savez(simple_dir / "image.npz", item_id=np.array([f"m{i}" for i in range(30)], dtype=object), feat=feat)
+    assert "pickled" in err(simple_dir)
+
+
+def test_empty_and_missing_files(tmp_path):
+    (tmp_path / "interactions.csv").write_text("")
+    assert "interactions.csv is empty" in err(tmp_path)
+    assert "no such file or folder" in err(tmp_path / "nope")
+    (tmp_path / "interactions.csv").write_text("user,item\nu1,i1\n")
+    assert "no feature files" in err(tmp_path)
+
+
+def test_string_ids_are_remapped_to_contiguous_indices(tmp_path):
+    ds = load_dataset(str(write_simple(tmp_path / "s", string_ids=True)))
+    assert ds.interactions.user.max() == ds.n_users - 1 and ds.interactions.item.max() == ds.n_items - 1
+    assert ds.user_ids[0] == "u0"

@@ -1,0 +1,111 @@
+"""Split invariants: disjoint sets, MMRec counts, seeds, time order, cold items, k-core."""
+
+import numpy as np
+import pytest
+
+from motor.data.filters import kcore_mask
+from motor.data.load import DataConfig, load_dataset
+from motor.data.split import SplitConfig, make_split
+from motor.errors import MotorError
+from tests.conftest import write_mmrec, write_simple
+
+
+def keys(p, n_items):
+    return set((p.user * n_items + p.item).tolist())
+
+
+@pytest.mark.parametrize("method", ["random", "time"])
+def test_sets_are_disjoint_and_cover_every_interaction(demo, method):
+    s = make_split(demo, SplitConfig(method=method, seed=3))
+    n = demo.n_items
+    tr, va, te = keys(s.train, n), keys(s.valid, n), keys(s.test, n)
+    assert not (tr & va) and not (tr & te) and not (va & te)
+    assert len(tr) + len(va) + len(te) == demo.n_interactions
+    evaluated = np.union1d(s.valid.users(), s.test.users())
+    assert np.isin(evaluated, s.train.users()).all()
+
+
+def test_mmrec_per_user_counts(demo):
+    s = make_split(demo, SplitConfig(method="random", seed=0))
+    n = np.bincount(demo.interactions.user, minlength=demo.n_users)
+    nv = np.bincount(s.valid.user, minlength=demo.n_users)
+    nt = np.bincount(s.test.user, minlength=demo.n_users)
+    vt = np.where(n < 10, 2, (0.2 * n).astype(int))
+    assert (nv == np.where(n < 10, 1, vt // 2)).all()
+    assert (nt == vt - nv).all()
+
+
+def test_same_seed_same_split_other_seed_differs(demo):
+    a = make_split(demo, SplitConfig(method="random", seed=5))
+    b = make_split(demo, SplitConfig(method="random", seed=5))
+    c = make_split(demo, SplitConfig(method="random", seed=6))
+    assert np.array_equal(a.test.item, b.test.item) and np.array_equal(a.test.user, b.test.user)
+    assert keys(a.test, demo.n_items) != keys(c.test, demo.n_items)
+
+
+def test_time_split_puts_each_users_latest_interactions_in_test(demo):
+    s = make_split(demo, SplitConfig(method="time"))
+    inter = demo.interactions
+    ts = {(int(u), int(i)): int(t) for u, i, t in zip(inter.user, inter.item, inter.timestamp)}
+    for u in s.test.users()[:50]:
+        test_t = min(ts[(u, i)] for i in s.test.item[s.test.user == u])
+        train_t = max(ts[(u, i)] for i in s.train.item[s.train.user == u])
+        assert test_t >= train_t
+
+
+def test_given_split_uses_x_label(tmp_path):
+    ds = load_dataset(str(write_mmrec(tmp_path / "m")))
+    s = make_split(ds)
+    assert s.method == "given"
+    lab = ds.interactions.label
+    assert len(s.train) == (lab == 0).sum() and len(s.valid) == (lab == 1).sum() and len(s.test) == (lab == 2).sum()
+
+
+def test_given_split_rejects_users_without_training_rows(tmp_path):
+    folder = write_mmrec(tmp_path / "m")
+    inter = (folder / "tiny.inter").read_text().splitlines()
+    # User 0 keeps only its validation and test rows.
+    kept = [inter[0]] + [l for l in inter[1:] if not (l.split("\t")[0] == "0" and l.endswith("\t0"))]
+    (folder / "tiny.inter").write_text("\n".join(kept) + "\n")
+    with pytest.raises(MotorError, match="none with x_label 0"):
+        make_split(load_dataset(str(folder)))
+
+
+def test_cold_items_never_appear_in_train_or_valid(demo):
+    s = make_split(demo, SplitConfig(cold_items=0.1, seed=1))
+    cold = np.flatnonzero(s.cold_items)
+    assert len(cold) == round(0.1 * demo.n_items)
+    assert not np.isin(s.train.item, cold).any() and not np.isin(s.valid.item, cold).any()
+    assert not np.isin(s.test.item, cold).any()
+    assert np.isin(s.cold.item, cold).all() and len(s.cold) > 0
+    assert np.isin(s.cold.users(), s.train.users()).all()
+    again = make_split(demo, SplitConfig(cold_items=0.1, seed=1))
+    assert np.array_equal(again.cold_items, s.cold_items)
+
+
+def test_cold_fraction_must_be_sensible(demo):
+    with pytest.raises(MotorError, match="fraction"):
+        make_split(demo, SplitConfig(cold_items=1.5))
+
+
+def test_kcore_reaches_a_fixpoint():
+    rng = np.random.default_rng(0)
+    u, i = rng.integers(0, 50, 400), rng.integers(0, 80, 400)
+    keep = kcore_mask(u, i, 3)
+    assert (np.bincount(u[keep])[np.unique(u[keep])] >= 3).all()
+    assert (np.bincount(i[keep])[np.unique(i[keep])] >= 3).all()
+
+
+def test_kcore_filter_keeps_features_aligned(tmp_path):
+    folder = write_simple(tmp_path / "s", per_user=6)
+    full = load_dataset(str(folder))
+    ds = load_dataset(DataConfig(data=str(folder), kcore=3))
+    assert ds.n_items < full.n_items
+    for new, old_id in enumerate(ds.item_ids[:10]):
+        old = list(full.item_ids).index(old_id)
+        assert np.array_equal(ds.modalities["image"].features[new], full.modalities["image"].features[old])
+
+
+def test_empty_kcore_is_a_clear_error(tmp_path):
+    with pytest.raises(MotorError, match="core .* is empty"):
+        load_dataset(DataConfig(data=str(write_simple(tmp_path / "s")), kcore=500))

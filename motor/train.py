@@ -1,0 +1,184 @@
+"""The training loop: Adam on the backbone's loss, validation every epoch, early stopping.
+
+Reproducible on CPU for a given seed (sampling, shuffling and init all draw from seeded
+generators). A NaN/inf loss stops the run with a message and keeps the best model so far.
+Test figures are computed once, from the weights of the best validation epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+
+from motor.config import doc
+from motor.data.split import Split
+from motor.errors import MotorError
+from motor.evaluate import Evaluator
+from motor.metrics import DEFAULT_KS
+from motor.models.base import Recommender
+from motor.sampling import NegativeSampler
+from motor.threads import set_threads
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and evaluation settings shared by every backbone."""
+
+    epochs: int = doc(100, "maximum number of epochs")
+    batch_size: int = doc(2048, "training rows (user, positive, negative) per step")
+    lr: float = doc(1e-3, "Adam learning rate")
+    weight_decay: float = doc(0.0, "Adam weight decay")
+    lr_decay: float = doc(1.0, "multiply the learning rate by this every lr_decay_every epochs (1 = constant)")
+    lr_decay_every: int = doc(50, "epochs between learning-rate decays")
+    patience: int = doc(20, "stop after this many validations without improvement of valid_metric")
+    valid_metric: str = doc("recall@20", "metric for early stopping and model selection (validation only)")
+    round_decimals: int = doc(4, "round valid_metric before comparing, as MMRec does (-1 = exact)")
+    protocol: Literal["strict", "mmrec"] = doc("strict", "strict: mask train (and valid at test); mmrec: mask "
+                                                           "train only")
+    topk: list[int] = doc(list(DEFAULT_KS), "cut-offs K of every metric")
+    eval_batch_users: int = doc(4096, "users per full-ranking batch")
+    clip_grad_norm: float = doc(0.0, "clip the gradient norm to this value (0 = off)")
+    seed: int = doc(999, "seed of initialisation, shuffling and negative sampling")
+    threads: int = doc(0, "CPU threads for torch and faiss (0 = one per available core)")
+
+    def validate(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise MotorError("epochs, batch_size and patience must be at least 1")
+        if self.lr <= 0:
+            raise MotorError(f"lr must be positive, got {self.lr}; try 0.001")
+        name, _, k = self.valid_metric.partition("@")
+        if name not in ("recall", "ndcg", "precision", "map") or not k.isdigit() or int(k) not in self.topk:
+            raise MotorError(f"valid_metric must look like recall@20 with K in topk {self.topk}, got {self.valid_metric!r}")
+
+
+@dataclass
+class Progress:
+    """What the progress callback receives; the CLI (tqdm) and the app both draw from it."""
+
+    stage: Literal["start", "batch", "epoch", "done"]
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    batches: int = 0
+    loss: float = float("nan")
+    valid: dict = field(default_factory=dict)
+    best_epoch: int = 0
+    best_valid: float = float("nan")
+    message: str = ""
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    valid: dict[str, float]
+    test: dict[str, float]
+    cold: dict[str, float]
+    history: list[dict]
+    stopped: str  # "max_epochs", "early_stop", "nan_loss", "cancelled"
+    message: str
+    seconds: float
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig | None = None):
+        self.cfg = cfg or TrainConfig()
+
+    def fit(self, model: Recommender, split: Split, progress: Callable[[Progress], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> TrainResult:
+        cfg = self.cfg
+        set_threads(cfg.threads or None)
+        emit = progress or (lambda p: None)
+        rng = np.random.default_rng(cfg.seed)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        sampler = NegativeSampler(split.train, split.n_items)
+        evaluator = Evaluator(split, cfg.protocol, cfg.topk, cfg.eval_batch_users)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: cfg.lr_decay ** (e / cfg.lr_decay_every))
+        n_batches = sampler.n_batches(cfg.batch_size)
+        decimals = cfg.round_decimals
+
+        best_score, best_epoch, best_state, best_valid = -math.inf, 0, None, {}
+        history: list[dict] = []
+        stopped, message, bad_epochs = "max_epochs", "", 0
+        t_start = time.perf_counter()
+        emit(Progress("start", epochs=cfg.epochs, batches=n_batches))
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            model.pre_epoch(epoch, gen)
+            total, parts = 0.0, {}
+            for b, batch in enumerate(sampler.epoch(cfg.batch_size, rng), start=1):
+                terms = model.loss(batch)
+                loss = sum(terms.values())
+                if not torch.isfinite(loss):
+                    stopped = "nan_loss"
+                    message = (f"loss became {loss.item()} at epoch {epoch}, batch {b} "
+                               f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); the run stopped and "
+                               f"keeps the best model so far (epoch {best_epoch}); try a lower lr or reg_weight")
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.clip_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
+                opt.step()
+                total += loss.item()
+                for k, v in terms.items():
+                    parts[k] = parts.get(k, 0.0) + v.item()
+                if b % 5 == 0 or b == n_batches:
+                    emit(Progress("batch", epoch, cfg.epochs, b, n_batches, total / b, best_epoch=best_epoch))
+                if should_stop is not None and should_stop():
+                    stopped, message = "cancelled", f"cancelled during epoch {epoch}"
+                    break
+            if stopped in ("nan_loss", "cancelled"):
+                break
+            sched.step()
+            train_s = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            valid = evaluator.evaluate(model, "valid")
+            eval_s = time.perf_counter() - t1
+            score = valid.get(cfg.valid_metric, 0.0)
+            score_cmp = round(score, decimals) if decimals >= 0 else score
+            row = {"epoch": epoch, "loss": total / n_batches, **{f"loss_{k}": v / n_batches for k, v in parts.items()},
+                   "valid": valid, "train_seconds": train_s, "eval_seconds": eval_s}
+            history.append(row)
+            if score_cmp > best_score:
+                best_score, best_epoch, best_valid = score_cmp, epoch, valid
+                best_state = copy.deepcopy(model.state_dict())
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+            emit(Progress("epoch", epoch, cfg.epochs, n_batches, n_batches, row["loss"], valid, best_epoch,
+                          best_valid.get(cfg.valid_metric, float("nan"))))
+            if bad_epochs >= cfg.patience:
+                stopped = "early_stop"
+                message = f"no improvement of valid {cfg.valid_metric} for {cfg.patience} epochs"
+                break
+            if should_stop is not None and should_stop():
+                stopped, message = "cancelled", f"cancelled after epoch {epoch}"
+                break
+
+        if best_state is None:
+            if stopped == "nan_loss":
+                raise MotorError(message.replace("keeps the best model so far (epoch 0)", "has no model to keep"))
+            raise MotorError("training was cancelled before the first validation; no model to keep")
+        model.load_state_dict(best_state)
+        final = evaluator.evaluate_all(model)
+        result = TrainResult(best_epoch, best_valid, final["test"], final.get("cold", {}), history, stopped,
+                             message, time.perf_counter() - t_start)
+        emit(Progress("done", best_epoch, cfg.epochs, loss=history[-1]["loss"] if history else float("nan"),
+                      valid=best_valid, best_epoch=best_epoch, best_valid=best_score, message=message))
+        return result

@@ -1,0 +1,110 @@
+"""``features`` subcommand: items CSV + pictures -> text.npz / image.npz.
+
+``add_parser(subparsers)`` registers it on the main CLI (which turns MotorError into exit
+status 2); ``python -m motor.features.cli ...`` runs it on its own with the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import motor  # noqa: F401  (OpenMP policy before torch)
+from motor.errors import MotorError
+
+HELP = "turn an items CSV (texts) and a folder or zip of pictures into text.npz / image.npz"
+EPILOG = (
+    "Items CSV: one row per item, an id column (item, item_id, itemID, id or movieId, or --id-col) "
+    "and text columns. Pictures are matched by file stem == item id (12.jpg is item 12), or by "
+    "--image-col naming each item's file. Results are cached by content in $MOTOR_CACHE_DIR "
+    "(default ~/.cache/motor-lab/features)."
+)
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--items", required=True, metavar="CSV", help="items CSV, one row per item")
+    p.add_argument("--text-cols", metavar="COLS", help="comma-separated text columns, e.g. title,description")
+    p.add_argument("--text-labels", action="store_true", help='prefix each value with its column name ("title: ...")')
+    p.add_argument("--images", metavar="DIR_OR_ZIP", help="folder or .zip of pictures")
+    p.add_argument("--image-col", metavar="COL", help="CSV column with each item's picture file name")
+    p.add_argument("--id-col", metavar="COL", help="id column (default: the first of item, item_id, itemID, id, movieId)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="batch size for both encoders (default 64 texts, 32 pictures)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache folder (default $MOTOR_CACHE_DIR or ~/.cache/motor-lab/features)")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``features`` on the main CLI's subparsers; sets ``func=run``."""
+    p = subparsers.add_parser("features", help=HELP, description=HELP + ".", epilog=EPILOG)
+    _add_arguments(p)
+    p.set_defaults(func=run)
+    return p
+
+
+class _Bars:
+    """One tqdm bar per modality, fed by the pipeline's progress(modality, done, total)."""
+
+    def __init__(self):
+        self.bars = {}
+
+    def __call__(self, modality: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(modality)
+        if bar is None:
+            unit = "text" if modality == "text" else "img"
+            bar = self.bars[modality] = tqdm(total=total, desc=modality, unit=unit, file=sys.stderr, dynamic_ncols=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()  # finished: the next modality's bar starts on a clean line
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the features; returns 0. Raises MotorError on bad input."""
+    from motor.features.pipeline import build_features
+
+    text_cols = [c.strip() for c in args.text_cols.split(",") if c.strip()] if args.text_cols else None
+    if args.batch_size is not None and args.batch_size < 1:
+        raise MotorError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    sizes = {}
+    if args.batch_size:
+        sizes = {"text_batch_size": args.batch_size, "image_batch_size": args.batch_size}
+    bars = _Bars()
+    try:
+        report = build_features(
+            args.items,
+            text_cols,
+            args.images,
+            args.out,
+            image_col=args.image_col,
+            id_col=args.id_col,
+            progress=bars,
+            text_labels=args.text_labels,
+            cache=not args.no_cache,
+            cache_dir=args.cache_dir,
+            **sizes,
+        )
+    finally:
+        bars.close()
+    print(report.summary())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m motor.features.cli", description=HELP + ".", epilog=EPILOG)
+    _add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except MotorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,5 +2,7 @@
 
 from motor.encoders.base import ItemEncoder
 from motor.encoders.id_table import IdEmbedding, IdEncoderConfig
+from motor.encoders.token_encoder import MotorEncoder, MotorEncoderConfig, item_side_parameters
 
-__all__ = ["ItemEncoder", "IdEmbedding", "IdEncoderConfig"]
+__all__ = ["ItemEncoder", "IdEmbedding", "IdEncoderConfig", "MotorEncoder", "MotorEncoderConfig",
+           "item_side_parameters"]

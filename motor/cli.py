@@ -1,0 +1,285 @@
+"""Command line: ``python -m motor {data,tokenize,train,recommend,features,bench} ...``.
+
+Any user-fixable problem ends with exit status 2 and a one-line ``error: ...`` on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from motor.errors import MotorError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments on one line (status 2) instead of usage + message."""
+
+    def error(self, message):
+        raise MotorError(f"{message} (see: {self.prog} --help)")
+
+
+def _data_args(p):
+    p.add_argument("--data", default="demo", help="'demo' or a dataset folder (MMRec or simple format)")
+    p.add_argument("--kcore", type=int, default=0, help="iterative k-core filter (0 = off)")
+    p.add_argument("--duplicates", choices=["error", "keep_last"], default="error")
+    p.add_argument("--missing-features", choices=["error", "fill_mean"], default="error")
+
+
+def _data_cfg(a) -> dict:
+    return {"data": a.data, "kcore": a.kcore, "duplicates": a.duplicates, "missing_features": a.missing_features}
+
+
+def _pq_args(p):
+    p.add_argument("--pq-m", type=int, help="PQ sub-vectors per modality (default 8)")
+    p.add_argument("--pq-k", type=int, help="codewords per sub-space, a power of two (default 64)")
+    p.add_argument("--pq-normalize", choices=["l2", "none"])
+    p.add_argument("--opq", action="store_true", help="learn an OPQ rotation before PQ")
+    p.add_argument("--dim-fix", choices=["pad", "pca"], help="when the dimension is not divisible by M")
+    p.add_argument("--pq-seed", type=int)
+    p.add_argument("--pq", action="append", default=[], metavar="MODALITY:M:K",
+                   help="per-modality override, e.g. --pq image:16:32 (repeatable)")
+
+
+def _pq_cfg(a) -> dict:
+    cfg = {k: v for k, v in {"m": a.pq_m, "k": a.pq_k, "normalize": a.pq_normalize, "dim_fix": a.dim_fix,
+                             "seed": a.pq_seed}.items() if v is not None}
+    if a.opq:
+        cfg["opq"] = True
+    per = {}
+    for spec in a.pq:
+        parts = spec.split(":")
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            raise MotorError(f"--pq {spec!r}: expected MODALITY:M:K, for example image:16:32")
+        per[parts[0]] = {"m": int(parts[1]), "k": int(parts[2])}
+    if per:
+        cfg["per_modality"] = per
+    return cfg
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _set_path(d: dict, dotted: str, value) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+        if not isinstance(d, dict):
+            raise MotorError(f"--set {dotted}: {k!r} is not a section")
+    d[keys[-1]] = value
+
+
+def cmd_data(a) -> int:
+    from motor.data.load import DataConfig, load_dataset
+    from motor.config import from_dict
+
+    ds = load_dataset(from_dict(DataConfig, _data_cfg(a)))
+    s = ds.stats()
+    if a.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    print(f"dataset      {s['name']}  ({ds.source})")
+    print(f"users        {s['users']:,}")
+    print(f"items        {s['items']:,}")
+    print(f"interactions {s['interactions']:,}")
+    print(f"density      {s['density']:.4%}")
+    print(f"per user     min {s['interactions_per_user']['min']}, median {s['interactions_per_user']['median']:g}, "
+          f"max {s['interactions_per_user']['max']}")
+    print(f"per item     min {s['interactions_per_item']['min']}, median {s['interactions_per_item']['median']:g}, "
+          f"max {s['interactions_per_item']['max']}")
+    print(f"timestamps   {'yes' if s['has_timestamps'] else 'no'};  given split (x_label): "
+          f"{'yes' if s['has_given_split'] else 'no'}")
+    print("modalities   " + ", ".join(f"{n} ({m['dim']}-d" + (f", {m['missing_rows']} filled" if m["missing_rows"] else "")
+                                      + ")" for n, m in s["modalities"].items()))
+    for w in ds.warnings:
+        print(f"note: {w}")
+    return 0
+
+
+def cmd_tokenize(a) -> int:
+    from motor.config import from_dict
+    from motor.data.load import DataConfig, load_dataset
+    from motor.experiment import tokenize
+    from motor.tokenizer import TokenizerConfig
+
+    ds = load_dataset(from_dict(DataConfig, _data_cfg(a)))
+    tok = tokenize(ds, from_dict(TokenizerConfig, _pq_cfg(a)))
+    print(json.dumps(tok.report(), indent=2) if a.json else tok.format_report())
+    if a.out:
+        tok.save(Path(a.out))
+        print(f"saved tokenizer to {a.out}")
+    return 0
+
+
+def build_run_config(a):
+    from motor.experiment import RunConfig
+
+    d: dict = {}
+    if a.config:
+        try:
+            d = json.loads(Path(a.config).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise MotorError(f"--config {a.config}: cannot read JSON ({e})") from None
+    d.setdefault("data", {}).update(_data_cfg(a))
+    split = d.setdefault("split", {})
+    for key, val in (("method", a.split), ("seed", a.split_seed), ("cold_items", a.cold_items)):
+        if val is not None:
+            split[key] = val
+    for key, val in (("backbone", a.backbone), ("items", a.items)):
+        if val is not None:
+            d[key] = val
+    tr = d.setdefault("train", {})
+    for key, val in (("epochs", a.epochs), ("seed", a.seed), ("lr", a.lr), ("batch_size", a.batch_size),
+                     ("patience", a.patience), ("protocol", a.protocol), ("threads", a.threads)):
+        if val is not None:
+            tr[key] = val
+    d.setdefault("tokenizer", {}).update(_pq_cfg(a))
+    mo = d.setdefault("motor", {})
+    for key, val in (("tcn", a.tcn), ("layers", a.tcn_layers), ("heads", a.tcn_heads), ("token_dim", a.token_dim),
+                     ("init", a.token_init)):
+        if val is not None:
+            mo[key] = val
+    for item in a.set:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise MotorError(f"--set {item!r}: expected KEY=VALUE, for example model.reg_weight=0.001")
+        _set_path(d, key, _parse_value(value))
+    return RunConfig.from_dict(d)
+
+
+def cmd_train(a) -> int:
+    from tqdm import tqdm
+
+    from motor.experiment import run_experiment
+
+    cfg = build_run_config(a)
+    bar = None
+
+    def progress(p):
+        nonlocal bar
+        if p.stage == "start":
+            bar = tqdm(total=p.epochs, desc=f"{cfg.backbone}/{cfg.items}", unit="epoch", file=sys.stderr,
+                       disable=a.quiet)
+        elif p.stage == "epoch":
+            bar.update(1)
+            bar.set_postfix(loss=f"{p.loss:.4f}", valid=f"{p.valid.get(cfg.train.valid_metric, 0):.4f}",
+                            best=p.best_epoch)
+        elif p.stage == "done" and bar is not None:
+            bar.close()
+
+    out = run_experiment(cfg, a.out, progress=progress)
+    m = out.metrics
+    if out.result.message:
+        print(f"note: {out.result.message}", file=sys.stderr)
+    keys = [f"{n}@{k}" for n in ("recall", "ndcg") for k in (10, 20)]
+    print(f"best epoch {m['best_epoch']} of {m['epochs_run']} ({m['stopped']}), "
+          f"{m['seconds_per_epoch']:.2f} s/epoch, item-side parameters {m['params']['item_side']:,}")
+    print("test  " + "  ".join(f"{k} {m['test'][k]:.4f}" for k in keys))
+    if "cold" in m:
+        print("cold  " + "  ".join(f"{k} {m['cold'][k]:.4f}" for k in ("recall@20", "ndcg@20", "recall@20_among_cold",
+                                                                       "ndcg@20_among_cold")))
+    if a.out:
+        print(f"run saved to {a.out}")
+    return 0
+
+
+def cmd_recommend(a) -> int:
+    from motor.runs import LoadedRun
+
+    run = LoadedRun.load(a.run)
+    recs = run.recommend(a.user, a.k)
+    if a.json:
+        print(json.dumps(recs, indent=2))
+        return 0
+    print(f"top {a.k} for user {a.user} ({run.config.backbone}/{run.config.items}, {len(run.seen_items(run.dataset.user_index(a.user)))} training items excluded)")
+    for r in recs:
+        flag = "  [cold]" if r["cold"] else ""
+        print(f"{r['rank']:>3}  {r['item_id']:>8}  {r['score']:8.4f}  {r['title']}{flag}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m motor", description="MOTOR: ID-free multimodal token representations for "
+                                                     "recommendation. Data, tokenizer, training, recommendation.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    d = sub.add_parser("data", help="validate a dataset and print its statistics")
+    _data_args(d)
+    d.add_argument("--json", action="store_true", help="print statistics as JSON")
+    d.set_defaults(func=cmd_data)
+
+    t = sub.add_parser("tokenize", help="fit the PQ tokenizer and print its report")
+    _data_args(t)
+    _pq_args(t)
+    t.add_argument("--json", action="store_true")
+    t.add_argument("--out", help="save the fitted tokenizer to this folder")
+    t.set_defaults(func=cmd_tokenize)
+
+    r = sub.add_parser("train", help="train and evaluate a recommender; write a run folder")
+    _data_args(r)
+    r.add_argument("--config", help="a RunConfig JSON file (command-line options override it)")
+    r.add_argument("--backbone", help="bpr, lightgcn, vbpr, ... (default lightgcn)")
+    r.add_argument("--items", choices=["id", "motor"], help="item representation (default id)")
+    r.add_argument("--epochs", type=int)
+    r.add_argument("--seed", type=int, help="training seed (init, shuffling, negatives)")
+    r.add_argument("--lr", type=float)
+    r.add_argument("--batch-size", type=int)
+    r.add_argument("--patience", type=int)
+    r.add_argument("--protocol", choices=["strict", "mmrec"])
+    r.add_argument("--threads", type=int)
+    r.add_argument("--split", choices=["auto", "random", "time", "given"])
+    r.add_argument("--split-seed", type=int)
+    r.add_argument("--cold-items", type=float, help="fraction of items held out as cold (e.g. 0.1)")
+    _pq_args(r)
+    r.add_argument("--tcn", choices=["attention", "cross", "mean"], help="Token Cross Network variant")
+    r.add_argument("--tcn-layers", type=int)
+    r.add_argument("--tcn-heads", type=int)
+    r.add_argument("--token-dim", type=int)
+    r.add_argument("--token-init", choices=["normal", "codebook"])
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any setting by its path, e.g. model.reg_weight=0.001 or motor.dropout=0.1 (repeatable)")
+    r.add_argument("--out", help="run folder to write (config, metrics.json, weights)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("recommend", help="top-K items for a user from a saved run")
+    c.add_argument("--run", required=True, help="run folder written by train --out")
+    c.add_argument("--user", required=True, help="user id as in the interactions file")
+    c.add_argument("-k", type=int, default=10)
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_recommend)
+
+    for extra in ("motor.features.cli", "motor.bench"):
+        try:
+            module = __import__(extra, fromlist=["add_parser"])
+        except ImportError:
+            continue
+        module.add_parser(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if not argv:
+            raise MotorError("no command given; try: python -m motor --help")
+        args = make_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except MotorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        print(f"error: {e.strerror or e}: {e.filename}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

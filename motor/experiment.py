@@ -1,0 +1,147 @@
+"""One run, end to end: data -> split -> (tokens) -> backbone + item encoder -> train -> metrics.
+
+``RunConfig`` is the complete, typed description of a run; it is saved with the run, so a
+run folder says exactly how its numbers were produced. ``build_model`` is shared by training
+and by reloading a saved run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from motor.config import doc, from_dict, to_dict
+from motor.data.dataset import Dataset
+from motor.data.load import DataConfig, load_dataset
+from motor.data.split import Split, SplitConfig, make_split
+from motor.encoders.id_table import IdEmbedding, IdEncoderConfig
+from motor.encoders.token_encoder import MotorEncoder, MotorEncoderConfig
+from motor.errors import MotorError
+from motor.models.base import ModelContext, Recommender
+from motor.models.registry import get_backbone
+from motor.tokenizer import Tokenizer, TokenizerConfig, fit_tokenizer
+from motor.train import Progress, Trainer, TrainConfig, TrainResult, seed_everything
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run. Backbone settings live in ``model`` (checked against the backbone)."""
+
+    data: DataConfig = doc(DataConfig(), "dataset source and cleaning")
+    split: SplitConfig = doc(SplitConfig(), "train/valid/test split and cold-item hold-out")
+    backbone: str = doc("lightgcn", "recommender architecture, e.g. bpr, lightgcn, vbpr")
+    items: Literal["id", "motor"] = doc("id", "item representation: 'id' (one embedding per item) or 'motor' "
+                                              "(shared multimodal tokens + Token Cross Network)")
+    model: dict = doc({}, "backbone hyperparameters (see the backbone's Config); unknown keys are errors")
+    id_encoder: IdEncoderConfig = doc(IdEncoderConfig(), "ID table settings (items='id')")
+    tokenizer: TokenizerConfig = doc(TokenizerConfig(), "product quantization of item features (items='motor')")
+    motor: MotorEncoderConfig = doc(MotorEncoderConfig(), "token embeddings and Token Cross Network (items='motor')")
+    train: TrainConfig = doc(TrainConfig(), "optimisation, early stopping and evaluation")
+
+    def validate(self):
+        self.backbone = self.backbone.lower()
+        backbone = get_backbone(self.backbone)
+        self.model = to_dict(from_dict(backbone.Config, self.model, where=f"model ({self.backbone})"))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        return from_dict(cls, d)
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+
+def model_context(ds: Dataset, split: Split, cache_dir: Path | None = None) -> ModelContext:
+    return ModelContext.build(split.n_users, split.n_items, split.train.user, split.train.item,
+                              {k: m.features for k, m in ds.modalities.items()}, cache_dir)
+
+
+def tokenize(ds: Dataset, cfg: TokenizerConfig, progress=None) -> Tokenizer:
+    """PQ tokens from every item's content: cold items included (content exists without interactions)."""
+    return fit_tokenizer({k: m.features for k, m in ds.modalities.items()}, cfg, progress=progress)
+
+
+def build_model(cfg: RunConfig, ctx: ModelContext, tokenizer: Tokenizer | None = None) -> Recommender:
+    """The backbone with the chosen item encoder; the backbone cannot tell which one it got."""
+    backbone = get_backbone(cfg.backbone)
+    if cfg.items == "motor":
+        if tokenizer is None:
+            raise MotorError("items='motor' needs a fitted tokenizer")
+        codebooks = [tokenizer.codebooks[m] for m in tokenizer.modalities]
+
+        def make_items(dim: int):
+            return MotorEncoder(ctx.n_items, dim, tokenizer.token_ids, tokenizer.vocab_size, cfg.motor,
+                                slot_modality=list(tokenizer.slot_modality), codebooks=codebooks)
+    else:
+        def make_items(dim: int):
+            return IdEmbedding(ctx.n_items, dim, cfg.id_encoder)
+    if backbone.needs_features and not ctx.features:
+        raise MotorError(f"backbone {cfg.backbone!r} needs item features, and this dataset has none")
+    seed_everything(cfg.train.seed)
+    return backbone(ctx, from_dict(backbone.Config, cfg.model), make_items)
+
+
+@dataclass
+class RunOutput:
+    config: RunConfig
+    dataset: Dataset
+    split: Split
+    model: Recommender
+    tokenizer: Tokenizer | None
+    result: TrainResult
+    metrics: dict
+    out_dir: Path | None
+
+
+def metrics_summary(cfg: RunConfig, ds: Dataset, split: Split, model: Recommender, result: TrainResult,
+                    tokenizer: Tokenizer | None) -> dict:
+    epochs = [h["train_seconds"] for h in result.history]
+    out = {
+        "backbone": cfg.backbone, "items": cfg.items, "dataset": ds.name,
+        "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+        "stopped": result.stopped, "message": result.message,
+        "valid": result.valid, "test": result.test,
+        "params": model.param_counts(),
+        "seconds": result.seconds,
+        "seconds_per_epoch": float(np.mean(epochs)) if epochs else None,
+        "eval_seconds_per_epoch": float(np.mean([h["eval_seconds"] for h in result.history])) if epochs else None,
+        "split": split.summary(), "protocol": cfg.train.protocol,
+    }
+    if result.cold:
+        out["cold"] = result.cold
+    if tokenizer is not None:
+        out["tokenizer"] = tokenizer.report()
+    return out
+
+
+def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
+                   progress: Callable[[Progress], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None,
+                   dataset: Dataset | None = None, cache_dir: Path | None = None) -> RunOutput:
+    """Train and evaluate one run; write it to ``out_dir`` when given."""
+    from motor.runs import save_run
+
+    t0 = time.perf_counter()
+    ds = dataset if dataset is not None else load_dataset(cfg.data)
+    split = make_split(ds, cfg.split)
+    tokenizer = tokenize(ds, cfg.tokenizer) if cfg.items == "motor" else None
+    ctx = model_context(ds, split, cache_dir)
+    model = build_model(cfg, ctx, tokenizer)
+    result = Trainer(cfg.train).fit(model, split, progress, should_stop)
+    metrics = metrics_summary(cfg, ds, split, model, result, tokenizer)
+    metrics["total_seconds"] = time.perf_counter() - t0
+    out = RunOutput(cfg, ds, split, model, tokenizer, result, metrics, Path(out_dir) if out_dir else None)
+    if out_dir is not None:
+        save_run(out)
+    return out
+
+
+def config_with(cfg: RunConfig, **sections) -> RunConfig:
+    """A copy of ``cfg`` with whole sections or top-level fields replaced, then re-validated."""
+    return from_dict(RunConfig, {**to_dict(cfg), **{k: (to_dict(v) if dataclasses.is_dataclass(v) else v)
+                                                    for k, v in sections.items()}})

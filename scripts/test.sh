@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up (first time only, chromium included) and run the whole test suite, slow and browser tests too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --with-browser
+exec .venv/bin/python -m pytest -q "$@"

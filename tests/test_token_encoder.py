@@ -1,0 +1,294 @@
+"""MOTOR token encoder: shapes, chunking, attention maps, permutation symmetry, gradients, size
+formula, determinism, codebook init, config errors, save/load, and plugging into backbones."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from motor.config import from_dict
+from motor.encoders.base import ItemEncoder
+from motor.encoders.id_table import IdEmbedding
+from motor.encoders.token_encoder import MotorEncoder, MotorEncoderConfig, item_side_parameters
+from motor.errors import MotorError
+from motor.models.base import Batch, ModelContext
+from motor.models.bpr import BPR
+from motor.models.lightgcn import LightGCN
+
+TCNS = ["attention", "cross", "mean"]
+N_ITEMS, DIM = 37, 12
+# two modalities: 3 sub-spaces of K=4, 2 sub-spaces of K=8 -> T=5, V=28
+M_K = [(3, 4), (2, 8)]
+T = sum(m for m, _ in M_K)
+V = sum(m * k for m, k in M_K)
+
+
+def make_tokens(n=N_ITEMS, seed=0):
+    """Token ids laid out as the tokenizer does: tid = offset(modality, subspace) + code."""
+    g = np.random.default_rng(seed)
+    k_per_slot = np.repeat([k for _, k in M_K], [m for m, _ in M_K])
+    offsets = np.concatenate([[0], np.cumsum(k_per_slot)[:-1]])
+    return g.integers(0, k_per_slot, size=(n, T)) + offsets
+
+
+def make_encoder(tcn="attention", seed=0, tokens=None, codebooks=None, **kw):
+    torch.manual_seed(seed)
+    cfg = MotorEncoderConfig(tcn=tcn, token_dim=8, heads=2, layers=2, **kw)
+    tokens = make_tokens() if tokens is None else tokens
+    return MotorEncoder(len(tokens), DIM, tokens, V, cfg, slot_modality=[0, 0, 0, 1, 1], codebooks=codebooks)
+
+
+@pytest.mark.parametrize("tcn", TCNS)
+def test_shapes_and_chunked_all_items_equals_batches(tcn):
+    enc = make_encoder(tcn).eval()
+    assert isinstance(enc, ItemEncoder) and enc.kind == "motor"
+    assert enc(torch.tensor([3, 0, 3])).shape == (3, DIM)
+    full = enc.encode(None)
+    assert full.shape == (N_ITEMS, DIM)
+    enc.chunk = 5  # 37 items -> 8 chunks, the last one partial
+    chunked = enc.encode(None)
+    batches = torch.cat([enc(torch.arange(s, min(s + 9, N_ITEMS))) for s in range(0, N_ITEMS, 9)])
+    torch.testing.assert_close(chunked, full)
+    torch.testing.assert_close(batches, full)
+
+
+def test_attention_and_pooling_are_distributions():
+    enc = make_encoder("attention")
+    enc.train()
+    out = enc.explain(4)
+    assert enc.training  # explain restores the mode
+    att, pool = out["attention"], out["pooling"]
+    assert att.shape == (2, 2, T, T) and pool.shape == (T,)
+    assert np.isfinite(att).all() and np.isfinite(pool).all()
+    np.testing.assert_allclose(att.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(pool.sum(), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(out["token_ids"], make_tokens()[4])
+    summary = enc.attention_summary()
+    assert summary.shape == (2, 2, T, T)
+    np.testing.assert_allclose(summary.sum(-1), 1.0, atol=1e-5)
+    enc.chunk = 4
+    np.testing.assert_allclose(enc.attention_summary(), summary, atol=1e-6)
+    one = enc.attention_summary(torch.tensor([4]))
+    np.testing.assert_allclose(one, att, atol=1e-6)
+
+
+def test_explain_other_variants():
+    mean = make_encoder("mean").explain(0)
+    assert mean["attention"] is None
+    np.testing.assert_allclose(mean["pooling"], np.full(T, 1.0 / T))
+    cross = make_encoder("cross")
+    assert cross.explain(0)["attention"] is None and cross.explain(0)["pooling"] is None
+    assert cross.attention_summary() is None
+    with pytest.raises(MotorError, match="out of range"):
+        cross.explain(N_ITEMS)
+
+
+def permuted(enc, perm):
+    """The same encoder with every item's tokens (and the slot embeddings) in another order."""
+    out = copy.deepcopy(enc)
+    with torch.no_grad():
+        out.token_ids.copy_(enc.token_ids[:, perm])
+        out.slot.copy_(enc.slot[perm])
+        out.vocab_slot[out.token_ids] = torch.arange(T).expand_as(out.token_ids)
+    return out
+
+
+@pytest.mark.parametrize("tcn", ["attention", "mean"])
+def test_permuting_tokens_with_their_slots_leaves_output_unchanged(tcn):
+    enc = make_encoder(tcn).eval()
+    perm = torch.tensor([3, 0, 4, 2, 1])
+    torch.testing.assert_close(permuted(enc, perm)(), enc(), rtol=1e-5, atol=1e-6)
+
+
+def test_slot_embeddings_carry_where_a_token_comes_from():
+    enc = make_encoder("attention").eval()
+    without = copy.deepcopy(enc)
+    with torch.no_grad():
+        without.slot.zero_()
+    assert not torch.allclose(without(), enc(), atol=1e-5)
+
+
+def test_fast_path_matches_the_per_token_computation():
+    # Training and scoring compute block 0's LayerNorm and q, k, v once per vocabulary entry;
+    # the dropout path computes them per item token. With dropout inactive both must agree.
+    enc = make_encoder("attention", dropout=0.1).eval()
+    fast = enc()
+    enc.train()
+    for m in enc.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    torch.testing.assert_close(enc(), fast, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("tcn", TCNS)
+def test_gradients_reach_token_table_slots_and_tcn(tcn):
+    enc = make_encoder(tcn).train()
+    (enc(torch.tensor([0, 5, 9])) ** 2).sum().backward()
+    named = dict(enc.named_parameters())
+    assert named["token_table.weight"].grad.abs().sum() > 0
+    assert named["slot"].grad.abs().sum() > 0
+    for name, p in named.items():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    rows = named["token_table.weight"].grad.abs().sum(1) > 0
+    used = torch.zeros(V, dtype=torch.bool)
+    used[enc.token_ids[[0, 5, 9]].flatten()] = True
+    assert torch.equal(rows, used)  # batch-only: only the batch items' tokens get gradient
+
+
+@pytest.mark.parametrize("tcn", TCNS)
+def test_shared_tokens_give_identical_vectors_and_different_tokens_differ(tcn):
+    tokens = make_tokens()
+    tokens[7] = tokens[2]
+    tokens[8] = tokens[2]
+    tokens[8, 4] = tokens[2, 4] + (1 if tokens[2, 4] < V - 1 else -1)  # one token differs
+    enc = make_encoder(tcn, tokens=tokens).eval()
+    out = enc()
+    torch.testing.assert_close(out[7], out[2])
+    assert not torch.allclose(out[8], out[2])
+    torch.testing.assert_close(enc.encode_tokens(torch.as_tensor(tokens[:9])), out[:9])
+    unique = np.unique(tokens, axis=0)
+    assert len(torch.unique(enc.encode_tokens(torch.as_tensor(unique)), dim=0)) == len(unique)
+
+
+@pytest.mark.parametrize("tcn", TCNS)
+@pytest.mark.parametrize("slots", [True, False])
+@pytest.mark.parametrize("n_tokens", [1, 2, 5])  # cross: full-rank W for T <= 2, low rank above
+def test_parameter_count_matches_formula(tcn, slots, n_tokens):
+    tokens = make_tokens()[:, :n_tokens]
+    torch.manual_seed(0)
+    cfg = MotorEncoderConfig(tcn=tcn, token_dim=8, heads=4, layers=3, ffn_mult=3, slot_embeddings=slots)
+    enc = MotorEncoder(N_ITEMS, DIM, tokens, V, cfg)
+    assert enc.n_parameters() == item_side_parameters(N_ITEMS, n_tokens, V, DIM, cfg)
+    assert enc.n_parameters() == MotorEncoder.item_side_parameters(10**7, n_tokens, V, DIM, cfg)
+    assert enc.n_bytes() >= enc.n_parameters() * 4 + tokens.size * 8
+    assert not any(p.shape[0] == N_ITEMS for p in enc.parameters())  # no item-ID table
+    assert "token_ids" in dict(enc.named_buffers()) and "token_ids" not in dict(enc.named_parameters())
+
+
+def test_size_formula_for_the_benchmark_defaults():
+    cfg = MotorEncoderConfig()
+    enc = MotorEncoder(1000, 64, np.zeros((1000, 16), dtype=np.int64), 16 * 256, cfg)
+    assert enc.n_parameters() == item_side_parameters(1000, 16, 16 * 256, 64, cfg)
+    assert item_side_parameters(10**7, 16, 16 * 256, 64, cfg) < 10**7 * 64
+
+
+@pytest.mark.parametrize("tcn", TCNS)
+def test_dropout_only_in_training(tcn):
+    enc = make_encoder(tcn, dropout=0.3)
+    enc.eval()
+    torch.testing.assert_close(enc(), enc(), rtol=0, atol=0)
+    enc.train()
+    assert not torch.equal(enc(), enc())
+
+
+def test_codebook_init_changes_table_and_follows_layout():
+    g = np.random.default_rng(1)
+    books = [g.normal(size=(m, k, 6)).astype(np.float32) for m, k in M_K]
+    normal = make_encoder("attention").token_table.weight.detach().clone()
+    enc = make_encoder("attention", init="codebook", codebooks=books)
+    table = enc.token_table.weight.detach()
+    assert table.shape == (V, 8) and torch.isfinite(table).all()
+    assert not torch.allclose(table, normal)
+    assert abs(table.std().item() - enc.cfg.init_std) < 1e-3
+    # dsub=6 <= token_dim=8: the projection is an isometry and centring is a shift, so distances
+    # among one modality's codewords survive up to one scale factor
+    ratio = torch.pdist(table[12 + 8:12 + 16]) / torch.pdist(torch.as_tensor(books[1][1]))
+    torch.testing.assert_close(ratio, ratio[:1].expand_as(ratio), rtol=1e-4, atol=0)
+    # same codewords -> same token rows: codeword (m=1, s=1, c=3) is row 3*4 + 1*8 + 3
+    books[1][1, 5] = books[1][1, 3]
+    table = make_encoder("attention", init="codebook", codebooks=books).token_table.weight.detach()
+    torch.testing.assert_close(table[12 + 8 + 3], table[12 + 8 + 5])
+    assert not torch.allclose(table[12 + 8 + 3], table[12 + 8 + 4])
+    enc()  # runs
+    with pytest.raises(MotorError, match="codebooks"):
+        make_encoder("attention", init="codebook")
+    with pytest.raises(MotorError, match="slots per modality"):
+        make_encoder("attention", init="codebook", codebooks=books[:1] + [books[1][:1]])
+    with pytest.raises(MotorError, match="vocab_size"):
+        make_encoder("attention", init="codebook", codebooks=books[:1] + [books[1][:, :4]])
+
+
+def test_config_validation():
+    with pytest.raises(MotorError, match="valid values: 1, 2, 4, 8, 16, 32, 64"):
+        MotorEncoderConfig(heads=3).validate()
+    for tcn in ("attention", "cross"):
+        with pytest.raises(MotorError, match="at least 1 layer"):
+            MotorEncoderConfig(tcn=tcn, layers=0).validate()
+    MotorEncoderConfig(tcn="mean", layers=0).validate()
+    MotorEncoderConfig(tcn="cross", heads=3).validate()  # heads only matter for attention
+    with pytest.raises(MotorError, match="dropout"):
+        MotorEncoderConfig(dropout=1.0).validate()
+    with pytest.raises(MotorError, match="unknown setting 'head'.*'heads'"):
+        from_dict(MotorEncoderConfig, {"head": 2})
+    with pytest.raises(MotorError, match="must divide token_dim"):
+        from_dict(MotorEncoderConfig, {"heads": 5})
+    with pytest.raises(MotorError):
+        from_dict(MotorEncoderConfig, {"tcn": "transformer"})
+    assert from_dict(MotorEncoderConfig, {"tcn": "cross", "layers": 3}).layers == 3
+    with pytest.raises(MotorError, match="token ids must lie in"):
+        MotorEncoder(3, 4, np.array([[0, V]] * 3), V, MotorEncoderConfig(token_dim=8))
+    with pytest.raises(MotorError, match="n_items=4"):
+        MotorEncoder(4, 4, np.zeros((3, 2), dtype=np.int64), V, MotorEncoderConfig(token_dim=8))
+
+
+@pytest.mark.parametrize("tcn", TCNS)
+def test_state_dict_round_trip_and_safetensors(tcn, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    enc = make_encoder(tcn, seed=1).eval()
+    with torch.no_grad():  # a trained-looking state, different from any fresh init
+        for p in enc.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    path = tmp_path / "enc.safetensors"
+    save_file(enc.state_dict(), str(path))
+    fresh = make_encoder(tcn, seed=2, tokens=make_tokens(seed=5)).eval()  # other weights, other tokens
+    assert not torch.allclose(fresh(), enc())
+    fresh.load_state_dict(load_file(str(path)))
+    torch.testing.assert_close(fresh(), enc(), rtol=0, atol=0)
+    assert torch.equal(fresh.token_ids, enc.token_ids)  # the tokens travel with the model
+    again = make_encoder(tcn, seed=3).eval()
+    again.load_state_dict(enc.state_dict())
+    torch.testing.assert_close(again(), enc(), rtol=0, atol=0)
+
+
+# --- plugging into backbones: the same body for both encoders ----------------------------------
+
+
+def tiny_context(n_users=30, n_items=40, seed=0):
+    g = np.random.default_rng(seed)
+    user = np.repeat(np.arange(n_users), 4)
+    item = g.integers(0, n_items, size=len(user))
+    user, item = np.unique(np.stack([user, item]), axis=1)
+    return ModelContext.build(n_users, n_items, user, item, {})
+
+
+def item_factory(kind, n_items):
+    if kind == "id":
+        return lambda d: IdEmbedding(n_items, d), "weight"
+    tokens = make_tokens(n_items, seed=3)
+    cfg = MotorEncoderConfig(token_dim=8, heads=2)
+    return lambda d: MotorEncoder(n_items, d, tokens, V, cfg), "token_table.weight"
+
+
+@pytest.mark.parametrize("kind", ["id", "motor"])
+@pytest.mark.parametrize("Backbone", [BPR, LightGCN])
+def test_encoder_plugs_into_backbones(kind, Backbone):
+    torch.manual_seed(0)
+    ctx = tiny_context()
+    make_items, table = item_factory(kind, ctx.n_items)
+    model = Backbone(ctx, Backbone.Config(), make_items)
+    assert model.items.kind == kind
+    g = torch.Generator().manual_seed(0)
+    batch = Batch(user=torch.randint(0, ctx.n_users, (16,), generator=g),
+                  pos=torch.randint(0, ctx.n_items, (16,), generator=g),
+                  neg=torch.randint(0, ctx.n_items, (16,), generator=g))
+    losses = model.loss(batch)
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    grad = dict(model.items.named_parameters())[table].grad
+    assert grad is not None and grad.abs().sum() > 0
+    users, items = model.embeddings()
+    assert items.shape == (ctx.n_items, Backbone.Config().embedding_dim)
+    assert model.param_counts()["item_side"] == model.items.n_parameters()

@@ -1,0 +1,113 @@
+"""Training: reproducible, stops on NaN keeping the best model, can be cancelled, beats popularity."""
+
+import numpy as np
+import pytest
+import torch
+
+from motor.baselines import Popularity, RandomScores
+from motor.data.load import load_dataset
+from motor.data.split import make_split
+from motor.errors import MotorError
+from motor.evaluate import Evaluator
+from motor.experiment import RunConfig, run_experiment
+from motor.train import Progress
+
+
+def tiny_cfg(folder, **over):
+    d = {"data": {"data": str(folder)}, "backbone": "lightgcn", "train": {"epochs": 3, "batch_size": 64}}
+    for k, v in over.items():
+        if isinstance(v, dict):
+            d.setdefault(k, {}).update(v)
+        else:
+            d[k] = v
+    return RunConfig.from_dict(d)
+
+
+@pytest.mark.parametrize("items", ["id", "motor"])
+def test_same_seed_reproduces_a_run_exactly(simple_dir, items):
+    over = {"items": items, "tokenizer": {"m": 2, "k": 4}}
+    a = run_experiment(tiny_cfg(simple_dir, **over))
+    b = run_experiment(tiny_cfg(simple_dir, **over))
+    c = run_experiment(tiny_cfg(simple_dir, train={"seed": 7}, **over))
+    assert a.metrics["test"] == b.metrics["test"]
+    assert [h["loss"] for h in a.result.history] == [h["loss"] for h in b.result.history]
+    assert [h["loss"] for h in a.result.history] != [h["loss"] for h in c.result.history]
+
+
+def test_progress_callback_sees_every_epoch(simple_dir):
+    events: list[Progress] = []
+    run_experiment(tiny_cfg(simple_dir), progress=events.append)
+    stages = [e.stage for e in events]
+    assert stages[0] == "start" and stages[-1] == "done"
+    assert [e.epoch for e in events if e.stage == "epoch"] == [1, 2, 3]
+    assert all("recall@20" in e.valid for e in events if e.stage == "epoch")
+
+
+def test_nan_loss_stops_and_keeps_the_best_model(simple_dir, monkeypatch):
+    from motor.models.lightgcn import LightGCN
+
+    real = LightGCN.loss
+    epoch = {"now": 0}
+
+    def poisoned(self, batch):
+        out = real(self, batch)
+        if epoch["now"] >= 3:
+            out["bpr"] = out["bpr"] * torch.tensor(float("nan"))
+        return out
+
+    monkeypatch.setattr(LightGCN, "loss", poisoned)
+    monkeypatch.setattr(LightGCN, "pre_epoch", lambda self, e, g: epoch.update(now=e))
+    out = run_experiment(tiny_cfg(simple_dir, train={"epochs": 10}))
+    assert out.result.stopped == "nan_loss"
+    assert "nan" in out.result.message.lower() and "best model" in out.result.message
+    assert out.result.best_epoch in (1, 2) and len(out.result.history) == 2
+    assert np.isfinite(out.metrics["test"]["recall@20"])
+
+
+def test_nan_in_first_epoch_is_a_clear_error(simple_dir, monkeypatch):
+    from motor.models.lightgcn import LightGCN
+
+    monkeypatch.setattr(LightGCN, "loss", lambda self, b: {"bpr": torch.tensor(float("inf"), requires_grad=True)})
+    with pytest.raises(MotorError, match="no model to keep"):
+        run_experiment(tiny_cfg(simple_dir))
+
+
+def test_cancel_stops_after_the_current_epoch(simple_dir):
+    seen = []
+
+    def progress(p):
+        if p.stage == "epoch":
+            seen.append(p.epoch)
+
+    out = run_experiment(tiny_cfg(simple_dir, train={"epochs": 50}), progress=progress,
+                         should_stop=lambda: len(seen) >= 2)
+    assert out.result.stopped == "cancelled" and len(out.result.history) == 2
+
+
+def test_early_stopping_uses_patience(simple_dir):
+    out = run_experiment(tiny_cfg(simple_dir, train={"epochs": 200, "patience": 2, "lr": 1e-6}))
+    assert out.result.stopped == "early_stop"
+    assert len(out.result.history) == out.result.best_epoch + 2
+
+
+def test_unknown_settings_are_errors():
+    with pytest.raises(MotorError, match="did you mean 'epochs'"):
+        RunConfig.from_dict({"train": {"epoch": 3}})
+    with pytest.raises(MotorError, match="unknown setting 'layers' for model \\(lightgcn\\)"):
+        RunConfig.from_dict({"model": {"layers": 3}})
+    with pytest.raises(MotorError, match="unknown backbone"):
+        RunConfig.from_dict({"backbone": "gpt"})
+    with pytest.raises(MotorError, match="must be one of"):
+        RunConfig.from_dict({"items": "both"})
+
+
+@pytest.mark.slow
+def test_lightgcn_on_the_demo_clearly_beats_popularity(demo):
+    cfg = RunConfig.from_dict({"backbone": "lightgcn", "train": {"epochs": 40, "lr": 0.005, "patience": 5}})
+    out = run_experiment(cfg, dataset=demo)
+    ev = Evaluator(out.split)
+    pop = ev.evaluate(Popularity(out.split), "test")["recall@20"]
+    rand = ev.evaluate(RandomScores(out.split), "test")["recall@20"]
+    got = out.metrics["test"]["recall@20"]
+    assert got > pop + 0.03, (got, pop)
+    assert pop > 5 * rand

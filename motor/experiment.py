@@ -8,6 +8,7 @@ and by reloading a saved run.
 from __future__ import annotations
 
 import dataclasses
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,7 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     result = Trainer(cfg.train).fit(model, split, progress, should_stop)
     metrics = metrics_summary(cfg, ds, split, model, result, tokenizer)
     metrics["total_seconds"] = time.perf_counter() - t0
+    metrics["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # whole process
     out = RunOutput(cfg, ds, split, model, tokenizer, result, metrics, Path(out_dir) if out_dir else None)
     if out_dir is not None:
         save_run(out)

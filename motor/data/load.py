@@ -21,8 +21,9 @@ DEMO_DIR = ASSETS / "demo"
 class DataConfig:
     """How a dataset is read and cleaned before it is split."""
 
-    data: str = doc("demo", "'demo' (bundled MovieLens sample) or a folder: MMRec (<name>.inter + *_feat.npy) "
-                            "or simple (interactions.csv, items.csv, <modality>.npz)")
+    data: str = doc("demo", "'demo' (bundled MovieLens sample), 'ml100k' (MovieLens-100K, fetched at run time) "
+                            "or a folder: MMRec (<name>.inter + *_feat.npy) or simple (interactions.csv, "
+                            "items.csv, <modality>.npz)")
     kcore: int = doc(0, "iterative k-core: drop users and items with fewer than k interactions until none "
                         "remain (0 = off)")
     duplicates: Literal["error", "keep_last"] = doc("error", "repeated user-item pairs: refuse, or keep the "
@@ -42,6 +43,10 @@ def load_dataset(cfg: DataConfig | str) -> Dataset:
         cfg = DataConfig(data=cfg)
     if cfg.data == "demo":
         ds = read_simple(DEMO_DIR, name="demo")
+    elif cfg.data == "ml100k":
+        from motor.data.ml100k import ensure_ml100k
+
+        ds = read_simple(ensure_ml100k(), name="ml100k")
     else:
         path = Path(cfg.data).expanduser()
         if not path.exists():

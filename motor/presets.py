@@ -14,9 +14,7 @@ PRESETS: dict[str, dict] = {
     "default": {},
     "quick": {
         "backbone": "lightgcn",
-        "train": {"epochs": 25, "lr": 0.005, "patience": 8},
-        "tokenizer": {"m": 4, "k": 64},
-        "motor": {"token_dim": 32, "layers": 1, "heads": 2},
+        "train": {"epochs": 25, "patience": 8},
     },
 }
 

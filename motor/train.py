@@ -33,7 +33,8 @@ class TrainConfig:
 
     epochs: int = doc(100, "maximum number of epochs")
     batch_size: int = doc(2048, "training rows (user, positive, negative) per step")
-    lr: float = doc(1e-3, "Adam learning rate")
+    lr: float = doc(5e-3, "Adam learning rate (MMRec uses 0.001; 0.005 was chosen on demo validation Recall@20: "
+                          "LightGCN 0.323 vs 0.188 with the same patience)")
     weight_decay: float = doc(0.0, "Adam weight decay")
     lr_decay: float = doc(1.0, "multiply the learning rate by this every lr_decay_every epochs (1 = constant)")
     lr_decay_every: int = doc(50, "epochs between learning-rate decays")

@@ -211,7 +211,7 @@ def test_codebook_init_changes_table_and_follows_layout():
 
 def test_config_validation():
     with pytest.raises(MotorError, match="valid values: 1, 2, 4, 8, 16, 32, 64"):
-        MotorEncoderConfig(heads=3).validate()
+        MotorEncoderConfig(token_dim=64, heads=3).validate()
     for tcn in ("attention", "cross"):
         with pytest.raises(MotorError, match="at least 1 layer"):
             MotorEncoderConfig(tcn=tcn, layers=0).validate()

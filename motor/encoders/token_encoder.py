@@ -45,11 +45,12 @@ def _divisors(n: int) -> list[int]:
 
 @dataclass
 class MotorEncoderConfig:
-    token_dim: int = doc(64, "width of the token embeddings inside the Token Cross Network")
+    token_dim: int = doc(32, "width of the token embeddings inside the Token Cross Network (32: the TCN runs "
+                             "on every item at every step, so its width sets MOTOR's CPU cost)")
     tcn: Literal["attention", "cross", "mean"] = doc(
         "attention", "how an item's tokens interact: 'attention' (self-attention blocks + attention pooling), "
                      "'cross' (DCN-v2 cross layers on the concatenated tokens), 'mean' (no crossing: average)")
-    layers: int = doc(2, "attention blocks ('attention') or cross layers ('cross'); ignored by 'mean'")
+    layers: int = doc(1, "attention blocks ('attention') or cross layers ('cross'); ignored by 'mean'")
     heads: int = doc(2, "attention heads per block; must divide token_dim ('attention' only)")
     ffn_mult: int = doc(2, "hidden width of each block's feed-forward layer, as a multiple of token_dim")
     dropout: float = doc(0.0, "dropout on token embeddings, attention weights and residual branches "

@@ -1,0 +1,104 @@
+"""BM3 (Zhou et al., WWW 2023): bootstrapped latent representations, no negative sampling.
+
+Online vectors: LightGCN (symmetric normalisation, mean of layers 0..n_layers) over the
+user-item graph with layer-0 items ``R = self.items()`` (ID table or MOTOR); the item output
+gets ``R`` added back as a residual (both uses are the encoder's output). Modality
+projections ``p_m = Linear(D_m -> embedding_dim)`` of the (frozen) features.
+
+Targets (BYOL style, no momentum encoder): a detached copy of each online vector with dropout
+``dropout``. A shared ``predictor = Linear(d -> d)`` maps online vectors into the target space.
+For a batch of (user, positive item) pairs, with ``C(a, b) = 1 - cos(a, b)`` averaged:
+
+    L = C(pred(u), sg(drop(i))) + C(pred(i), sg(drop(u)))                       (user <-> item)
+      + cl_weight * sum_m [C(pred(p_m(i)), sg(drop(i))) + C(pred(p_m(i)), sg(drop(p_m(i))))]
+      + reg_weight * EmbLoss(all users, all items)        (Frobenius norms / n_users, as MMRec)
+
+The sampled negative of each row is ignored (``uses_negatives = False``). Scores are
+``pred(u) . pred(i)``: ``ranking_state`` and ``retrieval_vectors`` both return the predicted
+vectors, so a faiss search ranks exactly as the evaluator. ``embeddings()`` returns the online
+vectors before the predictor. MMRec's ``feat_embed_dim`` is ignored by BM3 and absent here.
+No learning-rate decay (MMRec: constant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from motor.config import doc
+from motor.errors import MotorError
+from motor.graph import layer_mean
+from motor.losses import emb_norm_reg, neg_cosine
+from motor.models.base import Batch
+from motor.models.multimodal import ModalityModules, MultimodalRecommender, xavier_linear
+from motor.models.registry import register
+
+
+@dataclass
+class BM3Config:
+    embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)")
+    n_layers: int = doc(1, "LightGCN layers over the user-item graph (MMRec grid: 1, 2)")
+    dropout: float = doc(0.5, "dropout that turns a detached online vector into its target (MMRec grid: 0.3, 0.5)")
+    reg_weight: float = doc(0.1, "weight of the embedding-norm regulariser on all online user and item vectors "
+                                 "(MMRec grid: 0.1, 0.01)")
+    cl_weight: float = doc(2.0, "weight of the modality alignment and masked-modality terms")
+    freeze_features: bool = doc(True, "keep item features frozen (buffers); False makes them trainable "
+                                      "parameters as in MMRec (millions of per-item weights)")
+
+    def validate(self):
+        if not 0.0 <= self.dropout < 1.0:
+            raise MotorError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.n_layers < 0:
+            raise MotorError("n_layers must be at least 0")
+
+
+@register
+class BM3(MultimodalRecommender):
+    name = "bm3"
+    Config = BM3Config
+    uses_negatives = False
+
+    def __init__(self, ctx, cfg: BM3Config, make_items):
+        super().__init__(ctx, cfg, make_items)
+        d = cfg.embedding_dim
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
+        self.items = make_items(d)
+        self.proj = ModalityModules(self.features.dims(), lambda dim: xavier_linear(dim, d))
+        self.predictor = xavier_linear(d, d)
+        self.graph_buffer("adj", ctx.ui_adjacency("sym"), symmetric=True)
+
+    def _online(self):
+        ego_items = self.items()
+        out = layer_mean(self.propagate("adj", torch.cat([self.user_embedding, ego_items]), self.cfg.n_layers))
+        return out[: self.n_users], out[self.n_users:] + ego_items
+
+    def _target(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x.detach(), self.cfg.dropout, self.training)
+
+    def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        users, items = self._online()
+        u, i = users[batch.user], items[batch.pos]
+        u_target, i_target = self._target(u), self._target(i)
+        terms = {"align_ui": neg_cosine(self.predictor(u), i_target) + neg_cosine(self.predictor(i), u_target),
+                 "reg": self.cfg.reg_weight * emb_norm_reg(users, items)}
+        idx, inv = torch.unique(batch.pos, return_inverse=True)  # project each distinct item once
+        modal = 0.0
+        for m, f in self.features.items():
+            z = self.proj[m](f[idx])[inv]
+            z_pred = self.predictor(z)
+            modal = modal + neg_cosine(z_pred, i_target) + neg_cosine(z_pred, self._target(z))
+        terms["align_modal"] = self.cfg.cl_weight * modal
+        return terms
+
+    def embeddings(self):
+        return self._online()
+
+    def retrieval_vectors(self):
+        users, items = self._online()
+        return self.predictor(users), self.predictor(items)
+
+    def ranking_state(self):
+        return self.retrieval_vectors()

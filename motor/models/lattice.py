@@ -1,0 +1,170 @@
+"""LATTICE (Zhang et al., MM 2021): a learned item-item graph on top of LightGCN.
+
+Per modality m, item features go through ``proj_m: Linear(D_m -> feat_embed_dim)``; the
+weighted top-k cosine graph of the projections, symmetric-normalised, is the *learned* graph
+``L_m``. The *frozen* graph ``O_m`` is the weighted top-k cosine graph of the raw features (k =
+``knn_k``, the item counts as its own neighbour, as published), symmetric-normalised and cached
+on disk under a hash of the feature bytes. The item graph is
+
+    A = sum_m softmax(modal_weight)_m * ((1 - lambda) L_m + lambda O_m),   lambda = 0.9
+
+and the item vectors are ``i = i_g + normalize(A^n_layers R)``, where ``R = self.items()`` (the
+ID table or MOTOR) and ``i_g`` is the item part of a LightGCN over the user-item graph whose
+layer-0 item input is the same ``R``. Users: LightGCN output. Loss: BPR +
+``reg_weight * 0.5 * (|u|^2 + |i+|^2 + |i-|^2) / batch`` on the final vectors.
+
+Graph schedule (published): during training the learned graph is rebuilt *with gradients* on
+the first batch of every epoch and reused, detached, by the other batches of that epoch (so the
+projections and ``modal_weight`` learn from one batch per epoch); ``graph_rebuild='batch'``
+rebuilds it on every batch. ``ranking_state()`` always rebuilds it from the current weights.
+
+Size: up to ``dense_max_items`` items the learned graph is a dense ``I x I`` matrix (as in the
+paper); above, a chunked sparse top-k (``motor.graph.learned_knn_edges``) never holds more
+than ``2048 x I`` similarities, and propagation runs on the ``O(I k)`` edge list. Both paths
+compute the same graph. The frozen graphs are sparse in both.
+
+Expected training schedule: MMRec uses ``learning_rate_scheduler [0.96, 50]``, i.e. run with
+``train.lr_decay=0.96, train.lr_decay_every=50`` (not set automatically).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from motor.config import doc
+from motor.errors import MotorError
+from motor.graph import edge_propagate, knn_adjacency, layer_mean, learned_knn_dense, learned_knn_edges
+from motor.losses import bpr_loss, l2_reg
+from motor.models.base import Batch
+from motor.models.multimodal import ModalityModules, MultimodalRecommender
+from motor.models.registry import register
+
+
+@dataclass
+class LATTICEConfig:
+    embedding_dim: int = doc(64, "size of user and item vectors")
+    feat_embed_dim: int = doc(64, "width of the per-modality feature projections whose cosine similarities "
+                                  "define the learned item graph")
+    knn_k: int = doc(10, "neighbours per item in the frozen and the learned item graphs (the item itself is "
+                         "one of them, as in the paper and MMRec)")
+    lambda_coeff: float = doc(0.9, "weight of the frozen kNN graph: A = (1 - lambda) * learned + lambda * frozen")
+    n_layers: int = doc(1, "propagations over the item-item graph")
+    n_ui_layers: int = doc(2, "LightGCN layers over the user-item graph (MMRec: len(weight_size)); output = "
+                              "mean of layers 0..n_ui_layers")
+    ui_norm: Literal["sym", "row"] = doc("row", "normalisation of the user-item graph: 'row' = D^-1 (A + I) as in "
+                                              "MMRec's LATTICE, 'sym' = D^-1/2 A D^-1/2 as in LightGCN")
+    ui_self_loops: bool = doc(True, "add self loops to the user-item graph (MMRec's LATTICE: yes)")
+    reg_weight: float = doc(1e-4, "weight of the L2 term 0.5 * (|u|^2 + |i+|^2 + |i-|^2) / batch on final "
+                                  "vectors (MMRec grid: 0, 1e-5, 1e-4, 1e-3)")
+    graph_rebuild: Literal["epoch", "batch"] = doc(
+        "epoch", "when training rebuilds the learned graph with gradients: 'epoch' = first batch of every "
+                 "epoch, other batches reuse it detached (published schedule); 'batch' = every batch")
+    dense_max_items: int = doc(4000, "catalogues up to this many items use a dense I x I learned graph (as "
+                                     "published; 64 MB per matrix at 4000 items, a few per modality while it is "
+                                     "built); larger ones the sparse chunked top-k path (O(I k) memory)")
+    freeze_features: bool = doc(True, "keep item features frozen (buffers); False makes them trainable "
+                                      "parameters as in MMRec (millions of per-item weights)")
+
+    def validate(self):
+        if self.knn_k < 1 or self.n_layers < 0 or self.n_ui_layers < 0:
+            raise MotorError("knn_k must be at least 1 and n_layers, n_ui_layers at least 0")
+        if not 0.0 <= self.lambda_coeff <= 1.0:
+            raise MotorError(f"lambda_coeff must be in [0, 1], got {self.lambda_coeff}")
+
+
+@register
+class LATTICE(MultimodalRecommender):
+    name = "lattice"
+    Config = LATTICEConfig
+
+    def __init__(self, ctx, cfg: LATTICEConfig, make_items):
+        super().__init__(ctx, cfg, make_items)
+        d = cfg.embedding_dim
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
+        self.items = make_items(d)
+        self.proj = ModalityModules(self.features.dims(), lambda dim: nn.Linear(dim, cfg.feat_embed_dim))
+        n_mod = len(self.features)
+        self.modal_weight = nn.Parameter(torch.full((n_mod,), 1.0 / n_mod))
+        self.graph_buffer("ui_adj", ctx.ui_adjacency(cfg.ui_norm, cfg.ui_self_loops), symmetric=cfg.ui_norm == "sym")
+        self._frozen_names = []
+        for i, (m, f) in enumerate(self.ctx.features.items()):
+            adj = self.ctx_graph(("lattice-knn", m, cfg.knn_k),
+                                 lambda f=f: knn_adjacency(f, cfg.knn_k, "sym", weighted=True, include_self=True,
+                                                           cache_dir=ctx.cache_dir))
+            self.graph_buffer(f"frozen_adj_{i}", adj)
+            self._frozen_names.append(f"frozen_adj_{i}")
+        self.dense = self.n_items <= cfg.dense_max_items
+        self._train_graph = None  # this epoch's learned graph, detached (see graph_rebuild)
+
+    # --- the item-item graph ------------------------------------------------------------------
+
+    def item_graph(self):
+        """The current item graph from the current weights: (learned part, frozen scales).
+
+        Learned part: a dense ``I x I`` matrix or an edge list ``(rows, cols, values)``, already
+        weighted by ``softmax(modal_weight) * (1 - lambda)`` and summed over modalities.
+        """
+        cfg = self.cfg
+        alpha = torch.softmax(self.modal_weight, dim=0)
+        learned_w = alpha * (1.0 - cfg.lambda_coeff)
+        learned = None
+        rows, cols, vals = [], [], []
+        for i, (m, f) in enumerate(self.features.items()):
+            z = self.proj[m](f)
+            if self.dense:
+                part = learned_w[i] * learned_knn_dense(z, cfg.knn_k, "sym", include_self=True)
+                learned = part if learned is None else learned + part
+            else:
+                r, c, v = learned_knn_edges(z, cfg.knn_k, "sym", include_self=True)
+                rows.append(r)
+                cols.append(c)
+                vals.append(learned_w[i] * v)
+        if not self.dense:
+            learned = (torch.cat(rows), torch.cat(cols), torch.cat(vals))
+        return learned, alpha * cfg.lambda_coeff
+
+    @staticmethod
+    def _detach(graph):
+        learned, scales = graph
+        learned = learned.detach() if torch.is_tensor(learned) else tuple(t.detach() for t in learned)
+        return learned, scales.detach()
+
+    def propagate_items(self, graph, x: torch.Tensor) -> torch.Tensor:
+        learned, scales = graph
+        for _ in range(self.cfg.n_layers):
+            y = learned @ x if torch.is_tensor(learned) else edge_propagate(*learned, x, self.n_items)
+            for i, name in enumerate(self._frozen_names):
+                y = y + scales[i] * self.mm(name, x)
+            x = y
+        return x
+
+    # --- forward ------------------------------------------------------------------------------
+
+    def _forward(self, graph):
+        ego_items = self.items()
+        x = torch.cat([self.user_embedding, ego_items])
+        out = layer_mean(self.propagate("ui_adj", x, self.cfg.n_ui_layers))
+        users, items_g = out[: self.n_users], out[self.n_users:]
+        h = self.propagate_items(graph, ego_items)
+        return users, items_g + F.normalize(h, dim=1)
+
+    def pre_epoch(self, epoch: int, generator: torch.Generator) -> None:
+        self._train_graph = None  # rebuilt (with gradients) by the epoch's first batch
+
+    def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if self.cfg.graph_rebuild == "batch" or self._train_graph is None:
+            graph = self.item_graph()
+            self._train_graph = self._detach(graph)
+        else:
+            graph = self._train_graph
+        users, items = self._forward(graph)
+        u, pos, neg = users[batch.user], items[batch.pos], items[batch.neg]
+        return {"bpr": bpr_loss((u * pos).sum(1), (u * neg).sum(1)), "reg": self.cfg.reg_weight * l2_reg(u, pos, neg)}
+
+    def embeddings(self):
+        return self._forward(self.item_graph())

@@ -1,0 +1,137 @@
+"""What the multimodal backbones share: item features (frozen by default) and per-modality layers.
+
+Not a backbone itself (nothing here is registered). MMRec wraps the raw feature matrices in
+``nn.Embedding.from_pretrained(feat, freeze=False)``, so in LATTICE, BM3, FREEDOM and MGCN the
+4096-/384-d feature tables silently become trainable per-item parameters (MMRec#56): millions of
+item-indexed weights that contradict an "ID-free" parameter count. Here every multimodal
+backbone has ``freeze_features: bool = True``: frozen features are non-persistent buffers (not
+parameters, not in the state_dict: a reloaded run takes them from the dataset again, and they
+move with ``model.to(device)``). ``freeze_features=False`` turns them into trainable
+``nn.Parameter``s, saved with the model, to reproduce MMRec's behaviour deliberately.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from motor.errors import MotorError
+from motor.graph import propagate_t, spmm, transpose_csr
+from motor.models.base import Recommender
+
+
+def modality_key(name: str) -> str:
+    """A module/parameter-safe key for a modality name (torch forbids '.' in module names)."""
+    key = re.sub(r"\W", "_", str(name))
+    return key if key and not key[0].isdigit() else f"m_{key}"
+
+
+class ItemFeatures(nn.Module):
+    """The item feature matrix of every modality, in ``ctx.features`` order: ``self[name]`` is ``[n_items, D]``.
+
+    ``freeze=True`` (default): non-persistent buffers sharing memory with the context's tensors.
+    ``freeze=False``: trainable parameters (a copy), as in MMRec.
+    """
+
+    def __init__(self, features: dict[str, torch.Tensor], freeze: bool = True):
+        super().__init__()
+        if not features:
+            raise MotorError("this backbone needs at least one item feature modality (image, text, ...)")
+        self.names: list[str] = list(features)
+        self._attr: dict[str, str] = {}
+        for name, f in features.items():
+            attr = "feat_" + modality_key(name)
+            while attr in self._attr.values():
+                attr += "_"
+            self._attr[name] = attr
+            f = f.float()
+            if freeze:
+                self.register_buffer(attr, f, persistent=False)
+            else:
+                self.register_parameter(attr, nn.Parameter(f.detach().clone()))
+        self.frozen = bool(freeze)
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return getattr(self, self._attr[name])
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def items(self) -> list[tuple[str, torch.Tensor]]:
+        return [(n, self[n]) for n in self.names]
+
+    def dims(self) -> dict[str, int]:
+        return {n: int(self[n].shape[1]) for n in self.names}
+
+
+class ModalityModules(nn.Module):
+    """One module per modality, built by ``factory(feature_dim)``; ``self[name]`` returns it."""
+
+    def __init__(self, dims: dict[str, int], factory: Callable[[int], nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleDict({modality_key(n): factory(d) for n, d in dims.items()})
+        self.names = list(dims)
+
+    def __getitem__(self, name: str) -> nn.Module:
+        return self.layers[modality_key(name)]
+
+
+def xavier_linear(d_in: int, d_out: int, bias: bool = True) -> nn.Linear:
+    """``nn.Linear`` with xavier-uniform weights (MMRec's usual init) and zero bias."""
+    layer = nn.Linear(d_in, d_out, bias=bias)
+    nn.init.xavier_uniform_(layer.weight)
+    if bias:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+class MultimodalRecommender(Recommender):
+    """Base of the backbones that read item features: ``self.features`` is an ``ItemFeatures``.
+
+    The config must have ``freeze_features``. Graphs are registered with ``graph_buffer`` as
+    non-persistent buffers, so ``model.to(device)`` moves them and no device is hard-coded.
+    """
+
+    needs_features = True
+
+    def __init__(self, ctx, cfg, make_items):
+        super().__init__(ctx, cfg, make_items)
+        self.features = ItemFeatures(ctx.features, freeze=cfg.freeze_features)
+        self._symmetric: set[str] = set()
+
+    def graph_buffer(self, name: str, tensor: torch.Tensor | None, symmetric: bool = False) -> None:
+        """Register a constant sparse graph (and, unless ``symmetric``, its transpose ``name_t`` for the
+        fast backward of ``motor.graph.spmm``); ``None`` reserves the name for a graph set later."""
+        self.register_buffer(name, tensor, persistent=False)
+        if symmetric:
+            self._symmetric.add(name)
+        else:
+            self._symmetric.discard(name)
+            self.register_buffer(name + "_t", None if tensor is None else transpose_csr(tensor), persistent=False)
+
+    def mm(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """``graph @ x`` for a graph registered with ``graph_buffer``."""
+        adj = getattr(self, name)
+        return spmm(adj, x, adj if name in self._symmetric else getattr(self, name + "_t"))
+
+    def propagate(self, name: str, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
+        """``[x, Ax, A^2 x, ...]`` over a graph registered with ``graph_buffer``."""
+        adj = getattr(self, name)
+        return propagate_t(adj, x, n_layers, adj if name in self._symmetric else getattr(self, name + "_t"))
+
+    def ctx_graph(self, key: tuple, build: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """A graph built once per context and settings (several models on one context share it).
+
+        The frozen kNN graphs are also cached on disk by ``motor.graph`` under a hash of the
+        feature bytes; this is only the in-memory layer.
+        """
+        graphs = self.ctx._graphs
+        if key not in graphs:
+            graphs[key] = build()
+        return graphs[key]

@@ -1,0 +1,91 @@
+"""VBPR (He & McAuley, AAAI 2016), in MMRec's simplified form.
+
+Item vector = ``cat(R_i, W [f_i^text; f_i^image])``: the item encoder's ``d``-d vector (the
+item-ID embedding in ID mode, MOTOR's token vector in MOTOR mode) next to a linear projection
+of the concatenated frozen features (text first, then the other modalities in the dataset's
+order, as MMRec concatenates ``t_feat, v_feat``). Users have one ``2d``-d vector. Score =
+inner product; loss = BPR + ``reg_weight`` x EmbLoss on the batch's user and 2d-d item vectors
+(the ID half included, so the encoder's output gets the regulariser the ID table had).
+As in MMRec there is no visual bias term and no item bias.
+
+MOTOR replaces the ID half of the item vector only; the feature projection stays.
+Differences from MMRec: the loss encodes and projects only the batch's items when the batch
+has fewer rows than the catalogue has items, all items once otherwise (MMRec always projects
+all items, the dominant cost on large catalogues; the numbers are identical), the
+concatenation is never materialised (one weight slice per modality), and the features are
+frozen buffers unless ``freeze_features=False``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from motor.config import doc
+from motor.errors import MotorError
+from motor.losses import bpr_loss, emb_norm_reg
+from motor.models.base import Batch, Recommender
+from motor.models.feature_gcn import ItemFeatures
+from motor.models.registry import register
+
+
+@dataclass
+class VBPRConfig:
+    embedding_dim: int = doc(64, "size of the item encoder's vector and of the feature projection; users get 2x")
+    reg_weight: float = doc(1e-4, "weight of the embedding-norm regulariser (EmbLoss) on the batch's user and "
+                                  "item vectors (MMRec grids 1e-5..2)")
+    freeze_features: bool = doc(True, "keep the item features fixed (buffers); False makes them trainable "
+                                      "per-item parameters")
+
+    def validate(self):
+        if self.embedding_dim < 1:
+            raise MotorError(f"embedding_dim must be at least 1, got {self.embedding_dim}")
+
+
+@register
+class VBPR(Recommender):
+    name = "vbpr"
+    Config = VBPRConfig
+    needs_features = True
+
+    def __init__(self, ctx, cfg: VBPRConfig, make_items):
+        super().__init__(ctx, cfg, make_items)
+        d = cfg.embedding_dim
+        self.features = ItemFeatures(ctx.features, cfg.freeze_features)
+        self.order = sorted(self.features.names, key=lambda m: m != "text")  # text first, as MMRec
+        in_dim = sum(self.features.dim(m) for m in self.order)
+        self.feature_proj = nn.Linear(in_dim, d)
+        nn.init.xavier_normal_(self.feature_proj.weight)
+        self.user_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, 2 * d)))
+        self.items = make_items(d)
+
+    def project(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """``W [f^text; f^image; ...] + b`` for ``idx`` (all items when None), without materialising the concat."""
+        out, start = None, 0
+        for m in self.order:
+            x = self.features[m] if idx is None else self.features[m][idx]
+            w = self.feature_proj.weight[:, start:start + x.shape[1]]
+            start += x.shape[1]
+            out = F.linear(x, w, self.feature_proj.bias) if out is None else out + F.linear(x, w)
+        return out
+
+    def item_vectors(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.cat([self.items(idx), self.project(idx)], dim=1)
+
+    def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        u = self.user_embedding[batch.user]
+        if 2 * batch.pos.numel() >= self.n_items:
+            # More batch rows than items: encoding and projecting every item once is cheaper than
+            # encoding / gathering 2B rows (MOTOR's encoder included); the vectors are the same.
+            every = self.item_vectors()
+            pos, neg = every[batch.pos], every[batch.neg]
+        else:
+            pos, neg = self.item_vectors(batch.pos), self.item_vectors(batch.neg)
+        return {"bpr": bpr_loss((u * pos).sum(1), (u * neg).sum(1)),
+                "reg": self.cfg.reg_weight * emb_norm_reg(u, pos, neg)}
+
+    def embeddings(self):
+        return self.user_embedding, self.item_vectors()

@@ -54,7 +54,9 @@ def write_section(suite: str, body: str, command: str) -> Path:
     return path
 
 
-def write_csv(name: str, rows: list[dict]) -> Path:
+def write_csv(name: str, rows: list[dict], args) -> Path | None:
+    if args.no_write:
+        return None
     OUT.mkdir(exist_ok=True)
     path = OUT / f"{name}.csv"
     keys = list(dict.fromkeys(k for r in rows for k in r))
@@ -148,7 +150,7 @@ def suite_core(args) -> str:
             row = {"dataset": data, "backbone": backbone, **_row(m)}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    write_csv("core", rows)
+    write_csv("core", rows, args)
     lines += ["## BPR and LightGCN with ID embeddings", "",
               f"Training settings: {json.dumps(BENCH_TRAIN)}, early stopping on validation Recall@20, "
               "strict protocol, seed 999, split seed 2024.", "",
@@ -229,7 +231,7 @@ def suite_size(args) -> str:
                 row[f"{kind}_measured_mb"] = "failed: " + (r.stderr.strip().splitlines() or ["?"])[-1][:60]
         rows.append(row)
         print(json.dumps(row), flush=True)
-    write_csv("size", rows)
+    write_csv("size", rows, args)
     lines = ["## Item-side model size: ID table vs MOTOR", "",
              f"ID: one {dim}-d row per item. MOTOR: token table (V = {T} slots x {K} codewords = {T * K} tokens) "
              f"+ slot embeddings + TCN ({json.dumps(motor_cfg)}), plus the frozen token ids (int32, {T} per item, "
@@ -274,7 +276,7 @@ def suite_backbones(args) -> str:
                            "wall_s": round(time.perf_counter() - t, 1)}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
-    write_csv("backbones" if not args.quick else "backbones_quick", rows)
+    write_csv("backbones" if not args.quick else "backbones_quick", rows, args)
     return backbone_table(rows, args)
 
 

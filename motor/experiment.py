@@ -16,6 +16,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from motor import paths
 from motor.config import doc, from_dict, to_dict
 from motor.data.dataset import Dataset
 from motor.data.load import DataConfig, load_dataset
@@ -58,8 +59,11 @@ class RunConfig:
 
 
 def model_context(ds: Dataset, split: Split, cache_dir: Path | None = None) -> ModelContext:
+    """The backbone's inputs; kNN and user-user graphs are cached on disk under ``cache_dir``
+    (default ``cache_dir("graphs")``, hash-keyed, so training and reloading share them)."""
     return ModelContext.build(split.n_users, split.n_items, split.train.user, split.train.item,
-                              {k: m.features for k, m in ds.modalities.items()}, cache_dir)
+                              {k: m.features for k, m in ds.modalities.items()},
+                              cache_dir if cache_dir is not None else paths.cache_dir("graphs"))
 
 
 def tokenize(ds: Dataset, cfg: TokenizerConfig, progress=None) -> Tokenizer:

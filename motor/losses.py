@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -9,6 +11,11 @@ import torch.nn.functional as F
 def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
     """Bayesian personalised ranking: ``mean(-log sigmoid(s+ - s-))``, computed stably."""
     return F.softplus(neg_scores - pos_scores).mean()
+
+
+def log2_bpr(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    """``-mean(log2 sigmoid(s+ - s-))`` = ``bpr_loss / ln 2``: DualGNN and DRAGON use base-2 logs."""
+    return bpr_loss(pos_scores, neg_scores) / math.log(2.0)
 
 
 def emb_norm_reg(*tensors: torch.Tensor, squared: bool = False) -> torch.Tensor:
@@ -21,14 +28,12 @@ def emb_norm_reg(*tensors: torch.Tensor, squared: bool = False) -> torch.Tensor:
 
 def l2_reg(*tensors: torch.Tensor) -> torch.Tensor:
     """``0.5 * sum ||x||^2 / batch``: the L2 term LATTICE and MGCN use."""
-    return 0.5 * sum(t.pow(2).sum() for t in tensors) / tensors[0].shape[0]
+    return 0.5 * emb_norm_reg(*tensors, squared=True)
 
 
-def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """In-batch InfoNCE: row i of ``a`` should match row i of ``b`` against the other rows."""
-    a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
-    logits = a @ b.T / temperature
-    return F.cross_entropy(logits, torch.arange(a.shape[0], device=a.device))
+def mean_square(x: torch.Tensor) -> torch.Tensor:
+    """``(x ** 2).mean()`` over all entries: MMRec's regulariser in MMGCN, GRCN, DualGNN and DRAGON."""
+    return emb_norm_reg(x.reshape(x.shape[0], -1), squared=True) / max(1, x[0].numel())
 
 
 def neg_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -36,20 +41,17 @@ def neg_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (1.0 - F.cosine_similarity(a, b, dim=-1)).mean()
 
 
-def info_nce_full(anchor: torch.Tensor, candidates: torch.Tensor, target: torch.Tensor,
-                  temperature: float = 0.2, reduction: str = "mean") -> torch.Tensor:
-    """InfoNCE of each anchor against every row of ``candidates`` (not only the batch).
+def info_nce(anchor: torch.Tensor, candidates: torch.Tensor, temperature: float = 0.2,
+             target: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+    """InfoNCE on cosine similarities: row i of ``anchor`` should match ``candidates[target[i]]``
+    against every other candidate row.
 
-    Row ``i`` of ``anchor`` should match ``candidates[target[i]]``; all other candidate rows are
-    negatives. LGMRec contrasts a batch of users (items) against all users (items) and sums
-    over the batch (``reduction='sum'``), which its small default weight (1e-4) assumes.
+    ``target=None`` is the in-batch form (row i matches row i; SLMRec, MGCN). LGMRec passes all
+    users (items) as candidates and sums over the batch (``reduction='sum'``), the scale its small
+    default weight (1e-4) assumes. The temperature scales the ``[B, d]`` anchors rather than the
+    ``[B, N]`` logits: one large temporary fewer, about 20% faster at batch 2048.
     """
-    # the temperature scales the [B, d] anchors, not the [B, N] logits: one large temporary fewer
+    if target is None:
+        target = torch.arange(anchor.shape[0], device=anchor.device)
     logits = (F.normalize(anchor, dim=1) / temperature) @ F.normalize(candidates, dim=1).T
     return F.cross_entropy(logits, target.long(), reduction=reduction)
-
-
-def info_nce_in_batch(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """``info_nce`` (row i of ``a`` matches row i of ``b``), computed as ``info_nce_full``: the
-    temperature is applied to ``a`` before the product, which is about 20% faster at batch 2048."""
-    return info_nce_full(a, b, torch.arange(a.shape[0], device=a.device), temperature)

@@ -40,14 +40,16 @@ class NegativeSampler:
         raise MotorError(f"user index {int(users[bad[0]])} has interacted with (almost) every training item, so no "
                          f"negative item can be sampled; remove such users or add items")
 
-    def epoch(self, batch_size: int, rng: np.random.Generator):
-        """Shuffled training rows in batches, each row with a fresh negative."""
+    def epoch(self, batch_size: int, rng: np.random.Generator, negatives: bool = True):
+        """Shuffled training rows in batches, each row with a fresh negative (``negatives=False``: none
+        drawn, ``Batch.neg`` is None, for models that never read it)."""
         order = rng.permutation(len(self.user))
         users, pos = self.user[order], self.item[order]
-        neg = self.sample(users, rng)
+        neg = self.sample(users, rng) if negatives else None
         for start in range(0, len(order), batch_size):
             s = slice(start, start + batch_size)
-            yield Batch(torch.from_numpy(users[s]), torch.from_numpy(pos[s]), torch.from_numpy(neg[s]))
+            yield Batch(torch.from_numpy(users[s]), torch.from_numpy(pos[s]),
+                        torch.from_numpy(neg[s]) if negatives else None)
 
     def n_batches(self, batch_size: int) -> int:
         return -(-len(self.user) // batch_size)

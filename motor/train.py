@@ -122,7 +122,7 @@ class Trainer:
             model.train()
             model.pre_epoch(epoch, gen)
             total, parts = 0.0, {}
-            for b, batch in enumerate(sampler.epoch(cfg.batch_size, rng), start=1):
+            for b, batch in enumerate(sampler.epoch(cfg.batch_size, rng, model.uses_negatives), start=1):
                 terms = model.loss(batch)
                 loss = sum(terms.values())
                 if not torch.isfinite(loss):

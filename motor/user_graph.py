@@ -26,7 +26,6 @@ like MMRec, are padded to ``k`` entries by re-drawing from their own neighbours
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -34,8 +33,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-# CSR sparse products are the fast path on CPU; torch labels CSR "beta" (same filter as motor.graph).
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+from motor.graph import sparse_from_edges
 
 Aggregation = Literal["softmax", "mean"]
 Padding = Literal["mask", "resample"]
@@ -96,9 +94,7 @@ class UserGraph:
         else:
             raise ValueError(f"unknown aggregation {aggregation!r}")
         rows = torch.arange(self.n_users).unsqueeze(1).expand_as(nbrs)[valid]
-        adj = torch.sparse_coo_tensor(torch.stack([rows, nbrs[valid]]), weights[valid],
-                                      (self.n_users, self.n_users), check_invariants=False).coalesce()
-        return adj.to_sparse_csr()
+        return sparse_from_edges(rows, nbrs[valid], weights[valid], self.n_users)
 
 
 def graph_key(users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int, k: int) -> str:
@@ -146,13 +142,11 @@ def cooccurrence_topk(users: torch.Tensor, items: torch.Tensor, n_users: int, n_
         raise ValueError(f"edge ids out of range for {n_users} users x {n_items} items")
     codes = torch.unique(users * n_items + items)  # unique edges, user-major: R is binary
     r_users, r_items = codes // n_items, codes % n_items
-    RT = torch.sparse_coo_tensor(torch.stack([r_items, r_users]), torch.ones(codes.numel()), (n_items, n_users),
-                                 check_invariants=False).coalesce().to_sparse_csr()
+    RT = sparse_from_edges(r_items, r_users, torch.ones(codes.numel()), n_items, n_users)
     for start, stop in _blocks(r_users, r_items, n_users, n_items):
         lo, hi = torch.searchsorted(r_users, torch.tensor([start, stop]))
-        part = torch.sparse_coo_tensor(torch.stack([r_users[lo:hi] - start, r_items[lo:hi]]),
-                                       torch.ones(int(hi - lo)), (stop - start, n_items),
-                                       check_invariants=False).to_sparse_csr()
+        part = sparse_from_edges(r_users[lo:hi] - start, r_items[lo:hi], torch.ones(int(hi - lo)), stop - start,
+                                 n_items)
         C = torch.sparse.mm(part, RT).to_sparse_coo().coalesce()  # [block, U] co-interaction counts
         (row, col), val = C.indices(), C.values().round().long()
         keep = (col != row + start) & (val > 0)  # a user is not its own neighbour

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +17,27 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import motor  # noqa: E402,F401  (sets OpenMP policy before torch/faiss)
+from motor import paths  # noqa: E402
+
+# Disk caches (features, graphs, ml100k) go to a per-session folder, never to the real ~/.cache:
+# set at import, before any test or fixture reads it, and inherited by CLI subprocesses. Once per
+# session: tests also import this file again as ``tests.conftest``, which must not start a new folder.
+# No test needs MovieLens-100K today; one that does should pass root=USER_CACHE to
+# motor.data.ml100k.ensure_ml100k, so the download (PyPI) is reused instead of fetched per session.
+if "MOTOR_TEST_CACHE" not in os.environ:
+    os.environ["MOTOR_USER_CACHE"] = str(paths.cache_root())
+    os.environ["MOTOR_TEST_CACHE"] = os.environ[paths.ENV_VAR] = tempfile.mkdtemp(prefix="motor-test-cache-")
+USER_CACHE = Path(os.environ["MOTOR_USER_CACHE"])
+TEST_CACHE = os.environ["MOTOR_TEST_CACHE"]
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than ~10 s; still run in CI")
     config.addinivalue_line("markers", "browser: drives a real chromium through Playwright")
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(TEST_CACHE, ignore_errors=True)
 
 
 def write_simple(folder: Path, n_users=20, n_items=30, per_user=8, dims=(6, 4), seed=0, string_ids=True,

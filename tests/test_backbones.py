@@ -89,3 +89,21 @@ def test_id_mode_uses_the_id_table(tiny, name):
     counts = model.param_counts()
     assert counts["item_side"] == model.items.n_parameters()
     assert counts["trainable_total"] >= counts["item_side"] + counts["user_side"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tensors_are_parameters_or_buffers_and_negatives_are_read_only_when_drawn(tiny, name):
+    """Every tensor a model holds follows ``model.to(device)``; a model that declares
+    ``uses_negatives = False`` trains on batches without negatives (``batch.neg`` is None)."""
+    ds, split = tiny
+    model = build(ds, split, name, "id")
+    loose = [f"{m}.{k}" for m, mod in model.named_modules() for k, v in vars(mod).items() if torch.is_tensor(v)]
+    assert not loose, f"tensors outside parameters and buffers (they would not move with .to): {loose}"
+    assert all(b.layout in (torch.strided, torch.sparse_csr) for b in model.buffers())
+    if not model.uses_negatives:
+        from motor.models.base import Batch
+
+        model.train()
+        model.pre_epoch(1, torch.Generator().manual_seed(0))
+        terms = model.loss(Batch(torch.from_numpy(split.train.user[:32]), torch.from_numpy(split.train.item[:32])))
+        assert torch.isfinite(sum(terms.values()))

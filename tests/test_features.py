@@ -453,7 +453,7 @@ def test_corrupt_cache_file_is_a_miss(tmp_path):
 
 def test_cache_dir_from_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MOTOR_CACHE_DIR", str(tmp_path / "elsewhere"))
-    assert FeatureCache("m").root == tmp_path / "elsewhere"
+    assert FeatureCache("m").root == tmp_path / "elsewhere" / "features"  # motor.paths: $MOTOR_CACHE_DIR/<kind>
     assert item_key("m", "x") != item_key("n", "x") and item_key("m", "x") == item_key("m", b"x")
 
 

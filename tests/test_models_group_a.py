@@ -16,8 +16,7 @@ from motor.encoders.id_table import IdEmbedding
 from motor.evaluate import Evaluator
 from motor.models import get_backbone
 from motor.models.base import Batch, ModelContext
-from motor.models.dragon import modality_weights
-from motor.models.feature_gcn import FixedSparse, spmm
+from motor.graph import modality_weights, spmm, transpose_csr
 from motor.models.grcn import BipartiteEdges, edge_dot, segment_softmax, to_items, to_users
 from motor.user_graph import build_user_graph, clear_memory_cache, cooccurrence_topk, graph_key
 
@@ -223,8 +222,17 @@ def test_dragon_concatenates_modalities_and_uses_the_item_graph():
         users, items = model.embeddings()
         _, raw_items = model.fuse(model.modality_reps())
     assert users.shape == (ctx.n_users, 128) and items.shape == (ctx.n_items, 128)
-    expected = raw_items + torch.sparse.mm(model.mm_adj.matrix, raw_items)
+    expected = raw_items + torch.sparse.mm(model.mm_adj, raw_items)
     assert torch.allclose(items, expected, atol=1e-6)
+
+
+def test_dragon_item_graph_is_freedoms_and_counts_the_item_among_its_neighbours():
+    ctx = make_ctx()
+    model = make_model("dragon", ctx)
+    adj = model.mm_adj.to_dense()
+    assert adj.diagonal().gt(0).all()  # MMRec ranks the full similarity row: the item is its own neighbour
+    torch.testing.assert_close(adj, ctx.fused_item_knn({"image": 0.1, "text": 0.9}, 10).to_dense())
+    assert model.mm_adj is ctx.fused_item_knn({"image": 0.1, "text": 0.9}, 10)  # built once per context
 
 
 # --- DualGNN / DRAGON: where the item encoder enters, repeatable scores ----------------------
@@ -399,7 +407,8 @@ def test_models_use_the_cached_user_graph(tmp_path):
 
 def test_fixed_sparse_gradient_matches_dense():
     dense = torch.tensor([[0.0, 2.0, 0.0], [1.0, 0.0, 3.0]], dtype=torch.float64)
-    op = FixedSparse(dense.to_sparse_coo())
+    adj = dense.to_sparse_csr()
+    adj_t = transpose_csr(adj)
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: spmm(op, x), (x,))
-    assert torch.allclose(spmm(op, x), dense @ x)
+    assert torch.autograd.gradcheck(lambda x: spmm(adj, x, adj_t), (x,))
+    assert torch.allclose(spmm(adj, x, adj_t), dense @ x)

@@ -239,6 +239,20 @@ def test_models_write_hash_keyed_graph_caches(tiny, tmp_path):
     assert sorted(p.name for p in tmp_path.glob("knnw_*.npz")) == files
 
 
+def test_runs_cache_graphs_under_motor_cache_dir_by_default(tiny, tmp_path, monkeypatch):
+    from motor.paths import cache_dir
+    from motor.user_graph import clear_memory_cache
+
+    clear_memory_cache()  # else a user graph built by an earlier test comes from memory, not written here
+    monkeypatch.setenv("MOTOR_CACHE_DIR", str(tmp_path / "root"))
+    assert cache_dir("graphs") == tmp_path / "root" / "graphs"
+    ds, split = tiny
+    assert model_context(ds, split).cache_dir == tmp_path / "root" / "graphs"
+    build(ds, split, "dragon")
+    graphs = tmp_path / "root" / "graphs"
+    assert len(list(graphs.glob("knnw_*.npz"))) == 2 and len(list(graphs.glob("user_graph_*.npz"))) == 1
+
+
 # --- BM3 --------------------------------------------------------------------------------------
 
 
@@ -382,23 +396,26 @@ def test_spmm_with_precomputed_transpose_matches_torch(symmetric):
 
 
 def test_info_nce_variants_agree_with_the_reference():
-    from motor.losses import info_nce, info_nce_full, info_nce_in_batch
+    from torch.nn.functional import cross_entropy, normalize
+
+    from motor.losses import info_nce
 
     torch.manual_seed(0)
     a, b = torch.randn(33, 8), torch.randn(33, 8)
-    torch.testing.assert_close(info_nce_in_batch(a, b, 0.2), info_nce(a, b, 0.2))
+    reference = cross_entropy(normalize(a, dim=1) @ normalize(b, dim=1).T / 0.2, torch.arange(33))  # the textbook form
+    torch.testing.assert_close(info_nce(a, b, 0.2), reference)
     allb = torch.randn(50, 8)
     idx = torch.randint(0, 50, (33,))
     allb[idx] = b
     ref = -torch.log_softmax(torch.nn.functional.normalize(a, dim=1) @ torch.nn.functional.normalize(allb, dim=1).T
                              / 0.3, dim=1)[torch.arange(33), idx]
-    torch.testing.assert_close(info_nce_full(a, allb, idx, 0.3, "sum"), ref.sum())
+    torch.testing.assert_close(info_nce(a, allb, 0.3, idx, "sum"), ref.sum())
 
 
 def test_lgmrec_contrast_equals_the_plain_sum_over_batch_rows(tiny):
     from itertools import combinations
 
-    from motor.losses import info_nce_full
+    from motor.losses import info_nce
 
     ds, split = tiny
     model = build(ds, split, "lgmrec")
@@ -406,8 +423,8 @@ def test_lgmrec_contrast_equals_the_plain_sum_over_batch_rows(tiny):
     batch = first_batch(split)
     with torch.no_grad():
         _, _, parts = model._forward()
-        ref = sum(info_nce_full(ua[batch.user], ub, batch.user, 0.2, "sum")
-                  + info_nce_full(ia[batch.pos], ib, batch.pos, 0.2, "sum")
+        ref = sum(info_nce(ua[batch.user], ub, 0.2, batch.user, "sum")
+                  + info_nce(ia[batch.pos], ib, 0.2, batch.pos, "sum")
                   for (ua, ia), (ub, ib) in combinations(parts, 2))
         got = model.loss(batch)["hcl"] / model.cfg.cl_weight
     assert batch.user.unique().numel() < batch.user.numel()

@@ -51,3 +51,12 @@ def test_one_epoch_of_100k_rows_is_vectorised():
     t = time.perf_counter()
     s.sample(pairs.user, rng)
     assert time.perf_counter() - t < 2.0
+
+
+def test_epoch_without_negatives_draws_none_and_shuffles_alike():
+    pairs = dense_pairs(n_users=30)
+    s = NegativeSampler(pairs, 50)
+    with_neg = list(s.epoch(128, np.random.default_rng(7)))
+    without = list(s.epoch(128, np.random.default_rng(7), negatives=False))
+    assert all(x.neg is None for x in without)
+    assert all((x.user == y.user).all() and (x.pos == y.pos).all() for x, y in zip(with_neg, without))

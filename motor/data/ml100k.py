@@ -8,7 +8,6 @@ shipped in ``assets/ml100k``. The result is cached as a simple-format folder.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from motor import paths
 from motor.errors import MotorError
 
 WHEEL = "recbole-1.2.1-py3-none-any.whl"
@@ -27,7 +27,8 @@ FEATURES = Path(__file__).resolve().parents[2] / "assets" / "ml100k"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("MOTOR_CACHE_DIR", Path.home() / ".cache" / "motor-lab"))
+    """The cache root (``motor.paths``): the data lands in its ``ml100k``, the wheel in its ``wheels``."""
+    return paths.cache_root()
 
 
 def _wheel(folder: Path) -> Path:

@@ -20,17 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-ENV_VAR = "MOTOR_CACHE_DIR"
+from motor.paths import cache_dir
+
 # How many earlier files of the same model a partial lookup opens (newest first).
 SCAN_FILES = 32
-
-
-def default_cache_dir() -> Path:
-    """``$MOTOR_CACHE_DIR`` if set, else ``~/.cache/motor-lab/features``."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "motor-lab" / "features"
 
 
 def item_key(model_id: str, content: bytes | str) -> str:
@@ -52,11 +45,12 @@ def _set_key(keys: list[str]) -> str:
 
 
 class FeatureCache:
-    """Vectors of one model, stored under ``root/<model slug>/``."""
+    """Vectors of one model, stored under ``root/<model slug>/`` (default root: ``$MOTOR_CACHE_DIR/features``,
+    else ``~/.cache/motor-lab/features``)."""
 
     def __init__(self, model_id: str, root: str | os.PathLike | None = None):
         self.model_id = model_id
-        self.root = Path(root) if root is not None else default_cache_dir()
+        self.root = Path(root) if root is not None else cache_dir("features")  # motor.paths
         slug = re.sub(r"[^A-Za-z0-9]+", "-", model_id).strip("-")[:40]
         self.dir = self.root / f"{slug}-{hashlib.sha256(model_id.encode()).hexdigest()[:12]}"
 

@@ -16,8 +16,8 @@ HELP = "turn an items CSV (texts) and a folder or zip of pictures into text.npz 
 EPILOG = (
     "Items CSV: one row per item, an id column (item, item_id, itemID, id or movieId, or --id-col) "
     "and text columns. Pictures are matched by file stem == item id (12.jpg is item 12), or by "
-    "--image-col naming each item's file. Results are cached by content in $MOTOR_CACHE_DIR "
-    "(default ~/.cache/motor-lab/features)."
+    "--image-col naming each item's file. Results are cached by content in "
+    "$MOTOR_CACHE_DIR/features (default ~/.cache/motor-lab/features)."
 )
 
 
@@ -31,7 +31,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--batch-size", type=int, metavar="N", help="batch size for both encoders (default 64 texts, 32 pictures)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
-    p.add_argument("--cache-dir", metavar="DIR", help="cache folder (default $MOTOR_CACHE_DIR or ~/.cache/motor-lab/features)")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache folder (default $MOTOR_CACHE_DIR/features or ~/.cache/motor-lab/features)")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

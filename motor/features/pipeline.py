@@ -290,7 +290,7 @@ def build_features(
     ``text_cols``: CSV columns whose values make an item's text (None: no text features).
     ``images``: a folder or .zip of pictures (None: no image features). ``id_col``: None
     picks the first of item, item_id, itemID, id, movieId. ``progress(modality, done,
-    total)`` is called as batches finish. ``cache_dir`` defaults to $MOTOR_CACHE_DIR or
+    total)`` is called as batches finish. ``cache_dir`` defaults to $MOTOR_CACHE_DIR/features or
     ~/.cache/motor-lab/features. ``text_encoder`` / ``image_encoder`` replace the default
     models (objects with ``model_id``, ``dim`` and ``encode``, as in ``text.TextEncoder`` and
     ``image.ImageEncoder``). Bad input raises MotorError.

@@ -13,7 +13,7 @@ For a batch of (user, positive item) pairs, with ``C(a, b) = 1 - cos(a, b)`` ave
       + cl_weight * sum_m [C(pred(p_m(i)), sg(drop(i))) + C(pred(p_m(i)), sg(drop(p_m(i))))]
       + reg_weight * EmbLoss(all users, all items)        (Frobenius norms / n_users, as MMRec)
 
-The sampled negative of each row is ignored (``uses_negatives = False``). Scores are
+No negatives are used (``uses_negatives = False``: the trainer draws none). Scores are
 ``pred(u) . pred(i)``: ``ranking_state`` and ``retrieval_vectors`` both return the predicted
 vectors, so a faiss search ranks exactly as the evaluator. ``embeddings()`` returns the online
 vectors before the predictor. MMRec's ``feat_embed_dim`` is ignored by BM3 and absent here.

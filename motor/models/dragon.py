@@ -21,34 +21,33 @@ Any set of modalities: the item-item graph weight of a modality is its entry in
 weight of the listed modalities present (1 when none is); the weights of the present
 modalities are then rescaled to sum to 1. So image + text gives 0.1 / 0.9 exactly, a single
 modality gets weight 1, and image + text + audio gives 0.067 / 0.6 / 0.333 (audio gets the
-mean 0.5 before rescaling). This is the same rule as FREEDOM's mixing. The kNN graphs
-(``ctx.item_knn``: cosine top-k, the item itself excluded, binary edges, symmetric
-normalisation) come from the dataset's frozen features (hash-keyed cache), also when
+mean 0.5 before rescaling). This is FREEDOM's mixing rule (``motor.graph.modality_weights``),
+and the graph is the one FREEDOM builds (``ctx.fused_item_knn``: cosine top-k ranking the full
+similarity row, so the item is one of its own k neighbours as in MMRec, binary edges,
+symmetric normalisation), from the dataset's frozen features (hash-keyed cache), also when
 ``freeze_features=False``.
 
 Deviations from MMRec: as for DualGNN (user graph from the training split, masked padding by
 default, no stale representations), plus a cache key that covers the feature bytes (MMRec's
-``mm_adj_{k}.pt`` is keyed by k only), and the item itself is not one of its k neighbours
-(MMRec takes the top k of the full similarity row, where an item is almost always its own
-first neighbour, so it gets k - 1 others plus itself).
+``mm_adj_{k}.pt`` is keyed by k only).
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import torch
 
 from motor.config import doc
 from motor.errors import MotorError
-from motor.models.feature_gcn import DualGraphConfig, DualGraphModel, FixedSparse, propagate_fixed
+from motor.models.feature_gcn import DualGraphConfig, DualGraphModel
 from motor.models.registry import register
 
 
 @dataclass
 class DRAGONConfig(DualGraphConfig):
-    item_k: int = doc(10, "neighbours per item in each modality's kNN graph (cosine on the raw features)")
+    item_k: int = doc(10, "neighbours per item in each modality's kNN graph (cosine on the raw features; the item "
+                         "itself is one of them)")
     n_mm_layers: int = doc(1, "propagations over the item-item graph; item <- item + S^n item")
     mm_weights: dict[str, float] = doc({"image": 0.1, "text": 0.9},
                                        "weight of each modality's kNN graph in the item-item graph; modalities "
@@ -64,23 +63,6 @@ class DRAGONConfig(DualGraphConfig):
             raise MotorError(f"mm_weights must be non-negative, got {self.mm_weights}")
 
 
-def modality_weights(names: list[str], given: dict[str, float]) -> dict[str, float]:
-    """The item-item graph weight of each present modality (see the module docstring).
-
-    Same rule as ``motor.graph.modality_weights`` (FREEDOM's mixing), kept here so that DRAGON
-    does not depend on it: listed modalities take their weight, unlisted ones the mean of the
-    listed present ones (1 when none is listed), then all are rescaled to sum to 1; an all-zero
-    total falls back to equal weights.
-    """
-    listed = [float(given[m]) for m in names if m in given]
-    fill = sum(listed) / len(listed) if listed else 1.0
-    raw = {m: float(given.get(m, fill)) for m in names}
-    total = sum(raw.values())
-    if total <= 0:
-        return {m: 1.0 / len(names) for m in names}
-    return {m: w / total for m, w in raw.items()}
-
-
 @register
 class DRAGON(DualGraphModel):
     name = "dragon"
@@ -89,12 +71,9 @@ class DRAGON(DualGraphModel):
 
     def __init__(self, ctx, cfg: DRAGONConfig, make_items):
         super().__init__(ctx, cfg, make_items)
-        self.mm_weights = modality_weights(self.features.names, cfg.mm_weights)
-        parts = [w * ctx.item_knn(m, cfg.item_k, "sym").to_sparse_coo()
-                 for m, w in self.mm_weights.items() if w > 0]
-        self.mm_adj = FixedSparse(functools.reduce(torch.add, parts).coalesce())
+        self.graph_buffer("mm_adj", ctx.fused_item_knn(cfg.mm_weights, cfg.item_k))
 
     def refine_items(self, items: torch.Tensor) -> torch.Tensor:
         if self.cfg.n_mm_layers < 1:
             return items
-        return items + propagate_fixed(self.mm_adj, items, self.cfg.n_mm_layers)[-1]
+        return items + self.propagate("mm_adj", items, self.cfg.n_mm_layers)[-1]

@@ -35,7 +35,7 @@ from torch import nn
 
 from motor.config import doc
 from motor.errors import MotorError
-from motor.graph import bipartite_adjacency, degree_sensitive_edge_sample, fused_knn_adjacency, layer_mean
+from motor.graph import bipartite_adjacency, degree_sensitive_edge_sample, layer_mean
 from motor.losses import bpr_loss
 from motor.models.base import Batch
 from motor.models.multimodal import ModalityModules, MultimodalRecommender, xavier_linear
@@ -84,11 +84,7 @@ class FREEDOM(MultimodalRecommender):
         self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
         self.items = make_items(d)
         self.proj = ModalityModules(self.features.dims(), lambda dim: xavier_linear(dim, cfg.feat_embed_dim))
-        weights = tuple(sorted(cfg.modality_weights.items()))
-        self.graph_buffer("mm_adj", self.ctx_graph(
-            ("freedom-mm", cfg.knn_k, weights),
-            lambda: fused_knn_adjacency(ctx.features, cfg.modality_weights, cfg.knn_k, "sym", weighted=False,
-                                        include_self=True, cache_dir=ctx.cache_dir)))
+        self.graph_buffer("mm_adj", ctx.fused_item_knn(cfg.modality_weights, cfg.knn_k))
         self.graph_buffer("full_adj", ctx.ui_adjacency("sym"), symmetric=True)
         self.graph_buffer("train_adj", None, symmetric=True)  # this epoch's pruned graph (pre_epoch)
         self.kept_edges: torch.Tensor | None = None

@@ -46,22 +46,21 @@ from torch import nn
 
 from motor.config import doc
 from motor.errors import MotorError
-from motor.losses import bpr_loss
-from motor.models.base import Batch, Recommender
-from motor.models.feature_gcn import ItemFeatures, mean_square
+from motor.losses import bpr_loss, mean_square
+from motor.models.base import Batch
+from motor.models.multimodal import MultimodalRecommender
 from motor.models.registry import register
 
 
 def segment_softmax(scores: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     """Softmax of ``scores`` within each group of equal ``index`` (groups 0..n-1), vectorised."""
-    top = torch.full((n,), -float("inf"), dtype=scores.dtype).scatter_reduce(
-        0, index, scores.detach(), "amax", include_self=True)
+    top = scores.new_full((n,), -float("inf")).scatter_reduce(0, index, scores.detach(), "amax", include_self=True)
     ex = (scores - top[index]).exp()
-    total = torch.zeros(n, dtype=scores.dtype).index_add(0, index, ex)
+    total = scores.new_zeros(n).index_add(0, index, ex)
     return ex / total[index].clamp_min(1e-16)
 
 
-class BipartiteEdges:
+class BipartiteEdges(nn.Module):
     """The training edges (unique, user-major order) with CSR layouts in both directions.
 
     Edge values live in one canonical order; ``matrix(v)`` is the ``U x I`` CSR matrix with
@@ -70,23 +69,27 @@ class BipartiteEdges:
     that no backward pass needs an ``[E, d]`` scatter, and per-edge dot products use
     ``sampled_addmm`` (an SDDMM on the CSR pattern) instead of ``[E, d]`` gathers. A first
     gather / index_add version took seconds per demo batch on the shared 2-core machine;
-    this one about 0.1 s on one thread.
+    this one about 0.1 s on one thread. GRCN-specific (the edge values are learned, so the
+    constant-graph ``spmm`` does not apply); the index tensors are non-persistent buffers, so
+    they follow ``model.to(device)``.
     """
 
     def __init__(self, users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int):
+        super().__init__()
         codes = torch.unique(users.long() * n_items + items.long())  # sorted: user-major
-        self.user, self.item = codes // n_items, codes % n_items
+        user, item = codes // n_items, codes % n_items
         self.n_users, self.n_items = n_users, n_items
+        perm = torch.argsort(item * n_users + user)  # item-major order of the same edges
         zero = torch.zeros(1, dtype=torch.long)
-        self.crow = torch.cat([zero, torch.bincount(self.user, minlength=n_users).cumsum(0)])
-        self.perm = torch.argsort(self.item * n_users + self.user)  # item-major order of the same edges
-        self.crow_t = torch.cat([zero, torch.bincount(self.item, minlength=n_items).cumsum(0)])
-        self.col_t = self.user[self.perm]
-        self.pattern = self.matrix(torch.zeros(self.user.numel()))
+        for name, t in {"user": user, "item": item, "perm": perm, "col_t": user[perm],
+                        "crow": torch.cat([zero, torch.bincount(user, minlength=n_users).cumsum(0)]),
+                        "crow_t": torch.cat([zero, torch.bincount(item, minlength=n_items).cumsum(0)])}.items():
+            self.register_buffer(name, t, persistent=False)
 
     def dot(self, user_x: torch.Tensor, item_x: torch.Tensor) -> torch.Tensor:
         """``<user_x[u_e], item_x[i_e]>`` per edge, canonical order (CSR SDDMM; 50x faster than gathers)."""
-        return torch.sparse.sampled_addmm(self.pattern.to(user_x.dtype), user_x, item_x.T, beta=0.0).values()
+        pattern = self.matrix(user_x.new_zeros(self.user.numel()))
+        return torch.sparse.sampled_addmm(pattern, user_x, item_x.T, beta=0.0).values()
 
     def matrix(self, values: torch.Tensor, transpose: bool = False) -> torch.Tensor:
         if transpose:
@@ -169,17 +172,15 @@ class GRCNConfig:
 
 
 @register
-class GRCN(Recommender):
+class GRCN(MultimodalRecommender):
     name = "grcn"
     Config = GRCNConfig
-    needs_features = True
 
     def __init__(self, ctx, cfg: GRCNConfig, make_items):
         super().__init__(ctx, cfg, make_items)
         d, c = cfg.embedding_dim, cfg.latent_dim
-        self.features = ItemFeatures(ctx.features, cfg.freeze_features)
         n_mod = len(self.features)
-        self.content_mlp = nn.ModuleList(nn.Linear(self.features.dim(m), c) for m in self.features.names)
+        self.content_mlp = nn.ModuleList(nn.Linear(dim, c) for dim in self.features.dims().values())
         self.user_preference = nn.ParameterList(
             [nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, c))) for _ in range(n_mod)])
         self.user_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, d)))

@@ -38,7 +38,7 @@ from torch import nn
 
 from motor.config import doc
 from motor.errors import MotorError
-from motor.graph import edge_propagate, knn_adjacency, layer_mean, learned_knn_dense, learned_knn_edges
+from motor.graph import edge_propagate, layer_mean, learned_knn_dense, learned_knn_edges
 from motor.losses import bpr_loss, l2_reg
 from motor.models.base import Batch
 from motor.models.multimodal import ModalityModules, MultimodalRecommender
@@ -91,13 +91,9 @@ class LATTICE(MultimodalRecommender):
         n_mod = len(self.features)
         self.modal_weight = nn.Parameter(torch.full((n_mod,), 1.0 / n_mod))
         self.graph_buffer("ui_adj", ctx.ui_adjacency(cfg.ui_norm, cfg.ui_self_loops), symmetric=cfg.ui_norm == "sym")
-        self._frozen_names = []
-        for i, (m, f) in enumerate(self.ctx.features.items()):
-            adj = self.ctx_graph(("lattice-knn", m, cfg.knn_k),
-                                 lambda f=f: knn_adjacency(f, cfg.knn_k, "sym", weighted=True, include_self=True,
-                                                           cache_dir=ctx.cache_dir))
-            self.graph_buffer(f"frozen_adj_{i}", adj)
-            self._frozen_names.append(f"frozen_adj_{i}")
+        self._frozen_names = [f"frozen_adj_{i}" for i in range(n_mod)]
+        for name, m in zip(self._frozen_names, self.features.names):
+            self.graph_buffer(name, ctx.item_knn(m, cfg.knn_k, "sym", weighted=True))
         self.dense = self.n_items <= cfg.dense_max_items
         self._train_graph = None  # this epoch's learned graph, detached (see graph_rebuild)
 

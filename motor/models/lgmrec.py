@@ -38,8 +38,8 @@ from torch import nn
 
 from motor.config import doc
 from motor.errors import MotorError
-from motor.graph import layer_mean, user_item_matrix
-from motor.losses import bpr_loss, emb_norm_reg, info_nce_full
+from motor.graph import layer_mean
+from motor.losses import bpr_loss, emb_norm_reg, info_nce
 from motor.models.base import Batch
 from motor.models.multimodal import ModalityModules, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
@@ -85,10 +85,8 @@ class LGMRec(MultimodalRecommender):
         self.hyper = ModalityModules(dims, lambda dim: xavier_linear(dim, cfg.hyper_num, bias=False))
         self.drop = nn.Dropout(1.0 - cfg.keep_rate)
         self.graph_buffer("adj", ctx.ui_adjacency("sym"), symmetric=True)
-        self.graph_buffer("r_mean", self.ctx_graph(("ui-matrix", "row"), lambda: user_item_matrix(
-            self.n_users, self.n_items, ctx.train_user, ctx.train_item, "row")))
-        self.graph_buffer("r_bin", self.ctx_graph(("ui-matrix", "none"), lambda: user_item_matrix(
-            self.n_users, self.n_items, ctx.train_user, ctx.train_item, "none")))
+        self.graph_buffer("r_mean", ctx.ui_matrix("row"))
+        self.graph_buffer("r_bin", ctx.ui_matrix("none"))
 
     def _assign(self, logits: torch.Tensor) -> torch.Tensor:
         if self.training:
@@ -130,8 +128,8 @@ class LGMRec(MultimodalRecommender):
         uu, u_count = torch.unique(batch.user, return_counts=True)
         ii, i_count = torch.unique(batch.pos, return_counts=True)
         for (ua, ia), (ub, ib) in combinations(hyper_parts, 2):
-            hcl = hcl + info_nce_full(ua[uu], ub, uu, t, "none") @ u_count.to(ua.dtype)
-            hcl = hcl + info_nce_full(ia[ii], ib, ii, t, "none") @ i_count.to(ia.dtype)
+            hcl = hcl + info_nce(ua[uu], ub, t, uu, "none") @ u_count.to(ua.dtype)
+            hcl = hcl + info_nce(ia[ii], ib, t, ii, "none") @ i_count.to(ia.dtype)
         return {"bpr": bpr_loss((u * pos).sum(1), (u * neg).sum(1)),
                 "hcl": self.cfg.cl_weight * hcl,
                 "reg": self.cfg.reg_weight * emb_norm_reg(u, pos, neg)}

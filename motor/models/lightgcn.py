@@ -1,4 +1,8 @@
-"""LightGCN (He et al. 2020): linear propagation on the normalised user-item graph."""
+"""LightGCN (He et al. 2020): linear propagation on the normalised user-item graph.
+
+The graph is a buffer registered as symmetric, so every layer's backward reuses it as its own
+transpose (``motor.graph.spmm``) instead of re-sorting a CSR matrix per step.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import torch
 from torch import nn
 
 from motor.config import doc
-from motor.graph import layer_mean, propagate
+from motor.graph import layer_mean
 from motor.losses import bpr_loss, emb_norm_reg
 from motor.models.base import Batch, Recommender
 from motor.models.registry import register
@@ -30,12 +34,12 @@ class LightGCN(Recommender):
         super().__init__(ctx, cfg, make_items)
         self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, cfg.embedding_dim)))
         self.items = make_items(cfg.embedding_dim)
-        self.adj = ctx.ui_adjacency("sym")
+        self.graph_buffer("adj", ctx.ui_adjacency("sym"), symmetric=True)
 
     def _forward(self):
         ego_items = self.items()
         x = torch.cat([self.user_embedding, ego_items])
-        out = layer_mean(propagate(self.adj, x, self.cfg.n_layers))
+        out = layer_mean(self.propagate("adj", x, self.cfg.n_layers))
         return out[: self.n_users], out[self.n_users:], ego_items
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:

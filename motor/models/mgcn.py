@@ -31,8 +31,8 @@ from torch import nn
 
 from motor.config import doc
 from motor.errors import MotorError
-from motor.graph import knn_adjacency, layer_mean, user_item_matrix
-from motor.losses import bpr_loss, info_nce_in_batch, l2_reg
+from motor.graph import layer_mean
+from motor.losses import bpr_loss, info_nce, l2_reg
 from motor.models.base import Batch
 from motor.models.multimodal import ModalityModules, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
@@ -74,15 +74,10 @@ class MGCN(MultimodalRecommender):
         self.prefer = ModalityModules(dims, lambda dim: nn.Sequential(xavier_linear(d, d), nn.Sigmoid()))
         self.query_common = nn.Sequential(xavier_linear(d, d), nn.Tanh(), xavier_linear(d, 1, bias=False))
         self.graph_buffer("adj", ctx.ui_adjacency("sym"), symmetric=True)
-        self.graph_buffer("r_sym", self.ctx_graph(("ui-matrix", "sym"), lambda: user_item_matrix(
-            self.n_users, self.n_items, ctx.train_user, ctx.train_item, "sym")))
-        self._knn = []
-        for i, (m, f) in enumerate(ctx.features.items()):
-            self.graph_buffer(f"knn_adj_{i}", self.ctx_graph(
-                ("mgcn-knn", m, cfg.knn_k),
-                lambda f=f: knn_adjacency(f, cfg.knn_k, "sym", weighted=False, include_self=True,
-                                          cache_dir=ctx.cache_dir)))
-            self._knn.append(f"knn_adj_{i}")
+        self.graph_buffer("r_sym", ctx.ui_matrix("sym"))
+        self._knn = [f"knn_adj_{i}" for i in range(len(dims))]
+        for name, m in zip(self._knn, dims):
+            self.graph_buffer(name, ctx.item_knn(m, cfg.knn_k, "sym"))
 
     def _forward(self):
         cfg, n_u = self.cfg, self.n_users
@@ -107,8 +102,8 @@ class MGCN(MultimodalRecommender):
         users, items, side, content = self._forward()
         n_u, cfg = self.n_users, self.cfg
         u, pos, neg = users[batch.user], items[batch.pos], items[batch.neg]
-        cl = (info_nce_in_batch(side[n_u:][batch.pos], content[n_u:][batch.pos], cfg.cl_temp)
-              + info_nce_in_batch(side[:n_u][batch.user], content[:n_u][batch.user], cfg.cl_temp))
+        cl = (info_nce(side[n_u:][batch.pos], content[n_u:][batch.pos], cfg.cl_temp)
+              + info_nce(side[:n_u][batch.user], content[:n_u][batch.user], cfg.cl_temp))
         return {"bpr": bpr_loss((u * pos).sum(1), (u * neg).sum(1)), "reg": cfg.reg_weight * l2_reg(u, pos, neg),
                 "cl": cfg.cl_weight * cl}
 

@@ -27,8 +27,9 @@ forward's).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,9 +37,9 @@ from torch import nn
 
 from motor.config import doc
 from motor.errors import MotorError
-from motor.losses import bpr_loss
-from motor.models.base import Batch, Recommender
-from motor.models.feature_gcn import FixedSparse, ItemFeatures, mean_square, spmm
+from motor.losses import bpr_loss, mean_square
+from motor.models.base import Batch
+from motor.models.multimodal import MultimodalRecommender
 from motor.models.registry import register
 
 
@@ -72,38 +73,38 @@ class _ModalityGCN(nn.Module):
         self.lin = nn.ModuleList(nn.Linear(k, d) for k in dims)
         self.comb = nn.ModuleList(nn.Linear(k + d if self.concat else k, d) for k in dims)
 
-    def forward(self, adj: FixedSparse, preference: torch.Tensor, features: torch.Tensor,
-                ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, aggregate: Callable[[torch.Tensor], torch.Tensor], preference: torch.Tensor,
+                features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """``aggregate(x)``: the mean over each node's neighbours (the model's row-normalised graph)."""
         items = self.proj(features) if self.proj is not None else features
         x = F.normalize(torch.cat([preference, items]), dim=1)
         for conv, lin, comb in zip(self.conv, self.lin, self.comb):
-            h = F.leaky_relu(spmm(adj, conv(x)))
+            h = F.leaky_relu(aggregate(conv(x)))
             x_hat = F.leaky_relu(lin(x)) + ids
             x = F.leaky_relu(comb(torch.cat([h, x_hat], dim=1)) if self.concat else comb(h) + x_hat)
         return x
 
 
 @register
-class MMGCN(Recommender):
+class MMGCN(MultimodalRecommender):
     name = "mmgcn"
     Config = MMGCNConfig
-    needs_features = True
 
     def __init__(self, ctx, cfg: MMGCNConfig, make_items):
         super().__init__(ctx, cfg, make_items)
         d = cfg.embedding_dim
-        self.features = ItemFeatures(ctx.features, cfg.freeze_features)
-        self.gcn = nn.ModuleList(_ModalityGCN(self.features.dim(m), d, cfg) for m in self.features.names)
+        self.gcn = nn.ModuleList(_ModalityGCN(dim, d, cfg) for dim in self.features.dims().values())
         self.user_preference = nn.ParameterList(
             [nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, g.in_dim))) for g in self.gcn])
         self.user_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, d)))
         self.items = make_items(d)
-        self.adj = FixedSparse(ctx.ui_adjacency("row"))  # mean aggregation over neighbours
+        self.graph_buffer("adj", ctx.ui_adjacency("row"))  # mean aggregation over neighbours
 
     def _forward(self):
         ego_items = self.items()
         ids = torch.cat([self.user_embedding, ego_items])
-        reps = [g(self.adj, p, self.features[m], ids)
+        aggregate = functools.partial(self.mm, "adj")
+        reps = [g(aggregate, p, self.features[m], ids)
                 for g, p, m in zip(self.gcn, self.user_preference, self.features.names)]
         out = torch.stack(reps).mean(0)
         return out[: self.n_users], out[self.n_users:], ego_items

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from motor.errors import MotorError
-from motor.graph import propagate_t, spmm, transpose_csr
 from motor.models.base import Recommender
 
 
@@ -94,8 +93,7 @@ def xavier_linear(d_in: int, d_out: int, bias: bool = True) -> nn.Linear:
 class MultimodalRecommender(Recommender):
     """Base of the backbones that read item features: ``self.features`` is an ``ItemFeatures``.
 
-    The config must have ``freeze_features``. Graphs are registered with ``graph_buffer`` as
-    non-persistent buffers, so ``model.to(device)`` moves them and no device is hard-coded.
+    The config must have ``freeze_features``.
     """
 
     needs_features = True
@@ -103,35 +101,3 @@ class MultimodalRecommender(Recommender):
     def __init__(self, ctx, cfg, make_items):
         super().__init__(ctx, cfg, make_items)
         self.features = ItemFeatures(ctx.features, freeze=cfg.freeze_features)
-        self._symmetric: set[str] = set()
-
-    def graph_buffer(self, name: str, tensor: torch.Tensor | None, symmetric: bool = False) -> None:
-        """Register a constant sparse graph (and, unless ``symmetric``, its transpose ``name_t`` for the
-        fast backward of ``motor.graph.spmm``); ``None`` reserves the name for a graph set later."""
-        self.register_buffer(name, tensor, persistent=False)
-        if symmetric:
-            self._symmetric.add(name)
-        else:
-            self._symmetric.discard(name)
-            self.register_buffer(name + "_t", None if tensor is None else transpose_csr(tensor), persistent=False)
-
-    def mm(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """``graph @ x`` for a graph registered with ``graph_buffer``."""
-        adj = getattr(self, name)
-        return spmm(adj, x, adj if name in self._symmetric else getattr(self, name + "_t"))
-
-    def propagate(self, name: str, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
-        """``[x, Ax, A^2 x, ...]`` over a graph registered with ``graph_buffer``."""
-        adj = getattr(self, name)
-        return propagate_t(adj, x, n_layers, adj if name in self._symmetric else getattr(self, name + "_t"))
-
-    def ctx_graph(self, key: tuple, build: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """A graph built once per context and settings (several models on one context share it).
-
-        The frozen kNN graphs are also cached on disk by ``motor.graph`` under a hash of the
-        feature bytes; this is only the in-memory layer.
-        """
-        graphs = self.ctx._graphs
-        if key not in graphs:
-            graphs[key] = build()
-        return graphs[key]

@@ -32,7 +32,7 @@ from torch import nn
 from motor.config import doc
 from motor.errors import MotorError
 from motor.graph import layer_mean
-from motor.losses import info_nce_in_batch
+from motor.losses import info_nce
 from motor.models.base import Batch
 from motor.models.multimodal import ModalityModules, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
@@ -93,13 +93,13 @@ class SLMRec(MultimodalRecommender):
         loss = 0.0
         for k, m in enumerate(self.features.names):
             z = self.fac_id[k](z)  # ID side into space k (fine for k = 0, coarser after)
-            loss = loss + info_nce_in_batch(z, self.fac_modal[m](views[1 + k][1][items]), self.cfg.ssl_temp)
+            loss = loss + info_nce(z, self.fac_modal[m](views[1 + k][1][items]), self.cfg.ssl_temp)
         return loss
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         views = self._views()
         users, items = self._fuse(views, self.fuse_users, self.fuse_items)
-        main = info_nce_in_batch(users[batch.user], items[batch.pos], self.cfg.temperature)
+        main = info_nce(users[batch.user], items[batch.pos], self.cfg.temperature)
         ssl = self.fac_loss(views, torch.unique(batch.pos))
         return {"infonce": main, "fac": self.cfg.ssl_alpha * ssl}
 

@@ -27,8 +27,8 @@ from torch import nn
 from motor.config import doc
 from motor.errors import MotorError
 from motor.losses import bpr_loss, emb_norm_reg
-from motor.models.base import Batch, Recommender
-from motor.models.feature_gcn import ItemFeatures
+from motor.models.base import Batch
+from motor.models.multimodal import MultimodalRecommender
 from motor.models.registry import register
 
 
@@ -46,17 +46,15 @@ class VBPRConfig:
 
 
 @register
-class VBPR(Recommender):
+class VBPR(MultimodalRecommender):
     name = "vbpr"
     Config = VBPRConfig
-    needs_features = True
 
     def __init__(self, ctx, cfg: VBPRConfig, make_items):
         super().__init__(ctx, cfg, make_items)
         d = cfg.embedding_dim
-        self.features = ItemFeatures(ctx.features, cfg.freeze_features)
         self.order = sorted(self.features.names, key=lambda m: m != "text")  # text first, as MMRec
-        in_dim = sum(self.features.dim(m) for m in self.order)
+        in_dim = sum(self.features.dims().values())
         self.feature_proj = nn.Linear(in_dim, d)
         nn.init.xavier_normal_(self.feature_proj.weight)
         self.user_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, 2 * d)))

@@ -74,6 +74,8 @@ class Evaluator:
         users = np.flatnonzero(truth.counts > 0)
         if len(users) == 0:
             return {}
+        if among is None and which != "cold" and self.split.cold_items.any():
+            among = ~self.split.cold_items
         excluded = None if among is None else torch.from_numpy(~np.asarray(among, bool))
         sums: dict[str, torch.Tensor] = {}
         per_user_values: dict[str, list] = {}

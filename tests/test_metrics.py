@@ -127,3 +127,14 @@ def test_evaluator_matches_plain_python_reference(seed):
     want = reference_metrics(scores, tr, tru, ks)
     for k, v in want.items():
         assert got[k] == pytest.approx(v, abs=1e-6), k
+
+
+def test_cold_items_are_not_candidates_for_warm_sets_but_are_for_cold():
+    split = make_split(1, 4, train=[(0, 0)], valid=[], test=[(0, 2)], cold=[(0, 3)])
+    split.cold_items[3] = True
+    scores = [[0.0, 0.1, 0.5, 0.9]]  # the cold item outscores the warm test item
+    ev = Evaluator(split, ks=(1,))
+    assert ev.evaluate(FixedScores(scores), "test")["recall@1"] == 1.0
+    assert ev.evaluate(FixedScores(scores), "cold")["recall@1"] == 1.0
+    warm_only = ev.evaluate(FixedScores([[0.0, 0.1, 0.95, 0.9]]), "cold")
+    assert warm_only["recall@1"] == 0.0  # among all items a warm item can beat it

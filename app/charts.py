@@ -1,0 +1,186 @@
+"""Plotly figures for the app. Pure functions from arrays/DataFrames to figures (no Streamlit)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+COLORS = {"ID": "#8a8f98", "MOTOR": "#e4572e"}
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
+MUTED = "#d0d3d8"
+SVG_MAX_POINTS = 4000
+FONT = dict(family="Inter, Source Sans Pro, sans-serif", size=13)
+
+
+def _epoch_axis(fig: go.Figure, last_epoch: int) -> None:
+    """Whole-number epoch ticks (no '0.5' epochs on short runs)."""
+    fig.update_xaxes(title="epoch", rangemode="tozero", dtick=max(1, math.ceil(max(last_epoch, 1) / 10)))
+
+
+def _base(fig: go.Figure, height: int = 420, title: str | None = None) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=56 if title else 24, b=10), font=FONT,
+                      title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)) if title else None,
+                      plot_bgcolor="white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+    return fig
+
+
+def item_map(xy: np.ndarray, hover: list[str], color: dict, title: str, highlight: int | None = None,
+             height: int = 460) -> go.Figure:
+    """A 2-D map of items. ``color`` is one of:
+
+    {'kind': 'category', 'values': [...], 'order': [...]}   one trace per category (legend toggles)
+    {'kind': 'mask', 'values': bool[n], 'name': '...'}     highlighted items over muted others
+    {'kind': 'scale', 'values': float[n], 'name': '...'}    continuous colour scale
+    """
+    fig = go.Figure()
+    hover = np.asarray(hover, dtype=object)
+    marker = dict(size=6, line=dict(width=0))
+    # SVG below a few thousand points: WebGL has to be emulated in software where there is no GPU (VMs,
+    # remote desktops, headless browsers) and was slower there; above that SVG itself gets slow.
+    Scatter = go.Scatter if len(xy) <= SVG_MAX_POINTS else go.Scattergl
+    kind = color["kind"]
+    if kind == "category":
+        values = np.asarray(color["values"], dtype=object)
+        for j, cat in enumerate(color.get("order") or sorted(set(values))):
+            sel = values == cat
+            if not sel.any():
+                continue
+            c = MUTED if cat in ("other", "none") else PALETTE[j % len(PALETTE)]
+            fig.add_trace(Scatter(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(cat),
+                                       marker=dict(**marker, color=c, opacity=0.8), text=hover[sel],
+                                       hovertemplate="%{text}<extra>" + str(cat) + "</extra>"))
+    elif kind == "mask":
+        sel = np.asarray(color["values"], bool)
+        fig.add_trace(Scatter(x=xy[~sel, 0], y=xy[~sel, 1], mode="markers", name="other items",
+                                   marker=dict(**marker, color=MUTED, opacity=0.6), text=hover[~sel],
+                                   hovertemplate="%{text}<extra></extra>"))
+        fig.add_trace(Scatter(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=color.get("name", "selected"),
+                                   marker=dict(size=8, color="#e4572e", line=dict(width=0.5, color="white")),
+                                   text=hover[sel], hovertemplate="%{text}<extra></extra>"))
+    else:
+        vals = np.asarray(color["values"], float)
+        order = np.argsort(vals, kind="stable")  # high values drawn last, on top
+        fig.add_trace(Scatter(x=xy[order, 0], y=xy[order, 1], mode="markers", name=color.get("name", ""),
+                                   marker=dict(**marker, color=vals[order], colorscale="OrRd", showscale=True,
+                                               cmin=float(vals.min()), cmax=float(max(vals.max(), 1)),
+                                               colorbar=dict(title=dict(text=color.get("name", ""), side="right"),
+                                                             thickness=10)),
+                                   text=hover[order], hovertemplate="%{text}<br>" + color.get("name", "") +
+                                   ": %{marker.color}<extra></extra>"))
+    if highlight is not None:
+        fig.add_trace(Scatter(x=[xy[highlight, 0]], y=[xy[highlight, 1]], mode="markers",
+                                   name="picked item", text=[hover[highlight]],
+                                   marker=dict(size=16, symbol="star", color="#111", line=dict(width=1, color="white")),
+                                   hovertemplate="%{text}<extra>picked</extra>"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
+    fig = _base(fig, height, title)
+    if kind == "category" and len(fig.data) > 7:  # many clusters: a legend would cover the title; hover names them
+        fig.update_layout(showlegend=False)
+    return fig
+
+
+def heatmaps(maps: np.ndarray, labels: list[str], titles: list[str], height: int = 380,
+             zmax: float | None = None) -> go.Figure:
+    """Side-by-side attention heatmaps [n, T, T]; rows = query token (attends), columns = key token."""
+    n = len(maps)
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.12 if n > 1 else 0.05)
+    zmax = float(np.max(maps)) if zmax is None else zmax
+    for j, m in enumerate(maps):
+        fig.add_trace(go.Heatmap(z=m, x=labels, y=labels, zmin=0, zmax=zmax, colorscale="Blues",
+                                 showscale=j == n - 1, colorbar=dict(thickness=10, title=dict(text="weight")),
+                                 hovertemplate="%{y} attends to %{x}: %{z:.3f}<extra></extra>"),
+                      row=1, col=j + 1)
+        fig.update_yaxes(autorange="reversed", row=1, col=j + 1, tickfont=dict(size=11))
+        fig.update_xaxes(tickangle=-45, row=1, col=j + 1, tickfont=dict(size=11))
+    fig.update_layout(height=height + 10 * max(len(labels) - 8, 0), margin=dict(l=10, r=10, t=40, b=10), font=FONT)
+    return fig
+
+
+def pooling_bars(labels: list[str], weights: np.ndarray, average: np.ndarray | None = None,
+                 height: int = 340) -> go.Figure:
+    """Token importance: the pooling weight of each token (and the average over all items)."""
+    fig = go.Figure()
+    fig.add_trace(go.Bar(y=labels, x=weights, orientation="h", name="this item", marker_color=COLORS["MOTOR"],
+                         hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    if average is not None:
+        fig.add_trace(go.Bar(y=labels, x=average, orientation="h", name="average over all items",
+                             marker_color=COLORS["ID"], hovertemplate="%{y}: %{x:.3f}<extra>average</extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title="pooling weight (sums to 1)")
+    fig.update_layout(barmode="group")
+    return _base(fig, height + 12 * max(len(labels) - 8, 0))
+
+
+def curves(df: pd.DataFrame, y: str, title: str, height: int = 300, best: dict | None = None) -> go.Figure:
+    """One line per run over epochs (``df``: run, epoch, y); ``best`` marks each run's best epoch."""
+    fig = go.Figure()
+    for name, part in df.groupby("run", sort=False):
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part[y], mode="lines+markers", name=name,
+                                 line=dict(color=COLORS.get(name), width=2), marker=dict(size=5)))
+        if best and best.get(name):
+            row = part[part["epoch"] == best[name]]
+            if len(row):
+                fig.add_trace(go.Scatter(x=row["epoch"], y=row[y], mode="markers", showlegend=False,
+                                         marker=dict(size=12, symbol="star", color=COLORS.get(name)),
+                                         hovertemplate=f"{name} best epoch %{{x}}: %{{y:.4f}}<extra></extra>"))
+    _epoch_axis(fig, int(df["epoch"].max()) if len(df) else 1)
+    fig.update_yaxes(title=y)
+    return _base(fig, height, title)
+
+
+def grouped_bars(table: pd.DataFrame, rows: list[str], title: str, height: int = 320, fmt: str = ".4f") -> go.Figure:
+    """Bars per figure (x) and run (colour) from a metrics table (rows = figures, columns = runs)."""
+    fig = go.Figure()
+    present = [r for r in rows if r in table.index]
+    for name in table.columns:
+        vals = pd.to_numeric(table.loc[present, name], errors="coerce")
+        fig.add_trace(go.Bar(x=present, y=vals, name=name, marker_color=COLORS.get(name),
+                             text=[f"{v:{fmt}}" if pd.notna(v) else "" for v in vals], textposition="outside",
+                             hovertemplate="%{x}: %{y:" + fmt + "}<extra>" + name + "</extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(rangemode="tozero")
+    return _base(fig, height, title)
+
+
+def usage_bars(usage: pd.DataFrame, height: int = 300) -> go.Figure:
+    """Codewords used per sub-space (bars, one colour per modality) out of K (dashed line)."""
+    fig = go.Figure()
+    x = [f"{m} s{s}" for m, s in zip(usage["modality"], usage["sub-space"])]
+    for j, (m, part) in enumerate(usage.groupby("modality", sort=False)):
+        xs = [f"{m} s{s}" for s in part["sub-space"]]
+        fig.add_trace(go.Bar(x=xs, y=part["codewords used"], name=f"{m}: used", marker_color=PALETTE[j % 16],
+                             customdata=np.stack([part["K"], part["perplexity"], part["largest token (items)"]], 1),
+                             hovertemplate="%{x}: %{y} of %{customdata[0]} codewords used<br>perplexity "
+                                           "%{customdata[1]:.1f}<br>largest token: %{customdata[2]} items"
+                                           "<extra></extra>"))
+    fig.add_trace(go.Scatter(x=x, y=usage["K"], mode="lines", name="K (codewords available)",
+                             line=dict(dash="dash", color="#555")))
+    fig.add_trace(go.Scatter(x=x, y=usage["perplexity"], mode="markers", name="perplexity (effective codewords)",
+                             marker=dict(symbol="diamond", size=9, color="#111")))
+    fig.update_yaxes(title="codewords", rangemode="tozero")
+    return _base(fig, height)
+
+
+def progress_curves(states: dict, height: int = 260) -> tuple[go.Figure, go.Figure]:
+    """Live training curves from job states: (loss per epoch, valid Recall@20 per epoch)."""
+    loss, valid = go.Figure(), go.Figure()
+    for name, s in states.items():
+        ep = list(range(1, len(s.losses) + 1))
+        c = COLORS.get(name)
+        loss.add_trace(go.Scatter(x=ep, y=s.losses, mode="lines+markers", name=name, line=dict(color=c, width=2),
+                                  marker=dict(size=5)))
+        valid.add_trace(go.Scatter(x=ep, y=s.valid, mode="lines+markers", name=name, line=dict(color=c, width=2),
+                                   marker=dict(size=5)))
+    last = max((len(s.losses) for s in states.values()), default=1)
+    for fig, title, y in ((loss, "training loss", "loss"), (valid, "validation Recall@20", "recall@20")):
+        _epoch_axis(fig, last)
+        fig.update_yaxes(title=y)
+        _base(fig, height, title)
+    return loss, valid

@@ -1,0 +1,191 @@
+"""Tokens: which items share MOTOR tokens, where they land in vector space, and how the codebooks are used."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import charts, state, ui
+from app.jobs import umap_enabled
+from motor import inspect
+
+CAPTION = ("Items that share tokens share parameters: that is how MOTOR lets related items (and items nobody has "
+           "interacted with yet) learn from each other. The maps place every item by its learned vector, MOTOR beside "
+           "the ID baseline; pick an item or a token to see who shares what.")
+
+NEAR_COLUMNS = {"title": st.column_config.TextColumn(width="medium"),
+                "cosine": st.column_config.NumberColumn(format="%.4f", width="small"),
+                "shared tokens": st.column_config.NumberColumn("shared tokens", width="small")}
+COLOR_OPTIONS = {"cluster": "Cluster (k-means of MOTOR vectors)", "genre": "Genre", "token": "Items carrying a token",
+                 "shared": "Tokens shared with the picked item"}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _clusters(folder: str, key: str, k: int) -> np.ndarray:
+    run = state.loaded_run(folder)
+    return inspect.clusters(run.vectors()[1], k)
+
+
+def map_for(folder, run) -> tuple[np.ndarray, str]:
+    """UMAP from the run folder's cache when ready, else PCA now and UMAP requested in the background."""
+    vectors = run.vectors()[1]
+    key = inspect.model_key(folder)
+    if umap_enabled():
+        hit = inspect.cached_layout(folder, vectors, "umap", key)
+        if hit is not None:
+            return hit, "umap"
+        state.layout_worker().request(folder, lambda: run.vectors()[1], key)
+    return inspect.layout(folder, vectors, "pca", key=key), "pca"
+
+
+@st.fragment(run_every=2.0)
+def wait_for_umap(folders: list[str]) -> None:
+    worker = state.layout_worker()
+    states = [worker.state(f) for f in folders]
+    if all(s == "done" for s in states):
+        st.rerun(scope="app")
+    failed = [s for s in states if s and s.startswith("failed")]
+    if failed:
+        st.warning(f"The UMAP map could not be computed ({failed[0]}); the PCA map stays.", icon=":material/warning:")
+        return
+    note = "" if worker.warm else " The first map in a server process also compiles UMAP (about 30 s)."
+    st.info("Showing an instant PCA map; the UMAP map is being computed in the background and replaces it "
+            f"by itself.{note}", icon=":material/hourglass_top:")
+
+
+def colouring(choice: str, ds, tok, item: int, token: int, motor_run, rec) -> dict:
+    n = ds.n_items
+    if choice == "cluster":
+        labels = _clusters(str(rec.folder("motor")), inspect.model_key(rec.folder("motor")), 12)
+        return {"kind": "category", "values": [f"cluster {c + 1}" for c in labels],
+                "order": [f"cluster {c + 1}" for c in range(labels.max() + 1)]}
+    if choice == "genre":
+        genres = inspect.genres_of(ds)
+        counts = inspect.genre_counts(ds)
+        g = st.session_state.setdefault("picked", {})
+        opts = counts.index.tolist()
+        chosen = ui.bound(st.selectbox, g, "genre", "Genre to highlight", options=opts,
+                          format_func=lambda x: f"{x} ({counts[x]} items)")
+        return {"kind": "mask", "values": np.array([chosen in gs for gs in genres]), "name": chosen}
+    if choice == "token":
+        return {"kind": "mask", "values": np.isin(np.arange(n), tok.items_with_token(token)),
+                "name": tok.token_label(token)}
+    shared = tok.shared_token_counts(item).astype(float)
+    shared[item] = np.nan
+    shared = np.nan_to_num(shared, nan=float(tok.n_tokens))
+    return {"kind": "scale", "values": shared, "name": "shared tokens"}
+
+
+def body():
+    rec, models = ui.require_run(need="motor")
+    mrun = models["motor"]
+    idrun = models.get("id")
+    ds, tok = mrun.dataset, mrun.tokenizer
+    cold = mrun.split.cold_items
+
+    st.subheader("Item maps")
+    c1, c2 = st.columns([2, 3])
+    with c1:
+        item = ui.item_picker(ds, "Picked item (marked with a star)",
+                              help="The same pick is used on the Attention page.")
+    opts = list(COLOR_OPTIONS)
+    if inspect.genres_of(ds) is None:
+        opts.remove("genre")
+    picked = st.session_state.setdefault("picked", {})
+    with c2:
+        choice = ui.bound(st.radio, picked, "colour", "Colour the maps by", options=opts,
+                          format_func=COLOR_OPTIONS.get, horizontal=True)
+    item_tids = tok.token_ids[item]
+    token_df = inspect.token_options(tok)
+    if picked.get("token_item") != (rec.run_id, item):  # a new item (or run): start from its first token
+        picked["token_item"] = (rec.run_id, item)
+        picked["token"] = int(item_tids[0])
+        st.session_state["w:token"] = picked["token"]
+    token = st.session_state.get("w:token", picked.get("token"))
+    if token not in set(token_df["token"].tolist()):
+        token = picked["token"] = int(item_tids[0])
+        st.session_state["w:token"] = token
+    token = int(token)
+    color = colouring(choice, ds, tok, item, token, mrun, rec)
+
+    hover = [f"{inspect.item_label(ds, i)}{' (cold)' if cold[i] else ''}" for i in range(ds.n_items)]
+    waiting = []
+    cols = st.columns(2 if idrun is not None else 1)
+    for col, (name, run, variant) in zip(cols, [("MOTOR", mrun, "motor"), ("ID", idrun, "id")]):
+        if run is None:
+            continue
+        xy, method = map_for(rec.folder(variant), run)
+        if method != "umap" and umap_enabled():
+            waiting.append(str(rec.folder(variant)))
+        col.plotly_chart(charts.item_map(xy, hover, color, f"{name} item vectors ({method.upper()})", item),
+                         key=f"map:{variant}", config={"displayModeBar": False})
+    if waiting:
+        wait_for_umap(waiting)
+    elif not umap_enabled():
+        st.caption("UMAP is switched off (MOTOR_LAB_UMAP=0): the maps are PCA projections.")
+    st.caption("Hover a point for its title. Cold items (held out of training) keep a random ID vector, "
+               "but MOTOR builds theirs from content." if cold.any() else "Hover a point for its title.")
+
+    st.subheader(f"Tokens of {inspect.item_label(ds, item)}")
+    mine = inspect.item_tokens(tok, item)
+    a, b = st.columns([1, 1])
+    with a:
+        st.markdown("**Its tokens** (modality, sub-space, codeword) and how many items carry each")
+        st.dataframe(mine[["label", "modality", "sub-space", "codeword", "items with this token"]],
+                     hide_index=True, width="stretch")
+    with b:
+        st.markdown("**Items sharing the most tokens with it**")
+        st.dataframe(inspect.sharing_items(tok, ds, item, 10)[["title", "shared tokens", "which"]],
+                     hide_index=True, width="stretch",
+                     column_config={"title": st.column_config.TextColumn(width="medium"),
+                                    "shared tokens": st.column_config.NumberColumn("shared", width="small"),
+                                    "which": st.column_config.TextColumn("which tokens", width="large")})
+    a, b = st.columns(2)
+    with a:
+        st.markdown("**Nearest items by MOTOR vector** (cosine after removing the mean vector; faiss)")
+        st.dataframe(inspect.nearest_items(mrun.vectors()[1], ds, item, 10, tok)[
+                         ["title", "cosine", "shared tokens"]], hide_index=True, width="stretch",
+                         column_config=NEAR_COLUMNS)
+    if idrun is not None:
+        with b:
+            st.markdown("**Nearest items by ID vector** (same measure)")
+            st.dataframe(inspect.nearest_items(idrun.vectors()[1], ds, item, 10, tok)[
+                             ["title", "cosine", "shared tokens"]], hide_index=True, width="stretch",
+                         column_config=NEAR_COLUMNS)
+
+    st.subheader("Items carrying a token")
+    labels = dict(zip(token_df["token"].tolist(), token_df["label"].tolist()))
+    counts = dict(zip(token_df["token"].tolist(), token_df["items"].tolist()))
+    order = [int(t) for t in item_tids] + [t for t in token_df["token"].tolist() if t not in set(item_tids.tolist())]
+    token = ui.bound(st.selectbox, picked, "token", "Token (the picked item's tokens first)", options=order,
+                     format_func=lambda t: f"{labels[t]} · {counts[t]} items" +
+                                           (" · of the picked item" if t in set(item_tids.tolist()) else ""))
+    carriers = inspect.token_items(tok, ds, int(token), cold)
+    st.caption(f"{len(carriers)} items carry **{labels[int(token)]}**; they all share its embedding. "
+               "Choose 'Items carrying a token' above to see them on the maps.")
+    st.dataframe(carriers.drop(columns=["item"]), hide_index=True, width="stretch", height=280)
+
+    st.subheader("Codebooks")
+    summ = inspect.collision_summary(tok)
+    usage = inspect.codebook_usage(tok)
+    ui.metric_row([
+        ("Tokens per item (T)", str(summ["tokens_per_item"]), "sum of M over modalities"),
+        ("Token vocabulary (V)", ui.fmt_int(summ["vocab_size"]), "rows of the shared token table: sum of M x K"),
+        ("Codewords in use", f"{usage['codewords used'].sum():,} of {usage['K'].sum():,}", None),
+        ("Collision rate", f"{summ['collision_rate']:.1%}",
+         "share of items whose full token tuple equals another item's: MOTOR cannot tell them apart"),
+    ])
+    st.plotly_chart(charts.usage_bars(usage), key="usage", config={"displayModeBar": False})
+    per = pd.DataFrame([{"modality": m, "M x K": f"{v['m']} x {v['k']}", "dimensions": v["dims"],
+                         "reconstruction error": round(v["recon_error"], 4),
+                         "collision rate (this modality)": f"{v['collision_rate']:.1%}",
+                         "unused tokens": v["unused_tokens"]} for m, v in summ["per_modality"].items()])
+    st.dataframe(per, hide_index=True, width="stretch")
+    groups = inspect.token_groups(tok, ds)
+    if len(groups):
+        with st.expander(f"Items with identical token tuples ({len(groups)} groups shown)"):
+            st.dataframe(groups, hide_index=True, width="stretch")
+
+
+ui.page("Tokens", CAPTION, body)

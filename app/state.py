@@ -1,0 +1,165 @@
+"""Process-wide resources (workspace, datasets, loaded runs, jobs, layout worker) and session state.
+
+``st.cache_resource`` keeps one object per server process, shared by all sessions: datasets
+and loaded runs are read-only after loading; the job registry and the layout worker are
+thread-safe. Everything a session owns (its id, chosen dataset, settings, active run) lives in
+``st.session_state``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from app.jobs import JobRegistry, LayoutWorker, TrainJob
+from app.settings import default_settings, fit_settings
+from app.workspace import RunRecord, Workspace, default_home
+from motor.errors import MotorError
+
+DEMO = {"data": "demo"}
+
+
+# --- process-wide ---------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _workspace(home: str) -> Workspace:
+    ws = Workspace(home)
+    ws.rebuild()
+    return ws
+
+
+def workspace() -> Workspace:
+    return _workspace(str(default_home()))
+
+
+@st.cache_resource(show_spinner=False)
+def jobs() -> JobRegistry:
+    return JobRegistry()
+
+
+@st.cache_resource(show_spinner=False, on_release=lambda w: w.close())
+def layout_worker() -> LayoutWorker:
+    return LayoutWorker(warmup=os.environ.get("MOTOR_LAB_UMAP_WARMUP", "1") != "0")
+
+
+def _stamp(data: str) -> str:
+    """Changes when a dataset folder's files change (so an edited folder is read again)."""
+    if data == "demo":
+        return "demo"
+    p = Path(data)
+    if not p.exists():
+        return "missing"
+    files = [p] if p.is_file() else sorted(x for x in p.iterdir() if x.is_file())
+    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+
+
+@st.cache_resource(show_spinner="Reading the dataset...", max_entries=6)
+def _dataset(config_json: str, stamp: str):
+    from motor.config import from_dict
+    from motor.data.load import DataConfig, load_dataset
+
+    return load_dataset(from_dict(DataConfig, json.loads(config_json)))  # stamp: part of the cache key only
+
+
+def normalise_data_config(data_config: dict) -> dict:
+    """Every DataConfig field spelled out, so equal settings share one cache entry."""
+    from motor.config import from_dict, to_dict
+    from motor.data.load import DataConfig
+
+    return to_dict(from_dict(DataConfig, data_config))
+
+
+def dataset(data_config: dict):
+    """The dataset described by a DataConfig dict (cached; MotorError if it cannot be read)."""
+    cfg = normalise_data_config(data_config)
+    return _dataset(json.dumps(cfg, sort_keys=True), _stamp(cfg["data"]))
+
+
+@st.cache_resource(show_spinner="Loading the trained models...", max_entries=8)
+def _loaded_run(folder: str, mtime: int):
+    from motor.runs import LoadedRun
+
+    cfg = json.loads((Path(folder) / "config.json").read_text())
+    data = cfg.get("data", DEMO)
+    return LoadedRun.load(folder, dataset=dataset(data))
+
+
+def loaded_run(folder: Path):
+    """A saved run folder, loaded once per process (``LoadedRun``)."""
+    f = Path(folder)
+    if not (f / "model.safetensors").exists():
+        raise MotorError(f"the run folder {f} is incomplete or was deleted; pick another run")
+    return _loaded_run(str(f), (f / "model.safetensors").stat().st_mtime_ns)
+
+
+def run_models(rec: RunRecord) -> dict:
+    """variant -> LoadedRun for every variant of a registered run, 'motor' first."""
+    order = sorted(rec.variants, key=lambda v: v != "motor")
+    return {v: loaded_run(rec.folder(v)) for v in order}
+
+
+# --- per session ----------------------------------------------------------------------------
+
+
+def session_id() -> str:
+    if "sid" not in st.session_state:
+        st.session_state["sid"] = uuid.uuid4().hex[:12]
+    return st.session_state["sid"]
+
+
+def data_config() -> dict:
+    return st.session_state.setdefault("data_config", dict(DEMO))
+
+
+def set_data_config(cfg: dict) -> None:
+    st.session_state["data_config"] = dict(cfg)
+
+
+def settings(ds=None) -> dict:
+    """This session's Train settings, fitted to the dataset's modalities when one is given."""
+    s = st.session_state.get("settings")
+    if s is None:
+        s = default_settings()
+    if ds is not None:
+        s = fit_settings(s, {m.name: m.dim for m in ds.modalities.values()}, ds.n_items)
+    st.session_state["settings"] = s
+    return s
+
+
+def active_run() -> RunRecord | None:
+    """The run the explore pages show: the session's choice, else the newest run in the workspace."""
+    ws = workspace()
+    rid = st.session_state.get("run_id")
+    if rid:
+        try:
+            return ws.get(rid)
+        except MotorError:
+            st.session_state.pop("run_id", None)
+    runs = ws.runs()
+    if runs:
+        st.session_state["run_id"] = runs[0].run_id
+        return runs[0]
+    return None
+
+
+def set_active_run(run_id: str) -> None:
+    st.session_state["run_id"] = run_id
+
+
+def current_job() -> TrainJob | None:
+    return jobs().get(st.session_state.get("job_id"))
+
+
+def sync_finished_job() -> None:
+    """Once per finished job of this session: open its run on every page (called in full runs only)."""
+    job = current_job()
+    seen = st.session_state.setdefault("jobs_seen", set())
+    if job is not None and job.done and job.run_id not in seen:
+        seen.add(job.run_id)
+        if job.status == "done":
+            set_active_run(job.run_id)

@@ -1,0 +1,122 @@
+"""Shared Streamlit pieces: the page frame (title, caption, error boundary), bound widgets, pickers."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from app import state
+from app.workspace import VARIANT_LABELS, RunRecord
+from motor.errors import MotorError
+
+log = logging.getLogger("motor_lab")
+
+
+def page(title: str, caption: str, body: Callable[[], None]) -> None:
+    """Draw a page: title, one plain-language caption, then ``body`` inside an error boundary.
+
+    A MotorError (bad data, impossible setting) is shown as its message; anything else is a bug:
+    a one-line message for the user, the traceback in the server log. Session state (settings,
+    uploads, runs) is untouched either way.
+    """
+    st.title(title)
+    st.caption(caption)
+    try:
+        body()
+    except MotorError as e:
+        st.error(str(e), icon=":material/error:")
+    except Exception as e:
+        if type(e).__module__.startswith("streamlit"):  # st.stop / st.rerun / page switches
+            raise
+        log.error("page %s failed:\n%s", title, traceback.format_exc())
+        st.error(f"Something went wrong while drawing this page ({type(e).__name__}: {e}). Your settings and runs "
+                 "are kept; the details are in the server log.", icon=":material/bug_report:")
+
+
+def bound(widget: Callable, store: dict, name: str, label: str, key: str | None = None, default=None, **kw):
+    """A widget whose value lives in ``store[name]`` (session state), so it survives page switches.
+
+    Streamlit forgets a widget's own state when its page is not drawn; the store does not.
+    """
+    wkey = key or f"w:{name}"
+    if store.get(name) is None and default is not None:
+        store[name] = default
+    if wkey not in st.session_state:
+        st.session_state[wkey] = store.get(name)
+    options = kw.get("options")
+    if options is not None and st.session_state[wkey] not in list(options):
+        st.session_state[wkey] = list(options)[0]
+    value = widget(label, key=wkey, **kw)
+    store[name] = value
+    return value
+
+
+def no_run_yet() -> None:
+    st.info("No trained run yet. Open the **Train** page and press **Train** (about a minute on the demo), "
+            "or pick a saved run on the **Runs** page.", icon=":material/info:")
+    st.page_link("app/pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+
+def require_run(need: str | None = None) -> tuple[RunRecord, dict]:
+    """The active run and its loaded models (variant -> LoadedRun); stops the page with a hint if none."""
+    rec = state.active_run()
+    if rec is None:
+        no_run_yet()
+    if need and need not in rec.variants:
+        run_line(rec)
+        st.info(f"The run **{rec.label}** has no {VARIANT_LABELS[need]} model. Pick a run that trained "
+                f"{VARIANT_LABELS[need]} (sidebar) or train one.", icon=":material/info:")
+        st.stop()
+    models = state.run_models(rec)
+    run_line(rec)
+    return rec, models
+
+
+def run_line(rec: RunRecord) -> None:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created))
+    models = " and ".join(VARIANT_LABELS[v] for v in rec.variants)
+    st.markdown(f":material/folder_open: Run **{rec.label}** · {models} · dataset `{rec.dataset}` · trained {when} "
+                f"· change it in the sidebar")
+
+
+def item_picker(ds, label: str = "Item", key: str = "item", popularity: np.ndarray | None = None,
+                help: str | None = None) -> int:
+    """Pick an item by title (most interacted first); the choice is shared by all pages."""
+    from motor.inspect import item_label
+
+    pop = popularity if popularity is not None else np.bincount(ds.interactions.item, minlength=ds.n_items)
+    order = np.argsort(-pop, kind="stable").tolist()
+    store = st.session_state.setdefault("picked", {})
+    if store.get(key) is not None and store[key] >= ds.n_items:
+        store[key] = None
+    if store.get(key) is None:
+        store[key] = order[0]
+    return int(bound(st.selectbox, store, key, label, key=f"w:pick:{key}:{ds.name}:{ds.n_items}", options=order,
+                     format_func=lambda i: f"{item_label(ds, i)}  ({pop[i]} interactions)", help=help))
+
+
+def metric_row(values: list[tuple[str, str, str | None]]) -> None:
+    """A row of st.metric: (label, value, help)."""
+    cols = st.columns(len(values))
+    for c, (label, value, help_) in zip(cols, values):
+        c.metric(label, value, help=help_)
+
+
+def fmt_int(n) -> str:
+    return "–" if n is None else f"{int(n):,}"
+
+
+def fmt_bytes(n) -> str:
+    if n is None:
+        return "–"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)

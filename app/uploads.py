@@ -1,0 +1,209 @@
+"""Uploaded datasets: validate in a staging folder first, keep only what loads.
+
+Two ways in:
+
+- ``save_upload``: ready-made files, either the MMRec format (``<name>.inter`` + ``*_feat.npy``)
+  or the simple format (``interactions.csv``, optional ``items.csv``, ``<modality>.npz`` /
+  ``.npy``), given as separate files or as one ``.zip`` of them.
+- ``build_raw_dataset``: raw content (interactions.csv + items.csv with text columns + a zip of
+  pictures named ``<item_id>.jpg``), encoded by ``motor.features.pipeline.build_features``
+  (MiniLM text, EfficientNet-Lite0 images) into ``text.npz`` / ``image.npz``.
+
+Both write into a staging folder inside the session's upload area, call ``load_dataset`` on it,
+and only then rename it to its final name: a failed upload leaves nothing behind and never
+touches earlier uploads or runs. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+from motor.data.dataset import Dataset
+from motor.data.load import DataConfig, load_dataset
+from motor.errors import MotorError
+
+MAX_UPLOAD_MB = 500  # keep equal to .streamlit/config.toml [server] maxUploadSize
+DATA_EXTENSIONS = (".csv", ".tsv", ".inter", ".npy", ".npz")
+MAX_ZIP_FILES = 64
+MAX_ZIP_BYTES = MAX_UPLOAD_MB * 4 * 1024**2  # declared uncompressed size of a dataset zip
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,120}$")
+
+
+@dataclass
+class UploadResult:
+    ok: bool
+    message: str
+    path: Path | None = None
+    dataset: Dataset | None = None
+    files: list[str] = field(default_factory=list)
+    data_config: dict | None = None
+
+
+def safe_dataset_name(name: str) -> str:
+    """A folder name from user text: letters, digits, '-', '_' only."""
+    clean = re.sub(r"[^A-Za-z0-9_-]+", "-", (name or "").strip()).strip("-_")[:60]
+    return clean or "dataset"
+
+
+def _check_name(name: str) -> str:
+    base = PurePosixPath(name.replace("\\", "/")).name
+    if not _NAME.match(base) or base in (".", ".."):
+        raise MotorError(f"{name!r}: file names may only use letters, digits, '.', '_', '-' and spaces")
+    if not base.lower().endswith(DATA_EXTENSIONS):
+        raise MotorError(f"{base}: not a dataset file; expected {', '.join(DATA_EXTENSIONS)} "
+                         f"(pictures go into the raw-content builder below)")
+    return base
+
+
+def _unzip(name: str, data: bytes) -> list[tuple[str, bytes]]:
+    """Dataset files from a zip, flattened (one folder level allowed), with size limits; no extraction."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise MotorError(f"{name} is not a readable zip file") from None
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir() and not PurePosixPath(i.filename).name.startswith(".")
+                 and "__MACOSX" not in i.filename]
+        if len(infos) > MAX_ZIP_FILES:
+            raise MotorError(f"{name} holds {len(infos)} files; a dataset zip holds at most {MAX_ZIP_FILES} "
+                             "(interactions, items and feature files)")
+        if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+            raise MotorError(f"{name} unpacks to more than {MAX_ZIP_BYTES // 1024**2} MB; upload a smaller dataset")
+        out = []
+        for i in infos:
+            parts = PurePosixPath(i.filename.replace("\\", "/")).parts
+            if i.filename.startswith("/") or ".." in parts or len(parts) > 2:
+                raise MotorError(f"{name}: entry {i.filename!r} is outside the dataset folder; zip the dataset "
+                                 "files themselves (or one folder holding them)")
+            if not parts[-1].lower().endswith(DATA_EXTENSIONS):
+                continue
+            out.append((_check_name(parts[-1]), zf.read(i)))
+    if not out:
+        raise MotorError(f"{name} holds no dataset files ({', '.join(DATA_EXTENSIONS)})")
+    return out
+
+
+def _collect(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    out: dict[str, bytes] = {}
+    for name, data in files:
+        if name.lower().endswith(".zip"):
+            items = _unzip(name, data)
+        else:
+            items = [(_check_name(name), data)]
+        for base, content in items:
+            if base in out:
+                raise MotorError(f"{base} was given twice; upload each file once")
+            out[base] = content
+    if not out:
+        raise MotorError("no files uploaded; add interactions.csv with feature files, or an MMRec .inter file "
+                         "with *_feat.npy files")
+    return list(out.items())
+
+
+def _final_folder(area: Path, name: str) -> Path:
+    base = safe_dataset_name(name)
+    final = area / base
+    n = 2
+    while final.exists():
+        final = area / f"{base}-{n}"
+        n += 1
+    return final
+
+
+def _validate_and_keep(staging: Path, area: Path, name: str, options: dict) -> UploadResult:
+    cfg = DataConfig(data=str(staging), **options)
+    try:
+        load_dataset(cfg)
+    except MotorError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        # the loader names the folder it read; the user knows it as "the upload", not our staging path
+        msg = str(e).replace(str(staging), "the upload").replace(staging.name, "the upload")
+        return UploadResult(False, msg)
+    final = _final_folder(area, name)
+    staging.rename(final)
+    data_config = {"data": str(final), **options}
+    ds = load_dataset(DataConfig(**data_config))  # read again at its final place: runs refer to this path
+    ds.name = final.name
+    return UploadResult(True, f"{final.name}: {ds.n_users:,} users, {ds.n_items:,} items, "
+                              f"{ds.n_interactions:,} interactions, modalities "
+                              f"{', '.join(f'{m.name} ({m.dim}-d)' for m in ds.modalities.values())}",
+                        final, ds, sorted(p.name for p in final.iterdir()), data_config)
+
+
+def save_upload(area: Path, name: str, files: list[tuple[str, bytes]], duplicates: str = "error",
+                missing_features: str = "error") -> UploadResult:
+    """Write ``files`` (name, bytes) to a staging folder in ``area``, validate, keep on success.
+
+    On failure nothing is kept and ``message`` is the loader's text (it names the file and the fix).
+    """
+    area.mkdir(parents=True, exist_ok=True)
+    try:
+        files = _collect(files)
+    except MotorError as e:
+        return UploadResult(False, str(e))
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=area))
+    try:
+        for base, data in files:
+            (staging / base).write_bytes(data)
+        return _validate_and_keep(staging, area, name, {"duplicates": duplicates, "missing_features": missing_features})
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+# Raw content -> features ---------------------------------------------------------------------
+#
+# The place where items with text and pictures become a dataset: the app's "Build from raw
+# content" form calls this (in a background thread, it can take minutes: about 10 pictures/s
+# on 2 cores). ``encoders`` replaces the default MiniLM / EfficientNet models (tests pass tiny
+# fakes); anything else is exactly what ``python -m motor features`` does.
+
+RawProgress = Callable[[str, int, int], None]
+
+
+def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], items_csv: tuple[str, bytes],
+                      text_cols: list[str] | None, images_zip: tuple[str, bytes] | None = None,
+                      image_col: str | None = None, progress: RawProgress | None = None,
+                      encoders: dict | None = None) -> UploadResult:
+    """interactions.csv + items.csv (+ pictures zip) -> text.npz / image.npz -> validated dataset folder."""
+    from motor.features.pipeline import build_features
+
+    area.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=area))
+    try:
+        if not interactions[0].lower().endswith((".csv", ".tsv")):
+            raise MotorError(f"{interactions[0]}: the interactions file must be a CSV (user,item[,rating,timestamp])")
+        (staging / ("interactions.tsv" if interactions[0].lower().endswith(".tsv") else "interactions.csv")
+         ).write_bytes(interactions[1])
+        (staging / "items.csv").write_bytes(items_csv[1])
+        pictures = None
+        if images_zip is not None:
+            if not images_zip[0].lower().endswith(".zip"):
+                raise MotorError(f"{images_zip[0]}: pictures must come as one .zip file")
+            scratch = Path(tempfile.mkdtemp(prefix=".pictures-", dir=area))
+            pictures = scratch / "pictures.zip"
+            pictures.write_bytes(images_zip[1])
+        try:
+            enc = encoders or {}
+            report = build_features(staging / "items.csv", text_cols or None, pictures, staging, image_col=image_col,
+                                    progress=progress, text_encoder=enc.get("text"), image_encoder=enc.get("image"))
+        finally:
+            if pictures is not None:
+                shutil.rmtree(pictures.parent, ignore_errors=True)
+        result = _validate_and_keep(staging, area, name, {"duplicates": "error", "missing_features": "fill_mean"})
+        if result.ok:
+            result.message += "\n\n" + report.summary().replace(str(staging), str(result.path))
+        return result
+    except MotorError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        return UploadResult(False, str(e))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

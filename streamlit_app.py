@@ -1,0 +1,82 @@
+"""motor-lab: the interactive MOTOR demo. Start it with ``bash scripts/start.sh``
+(or ``streamlit run streamlit_app.py``).
+
+This file only sets up the page frame: navigation, the sidebar (dataset, active run, a running
+job) and the background layout worker. Each page lives in ``app/pages/``; the analyses they
+show live in ``motor/`` (``motor.inspect`` above all), so the app stays a thin layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import motor  # noqa: E402,F401  (OpenMP policy before torch/faiss are imported)
+import streamlit as st  # noqa: E402
+
+from app import state  # noqa: E402
+from app.workspace import VARIANT_LABELS  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+st.set_page_config(page_title="motor-lab · MOTOR demo", page_icon=":material/token:", layout="wide")
+
+PAGES = {
+    "Set up": [
+        st.Page("app/pages/data.py", title="Data", icon=":material/database:", url_path="data", default=True),
+        st.Page("app/pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    ],
+    "Explore a run": [
+        st.Page("app/pages/tokens.py", title="Tokens", icon=":material/scatter_plot:", url_path="tokens"),
+        st.Page("app/pages/attention.py", title="Attention", icon=":material/grid_on:", url_path="attention"),
+        st.Page("app/pages/recommend.py", title="Recommend", icon=":material/recommend:", url_path="recommend"),
+        st.Page("app/pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+        st.Page("app/pages/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
+    ],
+}
+
+nav = st.navigation(PAGES)
+state.session_id()
+state.sync_finished_job()
+state.layout_worker()  # starts once per server process: UMAP warm-up, then maps on request
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.markdown("**MOTOR** · items as shared multimodal tokens instead of one ID embedding each")
+        cfg = state.data_config()
+        name = "demo (MovieLens sample)" if cfg.get("data") == "demo" else Path(cfg["data"]).name
+        st.caption(f"Dataset: **{name}**")
+        try:
+            runs = state.workspace().runs()
+        except Exception as e:  # an unusable workspace is reported by the pages; keep the sidebar drawable
+            st.caption(f"Workspace unavailable: {e}")
+            return
+        if runs:
+            ids = [r.run_id for r in runs]
+            by_id = {r.run_id: r for r in runs}
+            current = state.active_run()
+            if st.session_state.get("w:active_run") not in ids or (
+                    current is not None and st.session_state.get("w:active_run") != current.run_id):
+                st.session_state["w:active_run"] = current.run_id if current else ids[0]
+
+            def changed():
+                state.set_active_run(st.session_state["w:active_run"])
+
+            st.selectbox("Active run (explore pages)", ids, key="w:active_run", on_change=changed,
+                         format_func=lambda i: f"{by_id[i].title()} · "
+                                               f"{' + '.join(VARIANT_LABELS[v] for v in by_id[i].variants)}")
+        else:
+            st.caption("No trained runs yet: train one on the Train page.")
+        job = state.current_job()
+        if job is not None and not job.done:
+            st.progress(job.fraction(), text=f"Training {job.label}: {job.fraction():.0%}")
+
+
+sidebar()
+nav.run()

@@ -1,0 +1,452 @@
+"""The Streamlit app through AppTest: every page's main flow, on the demo and on uploads.
+
+One short training (2 epochs of ID and MOTOR on the demo, set through MOTOR_LAB_TEST_SETTINGS)
+is shared by the explore-page tests. UMAP is switched off (MOTOR_LAB_UMAP=0): the maps are the
+instant PCA layouts; the UMAP path is covered by tests/test_app_core.py (slow).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import write_mmrec, write_simple
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "streamlit_app.py")
+TIMEOUT = 120
+TRAIN_EPOCHS = 2
+
+
+@pytest.fixture(scope="module", autouse=True)
+def app_env(tmp_path_factory):
+    """Environment every AppTest here runs under (restored afterwards)."""
+    keep = {k: os.environ.get(k) for k in ("MOTOR_LAB_UMAP", "MOTOR_LAB_UMAP_WARMUP", "MOTOR_LAB_TEST_SETTINGS",
+                                          "MOTOR_LAB_HOME")}
+    os.environ.update(MOTOR_LAB_UMAP="0", MOTOR_LAB_UMAP_WARMUP="0",
+                      MOTOR_LAB_TEST_SETTINGS=json.dumps({"epochs": TRAIN_EPOCHS}))
+    yield
+    for k, v in keep.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def new_app(home: Path, page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["MOTOR_LAB_HOME"] = str(home)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    if page:
+        at.switch_page(f"app/pages/{page}.py")
+        at.run()
+    return at
+
+
+def no_problems(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def figures(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.success]
+    parts += [i.value for i in at.info] + [w.value for w in at.warning] + [e.value for e in at.error]
+    return "\n".join(parts)
+
+
+def wait_for_job(at, limit: float = 600) -> None:
+    """Rerun the page (as the fragments would) until the training job has ended."""
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        time.sleep(1.0)
+        at.run()
+        if at.success and "Training finished" in at.success[0].value:
+            return
+        if any("Training failed" in e.value for e in at.error) or any("cancelled" in w.value for w in at.warning):
+            return
+    raise AssertionError("the training job did not finish in time")
+
+
+def train(at, **widgets) -> None:
+    for key, value in widgets.items():
+        at.get_by_key(f"w:{key}").set_value(value)
+    at.button(key="w:train").click()
+    at.run()
+    no_problems(at)
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory) -> Path:
+    """A workspace holding one finished demo run (ID and MOTOR, 2 epochs), trained through the Train page."""
+    home = tmp_path_factory.mktemp("lab")
+    at = new_app(home, "train")
+    no_problems(at)
+    train(at)
+    wait_for_job(at)
+    no_problems(at)
+    assert "Training finished" in at.success[0].value
+    return home
+
+
+# --- Data -----------------------------------------------------------------------------------
+
+
+def test_data_page_opens_the_demo_by_default(tmp_path):
+    at = new_app(tmp_path)
+    no_problems(at)
+    assert at.title[0].value == "Data"
+    assert at.caption[0].value.startswith("MOTOR describes every item")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Users"] == "597" and metrics["Items"] == "1,849"
+    frames = at.dataframe
+    assert any(set(f.value.columns) >= {"modality", "dimension"} for f in frames)
+    preview = next(f.value for f in frames if "title" in f.value.columns)
+    assert len(preview) == 50 and preview["title"].iloc[0] == "Forrest Gump (1994)"  # most interacted first
+    assert preview["interactions"].is_monotonic_decreasing
+    assert "500 MB" in texts(at)  # the stated upload limit
+    at.button[0].click()  # "Open the demo dataset"
+    at.run()
+    no_problems(at)
+
+
+def _upload(at, files, name="mine"):
+    at.get_by_key("w:upload_files").set_value(files)
+    at.get_by_key("w:upload_name").set_value(name)
+    at.button(key="w:upload_submit").click()
+    at.run()
+
+
+def _files(folder: Path):
+    return [(p.name, p.read_bytes(), "application/octet-stream") for p in sorted(folder.iterdir())]
+
+
+def test_upload_valid_simple_and_mmrec_datasets(tmp_path):
+    at = new_app(tmp_path / "home")
+    _upload(at, _files(write_simple(tmp_path / "simple")), "my simple")
+    no_problems(at)
+    assert "Dataset added and opened" in at.success[0].value
+    assert {m.label: m.value for m in at.metric}["Items"] == "30"
+    assert at.session_state["data_config"]["data"].endswith("my-simple")
+    # MMRec format, as one zip
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data, _ in _files(write_mmrec(tmp_path / "mm")):
+            z.writestr(f"tiny/{name}", data)
+    _upload(at, [("tiny.zip", buf.getvalue(), "application/zip")], "tiny mmrec")
+    no_problems(at)
+    assert {m.label: m.value for m in at.metric}["Users"] == "20"
+    kept = sorted(p.name for p in (tmp_path / "home" / "uploads").glob("*/*"))
+    assert kept == ["my-simple", "tiny-mmrec"]
+
+
+def test_invalid_upload_is_refused_with_the_loader_message_and_nothing_kept(tmp_path):
+    folder = write_simple(tmp_path / "bad")
+    (folder / "interactions.csv").write_text("user,item\nu1,m1\nu1,m1\n")  # a duplicate pair
+    at = new_app(tmp_path / "home")
+    _upload(at, _files(folder), "bad")
+    assert not at.exception
+    msg = at.error[0].value
+    assert "not added" in msg and "interactions.csv" in msg and "duplicate" in msg and "keep_last" in msg
+    assert at.session_state["data_config"] == {"data": "demo"}  # what the user had is kept
+    assert {m.label: m.value for m in at.metric}["Items"] == "1,849"
+    area = list((tmp_path / "home" / "uploads").glob("*/*")) + list((tmp_path / "home" / "uploads").glob("*/.*"))
+    assert area == []  # no staging leftovers, nothing kept
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("notes.txt", "hello")
+    _upload(at, [("notes.zip", buf.getvalue(), "application/zip")], "bad")
+    assert "notes.zip holds no dataset files" in at.error[0].value
+
+
+def test_uploads_are_private_to_their_session(tmp_path):
+    home = tmp_path / "home"
+    a = new_app(home)
+    _upload(a, _files(write_simple(tmp_path / "simple")), "alpha")
+    no_problems(a)
+    b = new_app(home)
+    assert a.session_state["sid"] != b.session_state["sid"]
+    assert "alpha" in texts(a) and "alpha" not in texts(b)
+    assert b.session_state["data_config"] == {"data": "demo"}
+
+
+# --- Train ----------------------------------------------------------------------------------
+
+
+def test_train_page_defaults_come_from_the_quick_preset(tmp_path):
+    from motor.models import BACKBONES
+    from motor.presets import preset
+
+    at = new_app(tmp_path, "train")
+    no_problems(at)
+    cfg = preset("quick", "motor")
+    assert at.selectbox(key="w:backbone").value == cfg.backbone
+    assert set(at.selectbox(key="w:backbone").options) == set(BACKBONES)
+    assert at.radio(key="w:variants").value == "both"
+    assert at.number_input(key="w:lr").value == pytest.approx(cfg.train.lr)
+    assert at.number_input(key="w:epochs").value == TRAIN_EPOCHS  # the test override
+    assert at.number_input(key="w:pq:image:m").value == cfg.tokenizer.m
+    assert at.selectbox(key="w:tcn").value == cfg.motor.tcn
+
+
+def test_training_both_models_saves_and_registers_a_run(trained_home):
+    from app.workspace import Workspace
+
+    runs = Workspace(trained_home).runs()
+    assert len(runs) == 1
+    rec = runs[0]
+    assert rec.variants == ["id", "motor"] and rec.backbone == "lightgcn"
+    assert rec.settings["epochs"] == TRAIN_EPOCHS
+    for v in ("id", "motor"):
+        m = json.loads((rec.folder(v) / "metrics.json").read_text())
+        assert m["epochs_run"] == TRAIN_EPOCHS and 0 <= rec.headline[v]["recall@20"] <= 1
+    assert (rec.folder("motor") / "tokenizer").exists() and not (rec.folder("id") / "tokenizer").exists()
+
+
+def test_settings_survive_page_switches(tmp_path):
+    at = new_app(tmp_path, "train")
+    at.number_input(key="w:lr").set_value(0.0123)
+    at.radio(key="w:variants").set_value("motor")
+    at.run()
+    at.switch_page("app/pages/data.py")
+    at.run()
+    at.switch_page("app/pages/train.py")
+    at.run()
+    assert at.number_input(key="w:lr").value == pytest.approx(0.0123)
+    assert at.radio(key="w:variants").value == "motor"
+
+
+def test_a_failed_run_shows_the_message_keeps_settings_and_earlier_runs(trained_home, monkeypatch):
+    import motor.experiment
+    from app.workspace import Workspace
+    from motor.errors import MotorError
+
+    def boom(*a, **k):
+        raise MotorError("modality 'image': k=64 codewords exceed the 30 items; use a power of two at most 30")
+
+    before = [r.run_id for r in Workspace(trained_home).runs()]
+    at = new_app(trained_home, "train")
+    at.number_input(key="w:lr").set_value(0.0077)
+    at.run()
+    monkeypatch.setattr(motor.experiment, "run_experiment", boom)
+    train(at)
+    wait_for_job(at)
+    assert not at.exception
+    assert "Training failed: modality 'image': k=64" in at.error[0].value
+    assert at.number_input(key="w:lr").value == pytest.approx(0.0077)
+    assert [r.run_id for r in Workspace(trained_home).runs()] == before
+    assert sorted(p.name for p in (trained_home / "runs").iterdir()) == sorted(before)
+
+
+def test_cancel_stops_training_and_keeps_nothing(tmp_path):
+    from app.workspace import Workspace
+
+    at = new_app(tmp_path, "train")
+    train(at, variants="id", epochs=200)
+    at.button(key="w:cancel").click()
+    at.run()
+    wait_for_job(at, limit=120)
+    assert "cancelled" in at.warning[0].value, texts(at)
+    assert Workspace(tmp_path).runs() == [] and list((tmp_path / "runs").iterdir()) == []
+
+
+# --- explore pages --------------------------------------------------------------------------
+
+
+def arr(v) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly's typed array {'dtype', 'bdata'[, 'shape']}."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return a.reshape([int(x) for x in str(v["shape"]).split(",")]) if "shape" in v else a
+    return np.asarray(v if v is not None else [])
+
+
+def points(fig) -> int:
+    return sum(len(arr(t.get("x"))) for t in fig["data"] if t.get("name") != "picked item"
+               and t.get("type") in ("scatter", "scattergl"))
+
+
+def test_tokens_page_draws_both_maps_tables_and_codebooks(trained_home):
+    at = new_app(trained_home, "tokens")
+    no_problems(at)
+    figs = figures(at)
+    maps = [f for f in figs if "item vectors" in f["layout"].get("title", {}).get("text", "")]
+    assert len(maps) == 2 and all(points(f) == 1849 for f in maps)
+    assert "MOTOR item vectors (PCA)" in maps[0]["layout"]["title"]["text"]
+    assert "ID item vectors (PCA)" in maps[1]["layout"]["title"]["text"]
+    hover = [t for t in maps[0]["data"] if t.get("text")][0]["text"]
+    assert any("(19" in h for h in hover)  # titles with years
+    assert any(t.get("name") == "K (codewords available)" for f in figs for t in f["data"])
+    frames = [d.value for d in at.dataframe]
+    tokens = next(f for f in frames if "items with this token" in f.columns)
+    assert len(tokens) == 8 and tokens["label"].str.match(r"^(image|text) s\d c\d+$").all()
+    assert any("shared tokens" in f.columns for f in frames)
+    assert {m.label for m in at.metric} >= {"Collision rate", "Token vocabulary (V)"}
+    # colour by a token: the map highlights exactly the items that carry it
+    at.radio(key="w:colour").set_value("token")
+    at.run()
+    no_problems(at)
+    carriers = next(d.value for d in at.dataframe if "interactions" in d.value.columns and "cold" in d.value.columns)
+    assert len(carriers) == int(tokens["items with this token"].iloc[0])
+    hi = [t for t in figures(at)[0]["data"] if t.get("name", "").startswith(("image", "text"))]
+    assert len(hi) == 1 and len(arr(hi[0]["x"])) == len(carriers)
+
+
+def test_attention_page_draws_maps_and_pooling(trained_home):
+    at = new_app(trained_home, "attention")
+    no_problems(at)
+    figs = figures(at)
+    heat = [t for f in figs for t in f["data"] if t["type"] == "heatmap"]
+    assert len(heat) == 4  # 1 layer x 2 heads, for the item and on average (quick preset)
+    z = arr(heat[0]["z"])
+    assert z.shape == (8, 8) and np.allclose(z.sum(1), 1, atol=1e-4)
+    assert heat[0]["x"][0].startswith("image s0 c") and heat[-1]["x"][0] == "image s0"
+    bars = [t for f in figs for t in f["data"] if t["type"] == "bar"]
+    assert abs(arr(bars[0]["x"]).sum() - 1) < 1e-4
+
+
+def test_recommend_page_shows_both_lists_with_hits_and_overlap(trained_home):
+    at = new_app(trained_home, "recommend")
+    no_problems(at)
+    frames = [d.value for d in at.dataframe]
+    lists = [f for f in frames if "rank" in f.columns]
+    assert len(lists) == 2 and all(len(f) == 10 for f in lists)
+    assert {"hit", "cold", "in other list"} <= set(lists[0].columns)
+    labels = {m.label: m.value for m in at.metric}
+    both = int(labels["In both lists"].split()[0])
+    assert both == len(set(lists[0]["title"]) & set(lists[1]["title"])) == int(lists[0]["in other list"].sum())
+    assert any("title" in f.columns and "genres" in f.columns for f in frames)  # history
+    at.slider(key="w:k").set_value(20)
+    at.run()
+    assert all(len(d.value) == 20 for d in at.dataframe if "rank" in d.value.columns)
+
+
+def test_compare_page_has_metrics_curves_and_downloads(trained_home):
+    at = new_app(trained_home, "compare")
+    no_problems(at)
+    table = next(d.value for d in at.dataframe if "MOTOR vs ID" in d.value.columns)
+    assert {"test recall@20", "test ndcg@10", "item-side parameters", "item-side bytes"} <= set(table.index)
+    figs = figures(at)
+    names = {t.get("name") for f in figs for t in f["data"]}
+    assert {"ID", "MOTOR"} <= names
+    curves = [f for f in figs if f["layout"].get("xaxis", {}).get("title", {}).get("text") == "epoch"]
+    assert len(curves) == 2 and all(len(arr(t["x"])) == TRAIN_EPOCHS for t in curves[0]["data"])
+    assert len(at.get("download_button")) == 4
+
+
+def test_runs_are_listed_and_reopened_after_a_restart(trained_home):
+    import streamlit as st
+
+    st.cache_resource.clear()  # a restarted server: nothing in memory, only the workspace on disk
+    st.cache_data.clear()
+    at = new_app(trained_home, "runs")
+    no_problems(at)
+    listed = at.dataframe[0].value
+    assert len(listed) == 1 and listed["MOTOR Recall@20"].iloc[0] >= 0
+    assert at.selectbox(key="w:active_run").value == listed["run"].iloc[0]
+    at.switch_page("app/pages/compare.py")
+    at.run()
+    no_problems(at)
+    assert len(figures(at)) >= 3
+
+
+def test_explore_pages_without_a_run_point_to_training(tmp_path):
+    for page in ("tokens", "attention", "recommend", "compare", "runs"):
+        at = new_app(tmp_path, page)
+        no_problems(at)
+        assert "No trained run yet" in at.info[0].value
+
+
+def test_raw_content_upload_builds_features_in_the_background(tmp_path, monkeypatch):
+    import app.uploads
+    from tests.test_features import FakeText
+
+    real = app.uploads.build_raw_dataset
+    monkeypatch.setattr(app.uploads, "build_raw_dataset",
+                        lambda *a, **k: real(*a, **{**k, "encoders": {"text": FakeText()}}))
+    src = write_simple(tmp_path / "src", n_items=30)
+    at = new_app(tmp_path / "home")
+    at.get_by_key("w:raw_inter").set_value(("interactions.csv", (src / "interactions.csv").read_bytes(), "text/csv"))
+    at.get_by_key("w:raw_items").set_value(("items.csv", (src / "items.csv").read_bytes(), "text/csv"))
+    at.run()
+    assert at.multiselect[0].value == ["title", "genres"]
+    at.button(key="w:raw_go").click()
+    at.run()
+    for _ in range(60):
+        if any("Dataset built" in s.value for s in at.success):
+            break
+        time.sleep(0.5)
+        at.run()
+    no_problems(at)
+    assert {m.label: m.value for m in at.metric}["Items"] == "30"
+    assert ".staging" not in texts(at)
+    assert at.session_state["data_config"]["missing_features"] == "fill_mean"
+
+
+def test_explore_pages_on_an_uploaded_mmrec_dataset_without_titles(tmp_path):
+    at = new_app(tmp_path / "home")
+    _upload(at, _files(write_mmrec(tmp_path / "mm", n_users=40, n_items=50, per_user=12, dims=(16, 8))), "mm")
+    no_problems(at)
+    at.switch_page("app/pages/train.py")
+    at.run()
+    assert at.selectbox(key="w:pq:image:k").value <= 32  # codebooks fitted to 50 items
+    train(at, cold_items=0.1)
+    wait_for_job(at, limit=120)
+    no_problems(at)
+    for page in ("tokens", "attention", "recommend", "compare"):
+        at.switch_page(f"app/pages/{page}.py")
+        at.run()
+        no_problems(at)
+        assert figures(at) or page == "recommend", page
+    table = next(d.value for d in at.dataframe if "MOTOR vs ID" in d.value.columns)
+    assert "cold recall@20" in table.index
+    at.switch_page("app/pages/tokens.py")
+    at.run()
+    assert "genre" not in at.radio(key="w:colour").options
+    maps = [f for f in figures(at) if "item vectors" in f["layout"].get("title", {}).get("text", "")]
+    hover = [t for t in maps[0]["data"] if t.get("text")][0]["text"]
+    assert any(h.startswith("item ") for h in hover) and any("(cold)" in h for f in maps for t in f["data"]
+                                                            for h in (t.get("text") or []))
+
+
+def test_an_id_only_run_explains_what_needs_motor(tmp_path):
+    at = new_app(tmp_path, "train")
+    train(at, variants="id")
+    wait_for_job(at)
+    for page in ("tokens", "attention"):
+        at.switch_page(f"app/pages/{page}.py")
+        at.run()
+        no_problems(at)
+        assert "has no MOTOR model" in at.info[0].value
+    for page in ("recommend", "compare"):
+        at.switch_page(f"app/pages/{page}.py")
+        at.run()
+        no_problems(at)
+
+
+def test_every_registered_backbone_can_be_chosen_and_configured(tmp_path):
+    from app.settings import build_configs
+    from motor.models import BACKBONES
+
+    at = new_app(tmp_path, "train")
+    for name in sorted(BACKBONES):
+        at.selectbox(key="w:backbone").set_value(name)
+        at.run()
+        no_problems(at)
+        assert f"Backbone and optimisation ({name})" in [e.label for e in at.expander]
+        s = at.session_state["settings"]
+        assert build_configs(s, {"data": "demo"})["motor"].backbone == name  # valid settings for every backbone

@@ -1,0 +1,400 @@
+"""The app's non-Streamlit layers: workspace and registry, uploads, settings, jobs, and motor.inspect."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import settings as app_settings
+from app.jobs import LayoutWorker, TrainJob
+from app.uploads import build_raw_dataset, save_upload
+from app.workspace import RunRecord, Workspace
+from motor import inspect
+from motor.errors import MotorError
+from motor.runs import LoadedRun
+from tests.conftest import write_simple
+from tests.test_train import run_experiment, tiny_cfg
+
+
+def files_of(folder: Path):
+    return [(p.name, p.read_bytes()) for p in sorted(folder.iterdir())]
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """A tiny dataset with an ID run and a MOTOR run on the same split."""
+    base = tmp_path_factory.mktemp("tiny")
+    data = write_simple(base / "data", n_users=30, n_items=40, per_user=10, dims=(8, 6))
+    out = {}
+    for items in ("id", "motor"):
+        cfg = tiny_cfg(data, items=items, tokenizer={"m": 2, "k": 4}, motor={"token_dim": 8, "heads": 2, "layers": 2},
+                       split={"cold_items": 0.1})
+        run_experiment(cfg, base / items)
+        out[items] = LoadedRun.load(base / items)
+    return out
+
+
+# --- workspace ------------------------------------------------------------------------------
+
+
+def record(ws: Workspace, run_id: str, **over) -> RunRecord:
+    d = dict(run_id=run_id, created=time.time(), label="x", dataset="demo", data="demo", backbone="bpr",
+             variants=["id"], settings={"epochs": 1}, headline={"id": {"recall@20": 0.1}})
+    d.update(over)
+    return ws.register(RunRecord(**d))
+
+
+def test_registry_persists_lists_newest_first_and_rebuilds(tmp_path):
+    ws = Workspace(tmp_path)
+    a_id, _ = ws.new_run_folder()
+    b_id, _ = ws.new_run_folder()
+    record(ws, a_id, created=1.0)
+    record(ws, b_id, created=2.0, headline={"id": {"recall@20": 0.2}})
+    again = Workspace(tmp_path)  # a restart
+    assert [r.run_id for r in again.runs()] == [b_id, a_id]
+    assert again.get(b_id).headline["id"]["recall@20"] == 0.2
+    (tmp_path / "registry.sqlite").unlink()  # the database is lost: run.json files rebuild it
+    for extra in ("registry.sqlite-wal", "registry.sqlite-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)
+    fresh = Workspace(tmp_path)
+    assert fresh.runs() == [] and fresh.rebuild() == 2
+    assert {r.run_id for r in fresh.runs()} == {a_id, b_id}
+    fresh.delete(a_id)
+    assert [r.run_id for r in fresh.runs()] == [b_id] and not (tmp_path / "runs" / a_id).exists()
+    with pytest.raises(MotorError, match="not in the workspace"):
+        fresh.get(a_id)
+
+
+def test_run_folders_are_unique_under_concurrency(tmp_path):
+    ws = Workspace(tmp_path)
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def make():
+        for _ in range(20):
+            rid, folder = ws.new_run_folder()
+            with lock:
+                ids.append(rid)
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == len(set(ids)) == 80
+    assert len(list((tmp_path / "runs").iterdir())) == 80
+
+
+def test_unfinished_runs_are_not_listed_and_discard_only_touches_unregistered(tmp_path):
+    ws = Workspace(tmp_path)
+    rid, folder = ws.new_run_folder()
+    assert ws.runs() == []
+    done_id, done = ws.new_run_folder()
+    record(ws, done_id)
+    ws.discard(done)  # registered: kept
+    assert done.exists()
+    ws.discard(folder)
+    assert not folder.exists()
+
+
+def test_workspace_errors_are_user_messages(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(MotorError, match="MOTOR_LAB_HOME"):
+        Workspace(f)
+    with pytest.raises(MotorError, match="invalid session"):
+        Workspace(tmp_path / "ok").session_uploads("../x")
+
+
+# --- uploads --------------------------------------------------------------------------------
+
+
+def test_upload_validates_in_staging_then_keeps(tmp_path):
+    area = tmp_path / "area"
+    res = save_upload(area, "My Data!", files_of(write_simple(tmp_path / "s")))
+    assert res.ok and res.path == area / "My-Data" and res.dataset.n_items == 30
+    assert res.data_config == {"data": str(area / "My-Data"), "duplicates": "error", "missing_features": "error"}
+    again = save_upload(area, "My Data!", files_of(write_simple(tmp_path / "s2", seed=1)))
+    assert again.ok and again.path.name == "My-Data-2"  # never overwrites an earlier upload
+    assert sorted(p.name for p in area.iterdir()) == ["My-Data", "My-Data-2"]
+
+
+@pytest.mark.parametrize("mutate, expect", [
+    (lambda d: (d / "image.npz").unlink() or (d / "text.npz").unlink(), "no feature files"),
+    (lambda d: (d / "interactions.csv").write_text("usr,item\nu,m\n"), "no user id column"),
+    (lambda d: np.save(d / "extra.npy", np.array([object()], dtype=object), allow_pickle=True), "pickled"),
+])
+def test_bad_uploads_keep_nothing_and_name_the_problem(tmp_path, mutate, expect):
+    folder = write_simple(tmp_path / "s")
+    mutate(folder)
+    area = tmp_path / "area"
+    res = save_upload(area, "bad", files_of(folder))
+    assert not res.ok and expect in res.message
+    assert list(area.iterdir()) == []
+
+
+def test_dataset_zip_is_read_safely(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("../evil.csv", "user,item\n")
+    res = save_upload(tmp_path / "area", "z", [("a.zip", buf.getvalue())])
+    assert not res.ok and "outside the dataset folder" in res.message
+    res = save_upload(tmp_path / "area", "z", [("a.zip", b"not a zip")])
+    assert not res.ok and "not a readable zip" in res.message
+    res = save_upload(tmp_path / "area", "z", [("x;rm -rf.csv", b"user,item\n")])
+    assert not res.ok and "file names may only use" in res.message
+    res = save_upload(tmp_path / "area", "z", [("../../interactions.csv", b"user,item\nu,m\n")])
+    assert not res.ok and res.message.startswith("the upload: no feature files")  # written as its base name only
+    assert list((tmp_path / "area").iterdir()) == [] and not (tmp_path / "interactions.csv").exists()
+
+
+def test_raw_content_builds_features_and_a_dataset(tmp_path):
+    from tests.test_features import FakeImage, FakeText, picture
+
+    src = write_simple(tmp_path / "s", n_items=12, n_users=10, per_user=5)
+    items = pd.read_csv(src / "items.csv")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i, iid in enumerate(items["item"][:10]):
+            z.writestr(f"posters/{iid}.png", picture((40 * i % 255, 90, 160)))
+    seen = []
+    res = build_raw_dataset(tmp_path / "area", "content", ("interactions.csv", (src / "interactions.csv").read_bytes()),
+                            ("items.csv", (src / "items.csv").read_bytes()), ["title", "genres"],
+                            ("pics.zip", buf.getvalue()), progress=lambda m, d, t: seen.append(m),
+                            encoders={"text": FakeText(), "image": FakeImage()})
+    assert res.ok, res.message
+    assert set(res.dataset.modalities) == {"image", "text"} and res.dataset.modalities["text"].dim == 8
+    assert {"text", "image"} <= set(seen) and "filled with the mean" in res.message
+    bad = build_raw_dataset(tmp_path / "area", "content", ("interactions.csv", b"user,item\nu1,m1\n"),
+                            ("items.csv", b"item,title\nm1,A\n"), ["nope"], encoders={"text": FakeText()})
+    assert not bad.ok and "nope" in bad.message
+    assert sorted(p.name for p in (tmp_path / "area").iterdir()) == ["content"]
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def test_settings_follow_the_preset_and_fit_the_dataset():
+    from motor.presets import preset
+
+    s = app_settings.default_settings({"image": 6, "text": 3}, n_items=40)
+    q = preset("quick", "motor")
+    assert s["backbone"] == q.backbone and s["epochs"] == q.train.epochs and s["tcn"] == q.motor.tcn
+    assert s["pq"]["text"]["m"] == min(q.tokenizer.m, 3) and s["pq"]["image"]["k"] <= 32
+    configs = app_settings.build_configs(s, {"data": "demo"})
+    assert list(configs) == ["id", "motor"]
+    assert configs["motor"].items == "motor" and configs["id"].items == "id"
+    assert configs["motor"].tokenizer.per_modality["text"].m == s["pq"]["text"]["m"]
+    assert configs["id"].train.lr == configs["motor"].train.lr == s["lr"]
+
+
+def test_bad_settings_are_motor_errors():
+    s = app_settings.default_settings({"image": 8}, 40)
+    s["heads"], s["token_dim"] = 3, 32
+    with pytest.raises(MotorError, match="heads=3 must divide token_dim=32"):
+        app_settings.build_configs(s, {"data": "demo"})
+    s = app_settings.default_settings({"image": 8}, 40)
+    s["model"] = {"embeding_dim": 3}
+    with pytest.raises(MotorError, match="did you mean 'embedding_dim'"):
+        app_settings.build_configs(s, {"data": "demo"})
+
+
+def test_every_registered_backbone_has_drawable_settings():
+    from motor.models import BACKBONES
+
+    for name, cls in BACKBONES.items():
+        for f in app_settings.backbone_fields(cls):
+            assert f.kind in ("int", "float", "bool", "choice") and f.name
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+def test_train_job_runs_in_the_background_and_registers(tmp_path):
+    from motor.data.load import load_dataset
+
+    data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
+    ds = load_dataset(str(data))
+    s = app_settings.default_settings({m: x.dim for m, x in ((k, v) for k, v in ds.modalities.items())}, ds.n_items)
+    s.update(epochs=2, batch_size=64)
+    ws = Workspace(tmp_path / "home")
+    done = []
+    job = TrainJob(ws, app_settings.build_configs(s, {"data": str(data)}), ds, s, "tiny", "sess",
+                   on_done=lambda j, outs: done.append(sorted(outs))).start()
+    job.join(120)
+    assert job.status == "done", job.error
+    assert done == [["id", "motor"]]
+    assert [len(v.losses) for v in job.variants.values()] == [2, 2] and job.fraction() == 1.0
+    rec = ws.runs()[0]
+    assert rec.run_id == job.run_id and rec.session == "sess" and set(rec.headline) == {"id", "motor"}
+    assert LoadedRun.load(rec.folder("motor")).tokenizer is not None
+
+
+def test_second_job_waits_for_the_first(tmp_path):
+    from app import jobs
+    from motor.data.load import load_dataset
+
+    data = write_simple(tmp_path / "d")
+    ds = load_dataset(str(data))
+    s = app_settings.default_settings({"image": 6, "text": 4}, ds.n_items)
+    s.update(epochs=1, batch_size=64, variants="id")
+    ws = Workspace(tmp_path / "home")
+    configs = app_settings.build_configs(s, {"data": str(data)})
+    jobs.TRAIN_LOCK.acquire()
+    try:
+        job = TrainJob(ws, configs, ds, s, "t").start()
+        time.sleep(1.0)
+        assert job.status == "waiting" and "waiting for another training" in job.message
+    finally:
+        jobs.TRAIN_LOCK.release()
+    job.join(60)
+    assert job.status == "done"
+
+
+# --- motor.inspect --------------------------------------------------------------------------
+
+
+def test_item_and_token_views(tiny_runs):
+    run = tiny_runs["motor"]
+    ds, tok = run.dataset, run.tokenizer
+    frame = inspect.item_frame(ds, run.split.cold_items)
+    assert len(frame) == ds.n_items and frame["cold"].sum() == 4 and "genres" in frame
+    assert inspect.genre_counts(ds).to_dict() == {"Comedy": 20, "Drama": 20}
+    mine = inspect.item_tokens(tok, 0)
+    assert len(mine) == tok.n_tokens and mine["label"].iloc[0] == tok.token_label(int(tok.token_ids[0, 0]))
+    counts = inspect.token_counts(tok)
+    assert counts.sum() == ds.n_items * tok.n_tokens
+    assert (mine["items with this token"].to_numpy() == counts[tok.token_ids[0]]).all()
+    carriers = inspect.token_items(tok, ds, int(tok.token_ids[0, 0]))
+    assert 0 in carriers["item"].tolist() and carriers["interactions"].is_monotonic_decreasing
+    share = inspect.sharing_items(tok, ds, 0, 5)
+    assert len(share) == 5 and share["shared tokens"].is_monotonic_decreasing
+    usage = inspect.codebook_usage(tok)
+    assert len(usage) == tok.n_tokens and (usage["codewords used"] <= usage["K"]).all()
+    summary = inspect.collision_summary(tok)
+    assert 0 <= summary["collision_rate"] <= 1 and set(summary["per_modality"]) == {"image", "text"}
+    assert set(inspect.token_groups(tok, ds, min_items=1)["items"]) >= {1}
+
+
+def test_nearest_items_use_centred_cosine(tiny_runs):
+    run = tiny_runs["motor"]
+    v = run.vectors()[1]
+    near = inspect.nearest_items(v, run.dataset, 3, 5, run.tokenizer)
+    c = inspect.centred_unit(v)
+    sims = c @ c[3]
+    sims[3] = -np.inf
+    assert near["item"].tolist() == np.argsort(-sims, kind="stable")[:5].tolist()
+    assert "shared tokens" in near
+    plain = inspect.nearest_items(v, run.dataset, 3, 5, centre=False)
+    assert 3 not in plain["item"].tolist()
+
+
+def test_layouts_are_cached_in_the_run_folder(tiny_runs, tmp_path):
+    run = tiny_runs["id"]
+    v = run.vectors()[1]
+    y = inspect.layout(run.path, v, "pca", key=inspect.model_key(run.path))
+    assert y.shape == (run.dataset.n_items, 2) and np.isfinite(y).all()
+    assert inspect.cached_layout(run.path, v, "pca", inspect.model_key(run.path)) is not None
+    assert inspect.cached_layout(run.path, v, "pca", "other-model") is None  # stale keys are ignored
+    with np.load(run.path / "layouts.npz", allow_pickle=False) as z:
+        assert {"pca", "pca_key"} <= set(z.files)
+    assert np.array_equal(inspect.layout(run.path, v, "pca", key=inspect.model_key(run.path)), y)
+    with pytest.raises(MotorError, match="unknown layout"):
+        inspect.layout(None, v, "tsne")
+
+
+def test_clusters_are_numbered_by_size(tiny_runs):
+    lab = inspect.clusters(tiny_runs["motor"].vectors()[1], 4)
+    sizes = np.bincount(lab)
+    assert len(lab) == 40 and (np.diff(sizes) <= 0).all()
+
+
+def test_attention_views(tiny_runs):
+    run = tiny_runs["motor"]
+    view = inspect.attention_view(run.model.items, run.tokenizer, 5)
+    T = run.tokenizer.n_tokens
+    assert view["attention"].shape == (2, 2, T, T) and np.allclose(view["attention"].sum(-1), 1, atol=1e-5)
+    assert np.isclose(view["pooling"].sum(), 1) and view["labels"][0].startswith("image s0 c")
+    assert inspect.attention_average(run.model.items).shape == (2, 2, T, T)
+    avg = inspect.pooling_average(run.model.items)
+    assert avg.shape == (T,) and np.isclose(avg.sum(), 1, atol=1e-5)
+
+
+def test_recommendation_comparison_marks_hits_overlap_and_cold(tiny_runs):
+    users = inspect.user_options(tiny_runs["id"])
+    assert len(users) and (users["test"] >= 1).all()
+    user = users["user_id"].iloc[0]
+    res = inspect.compare_recommendations(tiny_runs, user, 8)
+    u = tiny_runs["id"].dataset.user_index(user)
+    truth = set(inspect.user_items(tiny_runs["id"], u, "test")) | set(inspect.user_items(tiny_runs["id"], u, "cold"))
+    for name, df in res["lists"].items():
+        assert len(df) == 8 and (df["hit"] == df["item"].isin(truth)).all()
+        assert not set(df["item"]) & set(tiny_runs[name].seen_items(u))
+        assert (df["cold"] == tiny_runs[name].split.cold_items[df["item"]]).all()
+    both = set(res["lists"]["id"]["item"]) & set(res["lists"]["motor"]["item"])
+    assert set(res["overlap"]) == both and res["lists"]["id"]["in other list"].sum() == len(both)
+    assert len(res["held_out"]) == res["n_truth"] == len(truth)
+    hist = inspect.user_history(tiny_runs["id"], user)
+    assert len(hist) == len(tiny_runs["id"].seen_items(u))
+
+
+def test_all_recommendations_agree_with_recommend(tiny_runs):
+    run = tiny_runs["motor"]
+    df = inspect.all_recommendations(run, 5)
+    assert len(df) == run.dataset.n_users * 5
+    uid = run.dataset.user_ids[2]
+    mine = df[df["user_id"] == str(uid)]
+    assert mine["item_id"].tolist() == [r["item_id"] for r in run.recommend(uid, 5)]
+
+
+def test_metric_tables_and_curves(tiny_runs):
+    metrics = {"ID": tiny_runs["id"].metrics, "MOTOR": tiny_runs["motor"].metrics}
+    t = inspect.metrics_table(metrics)
+    assert list(t.columns) == ["ID", "MOTOR"]
+    assert t.loc["item-side parameters", "MOTOR"] == tiny_runs["motor"].metrics["params"]["item_side"]
+    assert "cold recall@20" in t.index
+    rel = inspect.relative_change(t, "ID", "MOTOR")
+    a, b = t.loc["test recall@20"]
+    assert rel["test recall@20"] == pytest.approx((b - a) / a) if a else np.isnan(rel["test recall@20"])
+    assert np.isnan(rel["best epoch"])
+    h = inspect.history_frame({"ID": tiny_runs["id"].history})
+    assert list(h["epoch"]) == [1, 2, 3] and "valid recall@20" in h
+
+
+# --- UMAP (slow: numba compiles on the first fit in a process) --------------------------------
+
+
+@pytest.mark.slow
+def test_layout_worker_computes_umap_into_the_run_folder(tiny_runs, monkeypatch):
+    monkeypatch.setenv("MOTOR_LAB_UMAP", "1")
+    run = tiny_runs["motor"]
+    worker = LayoutWorker(warmup=False)
+    key = inspect.model_key(run.path)
+    assert worker.request(run.path, lambda: run.vectors()[1], key) == "queued"
+    for _ in range(240):
+        if worker.state(run.path) in ("done",) or str(worker.state(run.path)).startswith("failed"):
+            break
+        time.sleep(0.5)
+    assert worker.state(run.path) == "done"
+    y = inspect.cached_layout(run.path, run.vectors()[1], "umap", key)
+    assert y is not None and y.shape == (40, 2) and np.isfinite(y).all()
+    assert worker.request(run.path, lambda: run.vectors()[1], key) == "done"  # computed once per run
+    worker.close()
+
+
+def test_stated_upload_limit_matches_the_server_setting():
+    import tomllib
+
+    from app.uploads import MAX_UPLOAD_MB
+
+    cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["maxUploadSize"] == MAX_UPLOAD_MB
+    assert cfg["server"]["fileWatcherType"] == "none" and cfg["client"]["showErrorDetails"] == "none"

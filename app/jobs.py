@@ -56,6 +56,7 @@ class VariantState:
     started: float | None = None
     seconds: float | None = None
     metrics: dict | None = None
+    note: str = ""  # what the preparing stage is doing (e.g. which modality is being tokenized)
 
     @property
     def label(self) -> str:
@@ -141,7 +142,9 @@ class TrainJob:
 
     def _progress(self, state: VariantState):
         def cb(p):
-            if p.stage == "start":
+            if p.stage == "tokenize":
+                state.note = p.message
+            elif p.stage == "start":
                 state.stage, state.epochs, state.batches = "training", p.epochs, p.batches
             elif p.stage == "batch":
                 state.epoch, state.batch, state.batches, state.running_loss = p.epoch, p.batch, p.batches, p.loss

@@ -119,12 +119,20 @@ def cmd_tokenize(a) -> int:
 def build_run_config(a):
     from motor.experiment import RunConfig
 
-    d: dict = {}
+    import copy
+
+    from motor.presets import PRESETS
+
+    if a.preset not in PRESETS:
+        raise MotorError(f"unknown preset {a.preset!r}; choose one of {', '.join(PRESETS)}")
+    d: dict = copy.deepcopy(PRESETS[a.preset])
     if a.config:
         try:
-            d = json.loads(Path(a.config).read_text())
+            loaded = json.loads(Path(a.config).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise MotorError(f"--config {a.config}: cannot read JSON ({e})") from None
+        for key, value in loaded.items():
+            d[key] = {**d[key], **value} if isinstance(value, dict) and isinstance(d.get(key), dict) else value
     d.setdefault("data", {}).update(_data_cfg(a))
     split = d.setdefault("split", {})
     for key, val in (("method", a.split), ("seed", a.split_seed), ("cold_items", a.cold_items)):
@@ -222,6 +230,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("train", help="train and evaluate a recommender; write a run folder")
     _data_args(r)
+    r.add_argument("--preset", default="default", help="starting settings: default, or quick (the app's fast demo "
+                                                       "settings); --config and options override it")
     r.add_argument("--config", help="a RunConfig JSON file (command-line options override it)")
     r.add_argument("--backbone", help="bpr, lightgcn, vbpr, ... (default lightgcn)")
     r.add_argument("--items", choices=["id", "motor"], help="item representation (default id)")

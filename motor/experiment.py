@@ -134,7 +134,12 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     t0 = time.perf_counter()
     ds = dataset if dataset is not None else load_dataset(cfg.data)
     split = make_split(ds, cfg.split)
-    tokenizer = tokenize(ds, cfg.tokenizer) if cfg.items == "motor" else None
+    tokenizer = None
+    if cfg.items == "motor":
+        emit = progress or (lambda p: None)
+        tokenizer = tokenize(ds, cfg.tokenizer, lambda f, msg: emit(Progress("tokenize", message=msg)))
+        if should_stop is not None and should_stop():
+            raise MotorError("cancelled while tokenizing; nothing was trained")
     ctx = model_context(ds, split, cache_dir)
     model = build_model(cfg, ctx, tokenizer)
     result = Trainer(cfg.train).fit(model, split, progress, should_stop)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from motor.errors import MotorError
+from motor.retrieval import centred_unit, unit
 
 if TYPE_CHECKING:  # imported lazily: torch/faiss only when a run is inspected
     from motor.data.dataset import Dataset
@@ -112,17 +113,6 @@ def vectors_key(vectors: np.ndarray) -> str:
     h = hashlib.sha256(str(v.shape).encode())
     h.update(v.tobytes())
     return h.hexdigest()[:16]
-
-
-def centred_unit(vectors: np.ndarray) -> np.ndarray:
-    """Vectors minus their mean, scaled to unit length.
-
-    Trained item vectors share a large common direction (popularity: in the demo every pair of
-    LightGCN item vectors has cosine > 0.99), which hides their differences; maps and
-    neighbour lists compare what is left after removing it.
-    """
-    v = np.asarray(vectors, dtype=np.float32)
-    return _unit(v - v.mean(0, keepdims=True))
 
 
 def layout_pca(vectors: np.ndarray) -> np.ndarray:
@@ -240,16 +230,11 @@ def layout(folder: Path | str | None, vectors: np.ndarray, method: str = "umap",
 # --- clusters -------------------------------------------------------------------------------
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float32)
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-
-
 def clusters(vectors: np.ndarray, k: int = 12, seed: int = 0) -> np.ndarray:
     """k-means (faiss, spherical) labels of the item vectors, clusters numbered largest first."""
     import faiss
 
-    x = np.ascontiguousarray(_unit(vectors))
+    x = np.ascontiguousarray(unit(vectors))
     k = int(max(1, min(k, len(x))))
     km = faiss.Kmeans(x.shape[1], k, niter=25, seed=seed, spherical=True, verbose=False, min_points_per_centroid=1)
     km.train(x)
@@ -315,15 +300,12 @@ def nearest_items(vectors: np.ndarray, ds: "Dataset", item: int, k: int = 10,
                   tok: "Tokenizer | None" = None, centre: bool = True) -> pd.DataFrame:
     """The ``k`` items whose vectors are most cosine-similar to ``item``'s (faiss), with shared tokens when known.
 
-    ``centre`` compares vectors after removing the mean item vector (see ``centred_unit``);
-    ``centre=False`` is plain cosine, as ``motor.retrieval.VectorIndex.similar_items``.
+    ``centre`` compares vectors after removing the mean item vector, ``centre=False`` is plain
+    cosine (``motor.retrieval.VectorIndex.similar_items``).
     """
     from motor.retrieval import VectorIndex
 
-    if centre:
-        sims, items = VectorIndex(centred_unit(vectors)).similar_items(int(item), k, cosine=False)
-    else:
-        sims, items = VectorIndex(vectors).similar_items(int(item), k)
+    sims, items = VectorIndex(vectors).similar_items(int(item), k, "centred" if centre else "cosine")
     df = pd.DataFrame({"item": items.astype(int), "title": [item_label(ds, int(i)) for i in items],
                        "cosine": np.round(sims.astype(float), 4)})
     if tok is not None:

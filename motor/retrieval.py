@@ -35,15 +35,34 @@ class VectorIndex:
             out_s[q, :len(s)], out_i[q, :len(i)] = s, i
         return out_s, out_i
 
-    def similar_items(self, item: int, k: int, cosine: bool = True):
-        """Items closest to ``item`` (cosine by default, the item itself excluded)."""
-        v = self.vectors
-        if cosine:
-            v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-            index = faiss.IndexFlatIP(v.shape[1])
-            index.add(np.ascontiguousarray(v))
+    def similar_items(self, item: int, k: int, measure: str = "centred"):
+        """Items closest to ``item``, the item itself excluded; (similarities, items).
+
+        ``measure``: ``centred`` (default) is the cosine after removing the mean item vector:
+        trained item vectors share a large common direction (popularity; in the demo every pair
+        of LightGCN item vectors has cosine > 0.99), which hides what distinguishes them.
+        ``cosine`` is the plain cosine, ``dot`` the inner product the recommender scores with.
+        """
+        if measure not in ("centred", "cosine", "dot"):
+            raise ValueError(f"measure must be centred, cosine or dot, got {measure!r}")
+        if measure == "dot":
+            index, v = self.index, self.vectors
         else:
-            index = self.index
+            v = centred_unit(self.vectors) if measure == "centred" else unit(self.vectors)
+            index = faiss.IndexFlatIP(v.shape[1])
+            index.add(v)
         s, i = index.search(np.ascontiguousarray(v[item:item + 1]), min(k + 1, len(v)))
         keep = i[0] != item
         return s[0][keep][:k], i[0][keep][:k]
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    v = np.asarray(v, dtype=np.float32)
+    return np.ascontiguousarray(v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12))
+
+
+def centred_unit(v: np.ndarray) -> np.ndarray:
+    """Rows minus their mean, scaled to unit length: what distinguishes the vectors."""
+    v = np.asarray(v, dtype=np.float32)
+    return unit(v - v.mean(0, keepdims=True))

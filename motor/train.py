@@ -63,7 +63,7 @@ class TrainConfig:
 class Progress:
     """What the progress callback receives; the CLI (tqdm) and the app both draw from it."""
 
-    stage: Literal["start", "batch", "epoch", "done"]
+    stage: Literal["tokenize", "start", "batch", "epoch", "done"]
     epoch: int = 0
     epochs: int = 0
     batch: int = 0

@@ -10,6 +10,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from motor.retrieval import centred_unit
 import pandas as pd
 import pytest
 
@@ -288,7 +290,7 @@ def test_nearest_items_use_centred_cosine(tiny_runs):
     run = tiny_runs["motor"]
     v = run.vectors()[1]
     near = inspect.nearest_items(v, run.dataset, 3, 5, run.tokenizer)
-    c = inspect.centred_unit(v)
+    c = centred_unit(v)
     sims = c @ c[3]
     sims[3] = -np.inf
     assert near["item"].tolist() == np.argsort(-sims, kind="stable")[:5].tolist()

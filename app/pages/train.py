@@ -127,7 +127,7 @@ def status_text(j) -> str:
         return j.message
     if j.status == "running" and cur is not None:
         if cur.stage == "preparing":
-            what = "tokenizing item content and building the graph" if cur.variant == "motor" else "preparing"
+            what = cur.note or ("tokenizing item content" if cur.variant == "motor" else "preparing")
             return f"{cur.label}: {what}..."
         if cur.stage == "testing":
             return f"{cur.label}: testing the best epoch..."

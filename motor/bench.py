@@ -102,7 +102,6 @@ def fmt(values: list[float], digits: int = 4) -> str:
 
 def suite_core(args) -> str:
     """Sampler, full-ranking evaluation and LightGCN epoch targets; BPR and LightGCN (ID) per dataset."""
-    import torch
 
     from motor.data.load import load_dataset
     from motor.data.split import make_split

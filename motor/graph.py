@@ -23,6 +23,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from motor.paths import save_npz
+
 Norm = Literal["sym", "row", "none"]
 
 # CSR sparse-dense products are about 1.5x faster than COO on CPU; torch labels CSR "beta".
@@ -204,10 +206,7 @@ def knn_neighbours(features: torch.Tensor, k: int, include_self: bool = True,
     with torch.no_grad():
         rows, cols, sims = (t.cpu() for t in similarity_topk(features.detach(), k, include_self))
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, rows=rows.numpy(), cols=cols.numpy(), sims=sims.numpy())
-        tmp.replace(path)
+        save_npz(path, rows=rows.numpy(), cols=cols.numpy(), sims=sims.numpy())
     return rows, cols, sims
 
 

@@ -19,8 +19,6 @@ and the same figures can be reproduced in a notebook:
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ import pandas as pd
 
 from motor.errors import MotorError
 from motor.retrieval import centred_unit, unit
+from motor.paths import save_npz
 
 if TYPE_CHECKING:  # imported lazily: torch/faiss only when a run is inspected
     from motor.data.dataset import Dataset
@@ -197,14 +196,7 @@ def save_layout(folder: Path | str, vectors: np.ndarray, method: str, layout: np
                 arrays = {}
         arrays[method] = np.asarray(layout, np.float32)
         arrays[f"{method}_key"] = np.array(key or vectors_key(vectors))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".layouts-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        save_npz(path, **arrays)
     return path
 
 

@@ -8,7 +8,10 @@ use: ``features`` (encoded item content), ``graphs`` (kNN and user-user graphs),
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 ENV_VAR = "MOTOR_CACHE_DIR"
 
@@ -22,3 +25,22 @@ def cache_root() -> Path:
 def cache_dir(kind: str) -> Path:
     """The cache folder of one kind of artefact (not created here)."""
     return cache_root() / kind
+
+
+def save_npz(path: Path | str, **arrays) -> Path:
+    """Write a .npz atomically (a unique temp file in the same folder, then a rename).
+
+    Readers never see a half-written cache file, and two processes filling the same cache do
+    not overwrite each other's temp files.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

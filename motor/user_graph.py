@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from motor.graph import sparse_from_edges
+from motor.paths import save_npz
 
 Aggregation = Literal["softmax", "mean"]
 Padding = Literal["mask", "resample"]
@@ -180,10 +181,7 @@ def build_user_graph(users: torch.Tensor, items: torch.Tensor, n_users: int, n_i
         n, c = cooccurrence_topk(users, items, n_users, n_items, k)
         hit = False
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, neighbours=n.numpy(), counts=c.numpy())
-            tmp.replace(path)
+            save_npz(path, neighbours=n.numpy(), counts=c.numpy())
     if use_memory:
         if len(_MEMORY) >= _MEMORY_MAX:
             _MEMORY.pop(next(iter(_MEMORY)))

@@ -6,7 +6,7 @@ import pytest
 
 from motor.data.load import DataConfig, load_dataset
 from motor.errors import MotorError
-from tests.conftest import write_mmrec, write_simple
+from tests.conftest import write_simple
 
 
 def test_simple_reader_aligns_features_by_item_id(simple_dir):

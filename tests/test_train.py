@@ -5,8 +5,6 @@ import pytest
 import torch
 
 from motor.baselines import Popularity, RandomScores
-from motor.data.load import load_dataset
-from motor.data.split import make_split
 from motor.errors import MotorError
 from motor.evaluate import Evaluator
 from motor.experiment import RunConfig, run_experiment

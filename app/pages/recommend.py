@@ -17,7 +17,6 @@ CAPTION = ("Pick a user and compare MOTOR's top-K with the ID baseline's. Items 
 def body():
     rec, models = ui.require_run()
     first = next(iter(models.values()))
-    ds = first.dataset
     users = inspect.user_options(first)
     if users.empty:
         st.info("No user in this run has held-out test items.")

@@ -15,12 +15,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from motor.paths import cache_dir
+from motor.paths import cache_dir, save_npz
 
 # How many earlier files of the same model a partial lookup opens (newest first).
 SCAN_FILES = 32
@@ -102,15 +101,7 @@ class FeatureCache:
         feat = np.ascontiguousarray(feat, dtype=np.float32)
         path = self.dir / f"{_set_key(keys)}.npz"
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    np.savez(f, key=np.array(keys, dtype="<U64"), feat=feat)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            save_npz(path, key=np.array(keys, dtype="<U64"), feat=feat)
         except OSError:
             return None
         return path

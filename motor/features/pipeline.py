@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from motor.errors import MotorError
 from motor.features import safe_zip
 from motor.features.cache import FeatureCache, item_key
 from motor.features.items import Items, check_columns, item_texts, read_items
+from motor.paths import save_npz
 
 REPORT_NAME = "feature_report.json"
 # progress(modality, done, total): modality is "text" or "image"; cache hits count as done.
@@ -108,17 +108,6 @@ class FeatureReport:
 def _unicode_ids(ids: list[str]) -> np.ndarray:
     width = max(1, max((len(i) for i in ids), default=1))
     return np.array(ids, dtype=f"<U{width}")
-
-
-def _save_npz(path: Path, **arrays) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _encode_with_cache(
@@ -200,7 +189,7 @@ def _fill_and_write(
     feat = feat.copy()
     feat[~ok] = mean
     path = out_dir / f"{modality}.npz"
-    _save_npz(path, item_id=_unicode_ids(items.ids), feat=feat, missing=~ok)
+    save_npz(path, item_id=_unicode_ids(items.ids), feat=feat, missing=~ok)
     missing = [{"item_id": items.ids[i], "reason": reasons.get(i, "missing")} for i in np.flatnonzero(~ok).tolist()]
     return ModalityReport(
         modality=modality,

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from safetensors.torch import load_file, save_file
 
 from motor.data.dataset import Dataset
@@ -116,13 +115,10 @@ class LoadedRun:
         history = json.loads((path / "history.json").read_text())
         return cls(path, config, metrics, history, ds, split, model, tokenizer)
 
-    @torch.no_grad()
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """Final user and item vectors (score = inner product)."""
         if self._state is None:
-            self.model.eval()
-            u, i = self.model.retrieval_vectors()
-            self._state = (u.numpy(), i.numpy())
+            self._state = self.model.vectors()
         return self._state
 
     def index(self) -> VectorIndex:

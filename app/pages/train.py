@@ -103,18 +103,11 @@ def start(ds, s: dict) -> None:
     worker = state.layout_worker()
 
     def after(job, outputs):
-        import torch
-
         from motor.inspect import model_key
 
         for variant, out in outputs.items():
             folder = job.folder / variant
-
-            def vectors(model=out.model):
-                model.eval()
-                with torch.no_grad():
-                    return model.retrieval_vectors()[1].numpy()
-            worker.request(folder, vectors, model_key(folder))
+            worker.request(folder, lambda model=out.model: model.vectors()[1], model_key(folder))
 
     job = TrainJob(state.workspace(), configs, ds, s, label, state.session_id(), on_done=after)
     state.jobs().add(job).start()

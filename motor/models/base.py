@@ -122,6 +122,13 @@ class Recommender(nn.Module):
         """(user, item) vectors whose inner product is the ranking score (faiss search, maps)."""
         return self.embeddings()
 
+    @torch.no_grad()
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``retrieval_vectors`` as numpy arrays, computed in eval mode (for search and inspection)."""
+        self.eval()
+        users, items = self.retrieval_vectors()
+        return users.numpy(), items.numpy()
+
     def param_counts(self) -> dict[str, int]:
         """Trainable parameters: item side (the item encoder), user side (user tables), total."""
         total = sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -8,6 +8,7 @@ run's own and one run cannot warm caches for another.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -32,6 +33,16 @@ OUT = ROOT / "benchmarks"
 # Settings every benchmark run shares; hyperparameters were chosen on validation Recall@20 only.
 BENCH_TRAIN = {"epochs": 100, "patience": 10}
 BENCH_MOTOR: dict = {}  # the documented defaults (tokenizer M=4, K=64; TCN attention, 1 layer, width 32)
+# Per (backbone, items) settings chosen on demo validation Recall@20 by benchmarks/motor_sweep.py
+# (one seed; ID and MOTOR each given the same learning-rate choices; within 0.001 the cheaper
+# setting wins). Backbones not listed run the documented defaults on both sides: not tuned.
+BENCH_TUNED: dict[tuple[str, str], dict] = {
+    ("bpr", "id"): {"train": {"lr": 0.001}},                           # .2862 vs .2802 at lr 5e-3
+    ("bpr", "motor"): {"tokenizer": {"m": 8}},                          # .2649 vs .2414 default
+    ("lightgcn", "motor"): {"train": {"lr": 0.02}, "tokenizer": {"k": 256}},  # .3160 vs .2470 default
+    ("vbpr", "id"): {"train": {"lr": 0.001}},                          # .2484 vs .2319
+    ("vbpr", "motor"): {"train": {"lr": 0.001}},                       # .2390 vs .2094
+}
 
 
 def machine() -> str:
@@ -76,13 +87,21 @@ def median_time(fn, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-def train_subprocess(cfg: dict, timeout: float = 3600) -> dict:
+def child_env() -> dict:
+    """The environment for benchmark subprocesses: this checkout first on PYTHONPATH, the rest kept."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def train_subprocess(cfg: dict, timeout: float = 3600, threads: int | None = None) -> dict:
     """Run ``python -m motor train --config`` in a fresh process; its metrics.json."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "cfg.json").write_text(json.dumps(cfg))
         cmd = [sys.executable, "-m", "motor", "train", "--config", str(Path(tmp) / "cfg.json"),
                "--data", cfg["data"]["data"], "--out", str(Path(tmp) / "run"), "--quiet"]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if threads:
+            cmd += ["--threads", str(threads)]
+        env = child_env()
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
         if r.returncode != 0:
             return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -221,7 +240,7 @@ def suite_size(args) -> str:
                 continue
             r = subprocess.run([sys.executable, "-c", SIZE_PROBE, kind, str(n), str(T), str(K), str(dim),
                                 json.dumps(motor_cfg)], capture_output=True, text=True, cwd=ROOT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=1800)
+                               env=child_env(), timeout=1800)
             if r.returncode == 0:
                 m = json.loads(r.stdout.strip().splitlines()[-1])
                 row.update({f"{kind}_measured_params": m["params"], f"{kind}_measured_mb": round(m["rss_delta"] / 1e6, 1),
@@ -249,34 +268,76 @@ def suite_size(args) -> str:
 # --- suite: backbones -------------------------------------------------------------------------
 
 def suite_backbones(args) -> str:
-    """Every backbone x {ID, MOTOR}: accuracy, cold items, size, time, memory; several seeds."""
+    """Every backbone x {ID, MOTOR}: accuracy, cold items, size, time, memory; several seeds.
+
+    Each finished run is appended to a JSON-lines log (``benchmarks/backbones_runs.jsonl``), so an
+    interrupted benchmark resumes with ``--resume``: a run is reused only when its dataset, backbone,
+    items, seed and settings (training, MOTOR, cold fraction) all match; each row records the
+    threads and parallel jobs it ran with, which affect its timings only.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from motor.models import BACKBONES
 
     names = sorted(BACKBONES) if args.backbones == ["all"] else args.backbones
     unknown = [n for n in names if n not in BACKBONES]
     if unknown:
         raise MotorError(f"unknown backbone(s) {', '.join(unknown)}; choose from {', '.join(sorted(BACKBONES))}")
-    seeds = list(range(args.seeds))
-    rows = []
-    for data in args.datasets:
-        for name in names:
-            for items in args.items:
-                for seed in seeds:
-                    cfg = {"data": {"data": data}, "backbone": name, "items": items,
-                           "split": {"cold_items": args.cold_items},
-                           "train": {**BENCH_TRAIN, "seed": 999 + seed}}
-                    if items == "motor":
-                        cfg.update(json.loads(json.dumps(BENCH_MOTOR)))
-                    if args.quick:
-                        cfg["train"].update(epochs=2, patience=2)
-                    t = time.perf_counter()
-                    m = train_subprocess(cfg)
-                    row = {"dataset": data, "backbone": name, "items": items, "seed": 999 + seed, **_row(m),
-                           "wall_s": round(time.perf_counter() - t, 1)}
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-    write_csv("backbones" if not args.quick else "backbones_quick", rows, args)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = args.threads or max(1, cores // args.jobs)
+    train = {**BENCH_TRAIN, **({"epochs": 2, "patience": 2} if args.quick else {})}
+
+    def settings(name: str, items: str) -> str:
+        tuned = BENCH_TUNED.get((name, items)) if args.tuned else None
+        return json.dumps({"train": train, "motor": BENCH_MOTOR, "cold_items": args.cold_items,
+                           **({"tuned": tuned} if tuned else {})}, sort_keys=True)
+    key = lambda r: (r["dataset"], r["backbone"], r["items"], r["seed"], r.get("settings"))  # noqa: E731
+    log = None if args.no_write else OUT / ("backbones_runs.jsonl" if not args.quick else "backbones_quick_runs.jsonl")
+    done = {}
+    if args.resume and log is not None and log.exists():
+        for line in log.read_text().splitlines():
+            r = json.loads(line)
+            if "error" not in r:
+                done[key(r)] = r
+
+    todo = [(data, name, items, 999 + seed) for data in args.datasets for name in names
+            for items in args.items for seed in range(args.seeds)]
+
+    def one(job):
+        data, name, items, seed = job
+        head = {"dataset": data, "backbone": name, "items": items, "seed": seed, "settings": settings(name, items)}
+        if key(head) in done:
+            return {**done[key(head)], "reused": True}
+        cfg = {"data": {"data": data}, "backbone": name, "items": items, "split": {"cold_items": args.cold_items},
+               "train": {**train, "seed": seed}}
+        if items == "motor":
+            cfg.update(json.loads(json.dumps(BENCH_MOTOR)))
+        for section, values in (json.loads(head["settings"]).get("tuned") or {}).items():
+            cfg[section] = {**cfg.get(section, {}), **values}
+        t = time.perf_counter()
+        m = train_subprocess(cfg, threads=threads)
+        row = {**head, **_row(m), "threads": threads, "jobs": args.jobs, "wall_s": round(time.perf_counter() - t, 1)}
+        if log is not None and "error" not in row:
+            with log.open("a") as f:  # one short line per write: appends from parallel jobs do not interleave
+                f.write(json.dumps(row) + "\n")
+        print(json.dumps({k: v for k, v in row.items() if k != "settings"}), flush=True)
+        return row
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is its own subprocess
+        rows = list(pool.map(one, todo))
+    write_csv("backbones" if not args.quick else "backbones_quick",
+              [{k: v for k, v in r.items() if k != "settings"} for r in rows], args)
     return backbone_table(rows, args)
+
+
+def timing_note(rows: list[dict]) -> str:
+    """Threads per run and runs at a time, per dataset (they change s/epoch, not results)."""
+    parts = []
+    for data in dict.fromkeys(r["dataset"] for r in rows):
+        combos = sorted({(r.get("threads", "?"), r.get("jobs", 1)) for r in rows if r["dataset"] == data}, key=str)
+        parts.append(f"{data}: " + ", ".join(f"{t} torch thread(s) per run, {j} run(s) at a time" for t, j in combos))
+    reused = sum(bool(r.get("reused")) for r in rows)
+    return "; ".join(parts) + (f"; {reused} finished runs reused from the run log" if reused else "")
 
 
 def backbone_table(rows: list[dict], args) -> str:
@@ -284,17 +345,20 @@ def backbone_table(rows: list[dict], args) -> str:
     lines = [title, "",
              f"Every run: cold-item hold-out {args.cold_items:.0%} (test figures are on the warm test set; "
              "cold figures rank the held-out items' interactions among all items), training "
-             f"{json.dumps(BENCH_TRAIN)}, MOTOR {json.dumps(BENCH_MOTOR)}, {args.seeds} seed(s): mean ± std.", "",
-             "| dataset | backbone | items | test R@10 | test R@20 | test N@10 | test N@20 | cold R@20 | "
+             f"{json.dumps(json.loads(rows[0]['settings'])['train']) if rows else BENCH_TRAIN}, MOTOR defaults "
+             f"(M=4, K=64, attention TCN) unless the settings column says otherwise (chosen on demo validation "
+             f"by benchmarks/motor_sweep.py), {args.seeds} seed(s): mean ± std. "
+             f"Timings: {timing_note(rows)}.", "",
+             "| dataset | backbone | items | settings | test R@10 | test R@20 | test N@10 | test N@20 | cold R@20 | "
              "item params | s/epoch | peak MB | epochs to stop | MOTOR vs ID R@20 | MOTOR vs ID cold R@20 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["backbone"], r["items"]), []).append(r)
     for (data, name, items), rs in groups.items():
         ok = [r for r in rs if "error" not in r]
         if not ok:
-            lines.append(f"| {data} | {name} | {items} | failed: {rs[0]['error'][:80]} |" + " |" * 10)
+            lines.append(f"| {data} | {name} | {items} | | failed: {rs[0]['error'][:80]} |" + " |" * 10)
             continue
         col = lambda k: [r[k] for r in ok if k in r]  # noqa: E731
         verdict = verdict_cold = ""
@@ -306,7 +370,9 @@ def backbone_table(rows: list[dict], args) -> str:
                 cold_id = np.mean([r.get("cold_recall@20", 0) for r in base])
                 cold_m = np.mean(col("cold_recall@20")) if col("cold_recall@20") else float("nan")
                 verdict_cold = f"{cold_m / cold_id:.1f}x" if cold_id > 0 else ("inf (ID = 0)" if cold_m > 0 else "-")
-        lines.append(f"| {data} | {name} | {items} | {fmt(col('recall@10'))} | {fmt(col('recall@20'))} | "
+        tuned = json.loads(ok[0].get("settings", "{}")).get("tuned")
+        shown = ", ".join(f"{k}={v}" for sec in (tuned or {}).values() for k, v in sec.items()) or "defaults"
+        lines.append(f"| {data} | {name} | {items} | {shown} | {fmt(col('recall@10'))} | {fmt(col('recall@20'))} | "
                      f"{fmt(col('ndcg@10'))} | {fmt(col('ndcg@20'))} | {fmt(col('cold_recall@20'))} | "
                      f"{ok[0]['item_params']:,} | {fmt(col('s_per_epoch'), 2)} | {fmt(col('peak_mb'), 0)} | "
                      f"{fmt(col('epochs_run'), 0)} | {verdict} | {verdict_cold} |")
@@ -326,6 +392,12 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--cold-items", type=float, default=0.1)
     p.add_argument("--max-items", type=int, default=10 ** 7, help="size suite: largest catalogue actually built")
+    p.add_argument("--jobs", type=int, default=1, help="backbones suite: training runs at a time (subprocesses)")
+    p.add_argument("--threads", type=int, help="torch threads per run (default: cores / jobs)")
+    p.add_argument("--resume", action="store_true", help="backbones suite: reuse finished runs with the same "
+                   "settings from benchmarks/backbones_runs.jsonl")
+    p.add_argument("--tuned", action=argparse.BooleanOptionalAction, default=True,
+                   help="backbones suite: use the validation-chosen settings in BENCH_TUNED (--no-tuned: defaults)")
     p.add_argument("--quick", action="store_true", help="a few epochs, one seed, demo only: a smoke run for CI")
     p.add_argument("--no-write", action="store_true", help="print the table, leave RESULTS.md unchanged")
     p.set_defaults(func=run)

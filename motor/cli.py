@@ -32,7 +32,7 @@ def _data_cfg(a) -> dict:
 
 
 def _pq_args(p):
-    p.add_argument("--pq-m", type=int, help="PQ sub-vectors per modality (default 8)")
+    p.add_argument("--pq-m", type=int, help="PQ sub-vectors per modality (default 4)")
     p.add_argument("--pq-k", type=int, help="codewords per sub-space, a power of two (default 64)")
     p.add_argument("--pq-normalize", choices=["l2", "none"])
     p.add_argument("--opq", action="store_true", help="learn an OPQ rotation before PQ")

@@ -292,22 +292,26 @@ def suite_backbones(args) -> str:
         return json.dumps({"train": train, "motor": BENCH_MOTOR, "cold_items": args.cold_items,
                            **({"tuned": tuned} if tuned else {})}, sort_keys=True)
     key = lambda r: (r["dataset"], r["backbone"], r["items"], r["seed"], r.get("settings"))  # noqa: E731
-    log = None if args.no_write else OUT / ("backbones_runs.jsonl" if not args.quick else "backbones_quick_runs.jsonl")
+    log = OUT / ("backbones_runs.jsonl" if not args.quick else "backbones_quick_runs.jsonl")
     done = {}
-    if args.resume and log is not None and log.exists():
+    if (args.resume or args.from_log) and log.exists():
         for line in log.read_text().splitlines():
             r = json.loads(line)
             if "error" not in r:
                 done[key(r)] = r
 
-    todo = [(data, name, items, 999 + seed) for data in args.datasets for name in names
-            for items in args.items for seed in range(args.seeds)]
+    # Seed-major order: every backbone gets its first seed before any gets its second, so a
+    # benchmark stopped early (and reported with --from-log) is complete for fewer seeds.
+    todo = [(data, name, items, 999 + seed) for data in args.datasets for seed in range(args.seeds)
+            for name in names for items in args.items]
 
     def one(job):
         data, name, items, seed = job
         head = {"dataset": data, "backbone": name, "items": items, "seed": seed, "settings": settings(name, items)}
         if key(head) in done:
             return {**done[key(head)], "reused": True}
+        if args.from_log:
+            return None
         cfg = {"data": {"data": data}, "backbone": name, "items": items, "split": {"cold_items": args.cold_items},
                "train": {**train, "seed": seed}}
         if items == "motor":
@@ -317,14 +321,16 @@ def suite_backbones(args) -> str:
         t = time.perf_counter()
         m = train_subprocess(cfg, threads=threads)
         row = {**head, **_row(m), "threads": threads, "jobs": args.jobs, "wall_s": round(time.perf_counter() - t, 1)}
-        if log is not None and "error" not in row:
+        if not args.no_write and "error" not in row:
             with log.open("a") as f:  # one short line per write: appends from parallel jobs do not interleave
                 f.write(json.dumps(row) + "\n")
         print(json.dumps({k: v for k, v in row.items() if k != "settings"}), flush=True)
         return row
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each job is its own subprocess
-        rows = list(pool.map(one, todo))
+        rows = [r for r in pool.map(one, todo) if r is not None]
+    if not rows:
+        raise MotorError("no finished runs to report; run the benchmark without --from-log first")
     write_csv("backbones" if not args.quick else "backbones_quick",
               [{k: v for k, v in r.items() if k != "settings"} for r in rows], args)
     return backbone_table(rows, args)
@@ -344,21 +350,23 @@ def backbone_table(rows: list[dict], args) -> str:
     title = "## Backbones: ID vs MOTOR" + (" (quick smoke run: 2 epochs, not comparable)" if args.quick else "")
     lines = [title, "",
              f"Every run: cold-item hold-out {args.cold_items:.0%} (test figures are on the warm test set; "
-             "cold figures rank the held-out items' interactions among all items), training "
+             "cold R@20 ranks the held-out items' test interactions among all items, 'among cold' among the "
+             "held-out items only), training "
              f"{json.dumps(json.loads(rows[0]['settings'])['train']) if rows else BENCH_TRAIN}, MOTOR defaults "
              f"(M=4, K=64, attention TCN) unless the settings column says otherwise (chosen on demo validation "
-             f"by benchmarks/motor_sweep.py), {args.seeds} seed(s): mean ± std. "
+             f"by benchmarks/motor_sweep.py), seeds 999, 1000, ... (the seeds column counts them): mean ± std. "
              f"Timings: {timing_note(rows)}.", "",
-             "| dataset | backbone | items | settings | test R@10 | test R@20 | test N@10 | test N@20 | cold R@20 | "
-             "item params | s/epoch | peak MB | epochs to stop | MOTOR vs ID R@20 | MOTOR vs ID cold R@20 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| dataset | backbone | items | settings | seeds | test R@10 | test R@20 | test N@10 | test N@20 | cold R@20 | "
+             "cold R@20 among cold | item params | s/epoch | peak MB | epochs to stop | MOTOR vs ID R@20 | "
+             "MOTOR vs ID cold R@20 (among all; among cold) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["backbone"], r["items"]), []).append(r)
     for (data, name, items), rs in groups.items():
         ok = [r for r in rs if "error" not in r]
         if not ok:
-            lines.append(f"| {data} | {name} | {items} | | failed: {rs[0]['error'][:80]} |" + " |" * 10)
+            lines.append(f"| {data} | {name} | {items} | | 0 | failed: {rs[0]['error'][:80]} |" + " |" * 10)
             continue
         col = lambda k: [r[k] for r in ok if k in r]  # noqa: E731
         verdict = verdict_cold = ""
@@ -367,25 +375,81 @@ def backbone_table(rows: list[dict], args) -> str:
             if base:
                 delta = np.mean(col("recall@20")) - np.mean([r["recall@20"] for r in base])
                 verdict = f"{delta:+.4f} ({'wins' if delta > 0 else 'loses'})"
-                cold_id = np.mean([r.get("cold_recall@20", 0) for r in base])
-                cold_m = np.mean(col("cold_recall@20")) if col("cold_recall@20") else float("nan")
-                verdict_cold = f"{cold_m / cold_id:.1f}x" if cold_id > 0 else ("inf (ID = 0)" if cold_m > 0 else "-")
+                ratios = []
+                for k in ("cold_recall@20", "cold_recall@20_among_cold"):
+                    cold_id = np.mean([r.get(k, 0) for r in base])
+                    cold_m = np.mean(col(k)) if col(k) else float("nan")
+                    ratios.append(f"{cold_m / cold_id:.1f}x" if cold_id > 0 else ("inf (ID = 0)" if cold_m > 0 else "-"))
+                verdict_cold = "; ".join(ratios)
         tuned = json.loads(ok[0].get("settings", "{}")).get("tuned")
         shown = ", ".join(f"{k}={v}" for sec in (tuned or {}).values() for k, v in sec.items()) or "defaults"
-        lines.append(f"| {data} | {name} | {items} | {shown} | {fmt(col('recall@10'))} | {fmt(col('recall@20'))} | "
+        lines.append(f"| {data} | {name} | {items} | {shown} | {len(ok)} | {fmt(col('recall@10'))} | {fmt(col('recall@20'))} | "
                      f"{fmt(col('ndcg@10'))} | {fmt(col('ndcg@20'))} | {fmt(col('cold_recall@20'))} | "
+                     f"{fmt(col('cold_recall@20_among_cold'))} | "
                      f"{ok[0]['item_params']:,} | {fmt(col('s_per_epoch'), 2)} | {fmt(col('peak_mb'), 0)} | "
                      f"{fmt(col('epochs_run'), 0)} | {verdict} | {verdict_cold} |")
     return "\n".join(lines)
 
 
-SUITES = {"core": suite_core, "size": suite_size, "backbones": suite_backbones}
+# --- suite: features --------------------------------------------------------------------------
+
+def suite_features(args) -> str:
+    """Texts/s and images/s of the packaged encoders on this machine (model load timed apart).
+
+    Texts: the demo's item texts (title, year, genres, tags). Images: poster-sized (300 x 450)
+    JPEGs generated here (the posters themselves are not redistributed). Encoding uses
+    ``motor.features`` as the CLI and the app do; the feature cache is not involved.
+    """
+    import io
+
+    from PIL import Image
+
+    from motor.features.image import ImageEncoder, load_image_model
+    from motor.features.text import TextEncoder, load_text_model
+    from motor.threads import set_threads
+
+    threads = set_threads(args.threads)
+    texts = [r["text"] for r in csv.DictReader((ROOT / "assets" / "demo" / "items.csv").open(encoding="utf-8"))]
+    n_images = 16 if args.quick else 128
+    rng = np.random.default_rng(0)
+    jpegs = []
+    for _ in range(n_images):
+        buf = io.BytesIO()
+        arr = (rng.random((450, 300, 3)) * 255).astype(np.uint8)
+        Image.fromarray(arr).save(buf, format="JPEG", quality=85)
+        jpegs.append(buf.getvalue())
+    if args.quick:
+        texts = texts[:64]
+
+    t = time.perf_counter(); load_text_model(); text_load = time.perf_counter() - t
+    t = time.perf_counter(); TextEncoder().encode(texts); text_s = time.perf_counter() - t
+    t = time.perf_counter(); load_image_model(); image_load = time.perf_counter() - t
+    t = time.perf_counter(); ImageEncoder().encode(jpegs); image_s = time.perf_counter() - t
+    rows = [{"what": "text (all-MiniLM-L6-v2, 384-d)", "items": len(texts), "load_s": round(text_load, 2),
+             "encode_s": round(text_s, 2), "per_s": round(len(texts) / text_s, 1)},
+            {"what": "image (EfficientNet-Lite0, 1280-d)", "items": n_images, "load_s": round(image_load, 2),
+             "encode_s": round(image_s, 2), "per_s": round(n_images / image_s, 1)}]
+    write_csv("features", rows, args)
+    n_demo = 1849
+    est = n_demo / rows[0]["per_s"] + n_demo / rows[1]["per_s"]
+    lines = ["## Content encoders: texts and images per second", "",
+             f"{threads} torch thread(s), batch 64 texts / 32 images, model load timed apart (once per process).", "",
+             "| encoder | items | model load s | encode s | items per second |", "|---|---|---|---|---|"]
+    lines += [f"| {r['what']} | {r['items']:,} | {r['load_s']} | {r['encode_s']} | {r['per_s']} |" for r in rows]
+    lines += ["", f"At these rates the demo's {n_demo:,} items need about {est:.0f} s for both modalities "
+              "(`scripts/build_demo.py --posters DIR` rebuilds them from the raw posters and texts and reports "
+              "its own time and the cosine agreement with the shipped features)."]
+    return "\n".join(lines)
+
+
+SUITES = {"core": suite_core, "size": suite_size, "backbones": suite_backbones, "features": suite_features}
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="run a benchmark suite and update benchmarks/RESULTS.md")
     p.add_argument("suite", choices=sorted(SUITES), help="core: sampler/eval/epoch targets and ID baselines; "
-                   "size: ID vs MOTOR item-side size; backbones: every backbone x {id, motor}")
+                   "size: ID vs MOTOR item-side size; backbones: every backbone x {id, motor}; "
+                   "features: text and image encoder throughput")
     p.add_argument("--datasets", default="demo,ml100k", help="comma-separated: demo, ml100k or folders")
     p.add_argument("--backbones", default="all", help="comma-separated backbone names, or all")
     p.add_argument("--items", default="id,motor", help="item representations to compare")
@@ -398,6 +462,8 @@ def add_parser(sub) -> None:
                    "settings from benchmarks/backbones_runs.jsonl")
     p.add_argument("--tuned", action=argparse.BooleanOptionalAction, default=True,
                    help="backbones suite: use the validation-chosen settings in BENCH_TUNED (--no-tuned: defaults)")
+    p.add_argument("--from-log", action="store_true", help="backbones suite: run nothing; report the finished "
+                   "runs in the run log (rows say how many seeds they hold)")
     p.add_argument("--quick", action="store_true", help="a few epochs, one seed, demo only: a smoke run for CI")
     p.add_argument("--no-write", action="store_true", help="print the table, leave RESULTS.md unchanged")
     p.set_defaults(func=run)

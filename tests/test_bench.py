@@ -28,3 +28,15 @@ def test_unknown_backbone_is_a_clear_error():
                         "--backbones", "nope"], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert r.returncode == 2 and "unknown backbone" in r.stderr
+
+
+@pytest.mark.slow
+def test_quick_features_benchmark_reports_positive_rates_for_both_encoders():
+    r = subprocess.run([sys.executable, "-m", "motor", "bench", "features", "--quick", "--no-write"],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [l.split("|") for l in r.stdout.splitlines() if l.startswith("| text") or l.startswith("| image")]
+    assert len(rows) == 2, r.stdout
+    assert all(float(cells[-2]) > 0 for cells in rows)  # items per second
+    assert [int(cells[2].replace(",", "")) for cells in rows] == [64, 16]

@@ -80,12 +80,13 @@ def wait_for_job(at, limit: float = 600) -> None:
     raise AssertionError("the training job did not finish in time")
 
 
-def train(at, **widgets) -> None:
+def train(at, check: bool = True, **widgets) -> None:
     for key, value in widgets.items():
         at.get_by_key(f"w:{key}").set_value(value)
     at.button(key="w:train").click()
     at.run()
-    no_problems(at)
+    if check:  # a job that fails at once may already show its error on this rerun
+        no_problems(at)
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +242,7 @@ def test_a_failed_run_shows_the_message_keeps_settings_and_earlier_runs(trained_
     at.number_input(key="w:lr").set_value(0.0077)
     at.run()
     monkeypatch.setattr(motor.experiment, "run_experiment", boom)
-    train(at)
+    train(at, check=False)
     wait_for_job(at)
     assert not at.exception
     assert "Training failed: modality 'image': k=64" in at.error[0].value

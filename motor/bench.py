@@ -52,13 +52,13 @@ def machine() -> str:
     return f"{platform.machine()}, {cpus} CPU cores, Python {platform.python_version()}, torch {torch.__version__}"
 
 
-def write_section(suite: str, body: str, command: str) -> Path:
+def write_section(suite: str, body: str, command: str, note: str = "") -> Path:
     """Replace this suite's section of RESULTS.md (other suites' sections are kept)."""
     OUT.mkdir(exist_ok=True)
     path = OUT / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n\nWritten by `python -m motor bench`.\n"
     block = (f"<!-- suite:{suite} -->\n{body.rstrip()}\n\n_Machine: {machine()}. Date: {date.today()}. "
-             f"Command: `{command}`_\n<!-- /suite:{suite} -->")
+             f"Command: `{command}`{note}_\n<!-- /suite:{suite} -->")
     pattern = re.compile(rf"<!-- suite:{suite} -->.*?<!-- /suite:{suite} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
@@ -481,5 +481,7 @@ def run(args) -> int:
     print(body)
     if not args.no_write:
         suite = args.suite + ("_quick" if args.quick else "")
-        print(f"updated {write_section(suite, body, command)}")
+        note = (" (a table of the runs that the same command without `--from-log` logged in "
+                "benchmarks/backbones_runs.jsonl)") if getattr(args, "from_log", False) else ""
+        print(f"updated {write_section(suite, body, command, note)}")
     return 0

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from motor.bench import BENCH_TRAIN, child_env  # noqa: E402
+from motor.bench import BENCH_TRAIN, train_subprocess  # noqa: E402
 
 # One change at a time from the defaults (M=4, K=64, attention TCN, 1 layer, 2 heads, width 32,
 # normal init, lr 5e-3).
@@ -57,17 +55,12 @@ ID_VARIANTS: dict[str, list[str]] = {
 
 def train(data: str, backbone: str, items: str, flags: list[str], seed: int, threads: int,
           cold: float, epochs: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "motor", "train", "--data", data, "--backbone", backbone, "--items", items,
-               "--epochs", str(epochs), "--patience", str(BENCH_TRAIN["patience"]),
-               "--seed", str(seed), "--threads", str(threads), "--cold-items", str(cold),
-               "--out", str(Path(tmp) / "run"), "--quiet", *flags]
-        t = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False,
-                           env=child_env())
-        if r.returncode != 0:
-            return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1][:200]}
-        m = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
+    cfg = {"data": {"data": data}, "backbone": backbone, "items": items, "split": {"cold_items": cold},
+           "train": {**BENCH_TRAIN, "epochs": epochs, "seed": seed}}
+    t = time.perf_counter()
+    m = train_subprocess(cfg, threads=threads, flags=flags)
+    if "error" in m:
+        return {"error": m["error"][:200]}
     return {"valid_recall@20": round(m["valid"]["recall@20"], 4), "valid_ndcg@20": round(m["valid"]["ndcg@20"], 4),
             "best_epoch": m["best_epoch"], "s_per_epoch": round(m["seconds_per_epoch"], 3),
             "item_params": m["params"]["item_side"], "wall_s": round(time.perf_counter() - t, 1)}

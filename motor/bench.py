@@ -93,14 +93,17 @@ def child_env() -> dict:
     return {**os.environ, "PYTHONPATH": path}
 
 
-def train_subprocess(cfg: dict, timeout: float = 3600, threads: int | None = None) -> dict:
-    """Run ``python -m motor train --config`` in a fresh process; its metrics.json."""
+def train_subprocess(cfg: dict, timeout: float = 3600, threads: int | None = None,
+                     flags: list[str] = ()) -> dict:
+    """Run ``python -m motor train --config`` in a fresh process (``flags``: more command-line
+    options, which override the config); its metrics.json, or ``{"error": last stderr line}``."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "cfg.json").write_text(json.dumps(cfg))
         cmd = [sys.executable, "-m", "motor", "train", "--config", str(Path(tmp) / "cfg.json"),
                "--data", cfg["data"]["data"], "--out", str(Path(tmp) / "run"), "--quiet"]
         if threads:
             cmd += ["--threads", str(threads)]
+        cmd += list(flags)
         env = child_env()
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
         if r.returncode != 0:

@@ -64,6 +64,7 @@ def _pq_cfg(a) -> dict:
 
 
 def cmd_data(a) -> int:
+    """``data``: read and check a dataset, print its statistics."""
     from motor.config import from_dict
     from motor.data.load import DataConfig, load_dataset
 
@@ -91,6 +92,7 @@ def cmd_data(a) -> int:
 
 
 def cmd_tokenize(a) -> int:
+    """``tokenize``: fit the PQ tokenizer on a dataset, print (and save) its report."""
     from motor.config import from_dict
     from motor.data.load import DataConfig, load_dataset
     from motor.experiment import tokenize
@@ -157,6 +159,7 @@ def build_run_config(a):
 
 
 def cmd_train(a) -> int:
+    """``train``: train and evaluate one run, print the test metrics, write the run folder."""
     from tqdm import tqdm
 
     from motor.experiment import run_experiment
@@ -193,6 +196,7 @@ def cmd_train(a) -> int:
 
 
 def cmd_recommend(a) -> int:
+    """``recommend``: top-K items for a user from a saved run."""
     from motor.runs import LoadedRun
 
     run = LoadedRun.load(a.run)

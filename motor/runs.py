@@ -44,6 +44,7 @@ class LoadedRun:
 
     @classmethod
     def load(cls, path: Path | str, dataset: Dataset | None = None) -> LoadedRun:
+        """Rebuild the run in ``path`` (``dataset``: the already loaded data, checked by fingerprint)."""
         path = Path(path)
         if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
             raise MotorError(f"{path} is not a finished run folder (config.json and model.safetensors missing); "
@@ -72,11 +73,13 @@ class LoadedRun:
         return self._state
 
     def index(self) -> VectorIndex:
+        """The exact inner-product index over the item vectors (built once)."""
         if self._index is None:
             self._index = VectorIndex(self.vectors()[1])
         return self._index
 
     def seen_items(self, user: int) -> np.ndarray:
+        """Training items of a user index (excluded from recommendations)."""
         return self.split.train.item[self.split.train.user == user]
 
     def recommend(self, user_id, k: int = 10, exclude_seen: bool = True) -> list[dict]:

@@ -94,6 +94,8 @@ class Progress:
 
 @dataclass
 class TrainResult:
+    """What a training run produced: best epoch, its valid/test/cold metrics and the history."""
+
     best_epoch: int
     valid: dict[str, float]
     test: dict[str, float]
@@ -105,17 +107,21 @@ class TrainResult:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (initialisation draws from these)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
 class Trainer:
+    """Adam on the backbone's loss with per-epoch validation and early stopping."""
+
     def __init__(self, cfg: TrainConfig | None = None):
         self.cfg = cfg or TrainConfig()
 
     def fit(self, model: Recommender, split: Split, progress: Callable[[Progress], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> TrainResult:
+        """Train ``model`` on ``split.train``, keep the best validation epoch, then test it once."""
         cfg = self.cfg
         set_threads(cfg.threads or None)
         emit = progress or (lambda p: None)

@@ -114,7 +114,7 @@ TRAIN_OPTIONS = {
     "patience": "train.patience", "protocol": "train.protocol", "threads": "train.threads",
     "split": "split.method", "split_seed": "split.seed", "cold_items": "split.cold_items",
     "tcn": "motor.tcn", "tcn_layers": "motor.layers", "tcn_heads": "motor.heads", "token_dim": "motor.token_dim",
-    "token_init": "motor.init",
+    "token_init": "motor.init", "device": "train.device", "amp": "train.amp",
 }
 
 
@@ -159,9 +159,13 @@ def build_run_config(a):
 
 
 def cmd_train(a) -> int:
-    """``train``: train and evaluate one run, print the test metrics, write the run folder."""
+    """``train``: train and evaluate one run, print the test metrics, write the run folder.
+
+    Under torchrun every rank runs this; rank 0 alone draws progress, prints and writes the run.
+    """
     from tqdm import tqdm
 
+    from motor import distributed
     from motor.experiment import run_experiment
 
     cfg = build_run_config(a)
@@ -171,7 +175,7 @@ def cmd_train(a) -> int:
         nonlocal bar
         if p.stage == "start":
             bar = tqdm(total=p.epochs, desc=f"{cfg.backbone}/{cfg.items}", unit="epoch", file=sys.stderr,
-                       disable=a.quiet)
+                       disable=a.quiet or not distributed.world().is_main)
         elif p.stage == "epoch":
             bar.update(1)
             bar.set_postfix(loss=f"{p.loss:.4f}", valid=f"{p.valid.get(cfg.train.valid_metric, 0):.4f}",
@@ -179,13 +183,17 @@ def cmd_train(a) -> int:
         elif p.stage == "done" and bar is not None:
             bar.close()
 
-    out = run_experiment(cfg, a.out, progress=progress)
+    with distributed.session(cfg.train.device) as w:
+        out = run_experiment(cfg, a.out, progress=progress)
+    if not w.is_main:
+        return 0
     m = out.metrics
     if out.result.message:
         print(f"note: {out.result.message}", file=sys.stderr)
     keys = [f"{n}@{k}" for n in ("recall", "ndcg") for k in (10, 20)]
+    where = f" on {m['device']}" + (f" x {m['world_size']} processes" if m["world_size"] > 1 else "")
     print(f"best epoch {m['best_epoch']} of {m['epochs_run']} ({m['stopped']}), "
-          f"{m['seconds_per_epoch']:.2f} s/epoch, item-side parameters {m['params']['item_side']:,}")
+          f"{m['seconds_per_epoch']:.2f} s/epoch{where}, item-side parameters {m['params']['item_side']:,}")
     print("test  " + "  ".join(f"{k} {m['test'][k]:.4f}" for k in keys))
     if "cold" in m:
         print("cold  " + "  ".join(f"{k} {m['cold'][k]:.4f}" for k in ("recall@20", "ndcg@20", "recall@20_among_cold",
@@ -243,6 +251,9 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--patience", type=int)
     r.add_argument("--protocol", choices=["strict", "mmrec"])
     r.add_argument("--threads", type=int)
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="train.device: auto (default) takes a GPU "
+                   "when torch sees one; data-parallel with torchrun --nproc_per_node=N -m motor train ...")
+    r.add_argument("--amp", action="store_true", default=None, help="train.amp: bfloat16 autocast on CUDA")
     r.add_argument("--split", choices=["auto", "random", "time", "given"])
     r.add_argument("--split-seed", type=int)
     r.add_argument("--cold-items", type=float, help="fraction of items held out as cold (e.g. 0.1)")

@@ -37,17 +37,19 @@ class _UserSets:
 
 
 def ranked_topk(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices of the top-k scores per row, ties ordered by item index."""
+    """Indices of the top-k scores per row, ties ordered by item index (on the scores' device)."""
     values, idx = scores.topk(min(k, scores.shape[1]), dim=1)
-    order = np.lexsort((idx.numpy(), -values.numpy()), axis=1)
-    return idx.gather(1, torch.from_numpy(order))
+    order = np.lexsort((idx.cpu().numpy(), -values.cpu().numpy()), axis=1)
+    return idx.gather(1, torch.from_numpy(order).to(idx.device))
 
 
 class Evaluator:
     """Full-ranking metrics of a model on one split, under a masking protocol."""
 
-    def __init__(self, split: Split, protocol: Protocol = "strict", ks=DEFAULT_KS, batch_users: int = 4096):
+    def __init__(self, split: Split, protocol: Protocol = "strict", ks=DEFAULT_KS, batch_users: int = 4096,
+                 device: torch.device | str | None = None):
         self.split, self.protocol, self.ks = split, protocol, tuple(ks)
+        self.device = torch.device(device or "cpu")  # where scores, masks and top-k are computed
         n = split.n_users
         self.sets = {name: _UserSets(getattr(split, name), n) for name in ("train", "valid", "test", "cold")}
         # Bound the score matrix to ~64M floats whatever the catalogue size.
@@ -80,21 +82,24 @@ class Evaluator:
             return {}
         if among is None and which != "cold" and self.split.cold_items.any():
             among = ~self.split.cold_items
-        excluded = None if among is None else torch.from_numpy(~np.asarray(among, bool))
+        dev = self.device
+        excluded = None if among is None else torch.from_numpy(~np.asarray(among, bool)).to(dev)
         sums: dict[str, torch.Tensor] = {}
         per_user_values: dict[str, list] = {}
         max_k = max(self.ks)
         for start in range(0, len(users), self.batch_users):
             batch = users[start:start + self.batch_users]
-            scores = model.score(state, torch.from_numpy(batch)).float().clone()
+            scores = model.score(state, torch.from_numpy(batch).to(dev)).float().clone()
             for name in self.masked_sets(which):
-                scores.index_put_(self.sets[name].rows_cols(batch), torch.tensor(MASKED))
+                rows, cols = self.sets[name].rows_cols(batch)
+                scores.index_put_((rows.to(dev), cols.to(dev)), torch.tensor(MASKED, device=dev))
             if excluded is not None:
                 scores[:, excluded] = MASKED
             top = ranked_topk(scores, max_k)
             relevant = torch.zeros_like(scores, dtype=torch.bool)
-            relevant.index_put_(truth.rows_cols(batch), torch.tensor(True))
-            hits = relevant.gather(1, top) & torch.isfinite(scores.gather(1, top))
+            rows, cols = truth.rows_cols(batch)
+            relevant.index_put_((rows.to(dev), cols.to(dev)), torch.tensor(True, device=dev))
+            hits = (relevant.gather(1, top) & torch.isfinite(scores.gather(1, top))).cpu()  # [users, K]: small
             values = topk_metrics(hits, torch.from_numpy(truth.counts[batch]), self.ks)
             for key, v in values.items():
                 sums[key] = sums.get(key, 0.0) + v.sum()

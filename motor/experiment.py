@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from motor import paths
+from motor import distributed, paths
 from motor.config import apply_overrides, doc, from_dict, to_dict
 from motor.data.dataset import Dataset
 from motor.data.load import DataConfig, load_dataset
@@ -139,6 +139,8 @@ def metrics_summary(cfg: RunConfig, ds: Dataset, split: Split, model: Recommende
         "seconds_per_epoch": float(np.mean(epochs)) if epochs else None,
         "eval_seconds_per_epoch": float(np.mean([h["eval_seconds"] for h in result.history])) if epochs else None,
         "split": split.summary(), "protocol": cfg.train.protocol,
+        "train_pairs_per_second": len(split.train.user) / float(np.mean(epochs)) if epochs else None,
+        "device": result.device, "world_size": result.world_size,
     }
     if result.cold:
         out["cold"] = result.cold
@@ -151,8 +153,13 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
                    progress: Callable[[Progress], None] | None = None,
                    should_stop: Callable[[], bool] | None = None,
                    dataset: Dataset | None = None, cache_dir: Path | None = None) -> RunOutput:
-    """Train and evaluate one run; write it to ``out_dir`` when given."""
+    """Train and evaluate one run; write it to ``out_dir`` when given.
+
+    Launched by torchrun, every rank runs this; training is data-parallel (``motor.distributed``)
+    and only rank 0 writes the run folder.
+    """
     t0 = time.perf_counter()
+    w = distributed.setup(cfg.train.device)
     ds = dataset if dataset is not None else load_dataset(cfg.data)
     split = make_split(ds, cfg.split)
     tokenizer = None
@@ -168,6 +175,7 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     metrics["total_seconds"] = time.perf_counter() - t0
     metrics["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # whole process
     out = RunOutput(cfg, ds, split, model, tokenizer, result, metrics, Path(out_dir) if out_dir else None)
-    if out_dir is not None:
+    if out_dir is not None and w.is_main:
         save_run(out)
+    distributed.barrier()  # the run folder exists on every rank's return
     return out

@@ -8,6 +8,8 @@ negative either: ID models learn nothing about it.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -44,17 +46,38 @@ class NegativeSampler:
         raise MotorError(f"user index {int(users[bad[0]])} has interacted with (almost) every training item, so no "
                          f"negative item can be sampled; remove such users or add items")
 
-    def epoch(self, batch_size: int, rng: np.random.Generator, negatives: bool = True):
+    def epoch(self, batch_size: int, rng: np.random.Generator, negatives: bool = True, device=None,
+              rank: int = 0, world_size: int = 1, neg_rng: np.random.Generator | None = None):
         """Shuffled training rows in batches, each row with a fresh negative (``negatives=False``: none
-        drawn, ``Batch.neg`` is None, for models that never read it)."""
-        order = rng.permutation(len(self.user))
-        users, pos = self.user[order], self.item[order]
-        neg = self.sample(users, rng) if negatives else None
-        for start in range(0, len(order), batch_size):
-            s = slice(start, start + batch_size)
-            yield Batch(torch.from_numpy(users[s]), torch.from_numpy(pos[s]),
-                        torch.from_numpy(neg[s]) if negatives else None)
+        drawn, ``Batch.neg`` is None, for models that never read it), on ``device`` (default: CPU).
 
-    def n_batches(self, batch_size: int) -> int:
-        """Batches per epoch."""
-        return -(-len(self.user) // batch_size)
+        Data-parallel (``world_size > 1``): every rank draws the same permutation from ``rng`` (same seed
+        on every rank) and keeps the rows ``rank, rank + world_size, ...``, so each training pair is used
+        exactly once per epoch across ranks; negatives come from ``neg_rng`` (seeded per rank). Every
+        rank yields ``n_batches(batch_size, world_size)`` batches of ``batch_size // world_size`` rows or
+        about that, so the ranks step together and the total batch stays ``batch_size``.
+        """
+        order = rng.permutation(len(self.user))
+        if world_size > 1:
+            order = order[rank::world_size]
+        users, pos = self.user[order], self.item[order]
+        neg = self.sample(users, neg_rng if neg_rng is not None else rng) if negatives else None
+        if world_size > 1:
+            bounds = np.linspace(0, len(order), self.n_batches(batch_size, world_size) + 1).round().astype(int)
+            slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        else:
+            slices = [slice(start, start + batch_size) for start in range(0, len(order), batch_size)]
+
+        def to(a):
+            t = torch.from_numpy(a)
+            return t if device is None else t.to(device, non_blocking=True)
+
+        for s in slices:
+            yield Batch(to(users[s]), to(pos[s]), to(neg[s]) if negatives else None)
+
+    def n_batches(self, batch_size: int, world_size: int = 1) -> int:
+        """Batches per epoch (per rank: the same on every rank, at least one row each)."""
+        if world_size == 1:
+            return -(-len(self.user) // batch_size)
+        per_rank = len(self.user) // world_size  # the smallest shard
+        return max(1, min(per_rank, -(-len(self.user) // batch_size)))

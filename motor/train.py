@@ -8,9 +8,12 @@ Test figures are computed once, from the weights of the best validation epoch.
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
+import os
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -18,12 +21,13 @@ from typing import Literal
 import numpy as np
 import torch
 
+from motor import distributed
 from motor.config import doc
 from motor.data.split import Split
 from motor.errors import MotorError
 from motor.evaluate import Evaluator
 from motor.metrics import DEFAULT_KS
-from motor.models.base import Recommender
+from motor.models.base import Batch, Recommender
 from motor.sampling import NegativeSampler
 from motor.threads import set_threads
 
@@ -48,7 +52,11 @@ class TrainConfig:
     eval_batch_users: int = doc(4096, "users per full-ranking batch")
     clip_grad_norm: float = doc(0.0, "clip the gradient norm to this value (0 = off)")
     seed: int = doc(999, "seed of initialisation, shuffling and negative sampling")
-    threads: int = doc(0, "CPU threads for torch and faiss (0 = one per available core)")
+    threads: int = doc(0, "CPU threads for torch and faiss (0 = one per available core; data-parallel: the "
+                          "cores shared among the node's processes)")
+    device: Literal["auto", "cpu", "cuda"] = doc("auto", "where the model, graphs, batches and evaluation live: "
+                                                         "auto = CUDA when available, else CPU")
+    amp: bool = doc(False, "mixed precision: bfloat16 autocast of the training loss on CUDA (no effect on CPU)")
 
     def validate(self):
         """Every value in its valid range (a ``MotorError`` names the setting, the range and a fix)."""
@@ -104,6 +112,8 @@ class TrainResult:
     stopped: str  # "max_epochs", "early_stop", "nan_loss", "cancelled"
     message: str
     seconds: float
+    device: str = "cpu"  # where it trained
+    world_size: int = 1  # data-parallel processes
 
 
 def seed_everything(seed: int) -> None:
@@ -113,8 +123,68 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _fingerprint(model: Recommender) -> str:
+    """A hash of the model's dense buffers (item tokens, features) and of every tensor's shape."""
+    h = hashlib.sha256()
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        h.update(f"{name}{tuple(t.shape)}".encode())
+        if t.layout == torch.strided and not t.requires_grad:
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _unused_parameters(step_module: torch.nn.Module, batch: Batch) -> list[str]:
+    """Parameters one loss step leaves without a gradient (a probe step; RNG state and grads restored)."""
+    with torch.random.fork_rng(devices=[batch.user.device] if batch.user.is_cuda else []):
+        loss = sum(step_module(batch).values())
+        names = [n for n, p in step_module.named_parameters() if p.requires_grad]
+        grads = torch.autograd.grad(loss, [p for p in step_module.parameters() if p.requires_grad],
+                                    allow_unused=True)
+    return [n for n, g in zip(names, grads) if g is None]
+
+
+def _data_parallel(step_module: torch.nn.Module, device: torch.device, sampler: NegativeSampler, batch_size: int,
+                   w: distributed.World) -> torch.nn.Module:
+    """``step_module`` wrapped in DistributedDataParallel (gradients averaged over the ranks).
+
+    Buffers are constant graphs and item tokens built identically on every rank (checked before) and
+    partly sparse, so they are not broadcast. ``find_unused_parameters`` (an extra graph traversal per
+    step) is on only for backbones whose loss leaves some parameters out, found by a probe step.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    probe = next(sampler.epoch(min(batch_size, 64), np.random.default_rng(0), device=device))
+    unused = distributed.broadcast_json(_unused_parameters(step_module, probe))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+        return DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None,
+                                       broadcast_buffers=False, find_unused_parameters=bool(unused))
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class _LossModule(torch.nn.Module):
+    """``forward`` = the backbone's ``loss``: DistributedDataParallel averages gradients of what runs
+    through ``forward``, and backbones train through ``loss(batch)``."""
+
+    def __init__(self, model: Recommender):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return self.model.loss(batch)
+
+
 class Trainer:
-    """Adam on the backbone's loss with per-epoch validation and early stopping."""
+    """Adam on the backbone's loss with per-epoch validation and early stopping.
+
+    On ``cfg.device`` (model, graphs, batches and evaluation); data-parallel when launched by
+    torchrun (``motor.distributed``): each rank trains on its shard of the training pairs, DDP
+    averages the gradients, rank 0 evaluates and every rank follows its decisions. The trained
+    model is returned on the CPU, at its best validation epoch.
+    """
 
     def __init__(self, cfg: TrainConfig | None = None):
         self.cfg = cfg or TrainConfig()
@@ -123,17 +193,32 @@ class Trainer:
             should_stop: Callable[[], bool] | None = None) -> TrainResult:
         """Train ``model`` on ``split.train``, keep the best validation epoch, then test it once."""
         cfg = self.cfg
-        set_threads(cfg.threads or None)
+        w = distributed.world()
+        threads = cfg.threads or (None if not w.distributed else max(1, _cores() // w.local_world_size))
+        set_threads(threads)
+        device = distributed.resolve_device(cfg.device, w.local_rank)
+        amp = cfg.amp and device.type == "cuda"
         emit = progress or (lambda p: None)
-        rng = np.random.default_rng(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)  # shuffling: the same on every rank
+        neg_rng = rng if not w.distributed else np.random.default_rng([cfg.seed, w.rank])  # negatives: per rank
         gen = torch.Generator().manual_seed(cfg.seed)
         sampler = NegativeSampler(split.train, split.n_items)
-        evaluator = Evaluator(split, cfg.protocol, cfg.topk, cfg.eval_batch_users)
+        evaluator = Evaluator(split, cfg.protocol, cfg.topk, cfg.eval_batch_users, device=device)
+        if w.distributed and not distributed.all_equal(_fingerprint(model)):
+            raise MotorError("the ranks built different models (item tokens, graphs or shapes differ); the data or "
+                             "the settings are not the same on every rank")
+        model.to(device)
+        step_module: torch.nn.Module = _LossModule(model)
+        if w.distributed:
+            step_module = _data_parallel(step_module, device, sampler, cfg.batch_size, w)
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: cfg.lr_decay ** (e / cfg.lr_decay_every))
-        n_batches = sampler.n_batches(cfg.batch_size)
+        n_batches = sampler.n_batches(cfg.batch_size, w.world_size)
         decimals = cfg.round_decimals
+
+        def evaluate(fn):  # rank 0 evaluates, every rank gets the same figures
+            return distributed.broadcast_json(fn() if w.is_main else None)
 
         best_score, best_epoch, best_state, best_valid = -math.inf, 0, None, {}
         history: list[dict] = []
@@ -145,10 +230,14 @@ class Trainer:
             model.train()
             model.pre_epoch(epoch, gen)
             total, parts = 0.0, {}
-            for b, batch in enumerate(sampler.epoch(cfg.batch_size, rng, model.uses_negatives), start=1):
-                terms = model.loss(batch)
+            batches = sampler.epoch(cfg.batch_size, rng, model.uses_negatives, device, w.rank, w.world_size, neg_rng)
+            for b, batch in enumerate(batches, start=1):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    terms = step_module(batch)
                 loss = sum(terms.values())
-                if not torch.isfinite(loss):
+                finite = distributed.all_true(bool(torch.isfinite(loss)))  # every rank leaves the loop together
+                cancel = should_stop is not None and not distributed.all_true(not should_stop())
+                if not finite:
                     stopped = "nan_loss"
                     message = (f"loss became {loss.item()} at epoch {epoch}, batch {b} "
                                f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); the run stopped and "
@@ -164,15 +253,17 @@ class Trainer:
                     parts[k] = parts.get(k, 0.0) + v.item()
                 if b % 5 == 0 or b == n_batches:
                     emit(Progress("batch", epoch, cfg.epochs, b, n_batches, total / b, best_epoch=best_epoch))
-                if should_stop is not None and should_stop():
+                if cancel:
                     stopped, message = "cancelled", f"cancelled during epoch {epoch}"
                     break
             if stopped in ("nan_loss", "cancelled"):
                 break
             sched.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             train_s = time.perf_counter() - t0
             t1 = time.perf_counter()
-            valid = evaluator.evaluate(model, "valid")
+            valid = evaluate(lambda: evaluator.evaluate(model, "valid"))
             eval_s = time.perf_counter() - t1
             score = valid.get(cfg.valid_metric, 0.0)
             score_cmp = round(score, decimals) if decimals >= 0 else score
@@ -191,18 +282,21 @@ class Trainer:
                 stopped = "early_stop"
                 message = f"no improvement of valid {cfg.valid_metric} for {cfg.patience} epochs"
                 break
-            if should_stop is not None and should_stop():
+            cancel = should_stop is not None and should_stop()
+            if not distributed.all_true(not cancel):
                 stopped, message = "cancelled", f"cancelled after epoch {epoch}"
                 break
 
         if best_state is None:
+            model.to("cpu")
             if stopped == "nan_loss":
                 raise MotorError(message.replace("keeps the best model so far (epoch 0)", "has no model to keep"))
             raise MotorError("training was cancelled before the first validation; no model to keep")
         model.load_state_dict(best_state)
-        final = evaluator.evaluate_all(model)
+        final = evaluate(lambda: evaluator.evaluate_all(model))
+        model.to("cpu")
         result = TrainResult(best_epoch, best_valid, final["test"], final.get("cold", {}), history, stopped,
-                             message, time.perf_counter() - t_start)
+                             message, time.perf_counter() - t_start, str(device), w.world_size)
         emit(Progress("done", best_epoch, cfg.epochs, loss=history[-1]["loss"] if history else float("nan"),
                       valid=best_valid, best_epoch=best_epoch, best_valid=best_score, message=message))
         return result

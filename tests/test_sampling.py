@@ -60,3 +60,30 @@ def test_epoch_without_negatives_draws_none_and_shuffles_alike():
     without = list(s.epoch(128, np.random.default_rng(7), negatives=False))
     assert all(x.neg is None for x in without)
     assert all((x.user == y.user).all() and (x.pos == y.pos).all() for x, y in zip(with_neg, without))
+
+
+def test_sharded_epochs_cover_every_training_pair_once_across_ranks():
+    pairs = dense_pairs(n_users=37, per_user=11)  # 407 rows: not a multiple of 2 or 3 ranks
+    s = NegativeSampler(pairs, 50)
+    truth = sorted(zip(pairs.user.tolist(), pairs.item.tolist()))
+    for world in (2, 3):
+        for epoch_seed in (0, 1):  # every epoch, not only the first
+            seen, negs, counts = [], [], []
+            for rank in range(world):
+                batches = list(s.epoch(64, np.random.default_rng(epoch_seed), device="cpu", rank=rank,
+                                       world_size=world, neg_rng=np.random.default_rng([7, rank])))
+                counts.append(len(batches))
+                assert all(len(b.user) > 0 for b in batches)
+                seen += [(u, p) for b in batches for u, p in zip(b.user.tolist(), b.pos.tolist())]
+                negs.append(np.concatenate([b.neg.numpy() for b in batches]))
+                users = np.concatenate([b.user.numpy() for b in batches])
+                assert not s.is_positive(users, negs[-1]).any()
+            assert sorted(seen) == truth  # each pair exactly once across the ranks
+            assert len(set(counts)) == 1 and counts[0] == s.n_batches(64, world) == -(-len(truth) // 64)
+            assert not np.array_equal(negs[0][:50], negs[1][:50])  # per-rank negative seeds
+
+
+def test_batches_land_on_the_requested_device():
+    s = NegativeSampler(dense_pairs(n_users=5), 50)
+    b = next(s.epoch(8, np.random.default_rng(0), device="cpu"))
+    assert b.user.device.type == b.pos.device.type == b.neg.device.type == "cpu"

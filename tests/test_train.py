@@ -12,13 +12,8 @@ from motor.train import Progress
 
 
 def tiny_cfg(folder, **over):
-    d = {"data": {"data": str(folder)}, "backbone": "lightgcn", "train": {"epochs": 3, "batch_size": 64}}
-    for k, v in over.items():
-        if isinstance(v, dict):
-            d.setdefault(k, {}).update(v)
-        else:
-            d[k] = v
-    return RunConfig.from_dict(d)
+    base = {"data.data": str(folder), "backbone": "lightgcn", "train.epochs": 3, "train.batch_size": 64}
+    return RunConfig().with_overrides({**base, **over})
 
 
 @pytest.mark.parametrize("items", ["id", "motor"])
@@ -109,3 +104,22 @@ def test_lightgcn_on_the_demo_clearly_beats_popularity(demo):
     got = out.metrics["test"]["recall@20"]
     assert got > pop + 0.03, (got, pop)
     assert pop > 5 * rand
+
+
+def test_an_explicit_cpu_device_trains_there_and_is_recorded(simple_dir):
+    cpu = run_experiment(tiny_cfg(simple_dir, train={"device": "cpu", "epochs": 2}))
+    assert cpu.metrics["device"] == "cpu" and cpu.metrics["world_size"] == 1
+    assert cpu.metrics["train_pairs_per_second"] > 0
+    assert all(t.device.type == "cpu" for t in [*cpu.model.parameters(), *cpu.model.buffers()])
+    amp = run_experiment(tiny_cfg(simple_dir, train={"device": "cpu", "epochs": 2, "amp": True}))
+    assert amp.metrics["test"] == cpu.metrics["test"]  # bf16 autocast is for CUDA only: the CPU run is unchanged
+    if not torch.cuda.is_available():  # 'auto' without a GPU is the CPU run
+        auto = run_experiment(tiny_cfg(simple_dir, train={"epochs": 2}))
+        assert auto.metrics["test"] == cpu.metrics["test"] and auto.metrics["device"] == "cpu"
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(simple_dir):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(MotorError, match="no CUDA device"):
+        run_experiment(tiny_cfg(simple_dir, train={"device": "cuda"}))

@@ -1,0 +1,38 @@
+"""Run by tests/test_distributed.py under torchrun: one data-parallel training, each rank's weights saved.
+
+    torchrun --standalone --nproc_per_node=2 tests/dist_worker.py DATA OUT BACKBONE ITEMS [FAIL_RANK]
+
+Rank r writes OUT/rank{r}.safetensors (its final parameters) so the test can compare ranks; the
+run folder OUT/run is written by rank 0 alone. With FAIL_RANK, that rank raises before training,
+to check that the other ranks are stopped.
+"""
+
+import sys
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from motor import distributed
+from motor.errors import MotorError
+from motor.experiment import RunConfig, run_experiment
+
+
+def main(data: str, out: str, backbone: str, items: str, fail_rank: int = -1) -> int:
+    cfg = RunConfig().with_overrides({"data.data": data, "backbone": backbone, "items": items, "train.epochs": 2,
+                                      "train.batch_size": 32, "train.device": "cpu", "train.threads": 1,
+                                      "tokenizer.m": 2, "tokenizer.k": 8})
+    with distributed.session("cpu") as w:
+        if w.rank == fail_rank:
+            raise MotorError("this rank was told to fail")
+        res = run_experiment(cfg, Path(out) / "run")
+        save_file({k: v.contiguous() for k, v in res.model.state_dict().items()}, str(Path(out) / f"rank{w.rank}.safetensors"))
+    return 0
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    try:
+        sys.exit(main(*args[:4], *map(int, args[4:])))
+    except MotorError as e:  # as the CLI reports it: one line, status 2
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)

@@ -308,7 +308,7 @@ class MotorEncoder(ItemEncoder):
         tids = self.token_ids[int(item)]
         _, att, alpha = self._inspect(tids[None])
         if self.cfg.tcn == "mean":
-            alpha = torch.full((1, self.n_tokens), 1.0 / self.n_tokens)  # the mean is uniform pooling
+            alpha = torch.full((1, self.n_tokens), 1.0 / self.n_tokens, device=tids.device)  # mean: uniform pooling
         return {"attention": None if att is None else att[:, 0].cpu().numpy(),
                 "pooling": None if alpha is None else alpha[0].cpu().numpy(),
                 "token_ids": tids.cpu().numpy()}

@@ -232,8 +232,14 @@ class Trainer:
             total, parts = 0.0, {}
             batches = sampler.epoch(cfg.batch_size, rng, model.uses_negatives, device, w.rank, w.world_size, neg_rng)
             for b, batch in enumerate(batches, start=1):
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    terms = step_module(batch)
+                try:
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                        terms = step_module(batch)
+                except RuntimeError as e:
+                    if not amp or "dtype" not in str(e).lower():
+                        raise
+                    raise MotorError(f"mixed precision (train.amp) is not supported by backbone {model.name!r} "
+                                     f"({str(e).splitlines()[0][:120]}); train without --amp") from None
                 loss = sum(terms.values())
                 finite = distributed.all_true(bool(torch.isfinite(loss)))  # every rank leaves the loop together
                 cancel = should_stop is not None and not distributed.all_true(not should_stop())

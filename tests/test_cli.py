@@ -78,3 +78,17 @@ def test_bad_dataset_file_exits_2(tmp_path):
     (tmp_path / "interactions.csv").write_text("person,thing\n1,2\n")
     r = motor("data", "--data", tmp_path)
     assert r.returncode == 2 and "interactions.csv: no user id column" in r.stderr
+
+
+def test_device_option_reaches_the_config_and_cuda_without_a_gpu_is_one_line(simple_dir):
+    from motor.cli import build_run_config, make_parser
+
+    cfg = build_run_config(make_parser().parse_args(["train", "--device", "cpu", "--amp"]))
+    assert cfg.train.device == "cpu" and cfg.train.amp is True
+    assert build_run_config(make_parser().parse_args(["train"])).train.device == "auto"
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    r = motor("train", "--data", simple_dir, "--device", "cuda", "--epochs", "1")
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "no CUDA device" in r.stderr, r.stderr

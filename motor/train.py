@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import math
 import os
 import random
@@ -133,28 +134,33 @@ def _fingerprint(model: Recommender) -> str:
     return h.hexdigest()
 
 
-def _unused_parameters(step_module: torch.nn.Module, batch: Batch) -> list[str]:
-    """Parameters one loss step leaves without a gradient (a probe step; RNG state and grads restored)."""
-    with torch.random.fork_rng(devices=[batch.user.device] if batch.user.is_cuda else []):
-        loss = sum(step_module(batch).values())
-        names = [n for n, p in step_module.named_parameters() if p.requires_grad]
-        grads = torch.autograd.grad(loss, [p for p in step_module.parameters() if p.requires_grad],
-                                    allow_unused=True)
-    return [n for n, g in zip(names, grads) if g is None]
+def _unused_parameters(step_module: torch.nn.Module, batches: list[Batch]) -> list[str]:
+    """Parameters some loss step leaves without a gradient, over a few probe steps (no update is made;
+    the RNG state is restored). Several steps, because a backbone may use a parameter only in an
+    epoch's first step (LATTICE builds its item graph with gradients there, then reuses it detached)."""
+    names = [n for n, p in step_module.named_parameters() if p.requires_grad]
+    params = [p for p in step_module.parameters() if p.requires_grad]
+    unused: set[str] = set()
+    devices = [batches[0].user.device] if batches[0].user.is_cuda else []
+    with torch.random.fork_rng(devices=devices):
+        for batch in batches:
+            grads = torch.autograd.grad(sum(step_module(batch).values()), params, allow_unused=True)
+            unused.update(n for n, g in zip(names, grads) if g is None)
+    return sorted(unused)
 
 
-def _data_parallel(step_module: torch.nn.Module, device: torch.device, sampler: NegativeSampler, batch_size: int,
-                   w: distributed.World) -> torch.nn.Module:
+def _data_parallel(step_module: torch.nn.Module, device: torch.device, sampler: NegativeSampler,
+                   batch_size: int) -> torch.nn.Module:
     """``step_module`` wrapped in DistributedDataParallel (gradients averaged over the ranks).
 
     Buffers are constant graphs and item tokens built identically on every rank (checked before) and
     partly sparse, so they are not broadcast. ``find_unused_parameters`` (an extra graph traversal per
-    step) is on only for backbones whose loss leaves some parameters out, found by a probe step.
+    step) is on only for backbones whose loss leaves some parameters out, found by probe steps.
     """
     from torch.nn.parallel import DistributedDataParallel
 
-    probe = next(sampler.epoch(min(batch_size, 64), np.random.default_rng(0), device=device))
-    unused = distributed.broadcast_json(_unused_parameters(step_module, probe))
+    probes = list(itertools.islice(sampler.epoch(min(batch_size, 64), np.random.default_rng(0), device=device), 2))
+    unused = distributed.broadcast_json(_unused_parameters(step_module, probes))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
         return DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None,
@@ -210,7 +216,7 @@ class Trainer:
         model.to(device)
         step_module: torch.nn.Module = _LossModule(model)
         if w.distributed:
-            step_module = _data_parallel(step_module, device, sampler, cfg.batch_size, w)
+            step_module = _data_parallel(step_module, device, sampler, cfg.batch_size)  # before pre_epoch(1)
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: cfg.lr_decay ** (e / cfg.lr_decay_every))

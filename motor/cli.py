@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -296,7 +297,8 @@ def main(argv=None) -> int:
         print(f"error: {e.strerror or e}: {e.filename}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        rank = f" (rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']})" if "RANK" in os.environ else ""
+        print(f"error: interrupted{rank}", file=sys.stderr)
         return 130
 
 

@@ -108,6 +108,14 @@ def cmd_tokenize(a) -> int:
     return 0
 
 
+TRAIN_EPILOG = """\
+data-parallel training (DistributedDataParallel; gloo on CPU, nccl on CUDA):
+  torchrun --nproc_per_node=2 -m motor train --preset quick --out runs/ddp
+  across nodes, the same command on every node:
+  torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_endpoint=HOST:29400 -m motor train ...
+  each rank trains on its shard of the training pairs (train.batch_size is the total over the ranks),
+  rank 0 evaluates and writes the run; metrics.json records world_size."""
+
 # train options that are shorthands for one RunConfig setting: argparse dest -> dotted path
 TRAIN_OPTIONS = {
     "backbone": "backbone", "items": "items",
@@ -238,7 +246,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="save the fitted tokenizer to this folder")
     t.set_defaults(func=cmd_tokenize)
 
-    r = sub.add_parser("train", help="train and evaluate a recommender; write a run folder")
+    r = sub.add_parser("train", help="train and evaluate a recommender; write a run folder",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TRAIN_EPILOG)
     _data_args(r)
     r.add_argument("--preset", default="default", help="starting settings: default, or quick (the app's fast demo "
                                                        "settings); --config and options override it")

@@ -60,6 +60,7 @@ class FREEDOMConfig(MultimodalConfig):
 
     def validate(self) -> None:
         check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("feat_embed_dim", self.feat_embed_dim, 1)
         if self.feat_embed_dim != self.embedding_dim:
             raise MotorError(f"feat_embed_dim ({self.feat_embed_dim}) must equal embedding_dim "
                              f"({self.embedding_dim}): projected features are scored against user vectors")

@@ -80,7 +80,7 @@ class LATTICEConfig(MultimodalConfig):
 
 @register
 class LATTICE(MultimodalRecommender):
-    """LightGCN plus a learned item-item graph: top-k similarities of projected content, mixed with a frozen kNN graph.
+    """LightGCN plus an item-item graph learned from projected content and mixed with a frozen kNN graph.
 
     Item vectors = LightGCN output + the item encoder's vectors propagated over the learned and
     frozen item graphs; loss = BPR + L2.

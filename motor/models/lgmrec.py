@@ -64,6 +64,7 @@ class LGMRecConfig(MultimodalConfig):
         check_range("n_hyper_layers", self.n_hyper_layers, 0)
         check_range("hyper_num", self.hyper_num, 1)
         check_range("keep_rate", self.keep_rate, 0, 1, low_open=True)
+        check_range("alpha", self.alpha, 0)
         check_range("tau", self.tau, 0, low_open=True)
         check_range("ssl_temp", self.ssl_temp, 0, low_open=True)
         check_range("cl_weight", self.cl_weight, 0)

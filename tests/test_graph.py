@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from motor.experiment import model_context
-from motor.graph import (degree_sensitive_edge_sample, edge_propagate, fused_knn_adjacency, knn_cache_key,
-                         knn_neighbours, learned_knn_dense, learned_knn_edges, modality_weights, normalize_edges,
-                         sparse_from_edges, spmm, transpose_csr)
+from motor.graph import (cold_item_combine, cold_item_mask, degree_sensitive_edge_sample, edge_propagate,
+                         fused_knn_adjacency, knn_cache_key, knn_neighbours, learned_knn_dense, learned_knn_edges,
+                         modality_weights, normalize_edges, score_scale, sparse_from_edges, spmm, transpose_csr)
 from tests.backbone_helpers import build, tiny_dataset
 
 
@@ -152,3 +152,30 @@ def test_degree_sensitive_sampling_fraction_reproducibility_and_bias():
     du, di = torch.bincount(users, minlength=40).float(), torch.bincount(items, minlength=300).float()
     w = du[users].rsqrt() * di[items].rsqrt()
     assert w[kept].mean() > w.mean() * 1.5  # edges between high-degree nodes are pruned more often
+
+
+# --- cold and low-degree items ------------------------------------------------------------------
+
+
+def test_cold_path_takes_isolated_items_and_scales_their_own_vector():
+    degree = torch.tensor([3, 0, 1, 0])
+    assert cold_item_mask(degree).tolist() == [False, True, False, True]
+    assert cold_item_mask(degree, dropout=0.5, training=False).tolist() == [False, True, False, True]
+    torch.manual_seed(0)
+    drawn = torch.stack([cold_item_mask(degree, 0.5, training=True) for _ in range(400)]).float().mean(0)
+    assert drawn[1] == drawn[3] == 1.0 and 0.4 < drawn[0] < 0.6 and 0.4 < drawn[2] < 0.6
+    combined, ego = torch.full((4, 2), 5.0), torch.arange(8.0).reshape(4, 2)
+    out = cold_item_combine(combined, ego, cold_item_mask(degree), 3.0)
+    torch.testing.assert_close(out, torch.tensor([[5.0, 5.0], [6.0, 9.0], [5.0, 5.0], [18.0, 21.0]]))
+    assert cold_item_combine(combined, ego, torch.zeros(4, dtype=torch.bool)) is combined
+
+
+def test_score_scale_matches_the_propagated_scores_on_training_interactions():
+    users = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    propagated = torch.tensor([[3.0, 0.0], [0.0, 1.0], [9.0, 9.0]])
+    own = torch.tensor([[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]])
+    edge_user, edge_item = torch.tensor([0, 1]), torch.tensor([0, 1])
+    # propagated: 3 + 2 = 5, own: 1 + 2 = 3 on the two interactions
+    torch.testing.assert_close(score_scale(users, propagated, own, edge_user, edge_item), torch.tensor(5 / 3))
+    # own vectors that do not score positively leave the scale at 1
+    assert score_scale(users, propagated, -own, edge_user, edge_item).item() == 1.0

@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from motor.config import doc
 from motor.encoders.base import ItemEncoder
 from motor.errors import MotorError
-from motor.graph import (Norm, bipartite_adjacency, fused_knn_adjacency, knn_adjacency, layer_mean, propagate, spmm,
-                         transpose_csr, user_item_matrix)
+from motor.graph import (Norm, bipartite_adjacency, cold_item_combine, cold_item_mask, fused_knn_adjacency,
+                         knn_adjacency, layer_mean, propagate, score_scale, spmm, transpose_csr, user_item_matrix)
 from motor.models.item_features import ItemFeatures
 
 MakeItems = Callable[[int], ItemEncoder]
@@ -115,6 +116,19 @@ def check_weights(name: str, weights: dict[str, float]) -> None:
         check_range(f"{name}[{key!r}]", w, 0)
 
 
+@dataclass
+class PropagationConfig:
+    """Settings of every backbone that propagates item vectors over the user-item graph."""
+
+    cold_dropout: float = doc(0.1, "cold and low-degree items: each training step, this fraction of the warm items is "
+                                   "scored from its own layer-0 vector alone (the cold path an item without training "
+                                   "edges always takes), so that path learns to rank on the propagated vectors' "
+                                   "scale; 0 = off (isolated items still take the cold path)")
+
+    def validate(self) -> None:
+        check_range("cold_dropout", self.cold_dropout, 0, 1, high_open=True)
+
+
 _USER_INIT = {"uniform": nn.init.xavier_uniform_, "normal": nn.init.xavier_normal_}
 
 
@@ -138,6 +152,11 @@ class Recommender(nn.Module):
         self.n_users, self.n_items = ctx.n_users, ctx.n_items
         self._symmetric: set[str] = set()
         self._user_side: list[str] = []
+        # training degree of every item (an item without edges takes the cold path, ``propagate_ui``) and the
+        # training edges the cold path's score scale is matched on
+        self.register_buffer("item_degree", torch.bincount(ctx.train_item, minlength=ctx.n_items), persistent=False)
+        self.register_buffer("edge_user", ctx.train_user, persistent=False)
+        self.register_buffer("edge_item", ctx.train_item, persistent=False)
         if self.needs_features:
             self.features = ItemFeatures(ctx.features, freeze=cfg.freeze_features)
         self.build_before_items()
@@ -217,11 +236,35 @@ class Recommender(nn.Module):
                      combine: Literal["mean", "sum"] = "mean") -> tuple[torch.Tensor, torch.Tensor]:
         """LightGCN over a user-item graph: ``[users; items]`` propagated ``n_layers`` times over the
         graph buffer ``graph``, the layers 0..n_layers combined (``mean``, or ``sum`` as DualGNN and
-        DRAGON do), split back into (users, items). ``users`` defaults to ``self.user_embedding``."""
+        DRAGON do), split back into (users, items). ``users`` defaults to ``self.user_embedding``.
+
+        Cold and low-degree items: the rows of ``cold_items()`` (items without training edges, and in
+        training a random ``cfg.cold_dropout`` share of the others) take the cold path: their own
+        vector at the weight all layers have together (``motor.graph.cold_item_combine``); at ranking
+        time (eval mode) also rescaled to the score scale of the propagated vectors on the training
+        interactions (``motor.graph.score_scale``), so cold items compete with warm ones on one scale.
+        """
         users = self.user_embedding if users is None else users
         layers = self.propagate(graph, torch.cat([users, items]), n_layers)
         out = layer_mean(layers) if combine == "mean" else torch.stack(layers).sum(0)
-        return out[: self.n_users], out[self.n_users:]
+        out_users, out_items = out[: self.n_users], out[self.n_users:]
+        own = items if combine == "mean" else items * float(n_layers + 1)
+        return out_users, self.cold_path(out_users, out_items, own)
+
+    def cold_path(self, users: torch.Tensor, propagated: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+        """``propagated`` item vectors with the rows of ``cold_items()`` replaced by ``own`` (an item's
+        own vector at the weight its propagated layers have together); in eval mode ``own`` is rescaled
+        by ``score_scale`` so that cold items compete with warm ones on one scale. Training learns to
+        rank with the cold path as it is."""
+        cold = self.cold_items()
+        if not bool(cold.any()):
+            return propagated
+        scale = 1.0 if self.training else score_scale(users, propagated, own, self.edge_user, self.edge_item)
+        return cold_item_combine(propagated, own, cold, scale)
+
+    def cold_items(self) -> torch.Tensor:
+        """Bool ``[n_items]``: the items that take the cold path in this forward pass (``cold_item_mask``)."""
+        return cold_item_mask(self.item_degree, self.cfg.cold_dropout, self.training)
 
     # --- constant graphs: buffers, so ``model.to(device)`` moves them ----------------------------
 

@@ -32,7 +32,7 @@ from torch import nn
 
 from motor.config import doc
 from motor.losses import log2_bpr, mean_square, pair_scores
-from motor.models.base import Batch, MakeItems, ModelContext, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
 from motor.models.multimodal import MultimodalConfig, MultimodalRecommender
 from motor.user_graph import build_user_graph
 
@@ -61,7 +61,7 @@ class FeatureGCN(nn.Module):
 
 
 @dataclass
-class DualGraphConfig(MultimodalConfig):
+class DualGraphConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of each modality's user and item representation")
     mlp_hidden: int = doc(256, "hidden width of the feature MLP (feature -> hidden -> embedding_dim), 4 x 64 in MMRec")
     n_layers: int = doc(2, "weight-free graph convolutions per modality; the output is the sum of layers 0..n_layers")
@@ -75,6 +75,7 @@ class DualGraphConfig(MultimodalConfig):
                                   "the per-user modality weights (MMRec grids 1e-5..1e-1)")
 
     def validate(self) -> None:
+        super().validate()
         check_range("embedding_dim", self.embedding_dim, 1)
         check_range("mlp_hidden", self.mlp_hidden, 1)
         check_range("n_layers", self.n_layers, 0)

@@ -36,13 +36,13 @@ from motor.config import doc
 from motor.errors import MotorError
 from motor.graph import bipartite_adjacency, degree_sensitive_edge_sample
 from motor.losses import bpr_vectors
-from motor.models.base import Batch, MakeItems, ModelContext, check_range, check_weights
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range, check_weights
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
-class FREEDOMConfig(MultimodalConfig):
+class FREEDOMConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of user and item vectors")
     feat_embed_dim: int = doc(64, "width of the modality projections used by the auxiliary BPR loss; must equal "
                                   "embedding_dim (they are scored against user vectors)")
@@ -59,6 +59,7 @@ class FREEDOMConfig(MultimodalConfig):
                                             "reg_weight; grid 0, 1e-5, 1e-4, 1e-3)")
 
     def validate(self) -> None:
+        super().validate()
         check_range("embedding_dim", self.embedding_dim, 1)
         check_range("feat_embed_dim", self.feat_embed_dim, 1)
         if self.feat_embed_dim != self.embedding_dim:

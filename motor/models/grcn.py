@@ -46,7 +46,7 @@ from torch import nn
 
 from motor.config import doc
 from motor.losses import bpr_vectors, mean_square
-from motor.models.base import Batch, MakeItems, ModelContext, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
 from motor.models.multimodal import MultimodalConfig, MultimodalRecommender
 from motor.models.registry import register
 
@@ -151,7 +151,7 @@ def to_items(g: BipartiteEdges, values: torch.Tensor, user_x: torch.Tensor) -> t
 
 
 @dataclass
-class GRCNConfig(MultimodalConfig):
+class GRCNConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of the ID embeddings (user table and item encoder)")
     latent_dim: int = doc(64, "size of each modality's content representation (MMRec latent_embedding)")
     n_routing: int = doc(3, "routing iterations that refine the user preferences (MMRec n_layers)")
@@ -165,6 +165,7 @@ class GRCNConfig(MultimodalConfig):
                                   "and user-preference vectors (MMRec grids 1e-5..0.1)")
 
     def validate(self) -> None:
+        super().validate()
         check_range("embedding_dim", self.embedding_dim, 1)
         check_range("latent_dim", self.latent_dim, 1)
         check_range("n_routing", self.n_routing, 0)
@@ -239,6 +240,8 @@ class GRCN(MultimodalRecommender):
             if self.cfg.has_act:
                 h_u, h_i = F.leaky_relu(h_u), F.leaky_relu(h_i)
             id_u, id_i = id_u + h_u, id_i + h_i
+        # cold and low-degree items (Recommender.cold_path): the ID branch sums n_id_layers + 1 layers
+        id_i = self.cold_path(id_u, id_i, F.normalize(ego_items, dim=1) * float(self.cfg.n_id_layers + 1))
         users = torch.cat([id_u, *(q[0] for q in parts)], dim=1)
         items = torch.cat([id_i, *(q[1] for q in parts)], dim=1)
         return users, items, ego_items

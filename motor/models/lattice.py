@@ -39,13 +39,13 @@ from torch import nn
 from motor.config import doc
 from motor.graph import edge_propagate, learned_knn_dense, learned_knn_edges
 from motor.losses import bpr_vectors, l2_reg
-from motor.models.base import Batch, MakeItems, ModelContext, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender
 from motor.models.registry import register
 
 
 @dataclass
-class LATTICEConfig(MultimodalConfig):
+class LATTICEConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of user and item vectors")
     feat_embed_dim: int = doc(64, "width of the per-modality feature projections whose cosine similarities "
                                   "define the learned item graph")
@@ -68,6 +68,7 @@ class LATTICEConfig(MultimodalConfig):
                                      "built); larger ones the sparse chunked top-k path (O(I k) memory)")
 
     def validate(self) -> None:
+        super().validate()
         check_range("embedding_dim", self.embedding_dim, 1)
         check_range("feat_embed_dim", self.feat_embed_dim, 1)
         check_range("knn_k", self.knn_k, 1)

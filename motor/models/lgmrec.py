@@ -38,13 +38,13 @@ from torch import nn
 
 from motor.config import doc
 from motor.losses import bpr_vectors, emb_norm_reg, info_nce
-from motor.models.base import Batch, MakeItems, ModelContext, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
-class LGMRecConfig(MultimodalConfig):
+class LGMRecConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)")
     n_ui_layers: int = doc(2, "LightGCN layers of the collaborative graph embedding")
     n_mm_layers: int = doc(2, "propagations of the modality graph embeddings")
@@ -58,6 +58,7 @@ class LGMRecConfig(MultimodalConfig):
     reg_weight: float = doc(1e-6, "weight of the embedding-norm regulariser on the batch's final vectors")
 
     def validate(self) -> None:
+        super().validate()
         check_range("embedding_dim", self.embedding_dim, 1)
         check_range("n_ui_layers", self.n_ui_layers, 0)
         check_range("n_mm_layers", self.n_mm_layers, 0)

@@ -31,13 +31,13 @@ from torch import nn
 
 from motor.config import doc
 from motor.losses import bpr_vectors, info_nce, l2_reg
-from motor.models.base import Batch, MakeItems, ModelContext, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
-class MGCNConfig(MultimodalConfig):
+class MGCNConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)")
     knn_k: int = doc(10, "neighbours per item in each modality's kNN graph (the item itself is one of them)")
     n_layers: int = doc(1, "propagations over the item-item kNN graphs")
@@ -48,6 +48,7 @@ class MGCNConfig(MultimodalConfig):
     cl_temp: float = doc(0.2, "temperature of the contrastive loss")
 
     def validate(self) -> None:
+        super().validate()
         check_range("embedding_dim", self.embedding_dim, 1)
         check_range("knn_k", self.knn_k, 1)
         check_range("n_layers", self.n_layers, 0)

@@ -139,6 +139,7 @@ def test_grcn_item_confidence_comes_from_the_item_encoder():
 def test_dragon_concatenates_modalities_and_uses_the_item_graph():
     ctx = make_ctx()
     model = make_model("dragon", ctx)
+    model.eval()  # in training a random share of items takes the cold path (cold_dropout)
     with torch.no_grad():
         users, items = model.embeddings()
         _, raw_items = model.fuse(model.modality_reps())

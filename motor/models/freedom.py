@@ -113,12 +113,16 @@ class FREEDOM(MultimodalRecommender):
         users, items = self._forward("train_adj" if self.train_adj is not None else "full_adj")
         u, pos, neg = self.batch_rows(users, items, batch)
         terms = {"bpr": bpr_vectors(u, pos, neg)}
-        # project each distinct batch item once (fewer rows than 2 x batch, and than the catalogue)
-        idx, inv = torch.unique(torch.cat([batch.pos, batch.neg]), return_inverse=True)
+        # Project each distinct batch item once, or every item when the distinct ones are more than half
+        # the catalogue: then the projection costs about the same, and gathering their feature rows first
+        # (a [n, D] copy per step) was 15% of FREEDOM's ID epoch on the demo. Same vectors either way.
+        rows = torch.cat([batch.pos, batch.neg])
+        idx, inv = torch.unique(rows, return_inverse=True)
+        every = 2 * idx.numel() > self.n_items
         n_pos = batch.pos.numel()
         modal = 0.0
         for m, f in self.features.items():
-            z = self.proj[m](f[idx])[inv]
+            z = self.proj[m](f)[rows] if every else self.proj[m](f[idx])[inv]
             modal = modal + bpr_vectors(u, z[:n_pos], z[n_pos:])
         terms["modality_bpr"] = self.cfg.modality_loss_weight * modal
         return terms

@@ -109,6 +109,8 @@ class LGMRec(MultimodalRecommender):
             x = torch.cat([self.mm("r_mean", item_feats), item_feats])
             for _ in range(cfg.n_mm_layers):
                 x = self.mm("adj", x)
+            if cfg.n_mm_layers > 0:  # an item without edges keeps its own modality vector (Recommender.cold_path)
+                x = torch.cat([x[:n_u], self.cold_path(x[:n_u], x[n_u:], item_feats)])
             local = local + F.normalize(x, dim=1)
             logits_i = self.hyper[m](f)
             h_i = self.drop(self._assign(logits_i))

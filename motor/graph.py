@@ -146,7 +146,59 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int,
 
 
 def layer_mean(layers: list[torch.Tensor]) -> torch.Tensor:
+    """The mean of propagation layers 0..n (LightGCN's layer combination)."""
     return torch.stack(layers, dim=0).mean(dim=0)
+
+
+# --- cold and low-degree items ----------------------------------------------------------------
+
+
+def cold_item_mask(degree: torch.Tensor, dropout: float = 0.0, training: bool = False) -> torch.Tensor:
+    """Which items take the cold path: those without training edges, plus (in training only) a random
+    ``dropout`` fraction of the others, drawn from torch's global generator (seeded by the trainer).
+
+    The random part is item dropout in the spirit of DropoutNet (Volkovs et al. 2017): a warm
+    item sometimes has to be scored from its own vector alone, so the model learns a cold path
+    that ranks on the same scale as the propagated vectors. Without it the own vector of an item
+    is never trained to stand alone, and a cold item lands below every warm item.
+    """
+    cold = degree == 0
+    if training and dropout > 0:
+        cold = cold | (torch.rand(degree.shape, device=degree.device) < dropout)
+    return cold
+
+
+def score_scale(users: torch.Tensor, propagated: torch.Tensor, own: torch.Tensor, edge_user: torch.Tensor,
+                edge_item: torch.Tensor) -> torch.Tensor:
+    """How much higher the propagated item vectors score than the items' own vectors on the training
+    interactions: ``sum_e u . propagated_i / sum_e u . own_i`` over edges ``e = (u, i)``, detached.
+
+    Multiplying the cold path by it makes cold-path scores unbiased on the training interactions:
+    on average an interacted item would score the same from its own vector as from its
+    propagated one. 1 when the own vectors do not score positively (nothing to match).
+    """
+    with torch.no_grad():
+        u = users[edge_user]
+        full = (u * propagated[edge_item]).sum()
+        alone = (u * own[edge_item]).sum()
+        if not bool(alone > 0) or not bool(full > 0):
+            return torch.ones((), dtype=own.dtype, device=own.device)
+        return full / alone
+
+
+def cold_item_combine(combined: torch.Tensor, ego: torch.Tensor, cold: torch.Tensor,
+                      scale: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Rows flagged ``cold`` take ``scale * ego`` (their own layer-0 vector) instead of the layer combination.
+
+    ``scale``: the backbones pass what the combination gives when every layer equals the layer-0
+    vector, as it would for a node with only a self-loop (1 for a layer mean, ``n_layers + 1`` for
+    a layer sum), times ``score_scale``. So an isolated item's own vector keeps the weight a
+    propagated item's layers have together, instead of ``1 / (n_layers + 1)`` of it (its
+    propagated layers are zero), on the scale the propagated vectors score at.
+    """
+    if not bool(cold.any()):
+        return combined
+    return torch.where(cold.unsqueeze(1), ego * scale, combined)
 
 
 def edge_propagate(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, x: torch.Tensor,

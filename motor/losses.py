@@ -13,6 +13,16 @@ def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor
     return F.softplus(neg_scores - pos_scores).mean()
 
 
+def pair_scores(u: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise inner products ``(u . pos, u . neg)``: the two scores a BPR loss compares."""
+    return (u * pos).sum(1), (u * neg).sum(1)
+
+
+def bpr_vectors(u: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """``bpr_loss`` of the inner products of user rows with their positive and negative item rows."""
+    return bpr_loss(*pair_scores(u, pos, neg))
+
+
 def log2_bpr(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
     """``-mean(log2 sigmoid(s+ - s-))`` = ``bpr_loss / ln 2``: DualGNN and DRAGON use base-2 logs."""
     return bpr_loss(pos_scores, neg_scores) / math.log(2.0)

@@ -1,36 +1,30 @@
-"""Every registered backbone, in ID and MOTOR mode, through the same item-encoder interface.
+"""The contract of every registered backbone, in ID and MOTOR mode, through the same item-encoder interface.
 
-One test body for all: the backbone code never knows which encoder it got.
+One test body for all: the backbone code never knows which encoder it got. Family-specific
+tests: test_general_backbones.py, test_feature_backbones.py, test_item_graph_backbones.py,
+test_self_supervised_backbones.py; what every multimodal backbone shares:
+test_multimodal_backbones.py.
 """
+
+import dataclasses
+import typing
 
 import numpy as np
 import pytest
 import torch
 
-from motor.data.load import load_dataset
-from motor.data.split import make_split
+from motor.config import from_dict
+from motor.errors import MotorError
 from motor.evaluate import Evaluator
-from motor.experiment import RunConfig, build_model, model_context, tokenize
 from motor.models import BACKBONES
+from motor.models.base import Batch
 from motor.train import Trainer, TrainConfig
-
-NAMES = sorted(BACKBONES)
+from tests.backbone_helpers import NAMES, build, tiny_dataset
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tests.conftest import write_simple
-
-    ds = load_dataset(str(write_simple(tmp_path_factory.mktemp("tiny") / "d", n_users=24, n_items=31, per_user=9)))
-    split = make_split(ds)
-    return ds, split
-
-
-def build(ds, split, name, items, tmp_path=None):
-    cfg = RunConfig.from_dict({"backbone": name, "items": items, "tokenizer": {"m": 2, "k": 4},
-                               "motor": {"token_dim": 8, "layers": 1}, "train": {"seed": 1}})
-    tok = tokenize(ds, cfg.tokenizer) if items == "motor" else None
-    return build_model(cfg, model_context(ds, split, tmp_path), tok)
+    return tiny_dataset(tmp_path_factory)
 
 
 @pytest.mark.parametrize("items", ["id", "motor"])
@@ -64,8 +58,6 @@ def test_motor_mode_trains_tokens_and_has_no_item_id_table(tiny, name):
     ds, split = tiny
     model = build(ds, split, name, "motor")
     assert model.items.kind == "motor"
-    from motor.models.base import Batch
-
     batch = Batch(torch.from_numpy(split.train.user[:32]), torch.from_numpy(split.train.item[:32]),
                   torch.from_numpy(split.train.item[32:64]))
     model.train()
@@ -101,9 +93,39 @@ def test_tensors_are_parameters_or_buffers_and_negatives_are_read_only_when_draw
     assert not loose, f"tensors outside parameters and buffers (they would not move with .to): {loose}"
     assert all(b.layout in (torch.strided, torch.sparse_csr) for b in model.buffers())
     if not model.uses_negatives:
-        from motor.models.base import Batch
-
         model.train()
         model.pre_epoch(1, torch.Generator().manual_seed(0))
         terms = model.loss(Batch(torch.from_numpy(split.train.user[:32]), torch.from_numpy(split.train.item[:32])))
         assert torch.isfinite(sum(terms.values()))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_numeric_setting_is_validated_with_its_range(name):
+    """A negative value is wrong for every numeric setting of every backbone (sizes, layer counts, weights,
+    temperatures, rates): it is refused with the valid range in the message, not silently used."""
+    cls = BACKBONES[name]
+    hints = typing.get_type_hints(cls.Config)
+    numeric = [f.name for f in dataclasses.fields(cls.Config) if hints[f.name] in (int, float)]
+    assert "embedding_dim" in numeric
+    for key in numeric:
+        with pytest.raises(MotorError, match=rf"{key} must be in [\[(].*, got -1"):
+            from_dict(cls.Config, {key: -1})
+    from_dict(cls.Config, {})  # the defaults are valid
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_backbone_describes_itself_in_its_first_docstring_line(name):
+    """The app shows the first line of the class docstring under the backbone picker."""
+    doc = BACKBONES[name].__dict__.get("__doc__") or ""
+    first = doc.strip().splitlines()[0] if doc.strip() else ""
+    assert first.endswith(".") and 30 <= len(first) <= 110, first
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_user_side_counts_exactly_the_user_indexed_parameters(tiny, name):
+    ds, split = tiny
+    model = build(ds, split, name, "id")
+    counts = model.param_counts()
+    user_indexed = sum(p.numel() for p in model.parameters() if p.requires_grad and p.shape[0] == split.n_users)
+    assert counts["user_side"] == user_indexed > 0
+    assert counts["item_side"] + counts["user_side"] + counts["other"] == counts["trainable_total"]

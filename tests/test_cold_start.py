@@ -2,8 +2,9 @@
 
 An ID embedding of a held-out item never receives a gradient, so ranking cold items among
 themselves is chance-level for ID; MOTOR builds their vectors from shared content tokens.
-(Ranked among all items, both are near zero with LightGCN: an item without edges loses its
-propagated layers; the benchmark table reports both views.)
+(Ranked among all items, an item without edges takes LightGCN's cold path, its own vector on
+the propagated vectors' score scale: see "Cold and low-degree items" in docs/BACKBONES.md; the
+benchmark table reports both views.)
 """
 
 import pytest

@@ -25,7 +25,7 @@ def test_model_is_the_backbones_typed_config_and_round_trips_through_json():
     cfg = RunConfig().with_overrides({"model.n_layers": 3})
     assert isinstance(cfg.model, LightGCNConfig)
     saved = json.loads(json.dumps(cfg.to_dict()))
-    assert saved["model"] == {"embedding_dim": 64, "n_layers": 3, "reg_weight": 0.0001}
+    assert saved["model"] == {"cold_dropout": 0.1, "embedding_dim": 64, "n_layers": 3, "reg_weight": 0.0001}
     assert RunConfig.from_dict(saved) == cfg
 
 

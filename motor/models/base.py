@@ -4,22 +4,31 @@ Contract (kept as small as MMRec's): ``loss(batch)`` returns named loss terms th
 summed for the optimiser step; ``ranking_state()`` computes everything needed to score all
 items, once per evaluation and from the current weights (no stale caches); ``score(state,
 users)`` gives ``[len(users), n_items]`` scores. Item vectors always come from ``self.items``,
-an ``ItemEncoder`` built by the factory the model receives.
+an ``ItemEncoder`` that the base class builds from the factory the model receives
+(``Backbone(ctx, cfg, make_items)``, ``make_items(dim) -> ItemEncoder``).
+
+The boilerplate every backbone shares lives here once: the item encoder (``item_dim()``), the
+item features of a multimodal backbone (``needs_features``), user tables (``user_table``),
+LightGCN propagation of ``[users; items]`` (``propagate_ui``), the batch's rows (``batch_rows``)
+and the checks of config values (``check_range``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from motor.config import doc
 from motor.encoders.base import ItemEncoder
-from motor.graph import (Norm, bipartite_adjacency, fused_knn_adjacency, knn_adjacency, propagate, spmm,
-                         transpose_csr, user_item_matrix)
+from motor.errors import MotorError
+from motor.graph import (Norm, bipartite_adjacency, cold_item_combine, cold_item_mask, fused_knn_adjacency,
+                         knn_adjacency, layer_mean, propagate, score_scale, spmm, transpose_csr, user_item_matrix)
+from motor.models.item_features import ItemFeatures
 
 MakeItems = Callable[[int], ItemEncoder]
 
@@ -87,21 +96,96 @@ class ModelContext:
                                                             cache_dir=self.cache_dir))
 
 
+def check_range(name: str, value: float, low: float | None = None, high: float | None = None, *,
+                low_open: bool = False, high_open: bool = False) -> None:
+    """Raise ``MotorError`` unless ``value`` lies in the interval; the message gives the valid range.
+
+    ``low``/``high`` None means unbounded on that side; ``low_open``/``high_open`` exclude the end.
+    """
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        right = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+        raise MotorError(f"{name} must be in {left}, {right}, got {value!r}")
+
+
+def check_weights(name: str, weights: dict[str, float]) -> None:
+    """Raise ``MotorError`` unless every weight of a per-modality mapping is in [0, inf)."""
+    for key, w in weights.items():
+        check_range(f"{name}[{key!r}]", w, 0)
+
+
+@dataclass
+class PropagationConfig:
+    """Settings of every backbone that propagates item vectors over the user-item graph."""
+
+    cold_dropout: float = doc(0.1, "cold and low-degree items: each training step, this fraction of the warm items is "
+                                   "scored from its own layer-0 vector alone (the cold path an item without training "
+                                   "edges always takes), so that path learns to rank on the propagated vectors' "
+                                   "scale; 0 = off (isolated items still take the cold path)")
+
+    def validate(self) -> None:
+        check_range("cold_dropout", self.cold_dropout, 0, 1, high_open=True)
+
+
+_USER_INIT = {"uniform": nn.init.xavier_uniform_, "normal": nn.init.xavier_normal_}
+
+
 class Recommender(nn.Module):
-    """Base class of all backbones."""
+    """Base class of all backbones: the item encoder, user tables, graphs and the model contract.
+
+    Construction order (it fixes what a seed draws, so keep it when changing a backbone): item
+    features (``needs_features``), then ``build_before_items()`` (by default one user table as wide
+    as the items), then ``self.items = make_items(item_dim())``, then the subclass's own body.
+    """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = object
-    needs_features: ClassVar[bool] = False  # multimodal backbones read ctx.features
+    needs_features: ClassVar[bool] = False  # multimodal backbones read ctx.features (self.features)
     uses_negatives: ClassVar[bool] = True  # False: the trainer draws none and ``batch.neg`` is None
+    user_init: ClassVar[Literal["uniform", "normal"]] = "uniform"  # xavier init of the default user table
 
-    def __init__(self, ctx: ModelContext, cfg, make_items: MakeItems):
+    def __init__(self, ctx: ModelContext, cfg, make_items: MakeItems) -> None:
         super().__init__()
         self.ctx, self.cfg = ctx, cfg
         self.n_users, self.n_items = ctx.n_users, ctx.n_items
         self._symmetric: set[str] = set()
+        self._user_side: list[str] = []
+        # training degree of every item (an item without edges takes the cold path, ``propagate_ui``) and the
+        # training edges the cold path's score scale is matched on
+        self.register_buffer("item_degree", torch.bincount(ctx.train_item, minlength=ctx.n_items), persistent=False)
+        self.register_buffer("edge_user", ctx.train_user, persistent=False)
+        self.register_buffer("edge_item", ctx.train_item, persistent=False)
+        if self.needs_features:
+            self.features = ItemFeatures(ctx.features, freeze=cfg.freeze_features)
+        self.build_before_items()
+        self.items: ItemEncoder = make_items(self.item_dim())
+
+    def item_dim(self) -> int:
+        """Width of the item encoder's vectors (``cfg.embedding_dim`` unless a backbone says otherwise)."""
+        return self.cfg.embedding_dim
+
+    def build_before_items(self) -> None:
+        """Create the parameters drawn before the item encoder: by default ``self.user_embedding``,
+        a user table as wide as the items. A backbone whose published initialisation creates
+        other parameters first overrides this, so its seeded runs stay the same."""
+        self.user_table("user_embedding", self.item_dim())
+
+    def user_table(self, name: str, dim: int, init: Literal["uniform", "normal"] | None = None) -> nn.Parameter:
+        """Create ``self.<name>``: a trainable ``[n_users, dim]`` table with xavier init (``user_init``
+        unless given), counted as user side by ``param_counts``."""
+        table = nn.Parameter(_USER_INIT[init or self.user_init](torch.empty(self.n_users, dim)))
+        return self.user_side(name, table)
+
+    def user_side(self, name: str, value: nn.Parameter | nn.Module) -> nn.Parameter | nn.Module:
+        """Set ``self.<name> = value`` and count its parameters as user side in ``param_counts``."""
+        setattr(self, name, value)
+        self._user_side.append(name)
+        return value
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Named loss terms of one batch; the trainer sums them for the optimiser step."""
         raise NotImplementedError
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,9 +193,11 @@ class Recommender(nn.Module):
         raise NotImplementedError
 
     def ranking_state(self):
+        """Everything ``score`` needs, computed once per evaluation from the current weights."""
         return self.embeddings()
 
     def score(self, state, users: torch.Tensor) -> torch.Tensor:
+        """Scores ``[len(users), n_items]`` of ``users`` against every item."""
         user_vecs, item_vecs = state
         return user_vecs[users] @ item_vecs.T
 
@@ -130,12 +216,55 @@ class Recommender(nn.Module):
         return users.numpy(), items.numpy()
 
     def param_counts(self) -> dict[str, int]:
-        """Trainable parameters: item side (the item encoder), user side (user tables), total."""
+        """Trainable parameters: item side (the item encoder), user side (what ``user_table`` and
+        ``user_side`` registered), the rest, and the total."""
         total = sum(p.numel() for p in self.parameters() if p.requires_grad)
         item = self.items.n_parameters()
-        user = sum(p.numel() for n, p in self.named_parameters() if p.requires_grad and n.startswith("user"))
+        user = sum(p.numel() for name in self._user_side for p in _parameters(getattr(self, name)) if p.requires_grad)
         return {"item_side": int(item), "user_side": int(user), "other": int(total - item - user),
                 "trainable_total": int(total), "item_side_bytes": int(self.items.n_bytes())}
+
+    # --- shared pieces of the forward passes ------------------------------------------------------
+
+    @staticmethod
+    def batch_rows(users: torch.Tensor, items: torch.Tensor,
+                   batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The batch's rows of full user and item matrices: ``(u, pos, neg)``."""
+        return users[batch.user], items[batch.pos], items[batch.neg]
+
+    def propagate_ui(self, items: torch.Tensor, n_layers: int, graph: str = "adj", users: torch.Tensor | None = None,
+                     combine: Literal["mean", "sum"] = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+        """LightGCN over a user-item graph: ``[users; items]`` propagated ``n_layers`` times over the
+        graph buffer ``graph``, the layers 0..n_layers combined (``mean``, or ``sum`` as DualGNN and
+        DRAGON do), split back into (users, items). ``users`` defaults to ``self.user_embedding``.
+
+        Cold and low-degree items: the rows of ``cold_items()`` (items without training edges, and in
+        training a random ``cfg.cold_dropout`` share of the others) take the cold path: their own
+        vector at the weight all layers have together (``motor.graph.cold_item_combine``); at ranking
+        time (eval mode) also rescaled to the score scale of the propagated vectors on the training
+        interactions (``motor.graph.score_scale``), so cold items compete with warm ones on one scale.
+        """
+        users = self.user_embedding if users is None else users
+        layers = self.propagate(graph, torch.cat([users, items]), n_layers)
+        out = layer_mean(layers) if combine == "mean" else torch.stack(layers).sum(0)
+        out_users, out_items = out[: self.n_users], out[self.n_users:]
+        own = items if combine == "mean" else items * float(n_layers + 1)
+        return out_users, self.cold_path(out_users, out_items, own)
+
+    def cold_path(self, users: torch.Tensor, propagated: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+        """``propagated`` item vectors with the rows of ``cold_items()`` replaced by ``own`` (an item's
+        own vector at the weight its propagated layers have together); in eval mode ``own`` is rescaled
+        by ``score_scale`` so that cold items compete with warm ones on one scale. Training learns to
+        rank with the cold path as it is."""
+        cold = self.cold_items()
+        if not bool(cold.any()):
+            return propagated
+        scale = 1.0 if self.training else score_scale(users, propagated, own, self.edge_user, self.edge_item)
+        return cold_item_combine(propagated, own, cold, scale)
+
+    def cold_items(self) -> torch.Tensor:
+        """Bool ``[n_items]``: the items that take the cold path in this forward pass (``cold_item_mask``)."""
+        return cold_item_mask(self.item_degree, self.cfg.cold_dropout, self.training)
 
     # --- constant graphs: buffers, so ``model.to(device)`` moves them ----------------------------
 
@@ -160,3 +289,7 @@ class Recommender(nn.Module):
     def propagate(self, name: str, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
         """``[x, Ax, A^2 x, ...]`` over a graph registered with ``graph_buffer``."""
         return propagate(getattr(self, name), x, n_layers, self._transpose(name))
+
+
+def _parameters(value: nn.Parameter | nn.Module) -> list[nn.Parameter]:
+    return list(value.parameters()) if isinstance(value, nn.Module) else [value]

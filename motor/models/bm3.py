@@ -26,54 +26,55 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from motor.config import doc
-from motor.errors import MotorError
-from motor.graph import layer_mean
 from motor.losses import emb_norm_reg, neg_cosine
-from motor.models.base import Batch
-from motor.models.multimodal import ModalityModules, MultimodalRecommender, xavier_linear
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
-class BM3Config:
+class BM3Config(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)")
     n_layers: int = doc(1, "LightGCN layers over the user-item graph (MMRec grid: 1, 2)")
     dropout: float = doc(0.5, "dropout that turns a detached online vector into its target (MMRec grid: 0.3, 0.5)")
     reg_weight: float = doc(0.1, "weight of the embedding-norm regulariser on all online user and item vectors "
                                  "(MMRec grid: 0.1, 0.01)")
     cl_weight: float = doc(2.0, "weight of the modality alignment and masked-modality terms")
-    freeze_features: bool = doc(True, "keep item features frozen (buffers); False makes them trainable "
-                                      "parameters as in MMRec (millions of per-item weights)")
 
-    def validate(self):
-        if not 0.0 <= self.dropout < 1.0:
-            raise MotorError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.n_layers < 0:
-            raise MotorError("n_layers must be at least 0")
+    def validate(self) -> None:
+        super().validate()
+        check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("n_layers", self.n_layers, 0)
+        check_range("dropout", self.dropout, 0, 1, high_open=True)
+        check_range("reg_weight", self.reg_weight, 0)
+        check_range("cl_weight", self.cl_weight, 0)
 
 
 @register
 class BM3(MultimodalRecommender):
+    """Self-supervised LightGCN without negatives: online vectors predict dropout-perturbed targets.
+
+    BYOL-style alignment of users, items and each modality's feature projection (cosine loss, no
+    negative sampling); score = predicted user . predicted item.
+    """
+
     name = "bm3"
     Config = BM3Config
     uses_negatives = False
 
-    def __init__(self, ctx, cfg: BM3Config, make_items):
+    def __init__(self, ctx: ModelContext, cfg: BM3Config, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
         d = cfg.embedding_dim
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
-        self.items = make_items(d)
         self.proj = ModalityModules(self.features.dims(), lambda dim: xavier_linear(dim, d))
         self.predictor = xavier_linear(d, d)
         self.graph_buffer("adj", ctx.ui_adjacency("sym"), symmetric=True)
 
-    def _online(self):
+    def _online(self) -> tuple[torch.Tensor, torch.Tensor]:
         ego_items = self.items()
-        out = layer_mean(self.propagate("adj", torch.cat([self.user_embedding, ego_items]), self.cfg.n_layers))
-        return out[: self.n_users], out[self.n_users:] + ego_items
+        users, items = self.propagate_ui(ego_items, self.cfg.n_layers)
+        return users, items + ego_items
 
     def _target(self, x: torch.Tensor) -> torch.Tensor:
         return F.dropout(x.detach(), self.cfg.dropout, self.training)
@@ -93,10 +94,11 @@ class BM3(MultimodalRecommender):
         terms["align_modal"] = self.cfg.cl_weight * modal
         return terms
 
-    def embeddings(self):
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The online vectors, before the predictor (``retrieval_vectors`` applies it)."""
         return self._online()
 
-    def retrieval_vectors(self):
+    def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items = self._online()
         return self.predictor(users), self.predictor(items)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from motor.config import doc
-from motor.losses import bpr_loss, emb_norm_reg
-from motor.models.base import Batch, Recommender
+from motor.losses import bpr_vectors, emb_norm_reg
+from motor.models.base import Batch, Recommender, check_range
 from motor.models.registry import register
 
 
@@ -18,22 +17,27 @@ class BPRConfig:
     embedding_dim: int = doc(64, "size of user and item vectors")
     reg_weight: float = doc(1e-5, "weight of the embedding-norm regulariser on the batch's user and item vectors")
 
+    def validate(self) -> None:
+        check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("reg_weight", self.reg_weight, 0)
+
 
 @register
 class BPR(Recommender):
+    """Matrix factorisation trained with BPR: a user vector dotted with each item's vector, no graph.
+
+    One ``[n_users, embedding_dim]`` user table (xavier-normal) and the item encoder; loss = BPR +
+    ``reg_weight`` x EmbLoss on the batch's user and item vectors.
+    """
+
     name = "bpr"
     Config = BPRConfig
-
-    def __init__(self, ctx, cfg: BPRConfig, make_items):
-        super().__init__(ctx, cfg, make_items)
-        self.user_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, cfg.embedding_dim)))
-        self.items = make_items(cfg.embedding_dim)
+    user_init = "normal"
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         u = self.user_embedding[batch.user]
         pos, neg = self.items(batch.pos), self.items(batch.neg)
-        return {"bpr": bpr_loss((u * pos).sum(1), (u * neg).sum(1)),
-                "reg": self.cfg.reg_weight * emb_norm_reg(u, pos, neg)}
+        return {"bpr": bpr_vectors(u, pos, neg), "reg": self.cfg.reg_weight * emb_norm_reg(u, pos, neg)}
 
-    def embeddings(self):
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_embedding, self.items()

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 
 from motor.config import doc
-from motor.errors import MotorError
+from motor.models.base import MakeItems, ModelContext, check_range, check_weights
 from motor.models.feature_gcn import DualGraphConfig, DualGraphModel
 from motor.models.registry import register
 
@@ -54,22 +54,27 @@ class DRAGONConfig(DualGraphConfig):
                                        "without an entry get the mean listed weight, then the present ones are "
                                        "rescaled to sum to 1")
 
-    def validate(self):
+    def validate(self) -> None:
         super().validate()
-        if self.item_k < 1 or self.n_mm_layers < 0:
-            raise MotorError(f"item_k must be at least 1 and n_mm_layers at least 0, got {self.item_k}, "
-                             f"{self.n_mm_layers}")
-        if any(w < 0 for w in self.mm_weights.values()):
-            raise MotorError(f"mm_weights must be non-negative, got {self.mm_weights}")
+        check_range("item_k", self.item_k, 1)
+        check_range("n_mm_layers", self.n_mm_layers, 0)
+        check_weights("mm_weights", self.mm_weights)
 
 
 @register
 class DRAGON(DualGraphModel):
+    """Per-modality feature GCNs concatenated, refined by an item-item kNN graph and a user-user graph.
+
+    DualGNN's body with modalities concatenated instead of summed, plus ``item <- item + S item``
+    over FREEDOM's fused content kNN graph; the item encoder's vector enters every modality's
+    layer 0.
+    """
+
     name = "dragon"
     Config = DRAGONConfig
     combine = "cat"
 
-    def __init__(self, ctx, cfg: DRAGONConfig, make_items):
+    def __init__(self, ctx: ModelContext, cfg: DRAGONConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
         self.graph_buffer("mm_adj", ctx.fused_item_knn(cfg.mm_weights, cfg.item_k))
 

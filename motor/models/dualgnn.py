@@ -40,6 +40,12 @@ class DualGNNConfig(DualGraphConfig):
 
 @register
 class DualGNN(DualGraphModel):
+    """Per-modality feature GCNs summed, with user vectors smoothed over a user-user co-interaction graph.
+
+    Items enter each modality's GCN as ``MLP(feature)`` plus the item encoder's vector; users as
+    learned preferences, weighted per user across modalities; loss = base-2 BPR + reg.
+    """
+
     name = "dualgnn"
     Config = DualGNNConfig
     combine = "sum"

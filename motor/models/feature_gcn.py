@@ -31,10 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from motor.config import doc
-from motor.errors import MotorError
-from motor.losses import log2_bpr, mean_square
-from motor.models.base import Batch
-from motor.models.multimodal import MultimodalRecommender
+from motor.losses import log2_bpr, mean_square, pair_scores
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.multimodal import MultimodalConfig, MultimodalRecommender
 from motor.user_graph import build_user_graph
 
 
@@ -50,6 +49,7 @@ class FeatureGCN(nn.Module):
         self.mlp_out = nn.Linear(hidden, dim)
 
     def item_input(self, features: torch.Tensor) -> torch.Tensor:
+        """``MLP(feature)``: the item's content vector at layer 0."""
         return self.mlp_out(F.leaky_relu(self.mlp(features)))
 
     def forward(self, preference: torch.Tensor, features: torch.Tensor,
@@ -61,7 +61,7 @@ class FeatureGCN(nn.Module):
 
 
 @dataclass
-class DualGraphConfig:
+class DualGraphConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of each modality's user and item representation")
     mlp_hidden: int = doc(256, "hidden width of the feature MLP (feature -> hidden -> embedding_dim), 4 x 64 in MMRec")
     n_layers: int = doc(2, "weight-free graph convolutions per modality; the output is the sum of layers 0..n_layers")
@@ -73,13 +73,14 @@ class DualGraphConfig:
                 "among them every epoch as MMRec does ('resample', seeded by the trainer)")
     reg_weight: float = doc(1e-3, "weight of the mean-square regulariser on the batch users' preferences and on "
                                   "the per-user modality weights (MMRec grids 1e-5..1e-1)")
-    freeze_features: bool = doc(True, "keep the item features fixed (buffers); False makes them trainable "
-                                      "per-item parameters, as MMRec does")
 
-    def validate(self):
-        if min(self.embedding_dim, self.mlp_hidden) < 1 or self.n_layers < 0 or self.user_k < 0:
-            raise MotorError(f"embedding_dim and mlp_hidden must be at least 1, n_layers and user_k at least 0; got "
-                             f"{self.embedding_dim}, {self.mlp_hidden}, {self.n_layers}, {self.user_k}")
+    def validate(self) -> None:
+        super().validate()
+        check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("mlp_hidden", self.mlp_hidden, 1)
+        check_range("n_layers", self.n_layers, 0)
+        check_range("user_k", self.user_k, 0)
+        check_range("reg_weight", self.reg_weight, 0)
 
 
 class DualGraphModel(MultimodalRecommender):
@@ -87,56 +88,61 @@ class DualGraphModel(MultimodalRecommender):
 
     combine: str = "sum"
 
-    def __init__(self, ctx, cfg: DualGraphConfig, make_items):
+    def __init__(self, ctx: ModelContext, cfg: DualGraphConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
-        d = cfg.embedding_dim
-        names = self.features.names
-        self.gcn = nn.ModuleDict({f"m{j}": FeatureGCN(dim, d, cfg.mlp_hidden)
-                                  for j, dim in enumerate(self.features.dims().values())})
-        self.user_preference = nn.ParameterList(
-            [nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, d))) for _ in names])
-        # Per-user modality weights, initialised as a softmax over modalities (as published).
-        self.user_modality_weight = nn.Parameter(torch.softmax(
-            nn.init.xavier_normal_(torch.empty(self.n_users, len(names))), dim=1))
-        self.items = make_items(d)
         self.graph_buffer("adj", ctx.ui_adjacency("sym"), symmetric=True)
         self.user_graph = build_user_graph(ctx.train_user, ctx.train_item, self.n_users, self.n_items, cfg.user_k,
                                            ctx.cache_dir)
         self.graph_buffer("user_adj", self.user_graph.adjacency(cfg.user_aggregation, "mask"))
+
+    def build_before_items(self) -> None:
+        d, n_mod = self.cfg.embedding_dim, len(self.features)
+        self.gcn = nn.ModuleDict({f"m{j}": FeatureGCN(dim, d, self.cfg.mlp_hidden)
+                                  for j, dim in enumerate(self.features.dims().values())})
+        self.user_side("user_preference", nn.ParameterList(
+            [nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, d))) for _ in range(n_mod)]))
+        # Per-user modality weights, initialised as a softmax over modalities (as published).
+        self.user_side("user_modality_weight", nn.Parameter(torch.softmax(
+            nn.init.xavier_normal_(torch.empty(self.n_users, n_mod)), dim=1)))
 
     def pre_epoch(self, epoch: int, generator: torch.Generator) -> None:
         if self.cfg.user_padding == "resample":
             adj = self.user_graph.adjacency(self.cfg.user_aggregation, "resample", generator)
             self.graph_buffer("user_adj", adj.to(self.user_adj.device))
 
-    def modality_reps(self) -> list[torch.Tensor]:
-        """Each modality's ``[U + I, d]`` output, with the item encoder's vector added at item layer 0."""
+    def modality_reps(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each modality's (users ``[U, d]``, items ``[I, d]``) output, the item encoder's vector added
+        at item layer 0; layer 0 is L2-normalised row-wise and the layers are summed."""
         extra = self.items()
-        return [torch.stack(self.propagate("adj", gcn(pref, self.features[m], extra), self.cfg.n_layers)).sum(0)
-                for gcn, pref, m in zip(self.gcn.values(), self.user_preference, self.features.names)]
+        reps = []
+        for gcn, pref, m in zip(self.gcn.values(), self.user_preference, self.features.names):
+            x = gcn(pref, self.features[m], extra)
+            reps.append(self.propagate_ui(x[self.n_users:], self.cfg.n_layers, users=x[: self.n_users],
+                                          combine="sum"))
+        return reps
 
-    def fuse(self, reps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        U, w = self.n_users, self.user_modality_weight
+    def fuse(self, reps: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Modalities combined: items summed (DualGNN) or concatenated (DRAGON), users weighted per user."""
+        w = self.user_modality_weight
         if self.combine == "sum":
-            users = sum(w[:, j:j + 1] * r[:U] for j, r in enumerate(reps))
-            items = sum(r[U:] for r in reps)
+            users = sum(w[:, j:j + 1] * u for j, (u, _) in enumerate(reps))
+            items = sum(i for _, i in reps)
         else:
-            users = torch.cat([w[:, j:j + 1] * r[:U] for j, r in enumerate(reps)], dim=1)
-            items = torch.cat([r[U:] for r in reps], dim=1)
+            users = torch.cat([w[:, j:j + 1] * u for j, (u, _) in enumerate(reps)], dim=1)
+            items = torch.cat([i for _, i in reps], dim=1)
         return users, items
 
     def refine_items(self, items: torch.Tensor) -> torch.Tensor:
+        """Hook on the fused item vectors (DRAGON adds its item-item graph); identity here."""
         return items
 
-    def embeddings(self):
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items = self.fuse(self.modality_reps())
         users = users + self.mm("user_adj", users)
         return users, self.refine_items(items)
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         users, items = self.embeddings()
-        u = users[batch.user]
-        pos = (u * items[batch.pos]).sum(1)
-        neg = (u * items[batch.neg]).sum(1)
         reg = sum(mean_square(p[batch.user]) for p in self.user_preference) + mean_square(self.user_modality_weight)
-        return {"bpr": log2_bpr(pos, neg), "reg": self.cfg.reg_weight * reg}
+        return {"bpr": log2_bpr(*pair_scores(*self.batch_rows(users, items, batch))),
+                "reg": self.cfg.reg_weight * reg}

@@ -45,10 +45,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from motor.config import doc
-from motor.errors import MotorError
-from motor.losses import bpr_loss, mean_square
-from motor.models.base import Batch
-from motor.models.multimodal import MultimodalRecommender
+from motor.losses import bpr_vectors, mean_square
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.multimodal import MultimodalConfig, MultimodalRecommender
 from motor.models.registry import register
 
 
@@ -92,6 +91,7 @@ class BipartiteEdges(nn.Module):
         return torch.sparse.sampled_addmm(pattern, user_x, item_x.T, beta=0.0).values()
 
     def matrix(self, values: torch.Tensor, transpose: bool = False) -> torch.Tensor:
+        """The ``U x I`` CSR matrix with edge ``values`` (canonical order), or its ``I x U`` transpose."""
         if transpose:
             return torch.sparse_csr_tensor(self.crow_t, self.col_t, values[self.perm], (self.n_items, self.n_users),
                                            check_invariants=False)
@@ -136,6 +136,7 @@ class _EdgeSpmm(torch.autograd.Function):
 
 
 def edge_dot(g: BipartiteEdges, p: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """``<p[user_e], f[item_e]>`` for every edge ``e``, differentiable in ``p`` and ``f``."""
     return _EdgeDot.apply(g, p, f)
 
 
@@ -150,7 +151,7 @@ def to_items(g: BipartiteEdges, values: torch.Tensor, user_x: torch.Tensor) -> t
 
 
 @dataclass
-class GRCNConfig:
+class GRCNConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of the ID embeddings (user table and item encoder)")
     latent_dim: int = doc(64, "size of each modality's content representation (MMRec latent_embedding)")
     n_routing: int = doc(3, "routing iterations that refine the user preferences (MMRec n_layers)")
@@ -162,32 +163,40 @@ class GRCNConfig:
     has_act: bool = doc(False, "LeakyReLU after each ID convolution")
     reg_weight: float = doc(1e-3, "weight of the mean-square regulariser on the batch's user-ID, item-encoder "
                                   "and user-preference vectors (MMRec grids 1e-5..0.1)")
-    freeze_features: bool = doc(True, "keep the item features fixed (buffers); False makes them trainable "
-                                      "per-item parameters")
 
-    def validate(self):
-        if min(self.embedding_dim, self.latent_dim) < 1 or self.n_routing < 0 or self.n_id_layers < 0:
-            raise MotorError("GRCN: embedding_dim and latent_dim must be at least 1, n_routing and n_id_layers "
-                             "at least 0")
+    def validate(self) -> None:
+        super().validate()
+        check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("latent_dim", self.latent_dim, 1)
+        check_range("n_routing", self.n_routing, 0)
+        check_range("n_id_layers", self.n_id_layers, 0)
+        check_range("reg_weight", self.reg_weight, 0)
 
 
 @register
 class GRCN(MultimodalRecommender):
+    """Graph-refined convolution: content attention re-weights and prunes user-item edges before propagation.
+
+    Per modality, routed user preferences and attention over the edges give edge weights; the ID
+    vectors (user table and item encoder) are propagated over the refined graph and concatenated
+    with the content vectors; loss = BPR + reg.
+    """
+
     name = "grcn"
     Config = GRCNConfig
 
-    def __init__(self, ctx, cfg: GRCNConfig, make_items):
+    def __init__(self, ctx: ModelContext, cfg: GRCNConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
-        d, c = cfg.embedding_dim, cfg.latent_dim
-        n_mod = len(self.features)
-        self.content_mlp = nn.ModuleList(nn.Linear(dim, c) for dim in self.features.dims().values())
-        self.user_preference = nn.ParameterList(
-            [nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, c))) for _ in range(n_mod)])
-        self.user_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, d)))
-        self.user_confidence = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, n_mod)))
-        self.item_confidence = nn.Linear(d, n_mod)  # item confidences from the item encoder's vector
-        self.items = make_items(d)
         self.edges = BipartiteEdges(ctx.train_user, ctx.train_item, self.n_users, self.n_items)
+
+    def build_before_items(self) -> None:
+        d, c, n_mod = self.cfg.embedding_dim, self.cfg.latent_dim, len(self.features)
+        self.content_mlp = nn.ModuleList(nn.Linear(dim, c) for dim in self.features.dims().values())
+        self.user_side("user_preference", nn.ParameterList(
+            [nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, c))) for _ in range(n_mod)]))
+        self.user_table("user_embedding", d, "normal")
+        self.user_table("user_confidence", n_mod, "normal")
+        self.item_confidence = nn.Linear(d, n_mod)  # item confidences from the item encoder's vector
 
     def _content(self, j: int, m: str):
         """Modality m's user and item representations and the attention of each edge, both directions.
@@ -207,7 +216,7 @@ class GRCN(MultimodalRecommender):
         alpha_i = segment_softmax(s, g.item, self.n_items)
         return p + to_users(g, alpha_u, f), f + to_items(g, alpha_i, p), alpha_u, alpha_i
 
-    def _forward(self):
+    def _forward(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         g = self.edges
         ego_items = self.items()
         parts = [self._content(j, m) for j, m in enumerate(self.features.names)]
@@ -231,19 +240,19 @@ class GRCN(MultimodalRecommender):
             if self.cfg.has_act:
                 h_u, h_i = F.leaky_relu(h_u), F.leaky_relu(h_i)
             id_u, id_i = id_u + h_u, id_i + h_i
+        # cold and low-degree items (Recommender.cold_path): the ID branch sums n_id_layers + 1 layers
+        id_i = self.cold_path(id_u, id_i, F.normalize(ego_items, dim=1) * float(self.cfg.n_id_layers + 1))
         users = torch.cat([id_u, *(q[0] for q in parts)], dim=1)
         items = torch.cat([id_i, *(q[1] for q in parts)], dim=1)
         return users, items, ego_items
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         users, items, ego_items = self._forward()
-        u = users[batch.user]
-        pos, neg = (u * items[batch.pos]).sum(1), (u * items[batch.neg]).sum(1)
         reg = (mean_square(self.user_embedding[batch.user])
                + mean_square(torch.cat([ego_items[batch.pos], ego_items[batch.neg]]))
                + sum(mean_square(p[batch.user]) for p in self.user_preference))
-        return {"bpr": bpr_loss(pos, neg), "reg": self.cfg.reg_weight * reg}
+        return {"bpr": bpr_vectors(*self.batch_rows(users, items, batch)), "reg": self.cfg.reg_weight * reg}
 
-    def embeddings(self):
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items, _ = self._forward()
         return users, items

@@ -37,16 +37,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from motor.config import doc
-from motor.errors import MotorError
-from motor.graph import edge_propagate, layer_mean, learned_knn_dense, learned_knn_edges
-from motor.losses import bpr_loss, l2_reg
-from motor.models.base import Batch
-from motor.models.multimodal import ModalityModules, MultimodalRecommender
+from motor.graph import edge_propagate, learned_knn_dense, learned_knn_edges
+from motor.losses import bpr_vectors, l2_reg
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender
 from motor.models.registry import register
 
 
 @dataclass
-class LATTICEConfig:
+class LATTICEConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of user and item vectors")
     feat_embed_dim: int = doc(64, "width of the per-modality feature projections whose cosine similarities "
                                   "define the learned item graph")
@@ -67,26 +66,32 @@ class LATTICEConfig:
     dense_max_items: int = doc(4000, "catalogues up to this many items use a dense I x I learned graph (as "
                                      "published; 64 MB per matrix at 4000 items, a few per modality while it is "
                                      "built); larger ones the sparse chunked top-k path (O(I k) memory)")
-    freeze_features: bool = doc(True, "keep item features frozen (buffers); False makes them trainable "
-                                      "parameters as in MMRec (millions of per-item weights)")
 
-    def validate(self):
-        if self.knn_k < 1 or self.n_layers < 0 or self.n_ui_layers < 0:
-            raise MotorError("knn_k must be at least 1 and n_layers, n_ui_layers at least 0")
-        if not 0.0 <= self.lambda_coeff <= 1.0:
-            raise MotorError(f"lambda_coeff must be in [0, 1], got {self.lambda_coeff}")
+    def validate(self) -> None:
+        super().validate()
+        check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("feat_embed_dim", self.feat_embed_dim, 1)
+        check_range("knn_k", self.knn_k, 1)
+        check_range("lambda_coeff", self.lambda_coeff, 0, 1)
+        check_range("n_layers", self.n_layers, 0)
+        check_range("n_ui_layers", self.n_ui_layers, 0)
+        check_range("reg_weight", self.reg_weight, 0)
+        check_range("dense_max_items", self.dense_max_items, 0)
 
 
 @register
 class LATTICE(MultimodalRecommender):
+    """LightGCN plus an item-item graph learned from projected content and mixed with a frozen kNN graph.
+
+    Item vectors = LightGCN output + the item encoder's vectors propagated over the learned and
+    frozen item graphs; loss = BPR + L2.
+    """
+
     name = "lattice"
     Config = LATTICEConfig
 
-    def __init__(self, ctx, cfg: LATTICEConfig, make_items):
+    def __init__(self, ctx: ModelContext, cfg: LATTICEConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
-        d = cfg.embedding_dim
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
-        self.items = make_items(d)
         self.proj = ModalityModules(self.features.dims(), lambda dim: nn.Linear(dim, cfg.feat_embed_dim))
         n_mod = len(self.features)
         self.modal_weight = nn.Parameter(torch.full((n_mod,), 1.0 / n_mod))
@@ -131,6 +136,7 @@ class LATTICE(MultimodalRecommender):
         return learned, scales.detach()
 
     def propagate_items(self, graph, x: torch.Tensor) -> torch.Tensor:
+        """``A^n_layers x`` over the item graph ``(learned part, frozen scales)`` from ``item_graph``."""
         learned, scales = graph
         for _ in range(self.cfg.n_layers):
             y = learned @ x if torch.is_tensor(learned) else edge_propagate(*learned, x, self.n_items)
@@ -141,11 +147,9 @@ class LATTICE(MultimodalRecommender):
 
     # --- forward ------------------------------------------------------------------------------
 
-    def _forward(self, graph):
+    def _forward(self, graph) -> tuple[torch.Tensor, torch.Tensor]:
         ego_items = self.items()
-        x = torch.cat([self.user_embedding, ego_items])
-        out = layer_mean(self.propagate("ui_adj", x, self.cfg.n_ui_layers))
-        users, items_g = out[: self.n_users], out[self.n_users:]
+        users, items_g = self.propagate_ui(ego_items, self.cfg.n_ui_layers, graph="ui_adj")
         h = self.propagate_items(graph, ego_items)
         return users, items_g + F.normalize(h, dim=1)
 
@@ -159,8 +163,8 @@ class LATTICE(MultimodalRecommender):
         else:
             graph = self._train_graph
         users, items = self._forward(graph)
-        u, pos, neg = users[batch.user], items[batch.pos], items[batch.neg]
-        return {"bpr": bpr_loss((u * pos).sum(1), (u * neg).sum(1)), "reg": self.cfg.reg_weight * l2_reg(u, pos, neg)}
+        u, pos, neg = self.batch_rows(users, items, batch)
+        return {"bpr": bpr_vectors(u, pos, neg), "reg": self.cfg.reg_weight * l2_reg(u, pos, neg)}
 
-    def embeddings(self):
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self._forward(self.item_graph())

@@ -37,16 +37,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from motor.config import doc
-from motor.errors import MotorError
-from motor.graph import layer_mean
-from motor.losses import bpr_loss, emb_norm_reg, info_nce
-from motor.models.base import Batch
-from motor.models.multimodal import ModalityModules, MultimodalRecommender, xavier_linear
+from motor.losses import bpr_vectors, emb_norm_reg, info_nce
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
-class LGMRecConfig:
+class LGMRecConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)")
     n_ui_layers: int = doc(2, "LightGCN layers of the collaborative graph embedding")
     n_mm_layers: int = doc(2, "propagations of the modality graph embeddings")
@@ -58,28 +56,36 @@ class LGMRecConfig:
     ssl_temp: float = doc(0.2, "temperature of the hypergraph contrastive loss")
     cl_weight: float = doc(1e-4, "weight of the hypergraph contrastive loss (summed over the batch)")
     reg_weight: float = doc(1e-6, "weight of the embedding-norm regulariser on the batch's final vectors")
-    freeze_features: bool = doc(True, "keep item features frozen (buffers; LGMRec freezes them too); False makes "
-                                      "them trainable parameters")
 
-    def validate(self):
-        if not 0.0 < self.keep_rate <= 1.0:
-            raise MotorError(f"keep_rate must be in (0, 1], got {self.keep_rate}")
-        if self.hyper_num < 1 or self.tau <= 0 or self.ssl_temp <= 0:
-            raise MotorError("hyper_num must be at least 1 and tau, ssl_temp positive")
-        if min(self.n_ui_layers, self.n_mm_layers, self.n_hyper_layers) < 0:
-            raise MotorError("layer counts must be at least 0")
+    def validate(self) -> None:
+        super().validate()
+        check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("n_ui_layers", self.n_ui_layers, 0)
+        check_range("n_mm_layers", self.n_mm_layers, 0)
+        check_range("n_hyper_layers", self.n_hyper_layers, 0)
+        check_range("hyper_num", self.hyper_num, 1)
+        check_range("keep_rate", self.keep_rate, 0, 1, low_open=True)
+        check_range("alpha", self.alpha, 0)
+        check_range("tau", self.tau, 0, low_open=True)
+        check_range("ssl_temp", self.ssl_temp, 0, low_open=True)
+        check_range("cl_weight", self.cl_weight, 0)
+        check_range("reg_weight", self.reg_weight, 0)
 
 
 @register
 class LGMRec(MultimodalRecommender):
+    """Local and global graph learning: LightGCN, per-modality graph embeddings and a hypergraph of item groups.
+
+    Final vectors = collaborative LightGCN + normalised modality embeddings + ``alpha`` x the
+    global hypergraph embedding; loss = BPR + hypergraph contrast + reg.
+    """
+
     name = "lgmrec"
     Config = LGMRecConfig
 
-    def __init__(self, ctx, cfg: LGMRecConfig, make_items):
+    def __init__(self, ctx: ModelContext, cfg: LGMRecConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
         d = cfg.embedding_dim
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
-        self.items = make_items(d)
         dims = self.features.dims()
         self.item_trs = ModalityModules(dims, lambda dim: xavier_linear(dim, d, bias=False))
         self.hyper = ModalityModules(dims, lambda dim: xavier_linear(dim, cfg.hyper_num, bias=False))
@@ -95,7 +101,7 @@ class LGMRec(MultimodalRecommender):
 
     def _forward(self):
         cfg, n_u = self.cfg, self.n_users
-        cge = layer_mean(self.propagate("adj", torch.cat([self.user_embedding, self.items()]), cfg.n_ui_layers))
+        cge = torch.cat(self.propagate_ui(self.items(), cfg.n_ui_layers))
         local = cge
         hyper_parts = []
         for m, f in self.features.items():
@@ -103,6 +109,8 @@ class LGMRec(MultimodalRecommender):
             x = torch.cat([self.mm("r_mean", item_feats), item_feats])
             for _ in range(cfg.n_mm_layers):
                 x = self.mm("adj", x)
+            if cfg.n_mm_layers > 0:  # an item without edges keeps its own modality vector (Recommender.cold_path)
+                x = torch.cat([x[:n_u], self.cold_path(x[:n_u], x[n_u:], item_feats)])
             local = local + F.normalize(x, dim=1)
             logits_i = self.hyper[m](f)
             h_i = self.drop(self._assign(logits_i))
@@ -120,7 +128,7 @@ class LGMRec(MultimodalRecommender):
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         users, items, hyper_parts = self._forward()
-        u, pos, neg = users[batch.user], items[batch.pos], items[batch.neg]
+        u, pos, neg = self.batch_rows(users, items, batch)
         hcl = users.new_zeros(())
         t = self.cfg.ssl_temp
         # the sum over the batch rows, computed once per distinct user / item and weighted by its count
@@ -130,10 +138,10 @@ class LGMRec(MultimodalRecommender):
         for (ua, ia), (ub, ib) in combinations(hyper_parts, 2):
             hcl = hcl + info_nce(ua[uu], ub, t, uu, "none") @ u_count.to(ua.dtype)
             hcl = hcl + info_nce(ia[ii], ib, t, ii, "none") @ i_count.to(ia.dtype)
-        return {"bpr": bpr_loss((u * pos).sum(1), (u * neg).sum(1)),
+        return {"bpr": bpr_vectors(u, pos, neg),
                 "hcl": self.cfg.cl_weight * hcl,
                 "reg": self.cfg.reg_weight * emb_norm_reg(u, pos, neg)}
 
-    def embeddings(self):
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items, _ = self._forward()
         return users, items

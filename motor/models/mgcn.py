@@ -30,16 +30,14 @@ import torch
 from torch import nn
 
 from motor.config import doc
-from motor.errors import MotorError
-from motor.graph import layer_mean
-from motor.losses import bpr_loss, info_nce, l2_reg
-from motor.models.base import Batch
-from motor.models.multimodal import ModalityModules, MultimodalRecommender, xavier_linear
+from motor.losses import bpr_vectors, info_nce, l2_reg
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
-class MGCNConfig:
+class MGCNConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)")
     knn_k: int = doc(10, "neighbours per item in each modality's kNN graph (the item itself is one of them)")
     n_layers: int = doc(1, "propagations over the item-item kNN graphs")
@@ -48,26 +46,32 @@ class MGCNConfig:
     cl_weight: float = doc(0.01, "weight of the side-vs-content contrastive loss (MMRec cl_loss, grid 0.001, "
                                  "0.01, 0.1)")
     cl_temp: float = doc(0.2, "temperature of the contrastive loss")
-    freeze_features: bool = doc(True, "keep item features frozen (buffers); False makes them trainable "
-                                      "parameters as in MMRec (millions of per-item weights)")
 
-    def validate(self):
-        if self.knn_k < 1 or self.n_layers < 0 or self.n_ui_layers < 0:
-            raise MotorError("knn_k must be at least 1 and n_layers, n_ui_layers at least 0")
-        if self.cl_temp <= 0:
-            raise MotorError("cl_temp must be positive")
+    def validate(self) -> None:
+        super().validate()
+        check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("knn_k", self.knn_k, 1)
+        check_range("n_layers", self.n_layers, 0)
+        check_range("n_ui_layers", self.n_ui_layers, 0)
+        check_range("reg_weight", self.reg_weight, 0)
+        check_range("cl_weight", self.cl_weight, 0)
+        check_range("cl_temp", self.cl_temp, 0, low_open=True)
 
 
 @register
 class MGCN(MultimodalRecommender):
+    """Multi-view GCN: item vectors purified by content, propagated over kNN and user-item graphs, fused.
+
+    A user-item LightGCN view plus one item-item kNN view per modality (item vectors gated by
+    their features), fused by attention; loss = BPR + L2 + side-vs-content contrast.
+    """
+
     name = "mgcn"
     Config = MGCNConfig
 
-    def __init__(self, ctx, cfg: MGCNConfig, make_items):
+    def __init__(self, ctx: ModelContext, cfg: MGCNConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
         d = cfg.embedding_dim
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
-        self.items = make_items(d)
         dims = self.features.dims()
         self.proj = ModalityModules(dims, lambda dim: xavier_linear(dim, d))
         self.purifier = ModalityModules(dims, lambda dim: nn.Sequential(xavier_linear(d, d), nn.Sigmoid()))
@@ -79,10 +83,10 @@ class MGCN(MultimodalRecommender):
         for name, m in zip(self._knn, dims):
             self.graph_buffer(name, ctx.item_knn(m, cfg.knn_k, "sym"))
 
-    def _forward(self):
+    def _forward(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         cfg, n_u = self.cfg, self.n_users
         ego_items = self.items()
-        content = layer_mean(self.propagate("adj", torch.cat([self.user_embedding, ego_items]), cfg.n_ui_layers))
+        content = torch.cat(self.propagate_ui(ego_items, cfg.n_ui_layers))
         views = []
         for (m, f), knn in zip(self.features.items(), self._knn):
             x = ego_items * self.purifier[m](self.proj[m](f))
@@ -101,12 +105,11 @@ class MGCN(MultimodalRecommender):
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         users, items, side, content = self._forward()
         n_u, cfg = self.n_users, self.cfg
-        u, pos, neg = users[batch.user], items[batch.pos], items[batch.neg]
+        u, pos, neg = self.batch_rows(users, items, batch)
         cl = (info_nce(side[n_u:][batch.pos], content[n_u:][batch.pos], cfg.cl_temp)
               + info_nce(side[:n_u][batch.user], content[:n_u][batch.user], cfg.cl_temp))
-        return {"bpr": bpr_loss((u * pos).sum(1), (u * neg).sum(1)), "reg": cfg.reg_weight * l2_reg(u, pos, neg),
-                "cl": cfg.cl_weight * cl}
+        return {"bpr": bpr_vectors(u, pos, neg), "reg": cfg.reg_weight * l2_reg(u, pos, neg), "cl": cfg.cl_weight * cl}
 
-    def embeddings(self):
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items, _, _ = self._forward()
         return users, items

@@ -36,15 +36,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from motor.config import doc
-from motor.errors import MotorError
-from motor.losses import bpr_loss, mean_square
-from motor.models.base import Batch
-from motor.models.multimodal import MultimodalRecommender
+from motor.losses import bpr_vectors, mean_square
+from motor.models.base import Batch, MakeItems, ModelContext, check_range
+from motor.models.multimodal import MultimodalConfig, MultimodalRecommender
 from motor.models.registry import register
 
 
 @dataclass
-class MMGCNConfig:
+class MMGCNConfig(MultimodalConfig):
     embedding_dim: int = doc(64, "size of the ID embeddings and of every layer's output")
     n_layers: int = doc(3, "graph layers per modality (the ID embedding is added at each)")
     latent_dim: int = doc(256, "width of the linear projection applied to wide features (MMRec: 4096 -> 256)")
@@ -54,15 +53,18 @@ class MMGCNConfig:
         "concat", "combination layer: W[h; x_hat] ('concat', what MMRec runs) or W h + x_hat ('add')")
     reg_weight: float = doc(1e-4, "weight of the mean-square regulariser on the batch's user-ID and item-encoder "
                                   "vectors (MMRec grids 0..0.1, inert there because its IDs are not trained)")
-    freeze_features: bool = doc(True, "keep the item features fixed (buffers); False makes them trainable "
-                                      "per-item parameters")
 
-    def validate(self):
-        if self.n_layers < 1 or self.embedding_dim < 1 or self.latent_dim < 1:
-            raise MotorError("MMGCN needs n_layers, embedding_dim and latent_dim of at least 1")
+    def validate(self) -> None:
+        check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("n_layers", self.n_layers, 1)
+        check_range("latent_dim", self.latent_dim, 1)
+        check_range("raw_max_dim", self.raw_max_dim, 0)
+        check_range("reg_weight", self.reg_weight, 0)
 
 
 class _ModalityGCN(nn.Module):
+    """One modality's graph network of MMGCN (the layer equations are in the module docstring)."""
+
     def __init__(self, feat_dim: int, d: int, cfg: MMGCNConfig):
         super().__init__()
         self.proj = nn.Linear(feat_dim, cfg.latent_dim) if feat_dim > cfg.raw_max_dim else None
@@ -87,20 +89,27 @@ class _ModalityGCN(nn.Module):
 
 @register
 class MMGCN(MultimodalRecommender):
+    """One graph network per modality over the user-item graph, with the ID embedding injected at every layer.
+
+    Mean aggregation, a combination layer per step, and the item encoder's vector added to every
+    layer's item rows; the output is the mean over modalities; loss = BPR + reg.
+    """
+
     name = "mmgcn"
     Config = MMGCNConfig
 
-    def __init__(self, ctx, cfg: MMGCNConfig, make_items):
+    def __init__(self, ctx: ModelContext, cfg: MMGCNConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
-        d = cfg.embedding_dim
-        self.gcn = nn.ModuleList(_ModalityGCN(dim, d, cfg) for dim in self.features.dims().values())
-        self.user_preference = nn.ParameterList(
-            [nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, g.in_dim))) for g in self.gcn])
-        self.user_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, d)))
-        self.items = make_items(d)
         self.graph_buffer("adj", ctx.ui_adjacency("row"))  # mean aggregation over neighbours
 
-    def _forward(self):
+    def build_before_items(self) -> None:
+        cfg = self.cfg
+        self.gcn = nn.ModuleList(_ModalityGCN(dim, cfg.embedding_dim, cfg) for dim in self.features.dims().values())
+        self.user_side("user_preference", nn.ParameterList(
+            [nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, g.in_dim))) for g in self.gcn]))
+        self.user_table("user_embedding", cfg.embedding_dim, "normal")
+
+    def _forward(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ego_items = self.items()
         ids = torch.cat([self.user_embedding, ego_items])
         aggregate = functools.partial(self.mm, "adj")
@@ -111,12 +120,11 @@ class MMGCN(MultimodalRecommender):
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         users, items, ego_items = self._forward()
-        u = users[batch.user]
-        pos, neg = (u * items[batch.pos]).sum(1), (u * items[batch.neg]).sum(1)
         reg = mean_square(self.user_embedding[batch.user]) + mean_square(
             torch.cat([ego_items[batch.pos], ego_items[batch.neg]]))
-        return {"bpr": bpr_loss(pos, neg), "reg": self.cfg.reg_weight * reg}
+        return {"bpr": bpr_vectors(*self.batch_rows(users, items, batch)),
+                "reg": self.cfg.reg_weight * reg}
 
-    def embeddings(self):
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items, _ = self._forward()
         return users, items

@@ -1,72 +1,33 @@
-"""What the multimodal backbones share: item features (frozen by default) and per-modality layers.
+"""What the multimodal backbones share: the ``freeze_features`` setting and per-modality layers.
 
-Not a backbone itself (nothing here is registered). MMRec wraps the raw feature matrices in
-``nn.Embedding.from_pretrained(feat, freeze=False)``, so in LATTICE, BM3, FREEDOM and MGCN the
-4096-/384-d feature tables silently become trainable per-item parameters (MMRec#56): millions of
-item-indexed weights that contradict an "ID-free" parameter count. Here every multimodal
-backbone has ``freeze_features: bool = True``: frozen features are non-persistent buffers (not
-parameters, not in the state_dict: a reloaded run takes them from the dataset again, and they
-move with ``model.to(device)``). ``freeze_features=False`` turns them into trainable
-``nn.Parameter``s, saved with the model, to reproduce MMRec's behaviour deliberately.
+Not a backbone itself (nothing here is registered). Every multimodal backbone's config derives
+from ``MultimodalConfig`` (``freeze_features: bool = True``); the base class then builds
+``self.features``, an ``ItemFeatures`` (``motor.models.item_features``: frozen buffers by
+default, trainable parameters as in MMRec on request).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Callable, Iterator
+from dataclasses import dataclass
+from typing import Callable
 
-import torch
 from torch import nn
 
-from motor.errors import MotorError
+from motor.config import doc
 from motor.models.base import Recommender
+from motor.models.item_features import ItemFeatures, modality_key
+
+__all__ = ["ItemFeatures", "ModalityModules", "MultimodalConfig", "MultimodalRecommender", "modality_key",
+           "xavier_linear"]
 
 
-def modality_key(name: str) -> str:
-    """A module/parameter-safe key for a modality name (torch forbids '.' in module names)."""
-    key = re.sub(r"\W", "_", str(name))
-    return key if key and not key[0].isdigit() else f"m_{key}"
+@dataclass
+class MultimodalConfig:
+    """Settings of every backbone that reads item features (its config derives from this one)."""
 
-
-class ItemFeatures(nn.Module):
-    """The item feature matrix of every modality, in ``ctx.features`` order: ``self[name]`` is ``[n_items, D]``.
-
-    ``freeze=True`` (default): non-persistent buffers sharing memory with the context's tensors.
-    ``freeze=False``: trainable parameters (a copy), as in MMRec.
-    """
-
-    def __init__(self, features: dict[str, torch.Tensor], freeze: bool = True):
-        super().__init__()
-        if not features:
-            raise MotorError("this backbone needs at least one item feature modality (image, text, ...)")
-        self.names: list[str] = list(features)
-        self._attr: dict[str, str] = {}
-        for name, f in features.items():
-            attr = "feat_" + modality_key(name)
-            while attr in self._attr.values():
-                attr += "_"
-            self._attr[name] = attr
-            f = f.float()
-            if freeze:
-                self.register_buffer(attr, f, persistent=False)
-            else:
-                self.register_parameter(attr, nn.Parameter(f.detach().clone()))
-        self.frozen = bool(freeze)
-
-    def __getitem__(self, name: str) -> torch.Tensor:
-        return getattr(self, self._attr[name])
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names)
-
-    def items(self) -> list[tuple[str, torch.Tensor]]:
-        return [(n, self[n]) for n in self.names]
-
-    def dims(self) -> dict[str, int]:
-        return {n: int(self[n].shape[1]) for n in self.names}
+    freeze_features: bool = doc(True, "keep the item features fixed (non-persistent buffers: not trained, not "
+                                      "counted, not saved); False makes them trainable per-item parameters, as "
+                                      "MMRec does (millions of item-indexed weights)")
 
 
 class ModalityModules(nn.Module):
@@ -93,11 +54,7 @@ def xavier_linear(d_in: int, d_out: int, bias: bool = True) -> nn.Linear:
 class MultimodalRecommender(Recommender):
     """Base of the backbones that read item features: ``self.features`` is an ``ItemFeatures``.
 
-    The config must have ``freeze_features``.
+    The config must derive from ``MultimodalConfig`` (it holds ``freeze_features``).
     """
 
     needs_features = True
-
-    def __init__(self, ctx, cfg, make_items):
-        super().__init__(ctx, cfg, make_items)
-        self.features = ItemFeatures(ctx.features, freeze=cfg.freeze_features)

@@ -30,42 +30,44 @@ import torch.nn.functional as F
 from torch import nn
 
 from motor.config import doc
-from motor.errors import MotorError
-from motor.graph import layer_mean
 from motor.losses import info_nce
-from motor.models.base import Batch
-from motor.models.multimodal import ModalityModules, MultimodalRecommender, xavier_linear
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
-class SLMRecConfig:
+class SLMRecConfig(MultimodalConfig, PropagationConfig):
     embedding_dim: int = doc(64, "size of user and item vectors in every view")
     n_layers: int = doc(3, "LightGCN layers per view (MMRec layer_num)")
     temperature: float = doc(0.2, "temperature of the main user-item in-batch InfoNCE")
     ssl_temp: float = doc(0.2, "temperature of the FAC self-supervised InfoNCE terms (MMRec grid 0.1 to 1.0)")
     ssl_alpha: float = doc(0.1, "weight of the FAC self-supervised loss (MMRec grid 0.01 to 1.0)")
-    freeze_features: bool = doc(True, "keep item features frozen (buffers); False makes them trainable "
-                                      "parameters (MMRec: SLMRec reads them as fixed tensors)")
 
-    def validate(self):
-        if self.temperature <= 0 or self.ssl_temp <= 0:
-            raise MotorError("temperature and ssl_temp must be positive")
-        if self.n_layers < 0:
-            raise MotorError("n_layers must be at least 0")
+    def validate(self) -> None:
+        super().validate()
+        check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("n_layers", self.n_layers, 0)
+        check_range("temperature", self.temperature, 0, low_open=True)
+        check_range("ssl_temp", self.ssl_temp, 0, low_open=True)
+        check_range("ssl_alpha", self.ssl_alpha, 0)
 
 
 @register
 class SLMRec(MultimodalRecommender):
+    """Self-supervised multimedia LightGCN: an ID view and one view per modality, fused and contrasted.
+
+    Each view is a LightGCN pass sharing the user table; users and items are fused by linear
+    layers; loss = in-batch InfoNCE + fine-and-coarse cross-view contrast (FAC).
+    """
+
     name = "slmrec"
     Config = SLMRecConfig
 
-    def __init__(self, ctx, cfg: SLMRecConfig, make_items):
+    def __init__(self, ctx: ModelContext, cfg: SLMRecConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
         d = cfg.embedding_dim
         n_views = 1 + len(self.features)
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, d)))
-        self.items = make_items(d)
         dims = self.features.dims()
         self.dense = ModalityModules(dims, lambda dim: xavier_linear(dim, d))
         self.fuse_users = xavier_linear(n_views * d, d)
@@ -75,20 +77,17 @@ class SLMRec(MultimodalRecommender):
         self.fac_modal = ModalityModules(dims, lambda dim: xavier_linear(d, d))
         self.graph_buffer("adj", ctx.ui_adjacency("sym"), symmetric=True)
 
-    def _views(self):
+    def _views(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(user, item) outputs of every view: ID view first, then one per modality."""
         views = [self.items()] + [self.dense[m](F.normalize(f, dim=1)) for m, f in self.features.items()]
-        out = []
-        for items in views:
-            x = layer_mean(self.propagate("adj", torch.cat([self.user_embedding, items]), self.cfg.n_layers))
-            out.append((x[: self.n_users], x[self.n_users:]))
-        return out
+        return [self.propagate_ui(items, self.cfg.n_layers) for items in views]
 
     @staticmethod
     def _fuse(views, fuse_users, fuse_items):
         return fuse_users(torch.cat([u for u, _ in views], 1)), fuse_items(torch.cat([i for _, i in views], 1))
 
     def fac_loss(self, views, items: torch.Tensor) -> torch.Tensor:
+        """FAC: the ID view's item vectors against each modality's, in fine then coarser shared spaces."""
         z = views[0][1][items]
         loss = 0.0
         for k, m in enumerate(self.features.names):
@@ -103,5 +102,5 @@ class SLMRec(MultimodalRecommender):
         ssl = self.fac_loss(views, torch.unique(batch.pos))
         return {"infonce": main, "fac": self.cfg.ssl_alpha * ssl}
 
-    def embeddings(self):
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self._fuse(self._views(), self.fuse_users, self.fuse_items)

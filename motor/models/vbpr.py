@@ -25,40 +25,43 @@ import torch.nn.functional as F
 from torch import nn
 
 from motor.config import doc
-from motor.errors import MotorError
-from motor.losses import bpr_loss, emb_norm_reg
-from motor.models.base import Batch
-from motor.models.multimodal import MultimodalRecommender
+from motor.losses import bpr_vectors, emb_norm_reg
+from motor.models.base import Batch, MakeItems, ModelContext, check_range
+from motor.models.multimodal import MultimodalConfig, MultimodalRecommender
 from motor.models.registry import register
 
 
 @dataclass
-class VBPRConfig:
+class VBPRConfig(MultimodalConfig):
     embedding_dim: int = doc(64, "size of the item encoder's vector and of the feature projection; users get 2x")
     reg_weight: float = doc(1e-4, "weight of the embedding-norm regulariser (EmbLoss) on the batch's user and "
                                   "item vectors (MMRec grids 1e-5..2)")
-    freeze_features: bool = doc(True, "keep the item features fixed (buffers); False makes them trainable "
-                                      "per-item parameters")
 
-    def validate(self):
-        if self.embedding_dim < 1:
-            raise MotorError(f"embedding_dim must be at least 1, got {self.embedding_dim}")
+    def validate(self) -> None:
+        check_range("embedding_dim", self.embedding_dim, 1)
+        check_range("reg_weight", self.reg_weight, 0)
 
 
 @register
 class VBPR(MultimodalRecommender):
+    """Visual BPR: each item's vector next to a linear projection of its content features.
+
+    Item = ``cat(item encoder output, W [text; image; ...])``, users one ``2 x embedding_dim``
+    vector; score = inner product; loss = BPR + EmbLoss.
+    """
+
     name = "vbpr"
     Config = VBPRConfig
 
-    def __init__(self, ctx, cfg: VBPRConfig, make_items):
+    def __init__(self, ctx: ModelContext, cfg: VBPRConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
-        d = cfg.embedding_dim
         self.order = sorted(self.features.names, key=lambda m: m != "text")  # text first, as MMRec
-        in_dim = sum(self.features.dims().values())
-        self.feature_proj = nn.Linear(in_dim, d)
+
+    def build_before_items(self) -> None:
+        d = self.cfg.embedding_dim
+        self.feature_proj = nn.Linear(sum(self.features.dims().values()), d)
         nn.init.xavier_normal_(self.feature_proj.weight)
-        self.user_embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(self.n_users, 2 * d)))
-        self.items = make_items(d)
+        self.user_table("user_embedding", 2 * d, "normal")
 
     def project(self, idx: torch.Tensor | None = None) -> torch.Tensor:
         """``W [f^text; f^image; ...] + b`` for ``idx`` (all items when None), without materialising the concat."""
@@ -71,6 +74,7 @@ class VBPR(MultimodalRecommender):
         return out
 
     def item_vectors(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """``cat(R_i, W f_i)`` for ``idx`` (all items when None)."""
         return torch.cat([self.items(idx), self.project(idx)], dim=1)
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -82,8 +86,7 @@ class VBPR(MultimodalRecommender):
             pos, neg = every[batch.pos], every[batch.neg]
         else:
             pos, neg = self.item_vectors(batch.pos), self.item_vectors(batch.neg)
-        return {"bpr": bpr_loss((u * pos).sum(1), (u * neg).sum(1)),
-                "reg": self.cfg.reg_weight * emb_norm_reg(u, pos, neg)}
+        return {"bpr": bpr_vectors(u, pos, neg), "reg": self.cfg.reg_weight * emb_norm_reg(u, pos, neg)}
 
-    def embeddings(self):
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_embedding, self.item_vectors()

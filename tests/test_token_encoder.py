@@ -10,6 +10,8 @@ import torch
 from motor.config import from_dict
 from motor.encoders.base import ItemEncoder
 from motor.encoders.id_table import IdEmbedding
+from motor.encoders.registry import ITEM_ENCODERS, get_item_encoder
+from motor.encoders.tcn import TCN_VARIANTS, get_tcn
 from motor.encoders.token_encoder import MotorEncoder, MotorEncoderConfig, item_side_parameters
 from motor.errors import MotorError
 from motor.models.base import Batch, ModelContext
@@ -64,12 +66,12 @@ def test_attention_and_pooling_are_distributions():
     np.testing.assert_allclose(att.sum(-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(pool.sum(), 1.0, atol=1e-5)
     np.testing.assert_array_equal(out["token_ids"], make_tokens()[4])
-    summary = enc.attention_summary()
+    summary = enc.attention_average()
     assert summary.shape == (2, 2, T, T)
     np.testing.assert_allclose(summary.sum(-1), 1.0, atol=1e-5)
     enc.chunk = 4
-    np.testing.assert_allclose(enc.attention_summary(), summary, atol=1e-6)
-    one = enc.attention_summary(torch.tensor([4]))
+    np.testing.assert_allclose(enc.attention_average(), summary, atol=1e-6)
+    one = enc.attention_average(torch.tensor([4]))
     np.testing.assert_allclose(one, att, atol=1e-6)
 
 
@@ -79,9 +81,48 @@ def test_explain_other_variants():
     np.testing.assert_allclose(mean["pooling"], np.full(T, 1.0 / T))
     cross = make_encoder("cross")
     assert cross.explain(0)["attention"] is None and cross.explain(0)["pooling"] is None
-    assert cross.attention_summary() is None
+    assert cross.attention_average() is None
     with pytest.raises(MotorError, match="out of range"):
         cross.explain(N_ITEMS)
+
+
+def test_pooling_average_per_variant():
+    np.testing.assert_allclose(make_encoder("mean").pooling_average(), np.full(T, 1.0 / T), atol=1e-7)
+    assert make_encoder("cross").pooling_average() is None
+    enc = make_encoder("attention")
+    avg = enc.pooling_average()
+    assert avg.shape == (T,) and np.isclose(avg.sum(), 1, atol=1e-5)
+    np.testing.assert_allclose(enc.pooling_average([4]), enc.explain(4)["pooling"], atol=1e-6)
+    with pytest.raises(MotorError, match="at least one item"):
+        enc.pooling_average([])
+
+
+def test_registries_match_the_config_choices():
+    from typing import get_args, get_type_hints
+
+    from motor.experiment import RunConfig
+
+    assert set(TCN_VARIANTS) == set(get_args(get_type_hints(MotorEncoderConfig)["tcn"]))
+    assert set(ITEM_ENCODERS) == set(get_args(get_type_hints(RunConfig)["items"]))
+    for name, cls in TCN_VARIANTS.items():
+        assert cls.name == name and isinstance(make_encoder(name).tcn, cls)
+    with pytest.raises(MotorError, match="choose one of attention, cross, mean"):
+        get_tcn("transformer")
+    with pytest.raises(MotorError, match="choose one of id, motor"):
+        get_item_encoder("graph")
+    with pytest.raises(MotorError, match="needs a fitted tokenizer"):
+        get_item_encoder("motor").factory(RunConfig(), 3, None)
+    assert get_item_encoder("id").factory(RunConfig(), 3, None)(4).weight.shape == (3, 4)
+
+
+@pytest.mark.parametrize("tcn", TCNS)
+def test_state_dicts_saved_before_the_tcn_module_still_load(tcn):
+    enc = make_encoder(tcn, seed=1).eval()
+    old = {k.removeprefix("tcn."): v for k, v in enc.state_dict().items()}  # the names runs were saved with
+    assert not any(k.startswith("tcn.") for k in old)
+    fresh = make_encoder(tcn, seed=2).eval()
+    fresh.load_state_dict(old, strict=True)
+    torch.testing.assert_close(fresh(), enc(), rtol=0, atol=0)
 
 
 def permuted(enc, perm):

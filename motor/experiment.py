@@ -97,6 +97,7 @@ class RunOutput:
 
 def metrics_summary(cfg: RunConfig, ds: Dataset, split: Split, model: Recommender, result: TrainResult,
                     tokenizer: Tokenizer | None) -> dict:
+    """What ``metrics.json`` holds: the run's figures, sizes, timings and the item encoder's diagnostics."""
     epochs = [h["train_seconds"] for h in result.history]
     out = {
         "backbone": cfg.backbone, "items": cfg.items, "dataset": ds.name,
@@ -113,6 +114,9 @@ def metrics_summary(cfg: RunConfig, ds: Dataset, split: Split, model: Recommende
         out["cold"] = result.cold
     if tokenizer is not None:
         out["tokenizer"] = tokenizer.report()
+    diagnostics = model.items.diagnostics()  # e.g. MOTOR's attention: is the TCN crossing? (empty for ID)
+    if diagnostics:
+        out["item_encoder"] = diagnostics
     return out
 
 

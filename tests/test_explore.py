@@ -138,3 +138,10 @@ def test_metric_tables_and_curves(tiny_runs):
     assert np.isnan(rel["best epoch"])
     h = tables.history_frame({"ID": tiny_runs["id"].history})
     assert list(h["epoch"]) == [1, 2, 3] and "valid recall@20" in h
+
+
+def test_metrics_report_the_item_encoder_diagnostics(tiny_runs):
+    diag = tiny_runs["motor"].metrics["item_encoder"]
+    assert diag["tcn"] == "attention" and diag["collapsed"] == bool(diag["warnings"])
+    assert 0 < diag["attention"]["mean"]["max_weight"] <= 1
+    assert "item_encoder" not in tiny_runs["id"].metrics  # nothing to diagnose in an ID table

@@ -26,6 +26,7 @@ from torch import nn
 
 from motor.config import doc
 from motor.encoders.base import ItemEncoder
+from motor.encoders.diagnostics import attention_stats, collapse_warnings, pooling_stats, summarise_attention
 from motor.encoders.tcn import TCNOutput, get_tcn
 from motor.errors import MotorError
 
@@ -48,6 +49,11 @@ class MotorEncoderConfig:
         "normal", "token table init: 'normal' (N(0, init_std)) or 'codebook' (each token starts as its PQ codeword, "
                   "mapped to token_dim by a fixed random orthogonal projection per modality, centred per "
                   "sub-space and scaled to std init_std)")
+    qk_norm: bool = doc(True, "'attention': cosine attention, q and k unit-normalised per head with a learned "
+                              "temperature per head (False: plain q.k / sqrt(head_dim), which saturates to one-hot "
+                              "maps at high learning rates)")
+    pool_scale: bool = doc(True, "'attention': pooling logits are a learned temperature times the projection "
+                                 "of each token on the unit pooling query")
     slot_embeddings: bool = doc(True, "add a learnable embedding per token slot (modality, sub-space), so the "
                                       "TCN knows where each token comes from")
     init_std: float = doc(0.02, "std of the normal init of token table, slot embeddings and linear weights "
@@ -230,6 +236,54 @@ class MotorEncoder(ItemEncoder):
             total += self.inspect_tokens(tids[s:s + self.chunk]).pooling.double().sum(0).cpu()
         return (total / len(tids)).float().numpy()
 
+    def attention_diagnostics(self, max_items: int = 20000) -> dict:
+        """Is the TCN crossing? Attention and pooling figures over the items, in eval mode (JSON-ready).
+
+        ``attention``: per layer the per-head figures of ``motor.encoders.diagnostics.attention_stats``
+        (mean row entropy and largest weight, share of items whose rows all pick the same key, mean
+        total-variation distance from the average map) and ``mean`` over layers and heads; None
+        without attention. ``pooling``: mean largest pooling weight against ``1/T`` and more; None
+        unless the variant learns its pooling. ``warnings`` name each collapse symptom beyond its
+        threshold and ``collapsed`` is True when there is any. At most ``max_items`` items, evenly
+        spaced over the catalogue, are read (a bound on the cost for large catalogues).
+        """
+        n = min(self.n_items, int(max_items))
+        items = torch.linspace(0, self.n_items - 1, n).round().long() if n < self.n_items else None
+        tids = self._item_tokens(items)
+        att_avg = torch.as_tensor(self.attention_average(items)) if self.tcn.has_attention else None
+        learns_pooling = self.tcn.learns_pooling
+        pool_avg = torch.as_tensor(self.pooling_average(items)) if learns_pooling else None
+        att_sums: list[dict] | None = None
+        pool_sum: dict | None = None
+        for s in range(0, len(tids), self.chunk):
+            out = self.inspect_tokens(tids[s:s + self.chunk])
+            w = float(len(out.vectors))
+            if att_avg is not None:
+                stats = [attention_stats(out.attention[layer], att_avg[layer]) for layer in range(len(out.attention))]
+                if att_sums is None:
+                    att_sums = [{k: [0.0] * len(v) for k, v in st.items()} for st in stats]
+                for acc, st in zip(att_sums, stats):
+                    for k, v in st.items():
+                        acc[k] = [a + w * x for a, x in zip(acc[k], v)]
+            if pool_avg is not None:
+                st = pooling_stats(out.pooling, pool_avg)
+                pool_sum = {k: (pool_sum or {}).get(k, 0.0) + w * v for k, v in st.items()
+                            if k in ("max_weight", "entropy", "tv_from_average")}
+        attention = pooling = None
+        if att_sums is not None:
+            layers = [{k: [a / len(tids) for a in v] for k, v in acc.items()} for acc in att_sums]
+            attention = {"layers": layers, "mean": summarise_attention(layers)}
+        if pool_sum is not None:
+            pooling = {**{k: v / len(tids) for k, v in pool_sum.items()}, "uniform": 1.0 / self.n_tokens,
+                       "T": self.n_tokens}
+        warnings = collapse_warnings(None if attention is None else attention["mean"], pooling)
+        return {"tcn": self.tcn.name, "items": len(tids), "attention": attention, "pooling": pooling,
+                "collapsed": bool(warnings), "warnings": warnings}
+
+    def diagnostics(self) -> dict:
+        """The ``attention_diagnostics`` of the TCN (what ``metrics.json`` reports as ``item_encoder``)."""
+        return self.attention_diagnostics()
+
     # --- size -------------------------------------------------------------------------------
 
     @staticmethod
@@ -239,11 +293,13 @@ class MotorEncoder(ItemEncoder):
 
 
 def _rename_old_tcn_keys(module: nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:
-    """Load run folders saved before the TCN was a submodule (``blocks.0...`` is now ``tcn.blocks.0...``)."""
+    """Load run folders saved before the TCN was a submodule (``blocks.0...`` is now ``tcn.blocks.0...``) or
+    before the TCN had its temperatures (see ``AttentionTCN.adopt_legacy``)."""
     for key in list(state_dict):
         rest = key[len(prefix):] if key.startswith(prefix) else None
         if rest is not None and rest.startswith(_OLD_TCN_KEYS):
             state_dict[prefix + "tcn." + rest] = state_dict.pop(key)
+    module.tcn.adopt_legacy(state_dict, prefix + "tcn.")
 
 
 def item_side_parameters(n_items: int, T: int, V: int, dim: int, cfg: MotorEncoderConfig) -> int:

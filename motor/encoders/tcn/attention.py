@@ -21,14 +21,29 @@ def _divisors(n: int) -> list[int]:
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention among one item's tokens; returns the weights for inspection."""
+    """Multi-head self-attention among one item's tokens; returns the weights for inspection.
 
-    def __init__(self, d: int, heads: int, dropout: float):
+    With ``qk_norm`` the logits are ``scale_h * cos(q, k)``: q and k are unit vectors per head and
+    each head learns its temperature ``scale_h`` (initialised at ``sqrt(head_dim)``, the size of
+    ``q.k / sqrt(head_dim)`` for unit-RMS q and k). Without it, unnormalised ``q.k / sqrt(head_dim)``
+    saturates once training grows the q/k weights: at the quick preset's lr the logits of a row
+    spread over ~100, every row turns one-hot on the same key and the tokens stop crossing.
+    """
+
+    def __init__(self, d: int, heads: int, dropout: float, qk_norm: bool = True):
         super().__init__()
         self.heads = heads
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
         self.attn_drop, self.resid_drop = nn.Dropout(dropout), nn.Dropout(dropout)
+        hd = d // heads
+        self.scale = nn.Parameter(torch.full((heads, 1, 1), math.sqrt(hd))) if qk_norm else None
+
+    def logits(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Attention logits [B, h, T, T] of queries and keys [B, h, T, head_dim]."""
+        if self.scale is None:
+            return q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        return self.scale * (F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1))
 
     def forward(self, x: torch.Tensor, keep: bool = False,
                 qkv: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -38,7 +53,7 @@ class SelfAttention(nn.Module):
         q, k, v = qkv.view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # 3 x [B, h, T, hd]
         # Explicit softmax (not the fused kernel): on CPU at T=16 it is faster, and the weights are the
         # token-cross attention maps the app shows.
-        att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)  # [B, h, T, T]
+        att = torch.softmax(self.logits(q, k), dim=-1)  # [B, h, T, T]
         y = self.attn_drop(att) @ v
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, d))), (att if keep else None)
 
@@ -46,10 +61,10 @@ class SelfAttention(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: x + attn(LN(x)), then x + FFN(LN(x))."""
 
-    def __init__(self, d: int, heads: int, ffn_mult: int, dropout: float):
+    def __init__(self, d: int, heads: int, ffn_mult: int, dropout: float, qk_norm: bool = True):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = SelfAttention(d, heads, dropout)
+        self.attn = SelfAttention(d, heads, dropout, qk_norm)
         self.ffn = nn.Sequential(nn.Linear(d, ffn_mult * d), nn.GELU(), nn.Linear(ffn_mult * d, d), nn.Dropout(dropout))
 
     def forward(self, x: torch.Tensor, keep: bool = False,
@@ -61,20 +76,46 @@ class Block(nn.Module):
 
 
 class AttentionTCN(TokenCrossNetwork):
-    """L pre-norm transformer blocks over the item's T tokens, final LayerNorm, attention pooling
-    ``alpha = softmax(H q / sqrt(token_dim))``, ``Linear(token_dim -> dim)``."""
+    """L pre-norm transformer blocks over the item's T tokens, final LayerNorm, attention pooling, Linear.
+
+    Attention is cosine attention with a learned temperature per head (``qk_norm``); pooling is
+    ``alpha = softmax(tau * H q / |q|)`` with a learned temperature ``tau`` (``pool_scale``);
+    without them (both False) this is the original design, ``softmax(q k / sqrt(head_dim))`` and
+    ``softmax(H q / sqrt(token_dim))``, which collapses at high learning rates (docs/METHOD.md).
+    """
 
     name = "attention"
     has_attention = True
     has_pooling = True
+    learns_pooling = True
 
     def __init__(self, n_tokens: int, dim: int, cfg: "MotorEncoderConfig"):
         super().__init__(n_tokens, dim, cfg)
         d = cfg.token_dim
-        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.ffn_mult, cfg.dropout) for _ in range(cfg.layers))
+        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.ffn_mult, cfg.dropout, cfg.qk_norm)
+                                    for _ in range(cfg.layers))
         self.ln_f = nn.LayerNorm(d)
         self.query = nn.Parameter(torch.zeros(d))
         self.out = nn.Linear(d, dim)
+        # pooling logits tau * (LN(h_t) . q / |q|): the query gives the direction, the learned temperature tau the
+        # sharpness, whatever the query's norm (a free q starts at norm ~0.1 and the pooling stays uniform: Adam
+        # moves it too little for its logits to spread). tau starts at sqrt(d): the logits' spread over a
+        # LayerNormed token is then that of q.h with unit-variance q, and the pooling starts non-uniform
+        # (tau = 1 was measured to end nearer uniform, mean largest weight 0.195 at T=8)
+        self.pool_scale = nn.Parameter(torch.full((1,), math.sqrt(d))) if cfg.pool_scale else None
+
+    def adopt_legacy(self, state_dict: dict, prefix: str) -> None:
+        """A state dict saved before ``qk_norm`` / ``pool_scale`` existed has no temperatures: the model was
+        trained without them, so switch them off (here and in ``cfg``) and it computes what it did then."""
+        if not any(k.startswith(prefix + "blocks.") for k in state_dict):
+            return
+        for i, blk in enumerate(self.blocks):
+            if blk.attn.scale is not None and f"{prefix}blocks.{i}.attn.scale" not in state_dict:
+                blk.attn.scale = None
+                self.cfg.qk_norm = False
+        if self.pool_scale is not None and prefix + "pool_scale" not in state_dict:
+            self.pool_scale = None
+            self.cfg.pool_scale = False
 
     def init_weights(self, std: float) -> None:
         """Pooling query N(0, std); residual output projections N(0, std / sqrt(2 L)) (nanoGPT)."""
@@ -95,7 +136,10 @@ class AttentionTCN(TokenCrossNetwork):
             h, att = blk(h, keep, qkv if i == 0 else None)
             maps.append(att)
         h = self.ln_f(h)
-        alpha = torch.softmax(h @ self.query / math.sqrt(self.cfg.token_dim), dim=1)  # [B, T]
+        if self.pool_scale is None:
+            alpha = torch.softmax(h @ self.query / math.sqrt(self.cfg.token_dim), dim=1)  # [B, T]
+        else:
+            alpha = torch.softmax(self.pool_scale * (h @ F.normalize(self.query, dim=0)), dim=1)
         pooled = (alpha.unsqueeze(-1) * h).sum(1)
         return TCNOutput(self.out(pooled), torch.stack(maps) if keep else None, alpha)
 
@@ -114,4 +158,6 @@ class AttentionTCN(TokenCrossNetwork):
         """Blocks (two LayerNorms, q/k/v, output projection, FFN), final LayerNorm, query, output projection."""
         d, f = cfg.token_dim, cfg.ffn_mult * cfg.token_dim
         per_block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d)
-        return cfg.layers * per_block + 2 * d + d + d * dim + dim
+        per_block += cfg.heads if cfg.qk_norm else 0  # one learned temperature per head
+        pool = 1 if cfg.pool_scale else 0  # the pooling temperature
+        return cfg.layers * per_block + 2 * d + d + d * dim + dim + pool

@@ -46,6 +46,7 @@ class TokenCrossNetwork(nn.Module):
     name: ClassVar[str] = ""
     has_attention: ClassVar[bool] = False  # returns attention maps when kept
     has_pooling: ClassVar[bool] = False  # returns pooling weights when kept
+    learns_pooling: ClassVar[bool] = False  # the pooling weights are learned (not fixed, as the mean's 1/T)
 
     def __init__(self, n_tokens: int, dim: int, cfg: "MotorEncoderConfig"):
         super().__init__()
@@ -58,6 +59,9 @@ class TokenCrossNetwork(nn.Module):
 
     def init_weights(self, std: float) -> None:
         """Variant-specific initialisation, run after the encoder's generic nanoGPT init (default: none)."""
+
+    def adopt_legacy(self, state_dict: dict, prefix: str) -> None:
+        """Adapt to a state dict saved by an older version of this variant before it is loaded (default: nothing)."""
 
     @classmethod
     def check(cls, cfg: "MotorEncoderConfig") -> None:

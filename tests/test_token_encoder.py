@@ -118,9 +118,9 @@ def test_registries_match_the_config_choices():
 @pytest.mark.parametrize("tcn", TCNS)
 def test_state_dicts_saved_before_the_tcn_module_still_load(tcn):
     # the design before: no TCN submodule, plain q.k / sqrt(head_dim) attention, pooling without temperature
-    enc = make_encoder(tcn, seed=1, qk_norm=False, pool_scale=False).eval()
+    enc = make_encoder(tcn, seed=1, qk_norm=False, pool_scale=False, pool_slot_bias=False).eval()
     old = {k.removeprefix("tcn."): v for k, v in enc.state_dict().items()}  # the names runs were saved with
-    assert not any(k.startswith("tcn.") or k.endswith("scale") for k in old)
+    assert not any(k.startswith("tcn.") or k.endswith(("scale", "bias_pool")) or "pool_" in k for k in old)
     fresh = make_encoder(tcn, seed=2).eval()  # today's defaults
     fresh.load_state_dict(old, strict=True)
     torch.testing.assert_close(fresh(), enc(), rtol=0, atol=0)
@@ -134,6 +134,8 @@ def permuted(enc, perm):
     with torch.no_grad():
         out.token_ids.copy_(enc.token_ids[:, perm])
         out.slot.copy_(enc.slot[perm])
+        if getattr(out.tcn, "pool_bias", None) is not None:
+            out.tcn.pool_bias.copy_(enc.tcn.pool_bias[perm])
         out.vocab_slot[out.token_ids] = torch.arange(T).expand_as(out.token_ids)
     return out
 
@@ -141,6 +143,9 @@ def permuted(enc, perm):
 @pytest.mark.parametrize("tcn", ["attention", "mean"])
 def test_permuting_tokens_with_their_slots_leaves_output_unchanged(tcn):
     enc = make_encoder(tcn).eval()
+    if getattr(enc.tcn, "pool_bias", None) is not None:
+        with torch.no_grad():
+            enc.tcn.pool_bias.normal_()  # a trained-looking slot prior must move with its slot
     perm = torch.tensor([3, 0, 4, 2, 1])
     torch.testing.assert_close(permuted(enc, perm)(), enc(), rtol=1e-5, atol=1e-6)
 

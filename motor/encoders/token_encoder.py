@@ -54,6 +54,8 @@ class MotorEncoderConfig:
                               "maps at high learning rates)")
     pool_scale: bool = doc(True, "'attention': pooling logits are a learned temperature times the projection "
                                  "of each token on the unit pooling query")
+    pool_slot_bias: bool = doc(True, "'attention': add a learned bias per token slot to the pooling logits "
+                                     "(a prior on which modality and sub-space counts more)")
     slot_embeddings: bool = doc(True, "add a learnable embedding per token slot (modality, sub-space), so the "
                                       "TCN knows where each token comes from")
     init_std: float = doc(0.02, "std of the normal init of token table, slot embeddings and linear weights "

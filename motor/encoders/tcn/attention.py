@@ -79,8 +79,9 @@ class AttentionTCN(TokenCrossNetwork):
     """L pre-norm transformer blocks over the item's T tokens, final LayerNorm, attention pooling, Linear.
 
     Attention is cosine attention with a learned temperature per head (``qk_norm``); pooling is
-    ``alpha = softmax(tau * H q / |q|)`` with a learned temperature ``tau`` (``pool_scale``);
-    without them (both False) this is the original design, ``softmax(q k / sqrt(head_dim))`` and
+    ``alpha = softmax(tau * H q / |q| + b_slot)`` with a learned temperature ``tau`` (``pool_scale``)
+    and a learned prior per token slot ``b_slot`` (``pool_slot_bias``); without them (all False)
+    this is the original design, ``softmax(q k / sqrt(head_dim))`` and
     ``softmax(H q / sqrt(token_dim))``, which collapses at high learning rates (docs/METHOD.md).
     """
 
@@ -103,6 +104,8 @@ class AttentionTCN(TokenCrossNetwork):
         # LayerNormed token is then that of q.h with unit-variance q, and the pooling starts non-uniform
         # (tau = 1 was measured to end nearer uniform, mean largest weight 0.195 at T=8)
         self.pool_scale = nn.Parameter(torch.full((1,), math.sqrt(d))) if cfg.pool_scale else None
+        # a learned prior per token slot (which modality and sub-space counts more), added to the pooling logits
+        self.pool_bias = nn.Parameter(torch.zeros(n_tokens)) if cfg.pool_slot_bias else None
 
     def adopt_legacy(self, state_dict: dict, prefix: str) -> None:
         """A state dict saved before ``qk_norm`` / ``pool_scale`` existed has no temperatures: the model was
@@ -116,6 +119,9 @@ class AttentionTCN(TokenCrossNetwork):
         if self.pool_scale is not None and prefix + "pool_scale" not in state_dict:
             self.pool_scale = None
             self.cfg.pool_scale = False
+        if self.pool_bias is not None and prefix + "pool_bias" not in state_dict:
+            self.pool_bias = None
+            self.cfg.pool_slot_bias = False
 
     def init_weights(self, std: float) -> None:
         """Pooling query N(0, std); residual output projections N(0, std / sqrt(2 L)) (nanoGPT)."""
@@ -137,9 +143,10 @@ class AttentionTCN(TokenCrossNetwork):
             maps.append(att)
         h = self.ln_f(h)
         if self.pool_scale is None:
-            alpha = torch.softmax(h @ self.query / math.sqrt(self.cfg.token_dim), dim=1)  # [B, T]
+            logits = h @ self.query / math.sqrt(self.cfg.token_dim)  # [B, T]
         else:
-            alpha = torch.softmax(self.pool_scale * (h @ F.normalize(self.query, dim=0)), dim=1)
+            logits = self.pool_scale * (h @ F.normalize(self.query, dim=0))
+        alpha = torch.softmax(logits if self.pool_bias is None else logits + self.pool_bias, dim=1)
         pooled = (alpha.unsqueeze(-1) * h).sum(1)
         return TCNOutput(self.out(pooled), torch.stack(maps) if keep else None, alpha)
 
@@ -159,5 +166,5 @@ class AttentionTCN(TokenCrossNetwork):
         d, f = cfg.token_dim, cfg.ffn_mult * cfg.token_dim
         per_block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d)
         per_block += cfg.heads if cfg.qk_norm else 0  # one learned temperature per head
-        pool = 1 if cfg.pool_scale else 0  # the pooling temperature
+        pool = (1 if cfg.pool_scale else 0) + (n_tokens if cfg.pool_slot_bias else 0)  # temperature, slot prior
         return cfg.layers * per_block + 2 * d + d + d * dim + dim + pool

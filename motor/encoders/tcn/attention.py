@@ -39,21 +39,27 @@ class SelfAttention(nn.Module):
         hd = d // heads
         self.scale = nn.Parameter(torch.full((heads, 1, 1), math.sqrt(hd))) if qk_norm else None
 
-    def logits(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """Attention logits [B, h, T, T] of queries and keys [B, h, T, head_dim]."""
+    def prepare(self, qkv: torch.Tensor) -> torch.Tensor:
+        """q, k, v [..., 3d] ready for ``q @ k^T``: q carries the scale (``scale_h / |q|`` per head, or
+        ``1 / sqrt(head_dim)``) and k is unit per head. Token by token, so it can run once per vocabulary entry."""
+        d = qkv.shape[-1] // 3
+        hd = d // self.heads
+        q, k, v = qkv.split(d, dim=-1)
         if self.scale is None:
-            return q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-        return self.scale * (F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1))
+            return torch.cat([q / math.sqrt(hd), k, v], dim=-1)
+        q = F.normalize(q.unflatten(-1, (self.heads, hd)), dim=-1) * self.scale.view(self.heads, 1)
+        k = F.normalize(k.unflatten(-1, (self.heads, hd)), dim=-1)
+        return torch.cat([q.flatten(-2), k.flatten(-2), v], dim=-1)
 
     def forward(self, x: torch.Tensor, keep: bool = False,
                 qkv: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``qkv`` may be given precomputed ([B, T, 3d]); ``keep`` returns the weights [B, h, T, T]."""
+        """``qkv`` may be given already prepared ([B, T, 3d]); ``keep`` returns the weights [B, h, T, T]."""
         B, T, d = x.shape
-        qkv = self.qkv(x) if qkv is None else qkv
+        qkv = self.prepare(self.qkv(x)) if qkv is None else qkv
         q, k, v = qkv.view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # 3 x [B, h, T, hd]
-        # Explicit softmax (not the fused kernel): on CPU at T=16 it is faster, and the weights are the
-        # token-cross attention maps the app shows.
-        att = torch.softmax(self.logits(q, k), dim=-1)  # [B, h, T, T]
+        # Explicit softmax, not the fused kernel: at T=8 on CPU the fused kernel was not measurably faster, and the
+        # weights are the token-cross attention maps the app shows.
+        att = torch.softmax(q @ k.transpose(-2, -1), dim=-1)  # [B, h, T, T]
         y = self.attn_drop(att) @ v
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, d))), (att if keep else None)
 
@@ -135,9 +141,9 @@ class AttentionTCN(TokenCrossNetwork):
         h = self.drop(F.embedding(tids, h0))
         maps = []
         qkv = None
-        if not (self.training and self.cfg.dropout > 0):  # block 0's LayerNorm + q,k,v once per vocabulary entry
+        if not (self.training and self.cfg.dropout > 0):  # block 0's LayerNorm, q,k,v (+ norms) once per vocab entry
             first = self.blocks[0]
-            qkv = F.embedding(tids, first.attn.qkv(first.ln1(h0)))
+            qkv = F.embedding(tids, first.attn.prepare(first.attn.qkv(first.ln1(h0))))
         for i, blk in enumerate(self.blocks):
             h, att = blk(h, keep, qkv if i == 0 else None)
             maps.append(att)

@@ -271,7 +271,7 @@ class LayoutWorker:
     (``app.layout_proc``): its first fit compiles numba code for ~20-35 s while holding the
     GIL, which in a thread of the app stalled training and pages alike. The child is started
     (and warmed up) with the app, so the first real map does not pay the compilation. Both maps
-    end up in ``folder/layouts.npz`` (``motor.inspect``), so a later visit, another session or a
+    end up in ``folder/layouts.npz`` (``motor.explore.layouts``), so a later visit, another session or a
     restarted server reads them from disk.
     """
 
@@ -315,7 +315,7 @@ class LayoutWorker:
             self._umap.close()
 
     def _loop(self) -> None:
-        from motor import inspect
+        from motor.explore import layouts
 
         lower_priority()
         if self._umap is not None:
@@ -335,10 +335,10 @@ class LayoutWorker:
             try:
                 self._state[folder] = "running"
                 vectors = vectors_fn()
-                inspect.layout(folder, vectors, "pca", key=key)
-                if self._umap is not None and inspect.cached_layout(folder, vectors, "umap", key) is None:
+                layouts.layout(folder, vectors, "pca", key=key)
+                if self._umap is not None and layouts.cached_layout(folder, vectors, "umap", key) is None:
                     t = time.perf_counter()
-                    inspect.save_layout(folder, vectors, "umap", self._umap.fit(vectors), key)
+                    layouts.save_layout(folder, vectors, "umap", self._umap.fit(vectors), key)
                     log.info("UMAP layout of %s in %.1f s", folder, time.perf_counter() - t)
                 self._state[folder] = "done"
             except Exception as e:

@@ -31,18 +31,18 @@ def main() -> int:
     except (AttributeError, OSError):
         pass
     sys.path.insert(0, str(ROOT))
-    from motor import inspect
+    from motor.explore import layouts
 
     t = time.perf_counter()
     if "--warmup" in sys.argv:
-        inspect.umap_warmup()
+        layouts.umap_warmup()
     else:
         import umap  # noqa: F401
     print(json.dumps({"ready": round(time.perf_counter() - t, 2)}), flush=True)
     for line in sys.stdin:
         try:
             req = json.loads(line)
-            y = inspect.layout_umap(np.load(req["in"], allow_pickle=False), int(req.get("seed", 0)))
+            y = layouts.layout_umap(np.load(req["in"], allow_pickle=False), int(req.get("seed", 0)))
             np.save(req["out"], y)
             print(json.dumps({"ok": True}), flush=True)
         except Exception as e:  # reported to the app, which shows the PCA map and says why

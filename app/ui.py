@@ -88,7 +88,7 @@ def run_line(rec: RunRecord) -> None:
 def item_picker(ds, label: str = "Item", key: str = "item", popularity: np.ndarray | None = None,
                 help: str | None = None) -> int:
     """Pick an item by title (most interacted first); the choice is shared by all pages."""
-    from motor.inspect import item_label
+    from motor.explore.catalogue import item_label
 
     pop = popularity if popularity is not None else np.bincount(ds.interactions.item, minlength=ds.n_items)
     order = np.argsort(-pop, kind="stable").tolist()

@@ -21,13 +21,17 @@ from motor.config import apply_overrides, doc, from_dict, to_dict
 from motor.data.dataset import Dataset
 from motor.data.load import DataConfig, load_dataset
 from motor.data.split import Split, SplitConfig, make_split
-from motor.encoders.id_table import IdEmbedding, IdEncoderConfig
-from motor.encoders.token_encoder import MotorEncoder, MotorEncoderConfig
+from motor.encoders.id_table import IdEncoderConfig
+from motor.encoders.registry import (
+    get_item_encoder,
+    tokenize,  # noqa: F401  (re-exported: callers import it from here)
+)
+from motor.encoders.token_encoder import MotorEncoderConfig
 from motor.errors import MotorError
 from motor.models.base import ModelContext, Recommender
 from motor.models.registry import get_backbone
 from motor.run_folder import save_run
-from motor.tokenizer import Tokenizer, TokenizerConfig, fit_tokenizer
+from motor.tokenizer import Tokenizer, TokenizerConfig
 from motor.train import Progress, TrainConfig, Trainer, TrainResult, seed_everything
 
 
@@ -86,25 +90,13 @@ def model_context(ds: Dataset, split: Split, cache_dir: Path | None = None) -> M
                               cache_dir if cache_dir is not None else paths.cache_dir("graphs"))
 
 
-def tokenize(ds: Dataset, cfg: TokenizerConfig, progress=None) -> Tokenizer:
-    """PQ tokens from every item's content: cold items included (content exists without interactions)."""
-    return fit_tokenizer({k: m.features for k, m in ds.modalities.items()}, cfg, progress=progress)
-
-
 def build_model(cfg: RunConfig, ctx: ModelContext, tokenizer: Tokenizer | None = None) -> Recommender:
-    """The backbone with the chosen item encoder; the backbone cannot tell which one it got."""
-    backbone = get_backbone(cfg.backbone)
-    if cfg.items == "motor":
-        if tokenizer is None:
-            raise MotorError("items='motor' needs a fitted tokenizer")
-        codebooks = [tokenizer.codebooks[m] for m in tokenizer.modalities]
+    """The backbone with the chosen item encoder; the backbone cannot tell which one it got.
 
-        def make_items(dim: int):
-            return MotorEncoder(ctx.n_items, dim, tokenizer.token_ids, tokenizer.vocab_size, cfg.motor,
-                                slot_modality=list(tokenizer.slot_modality), codebooks=codebooks)
-    else:
-        def make_items(dim: int):
-            return IdEmbedding(ctx.n_items, dim, cfg.id_encoder)
+    ``tokenizer`` is what the item representation's prepare step made (None for 'id').
+    """
+    backbone = get_backbone(cfg.backbone)
+    make_items = get_item_encoder(cfg.items).factory(cfg, ctx.n_items, tokenizer)
     if backbone.needs_features and not ctx.features:
         raise MotorError(f"backbone {cfg.backbone!r} needs item features, and this dataset has none")
     seed_everything(cfg.train.seed)
@@ -127,7 +119,8 @@ class RunOutput:
 
 def metrics_summary(cfg: RunConfig, ds: Dataset, split: Split, model: Recommender, result: TrainResult,
                     tokenizer: Tokenizer | None) -> dict:
-    """The run's metrics.json: best epoch, valid/test (and cold) metrics, parameter counts and timings."""
+    """The run's metrics.json: best epoch, valid/test (and cold) metrics, parameter counts, timings and the
+    item encoder's diagnostics (``item_encoder``: is MOTOR's attention crossing?)."""
     epochs = [h["train_seconds"] for h in result.history]
     out = {
         "backbone": cfg.backbone, "items": cfg.items, "dataset": ds.name,
@@ -146,6 +139,9 @@ def metrics_summary(cfg: RunConfig, ds: Dataset, split: Split, model: Recommende
         out["cold"] = result.cold
     if tokenizer is not None:
         out["tokenizer"] = tokenizer.report()
+    diagnostics = model.items.diagnostics()  # e.g. MOTOR's attention: is the TCN crossing? (empty for ID)
+    if diagnostics:
+        out["item_encoder"] = diagnostics
     return out
 
 
@@ -162,12 +158,9 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     w = distributed.setup(cfg.train.device)
     ds = dataset if dataset is not None else load_dataset(cfg.data)
     split = make_split(ds, cfg.split)
-    tokenizer = None
-    if cfg.items == "motor":
-        emit = progress or (lambda p: None)
-        tokenizer = tokenize(ds, cfg.tokenizer, lambda f, msg: emit(Progress("tokenize", message=msg)))
-        if should_stop is not None and should_stop():
-            raise MotorError("cancelled while tokenizing; nothing was trained")
+    emit = progress or (lambda p: None)
+    tokenizer = get_item_encoder(cfg.items).prepare(ds, cfg, lambda msg: emit(Progress("tokenize", message=msg)),
+                                                    should_stop)
     ctx = model_context(ds, split, cache_dir)
     model = build_model(cfg, ctx, tokenizer)
     result = Trainer(cfg.train).fit(model, split, progress, should_stop)

@@ -1,4 +1,4 @@
-"""The app's non-Streamlit layers: workspace and registry, uploads, settings, jobs, and motor.inspect."""
+"""The app's non-Streamlit layers: workspace and registry, uploads, settings and jobs (motor.explore: test_explore)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-
-from motor.retrieval import centred_unit
 import pandas as pd
 import pytest
 
@@ -18,11 +16,11 @@ from app import settings as app_settings
 from app.jobs import LayoutWorker, TrainJob
 from app.uploads import build_raw_dataset, save_upload
 from app.workspace import RunRecord, Workspace
-from motor import inspect
 from motor.errors import MotorError
+from motor.explore import layouts
 from motor.runs import LoadedRun
 from tests.conftest import write_simple
-from tests.test_train import run_experiment, tiny_cfg
+from tests.test_explore import make_tiny_runs
 
 
 def files_of(folder: Path):
@@ -31,16 +29,8 @@ def files_of(folder: Path):
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
-    """A tiny dataset with an ID run and a MOTOR run on the same split."""
-    base = tmp_path_factory.mktemp("tiny")
-    data = write_simple(base / "data", n_users=30, n_items=40, per_user=10, dims=(8, 6))
-    out = {}
-    for items in ("id", "motor"):
-        cfg = tiny_cfg(data, items=items, tokenizer={"m": 2, "k": 4}, motor={"token_dim": 8, "heads": 2, "layers": 2},
-                       split={"cold_items": 0.1})
-        run_experiment(cfg, base / items)
-        out[items] = LoadedRun.load(base / items)
-    return out
+    """A tiny dataset with an ID run and a MOTOR run on the same split (for the layout worker)."""
+    return make_tiny_runs(tmp_path_factory.mktemp("tiny"))
 
 
 # --- workspace ------------------------------------------------------------------------------
@@ -261,116 +251,6 @@ def test_second_job_waits_for_the_first(tmp_path):
     assert job.status == "done"
 
 
-# --- motor.inspect --------------------------------------------------------------------------
-
-
-def test_item_and_token_views(tiny_runs):
-    run = tiny_runs["motor"]
-    ds, tok = run.dataset, run.tokenizer
-    frame = inspect.item_frame(ds, run.split.cold_items)
-    assert len(frame) == ds.n_items and frame["cold"].sum() == 4 and "genres" in frame
-    assert inspect.genre_counts(ds).to_dict() == {"Comedy": 20, "Drama": 20}
-    mine = inspect.item_tokens(tok, 0)
-    assert len(mine) == tok.n_tokens and mine["label"].iloc[0] == tok.token_label(int(tok.token_ids[0, 0]))
-    counts = inspect.token_counts(tok)
-    assert counts.sum() == ds.n_items * tok.n_tokens
-    assert (mine["items with this token"].to_numpy() == counts[tok.token_ids[0]]).all()
-    carriers = inspect.token_items(tok, ds, int(tok.token_ids[0, 0]))
-    assert 0 in carriers["item"].tolist() and carriers["interactions"].is_monotonic_decreasing
-    share = inspect.sharing_items(tok, ds, 0, 5)
-    assert len(share) == 5 and share["shared tokens"].is_monotonic_decreasing
-    usage = inspect.codebook_usage(tok)
-    assert len(usage) == tok.n_tokens and (usage["codewords used"] <= usage["K"]).all()
-    summary = inspect.collision_summary(tok)
-    assert 0 <= summary["collision_rate"] <= 1 and set(summary["per_modality"]) == {"image", "text"}
-    assert set(inspect.token_groups(tok, ds, min_items=1)["items"]) >= {1}
-
-
-def test_nearest_items_use_centred_cosine(tiny_runs):
-    run = tiny_runs["motor"]
-    v = run.vectors()[1]
-    near = inspect.nearest_items(v, run.dataset, 3, 5, run.tokenizer)
-    c = centred_unit(v)
-    sims = c @ c[3]
-    sims[3] = -np.inf
-    assert near["item"].tolist() == np.argsort(-sims, kind="stable")[:5].tolist()
-    assert "shared tokens" in near
-    plain = inspect.nearest_items(v, run.dataset, 3, 5, centre=False)
-    assert 3 not in plain["item"].tolist()
-
-
-def test_layouts_are_cached_in_the_run_folder(tiny_runs, tmp_path):
-    run = tiny_runs["id"]
-    v = run.vectors()[1]
-    y = inspect.layout(run.path, v, "pca", key=inspect.model_key(run.path))
-    assert y.shape == (run.dataset.n_items, 2) and np.isfinite(y).all()
-    assert inspect.cached_layout(run.path, v, "pca", inspect.model_key(run.path)) is not None
-    assert inspect.cached_layout(run.path, v, "pca", "other-model") is None  # stale keys are ignored
-    with np.load(run.path / "layouts.npz", allow_pickle=False) as z:
-        assert {"pca", "pca_key"} <= set(z.files)
-    assert np.array_equal(inspect.layout(run.path, v, "pca", key=inspect.model_key(run.path)), y)
-    with pytest.raises(MotorError, match="unknown layout"):
-        inspect.layout(None, v, "tsne")
-
-
-def test_clusters_are_numbered_by_size(tiny_runs):
-    lab = inspect.clusters(tiny_runs["motor"].vectors()[1], 4)
-    sizes = np.bincount(lab)
-    assert len(lab) == 40 and (np.diff(sizes) <= 0).all()
-
-
-def test_attention_views(tiny_runs):
-    run = tiny_runs["motor"]
-    view = inspect.attention_view(run.model.items, run.tokenizer, 5)
-    T = run.tokenizer.n_tokens
-    assert view["attention"].shape == (2, 2, T, T) and np.allclose(view["attention"].sum(-1), 1, atol=1e-5)
-    assert np.isclose(view["pooling"].sum(), 1) and view["labels"][0].startswith("image s0 c")
-    assert inspect.attention_average(run.model.items).shape == (2, 2, T, T)
-    avg = inspect.pooling_average(run.model.items)
-    assert avg.shape == (T,) and np.isclose(avg.sum(), 1, atol=1e-5)
-
-
-def test_recommendation_comparison_marks_hits_overlap_and_cold(tiny_runs):
-    users = inspect.user_options(tiny_runs["id"])
-    assert len(users) and (users["test"] >= 1).all()
-    user = users["user_id"].iloc[0]
-    res = inspect.compare_recommendations(tiny_runs, user, 8)
-    u = tiny_runs["id"].dataset.user_index(user)
-    truth = set(inspect.user_items(tiny_runs["id"], u, "test")) | set(inspect.user_items(tiny_runs["id"], u, "cold"))
-    for name, df in res["lists"].items():
-        assert len(df) == 8 and (df["hit"] == df["item"].isin(truth)).all()
-        assert not set(df["item"]) & set(tiny_runs[name].seen_items(u))
-        assert (df["cold"] == tiny_runs[name].split.cold_items[df["item"]]).all()
-    both = set(res["lists"]["id"]["item"]) & set(res["lists"]["motor"]["item"])
-    assert set(res["overlap"]) == both and res["lists"]["id"]["in other list"].sum() == len(both)
-    assert len(res["held_out"]) == res["n_truth"] == len(truth)
-    hist = inspect.user_history(tiny_runs["id"], user)
-    assert len(hist) == len(tiny_runs["id"].seen_items(u))
-
-
-def test_all_recommendations_agree_with_recommend(tiny_runs):
-    run = tiny_runs["motor"]
-    df = inspect.all_recommendations(run, 5)
-    assert len(df) == run.dataset.n_users * 5
-    uid = run.dataset.user_ids[2]
-    mine = df[df["user_id"] == str(uid)]
-    assert mine["item_id"].tolist() == [r["item_id"] for r in run.recommend(uid, 5)]
-
-
-def test_metric_tables_and_curves(tiny_runs):
-    metrics = {"ID": tiny_runs["id"].metrics, "MOTOR": tiny_runs["motor"].metrics}
-    t = inspect.metrics_table(metrics)
-    assert list(t.columns) == ["ID", "MOTOR"]
-    assert t.loc["item-side parameters", "MOTOR"] == tiny_runs["motor"].metrics["params"]["item_side"]
-    assert "cold recall@20" in t.index
-    rel = inspect.relative_change(t, "ID", "MOTOR")
-    a, b = t.loc["test recall@20"]
-    assert rel["test recall@20"] == pytest.approx((b - a) / a) if a else np.isnan(rel["test recall@20"])
-    assert np.isnan(rel["best epoch"])
-    h = inspect.history_frame({"ID": tiny_runs["id"].history})
-    assert list(h["epoch"]) == [1, 2, 3] and "valid recall@20" in h
-
-
 # --- UMAP (slow: numba compiles on the first fit in a process) --------------------------------
 
 
@@ -379,14 +259,14 @@ def test_layout_worker_computes_umap_into_the_run_folder(tiny_runs, monkeypatch)
     monkeypatch.setenv("MOTOR_LAB_UMAP", "1")
     run = tiny_runs["motor"]
     worker = LayoutWorker(warmup=False)
-    key = inspect.model_key(run.path)
+    key = layouts.model_key(run.path)
     assert worker.request(run.path, lambda: run.vectors()[1], key) == "queued"
     for _ in range(1200):  # UMAP's first fit JITs for ~20 s on a quiet machine; far longer under load
         if worker.state(run.path) in ("done",) or str(worker.state(run.path)).startswith("failed"):
             break
         time.sleep(0.5)
     assert worker.state(run.path) == "done"
-    y = inspect.cached_layout(run.path, run.vectors()[1], "umap", key)
+    y = layouts.cached_layout(run.path, run.vectors()[1], "umap", key)
     assert y is not None and y.shape == (40, 2) and np.isfinite(y).all()
     assert worker.request(run.path, lambda: run.vectors()[1], key) == "done"  # computed once per run
     worker.close()

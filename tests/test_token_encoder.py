@@ -10,6 +10,8 @@ import torch
 from motor.config import from_dict
 from motor.encoders.base import ItemEncoder
 from motor.encoders.id_table import IdEmbedding
+from motor.encoders.registry import ITEM_ENCODERS, get_item_encoder
+from motor.encoders.tcn import TCN_VARIANTS, get_tcn
 from motor.encoders.token_encoder import MotorEncoder, MotorEncoderConfig, item_side_parameters
 from motor.errors import MotorError
 from motor.models.base import Batch, ModelContext
@@ -64,12 +66,12 @@ def test_attention_and_pooling_are_distributions():
     np.testing.assert_allclose(att.sum(-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(pool.sum(), 1.0, atol=1e-5)
     np.testing.assert_array_equal(out["token_ids"], make_tokens()[4])
-    summary = enc.attention_summary()
+    summary = enc.attention_average()
     assert summary.shape == (2, 2, T, T)
     np.testing.assert_allclose(summary.sum(-1), 1.0, atol=1e-5)
     enc.chunk = 4
-    np.testing.assert_allclose(enc.attention_summary(), summary, atol=1e-6)
-    one = enc.attention_summary(torch.tensor([4]))
+    np.testing.assert_allclose(enc.attention_average(), summary, atol=1e-6)
+    one = enc.attention_average(torch.tensor([4]))
     np.testing.assert_allclose(one, att, atol=1e-6)
 
 
@@ -79,9 +81,51 @@ def test_explain_other_variants():
     np.testing.assert_allclose(mean["pooling"], np.full(T, 1.0 / T))
     cross = make_encoder("cross")
     assert cross.explain(0)["attention"] is None and cross.explain(0)["pooling"] is None
-    assert cross.attention_summary() is None
+    assert cross.attention_average() is None
     with pytest.raises(MotorError, match="out of range"):
         cross.explain(N_ITEMS)
+
+
+def test_pooling_average_per_variant():
+    np.testing.assert_allclose(make_encoder("mean").pooling_average(), np.full(T, 1.0 / T), atol=1e-7)
+    assert make_encoder("cross").pooling_average() is None
+    enc = make_encoder("attention")
+    avg = enc.pooling_average()
+    assert avg.shape == (T,) and np.isclose(avg.sum(), 1, atol=1e-5)
+    np.testing.assert_allclose(enc.pooling_average([4]), enc.explain(4)["pooling"], atol=1e-6)
+    with pytest.raises(MotorError, match="at least one item"):
+        enc.pooling_average([])
+
+
+def test_registries_match_the_config_choices():
+    from typing import get_args, get_type_hints
+
+    from motor.experiment import RunConfig
+
+    assert set(TCN_VARIANTS) == set(get_args(get_type_hints(MotorEncoderConfig)["tcn"]))
+    assert set(ITEM_ENCODERS) == set(get_args(get_type_hints(RunConfig)["items"]))
+    for name, cls in TCN_VARIANTS.items():
+        assert cls.name == name and isinstance(make_encoder(name).tcn, cls)
+    with pytest.raises(MotorError, match="choose one of attention, cross, mean"):
+        get_tcn("transformer")
+    with pytest.raises(MotorError, match="choose one of id, motor"):
+        get_item_encoder("graph")
+    with pytest.raises(MotorError, match="needs a fitted tokenizer"):
+        get_item_encoder("motor").factory(RunConfig(), 3, None)
+    assert get_item_encoder("id").factory(RunConfig(), 3, None)(4).weight.shape == (3, 4)
+
+
+@pytest.mark.parametrize("tcn", TCNS)
+def test_state_dicts_saved_before_the_tcn_module_still_load(tcn):
+    # the design before: no TCN submodule, plain q.k / sqrt(head_dim) attention, pooling without temperature
+    enc = make_encoder(tcn, seed=1, qk_norm=False, pool_scale=False, pool_slot_bias=False).eval()
+    old = {k.removeprefix("tcn."): v for k, v in enc.state_dict().items()}  # the names runs were saved with
+    assert not any(k.startswith("tcn.") or k.endswith(("scale", "bias_pool")) or "pool_" in k for k in old)
+    fresh = make_encoder(tcn, seed=2).eval()  # today's defaults
+    fresh.load_state_dict(old, strict=True)
+    torch.testing.assert_close(fresh(), enc(), rtol=0, atol=0)
+    assert not fresh.cfg.qk_norm if tcn == "attention" else fresh.cfg.qk_norm  # the config says what it computes
+    assert fresh.n_parameters() == item_side_parameters(N_ITEMS, T, V, DIM, fresh.cfg)
 
 
 def permuted(enc, perm):
@@ -90,6 +134,8 @@ def permuted(enc, perm):
     with torch.no_grad():
         out.token_ids.copy_(enc.token_ids[:, perm])
         out.slot.copy_(enc.slot[perm])
+        if getattr(out.tcn, "pool_bias", None) is not None:
+            out.tcn.pool_bias.copy_(enc.tcn.pool_bias[perm])
         out.vocab_slot[out.token_ids] = torch.arange(T).expand_as(out.token_ids)
     return out
 
@@ -97,6 +143,9 @@ def permuted(enc, perm):
 @pytest.mark.parametrize("tcn", ["attention", "mean"])
 def test_permuting_tokens_with_their_slots_leaves_output_unchanged(tcn):
     enc = make_encoder(tcn).eval()
+    if getattr(enc.tcn, "pool_bias", None) is not None:
+        with torch.no_grad():
+            enc.tcn.pool_bias.normal_()  # a trained-looking slot prior must move with its slot
     perm = torch.tensor([3, 0, 4, 2, 1])
     torch.testing.assert_close(permuted(enc, perm)(), enc(), rtol=1e-5, atol=1e-6)
 
@@ -292,3 +341,70 @@ def test_encoder_plugs_into_backbones(kind, Backbone):
     users, items = model.embeddings()
     assert items.shape == (ctx.n_items, Backbone.Config().embedding_dim)
     assert model.param_counts()["item_side"] == model.items.n_parameters()
+
+
+# --- diagnostics: is the TCN crossing? ---------------------------------------------------------
+
+
+def test_attention_stats_on_hand_made_maps():
+    from motor.encoders.diagnostics import attention_stats, collapse_warnings, pooling_stats, summarise_attention
+
+    n, heads, t = 6, 2, 4
+    uniform = torch.full((n, heads, t, t), 1.0 / t)
+    st = attention_stats(uniform)
+    np.testing.assert_allclose(st["entropy"], [np.log(t)] * heads, rtol=1e-9)
+    np.testing.assert_allclose(st["max_weight"], [1.0 / t] * heads)
+    assert st["same_key"] == [0.0, 0.0]  # ties are no pick
+    np.testing.assert_allclose(st["tv_from_average"], [0.0, 0.0], atol=1e-12)
+
+    column = torch.zeros(n, heads, t, t)
+    column[..., 2] = 1.0  # every query of every item reads key 2: a single dark column
+    st = attention_stats(column)
+    np.testing.assert_allclose(st["entropy"], [0.0, 0.0], atol=1e-9)
+    assert st["max_weight"] == [1.0, 1.0] and st["same_key"] == [1.0, 1.0]
+    np.testing.assert_allclose(st["tv_from_average"], [0.0, 0.0], atol=1e-12)
+    warn = collapse_warnings(summarise_attention([st]), None)
+    assert len(warn) == 3 and "one-hot" in warn[0] and "same key" in warn[1] and "depends on the item" in warn[2]
+
+    # content-dependent: half the items read the next token, half the previous one (one-hot, no shared column)
+    eye = torch.eye(t)
+    maps = torch.stack([eye.roll(1 if i % 2 else -1, dims=1) for i in range(n)])[:, None].expand(n, heads, t, t)
+    st = attention_stats(maps)
+    assert st["same_key"] == [0.0, 0.0] and st["max_weight"] == [1.0, 1.0]
+    np.testing.assert_allclose(st["tv_from_average"], [0.5, 0.5])  # the average row is 0.5 / 0.5
+    warn = collapse_warnings(summarise_attention([st]), None)
+    assert len(warn) == 1 and "one-hot" in warn[0]
+
+    flat = pooling_stats(torch.full((n, 8), 1 / 8))
+    assert flat["max_weight"] == pytest.approx(1 / 8) and flat["T"] == 8 and flat["tv_from_average"] == 0
+    assert any("uniform" in w for w in collapse_warnings(None, flat))
+    peaked = torch.full((n, 8), 0.05)
+    peaked[:, 0] = 0.65
+    assert pooling_stats(peaked)["max_weight"] == pytest.approx(0.65)
+    assert collapse_warnings(None, pooling_stats(peaked)) == []
+
+
+def test_encoder_diagnostics_per_variant():
+    import json
+
+    enc = make_encoder("attention")
+    enc.train()
+    d = enc.diagnostics()
+    assert enc.training  # restores the mode
+    json.dumps(d)  # JSON-ready
+    assert d["tcn"] == "attention" and d["items"] == N_ITEMS and len(d["attention"]["layers"]) == 2
+    for layer in d["attention"]["layers"]:
+        assert len(layer["max_weight"]) == 2 and all(1 / T - 1e-9 <= w <= 1 for w in layer["max_weight"])
+        assert all(0 <= x <= 1 for x in layer["same_key"] + layer["tv_from_average"])
+    assert 1 / T <= d["pooling"]["max_weight"] <= 1 and d["pooling"]["T"] == T
+    assert d["collapsed"] == bool(d["warnings"])
+    # the chunked, subsampled pass agrees with one pass over the same items
+    enc.chunk = 5
+    again = enc.attention_diagnostics()
+    np.testing.assert_allclose(again["attention"]["mean"]["tv_from_average"], d["attention"]["mean"]["tv_from_average"],
+                               rtol=1e-6)
+    assert enc.attention_diagnostics(max_items=10)["items"] == 10
+    assert make_encoder("cross").diagnostics()["attention"] is None
+    mean = make_encoder("mean").diagnostics()
+    assert mean["attention"] is None and mean["pooling"] is None and not mean["collapsed"]  # 1/T by design
+    assert IdEmbedding(5, 3).diagnostics() == {}

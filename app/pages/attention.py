@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app import charts, state, ui
-from motor import inspect
+from motor.explore import attention, layouts
 
 CAPTION = ("Inside MOTOR, an item's tokens (image and text pieces) attend to each other before they are pooled into "
            "one item vector. The heatmaps show, for one item, which token looks at which in every layer and head; "
@@ -18,7 +18,7 @@ CAPTION = ("Inside MOTOR, an item's tokens (image and text pieces) attend to eac
 def _averages(folder: str, key: str):
     run = state.loaded_run(folder)
     enc = run.model.items
-    return inspect.attention_average(enc), inspect.pooling_average(enc)
+    return enc.attention_average(), enc.pooling_average()
 
 
 def body():
@@ -26,9 +26,9 @@ def body():
     run = models["motor"]
     ds, tok, enc = run.dataset, run.tokenizer, run.model.items
     item = ui.item_picker(ds, "Item", help="The same pick is used on the Tokens page.")
-    view = inspect.attention_view(enc, tok, item)
+    view = attention.attention_view(enc, tok, item)
     folder = rec.folder("motor")
-    avg_att, avg_pool = _averages(str(folder), inspect.model_key(folder))
+    avg_att, avg_pool = _averages(str(folder), layouts.model_key(folder))
     labels = view["labels"]
     st.caption(f"{len(labels)} tokens: " + ", ".join(f"`{lab}`" for lab in labels) +
                ". A label reads modality, sub-space (s) and codeword (c).")
@@ -58,7 +58,7 @@ def body():
         st.subheader("Average attention over all items")
         st.caption("The same maps averaged over every item, by slot (modality and sub-space): the crossing "
                    "pattern the network learned in general, e.g. whether image tokens read text tokens.")
-        slots = inspect.slot_labels(tok)
+        slots = attention.slot_labels(tok)
         for layer in range(avg_att.shape[0]):
             st.plotly_chart(charts.heatmaps(avg_att[layer], slots,
                                             [f"average · layer {layer + 1}, head {h + 1}" for h in range(avg_att.shape[1])]),

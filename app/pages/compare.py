@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import charts, state, ui
 from app.workspace import VARIANT_LABELS
-from motor import inspect
+from motor.explore import recommendations, tables
 
 CAPTION = ("The headline: how well each item representation ranks the items users really chose next (test Recall "
            "and NDCG), on items never seen in training (cold), and how many item-side parameters it needs. MOTOR's "
@@ -20,7 +20,7 @@ CAPTION = ("The headline: how well each item representation ranks the items user
 def _recommendations(folders: tuple[str, ...], names: tuple[str, ...], k: int) -> pd.DataFrame:
     parts = []
     for folder, name in zip(folders, names):
-        df = inspect.all_recommendations(state.loaded_run(folder), k)
+        df = recommendations.all_recommendations(state.loaded_run(folder), k)
         df.insert(0, "model", name)
         parts.append(df)
     return pd.concat(parts, ignore_index=True)
@@ -30,9 +30,9 @@ def body():
     rec, models = ui.require_run()
     names = {VARIANT_LABELS[v]: run for v, run in sorted(models.items(), key=lambda kv: kv[0] != "id")}
     metrics = {n: run.metrics for n, run in names.items()}
-    table = inspect.metrics_table(metrics)
+    table = tables.metrics_table(metrics)
     if {"ID", "MOTOR"} <= set(table.columns):
-        table["MOTOR vs ID"] = inspect.relative_change(table, "ID", "MOTOR").map(
+        table["MOTOR vs ID"] = tables.relative_change(table, "ID", "MOTOR").map(
             lambda v: "" if pd.isna(v) else f"{v:+.1%}")
 
     figs = ["test recall@10", "test recall@20", "test ndcg@10", "test ndcg@20"]
@@ -68,7 +68,7 @@ def body():
     st.dataframe(shown, width="stretch", height=min(40 + 35 * len(shown), 720))
 
     st.subheader("Training curves")
-    hist = inspect.history_frame({n: run.history for n, run in names.items()})
+    hist = tables.history_frame({n: run.history for n, run in names.items()})
     best = {n: m.get("best_epoch") for n, m in metrics.items()}
     a, b = st.columns(2)
     a.plotly_chart(charts.curves(hist, "loss", "training loss"), key="curve_loss", config={"displayModeBar": False})

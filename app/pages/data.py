@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import state, ui
 from app.uploads import MAX_UPLOAD_MB, build_raw_dataset, save_upload
-from motor import inspect
+from motor.explore.catalogue import modalities_frame, preview
 
 CAPTION = ("MOTOR describes every item by its content (here: a poster image and a text), not by an ID. This page "
            "opens the data the models learn from: who interacted with what, and which feature vectors each item "
@@ -162,7 +162,7 @@ def show_dataset():
     c1, c2 = st.columns([3, 2])
     with c1:
         st.markdown("**Modalities** (one feature vector per item each; MOTOR turns each into tokens)")
-        st.dataframe(inspect.modalities_frame(ds), hide_index=True, width="stretch")
+        st.dataframe(modalities_frame(ds), hide_index=True, width="stretch")
     with c2:
         st.markdown("**Protocol details**")
         st.markdown(f"- timestamps: {'yes' if s['has_timestamps'] else 'no'}\n"
@@ -174,7 +174,7 @@ def show_dataset():
     else:
         st.success("The dataset passed every check.", icon=":material/check_circle:")
     st.markdown("**Items** (the 50 most interacted with)")
-    st.dataframe(inspect.preview(ds, 50).drop(columns=["item"]), hide_index=True, width="stretch", height=320)
+    st.dataframe(preview(ds, 50).drop(columns=["item"]), hide_index=True, width="stretch", height=320)
     st.page_link("app/pages/train.py", label="Next: train ID and MOTOR on this dataset",
                  icon=":material/arrow_forward:")
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app import ui
 from app.workspace import VARIANT_LABELS
-from motor import inspect
+from motor.explore import recommendations
 
 CAPTION = ("Pick a user and compare MOTOR's top-K with the ID baseline's. Items the user really interacted with later "
            "(held out for testing) are marked as hits; cold items (never seen in training) only MOTOR can rank "
@@ -17,7 +17,7 @@ CAPTION = ("Pick a user and compare MOTOR's top-K with the ID baseline's. Items 
 def body():
     rec, models = ui.require_run()
     first = next(iter(models.values()))
-    users = inspect.user_options(first)
+    users = recommendations.user_options(first)
     if users.empty:
         st.info("No user in this run has held-out test items.")
         return
@@ -37,7 +37,7 @@ def body():
             st.session_state[f"w:user:{rec.dataset}"] = str(np.random.default_rng().choice(ids))
             st.rerun()
 
-    res = inspect.compare_recommendations(models, user, k)
+    res = recommendations.compare_recommendations(models, user, k)
     names = list(res["lists"])
     hits = [(f"{VARIANT_LABELS[n]} hits", f"{res['hits'][n]} of {k}",
              f"recommended items that are among the user's {res['n_truth']} held-out items") for n in names]
@@ -65,7 +65,7 @@ def body():
 
     a, b = st.columns(2)
     with a:
-        hist = inspect.user_history(first, user)
+        hist = recommendations.user_history(first, user)
         st.markdown(f"**Training history** ({len(hist)} items the models learned from)")
         st.dataframe(hist.drop(columns=["item", "item_id"]), hide_index=True, width="stretch", height=300)
     with b:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import charts, state, ui
 from app.jobs import umap_enabled
-from motor import inspect
+from motor.explore import clusters, catalogue, layouts, tokens
 
 CAPTION = ("Items that share tokens share parameters: that is how MOTOR lets related items (and items nobody has "
            "interacted with yet) learn from each other. The maps place every item by its learned vector, MOTOR beside "
@@ -24,19 +24,19 @@ COLOR_OPTIONS = {"cluster": "Cluster (k-means of MOTOR vectors)", "genre": "Genr
 @st.cache_data(show_spinner=False, max_entries=16)
 def _clusters(folder: str, key: str, k: int) -> np.ndarray:
     run = state.loaded_run(folder)
-    return inspect.clusters(run.vectors()[1], k)
+    return clusters.clusters(run.vectors()[1], k)
 
 
 def map_for(folder, run) -> tuple[np.ndarray, str]:
     """UMAP from the run folder's cache when ready, else PCA now and UMAP requested in the background."""
     vectors = run.vectors()[1]
-    key = inspect.model_key(folder)
+    key = layouts.model_key(folder)
     if umap_enabled():
-        hit = inspect.cached_layout(folder, vectors, "umap", key)
+        hit = layouts.cached_layout(folder, vectors, "umap", key)
         if hit is not None:
             return hit, "umap"
         state.layout_worker().request(folder, lambda: run.vectors()[1], key)
-    return inspect.layout(folder, vectors, "pca", key=key), "pca"
+    return layouts.layout(folder, vectors, "pca", key=key), "pca"
 
 
 @st.fragment(run_every=2.0)
@@ -57,12 +57,12 @@ def wait_for_umap(folders: list[str]) -> None:
 def colouring(choice: str, ds, tok, item: int, token: int, motor_run, rec) -> dict:
     n = ds.n_items
     if choice == "cluster":
-        labels = _clusters(str(rec.folder("motor")), inspect.model_key(rec.folder("motor")), 12)
+        labels = _clusters(str(rec.folder("motor")), layouts.model_key(rec.folder("motor")), 12)
         return {"kind": "category", "values": [f"cluster {c + 1}" for c in labels],
                 "order": [f"cluster {c + 1}" for c in range(labels.max() + 1)]}
     if choice == "genre":
-        genres = inspect.genres_of(ds)
-        counts = inspect.genre_counts(ds)
+        genres = catalogue.genres_of(ds)
+        counts = catalogue.genre_counts(ds)
         g = st.session_state.setdefault("picked", {})
         opts = counts.index.tolist()
         chosen = ui.bound(st.selectbox, g, "genre", "Genre to highlight", options=opts,
@@ -90,14 +90,14 @@ def body():
         item = ui.item_picker(ds, "Picked item (marked with a star)",
                               help="The same pick is used on the Attention page.")
     opts = list(COLOR_OPTIONS)
-    if inspect.genres_of(ds) is None:
+    if catalogue.genres_of(ds) is None:
         opts.remove("genre")
     picked = st.session_state.setdefault("picked", {})
     with c2:
         choice = ui.bound(st.radio, picked, "colour", "Colour the maps by", options=opts,
                           format_func=COLOR_OPTIONS.get, horizontal=True)
     item_tids = tok.token_ids[item]
-    token_df = inspect.token_options(tok)
+    token_df = tokens.token_options(tok)
     if picked.get("token_item") != (rec.run_id, item):  # a new item (or run): start from its first token
         picked["token_item"] = (rec.run_id, item)
         picked["token"] = int(item_tids[0])
@@ -109,7 +109,7 @@ def body():
     token = int(token)
     color = colouring(choice, ds, tok, item, token, mrun, rec)
 
-    hover = [f"{inspect.item_label(ds, i)}{' (cold)' if cold[i] else ''}" for i in range(ds.n_items)]
+    hover = [f"{catalogue.item_label(ds, i)}{' (cold)' if cold[i] else ''}" for i in range(ds.n_items)]
     waiting = []
     cols = st.columns(2 if idrun is not None else 1)
     for col, (name, run, variant) in zip(cols, [("MOTOR", mrun, "motor"), ("ID", idrun, "id")]):
@@ -127,8 +127,8 @@ def body():
     st.caption("Hover a point for its title. Cold items (held out of training) keep a random ID vector, "
                "but MOTOR builds theirs from content." if cold.any() else "Hover a point for its title.")
 
-    st.subheader(f"Tokens of {inspect.item_label(ds, item)}")
-    mine = inspect.item_tokens(tok, item)
+    st.subheader(f"Tokens of {catalogue.item_label(ds, item)}")
+    mine = tokens.item_tokens(tok, item)
     a, b = st.columns([1, 1])
     with a:
         st.markdown("**Its tokens** (modality, sub-space, codeword) and how many items carry each")
@@ -136,7 +136,7 @@ def body():
                      hide_index=True, width="stretch")
     with b:
         st.markdown("**Items sharing the most tokens with it**")
-        st.dataframe(inspect.sharing_items(tok, ds, item, 10)[["title", "shared tokens", "which"]],
+        st.dataframe(tokens.sharing_items(tok, ds, item, 10)[["title", "shared tokens", "which"]],
                      hide_index=True, width="stretch",
                      column_config={"title": st.column_config.TextColumn(width="medium"),
                                     "shared tokens": st.column_config.NumberColumn("shared", width="small"),
@@ -144,13 +144,13 @@ def body():
     a, b = st.columns(2)
     with a:
         st.markdown("**Nearest items by MOTOR vector** (cosine after removing the mean vector; faiss)")
-        st.dataframe(inspect.nearest_items(mrun.vectors()[1], ds, item, 10, tok)[
+        st.dataframe(tokens.nearest_items(mrun.vectors()[1], ds, item, 10, tok)[
                          ["title", "cosine", "shared tokens"]], hide_index=True, width="stretch",
                          column_config=NEAR_COLUMNS)
     if idrun is not None:
         with b:
             st.markdown("**Nearest items by ID vector** (same measure)")
-            st.dataframe(inspect.nearest_items(idrun.vectors()[1], ds, item, 10, tok)[
+            st.dataframe(tokens.nearest_items(idrun.vectors()[1], ds, item, 10, tok)[
                              ["title", "cosine", "shared tokens"]], hide_index=True, width="stretch",
                          column_config=NEAR_COLUMNS)
 
@@ -161,14 +161,14 @@ def body():
     token = ui.bound(st.selectbox, picked, "token", "Token (the picked item's tokens first)", options=order,
                      format_func=lambda t: f"{labels[t]} · {counts[t]} items" +
                                            (" · of the picked item" if t in set(item_tids.tolist()) else ""))
-    carriers = inspect.token_items(tok, ds, int(token), cold)
+    carriers = tokens.token_items(tok, ds, int(token), cold)
     st.caption(f"{len(carriers)} items carry **{labels[int(token)]}**; they all share its embedding. "
                "Choose 'Items carrying a token' above to see them on the maps.")
     st.dataframe(carriers.drop(columns=["item"]), hide_index=True, width="stretch", height=280)
 
     st.subheader("Codebooks")
-    summ = inspect.collision_summary(tok)
-    usage = inspect.codebook_usage(tok)
+    summ = tokens.collision_summary(tok)
+    usage = tokens.codebook_usage(tok)
     ui.metric_row([
         ("Tokens per item (T)", str(summ["tokens_per_item"]), "sum of M over modalities"),
         ("Token vocabulary (V)", ui.fmt_int(summ["vocab_size"]), "rows of the shared token table: sum of M x K"),
@@ -182,7 +182,7 @@ def body():
                          "collision rate (this modality)": f"{v['collision_rate']:.1%}",
                          "unused tokens": v["unused_tokens"]} for m, v in summ["per_modality"].items()])
     st.dataframe(per, hide_index=True, width="stretch")
-    groups = inspect.token_groups(tok, ds)
+    groups = tokens.token_groups(tok, ds)
     if len(groups):
         with st.expander(f"Items with identical token tuples ({len(groups)} groups shown)"):
             st.dataframe(groups, hide_index=True, width="stretch")

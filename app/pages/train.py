@@ -107,7 +107,7 @@ def start(ds, s: dict) -> None:
     worker = state.layout_worker()
 
     def after(job, outputs):
-        from motor.inspect import model_key
+        from motor.explore.layouts import model_key
 
         for variant, out in outputs.items():
             folder = job.folder / variant

@@ -23,6 +23,7 @@ class ItemEncoder(nn.Module):
         self.n_items, self.dim = int(n_items), int(dim)
 
     def encode(self, items: torch.Tensor | None) -> torch.Tensor:
+        """Vectors of ``items`` ([n, dim]) or of every item when ``items`` is None ([n_items, dim])."""
         raise NotImplementedError
 
     def forward(self, items: torch.Tensor | None = None) -> torch.Tensor:
@@ -36,3 +37,7 @@ class ItemEncoder(nn.Module):
     def n_bytes(self) -> int:
         """Memory of parameters and buffers (frozen token ids included)."""
         return sum(t.numel() * t.element_size() for t in list(self.parameters()) + list(self.buffers()))
+
+    def diagnostics(self) -> dict:
+        """What the trained representation does, as a JSON-ready dict for ``metrics.json`` (empty: nothing to say)."""
+        return {}

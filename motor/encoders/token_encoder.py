@@ -4,18 +4,10 @@
 saved in the state_dict, so a reloaded model needs nothing else. The only learnable item-side
 tables are the token table ``E [V, token_dim]`` (one row per (modality, sub-space, codeword)) and
 the slot embeddings ``S [T, token_dim]`` (one per (modality, sub-space)); nothing grows with
-the number of items. ``H0 = E[tid] + S`` goes through a Token Cross Network (TCN):
+the number of items. ``H0 = E[tid] + S`` goes through a Token Cross Network (TCN), one of the
+variants registered in ``motor.encoders.tcn`` (``attention``, ``cross``, ``mean``).
 
-- ``attention``: L pre-norm transformer blocks over the item's T tokens, final LayerNorm,
-  attention pooling ``alpha = softmax(H q / sqrt(token_dim))``, ``Linear(token_dim -> dim)``.
-- ``cross``: DCN-v2 cross layers ``x_{l+1} = x0 * (W_l x_l + b_l) + x_l`` on the flattened
-  tokens ``x0 = flatten(H0)`` (``T * token_dim`` wide), LayerNorm, ``Linear(T * token_dim -> dim)``.
-  W is low rank, ``U V^T`` with rank token_dim, whenever that has fewer weights than a full
-  ``D x D`` matrix (T > 2): at T=16, token_dim=64 that is 131k instead of 1M weights per layer.
-- ``mean``: mean of H0 over tokens, LayerNorm, ``Linear(token_dim -> dim)`` (the no-crossing
-  ablation).
-
-All three end in a LayerNorm before the output projection, so their item vectors start at the
+All variants end in a LayerNorm before the output projection, so their item vectors start at the
 same scale and an ablation compares the crossing, not the initial magnitudes (without it the
 'mean' and 'cross' outputs start about 100 times smaller than the 'attention' ones).
 
@@ -25,26 +17,24 @@ Item vectors are recomputed from the tokens in every forward pass: only the batc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from motor.config import doc
 from motor.encoders.base import ItemEncoder
+from motor.encoders.diagnostics import attention_stats, collapse_warnings, pooling_stats, summarise_attention
+from motor.encoders.tcn import TCNOutput, get_tcn
 from motor.errors import MotorError
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 @dataclass
 class MotorEncoderConfig:
+    """Token embeddings and Token Cross Network of MOTOR's item encoder."""
+
     token_dim: int = doc(32, "width of the token embeddings inside the Token Cross Network (32: the TCN runs "
                              "on every item at every step, so its width sets MOTOR's CPU cost)")
     tcn: Literal["attention", "cross", "mean"] = doc(
@@ -59,23 +49,25 @@ class MotorEncoderConfig:
         "normal", "token table init: 'normal' (N(0, init_std)) or 'codebook' (each token starts as its PQ codeword, "
                   "mapped to token_dim by a fixed random orthogonal projection per modality, centred per "
                   "sub-space and scaled to std init_std)")
+    qk_norm: bool = doc(True, "'attention': cosine attention, q and k unit-normalised per head with a learned "
+                              "temperature per head (False: plain q.k / sqrt(head_dim), which saturates to one-hot "
+                              "maps at high learning rates)")
+    pool_scale: bool = doc(True, "'attention': pooling logits are a learned temperature times the projection "
+                                 "of each token on the unit pooling query")
+    pool_slot_bias: bool = doc(True, "'attention': add a learned bias per token slot to the pooling logits "
+                                     "(a prior on which modality and sub-space counts more)")
     slot_embeddings: bool = doc(True, "add a learnable embedding per token slot (modality, sub-space), so the "
                                       "TCN knows where each token comes from")
     init_std: float = doc(0.02, "std of the normal init of token table, slot embeddings and linear weights "
                                 "(nanoGPT style; residual output projections use init_std / sqrt(2 * layers))")
 
-    def validate(self):
+    def validate(self) -> None:
+        """Raise ``MotorError`` naming the valid range for any value out of it (the TCN variant adds its own)."""
         if self.token_dim < 1:
             raise MotorError(f"token_dim={self.token_dim}: the token width must be at least 1 (typical: 32, 64)")
-        if self.tcn in ("attention", "cross") and self.layers < 1:
-            raise MotorError(f"layers={self.layers}: tcn={self.tcn!r} needs at least 1 layer (typical: 1 to 3); "
-                             f"use tcn='mean' for no crossing")
+        get_tcn(self.tcn).check(self)
         if self.layers < 0:
             raise MotorError(f"layers={self.layers}: must be 0 or more")
-        if self.tcn == "attention":
-            if self.heads < 1 or self.token_dim % self.heads:
-                raise MotorError(f"heads={self.heads} must divide token_dim={self.token_dim}; valid values: "
-                                 f"{', '.join(map(str, _divisors(self.token_dim)))}")
         if self.ffn_mult < 1:
             raise MotorError(f"ffn_mult={self.ffn_mult}: the feed-forward width multiple must be at least 1 "
                              f"(typical: 2 or 4)")
@@ -85,71 +77,8 @@ class MotorEncoderConfig:
             raise MotorError(f"init_std={self.init_std}: must be positive (typical: 0.02)")
 
 
-# --- Token Cross Network pieces ---------------------------------------------------------------
-
-
-class SelfAttention(nn.Module):
-    """Multi-head self-attention among one item's tokens; returns the weights for inspection."""
-
-    def __init__(self, d: int, heads: int, dropout: float):
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(d, 3 * d)
-        self.proj = nn.Linear(d, d)
-        self.attn_drop, self.resid_drop = nn.Dropout(dropout), nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, keep: bool = False, qkv: torch.Tensor | None = None):
-        """``qkv`` may be given precomputed ([B, T, 3d]); ``keep`` returns the weights [B, h, T, T]."""
-        B, T, d = x.shape
-        qkv = self.qkv(x) if qkv is None else qkv
-        q, k, v = qkv.view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # 3 x [B, h, T, hd]
-        # Explicit softmax (not the fused kernel): on CPU at T=16 it is faster, and the weights are the
-        # token-cross attention maps the app shows.
-        att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)  # [B, h, T, T]
-        y = self.attn_drop(att) @ v
-        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, d))), (att if keep else None)
-
-
-class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(LN(x)), then x + FFN(LN(x))."""
-
-    def __init__(self, d: int, heads: int, ffn_mult: int, dropout: float):
-        super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = SelfAttention(d, heads, dropout)
-        self.ffn = nn.Sequential(nn.Linear(d, ffn_mult * d), nn.GELU(), nn.Linear(ffn_mult * d, d), nn.Dropout(dropout))
-
-    def forward(self, x: torch.Tensor, keep: bool = False, qkv: torch.Tensor | None = None):
-        a, att = self.attn(self.ln1(x) if qkv is None else x, keep, qkv)
-        x = x + a
-        return x + self.ffn(self.ln2(x)), att
-
-
-class CrossLayer(nn.Module):
-    """DCN-v2 cross layer ``x0 * (W x + b) + x``; ``W = U V^T`` (rank r) when that is smaller than D x D."""
-
-    def __init__(self, width: int, rank: int | None, dropout: float):
-        super().__init__()
-        self.low_rank = rank is not None
-        if not self.low_rank:
-            self.w = nn.Linear(width, width)
-        else:
-            self.v = nn.Linear(width, rank, bias=False)  # V^T x
-            self.u = nn.Linear(rank, width)  # U (V^T x) + b
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        wx = self.u(self.v(x)) if self.low_rank else self.w(x)
-        return x0 * self.drop(wx) + x
-
-
-def cross_rank(T: int, token_dim: int) -> int | None:
-    """Rank of the cross layers' W: token_dim when low rank has fewer weights (T > 2), else None (full)."""
-    width = T * token_dim
-    return token_dim if 2 * width * token_dim < width * width else None
-
-
-# --- the encoder --------------------------------------------------------------------------------
+# state_dict names from before the TCN became its own module (``blocks.0...`` is now ``tcn.blocks.0...``)
+_OLD_TCN_KEYS = ("blocks.", "cross.", "ln_f.", "out.", "query")
 
 
 class MotorEncoder(ItemEncoder):
@@ -161,10 +90,10 @@ class MotorEncoder(ItemEncoder):
     """
 
     kind = "motor"
-    chunk = 65536  # items per forward in encode(None) / attention_summary (bounds peak memory; settable per instance)
+    chunk = 65536  # items per forward in encode(None) / averages (bounds peak memory; settable per instance)
 
-    def __init__(self, n_items: int, dim: int, token_ids, vocab_size: int, cfg: MotorEncoderConfig | None = None,
-                 slot_modality: Sequence[int] | None = None, codebooks=None):
+    def __init__(self, n_items: int, dim: int, token_ids: Any, vocab_size: int, cfg: MotorEncoderConfig | None = None,
+                 slot_modality: Sequence[int] | None = None, codebooks: Any = None):
         super().__init__(n_items, dim)
         cfg = cfg or MotorEncoderConfig()
         cfg.validate()
@@ -191,20 +120,7 @@ class MotorEncoder(ItemEncoder):
 
         self.token_table = nn.Embedding(vocab_size, d)
         self.slot = nn.Parameter(torch.zeros(T, d)) if cfg.slot_embeddings else None  # S [T, token_dim]
-        self.drop = nn.Dropout(cfg.dropout)
-        if cfg.tcn == "attention":
-            self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.ffn_mult, cfg.dropout) for _ in range(cfg.layers))
-            self.ln_f = nn.LayerNorm(d)
-            self.query = nn.Parameter(torch.zeros(d))
-            self.out = nn.Linear(d, dim)
-        elif cfg.tcn == "cross":
-            rank = cross_rank(T, d)
-            self.cross = nn.ModuleList(CrossLayer(T * d, rank, cfg.dropout) for _ in range(cfg.layers))
-            self.ln_f = nn.LayerNorm(T * d)
-            self.out = nn.Linear(T * d, dim)
-        else:
-            self.ln_f = nn.LayerNorm(d)
-            self.out = nn.Linear(d, dim)
+        self.tcn = get_tcn(cfg.tcn)(T, dim, cfg)
 
         # nanoGPT init: N(0, std) for tables and linear weights, zero biases, LayerNorm at identity,
         # residual output projections shrunk by depth so the residual stream keeps its scale
@@ -213,12 +129,9 @@ class MotorEncoder(ItemEncoder):
                 nn.init.normal_(m.weight, std=std)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
-        for p in (self.slot, getattr(self, "query", None)):
-            if p is not None:
-                nn.init.normal_(p, std=std)
-        for blk in getattr(self, "blocks", []):
-            for w in (blk.attn.proj.weight, blk.ffn[2].weight):
-                nn.init.normal_(w, std=std / math.sqrt(2 * cfg.layers))
+        if self.slot is not None:
+            nn.init.normal_(self.slot, std=std)
+        self.tcn.init_weights(std)
         if cfg.init == "codebook":
             if codebooks is None:
                 raise MotorError("init='codebook' needs the tokenizer's PQ codebooks; pass codebooks= "
@@ -232,6 +145,7 @@ class MotorEncoder(ItemEncoder):
                                      f"same tokenizer")
             with torch.no_grad():
                 self.token_table.weight.copy_(codebook_init(books, vocab_size, d, std))
+        self.register_load_state_dict_pre_hook(_rename_old_tcn_keys)
 
     # --- forward ----------------------------------------------------------------------------
 
@@ -245,56 +159,36 @@ class MotorEncoder(ItemEncoder):
         h = self.token_table.weight
         return h if self.slot is None else h + self.slot[self.vocab_slot]
 
-    def _tcn(self, tids: torch.Tensor, keep: bool = False):
-        """[B, T] token ids -> ([B, dim], attention [L, B, h, T, T] | None, pooling [B, T] | None)."""
-        cfg = self.cfg
-        h0 = self._token_states()
-        if cfg.tcn == "mean" and not (self.training and cfg.dropout > 0):
-            return self.out(self.ln_f(F.embedding_bag(tids, h0, mode="mean"))), None, None
-        h = self.drop(F.embedding(tids, h0))
-        if cfg.tcn == "mean":
-            return self.out(self.ln_f(h.mean(1))), None, None
-        if cfg.tcn == "cross":
-            x0 = x = h.flatten(1)
-            for layer in self.cross:
-                x = layer(x0, x)
-            return self.out(self.ln_f(x)), None, None
-        maps = []
-        qkv = None
-        if not (self.training and cfg.dropout > 0):  # block 0's LayerNorm + q,k,v once per vocabulary entry
-            first = self.blocks[0]
-            qkv = F.embedding(tids, first.attn.qkv(first.ln1(h0)))
-        for i, blk in enumerate(self.blocks):
-            h, att = blk(h, keep, qkv if i == 0 else None)
-            maps.append(att)
-        h = self.ln_f(h)
-        alpha = torch.softmax(h @ self.query / math.sqrt(cfg.token_dim), dim=1)  # [B, T]
-        pooled = (alpha.unsqueeze(-1) * h).sum(1)
-        return self.out(pooled), (torch.stack(maps) if keep else None), alpha
+    def _run(self, tids: torch.Tensor, keep: bool = False) -> TCNOutput:
+        """[B, T] token ids through the TCN (``keep``: attention maps and pooling weights too)."""
+        return self.tcn(self._token_states(), tids, keep)
 
     def encode_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
         """Vectors [B, dim] of items given by their token ids [B, T] (e.g. new items, never in the catalogue)."""
         token_ids = torch.as_tensor(token_ids, device=self.token_ids.device).long()
         if token_ids.dim() != 2 or token_ids.shape[1] != self.n_tokens:
             raise MotorError(f"token ids must be [n, T={self.n_tokens}], got shape {tuple(token_ids.shape)}")
-        return self._tcn(token_ids)[0]
+        return self._run(token_ids).vectors
 
     def encode(self, items: torch.Tensor | None) -> torch.Tensor:
+        """Vectors of ``items`` (each distinct item encoded once), or of all items in chunks of ``chunk``."""
         if items is not None:
             unique, inverse = torch.unique(items, return_inverse=True)  # a batch repeats items: encode each once
-            return self._tcn(self.token_ids[unique])[0][inverse]
+            return self._run(self.token_ids[unique]).vectors[inverse]
         if self.n_items <= self.chunk:
-            return self._tcn(self.token_ids)[0]
-        return torch.cat([self._tcn(self.token_ids[s:s + self.chunk])[0] for s in range(0, self.n_items, self.chunk)])
+            return self._run(self.token_ids).vectors
+        return torch.cat([self._run(self.token_ids[s:s + self.chunk]).vectors
+                          for s in range(0, self.n_items, self.chunk)])
 
     # --- inspection -------------------------------------------------------------------------
 
     @torch.no_grad()
-    def _inspect(self, tids: torch.Tensor):
+    def inspect_tokens(self, tids: torch.Tensor) -> TCNOutput:
+        """The TCN on token ids [B, T] in eval mode, with attention maps and pooling weights kept."""
         was = self.training
         self.eval()
         try:
-            return self._tcn(tids, keep=True)
+            return self._run(tids, keep=True)
         finally:
             self.train(was)
 
@@ -306,25 +200,91 @@ class MotorEncoder(ItemEncoder):
         if not 0 <= int(item) < self.n_items:
             raise MotorError(f"item {item} is out of range; valid items are 0..{self.n_items - 1}")
         tids = self.token_ids[int(item)]
-        _, att, alpha = self._inspect(tids[None])
-        if self.cfg.tcn == "mean":
-            alpha = torch.full((1, self.n_tokens), 1.0 / self.n_tokens, device=tids.device)  # mean: uniform pooling
-        return {"attention": None if att is None else att[:, 0].cpu().numpy(),
-                "pooling": None if alpha is None else alpha[0].cpu().numpy(),
+        out = self.inspect_tokens(tids[None])
+        return {"attention": None if out.attention is None else out.attention[:, 0].cpu().numpy(),
+                "pooling": None if out.pooling is None else out.pooling[0].cpu().numpy(),
                 "token_ids": tids.cpu().numpy()}
 
-    def attention_summary(self, items: torch.Tensor | None = None) -> np.ndarray | None:
-        """Mean attention map [L, heads, T, T] over all items (or ``items``), in eval mode; None without attention."""
-        if self.cfg.tcn != "attention":
-            return None
-        tids = self.token_ids if items is None else self.token_ids[torch.as_tensor(items, device=self.token_ids.device)]
+    def _item_tokens(self, items: Any = None) -> torch.Tensor:
+        """Token ids [n, T] of ``items`` (all items when None); at least one item."""
+        if items is None:
+            return self.token_ids
+        tids = self.token_ids[torch.as_tensor(items, dtype=torch.long, device=self.token_ids.device)]
         if len(tids) == 0:
-            raise MotorError("attention_summary needs at least one item")
+            raise MotorError("an average over items needs at least one item")
+        return tids
+
+    def attention_average(self, items: Any = None) -> np.ndarray | None:
+        """Mean attention map [L, heads, T, T] over all items (or ``items``), in eval mode; None without attention."""
+        if not self.tcn.has_attention:
+            return None
+        tids = self._item_tokens(items)
         total = None
         for s in range(0, len(tids), self.chunk):
-            att = self._inspect(tids[s:s + self.chunk])[1].double().sum(1)  # [L, h, T, T]
+            att = self.inspect_tokens(tids[s:s + self.chunk]).attention.double().sum(1)  # [L, h, T, T]
             total = att if total is None else total + att
         return (total / len(tids)).float().cpu().numpy()
+
+    def pooling_average(self, items: Any = None) -> np.ndarray | None:
+        """Mean pooling weight per token slot [T] over all items (or ``items``).
+
+        Uniform for 'mean', None for 'cross' (no pooling).
+        """
+        if not self.tcn.has_pooling:
+            return None
+        tids = self._item_tokens(items)
+        total = torch.zeros(self.n_tokens, dtype=torch.float64)
+        for s in range(0, len(tids), self.chunk):
+            total += self.inspect_tokens(tids[s:s + self.chunk]).pooling.double().sum(0).cpu()
+        return (total / len(tids)).float().numpy()
+
+    def attention_diagnostics(self, max_items: int = 20000) -> dict:
+        """Is the TCN crossing? Attention and pooling figures over the items, in eval mode (JSON-ready).
+
+        ``attention``: per layer the per-head figures of ``motor.encoders.diagnostics.attention_stats``
+        (mean row entropy and largest weight, share of items whose rows all pick the same key, mean
+        total-variation distance from the average map) and ``mean`` over layers and heads; None
+        without attention. ``pooling``: mean largest pooling weight against ``1/T`` and more; None
+        unless the variant learns its pooling. ``warnings`` name each collapse symptom beyond its
+        threshold and ``collapsed`` is True when there is any. At most ``max_items`` items, evenly
+        spaced over the catalogue, are read (a bound on the cost for large catalogues).
+        """
+        n = min(self.n_items, int(max_items))
+        items = torch.linspace(0, self.n_items - 1, n).round().long() if n < self.n_items else None
+        tids = self._item_tokens(items)
+        att_avg = torch.as_tensor(self.attention_average(items)) if self.tcn.has_attention else None
+        learns_pooling = self.tcn.learns_pooling
+        pool_avg = torch.as_tensor(self.pooling_average(items)) if learns_pooling else None
+        att_sums: list[dict] | None = None
+        pool_sum: dict | None = None
+        for s in range(0, len(tids), self.chunk):
+            out = self.inspect_tokens(tids[s:s + self.chunk])
+            w = float(len(out.vectors))
+            if att_avg is not None:
+                stats = [attention_stats(out.attention[layer], att_avg[layer]) for layer in range(len(out.attention))]
+                if att_sums is None:
+                    att_sums = [{k: [0.0] * len(v) for k, v in st.items()} for st in stats]
+                for acc, st in zip(att_sums, stats):
+                    for k, v in st.items():
+                        acc[k] = [a + w * x for a, x in zip(acc[k], v)]
+            if pool_avg is not None:
+                st = pooling_stats(out.pooling, pool_avg)
+                pool_sum = {k: (pool_sum or {}).get(k, 0.0) + w * v for k, v in st.items()
+                            if k in ("max_weight", "entropy", "tv_from_average")}
+        attention = pooling = None
+        if att_sums is not None:
+            layers = [{k: [a / len(tids) for a in v] for k, v in acc.items()} for acc in att_sums]
+            attention = {"layers": layers, "mean": summarise_attention(layers)}
+        if pool_sum is not None:
+            pooling = {**{k: v / len(tids) for k, v in pool_sum.items()}, "uniform": 1.0 / self.n_tokens,
+                       "T": self.n_tokens}
+        warnings = collapse_warnings(None if attention is None else attention["mean"], pooling)
+        return {"tcn": self.tcn.name, "items": len(tids), "attention": attention, "pooling": pooling,
+                "collapsed": bool(warnings), "warnings": warnings}
+
+    def diagnostics(self) -> dict:
+        """The ``attention_diagnostics`` of the TCN (what ``metrics.json`` reports as ``item_encoder``)."""
+        return self.attention_diagnostics()
 
     # --- size -------------------------------------------------------------------------------
 
@@ -334,19 +294,20 @@ class MotorEncoder(ItemEncoder):
         return item_side_parameters(n_items, T, V, dim, cfg)
 
 
+def _rename_old_tcn_keys(module: nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:
+    """Load run folders saved before the TCN was a submodule (``blocks.0...`` is now ``tcn.blocks.0...``) or
+    before the TCN had its temperatures (see ``AttentionTCN.adopt_legacy``)."""
+    for key in list(state_dict):
+        rest = key[len(prefix):] if key.startswith(prefix) else None
+        if rest is not None and rest.startswith(_OLD_TCN_KEYS):
+            state_dict[prefix + "tcn." + rest] = state_dict.pop(key)
+    module.tcn.adopt_legacy(state_dict, prefix + "tcn.")
+
+
 def item_side_parameters(n_items: int, T: int, V: int, dim: int, cfg: MotorEncoderConfig) -> int:
     """``MotorEncoder(...).n_parameters()`` without building it (the ID table has ``n_items * dim``)."""
     d = cfg.token_dim
-    n = V * d + (T * d if cfg.slot_embeddings else 0)
-    if cfg.tcn == "attention":
-        f = cfg.ffn_mult * d
-        per_block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d)
-        return n + cfg.layers * per_block + 2 * d + d + d * dim + dim
-    if cfg.tcn == "cross":
-        w, r = T * d, cross_rank(T, d)
-        per_layer = w * w + w if r is None else w * r + r * w + w
-        return n + cfg.layers * per_layer + 2 * w + w * dim + dim
-    return n + 2 * d + d * dim + dim
+    return V * d + (T * d if cfg.slot_embeddings else 0) + get_tcn(cfg.tcn).n_parameters_for(T, dim, cfg)
 
 
 def codebook_init(codebooks, vocab_size: int, token_dim: int, std: float) -> torch.Tensor:

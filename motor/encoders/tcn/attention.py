@@ -1,0 +1,176 @@
+"""Self-attention among an item's tokens, then attention pooling: MOTOR's default Token Cross Network."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from motor.encoders.tcn.base import TCNOutput, TokenCrossNetwork
+from motor.errors import MotorError
+
+if TYPE_CHECKING:
+    from motor.encoders.token_encoder import MotorEncoderConfig
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention among one item's tokens; returns the weights for inspection.
+
+    With ``qk_norm`` the logits are ``scale_h * cos(q, k)``: q and k are unit vectors per head and
+    each head learns its temperature ``scale_h`` (initialised at ``sqrt(head_dim)``, the size of
+    ``q.k / sqrt(head_dim)`` for unit-RMS q and k). Without it, unnormalised ``q.k / sqrt(head_dim)``
+    saturates once training grows the q/k weights: at the quick preset's lr the logits of a row
+    spread over ~100, every row turns one-hot on the same key and the tokens stop crossing.
+    """
+
+    def __init__(self, d: int, heads: int, dropout: float, qk_norm: bool = True):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.attn_drop, self.resid_drop = nn.Dropout(dropout), nn.Dropout(dropout)
+        hd = d // heads
+        self.scale = nn.Parameter(torch.full((heads, 1, 1), math.sqrt(hd))) if qk_norm else None
+
+    def prepare(self, qkv: torch.Tensor) -> torch.Tensor:
+        """q, k, v [..., 3d] ready for ``q @ k^T``: q carries the scale (``scale_h / |q|`` per head, or
+        ``1 / sqrt(head_dim)``) and k is unit per head. Token by token, so it can run once per vocabulary entry."""
+        d = qkv.shape[-1] // 3
+        hd = d // self.heads
+        q, k, v = qkv.split(d, dim=-1)
+        if self.scale is None:
+            return torch.cat([q / math.sqrt(hd), k, v], dim=-1)
+        q = F.normalize(q.unflatten(-1, (self.heads, hd)), dim=-1) * self.scale.view(self.heads, 1)
+        k = F.normalize(k.unflatten(-1, (self.heads, hd)), dim=-1)
+        return torch.cat([q.flatten(-2), k.flatten(-2), v], dim=-1)
+
+    def forward(self, x: torch.Tensor, keep: bool = False,
+                qkv: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``qkv`` may be given already prepared ([B, T, 3d]); ``keep`` returns the weights [B, h, T, T]."""
+        B, T, d = x.shape
+        qkv = self.prepare(self.qkv(x)) if qkv is None else qkv
+        q, k, v = qkv.view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # 3 x [B, h, T, hd]
+        # Explicit softmax, not the fused kernel: at T=8 on CPU the fused kernel was not measurably faster, and the
+        # weights are the token-cross attention maps the app shows.
+        att = torch.softmax(q @ k.transpose(-2, -1), dim=-1)  # [B, h, T, T]
+        y = self.attn_drop(att) @ v
+        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, d))), (att if keep else None)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(LN(x)), then x + FFN(LN(x))."""
+
+    def __init__(self, d: int, heads: int, ffn_mult: int, dropout: float, qk_norm: bool = True):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = SelfAttention(d, heads, dropout, qk_norm)
+        self.ffn = nn.Sequential(nn.Linear(d, ffn_mult * d), nn.GELU(), nn.Linear(ffn_mult * d, d), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor, keep: bool = False,
+                qkv: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One block; ``qkv`` (precomputed from ``LN1(x)``) skips the first LayerNorm and projection."""
+        a, att = self.attn(self.ln1(x) if qkv is None else x, keep, qkv)
+        x = x + a
+        return x + self.ffn(self.ln2(x)), att
+
+
+class AttentionTCN(TokenCrossNetwork):
+    """L pre-norm transformer blocks over the item's T tokens, final LayerNorm, attention pooling, Linear.
+
+    Attention is cosine attention with a learned temperature per head (``qk_norm``); pooling is
+    ``alpha = softmax(tau * H q / |q| + b_slot)`` with a learned temperature ``tau`` (``pool_scale``)
+    and a learned prior per token slot ``b_slot`` (``pool_slot_bias``); without them (all False)
+    this is the original design, ``softmax(q k / sqrt(head_dim))`` and
+    ``softmax(H q / sqrt(token_dim))``, which collapses at high learning rates (docs/METHOD.md).
+    """
+
+    name = "attention"
+    has_attention = True
+    has_pooling = True
+    learns_pooling = True
+
+    def __init__(self, n_tokens: int, dim: int, cfg: "MotorEncoderConfig"):
+        super().__init__(n_tokens, dim, cfg)
+        d = cfg.token_dim
+        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.ffn_mult, cfg.dropout, cfg.qk_norm)
+                                    for _ in range(cfg.layers))
+        self.ln_f = nn.LayerNorm(d)
+        self.query = nn.Parameter(torch.zeros(d))
+        self.out = nn.Linear(d, dim)
+        # pooling logits tau * (LN(h_t) . q / |q|): the query gives the direction, the learned temperature tau the
+        # sharpness, whatever the query's norm (a free q starts at norm ~0.1 and the pooling stays uniform: Adam
+        # moves it too little for its logits to spread). tau starts at sqrt(d): the logits' spread over a
+        # LayerNormed token is then that of q.h with unit-variance q, and the pooling starts non-uniform
+        # (tau = 1 was measured to end nearer uniform, mean largest weight 0.195 at T=8)
+        self.pool_scale = nn.Parameter(torch.full((1,), math.sqrt(d))) if cfg.pool_scale else None
+        # a learned prior per token slot (which modality and sub-space counts more), added to the pooling logits
+        self.pool_bias = nn.Parameter(torch.zeros(n_tokens)) if cfg.pool_slot_bias else None
+
+    def adopt_legacy(self, state_dict: dict, prefix: str) -> None:
+        """A state dict saved before ``qk_norm`` / ``pool_scale`` existed has no temperatures: the model was
+        trained without them, so switch them off (here and in ``cfg``) and it computes what it did then."""
+        if not any(k.startswith(prefix + "blocks.") for k in state_dict):
+            return
+        for i, blk in enumerate(self.blocks):
+            if blk.attn.scale is not None and f"{prefix}blocks.{i}.attn.scale" not in state_dict:
+                blk.attn.scale = None
+                self.cfg.qk_norm = False
+        if self.pool_scale is not None and prefix + "pool_scale" not in state_dict:
+            self.pool_scale = None
+            self.cfg.pool_scale = False
+        if self.pool_bias is not None and prefix + "pool_bias" not in state_dict:
+            self.pool_bias = None
+            self.cfg.pool_slot_bias = False
+
+    def init_weights(self, std: float) -> None:
+        """Pooling query N(0, std); residual output projections N(0, std / sqrt(2 L)) (nanoGPT)."""
+        nn.init.normal_(self.query, std=std)
+        for blk in self.blocks:
+            for w in (blk.attn.proj.weight, blk.ffn[2].weight):
+                nn.init.normal_(w, std=std / math.sqrt(2 * self.cfg.layers))
+
+    def forward(self, h0: torch.Tensor, tids: torch.Tensor, keep: bool = False) -> TCNOutput:
+        """Item vectors; with ``keep`` also the attention maps [L, B, h, T, T] (pooling weights always)."""
+        h = self.drop(F.embedding(tids, h0))
+        maps = []
+        qkv = None
+        if not (self.training and self.cfg.dropout > 0):  # block 0's LayerNorm, q,k,v (+ norms) once per vocab entry
+            first = self.blocks[0]
+            qkv = F.embedding(tids, first.attn.prepare(first.attn.qkv(first.ln1(h0))))
+        for i, blk in enumerate(self.blocks):
+            h, att = blk(h, keep, qkv if i == 0 else None)
+            maps.append(att)
+        h = self.ln_f(h)
+        if self.pool_scale is None:
+            logits = h @ self.query / math.sqrt(self.cfg.token_dim)  # [B, T]
+        else:
+            logits = self.pool_scale * (h @ F.normalize(self.query, dim=0))
+        alpha = torch.softmax(logits if self.pool_bias is None else logits + self.pool_bias, dim=1)
+        pooled = (alpha.unsqueeze(-1) * h).sum(1)
+        return TCNOutput(self.out(pooled), torch.stack(maps) if keep else None, alpha)
+
+    @classmethod
+    def check(cls, cfg: "MotorEncoderConfig") -> None:
+        """At least one block, and ``heads`` dividing ``token_dim``."""
+        if cfg.layers < 1:
+            raise MotorError(f"layers={cfg.layers}: tcn='attention' needs at least 1 layer (typical: 1 to 3); "
+                             f"use tcn='mean' for no crossing")
+        if cfg.heads < 1 or cfg.token_dim % cfg.heads:
+            raise MotorError(f"heads={cfg.heads} must divide token_dim={cfg.token_dim}; valid values: "
+                             f"{', '.join(map(str, _divisors(cfg.token_dim)))}")
+
+    @classmethod
+    def n_parameters_for(cls, n_tokens: int, dim: int, cfg: "MotorEncoderConfig") -> int:
+        """Blocks (two LayerNorms, q/k/v, output projection, FFN), final LayerNorm, query, output projection."""
+        d, f = cfg.token_dim, cfg.ffn_mult * cfg.token_dim
+        per_block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d)
+        per_block += cfg.heads if cfg.qk_norm else 0  # one learned temperature per head
+        pool = (1 if cfg.pool_scale else 0) + (n_tokens if cfg.pool_slot_bias else 0)  # temperature, slot prior
+        return cfg.layers * per_block + 2 * d + d + d * dim + dim + pool

@@ -1,0 +1,18 @@
+"""Analyses behind motor-lab's explore pages, usable without Streamlit (plain data in, tables out).
+
+Each module reads a trained run (``motor.runs.LoadedRun``), its tokenizer or its item encoder
+and returns pandas DataFrames, numpy arrays or dicts, so the app stays a thin layer and the
+same figures can be reproduced in a notebook. One topic per module:
+
+- ``catalogue``: item metadata for display (titles, genres, interaction counts, modalities);
+- ``layouts``: 2-D layouts of item vectors (PCA, UMAP), cached per run folder with a lock;
+- ``clusters``: k-means clusters of item vectors (faiss);
+- ``tokens``: an item's tokens, the items carrying a token or sharing most tokens, nearest
+  items by vector, codebook usage, PQ collisions;
+- ``attention``: one item's token-cross attention and pooling with readable labels (the
+  averages over items are methods of the encoder);
+- ``recommendations``: several runs' top-k for one user side by side, all-user exports;
+- ``tables``: metric tables, relative changes and training curves.
+
+Import the module you need (``from motor.explore import tokens``): nothing heavy loads until then.
+"""

@@ -1,0 +1,120 @@
+"""Token views: an item's tokens, the items carrying a token, the items sharing most tokens,
+nearest items by vector, codebook usage per sub-space, PQ collisions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from motor.errors import MotorError
+from motor.explore.catalogue import item_frame, item_label
+
+if TYPE_CHECKING:
+    from motor.data.dataset import Dataset
+    from motor.tokenizer import Tokenizer
+
+
+def token_counts(tok: "Tokenizer") -> np.ndarray:
+    """[V]: how many items carry each token id."""
+    return np.bincount(tok.token_ids.ravel(), minlength=tok.vocab_size)
+
+
+def item_tokens(tok: "Tokenizer", item: int) -> pd.DataFrame:
+    """An item's T tokens: slot, modality, sub-space, codeword, label and how many items carry each."""
+    if not 0 <= item < tok.n_items:
+        raise MotorError(f"item {item} is out of range; valid items are 0..{tok.n_items - 1}")
+    counts = token_counts(tok)
+    tids = tok.token_ids[item]
+    return pd.DataFrame({
+        "slot": np.arange(tok.n_tokens),
+        "modality": [tok.modalities[m] for m in tok.slot_modality],
+        "sub-space": tok.slot_subspace.astype(int),
+        "codeword": (tids - tok.slot_offset).astype(int),
+        "token": tids.astype(int),
+        "label": [tok.token_label(int(t)) for t in tids],
+        "items with this token": counts[tids].astype(int),
+    })
+
+
+def token_options(tok: "Tokenizer", min_items: int = 1) -> pd.DataFrame:
+    """All tokens carried by at least ``min_items`` items, with labels, slot order."""
+    counts = token_counts(tok)
+    tids = np.flatnonzero(counts >= min_items)
+    return pd.DataFrame({"token": tids, "label": [tok.token_label(int(t)) for t in tids], "items": counts[tids]})
+
+
+def token_items(tok: "Tokenizer", ds: "Dataset", tid: int, cold_items: np.ndarray | None = None) -> pd.DataFrame:
+    """Every item carrying token ``tid``, with its metadata, most interacted first."""
+    items = tok.items_with_token(int(tid))
+    df = item_frame(ds, cold_items).iloc[items]
+    return df.sort_values("interactions", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def sharing_items(tok: "Tokenizer", ds: "Dataset", item: int, k: int = 10) -> pd.DataFrame:
+    """The ``k`` items sharing most tokens with ``item``: shared count and which tokens."""
+    rows = []
+    mine = tok.token_ids[item]
+    for other, shared in tok.most_sharing(item, k):
+        common = mine[tok.token_ids[other] == mine]
+        rows.append({"item": other, "title": item_label(ds, other), "shared tokens": shared,
+                     "of": tok.n_tokens, "which": ", ".join(tok.token_label(int(t)) for t in common)})
+    return pd.DataFrame(rows, columns=["item", "title", "shared tokens", "of", "which"])
+
+
+def nearest_items(vectors: np.ndarray, ds: "Dataset", item: int, k: int = 10,
+                  tok: "Tokenizer | None" = None, centre: bool = True) -> pd.DataFrame:
+    """The ``k`` items whose vectors are most cosine-similar to ``item``'s (faiss), with shared tokens when known.
+
+    ``centre`` compares vectors after removing the mean item vector, ``centre=False`` is plain
+    cosine (``motor.retrieval.VectorIndex.similar_items``).
+    """
+    from motor.retrieval import VectorIndex
+
+    sims, items = VectorIndex(vectors).similar_items(int(item), k, "centred" if centre else "cosine")
+    df = pd.DataFrame({"item": items.astype(int), "title": [item_label(ds, int(i)) for i in items],
+                       "cosine": np.round(sims.astype(float), 4)})
+    if tok is not None:
+        df["shared tokens"] = tok.shared_token_counts(int(item))[items].astype(int)
+    return df
+
+
+def codebook_usage(tok: "Tokenizer") -> pd.DataFrame:
+    """Per (modality, sub-space): codewords used out of K, items on the fullest token, usage perplexity."""
+    rows = []
+    for s in range(tok.n_tokens):
+        m = tok.modalities[tok.slot_modality[s]]
+        k = tok.k[m]
+        codes = tok.codes[:, s]
+        counts = np.bincount(codes, minlength=k)
+        p = counts[counts > 0] / counts.sum()
+        rows.append({"slot": s, "modality": m, "sub-space": int(tok.slot_subspace[s]), "K": k,
+                     "codewords used": int((counts > 0).sum()), "usage": float((counts > 0).mean()),
+                     "largest token (items)": int(counts.max()),
+                     "perplexity": float(np.exp(-(p * np.log(p)).sum()))})
+    return pd.DataFrame(rows)
+
+
+def collision_summary(tok: "Tokenizer") -> dict:
+    """Headline tokenizer figures: collision rate overall and per modality, vocabulary, tokens per item."""
+    r = tok.report()
+    return {"collision_rate": r["collision_rate"], "vocab_size": r["vocab_size"],
+            "tokens_per_item": r["tokens_per_item"], "n_items": r["n_items"],
+            "per_modality": {m: {"collision_rate": v["code_collision_rate"], "recon_error": v["recon_error"],
+                                 "m": v["m"], "k": v["k"], "dims": v["dims"], "unused_tokens": v["unused_tokens"]}
+                             for m, v in r["modalities"].items()}}
+
+
+def token_groups(tok: "Tokenizer", ds: "Dataset", min_items: int = 2, limit: int = 50) -> pd.DataFrame:
+    """Items whose full token tuple is identical (PQ collisions), largest groups first."""
+    _, inverse, counts = np.unique(tok.token_ids, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    rows = []
+    for g in np.argsort(-counts, kind="stable"):
+        if counts[g] < min_items or len(rows) >= limit:
+            break
+        members = np.flatnonzero(inverse == g)
+        rows.append({"items": int(counts[g]), "titles": "; ".join(item_label(ds, int(i)) for i in members[:8])
+                     + (" ..." if len(members) > 8 else "")})
+    return pd.DataFrame(rows, columns=["items", "titles"])

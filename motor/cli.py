@@ -135,7 +135,8 @@ def build_run_config(a):
             d[key] = {**d[key], **value} if isinstance(value, dict) and isinstance(d.get(key), dict) else value
     d.setdefault("data", {}).update(_data_cfg(a))
     split = d.setdefault("split", {})
-    for key, val in (("method", a.split), ("seed", a.split_seed), ("cold_items", a.cold_items)):
+    for key, val in (("method", a.split), ("seed", a.split_seed), ("cold_items", a.cold_items),
+                     ("train_fraction", getattr(a, "train_fraction", None))):
         if val is not None:
             split[key] = val
     for key, val in (("backbone", a.backbone), ("items", a.items)):
@@ -245,6 +246,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--split", choices=["auto", "random", "time", "given"])
     r.add_argument("--split-seed", type=int)
     r.add_argument("--cold-items", type=float, help="fraction of items held out as cold (e.g. 0.1)")
+    r.add_argument("--train-fraction", type=float, help="keep this seeded fraction of each user's training "
+                                                        "interactions (sparser data; valid/test unchanged)")
     _pq_args(r)
     r.add_argument("--tcn", choices=["attention", "cross", "mean"], help="Token Cross Network variant")
     r.add_argument("--tcn-layers", type=int)

@@ -24,7 +24,7 @@ def _data_args(p):
     p.add_argument("--data", default="demo", help="'demo' or a dataset folder (MMRec or simple format)")
     p.add_argument("--kcore", type=int, default=0, help="iterative k-core filter (0 = off)")
     p.add_argument("--duplicates", choices=["error", "keep_last"], default="error")
-    p.add_argument("--missing-features", choices=["error", "fill_mean"], default="error")
+    p.add_argument("--missing-features", choices=["error", "fill_mean", "fill_zero"], default="error")
 
 
 def _data_cfg(a) -> dict:

@@ -67,8 +67,10 @@ def model_context(ds: Dataset, split: Split, cache_dir: Path | None = None) -> M
 
 
 def tokenize(ds: Dataset, cfg: TokenizerConfig, progress=None) -> Tokenizer:
-    """PQ tokens from every item's content: cold items included (content exists without interactions)."""
-    return fit_tokenizer({k: m.features for k, m in ds.modalities.items()}, cfg, progress=progress)
+    """PQ tokens from every item's content: cold items included (content exists without interactions);
+    items without a modality's content (``Modality.present``) get its missing token."""
+    return fit_tokenizer({k: m.features for k, m in ds.modalities.items()}, cfg, progress=progress,
+                         present={k: m.present for k, m in ds.modalities.items()})
 
 
 def build_model(cfg: RunConfig, ctx: ModelContext, tokenizer: Tokenizer | None = None) -> Recommender:

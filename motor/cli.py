@@ -78,10 +78,13 @@ def cmd_data(a) -> int:
     from motor.data.load import DataConfig, load_dataset
     from motor.config import from_dict
 
+    from motor.data.checks import check_dataset
+
     ds = load_dataset(from_dict(DataConfig, _data_cfg(a)))
+    split, checks = check_dataset(ds)  # the same split as train: refuses what train refuses
     s = ds.stats()
     if a.json:
-        print(json.dumps(s, indent=2))
+        print(json.dumps({**s, "split": split.summary(), "warnings": list(ds.warnings) + checks}, indent=2))
         return 0
     print(f"dataset      {s['name']}  ({ds.source})")
     print(f"users        {s['users']:,}")
@@ -98,6 +101,9 @@ def cmd_data(a) -> int:
                                       + ")" for n, m in s["modalities"].items()))
     for w in ds.warnings:
         print(f"note: {w}")
+    print(f"split        {split.method}: {len(split.train):,} train, {len(split.valid):,} valid, {len(split.test):,} test")
+    for w in checks:
+        print(f"warning: {w}")
     return 0
 
 

@@ -273,7 +273,7 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_recommend)
 
-    for extra in ("motor.features.cli", "motor.bench"):
+    for extra in ("motor.features.cli", "motor.bench", "motor.tune"):
         try:
             module = __import__(extra, fromlist=["add_parser"])
         except ImportError:

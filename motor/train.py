@@ -98,7 +98,9 @@ class Trainer:
         self.cfg = cfg or TrainConfig()
 
     def fit(self, model: Recommender, split: Split, progress: Callable[[Progress], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> TrainResult:
+            should_stop: Callable[[], bool] | None = None, evaluate_test: bool = True) -> TrainResult:
+        """Train with early stopping on validation; ``evaluate_test=False`` (tuning trials) computes no
+        test or cold figure at all, so a search can never see one."""
         cfg = self.cfg
         set_threads(cfg.threads or None)
         emit = progress or (lambda p: None)
@@ -177,7 +179,7 @@ class Trainer:
                 raise MotorError(message.replace("keeps the best model so far (epoch 0)", "has no model to keep"))
             raise MotorError("training was cancelled before the first validation; no model to keep")
         model.load_state_dict(best_state)
-        final = evaluator.evaluate_all(model)
+        final = evaluator.evaluate_all(model) if evaluate_test else {"test": {}}
         result = TrainResult(best_epoch, best_valid, final["test"], final.get("cold", {}), history, stopped,
                              message, time.perf_counter() - t_start)
         emit(Progress("done", best_epoch, cfg.epochs, loss=history[-1]["loss"] if history else float("nan"),

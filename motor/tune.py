@@ -101,14 +101,8 @@ def suggest(trial, space: dict[str, tuple]) -> dict:
 
 
 def apply_params(base, params: dict):
-    """``base`` (a RunConfig) with each dotted setting replaced; validated like any config."""
-    from motor.experiment import RunConfig
-
-    d = base.to_dict()
-    for path, value in params.items():
-        section, key = path.split(".", 1)
-        d.setdefault(section, {})[key] = value
-    return RunConfig.from_dict(d)
+    """``base`` (a RunConfig) with the dotted settings of ``params`` applied, validated like any config."""
+    return base.with_overrides(params)
 
 
 # --- the two search backends share ask / tell ----------------------------------------------------
@@ -333,35 +327,23 @@ def add_parser(sub) -> None:
 
 
 def base_config(a):
-    """The RunConfig every trial starts from (preset, then --config, then the options)."""
-    import copy
+    """The RunConfig every trial starts from: the preset, then --config, then the options."""
+    from motor.presets import preset
 
-    from motor.config import from_dict
-    from motor.experiment import RunConfig
-    from motor.presets import PRESETS
-
-    if a.preset not in PRESETS:
-        raise MotorError(f"unknown preset {a.preset!r}; choose one of {', '.join(PRESETS)}")
-    d: dict = copy.deepcopy(PRESETS[a.preset])
+    overrides = {"backbone": a.backbone, "items": a.items, "data.data": a.data, "train.seed": a.seed}
+    for path, val in (("split.train_fraction", a.train_fraction), ("split.seed", a.split_seed),
+                      ("train.epochs", a.epochs), ("train.patience", a.patience), ("train.threads", a.threads)):
+        if val is not None:
+            overrides[path] = val
+    loaded = {}
     if a.config:
         try:
             loaded = json.loads(Path(a.config).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise MotorError(f"--config {a.config}: cannot read JSON ({e})") from None
-        for key, value in loaded.items():
-            d[key] = {**d[key], **value} if isinstance(value, dict) and isinstance(d.get(key), dict) else value
-    d["backbone"], d["items"] = a.backbone, a.items
-    d.setdefault("data", {})["data"] = a.data
-    split = d.setdefault("split", {})
-    for key, val in (("train_fraction", a.train_fraction), ("seed", a.split_seed)):
-        if val is not None:
-            split[key] = val
-    tr = d.setdefault("train", {})
-    tr["seed"] = a.seed
-    for key, val in (("epochs", a.epochs), ("patience", a.patience), ("threads", a.threads)):
-        if val is not None:
-            tr[key] = val
-    return from_dict(RunConfig, d)
+        if not isinstance(loaded, dict):
+            raise MotorError(f"--config {a.config}: expected a JSON object of RunConfig settings")
+    return preset(a.preset, overrides=loaded).with_overrides(overrides)
 
 
 def cmd_tune(a) -> int:

@@ -62,7 +62,7 @@ def test_random_search_never_reads_test_before_the_end(tmp_path, monkeypatch, it
     best = tmp_path / "out" / "best_config.json"
     cfg = build_run_config(make_parser().parse_args(["train", "--config", str(best), "--data", str(data)]))
     assert cfg.train.lr == pytest.approx(s["best"]["params"]["train.lr"])
-    assert cfg.model["reg_weight"] == pytest.approx(s["best"]["params"]["model.reg_weight"])
+    assert cfg.model.reg_weight == pytest.approx(s["best"]["params"]["model.reg_weight"])
     if items == "motor":
         assert cfg.tokenizer.k == s["best"]["params"]["tokenizer.k"]
     # resuming: a larger budget runs only the missing trials

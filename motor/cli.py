@@ -86,7 +86,7 @@ def cmd_data(a) -> int:
           f"max {s['interactions_per_item']['max']}")
     print(f"timestamps   {'yes' if s['has_timestamps'] else 'no'};  given split (x_label): "
           f"{'yes' if s['has_given_split'] else 'no'}")
-    print("modalities   " + ", ".join(f"{n} ({m['dim']}-d" + (f", {m['missing_rows']} filled" if m["missing_rows"] else "")
+    print("modalities   " + ", ".join(f"{n} ({m['dim']}-d" + (f", {m['missing_rows']} missing, {m.get('fill', 'mean')}-filled" if m["missing_rows"] else "")
                                       + ")" for n, m in s["modalities"].items()))
     for w in ds.warnings:
         print(f"note: {w}")

@@ -199,3 +199,18 @@ def test_bucket_metrics_need_k_among_cutoffs():
     split = make_split(1, 3, [(0, 0)], [], [(0, 1)])
     with pytest.raises(MotorError, match="K=20"):
         evaluate_by_popularity(Evaluator(split, ks=(5,)), FixedScores(np.zeros((1, 3))), k=20)
+
+
+def test_buckets_after_train_fraction_report_unseen_items_as_cold(demo):
+    from motor.baselines import Popularity
+    from motor.data.split import SplitConfig
+    from motor.data.split import make_split as split_dataset
+    from motor.evaluate import by_popularity
+
+    split = split_dataset(demo, SplitConfig(seed=3, train_fraction=0.05))
+    out = by_popularity(Popularity(split), split)["buckets"]
+    assert out["cold"]["items"] == int(split.unseen_items().sum()) == split.summary()["unseen_items"] > 0
+    assert out["cold"]["test_interactions"] == split.summary()["unseen_items_test"] > 0
+    assert sum(b["test_interactions"] for b in out.values()) == len(split.test)
+    # popularity never ranks an item it has not seen in training above one it has
+    assert out["cold"]["recall@20"] == 0.0 and out["tail"]["recall@20"] == 0.0 and out["head"]["recall@20"] > 0.1

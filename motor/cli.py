@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from motor import bench
+from motor import bench, tune
 from motor.errors import MotorError
 from motor.features import cli as features_cli
 
@@ -30,7 +30,7 @@ def _data_args(p):
     p.add_argument("--data", default="demo", help="'demo' or a dataset folder (MMRec or simple format)")
     p.add_argument("--kcore", type=int, default=0, help="iterative k-core filter (0 = off)")
     p.add_argument("--duplicates", choices=["error", "keep_last"], default="error")
-    p.add_argument("--missing-features", choices=["error", "fill_mean"], default="error")
+    p.add_argument("--missing-features", choices=["error", "fill_mean", "fill_zero"], default="error")
 
 
 def _data_cfg(a) -> dict:
@@ -67,12 +67,14 @@ def _pq_cfg(a) -> dict:
 def cmd_data(a) -> int:
     """``data``: read and check a dataset, print its statistics."""
     from motor.config import from_dict
+    from motor.data.checks import check_dataset
     from motor.data.load import DataConfig, load_dataset
 
     ds = load_dataset(from_dict(DataConfig, _data_cfg(a)))
+    split, checks = check_dataset(ds)  # the same split as train: refuses what train refuses
     s = ds.stats()
     if a.json:
-        print(json.dumps(s, indent=2))
+        print(json.dumps({**s, "split": split.summary(), "warnings": list(ds.warnings) + checks}, indent=2))
         return 0
     print(f"dataset      {s['name']}  ({ds.source})")
     print(f"users        {s['users']:,}")
@@ -85,10 +87,13 @@ def cmd_data(a) -> int:
           f"max {s['interactions_per_item']['max']}")
     print(f"timestamps   {'yes' if s['has_timestamps'] else 'no'};  given split (x_label): "
           f"{'yes' if s['has_given_split'] else 'no'}")
-    print("modalities   " + ", ".join(f"{n} ({m['dim']}-d" + (f", {m['missing_rows']} filled" if m["missing_rows"] else "")
+    print("modalities   " + ", ".join(f"{n} ({m['dim']}-d" + (f", {m['missing_rows']} missing, {m.get('fill', 'mean')}-filled" if m["missing_rows"] else "")
                                       + ")" for n, m in s["modalities"].items()))
     for w in ds.warnings:
         print(f"note: {w}")
+    print(f"split        {split.method}: {len(split.train):,} train, {len(split.valid):,} valid, {len(split.test):,} test")
+    for w in checks:
+        print(f"warning: {w}")
     return 0
 
 
@@ -122,6 +127,7 @@ TRAIN_OPTIONS = {
     "epochs": "train.epochs", "seed": "train.seed", "lr": "train.lr", "batch_size": "train.batch_size",
     "patience": "train.patience", "protocol": "train.protocol", "threads": "train.threads",
     "split": "split.method", "split_seed": "split.seed", "cold_items": "split.cold_items",
+    "train_fraction": "split.train_fraction",
     "tcn": "motor.tcn", "tcn_layers": "motor.layers", "tcn_heads": "motor.heads", "token_dim": "motor.token_dim",
     "token_init": "motor.init", "device": "train.device", "amp": "train.amp",
 }
@@ -267,6 +273,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--split", choices=["auto", "random", "time", "given"])
     r.add_argument("--split-seed", type=int)
     r.add_argument("--cold-items", type=float, help="fraction of items held out as cold (e.g. 0.1)")
+    r.add_argument("--train-fraction", type=float, help="keep this seeded fraction of each user's training "
+                                                        "interactions (sparser data; valid/test unchanged)")
     _pq_args(r)
     r.add_argument("--tcn", choices=["attention", "cross", "mean"], help="Token Cross Network variant")
     r.add_argument("--tcn-layers", type=int)
@@ -288,6 +296,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     features_cli.add_parser(sub)
     bench.add_parser(sub)
+    tune.add_parser(sub)
     return p
 
 

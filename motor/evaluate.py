@@ -4,6 +4,9 @@ Protocols: ``strict`` (default) masks the user's training items, and at test tim
 validation items; ``mmrec`` masks training items only, as MMRec does (validation items then
 stay in the test candidate pool as non-relevant). Only users with at least one item in the
 evaluated set are scored. Ties: the top list is ordered by score, then by item index.
+
+``evaluate_by_popularity`` adds test figures per popularity bucket (head / mid / tail / cold by
+training degree) for ``metrics.json["by_popularity"]``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,16 @@ import numpy as np
 import torch
 
 from motor.data.split import Pairs, Split
-from motor.metrics import DEFAULT_KS, topk_metrics
+from motor.errors import MotorError
+from motor.metrics import (
+    BUCKET_RULE,
+    BUCKETS,
+    DEFAULT_KS,
+    HEAD_SHARE,
+    TAIL_MAX,
+    popularity_buckets,
+    topk_metrics,
+)
 from motor.models.base import Recommender
 
 Protocol = Literal["strict", "mmrec"]
@@ -121,3 +133,41 @@ class Evaluator:
             cold.update({f"{k}_among_cold": v for k, v in among.items()})
             out["cold"] = cold
         return out
+
+
+def evaluate_by_popularity(evaluator: Evaluator, model: Recommender, state=None, k: int = 20,
+                           head_share: float = HEAD_SHARE, tail_max: int = TAIL_MAX) -> dict:
+    """Test Recall@k and NDCG@k restricted to the test interactions of each popularity bucket.
+
+    For bucket B a user's relevant set is their test items in B (users with none are skipped);
+    every item is still a candidate (test items of other buckets count as misses), with the test
+    masking of the evaluator's protocol, so the four figures are comparable with the overall test
+    figure. Buckets come from the training degree (``motor.metrics.BUCKET_RULE``). JSON-ready:
+    ``{"k", "rule", "buckets": {name: {"items", "test_interactions", "users", "recall@k",
+    "ndcg@k"}}}``, the value of ``metrics.json["by_popularity"]``.
+    """
+    if k not in evaluator.ks:
+        raise MotorError(f"popularity buckets at K={k} need K among the evaluated cut-offs {list(evaluator.ks)}")
+    split = evaluator.split
+    state = evaluator.state(model) if state is None else state
+    bucket = popularity_buckets(split.train_degree(), split.cold_items, head_share, tail_max)
+    test_bucket = bucket[split.test.item]
+    out = {}
+    for b, name in enumerate(BUCKETS):
+        rows = test_bucket == b
+        pairs = Pairs(split.test.user[rows], split.test.item[rows])
+        key = f"test:{name}"  # a temporary ground-truth set, masked and ranked exactly like "test"
+        evaluator.sets[key] = _UserSets(pairs, split.n_users)
+        try:
+            values = evaluator.evaluate(model, key, state) if len(pairs) else {}
+        finally:
+            del evaluator.sets[key]
+        out[name] = {"items": int((bucket == b).sum()), "test_interactions": int(rows.sum()),
+                     "users": len(np.unique(pairs.user)),
+                     f"recall@{k}": values.get(f"recall@{k}"), f"ndcg@{k}": values.get(f"ndcg@{k}")}
+    return {"k": k, "rule": BUCKET_RULE.format(head=head_share, tail=tail_max), "buckets": out}
+
+
+def by_popularity(model: Recommender, split: Split, protocol: Protocol = "strict", k: int = 20) -> dict:
+    """``evaluate_by_popularity`` with a fresh evaluator: what a finished run adds to metrics.json."""
+    return evaluate_by_popularity(Evaluator(split, protocol, ks=(k,)), model, k=k)

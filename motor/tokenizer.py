@@ -8,6 +8,12 @@ so one embedding table of ``V = sum_m M_m * K_m`` rows holds them all, and items
 content share tokens. Fitting uses all items, interacted with or not (the cold-start point);
 ``Tokenizer.encode`` turns the content of new items into token ids with the same codebooks.
 
+Missing content (an item without a poster, marked by ``Modality.present``): the codebooks of
+that modality are fitted on the present rows only, and each of its slots gets one reserved
+"missing" token (code ``K``, so the slot has ``K + 1`` ids); items without the content get it in
+every slot of the modality instead of the token of a filled-in vector. Modalities with every row
+present keep ``K`` ids per slot, so nothing changes for complete data.
+
 OPQ cost: faiss ``OPQMatrix`` does a D x D SVD per iteration. Measured on 2 cores with 2,000
 rows, M=8, K=64: about 0.35 s per iteration at D=384 and 7 s at D=1280 (faiss default 50
 iterations: 17 s and about 6 minutes). Its objective is flat after about 5 iterations, so we run
@@ -110,7 +116,14 @@ class ModalityCodec:
     codebook: np.ndarray  # [m, k, d_used // m] float32, in the projected space
     d_in: int
     dim_note: str  # the dimension handling in words
-    recon_error: float  # mean ||z - decode(code(z))||^2 / ||z||^2 over the training items
+    recon_error: float  # mean ||z - decode(code(z))||^2 / ||z||^2 over the training items (present rows)
+    missing_token: bool = False  # code k of every slot means "no content" (items not present at fit time)
+    n_missing: int = 0  # items given the missing token at fit time
+
+    @property
+    def slot_size(self) -> int:
+        """Token ids per slot: k codewords, plus the missing token when there is one."""
+        return self.k + int(self.missing_token)
 
     @property
     def d_used(self) -> int:
@@ -132,7 +145,19 @@ class ModalityCodec:
         return out
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        return self.codebook[np.arange(self.m), codes].reshape(len(codes), -1)
+        """Codes [n, m] -> vectors [n, d_used]; the missing code decodes to zeros."""
+        codes = np.asarray(codes)
+        missing = codes >= self.k
+        out = self.codebook[np.arange(self.m), np.where(missing, 0, codes)]
+        out[missing] = 0.0
+        return out.reshape(len(codes), -1)
+
+    def codebook_with_missing(self) -> np.ndarray:
+        """[m, slot_size, dsub]: the codebook, plus (with a missing token) a row per sub-space at the mean
+        of its codewords, so codebook-initialised token tables start the missing token at the centre."""
+        if not self.missing_token:
+            return self.codebook
+        return np.concatenate([self.codebook, self.codebook.mean(1, keepdims=True)], axis=1)
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -225,15 +250,36 @@ def _check_features(features: dict[str, np.ndarray], where: str) -> dict[str, np
     return out
 
 
+def _check_present(present: dict[str, np.ndarray] | None, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per modality a bool [n_items] mask of rows with real content (all True when not given)."""
+    present = present or {}
+    unknown = [name for name in present if name not in features]
+    if unknown:
+        raise MotorError(f"present masks given for {', '.join(map(repr, unknown))}, not among the modalities "
+                         f"{', '.join(map(repr, features))}")
+    out = {}
+    for name, x in features.items():
+        mask = present.get(name)
+        mask = np.ones(len(x), bool) if mask is None else np.asarray(mask, bool).reshape(-1)
+        if len(mask) != len(x):
+            raise MotorError(f"present mask of {name!r} has {len(mask)} entries for {len(x)} items; one per item")
+        out[name] = mask
+    return out
+
+
 def fit_tokenizer(features: dict[str, np.ndarray], cfg: TokenizerConfig,
-                  progress: Callable[[float, str], None] | None = None) -> "Tokenizer":
+                  progress: Callable[[float, str], None] | None = None,
+                  present: dict[str, np.ndarray] | None = None) -> "Tokenizer":
     """Fit PQ codebooks per modality on all items and tokenize them.
 
     ``features``: modality name -> [n_items, D] floats, row i = item i; dict order is token order.
+    ``present`` (optional): modality name -> bool [n_items], False for items without that content:
+    the codebooks are fitted on the present rows and the others get the modality's missing token.
     ``progress(fraction, message)`` is called before each modality and at the end.
     """
     start = time.perf_counter()
     features = _check_features(features, "tokenizer")
+    present = _check_present(present, features)
     n = next(iter(features.values())).shape[0]
     missing = [name for name in cfg.per_modality if name not in features]
     if missing:
@@ -243,9 +289,12 @@ def fit_tokenizer(features: dict[str, np.ndarray], cfg: TokenizerConfig,
     settings = {name: cfg.for_modality(name) for name in features}
     for name, mc in settings.items():  # every check before any fitting
         d = features[name].shape[1]
-        if mc.k > n:
-            fits = f"use a power of two at most {n}, e.g. {1 << (n.bit_length() - 1)}" if n >= 2 else "add items"
-            raise MotorError(f"modality {name!r}: k={mc.k} codewords exceed the {n} items; {fits} (fewer "
+        n_fit = int(present[name].sum())
+        if mc.k > n_fit:
+            fits = (f"use a power of two at most {n_fit}, e.g. {1 << (n_fit.bit_length() - 1)}" if n_fit >= 2
+                    else "add items with this content")
+            what = "items" if n_fit == n else f"items with {name} content (of {n})"
+            raise MotorError(f"modality {name!r}: k={mc.k} codewords exceed the {n_fit} {what}; {fits} (fewer "
                              "codewords put more items on each token)")
         if mc.m > d:
             divisors = [m for m in range(1, d + 1) if d % m == 0]
@@ -255,7 +304,14 @@ def fit_tokenizer(features: dict[str, np.ndarray], cfg: TokenizerConfig,
     for i, (name, mc) in enumerate(settings.items()):
         if progress:
             progress(i / len(features), f"tokenizing {name} ({features[name].shape[1]} dims, m={mc.m}, k={mc.k})")
-        codec, c = _fit_modality(name, features[name], mc, cfg.seed)
+        mask = present[name]
+        if mask.all():
+            codec, c = _fit_modality(name, features[name], mc, cfg.seed)
+        else:  # fit on the items that have this content; the others get code k, the missing token
+            codec, fitted = _fit_modality(name, features[name][mask], mc, cfg.seed)
+            codec.missing_token, codec.n_missing = True, int((~mask).sum())
+            c = np.full((n, mc.m), mc.k, np.int64)
+            c[mask] = fitted
         codecs.append(codec)
         codes.append(c)
     if progress:
@@ -274,13 +330,13 @@ class Tokenizer:
 
     def __init__(self, config: TokenizerConfig, codecs: list[ModalityCodec], codes: np.ndarray, fit_seconds: float):
         self.config, self.codecs, self.fit_seconds = config, codecs, float(fit_seconds)
-        self.codes = codes.astype(np.int64)  # [n_items, T] raw codes, each in [0, K of its slot)
+        self.codes = codes.astype(np.int64)  # [n_items, T] raw codes, each in [0, K] (K = missing token)
         self.modalities = [c.name for c in codecs]
         self.m = {c.name: c.m for c in codecs}
         self.k = {c.name: c.k for c in codecs}
         self.slot_modality = np.repeat(np.arange(len(codecs)), [c.m for c in codecs])  # index into modalities
         self.slot_subspace = np.concatenate([np.arange(c.m) for c in codecs])
-        slot_k = np.repeat([c.k for c in codecs], [c.m for c in codecs])
+        slot_k = np.repeat([c.slot_size for c in codecs], [c.m for c in codecs])
         self.slot_offset = np.concatenate([[0], np.cumsum(slot_k)[:-1]]).astype(np.int64)
         self.vocab_size = int(slot_k.sum())
         self.token_ids = self.codes + self.slot_offset  # [n_items, T]
@@ -296,11 +352,19 @@ class Tokenizer:
 
     @property
     def codebooks(self) -> dict[str, np.ndarray]:
-        return {c.name: c.codebook for c in self.codecs}
+        """Per modality [M, ids per slot, dsub], aligned with the token ids (with the missing token's row)."""
+        return {c.name: c.codebook_with_missing() for c in self.codecs}
 
-    def encode(self, features: dict[str, np.ndarray]) -> np.ndarray:
-        """Token ids [n, T] for items described by ``features`` (same modalities and dims as the fit)."""
+    def missing_items(self) -> dict[str, np.ndarray]:
+        """Per modality with a missing token: bool [n_items], items that got it."""
+        return {c.name: self.codes[:, self.slot_modality == i][:, 0] == c.k
+                for i, c in enumerate(self.codecs) if c.missing_token}
+
+    def encode(self, features: dict[str, np.ndarray], present: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Token ids [n, T] for items described by ``features`` (same modalities and dims as the fit);
+        items marked absent in ``present`` get the modality's missing token (it must have one)."""
         features = _check_features(features, "encode")
+        present = _check_present(present, features)
         if set(features) != set(self.modalities):
             raise MotorError(f"encode: got modalities {', '.join(map(repr, features))}; the tokenizer was fitted on "
                              f"{', '.join(map(repr, self.modalities))} and needs exactly those")
@@ -308,8 +372,18 @@ class Tokenizer:
             if features[c.name].shape[1] != c.d_in:
                 raise MotorError(f"encode: modality {c.name!r} has {features[c.name].shape[1]} dims, the tokenizer "
                                  f"was fitted on {c.d_in}")
-        codes = np.concatenate([c.assign(c.transform(features[c.name])) for c in self.codecs], axis=1)
-        return codes + self.slot_offset
+        parts = []
+        for c in self.codecs:
+            mask = present[c.name]
+            if not mask.all() and not c.missing_token:
+                raise MotorError(f"encode: {int((~mask).sum())} items lack {c.name!r} content, but the tokenizer was "
+                                 f"fitted with every item present and has no missing token for it; refit with "
+                                 f"those items marked missing")
+            codes = np.full((len(mask), c.m), c.k, np.int64)
+            if mask.any():
+                codes[mask] = c.assign(c.transform(features[c.name][mask]))
+            parts.append(codes)
+        return np.concatenate(parts, axis=1) + self.slot_offset
 
     # --- inspection ---------------------------------------------------------------------------
 
@@ -346,9 +420,9 @@ class Tokenizer:
         modalities, usage = {}, np.bincount(self.token_ids.ravel(), minlength=self.vocab_size)
         for i, c in enumerate(self.codecs):
             slots = np.flatnonzero(self.slot_modality == i)
-            lo, hi = self.slot_offset[slots[0]], self.slot_offset[slots[-1]] + c.k
-            counts = usage[lo:hi]
-            used = counts[counts > 0]
+            # codeword counts only (without the missing token), slot after slot
+            counts = np.concatenate([usage[self.slot_offset[s]:self.slot_offset[s] + c.k] for s in slots])
+            used = counts[counts > 0] if (counts > 0).any() else np.zeros(1, np.int64)
             modalities[c.name] = {
                 "d_in": c.d_in, "d_used": c.d_used, "dims": c.dim_note,
                 "normalize": "l2" if c.normalize else "none", "opq": c.opq, "m": c.m, "k": c.k,
@@ -358,6 +432,7 @@ class Tokenizer:
                 "unused_tokens": int((counts == 0).sum()),
                 "code_collision_rate": _collision_rate(self.codes[:, slots]),
                 "recon_error": c.recon_error,
+                "missing_items": c.n_missing,
             }
         return {"n_items": self.n_items, "tokens_per_item": self.n_tokens, "vocab_size": self.vocab_size,
                 "collision_rate": _collision_rate(self.codes), "fit_seconds": self.fit_seconds,
@@ -367,11 +442,12 @@ class Tokenizer:
         """The report as a text table for the CLI."""
         r = self.report()
         head = ["modality", "D in", "D used", "dims", "norm", "OPQ", "m x k", "codewords used",
-                "items/token min/med/mean/max", "unused", "code collisions", "recon err"]
+                "items/token min/med/mean/max", "unused", "code collisions", "recon err", "missing items"]
         rows = [[name, str(m["d_in"]), str(m["d_used"]), m["dims"], m["normalize"], "yes" if m["opq"] else "no",
                  f"{m['m']} x {m['k']}", f"{min(m['codewords_used'])}-{max(m['codewords_used'])} of {m['k']}",
                  "{min}/{median:g}/{mean:.1f}/{max}".format(**m["items_per_token"]), str(m["unused_tokens"]),
-                 f"{m['code_collision_rate']:.1%}", f"{m['recon_error']:.3f}"] for name, m in r["modalities"].items()]
+                 f"{m['code_collision_rate']:.1%}", f"{m['recon_error']:.3f}", str(m["missing_items"])]
+                for name, m in r["modalities"].items()]
         widths = [max(len(row[j]) for row in [head] + rows) for j in range(len(head))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [head] + rows]
         lines.append(f"{r['n_items']} items, T = {r['tokens_per_item']} tokens per item, V = {r['vocab_size']} token "
@@ -387,7 +463,8 @@ class Tokenizer:
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "config": to_dict(self.config), "fit_seconds": self.fit_seconds,
                 "modalities": [{"name": c.name, "m": c.m, "k": c.k, "normalize": c.normalize, "opq": c.opq,
-                                "d_in": c.d_in, "dims": c.dim_note, "recon_error": c.recon_error}
+                                "d_in": c.d_in, "dims": c.dim_note, "recon_error": c.recon_error,
+                                "missing_token": c.missing_token, "n_missing": c.n_missing}
                                for c in self.codecs]}
         arrays = {"codes": self.codes}
         for i, c in enumerate(self.codecs):
@@ -411,7 +488,8 @@ class Tokenizer:
         with np.load(directory / "tokenizer.npz", allow_pickle=False) as z:
             codecs = [ModalityCodec(mm["name"], mm["m"], mm["k"], mm["normalize"], mm["opq"],
                                     z[f"projection_{i}"] if f"projection_{i}" in z.files else None,
-                                    z[f"codebook_{i}"], mm["d_in"], mm["dims"], mm["recon_error"])
+                                    z[f"codebook_{i}"], mm["d_in"], mm["dims"], mm["recon_error"],
+                                    mm.get("missing_token", False), mm.get("n_missing", 0))
                       for i, mm in enumerate(meta["modalities"])]
             codes = z["codes"]
         return cls(from_dict(TokenizerConfig, meta["config"]), codecs, codes, meta["fit_seconds"])

@@ -196,8 +196,9 @@ class Trainer:
         self.cfg = cfg or TrainConfig()
 
     def fit(self, model: Recommender, split: Split, progress: Callable[[Progress], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> TrainResult:
-        """Train ``model`` on ``split.train``, keep the best validation epoch, then test it once."""
+            should_stop: Callable[[], bool] | None = None, evaluate_test: bool = True) -> TrainResult:
+        """Train ``model`` on ``split.train``, keep the best validation epoch, then test it once;
+        ``evaluate_test=False`` (tuning trials) computes no test or cold figure at all."""
         cfg = self.cfg
         w = distributed.world()
         threads = cfg.threads or (None if not w.distributed else max(1, _cores() // w.local_world_size))
@@ -305,7 +306,7 @@ class Trainer:
                 raise MotorError(message.replace("keeps the best model so far (epoch 0)", "has no model to keep"))
             raise MotorError("training was cancelled before the first validation; no model to keep")
         model.load_state_dict(best_state)
-        final = evaluate(lambda: evaluator.evaluate_all(model))
+        final = evaluate(lambda: evaluator.evaluate_all(model)) if evaluate_test else {"test": {}}
         model.to("cpu")
         result = TrainResult(best_epoch, best_valid, final["test"], final.get("cold", {}), history, stopped,
                              message, time.perf_counter() - t_start, str(device), w.world_size)

@@ -138,3 +138,79 @@ def test_cold_items_are_not_candidates_for_warm_sets_but_are_for_cold():
     assert ev.evaluate(FixedScores(scores), "cold")["recall@1"] == 1.0
     warm_only = ev.evaluate(FixedScores([[0.0, 0.1, 0.95, 0.9]]), "cold")
     assert warm_only["recall@1"] == 0.0  # among all items a warm item can beat it
+
+
+# --- popularity buckets ------------------------------------------------------------------------------
+
+
+def test_bucket_rule_on_degrees():
+    from motor.metrics import BUCKETS, popularity_buckets
+
+    # 10 seen items (degrees 50, 40, 30, 12, 9, 6, 5, 3, 1, 1) + 2 unseen + 1 held out (degree 0)
+    degree = np.array([50, 40, 30, 12, 9, 6, 5, 3, 1, 1, 0, 0, 0])
+    held = np.zeros(13, bool)
+    held[12] = True
+    names = [BUCKETS[b] if b >= 0 else "held_out" for b in popularity_buckets(degree, held)]
+    assert names == ["head", "head"] + ["mid"] * 4 + ["tail"] * 4 + ["cold", "cold", "held_out"]
+    # ties at the head boundary: by item index; head wins over tail when the head is sparse
+    assert [BUCKETS[b] for b in popularity_buckets(np.array([2, 3, 3, 1, 1]))] == ["tail", "head", "tail", "tail",
+                                                                                   "tail"]
+
+
+def test_bucket_metrics_hand_computed():
+    from motor.evaluate import evaluate_by_popularity
+
+    # Training degrees: item0 3, item1 2, item2 2, item3 1, items 4 and 5 none. Seen: 4 items, head = ceil(0.8) = 1.
+    # With tail_max = 1: head {0}, mid {1, 2}, tail {3}, cold {4, 5}.
+    train = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 3), (2, 0), (3, 2)]
+    test = [(3, 0), (3, 4), (2, 1), (2, 5), (0, 3), (0, 4), (1, 2)]
+    split = make_split(4, 6, train, [], test)
+    scores = np.array([[9, 9, 9, 5, 1, 6],   # u0: train {0,1,2} masked -> top2 [5, 3]
+                       [9, 9, 6, 9, 5, 1],   # u1: train {0,1,3} masked -> top2 [2, 4]
+                       [9, 3, 5, 1, 1, 6],   # u2: train {0} masked     -> top2 [5, 2]
+                       [5, 6, 9, 1, 4, 0]])  # u3: train {2} masked     -> top2 [1, 0]
+    out = evaluate_by_popularity(Evaluator(split, ks=(2,)), FixedScores(scores), k=2, tail_max=1)
+    b = out["buckets"]
+    d2 = 1 / math.log2(3)  # NDCG of a single relevant item found at rank 2
+    # head: u3 finds item0 at rank 2
+    assert b["head"] == {"items": 1, "test_interactions": 1, "users": 1, "recall@2": pytest.approx(1.0),
+                         "ndcg@2": pytest.approx(d2)}
+    # mid: u2 misses item1; u1 finds item2 at rank 1
+    assert b["mid"] == {"items": 2, "test_interactions": 2, "users": 2, "recall@2": pytest.approx(0.5),
+                        "ndcg@2": pytest.approx(0.5)}
+    # tail: u0 finds item3 at rank 2
+    assert b["tail"] == {"items": 1, "test_interactions": 1, "users": 1, "recall@2": pytest.approx(1.0),
+                         "ndcg@2": pytest.approx(d2)}
+    # cold: u3 misses item4, u2 finds item5 at rank 1, u0 misses item4
+    assert b["cold"] == {"items": 2, "test_interactions": 3, "users": 3, "recall@2": pytest.approx(1 / 3),
+                         "ndcg@2": pytest.approx(1 / 3)}
+    assert "head" in out["rule"] and out["k"] == 2
+    assert sum(v["test_interactions"] for v in b.values()) == len(test)
+    assert sum(v["items"] for v in b.values()) == 6
+    import json
+
+    json.dumps(out)  # JSON-ready
+
+
+def test_bucket_metrics_need_k_among_cutoffs():
+    from motor.errors import MotorError
+    from motor.evaluate import evaluate_by_popularity
+
+    split = make_split(1, 3, [(0, 0)], [], [(0, 1)])
+    with pytest.raises(MotorError, match="K=20"):
+        evaluate_by_popularity(Evaluator(split, ks=(5,)), FixedScores(np.zeros((1, 3))), k=20)
+
+
+def test_buckets_after_train_fraction_report_unseen_items_as_cold(demo):
+    from motor.baselines import Popularity
+    from motor.data.split import SplitConfig
+    from motor.data.split import make_split as split_dataset
+    from motor.evaluate import by_popularity
+
+    split = split_dataset(demo, SplitConfig(seed=3, train_fraction=0.05))
+    out = by_popularity(Popularity(split), split)["buckets"]
+    assert out["cold"]["items"] == int(split.unseen_items().sum()) == split.summary()["unseen_items"] > 0
+    assert out["cold"]["test_interactions"] == split.summary()["unseen_items_test"] > 0
+    assert sum(b["test_interactions"] for b in out.values()) == len(split.test)
+    # popularity never ranks an item it has not seen in training above one it has
+    assert out["cold"]["recall@20"] == 0.0 and out["tail"]["recall@20"] == 0.0 and out["head"]["recall@20"] > 0.1

@@ -177,3 +177,36 @@ def test_string_ids_are_remapped_to_contiguous_indices(tmp_path):
     ds = load_dataset(str(write_simple(tmp_path / "s", string_ids=True)))
     assert ds.interactions.user.max() == ds.n_users - 1 and ds.interactions.item.max() == ds.n_items - 1
     assert ds.user_ids[0] == "u0"
+
+
+def test_fill_zero_marks_missing_rows_and_leaves_them_zero(simple_dir):
+    with np.load(simple_dir / "image.npz") as z:
+        ids, feat = z["item_id"], z["feat"]
+    np.savez(simple_dir / "image.npz", item_id=ids[3:], feat=feat[3:])
+    ds = load_dataset(DataConfig(data=str(simple_dir), missing_features="fill_zero"))
+    m = ds.modalities["image"]
+    assert m.fill == "zeros" and m.n_missing >= 1
+    assert (m.features[~m.present] == 0).all() and (m.present == ~m.missing).all()
+    assert ds.modalities["text"].present.all()
+    assert any("filled with zeros" in w for w in ds.warnings)
+
+
+def test_demo_longtail_loads_with_expected_counts_and_marks_missing_posters():
+    ds = load_dataset(DataConfig(data="demo-longtail"))
+    assert (ds.n_users, ds.n_items, ds.n_interactions) == (610, 9724, 100836)
+    degree = np.bincount(ds.interactions.item, minlength=ds.n_items)
+    assert (degree <= 5).mean() > 0.6  # the long tail it is named for
+    image, text = ds.modalities["image"], ds.modalities["text"]
+    assert text.present.all() and text.dim == 384
+    assert int(image.present.sum()) == 2943 and image.n_missing == 9724 - 2943
+    assert (image.features[~image.present] == 0).all() and (np.abs(image.features[image.present]).sum(1) > 0).all()
+    # the mask agrees with the has_poster column of items.csv, item by item
+    assert (ds.items["has_poster"].to_numpy().astype(int) == image.present.astype(int)).all()
+    assert ds.stats()["modalities"]["image"] == {"dim": image.dim, "missing_rows": 6781, "fill": "zeros"}
+
+
+def test_bundled_longtail_fits_the_size_budget():
+    from motor.data.load import LONGTAIL_DIR
+
+    assert sum(f.stat().st_size for f in LONGTAIL_DIR.iterdir()) <= 12e6
+    assert (LONGTAIL_DIR / "NOTICE.md").exists() and (LONGTAIL_DIR / "LICENSE-MovieLens.txt").exists()

@@ -109,3 +109,72 @@ def test_kcore_filter_keeps_features_aligned(tmp_path):
 def test_empty_kcore_is_a_clear_error(tmp_path):
     with pytest.raises(MotorError, match="core .* is empty"):
         load_dataset(DataConfig(data=str(write_simple(tmp_path / "s")), kcore=500))
+
+
+# --- train_fraction (sparsity control) ----------------------------------------------------------------
+
+
+def train_keys(s, n_items):
+    return keys(s.train, n_items)
+
+
+def test_train_fraction_is_nested_seeded_and_keeps_valid_test(demo):
+    n = demo.n_items
+    full = make_split(demo, SplitConfig(method="random", seed=4))
+    parts = {f: make_split(demo, SplitConfig(method="random", seed=4, train_fraction=f)) for f in (0.1, 0.25, 0.5)}
+    # nested: smaller fractions keep subsets of larger ones, all inside the full training set
+    assert train_keys(parts[0.1], n) < train_keys(parts[0.25], n) < train_keys(parts[0.5], n) < train_keys(full, n)
+    for s in parts.values():  # validation, test and cold untouched, row for row
+        for name in ("valid", "test", "cold"):
+            assert np.array_equal(getattr(s, name).user, getattr(full, name).user)
+            assert np.array_equal(getattr(s, name).item, getattr(full, name).item)
+    # per user: ceil(F * n_u) rows, at least one
+    n_full = np.bincount(full.train.user, minlength=demo.n_users)
+    for f, s in parts.items():
+        n_kept = np.bincount(s.train.user, minlength=demo.n_users)
+        users = n_full > 0
+        assert (n_kept[users] >= 1).all()
+        assert (n_kept[users] == np.maximum(np.ceil(f * n_full[users] - 1e-9), 1)).all()
+        assert (n_kept[~users] == 0).all()
+    # seeded: same seed same rows, another seed other rows
+    again = make_split(demo, SplitConfig(method="random", seed=4, train_fraction=0.25))
+    other = make_split(demo, SplitConfig(method="random", seed=5, train_fraction=0.25))
+    assert np.array_equal(again.train.user, parts[0.25].train.user)
+    assert np.array_equal(again.train.item, parts[0.25].train.item)
+    assert train_keys(other, n) != train_keys(parts[0.25], n)
+
+
+def test_train_fraction_one_is_the_plain_split(demo):
+    a = make_split(demo, SplitConfig(method="random", seed=1))
+    b = make_split(demo, SplitConfig(method="random", seed=1, train_fraction=1.0))
+    assert np.array_equal(a.train.item, b.train.item) and np.array_equal(a.train.user, b.train.user)
+    assert a.summary()["unseen_items"] == b.summary()["unseen_items"]
+
+
+def test_items_losing_all_training_rows_stay_and_are_reported_unseen(demo):
+    s = make_split(demo, SplitConfig(method="random", seed=2, train_fraction=0.05))
+    assert s.n_items == demo.n_items  # nothing dropped from the catalogue
+    unseen = s.unseen_items()
+    assert unseen.sum() > 0
+    assert not np.isin(np.flatnonzero(unseen), s.train.item).any()
+    summary = s.summary()
+    assert summary["unseen_items"] == int(unseen.sum()) and summary["train_fraction"] == 0.05
+    assert summary["unseen_items_test"] == int(unseen[s.test.item].sum()) > 0
+    assert any("train_fraction" in note for note in s.notes)
+    back = type(s).from_arrays(s.to_arrays())
+    assert back.train_fraction == 0.05 and back.unseen_items().sum() == unseen.sum()
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, 1.5])
+def test_train_fraction_out_of_range_is_refused_with_the_range(demo, bad):
+    with pytest.raises(MotorError, match=r"\(0, 1\]"):
+        make_split(demo, SplitConfig(train_fraction=bad))
+
+
+def test_cli_train_fraction_flag_reaches_the_split_config():
+    from motor.cli import build_run_config, make_parser
+
+    cfg = build_run_config(make_parser().parse_args(["train", "--train-fraction", "0.1"]))
+    assert cfg.split.train_fraction == 0.1
+    with pytest.raises(MotorError, match="train_fraction"):
+        build_run_config(make_parser().parse_args(["train", "--train-fraction", "0"]))

@@ -211,3 +211,66 @@ def test_torch_and_faiss_share_openmp_in_one_process():
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok")
+
+
+# --- items without a modality's content: the missing token ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def with_missing():
+    img, _ = clustered(seed=3)
+    txt, _ = clustered(d=12, seed=4)
+    present = np.ones(len(img), bool)
+    present[::3] = False  # a third of the items have no image
+    img = img.copy()
+    img[~present] = 0.0  # the loader's zero fill
+    cfg = TokenizerConfig(m=4, k=16, per_modality={"text": ModalityPQConfig(m=2, k=8)})
+    return img, txt, present, cfg, fit_tokenizer({"image": img, "text": txt}, cfg, present={"image": present})
+
+
+def test_missing_items_get_a_reserved_token_per_image_slot(with_missing):
+    *_, present, _cfg, tok = with_missing
+    assert tok.vocab_size == 4 * (16 + 1) + 2 * 8  # one extra id per image slot, none for complete text
+    image_slots = np.flatnonzero(tok.slot_modality == 0)
+    missing_ids = tok.slot_offset[image_slots] + 16
+    assert (tok.token_ids[~present][:, image_slots] == missing_ids).all()
+    assert not np.isin(tok.token_ids[present][:, image_slots], missing_ids).any()
+    assert (tok.missing_items()["image"] == ~present).all()
+    r = tok.report()["modalities"]
+    assert r["image"]["missing_items"] == int((~present).sum()) and r["text"]["missing_items"] == 0
+    assert all(u <= 16 for u in r["image"]["codewords_used"])
+
+
+def test_pq_is_fitted_on_present_rows_only(with_missing):
+    img, _txt, present, _cfg, tok = with_missing
+    alone = fit_tokenizer({"image": img[present]}, TokenizerConfig(m=4, k=16))
+    assert np.array_equal(tok.codecs[0].codebook, alone.codecs[0].codebook)
+    assert np.array_equal(tok.codes[present][:, :4], alone.codes)
+    assert tok.codecs[0].recon_error == pytest.approx(alone.codecs[0].recon_error)
+
+
+def test_missing_token_encode_save_load_and_codebook_init(with_missing, tmp_path):
+    import torch
+
+    from motor.encoders.token_encoder import MotorEncoder, MotorEncoderConfig
+
+    img, txt, present, cfg, tok = with_missing
+    assert np.array_equal(tok.encode({"image": img, "text": txt}, present={"image": present}), tok.token_ids)
+    back = Tokenizer.load(tok.save(tmp_path / "tok"))
+    assert back.vocab_size == tok.vocab_size and np.array_equal(back.token_ids, tok.token_ids)
+    assert np.array_equal(back.encode({"image": img, "text": txt}, present={"image": present}), tok.token_ids)
+    with pytest.raises(MotorError, match="no missing token"):
+        fit_tokenizer({"image": img, "text": txt}, cfg).encode({"image": img, "text": txt}, present={"image": present})
+    # the codebooks handed to the encoder line up with the ids (missing row included)
+    assert [b.shape[1] for b in tok.codebooks.values()] == [17, 8]
+    enc = MotorEncoder(tok.n_items, 16, tok.token_ids, tok.vocab_size, MotorEncoderConfig(init="codebook"),
+                       slot_modality=list(tok.slot_modality), codebooks=list(tok.codebooks.values()))
+    assert enc(torch.arange(5)).shape == (5, 16)
+
+
+def test_present_mask_must_match_items(with_missing):
+    img, txt, present, cfg, _ = with_missing
+    with pytest.raises(MotorError, match="one per item"):
+        fit_tokenizer({"image": img, "text": txt}, cfg, present={"image": present[:-1]})
+    with pytest.raises(MotorError, match="not among the modalities"):
+        fit_tokenizer({"image": img, "text": txt}, cfg, present={"audio": present})

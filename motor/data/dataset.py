@@ -15,12 +15,19 @@ import pandas as pd
 
 @dataclass
 class Modality:
-    """Item features of one kind (image, text, ...): row i describes item i."""
+    """Item features of one kind (image, text, ...): row i describes item i.
+
+    Rows of items without this content (no poster, say) are marked in ``missing`` and filled as
+    ``fill`` says ('mean' of the present rows or 'zeros'), so backbones that read raw features
+    always get a full matrix; ``present`` is the mask of real rows, which MOTOR's tokenizer uses
+    (missing items get a reserved "missing" token instead of the token of a made-up vector).
+    """
 
     name: str
     features: np.ndarray  # float32 [n_items, dim]
-    missing: np.ndarray | None = None  # bool [n_items]: rows filled with the modality mean
+    missing: np.ndarray | None = None  # bool [n_items]: rows without real content (filled, see ``fill``)
     source: str = ""  # file it was read from, for messages
+    fill: str = "mean"  # how missing rows were filled: 'mean' (of the present rows) or 'zeros'
 
     @property
     def dim(self) -> int:
@@ -29,6 +36,12 @@ class Modality:
     @property
     def n_missing(self) -> int:
         return 0 if self.missing is None else int(self.missing.sum())
+
+    @property
+    def present(self) -> np.ndarray:
+        """bool [n_items]: rows that hold real content (all True when nothing is missing)."""
+        n = self.features.shape[0]
+        return np.ones(n, bool) if self.missing is None else ~np.asarray(self.missing, bool)
 
 
 @dataclass
@@ -118,7 +131,8 @@ class Dataset:
                                       "max": int(per_item.max())},
             "has_timestamps": self.interactions.timestamp is not None,
             "has_given_split": self.interactions.label is not None,
-            "modalities": {m.name: {"dim": m.dim, "missing_rows": m.n_missing}
+            "modalities": {m.name: {"dim": m.dim, "missing_rows": m.n_missing,
+                                    **({"fill": m.fill} if m.n_missing else {})}
                            for m in self.modalities.values()},
             "metadata_columns": [] if self.items is None else [str(c) for c in self.items.columns],
         }

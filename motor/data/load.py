@@ -1,4 +1,5 @@
-"""One entry point for every dataset source: ``demo``, an MMRec folder, or a simple folder."""
+"""One entry point for every dataset source: ``demo``, ``demo-longtail``, ``ml100k``, an MMRec
+folder, or a simple folder."""
 
 from __future__ import annotations
 
@@ -15,22 +16,24 @@ from motor.errors import MotorError
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEMO_DIR = ASSETS / "demo"
+LONGTAIL_DIR = ASSETS / "demo-longtail"
 
 
 @dataclass
 class DataConfig:
     """How a dataset is read and cleaned before it is split."""
 
-    data: str = doc("demo", "'demo' (bundled MovieLens sample), 'ml100k' (MovieLens-100K, fetched at run time) "
-                            "or a folder: MMRec (<name>.inter + *_feat.npy) or simple (interactions.csv, "
+    data: str = doc("demo", "'demo' (bundled MovieLens sample), 'demo-longtail' (all of MovieLens latest-small, "
+                            "posters for a third of the movies, the rest marked missing), 'ml100k' (MovieLens-100K, "
+                            "fetched at run time) or a folder: MMRec (<name>.inter + *_feat.npy) or simple (interactions.csv, "
                             "items.csv, <modality>.npz)")
     kcore: int = doc(0, "iterative k-core: drop users and items with fewer than k interactions until none "
                         "remain (0 = off)")
     duplicates: Literal["error", "keep_last"] = doc("error", "repeated user-item pairs: refuse, or keep the "
                                                                "latest (by timestamp when present)")
-    missing_features: Literal["error", "fill_mean"] = doc("error", "items with interactions but no feature row: "
-                                                                    "refuse, or fill with the modality mean "
-                                                                    "(flagged)")
+    missing_features: Literal["error", "fill_mean", "fill_zero"] = doc(
+        "error", "items with interactions but no feature row: refuse, or fill with the modality mean or zeros; "
+                 "filled rows are marked missing (Modality.present), and MOTOR gives them a 'missing' token")
 
     def validate(self):
         """A source is named and kcore is 0 (off) or a positive count."""
@@ -46,6 +49,9 @@ def load_dataset(cfg: DataConfig | str) -> Dataset:
         cfg = DataConfig(data=cfg)
     if cfg.data == "demo":
         ds = read_simple(DEMO_DIR, name="demo")
+    elif cfg.data == "demo-longtail":
+        # Two thirds of the movies have no poster: zeros plus the missing mask, never a made-up mean poster.
+        ds = read_simple(LONGTAIL_DIR, name="demo-longtail", duplicates=cfg.duplicates, missing_features="fill_zero")
     elif cfg.data == "ml100k":
         from motor.data.ml100k import ensure_ml100k
 

@@ -135,16 +135,21 @@ def align_features(path: Path, ids: np.ndarray, feats: np.ndarray, missing, item
     if missing is not None:
         flags[~absent] = missing[pos[~absent]]
     if absent.any():
-        examples = ", ".join(map(repr, item_ids[absent][:5]))
+        examples = ", ".join(repr(str(i)) for i in item_ids[absent][:5])
         if on_missing == "error":
             raise MotorError(f"{path.name}: {int(absent.sum())} items that have interactions have no feature row "
                              f"(for example {examples}); add their rows, or set missing_features to 'fill_mean' "
-                             f"(CLI: --missing-features fill_mean) to use the modality mean")
-        out[absent] = feats.mean(axis=0)
+                             f"or 'fill_zero' (CLI: --missing-features fill_mean) to fill and mark them")
         flags[absent] = True
-        warnings.append(f"{path.name}: {int(absent.sum())} items had no feature row and got the modality mean "
-                        f"(for example {examples})")
-    return Modality(modality_name(path), out, flags if flags.any() else None, source=path.name)
+        if on_missing == "fill_zero":
+            warnings.append(f"{path.name}: {int(absent.sum())} items have no feature row; they are marked missing "
+                            f"and filled with zeros (for example {examples})")
+        else:
+            out[absent] = feats.mean(axis=0)
+            warnings.append(f"{path.name}: {int(absent.sum())} items had no feature row and got the modality mean "
+                            f"(for example {examples})")
+    fill = "zeros" if on_missing == "fill_zero" else "mean"
+    return Modality(modality_name(path), out, flags if flags.any() else None, source=path.name, fill=fill)
 
 
 def read_simple(folder: Path, name: str | None = None, duplicates: str = "error",

@@ -7,10 +7,21 @@ same counts with each user's latest interactions as test. ``given`` keeps a file
 With ``cold_items > 0`` a seeded fraction of items is removed before splitting; all their
 interactions (for users that still have training items) form the separate ``cold`` set, so
 the regular test figures stay comparable with a run without cold items.
+
+With ``train_fraction < 1`` the training set is thinned after the split, to study sparse
+regimes: every training row gets one seeded random key (independent of the fraction), and each
+user keeps the ``ceil(F * n_u)`` rows with the smallest keys, so at least one row per user, and
+the rows kept at F = 0.1 are a subset of those kept at F = 0.25 for the same seed. Validation
+and test are not touched. Items that lose all their training rows stay in the catalogue: they
+become *unseen* items (``Split.unseen_items()``), reported in ``summary()``. Their validation
+and test interactions stay where they were, so the ordinary test figures include them (ranked
+among all items, as any test item), and the popularity buckets of ``motor.evaluate`` report
+them separately as the ``cold`` bucket (zero training interactions).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,10 +42,16 @@ class SplitConfig:
     seed: int = doc(2024, "seed of the random split and of the cold-item draw")
     cold_items: float = doc(0.0, "fraction of items held out of training and validation entirely; their "
                                  "interactions are evaluated separately as 'cold' (0 = off)")
+    train_fraction: float = doc(1.0, "after the split, keep this seeded fraction of each user's training "
+                                     "interactions (at least one per user; nested across fractions for one seed); "
+                                     "validation and test are unchanged (1 = all)")
 
     def validate(self):
         if not 0.0 <= self.cold_items < 1.0:
             raise MotorError(f"cold_items is a fraction of items in [0, 1), got {self.cold_items}; try 0.1")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise MotorError(f"train_fraction is a fraction of each user's training interactions in (0, 1], "
+                             f"got {self.train_fraction}; try 0.25")
 
 
 @dataclass
@@ -68,28 +85,47 @@ class Split:
     cold_items: np.ndarray  # bool [n_items]
     method: str
     notes: list[str]
+    train_fraction: float = 1.0
 
     def train_items(self) -> np.ndarray:
         """Items that occur in training: the only ones BPR negatives are drawn from (as MMRec)."""
         return np.unique(self.train.item)
 
+    def train_degree(self) -> np.ndarray:
+        """Training interactions per item, [n_items]."""
+        return np.bincount(self.train.item, minlength=self.n_items)
+
+    def unseen_items(self) -> np.ndarray:
+        """bool [n_items]: items in the catalogue with no training interaction that are not held out as
+        cold (for example after ``train_fraction``); they are still candidates and may be in valid/test."""
+        return (self.train_degree() == 0) & ~self.cold_items
+
     def summary(self) -> dict:
+        unseen = self.unseen_items()
         return {"method": self.method, "train": len(self.train), "valid": len(self.valid), "test": len(self.test),
-                "cold": len(self.cold), "cold_items": int(self.cold_items.sum()), "notes": list(self.notes)}
+                "cold": len(self.cold), "cold_items": int(self.cold_items.sum()),
+                "train_fraction": self.train_fraction,
+                "unseen_items": int(unseen.sum()),
+                "unseen_items_valid": int(unseen[self.valid.item].sum()),
+                "unseen_items_test": int(unseen[self.test.item].sum()),
+                "notes": list(self.notes)}
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        out = {"cold_items": self.cold_items, "shape": np.array([self.n_users, self.n_items])}
+        out = {"cold_items": self.cold_items, "shape": np.array([self.n_users, self.n_items]),
+               "train_fraction": np.array(self.train_fraction)}
         for name in ("train", "valid", "test", "cold"):
             p = getattr(self, name)
             out[f"{name}_user"], out[f"{name}_item"] = p.user, p.item
         return out
 
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray], method: str = "saved") -> "Split":
+    def from_arrays(cls, a: dict[str, np.ndarray], method: str = "saved") -> Split:
         n_users, n_items = map(int, a["shape"])
         pairs = {n: Pairs(a[f"{n}_user"].astype(np.int64), a[f"{n}_item"].astype(np.int64))
                  for n in ("train", "valid", "test", "cold")}
-        return cls(n_users, n_items, **pairs, cold_items=a["cold_items"].astype(bool), method=method, notes=[])
+        fraction = float(a["train_fraction"]) if "train_fraction" in a else 1.0
+        return cls(n_users, n_items, **pairs, cold_items=a["cold_items"].astype(bool), method=method, notes=[],
+                   train_fraction=fraction)
 
 
 def _per_user_counts(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +168,21 @@ def time_labels(users: np.ndarray, timestamps: np.ndarray, n_users: int) -> np.n
     return _assign(users, order, n_users)
 
 
+def subsample_train(train: Pairs, n_users: int, fraction: float, seed: int) -> np.ndarray:
+    """Row indices of ``train`` kept at ``fraction``: per user the ceil(F * n_u) rows with the smallest
+    seeded keys. The keys do not depend on F, so smaller fractions keep subsets of larger ones."""
+    keys = np.random.default_rng([seed, 7]).random(len(train))
+    order = np.lexsort((keys, train.user))  # by user, then by key
+    counts = np.bincount(train.user, minlength=n_users)
+    start = np.zeros(n_users + 1, np.int64)
+    np.cumsum(counts, out=start[1:])
+    rank = np.arange(len(order)) - start[train.user[order]]
+    # a tiny margin keeps ceil(0.1 * 30) == 3 despite floating-point rounding of F * n_u
+    quota = np.array([math.ceil(fraction * c - 1e-9) for c in range(int(counts.max(initial=0)) + 1)], np.int64)
+    keep = order[rank < np.maximum(quota[counts[train.user[order]]], 1)]
+    return np.sort(keep)
+
+
 def make_split(ds: Dataset, cfg: SplitConfig | None = None) -> Split:
     cfg = cfg or SplitConfig()
     cfg.validate()
@@ -144,7 +195,7 @@ def make_split(ds: Dataset, cfg: SplitConfig | None = None) -> Split:
     cold_items = np.zeros(ds.n_items, bool)
     if cfg.cold_items > 0:
         rng = np.random.default_rng(cfg.seed + 1)
-        n_cold = int(round(cfg.cold_items * ds.n_items))
+        n_cold = round(cfg.cold_items * ds.n_items)
         if n_cold < 1:
             raise MotorError(f"cold_items={cfg.cold_items} selects no item out of {ds.n_items}; use a larger fraction")
         cold_items[rng.choice(ds.n_items, n_cold, replace=False)] = True
@@ -189,4 +240,12 @@ def make_split(ds: Dataset, cfg: SplitConfig | None = None) -> Split:
     few = int((np.bincount(inter.user[warm], minlength=ds.n_users)[np.unique(users)] < 3).sum())
     if method in ("random", "time") and few:
         notes.append(f"{few} users with fewer than 3 interactions keep them all in training (not evaluated)")
-    return Split(ds.n_users, ds.n_items, train, valid, test, cold, cold_items, method, notes)
+    if cfg.train_fraction < 1.0:
+        n_before, seen_before = len(train), np.unique(train.item)
+        rows = subsample_train(train, ds.n_users, cfg.train_fraction, cfg.seed)
+        train = Pairs(train.user[rows], train.item[rows])
+        lost = len(seen_before) - len(np.unique(train.item))
+        notes.append(f"train_fraction {cfg.train_fraction:g}: kept {len(train)} of {n_before} training interactions "
+                     f"(at least one per user); {lost} items lost all their training rows and are now unseen "
+                     f"(still candidates; their test interactions form the 'cold' popularity bucket)")
+    return Split(ds.n_users, ds.n_items, train, valid, test, cold, cold_items, method, notes, cfg.train_fraction)

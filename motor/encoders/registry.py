@@ -31,10 +31,12 @@ ShouldStop = Callable[[], bool]
 
 def tokenize(ds: "Dataset", cfg: "TokenizerConfig",
              progress: Callable[[float, str], None] | None = None) -> "Tokenizer":
-    """PQ tokens from every item's content: cold items included (content exists without interactions)."""
+    """PQ tokens from every item's content: cold items included (content exists without interactions);
+    items without a modality's content (``Modality.present``) get its missing token."""
     from motor.tokenizer import fit_tokenizer
 
-    return fit_tokenizer({k: m.features for k, m in ds.modalities.items()}, cfg, progress=progress)
+    return fit_tokenizer({k: m.features for k, m in ds.modalities.items()}, cfg, progress=progress,
+                         present={k: m.present for k, m in ds.modalities.items()})
 
 
 @dataclass(frozen=True)

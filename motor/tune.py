@@ -1,0 +1,359 @@
+"""Fair hyperparameter search: validation Recall@20 only, the same budget for ID and MOTOR.
+
+    python -m motor tune --data D --backbone B --items {id,motor} --budget N [--train-fraction F] --out DIR
+
+Each trial trains one configuration with the usual early stopping and is scored by its best
+validation Recall@20; trials never compute a test or cold figure (``Trainer.fit(...,
+evaluate_test=False)``). When the budget is spent, the chosen configuration is trained once more
+and evaluated on test: that final run is the only place a test figure is computed, and it is
+written with the chosen settings (``best_config.json``, which ``python -m motor train --config``
+reads) and a summary (``tune.json``).
+
+Search space (``search_space``): learning rate (log-uniform 1e-4 .. 5e-2) and the backbone's
+regularisation weight (log-uniform 1e-6 .. 1; ``REG_FIELD`` names it where it is not
+``reg_weight``); for MOTOR also the tokenizer's m and k and the token dimension. ID and MOTOR get
+the same number of trials, so MOTOR's larger space is searched less densely: the budget, not
+the space, is what is equal.
+
+Search: Optuna (TPE sampler, median pruning on the per-epoch validation curve, a SQLite study in
+``DIR/study.db`` so an interrupted search resumes where it stopped). Optuna is chosen over a
+grid because the space mixes log-scaled continuous and categorical settings and a grid of
+useful resolution would need far more runs than the budget. When Optuna is not installed the
+same loop runs a seeded random search over the same space (no pruning), resumable from
+``DIR/trials.jsonl``; the summary says which search ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from motor.config import doc, to_dict
+from motor.errors import MotorError
+
+METRIC = "recall@20"  # validation metric that is maximised
+LR_RANGE = (1e-4, 5e-2)
+REG_RANGE = (1e-6, 1.0)  # 1.0 was best for VBPR at train_fraction 0.1 on ML-100K (see issue 12 notes)
+REG_FIELD = {"freedom": "modality_loss_weight", "slmrec": None}  # others: "reg_weight"; None = no such weight
+PQ_M = (2, 4, 8)
+PQ_K = (16, 32, 64, 128)
+TOKEN_DIM = (32, 64, 128)
+
+
+@dataclass
+class TuneConfig:
+    """How the search runs; what is searched is in ``search_space``."""
+
+    budget: int = doc(20, "trials (configurations trained), the same for ID and MOTOR")
+    seed: int = doc(0, "seed of the sampler (TPE or random)")
+    startup_trials: int = doc(5, "random trials before TPE models the results, and before pruning starts")
+    prune_warmup: int = doc(5, "epochs a trial always runs before it can be pruned")
+
+    def validate(self):
+        if self.budget < 1:
+            raise MotorError(f"budget is a number of trials, at least 1, got {self.budget}; try 20")
+        if self.startup_trials < 0 or self.prune_warmup < 0:
+            raise MotorError("startup_trials and prune_warmup must be 0 or more")
+
+
+# --- search space ---------------------------------------------------------------------------------
+
+
+def reg_field(backbone: str) -> str | None:
+    """The backbone's regularisation weight in its Config (None when it has none)."""
+    from motor.models.registry import get_backbone
+
+    name = REG_FIELD.get(backbone.lower(), "reg_weight")
+    fields = {f.name for f in dataclasses.fields(get_backbone(backbone).Config)}
+    return name if name in fields else None
+
+
+def search_space(backbone: str, items: str, n_items: int, min_dim: int | None = None) -> dict[str, tuple]:
+    """Setting path -> ('float', low, high) on a log scale, or ('choice', options). Token settings
+    the data cannot take (k above the items with content, m above a modality's dimension) are left out."""
+    space: dict[str, tuple] = {"train.lr": ("float", *LR_RANGE)}
+    reg = reg_field(backbone)
+    if reg is not None:
+        space[f"model.{reg}"] = ("float", *REG_RANGE)
+    if items == "motor":
+        space["tokenizer.m"] = ("choice", tuple(m for m in PQ_M if min_dim is None or m <= min_dim) or (1,))
+        space["tokenizer.k"] = ("choice", tuple(k for k in PQ_K if k <= n_items) or (2,))
+        space["motor.token_dim"] = ("choice", TOKEN_DIM)
+    return space
+
+
+def suggest(trial, space: dict[str, tuple]) -> dict:
+    """Draw one value per setting from an Optuna-style trial."""
+    params = {}
+    for name, spec in space.items():
+        if spec[0] == "float":
+            params[name] = trial.suggest_float(name, spec[1], spec[2], log=True)
+        else:
+            params[name] = trial.suggest_categorical(name, list(spec[1]))
+    return params
+
+
+def apply_params(base, params: dict):
+    """``base`` (a RunConfig) with the dotted settings of ``params`` applied, validated like any config."""
+    return base.with_overrides(params)
+
+
+# --- the two search backends share ask / tell ----------------------------------------------------
+
+
+class _RandomTrial:
+    """The part of ``optuna.Trial`` the objective uses, drawing uniformly (log-uniform for floats)."""
+
+    def __init__(self, number: int, seed: int):
+        self.number, self.params = number, {}
+        self._rng = np.random.default_rng([seed, number])
+
+    def suggest_float(self, name, low, high, log=False):
+        u = self._rng.random()
+        value = math.exp(math.log(low) + u * (math.log(high) - math.log(low))) if log else low + u * (high - low)
+        self.params[name] = value
+        return value
+
+    def suggest_categorical(self, name, choices):
+        self.params[name] = choices[int(self._rng.integers(len(choices)))]
+        return self.params[name]
+
+    def report(self, value, step):
+        pass
+
+    def should_prune(self):
+        return False
+
+
+class _RandomStudy:
+    """Seeded random search with Optuna's ask/tell shape; finished trials are kept in a JSONL file."""
+
+    kind = "random search (optuna not installed)"
+
+    def __init__(self, path: Path, seed: int):
+        self.path, self.seed = path, seed
+        self.records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] \
+            if path.exists() else []
+
+    def ask(self):
+        return _RandomTrial(len(self.records), self.seed)
+
+    def tell(self, trial, value=None, state="COMPLETE"):
+        rec = {"number": trial.number, "state": state, "params": trial.params, "value": value}
+        self.records.append(rec)
+        with self.path.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    def finished(self) -> list[dict]:
+        return list(self.records)
+
+
+class _OptunaStudy:
+    """An Optuna study (TPE, median pruner, SQLite) behind the same small interface."""
+
+    kind = "optuna TPE + median pruning"
+
+    def __init__(self, optuna, path: Path, name: str, cfg: TuneConfig):
+        from optuna.pruners import MedianPruner
+        from optuna.samplers import TPESampler
+
+        self.optuna = optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.study = optuna.create_study(
+            storage=f"sqlite:///{path}", study_name=name, load_if_exists=True, direction="maximize",
+            sampler=TPESampler(seed=cfg.seed, n_startup_trials=cfg.startup_trials),
+            pruner=MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.prune_warmup))
+
+    def ask(self):
+        return self.study.ask()
+
+    def tell(self, trial, value=None, state="COMPLETE"):
+        states = self.optuna.trial.TrialState
+        if state == "COMPLETE":
+            self.study.tell(trial, value)
+        else:
+            self.study.tell(trial, state=states.PRUNED if state == "PRUNED" else states.FAIL)
+
+    def finished(self) -> list[dict]:
+        return [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value}
+                for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()]
+
+
+def open_study(out: Path, name: str, cfg: TuneConfig, use_optuna: bool | None = None):
+    """Optuna when importable (or when ``use_optuna`` is True), else the random-search fallback."""
+    if use_optuna is not False:
+        try:
+            import optuna
+        except ImportError:
+            if use_optuna:
+                raise MotorError("tune with Optuna needs the optuna package (pip install optuna)") from None
+        else:
+            return _OptunaStudy(optuna, out / "study.db", name, cfg)
+    return _RandomStudy(out / "trials.jsonl", cfg.seed)
+
+
+# --- the search -------------------------------------------------------------------------------------
+
+
+def _params_for_space(params: dict, space: dict) -> dict:
+    """Optuna stores suggested values under their names; keep only this space's settings."""
+    return {k: params[k] for k in space if k in params}
+
+
+def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] = print,
+         event: Callable[[str, dict], None] | None = None, use_optuna: bool | None = None) -> dict:
+    """Search ``cfg.budget`` configurations around ``base`` (a RunConfig) on validation, then train
+    the best once and evaluate it on test. Writes best_config.json and tune.json to ``out_dir``.
+
+    ``event(kind, info)`` is called after each trial ("trial") and before the final run ("final"),
+    so a caller (or a test) can see the order of events. Returns the summary written to tune.json.
+    """
+    from motor.data.load import load_dataset
+    from motor.data.split import make_split
+    from motor.evaluate import by_popularity
+    from motor.experiment import build_model, model_context, run_experiment, tokenize
+    from motor.train import Trainer
+
+    cfg.validate()
+    emit = event or (lambda kind, info: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset(base.data)
+    split = make_split(ds, base.split)
+    ctx = model_context(ds, split)
+    n_content = min((int(m.present.sum()) for m in ds.modalities.values()), default=ds.n_items)
+    space = search_space(base.backbone, base.items, n_content, min((m.dim for m in ds.modalities.values()),
+                                                                   default=None))
+    name = (f"{ds.name}-{base.backbone}-{base.items}-f{base.split.train_fraction:g}-split{base.split.seed}"
+            f"-seed{base.train.seed}")
+    study = open_study(out, name, cfg, use_optuna)
+    done = len(study.finished())
+    if done:
+        log(f"resuming {name}: {done} of {cfg.budget} trials already finished")
+    tokenizers: dict = {}
+
+    for _ in range(max(0, cfg.budget - done)):
+        trial = study.ask()
+        params = suggest(trial, space)
+        run_cfg = apply_params(base, params)
+        t0 = time.perf_counter()
+        flag = {"pruned": False}  # set from the per-epoch report, read by the trainer's should_stop
+        tok = None
+        if run_cfg.items == "motor":  # tokenizers depend on (m, k) only: fit each once
+            key = (run_cfg.tokenizer.m, run_cfg.tokenizer.k)
+            if key not in tokenizers:
+                tokenizers[key] = tokenize(ds, run_cfg.tokenizer)
+            tok = tokenizers[key]
+
+        def progress(p, trial=trial, flag=flag):
+            if p.stage == "epoch":
+                trial.report(float(p.valid.get(METRIC, 0.0)), p.epoch)
+                flag["pruned"] = flag["pruned"] or trial.should_prune()
+
+        try:
+            model = build_model(run_cfg, ctx, tok)
+            result = Trainer(run_cfg.train).fit(model, split, progress, lambda flag=flag: flag["pruned"],
+                                                evaluate_test=False)
+        except MotorError as e:  # e.g. a loss that diverged in the first epoch at a large learning rate
+            study.tell(trial, state="FAIL")
+            log(f"trial {trial.number} failed: {e}")
+            emit("trial", {"number": trial.number, "state": "FAIL", "params": params})
+            continue
+        value = float(result.valid.get(METRIC, 0.0))
+        state = "PRUNED" if flag["pruned"] else "COMPLETE"
+        study.tell(trial, None if flag["pruned"] else value, state=state)
+        log(f"trial {trial.number} {state.lower()}: valid {METRIC} {value:.4f} after {len(result.history)} epochs "
+            f"({time.perf_counter() - t0:.0f} s) " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                                          for k, v in params.items()))
+        emit("trial", {"number": trial.number, "state": state, "valid": value, "params": params})
+
+    finished = study.finished()
+    complete = [t for t in finished if t["state"] == "COMPLETE" and t["value"] is not None]
+    if not complete:
+        raise MotorError(f"none of the {len(finished)} trials finished (all failed or were pruned); try a smaller "
+                         f"learning-rate range or more budget")
+    best = max(complete, key=lambda t: (t["value"], -t["number"]))
+    best_cfg = apply_params(base, _params_for_space(best["params"], space))
+    (out / "best_config.json").write_text(json.dumps(best_cfg.to_dict(), indent=2))
+
+    # The last step, and the only one that computes test figures.
+    emit("final", {"number": best["number"], "params": best["params"]})
+    log(f"best: trial {best['number']} (valid {METRIC} {best['value']:.4f}); training it once more for the test")
+    final = run_experiment(best_cfg, out / "final_run", dataset=ds)
+    summary = {
+        "search": study.kind, "study": name, "budget": cfg.budget, "metric": f"valid {METRIC}",
+        "tune_config": to_dict(cfg), "space": {k: list(v[1]) if v[0] == "choice" else ["log", v[1], v[2]]
+                                               for k, v in space.items()},
+        "trials": finished,
+        "best": {"number": best["number"], "valid": best["value"], "params": best["params"]},
+        "final": {"valid": final.metrics["valid"], "test": final.metrics["test"],
+                  "cold": final.metrics.get("cold", {}), "best_epoch": final.metrics["best_epoch"],
+                  "by_popularity": by_popularity(final.model, final.split, best_cfg.train.protocol)},
+        "split": final.split.summary(),
+    }
+    (out / "tune.json").write_text(json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+# --- command line -------------------------------------------------------------------------------------
+
+
+def add_parser(sub) -> None:
+    """``python -m motor tune``: registered by motor.cli like the features and bench commands."""
+    p = sub.add_parser("tune", help="search learning rate, regularisation (and MOTOR token settings) on validation "
+                                    "Recall@20; write the chosen config and its test figures")
+    p.add_argument("--data", default="demo", help="'demo', 'demo-longtail', 'ml100k' or a dataset folder")
+    p.add_argument("--backbone", required=True, help="bpr, lightgcn, vbpr, ...")
+    p.add_argument("--items", choices=["id", "motor"], required=True)
+    p.add_argument("--budget", type=int, default=20, help="trials; use the same for ID and MOTOR (default 20)")
+    p.add_argument("--train-fraction", type=float, help="keep this fraction of each user's training interactions")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial's training")
+    p.add_argument("--split-seed", type=int)
+    p.add_argument("--epochs", type=int, help="maximum epochs per trial (default: the preset's)")
+    p.add_argument("--patience", type=int, help="early-stopping patience per trial")
+    p.add_argument("--preset", default="default", help="starting settings (default or quick)")
+    p.add_argument("--config", help="a RunConfig JSON to start from (the searched settings are overridden)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--random-search", action="store_true", help="seeded random search even if optuna is installed")
+    p.add_argument("--out", required=True, help="folder for study.db, best_config.json, tune.json, final_run/")
+    p.set_defaults(func=cmd_tune)
+
+
+def base_config(a):
+    """The RunConfig every trial starts from: the preset, then --config, then the options."""
+    from motor.presets import preset
+
+    overrides = {"backbone": a.backbone, "items": a.items, "data.data": a.data, "train.seed": a.seed}
+    for path, val in (("split.train_fraction", a.train_fraction), ("split.seed", a.split_seed),
+                      ("train.epochs", a.epochs), ("train.patience", a.patience), ("train.threads", a.threads)):
+        if val is not None:
+            overrides[path] = val
+    loaded = {}
+    if a.config:
+        try:
+            loaded = json.loads(Path(a.config).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise MotorError(f"--config {a.config}: cannot read JSON ({e})") from None
+        if not isinstance(loaded, dict):
+            raise MotorError(f"--config {a.config}: expected a JSON object of RunConfig settings")
+    return preset(a.preset, overrides=loaded).with_overrides(overrides)
+
+
+def cmd_tune(a) -> int:
+    base = base_config(a)
+    cfg = TuneConfig(budget=a.budget, seed=a.seed)
+    s = tune(base, cfg, a.out, use_optuna=False if a.random_search else None)
+    t = s["final"]["test"]
+    print(f"{s['search']}: {len(s['trials'])} trials, best valid {METRIC} {s['best']['valid']:.4f} "
+          f"(trial {s['best']['number']})")
+    print("test  " + "  ".join(f"{k} {t[k]:.4f}" for k in ("recall@20", "ndcg@20") if k in t))
+    print(f"chosen settings: {Path(a.out) / 'best_config.json'} (python -m motor train --config FILE --data "
+          f"{a.data}); summary: {Path(a.out) / 'tune.json'}")
+    return 0

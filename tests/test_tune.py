@@ -1,0 +1,101 @@
+"""The tuner: its search space, and that it never computes a test figure before its last step."""
+
+import json
+
+import pytest
+
+from motor.evaluate import Evaluator
+from motor.experiment import RunConfig
+from motor.tune import TuneConfig, search_space, tune
+from tests.conftest import write_simple
+
+
+def test_search_space_per_backbone_and_items():
+    assert set(search_space("lightgcn", "id", 1000)) == {"train.lr", "model.reg_weight"}
+    assert set(search_space("freedom", "id", 1000)) == {"train.lr", "model.modality_loss_weight"}
+    assert set(search_space("slmrec", "id", 1000)) == {"train.lr"}
+    motor = search_space("lightgcn", "motor", 40, min_dim=6)
+    assert set(motor) == {"train.lr", "model.reg_weight", "tokenizer.m", "tokenizer.k", "motor.token_dim"}
+    assert motor["tokenizer.k"][1] == (16, 32) and motor["tokenizer.m"][1] == (2, 4)
+
+
+def base_config(data, items="id", **train):
+    return RunConfig.from_dict({"data": {"data": str(data)}, "backbone": "bpr", "items": items,
+                                "train": {"epochs": 3, "patience": 3, "threads": 1, **train}})
+
+
+def instrumented(monkeypatch):
+    """A log of evaluator calls (which set) and tuner events, in order."""
+    log = []
+    original = Evaluator.evaluate
+
+    def evaluate(self, model, which="valid", *args, **kw):
+        log.append(("evaluate", which))
+        return original(self, model, which, *args, **kw)
+
+    monkeypatch.setattr(Evaluator, "evaluate", evaluate)
+    return log, (lambda kind, info: log.append((kind, info.get("number"))))
+
+
+def check_order(log, n_trials):
+    test_reads = [i for i, (kind, which) in enumerate(log) if kind == "evaluate" and which != "valid"]
+    final = [i for i, (kind, _) in enumerate(log) if kind == "final"]
+    trials = [i for i, (kind, _) in enumerate(log) if kind == "trial"]
+    assert len(trials) == n_trials and len(final) == 1
+    assert test_reads, "the final run must report test figures"
+    assert max(trials) < final[0] < min(test_reads)  # every test read comes after the last trial
+
+
+@pytest.mark.parametrize("items", ["id", "motor"])
+def test_random_search_never_reads_test_before_the_end(tmp_path, monkeypatch, items):
+    data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
+    log, event = instrumented(monkeypatch)
+    s = tune(base_config(data, items), TuneConfig(budget=3, seed=1), tmp_path / "out", log=lambda m: None,
+             event=event, use_optuna=False)
+    check_order(log, 3)
+    assert len(s["trials"]) == 3 and all("test" not in t for t in s["trials"])
+    assert s["search"].startswith("random") and "recall@20" in s["final"]["test"]
+    assert set(s["final"]["by_popularity"]["buckets"]) == {"head", "mid", "tail", "cold"}
+    # the chosen settings are a config that train --config reads, with the best trial's values
+    from motor.cli import build_run_config, make_parser
+
+    best = tmp_path / "out" / "best_config.json"
+    cfg = build_run_config(make_parser().parse_args(["train", "--config", str(best), "--data", str(data)]))
+    assert cfg.train.lr == pytest.approx(s["best"]["params"]["train.lr"])
+    assert cfg.model.reg_weight == pytest.approx(s["best"]["params"]["model.reg_weight"])
+    if items == "motor":
+        assert cfg.tokenizer.k == s["best"]["params"]["tokenizer.k"]
+    # resuming: a larger budget runs only the missing trials
+    log.clear()
+    s2 = tune(base_config(data, items), TuneConfig(budget=4, seed=1), tmp_path / "out", log=lambda m: None,
+              event=event, use_optuna=False)
+    check_order(log, 1)
+    assert [t["params"] for t in s2["trials"][:3]] == [t["params"] for t in s["trials"]]
+
+
+def test_optuna_search_never_reads_test_before_the_end_and_resumes(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
+    log, event = instrumented(monkeypatch)
+    cfg = TuneConfig(budget=3, seed=1, startup_trials=1, prune_warmup=1)
+    s = tune(base_config(data), cfg, tmp_path / "out", log=lambda m: None, event=event, use_optuna=True)
+    check_order(log, 3)
+    assert s["search"].startswith("optuna") and (tmp_path / "out" / "study.db").exists()
+    log.clear()
+    s2 = tune(base_config(data), TuneConfig(budget=4, seed=1, startup_trials=1, prune_warmup=1), tmp_path / "out",
+              log=lambda m: None, event=event, use_optuna=True)
+    check_order(log, 1)
+    assert len(s2["trials"]) == 4
+    json.dumps(s2)
+
+
+def test_cli_tune_writes_config_and_summary(tmp_path):
+    from tests.test_cli import motor
+
+    data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
+    r = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "2", "--epochs", "2",
+              "--threads", "1", "--random-search", "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert "best valid recall@20" in r.stdout and (tmp_path / "out" / "best_config.json").exists()
+    bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "0", "--out", tmp_path / "o")
+    assert bad.returncode == 2 and "budget" in bad.stderr

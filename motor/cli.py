@@ -220,6 +220,9 @@ def make_parser() -> argparse.ArgumentParser:
     _data_args(d)
     d.add_argument("--json", action="store_true", help="print statistics as JSON")
     d.set_defaults(func=cmd_data)
+    from motor.data.synth import add_parser as add_synth_parser
+
+    add_synth_parser(d)  # python -m motor data synth ...
 
     t = sub.add_parser("tokenize", help="fit the PQ tokenizer and print its report")
     _data_args(t)

@@ -205,6 +205,8 @@ def cmd_recommend(a) -> int:
         print(json.dumps(recs, indent=2))
         return 0
     print(f"top {a.k} for user {a.user} ({run.config.backbone}/{run.config.items}, {len(run.seen_items(run.dataset.user_index(a.user)))} training items excluded)")
+    if run.index().kind != "exact":
+        print(f"approximate search ({run.index().kind}): recall@20 vs exact {run.index().recall:.3f}")
     for r in recs:
         flag = "  [cold]" if r["cold"] else ""
         print(f"{r['rank']:>3}  {r['item_id']:>8}  {r['score']:8.4f}  {r['title']}{flag}")

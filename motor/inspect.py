@@ -297,7 +297,8 @@ def nearest_items(vectors: np.ndarray, ds: "Dataset", item: int, k: int = 10,
     """
     from motor.retrieval import VectorIndex
 
-    sims, items = VectorIndex(vectors).similar_items(int(item), k, "centred" if centre else "cosine")
+    index = vectors if isinstance(vectors, VectorIndex) else VectorIndex(vectors)  # a run's index(): IVF-PQ when large
+    sims, items = index.similar_items(int(item), k, "centred" if centre else "cosine")
     df = pd.DataFrame({"item": items.astype(int), "title": [item_label(ds, int(i)) for i in items],
                        "cosine": np.round(sims.astype(float), 4)})
     if tok is not None:

@@ -6,6 +6,8 @@
     model.safetensors weights (no pickle)
     split.npz         the exact split and the user/item id maps (allow_pickle=False)
     tokenizer/        PQ codebooks and token ids (MOTOR runs)
+    index/            approximate (IVF-PQ) search index and its recall, for catalogues of at least
+                      motor.retrieval.APPROX_FROM_ITEMS items
     dataset.json      where the data came from and a fingerprint to detect changed files
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.torch import load_file, save_file
 
+from motor import retrieval
 from motor.data.dataset import Dataset
 from motor.data.load import load_dataset
 from motor.data.split import Split
@@ -60,6 +63,11 @@ def save_run(out: RunOutput) -> Path:
     tmp = final.with_name(final.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    if out.split.n_items >= retrieval.APPROX_FROM_ITEMS:  # built once per run, saved with it
+        users, items = out.model.vectors()
+        index = VectorIndex(items, kind="ivfpq", queries=users, seed=out.config.train.seed)
+        index.save(tmp / "index")
+        out.metrics["retrieval"] = index.info
     _json(tmp / "config.json", out.config.to_dict())
     _json(tmp / "metrics.json", out.metrics)
     _json(tmp / "history.json", out.result.history)
@@ -122,9 +130,18 @@ class LoadedRun:
         return self._state
 
     def index(self) -> VectorIndex:
+        """The run's search index: the saved IVF-PQ one for large catalogues, else exact."""
         if self._index is None:
-            self._index = VectorIndex(self.vectors()[1])
+            users, items = self.vectors()
+            if (self.path / "index" / "index.json").exists():
+                self._index = VectorIndex.load(self.path / "index", items)
+            else:
+                self._index = VectorIndex(items, queries=users, seed=self.config.train.seed)
         return self._index
+
+    def similar_items(self, item: int, k: int = 10, measure: str = "centred"):
+        """(similarities, items) nearest to ``item`` through the run's index (see VectorIndex)."""
+        return self.index().similar_items(item, k, measure)
 
     def seen_items(self, user: int) -> np.ndarray:
         return self.split.train.item[self.split.train.user == user]

@@ -78,7 +78,8 @@ def test_large_run_saves_and_reloads_its_index(tmp_path, monkeypatch):
 
     synthesize(SynthConfig(users=300, items=1200, interactions=9000, modalities={"image": 16}), tmp_path / "d")
     monkeypatch.setattr(retrieval, "APPROX_FROM_ITEMS", 1000)
-    cfg = preset("quick", "id", backbone="bpr", data={"data": str(tmp_path / "d")}, train={"epochs": 2, "threads": 1})
+    cfg = preset("quick", "id", {"backbone": "bpr", "data": {"data": str(tmp_path / "d")},
+                                   "train": {"epochs": 2, "threads": 1}})
     run_experiment(cfg, tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["retrieval"]["kind"] == "ivfpq" and 0 < metrics["retrieval"]["dot"]["recall@20_vs_exact"] <= 1

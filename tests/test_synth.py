@@ -109,7 +109,7 @@ def test_a_model_beats_popularity_on_it(tmp_path):
     from motor.presets import preset
 
     synthesize(_cfg(users=800, items=1500, interactions=24_000), tmp_path / "d")
-    cfg = preset("quick", "id", data={"data": str(tmp_path / "d")}, train={"epochs": 10, "threads": 1})
+    cfg = preset("quick", "id", {"data": {"data": str(tmp_path / "d")}, "train": {"epochs": 10, "threads": 1}})
     out = run_experiment(cfg, None)
     popularity = Evaluator(out.split).evaluate(Popularity(out.split), "test")["recall@20"]
     assert out.metrics["test"]["recall@20"] > 1.2 * popularity

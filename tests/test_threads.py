@@ -69,7 +69,7 @@ import motor.threads
 from motor.presets import preset
 from motor.experiment import run_experiment
 
-cfg = preset("quick", "id", train={"epochs": 4, "threads": 2, "patience": 100})
+cfg = preset("quick", "id", {"train": {"epochs": 4, "threads": 2, "patience": 100}})
 history = run_experiment(cfg, None).result.history
 seconds = sorted(r["train_seconds"] for r in history[1:])
 print(json.dumps({"epoch_s": seconds[len(seconds) // 2], "status": motor.threads.status()}))

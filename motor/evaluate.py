@@ -183,14 +183,15 @@ def chunked_topk(scorer, users: torch.Tensor, n_items: int, k: int, masked: list
                  excluded: torch.Tensor | None, item_chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(scores, items) of each user's top-k over all items, scoring ``item_chunk`` items at a time.
 
-    ``masked``: (row, item) coordinates set to -inf (seen items); ``excluded``: bool per item.
+    ``scorer(users, lo, hi)`` must return a new tensor (it is masked in place); ``masked``: (row,
+    item) coordinates set to -inf (seen items); ``excluded``: bool per item.
     Ordered by score, then by item index, as ``ranked_topk``.
     """
     best_v = torch.empty(len(users), 0)
     best_i = torch.empty(len(users), 0, dtype=torch.long)
     for lo in range(0, n_items, item_chunk):
         hi = min(lo + item_chunk, n_items)
-        scores = scorer(users, lo, hi).float().clone()
+        scores = scorer(users, lo, hi).float()  # a fresh block (matmul output): masked in place
         for rows, cols in masked:
             inside = (cols >= lo) & (cols < hi)
             scores[rows[inside], cols[inside] - lo] = MASKED

@@ -21,7 +21,7 @@ Protocol = Literal["strict", "mmrec"]
 MASKED = -float("inf")
 SCORE_BLOCK = 1 << 26  # most scores held at once (256 MB of float32), whatever the catalogue size
 ITEM_CHUNKS_FROM = 1 << 18  # from this many items (262,144) scores are computed in item chunks too
-MIN_CHUNK_USERS = 256  # users per block when chunking items (a block is then users x SCORE_BLOCK/users items)
+CHUNK_USERS = 256  # users per block when chunking items (a block is then 256 x 262,144 scores)
 
 
 class _UserSets:
@@ -133,7 +133,7 @@ class Evaluator:
             among = ~self.split.cold_items
         excluded = None if among is None else torch.from_numpy(~np.asarray(among, bool))
         n_items = self.split.n_items
-        batch_users = batch_users or max(1, min(self.batch_users, MIN_CHUNK_USERS))
+        batch_users = batch_users or CHUNK_USERS
         item_chunk = item_chunk or max(1, SCORE_BLOCK // batch_users)
         max_k = max(self.ks)
         sums: dict[str, torch.Tensor] = {}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import faiss
 import numpy as np
 import pytest
 
 from motor import retrieval
 from motor.retrieval import VectorIndex
 
-RECALL_FLOOR = 0.9  # measured 0.96 (dot, user-like queries) and 0.98 (centred) on this case
+RECALL_FLOOR = 0.9  # the build aims for RECALL_TARGET (0.95); measured 0.96 (dot) and 0.98 (centred) here
 
 
 def clustered(n: int, d: int = 64, clusters: int = 200, seed: int = 0):
@@ -47,7 +48,8 @@ def test_ivfpq_recall_above_floor_and_round_trip(tmp_path):
     index.save(tmp_path / "index")
     assert {p.name for p in (tmp_path / "index").iterdir()} == {"dot.faiss", "centred.faiss", "index.json"}
     again = VectorIndex.load(tmp_path / "index", items)
-    assert again.kind == "ivfpq" and again.info == json.loads(json.dumps(index.info))
+    assert again.kind == "ivfpq" and again.info == index.info
+    assert faiss.downcast_index(again.index.base_index).nprobe == index.info["dot"]["nprobe"]
     exclude = [np.array([int(got[q, 0])]) for q in range(20)]
     for a, b in zip(index.search(users[:20], 10, exclude), again.search(users[:20], 10, exclude)):
         np.testing.assert_array_equal(a, b)

@@ -50,6 +50,7 @@ def test_ivfpq_recall_above_floor_and_round_trip(tmp_path):
     again = VectorIndex.load(tmp_path / "index", items)
     assert again.kind == "ivfpq" and again.info == index.info
     assert faiss.downcast_index(again.index.base_index).nprobe == index.info["dot"]["nprobe"]
+    assert again.index.k_factor == index.info["dot"]["k_factor"]
     exclude = [np.array([int(got[q, 0])]) for q in range(20)]
     for a, b in zip(index.search(users[:20], 10, exclude), again.search(users[:20], 10, exclude)):
         np.testing.assert_array_equal(a, b)

@@ -1,10 +1,10 @@
 """motor-lab core: MOTOR (ID-free multimodal token representation) for recommendation.
 
-Importing ``motor`` first sets the OpenMP wait policy (see ``motor.threads``), so import it
-before torch or faiss in any entry point.
+Importing ``motor`` sets the OpenMP wait policy (see ``motor.threads``): before torch or faiss
+through the environment, after them by keeping their OpenMP runtimes from spinning.
 """
 
-from motor import threads as _threads  # noqa: F401  (side effect: OpenMP env)
+from motor import threads as _threads  # noqa: F401  (side effect: OpenMP wait policy)
 from motor.errors import MotorError
 
 __all__ = ["MotorError"]

@@ -228,6 +228,8 @@ def cmd_recommend(a) -> int:
         print(json.dumps(recs, indent=2))
         return 0
     print(f"top {a.k} for user {a.user} ({run.config.backbone}/{run.config.items}, {len(run.seen_items(run.dataset.user_index(a.user)))} training items excluded)")
+    if run.index().kind != "exact":
+        print(f"approximate search ({run.index().kind}): recall@20 vs exact {run.index().recall:.3f}")
     for r in recs:
         flag = "  [cold]" if r["cold"] else ""
         print(f"{r['rank']:>3}  {r['item_id']:>8}  {r['score']:8.4f}  {r['title']}{flag}")
@@ -244,6 +246,9 @@ def make_parser() -> argparse.ArgumentParser:
     _data_args(d)
     d.add_argument("--json", action="store_true", help="print statistics as JSON")
     d.set_defaults(func=cmd_data)
+    from motor.data.synth import add_parser as add_synth_parser
+
+    add_synth_parser(d)  # python -m motor data synth ...
 
     t = sub.add_parser("tokenize", help="fit the PQ tokenizer and print its report")
     _data_args(t)

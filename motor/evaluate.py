@@ -31,6 +31,9 @@ from motor.models.base import Recommender
 
 Protocol = Literal["strict", "mmrec"]
 MASKED = -float("inf")
+SCORE_BLOCK = 1 << 26  # most scores held at once (256 MB of float32), whatever the catalogue size
+ITEM_CHUNKS_FROM = 1 << 18  # from this many items (262,144) scores are computed in item chunks too
+CHUNK_USERS = 256  # users per block when chunking items (a block is then 256 x 262,144 scores)
 
 
 class _UserSets:
@@ -88,6 +91,8 @@ class Evaluator:
         rank cold items among cold items only.
         """
         state = self.state(model) if state is None else state
+        if self.split.n_items >= ITEM_CHUNKS_FROM and inner_product_scorer(model, state) is not None:
+            return self.evaluate_chunked(model, which, state, among, per_user)
         truth = self.sets[which]
         users = np.flatnonzero(truth.counts > 0)
         if len(users) == 0:
@@ -114,6 +119,53 @@ class Evaluator:
             hits = (relevant.gather(1, top) & torch.isfinite(scores.gather(1, top))).cpu()  # [users, K]: small
             values = topk_metrics(hits, torch.from_numpy(truth.counts[batch]), self.ks)
             for key, v in values.items():
+                sums[key] = sums.get(key, 0.0) + v.sum()
+                if per_user:
+                    per_user_values.setdefault(key, []).append(v)
+        out = {k: float(v) / len(users) for k, v in sums.items()}
+        if per_user:
+            out["_per_user"] = {k: torch.cat(v).numpy() for k, v in per_user_values.items()}
+            out["_users"] = users
+        return out
+
+    @torch.no_grad()
+    def evaluate_chunked(self, model: Recommender, which: str = "valid", state=None, among: np.ndarray | None = None,
+                         per_user: bool = False, batch_users: int | None = None,
+                         item_chunk: int | None = None) -> dict[str, float]:
+        """``evaluate`` with the score matrix cut over users and over items, for large catalogues.
+
+        Same metrics as ``evaluate`` (a test checks they are equal); needs a model that scores by
+        inner product (``inner_product_scorer``). Memory: one block of ``batch_users x item_chunk``
+        scores plus each user's running top-K.
+        """
+        state = self.state(model) if state is None else state
+        scorer = inner_product_scorer(model, state)
+        if scorer is None:
+            raise ValueError(f"{type(model).__name__} does not score by inner product; use evaluate()")
+        truth = self.sets[which]
+        users = np.flatnonzero(truth.counts > 0)
+        if len(users) == 0:
+            return {}
+        if among is None and which != "cold" and self.split.cold_items.any():
+            among = ~self.split.cold_items
+        excluded = None if among is None else torch.from_numpy(~np.asarray(among, bool))
+        n_items = self.split.n_items
+        batch_users = batch_users or CHUNK_USERS
+        item_chunk = item_chunk or max(1, SCORE_BLOCK // batch_users)
+        max_k = max(self.ks)
+        sums: dict[str, torch.Tensor] = {}
+        per_user_values: dict[str, list] = {}
+        for start in range(0, len(users), batch_users):
+            batch = users[start:start + batch_users]
+            masked = [self.sets[name].rows_cols(batch) for name in self.masked_sets(which)]
+            values, top = chunked_topk(scorer, torch.from_numpy(batch), n_items, max_k, masked, excluded, item_chunk)
+            rows, items = truth.rows_cols(batch)
+            relevant = np.sort(rows.numpy() * n_items + items.numpy())
+            keys = (torch.arange(len(batch))[:, None] * n_items + top).numpy()
+            pos = np.minimum(np.searchsorted(relevant, keys), len(relevant) - 1)
+            hits = torch.from_numpy(relevant[pos] == keys) & torch.isfinite(values)
+            result = topk_metrics(hits, torch.from_numpy(truth.counts[batch]), self.ks)
+            for key, v in result.items():
                 sums[key] = sums.get(key, 0.0) + v.sum()
                 if per_user:
                     per_user_values.setdefault(key, []).append(v)
@@ -171,3 +223,40 @@ def evaluate_by_popularity(evaluator: Evaluator, model: Recommender, state=None,
 def by_popularity(model: Recommender, split: Split, protocol: Protocol = "strict", k: int = 20) -> dict:
     """``evaluate_by_popularity`` with a fresh evaluator: what a finished run adds to metrics.json."""
     return evaluate_by_popularity(Evaluator(split, protocol, ks=(k,)), model, k=k)
+
+
+def inner_product_scorer(model, state):
+    """``scores(users, lo, hi)`` against items ``lo:hi`` for models that rank by user . item vector
+    (those that keep ``Recommender.score``); None for any other scoring."""
+    if type(model).score is not Recommender.score or not (isinstance(state, tuple) and len(state) == 2):
+        return None
+    user_vecs, item_vecs = state
+    return lambda users, lo, hi: user_vecs[users] @ item_vecs[lo:hi].T
+
+
+def chunked_topk(scorer, users: torch.Tensor, n_items: int, k: int, masked: list[tuple[torch.Tensor, torch.Tensor]],
+                 excluded: torch.Tensor | None, item_chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores, items) of each user's top-k over all items, scoring ``item_chunk`` items at a time.
+
+    ``scorer(users, lo, hi)`` must return a new tensor (it is masked in place); ``masked``: (row,
+    item) coordinates set to -inf (seen items); ``excluded``: bool per item.
+    Ordered by score, then by item index, as ``ranked_topk``.
+    """
+    best_v = torch.empty(len(users), 0)
+    best_i = torch.empty(len(users), 0, dtype=torch.long)
+    for lo in range(0, n_items, item_chunk):
+        hi = min(lo + item_chunk, n_items)
+        scores = scorer(users, lo, hi).float()  # a fresh block (matmul output): masked in place
+        for rows, cols in masked:
+            inside = (cols >= lo) & (cols < hi)
+            scores[rows[inside], cols[inside] - lo] = MASKED
+        if excluded is not None:
+            scores[:, excluded[lo:hi]] = MASKED
+        v, i = scores.topk(min(k, hi - lo), dim=1)
+        best_v, best_i = torch.cat([best_v, v], 1), torch.cat([best_i, i + lo], 1)
+        if best_v.shape[1] > k:
+            best_v, keep = best_v.topk(k, dim=1)
+            best_i = best_i.gather(1, keep)
+    order = np.lexsort((best_i.numpy(), -best_v.numpy()), axis=1)
+    order = torch.from_numpy(order)
+    return best_v.gather(1, order), best_i.gather(1, order)

@@ -6,6 +6,8 @@
     model.safetensors weights (no pickle)
     split.npz         the exact split and the user/item id maps (allow_pickle=False)
     tokenizer/        PQ codebooks and token ids (MOTOR runs)
+    index/            approximate (IVF-PQ) search index and its recall, for catalogues of at least
+                      motor.retrieval.APPROX_FROM_ITEMS items (motor.retrieval.VectorIndex.save)
     dataset.json      where the data came from and a fingerprint to detect changed files
 
 This module knows nothing of how a run is trained, so ``motor.experiment`` can write runs and
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from safetensors.torch import save_file
 
+from motor import retrieval
 from motor.data.dataset import Dataset
 
 if TYPE_CHECKING:
@@ -60,6 +63,11 @@ def save_run(out: RunOutput) -> Path:
     tmp = final.with_name(final.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    if out.split.n_items >= retrieval.APPROX_FROM_ITEMS:  # built once per run, saved with it
+        users, items = out.model.vectors()
+        index = retrieval.VectorIndex(items, kind="ivfpq", queries=users, seed=out.config.train.seed)
+        index.save(tmp / "index")
+        out.metrics["retrieval"] = index.info
     _json(tmp / "config.json", out.config.to_dict())
     _json(tmp / "metrics.json", out.metrics)
     _json(tmp / "history.json", out.result.history)

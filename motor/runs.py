@@ -73,10 +73,18 @@ class LoadedRun:
         return self._state
 
     def index(self) -> VectorIndex:
-        """The exact inner-product index over the item vectors (built once)."""
+        """The run's search index (built once): the saved IVF-PQ one for large catalogues, else exact."""
         if self._index is None:
-            self._index = VectorIndex(self.vectors()[1])
+            users, items = self.vectors()
+            if (self.path / "index" / "index.json").exists():
+                self._index = VectorIndex.load(self.path / "index", items)
+            else:
+                self._index = VectorIndex(items, queries=users, seed=self.config.train.seed)
         return self._index
+
+    def similar_items(self, item: int, k: int = 10, measure: str = "centred"):
+        """(similarities, items) nearest to ``item`` through the run's index (see VectorIndex)."""
+        return self.index().similar_items(item, k, measure)
 
     def seen_items(self, user: int) -> np.ndarray:
         """Training items of a user index (excluded from recommendations)."""

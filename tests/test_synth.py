@@ -1,0 +1,115 @@
+"""Synthetic catalogues (motor.data.synth): exact counts, same seed same files, long tail, learnable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from motor.config import from_dict
+from motor.data.load import load_dataset
+from motor.data.synth import SynthConfig, parse_modalities, synthesize
+from motor.errors import MotorError
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"users": 300, "items": 600, "interactions": 9000, "modalities": {"image": 16, "text": 8}, "seed": 4}
+
+
+def _cfg(**kw) -> SynthConfig:
+    return from_dict(SynthConfig, {**SMALL, **kw})
+
+
+def test_exact_counts_and_loads_with_load_dataset(tmp_path):
+    summary = synthesize(_cfg(), tmp_path / "d")
+    ds = load_dataset(str(tmp_path / "d"))
+    s = ds.stats()
+    assert (s["users"], s["items"], s["interactions"]) == (300, 600, 9000)
+    assert (summary["users"], summary["items"], summary["interactions"]) == (300, 600, 9000)
+    assert {n: m["dim"] for n, m in s["modalities"].items()} == {"image": 16, "text": 8}
+    assert ds.modalities["image"].features.dtype == np.float32 and not ds.warnings
+    assert s["interactions_per_user"]["min"] >= 1 and s["interactions_per_item"]["min"] >= 1
+    assert ds.title(0).startswith("item ")
+
+
+def test_same_seed_same_files_other_seed_other_files(tmp_path):
+    for name, seed in (("a", 4), ("b", 4), ("c", 5)):
+        synthesize(_cfg(seed=seed), tmp_path / name)
+    for f in ("interactions.csv", "items.csv", "image.npy", "text.npy"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+        assert (tmp_path / "a" / f).read_bytes() != (tmp_path / "c" / f).read_bytes(), f
+
+
+def test_long_tailed_popularity_and_clustered_features(tmp_path):
+    synthesize(_cfg(users=1000, items=2000, interactions=40_000), tmp_path / "d")
+    inter = pd.read_csv(tmp_path / "d" / "interactions.csv")
+    counts = np.sort(np.bincount(inter["item"], minlength=2000))[::-1]
+    assert counts[:400].sum() / counts.sum() > 0.5  # top 20% of items hold most interactions
+    assert counts[-1] >= 1
+    cluster = pd.read_csv(tmp_path / "d" / "items.csv")["cluster"].to_numpy()
+    x = np.load(tmp_path / "d" / "image.npy", allow_pickle=False).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    cos, same = x @ x.T, cluster[:, None] == cluster[None, :]
+    assert cos[same].mean() > 0.5
+    assert abs(cos[~same].mean()) < 0.1
+
+
+def test_users_prefer_clusters(tmp_path):
+    """A user's interactions concentrate on few clusters (what makes the data learnable)."""
+    synthesize(_cfg(users=500, items=2000, interactions=20_000), tmp_path / "d")
+    inter = pd.read_csv(tmp_path / "d" / "interactions.csv")
+    cluster = pd.read_csv(tmp_path / "d" / "items.csv")["cluster"].to_numpy()
+    inter["cluster"] = cluster[inter["item"]]
+    top2 = inter.groupby("user")["cluster"].agg(lambda c: c.value_counts().iloc[:2].sum() / len(c))
+    assert top2.mean() > 0.6  # with 10 clusters, no preference would give about 0.2 to 0.3
+
+
+def test_bad_settings_are_clear_errors(tmp_path):
+    with pytest.raises(MotorError, match="at least items \\+ users x min_per_user"):
+        _cfg(interactions=100)
+    with pytest.raises(MotorError, match="at most 0.5 x users x items"):
+        _cfg(users=10, items=20, interactions=150, min_per_user=1)
+    with pytest.raises(MotorError, match="NAME:DIM"):
+        parse_modalities("image=512")
+    with pytest.raises(MotorError, match="must start with a letter"):
+        _cfg(modalities={"../x": 4})
+    with pytest.raises(MotorError, match="affinity"):
+        _cfg(affinity=1.5)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("x")
+    with pytest.raises(MotorError, match="not empty"):
+        synthesize(_cfg(), tmp_path / "full")
+
+
+def test_cli_data_synth_and_data_stats(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "cli"
+    run = subprocess.run([sys.executable, "-m", "motor", "data", "synth", "--users", "200", "--items", "400",
+                          "--interactions", "5000", "--modalities", "image:8,text:4", "--seed", "1", "--out", str(out)],
+                         check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "5,000 interactions" in run.stdout
+    stats = subprocess.run([sys.executable, "-m", "motor", "data", "--data", str(out)], check=False,
+                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert stats.returncode == 0 and "interactions 5,000" in stats.stdout, stats.stderr
+    bad = subprocess.run([sys.executable, "-m", "motor", "data", "synth", "--out", str(out)], check=False,
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "not empty" in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_model_beats_popularity_on_it(tmp_path):
+    from motor.baselines import Popularity
+    from motor.evaluate import Evaluator
+    from motor.experiment import run_experiment
+    from motor.presets import preset
+
+    synthesize(_cfg(users=800, items=1500, interactions=24_000), tmp_path / "d")
+    cfg = preset("quick", "id", {"data": {"data": str(tmp_path / "d")}, "train": {"epochs": 10, "threads": 1}})
+    out = run_experiment(cfg, None)
+    popularity = Evaluator(out.split).evaluate(Popularity(out.split), "test")["recall@20"]
+    assert out.metrics["test"]["recall@20"] > 1.2 * popularity

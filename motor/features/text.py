@@ -13,7 +13,6 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 
-import motor  # noqa: F401  (OpenMP policy before torch)
 import numpy as np
 
 from motor.errors import MotorError

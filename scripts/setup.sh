@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install motor-lab's pinned dependencies (idempotent; CPU-only torch).
+# Create .venv, install motor-lab's pinned dependencies (idempotent; CPU-only torch), then the project
+# itself in editable mode (the `motor` command; `import motor` and `import app` from anywhere).
 # --with-browser also installs Debian's chromium for the browser tests (needs apt and root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,9 @@ want=$(cat requirements.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt
   echo "$want" > "$stamp"
+fi
+if [ ! -x .venv/bin/motor ] || ! .venv/bin/python -c "import motor, app" >/dev/null 2>&1; then
+  .venv/bin/python -m pip install --disable-pip-version-check -q --no-deps -e .
 fi
 if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from app import settings as app_settings
-from app.jobs import LayoutWorker, TrainJob
+from app.jobs import TrainJob
+from app.layouts import LayoutWorker
 from app.uploads import build_raw_dataset, save_upload
 from app.workspace import RunRecord, Workspace
 from motor import inspect

@@ -21,8 +21,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from motor.errors import MotorError
-from motor.features import CacheSettings, ImageFeatures, Limits, TextFeatures, build_features
-from motor.features import check_against, safe_zip
+from motor.features import CacheSettings, ImageFeatures, Limits, TextFeatures, build_features, check_against, safe_zip
 from motor.features.cache import FeatureCache, item_key
 from motor.features.image import ImageDecodeError, ImageEncoding, preprocess
 from motor.features.items import join_text, read_items

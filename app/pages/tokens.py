@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, state, ui
-from app.jobs import umap_enabled
+from app.layouts import umap_enabled
 from motor import inspect
 
 CAPTION = ("Items that share tokens share parameters: that is how MOTOR lets related items (and items nobody has "

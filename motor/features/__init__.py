@@ -9,8 +9,15 @@ Nothing heavy is imported here: torch, sentence-transformers and the image model
 when a modality is actually encoded, so ``import motor.features`` stays cheap.
 """
 
-from motor.features.pipeline import (CacheSettings, FeatureReport, ImageFeatures, Limits, ModalityReport,
-                                     TextFeatures, build_features)
+from motor.features.pipeline import (
+                                     CacheSettings,
+                                     FeatureReport,
+                                     ImageFeatures,
+                                     Limits,
+                                     ModalityReport,
+                                     TextFeatures,
+                                     build_features,
+)
 
 __all__ = ["CacheSettings", "FeatureReport", "ImageFeatures", "Limits", "ModalityReport", "TextFeatures",
            "build_features"]

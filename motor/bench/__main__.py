@@ -1,0 +1,5 @@
+import sys
+
+from motor.bench.cli import main
+
+sys.exit(main())

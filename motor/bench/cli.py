@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from motor.bench import backbones, core, features, size
+from motor.bench import backbones, core, features, scale, size
 from motor.bench.harness import BenchOptions
 from motor.bench.report import Section, write_section
 
@@ -32,6 +32,8 @@ SUITES: dict[str, Suite] = {
     "size": Suite("ID vs MOTOR item-side size", size.SizeOptions, size.run),
     "backbones": Suite("every backbone x {id, motor}", backbones.BackbonesOptions, backbones.run),
     "features": Suite("text and image encoder throughput", features.FeaturesOptions, features.run),
+    "scale": Suite("throughput, memory, tokenizer and IVF-PQ retrieval from 10^4 to 10^6 items",
+                   scale.ScaleOptions, scale.run),
 }
 
 

@@ -119,11 +119,11 @@ def run_row(m: dict) -> dict:
         r["cold_recall@20_among_cold"] = round(m["cold"]["recall@20_among_cold"], 4)
     if "tokenizer" in m:
         r["tokenize_s"] = round(m["tokenizer"].get("fit_seconds", float("nan")), 3)
-    # Issue 12's popularity buckets (head, mid, tail, cold), when metrics.json has them: "tail_recall@20", ...
-    # A cold-item hold-out's own figures (above) keep their names; the bucket's are then "bucket_cold_...".
-    for bucket, values in (m.get("by_popularity") or {}).items():
-        if not isinstance(values, dict):
-            continue
+    # Popularity buckets (metrics.json "by_popularity": {"k", "rule", "buckets": {name: {"recall@20", ...}}}),
+    # flattened as "tail_recall@20", ...; a cold-item hold-out's own figures (above) keep their names, and
+    # the cold bucket's are then "bucket_cold_recall@20".
+    pop = m.get("by_popularity") or {}
+    for bucket, values in (pop.get("buckets") or {}).items():
         for k, v in values.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 name = f"{bucket}_{k}" if f"{bucket}_{k}" not in r else f"bucket_{bucket}_{k}"

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from motor.bench.backbones import backbone_names, group, make_run, train_settings
-from motor.bench.harness import BENCH_MOTOR, OUT, ROOT, BenchOptions, child_env, cores
+from motor.bench.harness import BENCH_MOTOR, OUT, ROOT, BenchOptions, child_env, cores, last_line
 from motor.bench.plot import line_chart
 from motor.bench.report import Section, table, write_csv
 from motor.bench.runlog import run_all
@@ -83,7 +83,7 @@ def dataset_error(name: str) -> str:
     """'' when ``python -m motor data --data NAME`` accepts the dataset, else its error line."""
     r = subprocess.run([sys.executable, "-m", "motor", "data", "--data", name, "--json"], capture_output=True,
                        text=True, env=child_env(1), cwd=ROOT, timeout=900)
-    return "" if r.returncode == 0 else (r.stderr.strip().splitlines() or ["failed"])[-1]
+    return "" if r.returncode == 0 else last_line(r.stderr)
 
 
 def tuned_settings(folder: str | None, data: str, backbone: str, items: str, fraction: float) -> dict | None:

@@ -49,6 +49,7 @@ def lower_priority() -> None:
 
 
 def umap_enabled() -> bool:
+    """UMAP maps are on unless MOTOR_LAB_UMAP=0 (then the Tokens page shows PCA only)."""
     return os.environ.get("MOTOR_LAB_UMAP", "1") != "0"
 
 

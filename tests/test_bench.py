@@ -121,6 +121,19 @@ def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
     assert "| ml100k | 0.1 | lightgcn | 1/1 | 0.1000 | 0.1400 | +0.0400 |" in table and "2.00x" in table
 
 
+def test_scale_paper_estimate_is_linear_in_items_from_the_two_largest_sizes():
+    from motor.bench.scale import paper_estimate
+
+    rows = [{"catalogue": n, "backbone": "bpr", "items": "id", "peak_mb": mb}
+            for n, mb in ((10 ** 3, 9999), (10 ** 4, 500), (10 ** 5, 600))]
+    rows.append({"catalogue": 10 ** 5, "backbone": "bpr", "items": "motor", "error": "timed out"})
+    (bpr_id, bpr_motor) = paper_estimate(rows)
+    # 100 MiB more for 90,000 more items: 1.14 KiB per item, 488.9 MiB at 0 items; 11.3 GiB at 10^7;
+    # (24 GiB - 488.9 MiB) / 1.14 KiB = 21.7 million items fit
+    assert bpr_id == ["bpr", "id", "1.14 KiB", "11.3 GiB", "109.0 GiB", "21,678,400"]
+    assert bpr_motor[-1] == "needs two measured sizes"
+
+
 # --- quick runs of the scale and regimes suites (CI smoke coverage) -----------------------------
 
 

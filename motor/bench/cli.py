@@ -91,11 +91,3 @@ def run(args: argparse.Namespace) -> int:
         command = command_line() if "bench" in sys.argv else f"python -m motor bench {args.suite}"
         print(f"updated {write_section(name, section.body, command, section.note)}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m motor.bench SUITE ...`` on its own (the same as ``python -m motor bench``)."""
-    from motor.cli import main as motor_main
-
-    return motor_main(["bench", *(sys.argv[1:] if argv is None else argv)])
-

@@ -32,6 +32,8 @@ from motor.errors import MotorError
 
 MEMORY_GB = 24  # the machine size the issue asks about ("how far each mode gets in 24 GB")
 PAPER_SIZES = (10 ** 7, 10 ** 8)
+ID_BYTES_PER_ITEM = 64 * 4 * 4  # weights, gradient and two Adam moments of a 64-d float32 row
+MOTOR_BYTES_PER_ITEM = 8 * 4  # 8 token ids (2 modalities x M=4), int32
 
 
 @dataclass
@@ -168,11 +170,11 @@ def paper_estimate(rows: list[dict]) -> list[list]:
                 out.append([backbone, items, "-", *["-"] * len(PAPER_SIZES), "needs two measured sizes"])
                 continue
             (n0, m0), (n1, m1) = ok[-2], ok[-1]
-            per_item = (m1 - m0) / (n1 - n0)  # MB per item
+            per_item = (m1 - m0) / (n1 - n0)  # MiB per item (peak_mb is ru_maxrss in MiB)
             base = m1 - per_item * n1
             fits = (MEMORY_GB * 1024 - base) / per_item if per_item > 0 else float("inf")
-            out.append([backbone, items, f"{per_item * 1e6 / 1024:.2f} KB"] +
-                       [f"{(base + per_item * n) / 1024:,.1f} GB" for n in PAPER_SIZES] +
+            out.append([backbone, items, f"{per_item * 1024:.2f} KiB"] +
+                       [f"{(base + per_item * n) / 1024:,.1f} GiB" for n in PAPER_SIZES] +
                        [f"{fits:,.0f}" if fits != float("inf") else "no growth measured"])
     return out
 
@@ -202,9 +204,13 @@ def run(opts: ScaleOptions) -> Section:
             [[f"{r['catalogue']:,}", r["backbone"], r["items"], r.get("item_params", "-"),
               r.get("s_per_epoch", r.get("error", "-")), r.get("pairs_per_s", "-"), r.get("peak_mb", "-"),
               r.get("total_s", "-")] for r in mem]) + [""]
-        lines += [f"On paper (linear in items from the two largest measured sizes; {MEMORY_GB} GB machine):", ""]
+        lines += [f"On paper (linear in items from the two largest measured sizes; {MEMORY_GB} GB machine). For "
+                  f"scale, the ID table alone at 64-d float32 with its gradient and Adam's two moments is "
+                  f"{ID_BYTES_PER_ITEM} bytes per item: {ID_BYTES_PER_ITEM * PAPER_SIZES[0] / 1e9:,.0f} GB at "
+                  f"10^7 items and {ID_BYTES_PER_ITEM * PAPER_SIZES[1] / 1e9:,.0f} GB at 10^8, where MOTOR keeps "
+                  f"{MOTOR_BYTES_PER_ITEM} bytes of token ids per item (8 int32) and a fixed-size token table:", ""]
         lines += table(["backbone", "item repr.", "memory per item"] + [f"peak at {n:.0e} items" for n in PAPER_SIZES]
-                       + [f"items that fit in {MEMORY_GB} GB"], paper_estimate(mem)) + [""]
+                       + [f"items that fit in {MEMORY_GB} GiB"], paper_estimate(mem)) + [""]
     if tok:
         lines += ["### Tokenizer (documented defaults) against catalogue size", ""] + table(
             ["items", "fit s", "encode s", "peak MB"],

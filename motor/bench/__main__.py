@@ -1,5 +1,0 @@
-import sys
-
-from motor.bench.cli import main
-
-sys.exit(main())

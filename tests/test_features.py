@@ -213,6 +213,16 @@ def test_pipeline_input_errors(tmp_path):
     assert not (out / "text.npz").exists()  # checked before any encoding: no half-written output
 
 
+def test_builder_and_limit_settings_are_checked_when_made():
+    with pytest.raises(MotorError, match="max_files must be at least 1"):
+        Limits(max_files=0)
+    with pytest.raises(MotorError, match="text batch size must be at least 1"):
+        TextFeatures(["title"], batch_size=0)
+    with pytest.raises(MotorError, match="image batch size must be at least 1"):
+        ImageFeatures("pics", batch_size=0)
+    assert TextFeatures([" title ", "", "genres"]).columns == ["title", "genres"]
+
+
 # ---------------------------------------------------------------- outputs, missing fill, report
 
 

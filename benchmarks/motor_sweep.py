@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from motor.bench.harness import BENCH_TRAIN, train_subprocess  # the project is installed (scripts/setup.sh)
 
-from motor.bench.harness import BENCH_TRAIN, train_subprocess  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # One change at a time from the defaults (M=4, K=64, attention TCN, 1 layer, 2 heads, width 32,
 # normal init, lr 5e-3).

@@ -220,9 +220,9 @@ def run(opts: ScaleOptions) -> Section:
         lines += [f"IVF-PQ: failed ({a['error'][:100]})", ""]
     else:
         lines += [f"### IVF-PQ vs exact search, {a['items']:,} clustered {a['dim']}-d vectors", "",
-                  f"faiss IndexIVFPQ (nlist {a['nlist']}, {a['m']} x 8-bit sub-quantizers, index "
-                  f"{a['index_mb']:.0f} MB, built in {a['build_s']:.1f} s) against IndexFlatIP "
-                  f"({a['exact_ms_per_query']:.2f} ms per query), 1,000 queries in one batch.", ""]
+                  f"{a['index']}: nlist {a['nlist']}, {a['index_mb']:.0f} MB, built in {a['build_s']:.1f} s; "
+                  f"exact search (IndexFlatIP) {a['exact_ms_per_query']:.2f} ms per query; 1,000 queries (noisy "
+                  "copies of random items) in one batch.", ""]
         lines += table(["nprobe", "recall@20", "ms per query"],
                        [[r["nprobe"], f"{r['recall']:.3f}", f"{r['ms_per_query']:.3f}"] for r in a["ivfpq"]]) + [""]
     lines += notes

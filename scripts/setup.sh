@@ -4,6 +4,7 @@
 # --with-browser also installs Debian's chromium for the browser tests (needs apt and root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
@@ -14,7 +15,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt
   echo "$want" > "$stamp"
 fi
-if [ ! -x .venv/bin/motor ] || ! .venv/bin/python -c "import motor, app" >/dev/null 2>&1; then
+if [ ! -x .venv/bin/motor ] || ! (cd / && "$root/.venv/bin/python" -c "import motor, app") >/dev/null 2>&1; then
   .venv/bin/python -m pip install --disable-pip-version-check -q --no-deps -e .
 fi
 if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; then

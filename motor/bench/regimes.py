@@ -10,7 +10,7 @@ seeds, with the popularity buckets of metrics.json), ``benchmarks/regimes.png`` 
 against F per backbone) and its RESULTS.md section with the issue's targets checked.
 
 Settings per cell: the benchmark's training settings and MOTOR's documented defaults, or, with
-``--tuned DIR``, the validation-chosen settings of ``python -m motor tune`` for that cell
+``--tuned-dir DIR``, the validation-chosen settings of ``python -m motor tune`` for that cell
 (``DIR/DATASET-BACKBONE-ITEMS-fF/best_config.json``); the table says which cells were tuned.
 """
 
@@ -54,7 +54,7 @@ class RegimesOptions(BenchOptions):
     jobs: int = doc(1, "training runs at a time (each its own subprocess)")
     resume: bool = doc(False, "reuse finished runs with the same settings from the run log")
     from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
-    tuned: str | None = doc(None, "folder of `python -m motor tune` results, one DATASET-BACKBONE-ITEMS-fF "
+    tuned_dir: str | None = doc(None, "folder of `python -m motor tune` results, one DATASET-BACKBONE-ITEMS-fF "
                                   "sub-folder with best_config.json per tuned cell")
 
     def __post_init__(self):
@@ -121,7 +121,7 @@ def run(opts: RegimesOptions) -> Section:
         for data, fraction in cells:
             for name in names:
                 for items in opts.items:
-                    tuned = tuned_settings(opts.tuned, data, name, items, fraction)
+                    tuned = tuned_settings(opts.tuned_dir, data, name, items, fraction)
                     settings = {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items,
                                 "train_fraction": fraction, **({"tuned": tuned} if tuned else {})}
                     split = {"cold_items": opts.cold_items, **({"train_fraction": fraction} if fraction != 1.0 else {})}

@@ -121,6 +121,21 @@ def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
     assert "| ml100k | 0.1 | lightgcn | 1/1 | 0.1000 | 0.1400 | +0.0400 |" in table and "2.00x" in table
 
 
+def test_regimes_take_the_tuners_settings_but_keep_their_own_training_length_and_split(tmp_path):
+    from motor.bench.regimes import tuned_settings
+
+    cell = tmp_path / "ml100k-lightgcn-motor-f0.1"
+    cell.mkdir()
+    (cell / "best_config.json").write_text(json.dumps({
+        "data": {"data": "ml100k"}, "split": {"train_fraction": 0.1}, "backbone": "lightgcn", "items": "motor",
+        "train": {"lr": 0.02, "epochs": 7, "patience": 3, "seed": 5}, "model": {"reg_weight": 0.001},
+        "tokenizer": {"k": 256}}))
+    got = tuned_settings(str(tmp_path), "ml100k", "lightgcn", "motor", 0.1)
+    assert got == {"train": {"lr": 0.02}, "model": {"reg_weight": 0.001}, "tokenizer": {"k": 256}}
+    assert tuned_settings(str(tmp_path), "ml100k", "lightgcn", "id", 0.1) is None
+    assert tuned_settings(None, "ml100k", "lightgcn", "motor", 0.1) is None
+
+
 def test_scale_paper_estimate_is_linear_in_items_from_the_two_largest_sizes():
     from motor.bench.scale import paper_estimate
 

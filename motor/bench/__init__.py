@@ -1,4 +1,4 @@
-"""Benchmarks people can rerun: ``python -m motor bench {core,size,backbones,features}``.
+"""Benchmarks people can rerun: ``python -m motor bench {core,size,backbones,features,scale,regimes}``.
 
 One module per suite (each with a typed options dataclass and ``run(options) -> Section``), the
 shared harness (``harness``: fresh-process training, timing), the resumable run log

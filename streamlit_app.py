@@ -9,18 +9,15 @@ show live in ``motor/`` (``motor.inspect`` above all), so the app stays a thin l
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import motor  # noqa: F401  (OpenMP policy before torch/faiss are imported)
 
-import motor  # noqa: E402,F401  (OpenMP policy before torch/faiss are imported)
-import streamlit as st  # noqa: E402
+# isort: split
+import streamlit as st
 
-from app import state  # noqa: E402
-from app.workspace import VARIANT_LABELS  # noqa: E402
+from app import state
+from app.workspace import VARIANT_LABELS
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -1,4 +1,4 @@
-"""Background work: training jobs and the layout worker. Plain threads and plain objects.
+"""Background training jobs: plain threads and plain objects (the layout worker is ``app.layouts``).
 
 The Streamlit page never trains: it starts a ``TrainJob`` (a thread) and draws the job's plain
 progress fields from a fragment that reruns every second. Nothing here calls ``st.*``; the
@@ -9,26 +9,17 @@ Variants of one run (ID, MOTOR) train one after the other: torch's thread pool i
 and on 2 cores two concurrent trainings took 136 s where sequential took 90 s (measured on the
 demo with the quick preset). Two sessions starting jobs at once are queued by ``TRAIN_LOCK``
 for the same reason; the waiting job says so.
-
-``LayoutWorker`` computes 2-D maps of item vectors (PCA at once, UMAP in a child process)
-into each run folder's ``layouts.npz``; the child warms UMAP's JIT up when the app starts, so
-the first real map is not the one paying ~25 s of compilation.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
-import queue
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
-
-import numpy as np
 
 from app.settings import summary as settings_summary
 from app.workspace import VARIANT_LABELS, RunRecord, Workspace
@@ -242,107 +233,3 @@ class JobRegistry:
 
     def running(self) -> list[TrainJob]:
         return [j for j in self._jobs.values() if not j.done]
-
-
-# --- layouts ------------------------------------------------------------------------------
-
-
-def lower_priority() -> None:
-    """Run the calling thread at nice 19 (Linux: nice is per thread).
-
-    UMAP at normal priority next to a training thread slowed training from 1.5 to 2.5 s per epoch
-    on 2 cores (torch's two OpenMP threads wait for each other at every barrier); at nice 19 the
-    training kept its speed and the layout used the idle time. Elsewhere this is a no-op.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):
-        pass
-
-
-def umap_enabled() -> bool:
-    return os.environ.get("MOTOR_LAB_UMAP", "1") != "0"
-
-
-class LayoutWorker:
-    """One thread computing 2-D maps in the background: ``request(folder, vectors_fn)``, then poll ``state``.
-
-    PCA is computed at once (milliseconds); UMAP runs in a child process at nice 19
-    (``app.layout_proc``): its first fit compiles numba code for ~20-35 s while holding the
-    GIL, which in a thread of the app stalled training and pages alike. The child is started
-    (and warmed up) with the app, so the first real map does not pay the compilation. Both maps
-    end up in ``folder/layouts.npz`` (``motor.explore.layouts``), so a later visit, another session or a
-    restarted server reads them from disk.
-    """
-
-    def __init__(self, warmup: bool = True):
-        from app.layout_proc import UmapProcess
-
-        self._queue: queue.Queue = queue.Queue()
-        self._state: dict[str, str] = {}  # folder -> queued | running | done | failed: ...
-        self._lock = threading.Lock()
-        self._umap = UmapProcess(warmup=warmup) if umap_enabled() else None
-        self.warm = False
-        self._thread = threading.Thread(target=self._loop, name="layout-worker", daemon=True)
-        self._thread.start()
-        atexit.register(self.close)
-
-    @property
-    def warmup_seconds(self) -> float | None:
-        return None if self._umap is None else self._umap.ready_seconds
-
-    def state(self, folder: Path | str) -> str | None:
-        return self._state.get(str(folder))
-
-    def request(self, folder: Path | str, vectors_fn: Callable[[], np.ndarray], key: str | None = None) -> str:
-        """Queue the layouts of ``folder`` unless they are queued, running or done; returns the state."""
-        k = str(folder)
-        with self._lock:
-            st = self._state.get(k)
-            if st in ("queued", "running", "done"):
-                return st
-            self._state[k] = "queued"
-        self._queue.put((k, vectors_fn, key))
-        return "queued"
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop the thread (after the current task) and the UMAP process. Registered with atexit: a thread
-        that ran torch code and is still alive when the interpreter finalises can abort the process."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
-        if self._umap is not None:
-            self._umap.close()
-
-    def _loop(self) -> None:
-        from motor.explore import layouts
-
-        lower_priority()
-        if self._umap is not None:
-            try:
-                t = time.perf_counter()
-                self._umap.start()
-                log.info("UMAP process ready in %.1f s", time.perf_counter() - t)
-            except Exception:
-                log.error("UMAP process failed to start:\n%s", traceback.format_exc())
-        self.warm = True
-        while True:
-            task = self._queue.get()
-            if task is None:
-                self._queue.task_done()
-                return
-            folder, vectors_fn, key = task
-            try:
-                self._state[folder] = "running"
-                vectors = vectors_fn()
-                layouts.layout(folder, vectors, "pca", key=key)
-                if self._umap is not None and layouts.cached_layout(folder, vectors, "umap", key) is None:
-                    t = time.perf_counter()
-                    layouts.save_layout(folder, vectors, "umap", self._umap.fit(vectors), key)
-                    log.info("UMAP layout of %s in %.1f s", folder, time.perf_counter() - t)
-                self._state[folder] = "done"
-            except Exception as e:
-                log.error("layout of %s failed:\n%s", folder, traceback.format_exc())
-                self._state[folder] = f"failed: {type(e).__name__}: {e}"
-            finally:
-                self._queue.task_done()

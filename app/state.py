@@ -15,7 +15,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.jobs import JobRegistry, LayoutWorker, TrainJob
+from app.jobs import JobRegistry, TrainJob
+from app.layouts import LayoutWorker
 from app.settings import default_settings, fit_settings
 from app.workspace import RunRecord, Workspace, default_home
 from motor.errors import MotorError

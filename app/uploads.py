@@ -173,7 +173,7 @@ def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], it
                       image_col: str | None = None, progress: RawProgress | None = None,
                       encoders: dict | None = None) -> UploadResult:
     """interactions.csv + items.csv (+ pictures zip) -> text.npz / image.npz -> validated dataset folder."""
-    from motor.features.pipeline import build_features
+    from motor.features.pipeline import ImageFeatures, TextFeatures, build_features
 
     area.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=area))
@@ -192,8 +192,10 @@ def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], it
             pictures.write_bytes(images_zip[1])
         try:
             enc = encoders or {}
-            report = build_features(staging / "items.csv", text_cols or None, pictures, staging, image_col=image_col,
-                                    progress=progress, text_encoder=enc.get("text"), image_encoder=enc.get("image"))
+            text = TextFeatures(text_cols, encoder=enc.get("text")) if text_cols else None
+            image = (ImageFeatures(pictures, column=image_col, encoder=enc.get("image"))
+                     if pictures is not None or image_col is not None else None)
+            report = build_features(staging / "items.csv", staging, text, image, progress=progress)
         finally:
             if pictures is not None:
                 shutil.rmtree(pictures.parent, ignore_errors=True)

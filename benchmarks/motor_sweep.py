@@ -4,7 +4,7 @@
                                      [--jobs 2] [--threads 1] [--out benchmarks/motor_sweep]
 
 Each run is ``python -m motor train`` in its own process with the benchmark's training settings
-(``motor.bench.BENCH_TRAIN``) and the cold-item hold-out the backbone benchmark uses, one
+(``motor.bench.harness.BENCH_TRAIN``) and the cold-item hold-out the backbone benchmark uses, one
 MOTOR setting changed from the documented defaults at a time, beside the ID baseline. Test
 metrics are never read: the table shows validation figures, which is what a setting may be
 chosen on. Writes ``<out>.csv`` and ``<out>.md`` (a markdown table for benchmarks/RESULTS.md).
@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from motor.bench.harness import BENCH_TRAIN, train_subprocess  # the project is installed (scripts/setup.sh)
 
-from motor.bench import BENCH_TRAIN, train_subprocess  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # One change at a time from the defaults (M=4, K=64, attention TCN, 1 layer, 2 heads, width 32,
 # normal init, lr 5e-3).

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-import motor  # noqa: F401  (sets the OpenMP wait policy before faiss and torch load)
 import faiss
 import numpy as np
 import torch

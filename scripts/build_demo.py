@@ -211,11 +211,12 @@ def rebuild_from_raw(out: Path, posters: Path, use_rebuilt: bool) -> None:
     import time
 
     from motor.features.check_against import compare_files
-    from motor.features.pipeline import build_features
+    from motor.features.pipeline import CacheSettings, ImageFeatures, TextFeatures, build_features
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        report = build_features(out / "items.csv", ["text"], posters, tmp, id_col="item", cache=False)
+        report = build_features(out / "items.csv", tmp, TextFeatures(["text"]), ImageFeatures(posters), id_col="item",
+                                cache=CacheSettings(enabled=False))
         seconds = time.perf_counter() - t
         print(f"rebuilt features from raw content in {seconds:.0f} s\n{report.summary()}")
         for name in ("text", "image"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -12,12 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from motor import paths  # importing motor first sets the OpenMP policy before torch/faiss
 
-import motor  # noqa: E402,F401  (sets OpenMP policy before torch/faiss)
-from motor import paths  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # Disk caches (features, graphs, ml100k) go to a per-session folder, never to the real ~/.cache:
 # set at import, before any test or fixture reads it, and inherited by CLI subprocesses. Once per

@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 
 from app import settings as app_settings
-from app.jobs import LayoutWorker, TrainJob
+from app.jobs import TrainJob
+from app.layouts import LayoutWorker
 from app.uploads import build_raw_dataset, save_upload
 from app.workspace import RunRecord, Workspace
 from motor.errors import MotorError
 from motor.explore import layouts
+from motor.retrieval import centred_unit
 from motor.runs import LoadedRun
 from tests.conftest import write_simple
 from tests.test_explore import make_tiny_runs

@@ -1,6 +1,8 @@
 """The benchmark command runs end to end (the --quick smoke mode CI can afford)."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +18,11 @@ def test_quick_backbone_benchmark_runs_every_requested_backbone_in_both_modes():
                         "--backbones", "bpr,lightgcn,vbpr"], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=1200)
     assert r.returncode == 0, r.stderr[-2000:]
-    table = [l for l in r.stdout.splitlines() if l.startswith("| demo |")]
+    table = [line for line in r.stdout.splitlines() if line.startswith("| demo |")]
     assert len(table) == 6, r.stdout
-    assert not any("failed" in l for l in table), table
-    motor_rows = [l for l in table if "| motor |" in l]
-    assert all(("wins" in l or "loses" in l) for l in motor_rows)
+    assert not any("failed" in line for line in table), table
+    motor_rows = [line for line in table if "| motor |" in line]
+    assert all(("wins" in line or "loses" in line) for line in motor_rows)
 
 
 def test_unknown_backbone_is_a_clear_error():
@@ -36,7 +38,153 @@ def test_quick_features_benchmark_reports_positive_rates_for_both_encoders():
                        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                        timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    rows = [l.split("|") for l in r.stdout.splitlines() if l.startswith("| text") or l.startswith("| image")]
+    rows = [line.split("|") for line in r.stdout.splitlines() if line.startswith(("| text", "| image"))]
     assert len(rows) == 2, r.stdout
     assert all(float(cells[-2]) > 0 for cells in rows)  # items per second
     assert [int(cells[2].replace(",", "")) for cells in rows] == [64, 16]
+
+
+# --- the harness, the run log and the suites' options (fast: nothing is trained) ---------------
+
+
+def test_suite_options_are_typed_dataclasses_built_from_the_command_line():
+    from motor.bench.backbones import BackbonesOptions
+    from motor.bench.cli import SUITES
+    from motor.cli import make_parser
+
+    args = make_parser().parse_args(["bench", "backbones", "--datasets", "demo,ml100k", "--seeds", "2", "--no-tuned",
+                                     "--cold-items", "0.2", "--no-write"])
+    suite = SUITES[args.suite]
+    opts = suite.options(**{k: getattr(args, k) for k in suite.options.__dataclass_fields__})
+    assert opts == BackbonesOptions(datasets=["demo", "ml100k"], seeds=2, tuned=False, cold_items=0.2, write=False)
+    assert BackbonesOptions(quick=True).seeds == 1 and BackbonesOptions(quick=True).datasets == ["demo"]
+    assert {"core", "size", "backbones", "features", "scale", "regimes"} <= set(SUITES)
+
+
+def test_run_row_flattens_popularity_buckets_without_hiding_the_cold_hold_out():
+    from motor.bench.harness import run_row
+
+    test = {"recall@10": 0.1, "recall@20": 0.2, "ndcg@10": 0.05, "ndcg@20": 0.07}
+    m = {"test": test, "best_epoch": 3, "epochs_run": 5, "seconds_per_epoch": 1.0, "eval_seconds_per_epoch": 0.1,
+         "peak_rss_mb": 500, "params": {"item_side": 10, "trainable_total": 20},
+         "cold": {"recall@20": 0.01, "recall@20_among_cold": 0.3},
+         "by_popularity": {"k": 20, "rule": "...", "buckets": {
+             "tail": {"items": 7, "recall@20": 0.123456, "ndcg@20": None},
+             "cold": {"items": 2, "recall@20": 0.5}}}}
+    r = run_row(m)
+    assert r["tail_recall@20"] == 0.1235 and r["tail_items"] == 7 and "tail_ndcg@20" not in r
+    assert r["cold_recall@20"] == 0.01 and r["bucket_cold_recall@20"] == 0.5
+
+
+def test_run_log_reuses_only_runs_with_the_same_settings(tmp_path, monkeypatch):
+    from motor.bench import runlog
+
+    log = tmp_path / "runs.jsonl"
+    head = {"dataset": "demo", "backbone": "bpr", "items": "id", "seed": 999, "settings": '{"a": 1}'}
+    log.write_text(json.dumps({**head, "recall@20": 0.3}) + "\n" + json.dumps({**head, "seed": 1000, "error": "x"}))
+    trained = []
+    monkeypatch.setattr(runlog, "train_subprocess", lambda cfg, threads=None: trained.append(cfg) or {"error": "boom"})
+    runs = [runlog.Run(head, {"n": 1}), runlog.Run({**head, "settings": '{"a": 2}'}, {"n": 2}),
+            runlog.Run({**head, "seed": 1000}, {"n": 3})]
+    rows = runlog.run_all(runs, log, jobs=1, threads=1, reuse=True)
+    assert rows[0]["recall@20"] == 0.3 and rows[0]["reused"]
+    assert trained == [{"n": 2}, {"n": 3}]  # other settings, and a logged failure, are run again
+    assert all("error" in r for r in rows[1:]) and len(log.read_text().splitlines()) == 2  # failures not logged
+    assert runlog.run_all(runs, log, jobs=1, threads=1, reuse=True, only_logged=True) == rows[:1]
+
+
+def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
+    from PIL import Image
+
+    from motor.bench import regimes
+
+    def row(items, f, seed, r20, tail, backbone="lightgcn"):
+        return {"dataset": "ml100k", "train_fraction": f, "backbone": backbone, "items": items, "seed": seed,
+                "settings": "{}", "recall@20": r20, "ndcg@20": r20 / 2, "tail_recall@20": tail, "tail_items": 10}
+
+    rows = [row("id", 1.0, 1, 0.30, 0.02), row("id", 1.0, 2, 0.32, 0.02), row("motor", 1.0, 1, 0.31, 0.03),
+            row("motor", 1.0, 2, 0.31, 0.03), row("id", 0.1, 1, 0.10, 0.01), row("motor", 0.1, 1, 0.14, 0.02),
+            {"dataset": "ml100k", "train_fraction": 0.1, "backbone": "bpr", "items": "id", "seed": 1, "error": "x"}]
+    cells = regimes.aggregate(rows)
+    assert len(cells) == 4  # failed runs are not cells
+    id1 = next(c for c in cells if c["items"] == "id" and c["train_fraction"] == 1.0)
+    assert id1["seeds"] == 2 and id1["test_recall@20_mean"] == 0.31 and id1["test_recall@20_std"] == 0.01
+    m01 = next(c for c in cells if c["items"] == "motor" and c["train_fraction"] == 0.1)
+    assert m01["test_recall@20_minus_id"] == 0.04 and m01["tail_recall@20_minus_id"] == 0.01
+    opts = regimes.RegimesOptions(fractions=[1.0, 0.1], longtail=[], backbones=["lightgcn"])
+    lines = regimes.targets(cells, opts)
+    assert "beats ID on 1 of 1" in lines[0] and "by at least 1.5x on 1 of 1" in lines[0]
+    assert "within 2% of ID on 1 of 1" in lines[1]
+    png = regimes.plot(cells, tmp_path / "gap.png")
+    assert Image.open(png).size == (1000, 620)
+    table = regimes.regimes_table(cells, opts, [], png, rows)
+    assert "| ml100k | 0.1 | lightgcn | 1/1 | 0.1000 | 0.1400 | +0.0400 |" in table and "2.00x" in table
+
+
+def test_regimes_take_the_tuners_settings_but_keep_their_own_training_length_and_split(tmp_path):
+    from motor.bench.regimes import tuned_settings
+
+    cell = tmp_path / "ml100k-lightgcn-motor-f0.1"
+    cell.mkdir()
+    (cell / "best_config.json").write_text(json.dumps({
+        "data": {"data": "ml100k"}, "split": {"train_fraction": 0.1}, "backbone": "lightgcn", "items": "motor",
+        "train": {"lr": 0.02, "epochs": 7, "patience": 3, "seed": 5}, "model": {"reg_weight": 0.001},
+        "tokenizer": {"k": 256}}))
+    got = tuned_settings(str(tmp_path), "ml100k", "lightgcn", "motor", 0.1)
+    assert got == {"train": {"lr": 0.02}, "model": {"reg_weight": 0.001}, "tokenizer": {"k": 256}}
+    assert tuned_settings(str(tmp_path), "ml100k", "lightgcn", "id", 0.1) is None
+    assert tuned_settings(None, "ml100k", "lightgcn", "motor", 0.1) is None
+
+
+def test_scale_paper_estimate_is_linear_in_items_from_the_two_largest_sizes():
+    from motor.bench.scale import paper_estimate
+
+    rows = [{"catalogue": n, "backbone": "bpr", "items": "id", "peak_mb": mb}
+            for n, mb in ((10 ** 3, 9999), (10 ** 4, 500), (10 ** 5, 600))]
+    rows.append({"catalogue": 10 ** 5, "backbone": "bpr", "items": "motor", "error": "timed out"})
+    (bpr_id, bpr_motor) = paper_estimate(rows)
+    # 100 MiB more for 90,000 more items: 1.14 KiB per item, 488.9 MiB at 0 items; 11.3 GiB at 10^7;
+    # (24 GiB - 488.9 MiB) / 1.14 KiB = 21.7 million items fit
+    assert bpr_id == ["bpr", "id", "1.14 KiB", "11.3 GiB", "109.0 GiB", "21,678,400"]
+    assert bpr_motor[-1] == "needs two measured sizes"
+
+
+# --- quick runs of the scale and regimes suites (CI smoke coverage) -----------------------------
+
+
+def bench(*args, timeout=1800):
+    return subprocess.run([sys.executable, "-m", "motor", "bench", *args, "--quick", "--no-write"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "MOTOR_LAB_THREADS": "1"})
+
+
+@pytest.mark.slow
+def test_quick_scale_benchmark_measures_what_this_checkout_can():
+    import importlib.util
+
+    r = bench("scale")
+    assert r.returncode == 0, r.stderr[-2000:]
+    ann = [line.split("|") for line in r.stdout.splitlines() if line.startswith("| 8 |") or line.startswith("| 32 |")]
+    assert len(ann) == 2 and float(ann[1][2]) > 0.5, r.stdout  # IVF-PQ recall@20 at nprobe 32 on clustered data
+    if importlib.util.find_spec("motor.data.synth") is None:
+        assert "no synthetic catalogue generator" in r.stdout
+        return
+    single = [line for line in r.stdout.splitlines() if line.startswith("| bpr | id | 1,000 | 1 |")]
+    assert single and int(single[0].split("|")[6]) > 0, r.stdout  # pairs per second
+    two = [line for line in r.stdout.splitlines() if line.startswith("| bpr | id | 1,000 | 2 |")]
+    assert two and ("skipped: distributed" in two[0] or int(two[0].split("|")[6]) > 0), two
+    memory = [line for line in r.stdout.splitlines() if re.match(r"\| [12],000 \| (bpr|lightgcn) \| (id|motor) \|", line)]
+    assert len(memory) == 8, r.stdout
+
+
+@pytest.mark.slow
+def test_quick_regimes_benchmark_compares_id_and_motor_per_backbone():
+    from motor.bench.regimes import train_fraction_supported
+
+    r = bench("regimes")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [line for line in r.stdout.splitlines() if line.startswith("| demo |")]
+    fractions = {"1", "0.5"} if train_fraction_supported() else {"1"}
+    assert {line.split("|")[2].strip() for line in rows} == fractions, r.stdout
+    assert len(rows) == 2 * len(fractions)
+    assert all(re.search(r"\| [+-]0\.\d{4} \|", line) for line in rows)  # MOTOR minus ID, both modes ran

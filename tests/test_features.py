@@ -21,8 +21,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from motor.errors import MotorError
-from motor.features import build_features
-from motor.features import check_against, safe_zip
+from motor.features import CacheSettings, ImageFeatures, Limits, TextFeatures, build_features, check_against, safe_zip
 from motor.features.cache import FeatureCache, item_key
 from motor.features.image import ImageDecodeError, ImageEncoding, preprocess
 from motor.features.items import join_text, read_items
@@ -189,28 +188,39 @@ def test_pipeline_input_errors(tmp_path):
     csv_path = items_csv(tmp_path)
     out = tmp_path / "out"
     with pytest.raises(MotorError, match="nothing to build"):
-        build_features(csv_path, None, None, out)
+        build_features(csv_path, out)
     with pytest.raises(MotorError, match=r"text column\(s\) \['plot'\] not in the items CSV"):
-        build_features(csv_path, ["title", "plot"], None, out, text_encoder=FakeText())
+        build_features(csv_path, out, TextFeatures(["title", "plot"], encoder=FakeText()))
     blank = write_csv(tmp_path / "blank.csv", [{"id": "1", "t": ""}, {"id": "2", "t": " "}])
     with pytest.raises(MotorError, match="every item's text is empty"):
-        build_features(blank, ["t"], None, out, text_encoder=FakeText())
+        build_features(blank, out, TextFeatures(["t"], encoder=FakeText()))
     with pytest.raises(MotorError, match="without pictures"):
-        build_features(csv_path, ["title"], None, out, image_col="poster")
+        build_features(csv_path, out, TextFeatures(["title"]), ImageFeatures(None, column="poster"))
     with pytest.raises(MotorError, match="does not exist"):
-        build_features(csv_path, None, tmp_path / "nowhere", out, image_encoder=FakeImage())
+        build_features(csv_path, out, image=ImageFeatures(tmp_path / "nowhere", encoder=FakeImage()))
     (tmp_path / "notzip.txt").write_text("hello")
     with pytest.raises(MotorError, match="neither a folder nor a zip"):
-        build_features(csv_path, None, tmp_path / "notzip.txt", out, image_encoder=FakeImage())
+        build_features(csv_path, out, image=ImageFeatures(tmp_path / "notzip.txt", encoder=FakeImage()))
     (tmp_path / "file").write_text("x")
     with pytest.raises(MotorError, match="is a file"):
-        build_features(csv_path, ["title"], None, tmp_path / "file", text_encoder=FakeText())
+        build_features(csv_path, tmp_path / "file", TextFeatures(["title"], encoder=FakeText()))
     pics = tmp_path / "other"
     pics.mkdir()
     (pics / "zzz.jpg").write_bytes(picture())
     with pytest.raises(MotorError, match=r"none of the 1 pictures .* matches an item"):
-        build_features(csv_path, ["title"], pics, out, text_encoder=FakeText(), image_encoder=FakeImage())
+        build_features(csv_path, out, TextFeatures(["title"], encoder=FakeText()),
+                       ImageFeatures(pics, encoder=FakeImage()))
     assert not (out / "text.npz").exists()  # checked before any encoding: no half-written output
+
+
+def test_builder_and_limit_settings_are_checked_when_made():
+    with pytest.raises(MotorError, match="max_files must be at least 1"):
+        Limits(max_files=0)
+    with pytest.raises(MotorError, match="text batch size must be at least 1"):
+        TextFeatures(["title"], batch_size=0)
+    with pytest.raises(MotorError, match="image batch size must be at least 1"):
+        ImageFeatures("pics", batch_size=0)
+    assert TextFeatures([" title ", "", "genres"]).columns == ["title", "genres"]
 
 
 # ---------------------------------------------------------------- outputs, missing fill, report
@@ -222,8 +232,8 @@ def test_text_and_image_outputs_with_mean_fill(tmp_path):
     (pics / "c.jpg").write_bytes(b"\xff\xd8 this is not really a jpeg")  # unreadable
     (pics / "notes.txt").write_text("not a picture")
     calls = []
-    rep = build_features(csv_path, ["title", "genres"], pics, tmp_path / "out", text_encoder=FakeText(),
-                         image_encoder=FakeImage(), progress=lambda *a: calls.append(a))
+    rep = build_features(csv_path, tmp_path / "out", TextFeatures(["title", "genres"], encoder=FakeText()),
+                         ImageFeatures(pics, encoder=FakeImage()), progress=lambda *a: calls.append(a))
 
     t = np.load(tmp_path / "out" / "text.npz", allow_pickle=False)
     assert sorted(t.files) == ["feat", "item_id", "missing"]
@@ -256,24 +266,24 @@ def test_text_and_image_outputs_with_mean_fill(tmp_path):
 
 def test_text_only_and_image_only(tmp_path):
     csv_path = items_csv(tmp_path)
-    build_features(csv_path, ["title"], None, tmp_path / "t", text_encoder=FakeText())
+    build_features(csv_path, tmp_path / "t", TextFeatures(["title"], encoder=FakeText()))
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["feature_report.json", "text.npz"]
-    rep = build_features(csv_path, None, picture_dir(tmp_path), tmp_path / "i", image_encoder=FakeImage())
+    rep = build_features(csv_path, tmp_path / "i", image=ImageFeatures(picture_dir(tmp_path), encoder=FakeImage()))
     assert rep.text is None and rep.image.n_present == 3
     assert sorted(p.name for p in (tmp_path / "i").iterdir()) == ["feature_report.json", "image.npz"]
 
 
 def test_stale_other_modality_is_warned_about(tmp_path):
     csv_path = items_csv(tmp_path)
-    build_features(csv_path, None, picture_dir(tmp_path), tmp_path / "o", image_encoder=FakeImage())
-    rep = build_features(csv_path, ["title"], None, tmp_path / "o", text_encoder=FakeText())
+    build_features(csv_path, tmp_path / "o", image=ImageFeatures(picture_dir(tmp_path), encoder=FakeImage()))
+    rep = build_features(csv_path, tmp_path / "o", TextFeatures(["title"], encoder=FakeText()))
     assert any("image.npz" in w and "earlier run" in w for w in rep.warnings)
 
 
 def test_long_ids_fixed_width_unicode(tmp_path):
     ids = ["x", "é" * 30, "id with spaces"]
     csv_path = write_csv(tmp_path / "i.csv", [{"id": i, "t": f"text {n}"} for n, i in enumerate(ids)])
-    build_features(csv_path, ["t"], None, tmp_path / "o", text_encoder=FakeText())
+    build_features(csv_path, tmp_path / "o", TextFeatures(["t"], encoder=FakeText()))
     arr = np.load(tmp_path / "o" / "text.npz", allow_pickle=False)["item_id"]
     assert arr.dtype == np.dtype("<U30") and arr.tolist() == ids
 
@@ -285,7 +295,7 @@ def test_image_matched_by_stem_in_subfolder(tmp_path):
     csv_path = items_csv(tmp_path)
     pics = picture_dir(tmp_path, ids=("c", "a"), sub="nested/deeper")
     (pics / "unused.png").write_bytes(picture(fmt="PNG"))
-    rep = build_features(csv_path, None, pics, tmp_path / "o", image_encoder=FakeImage())
+    rep = build_features(csv_path, tmp_path / "o", image=ImageFeatures(pics, encoder=FakeImage()))
     feat = np.load(tmp_path / "o" / "image.npz")["feat"]
     assert dominant(feat[0]) == 0 and dominant(feat[2]) == 2
     assert rep.unused_images == ["unused.png"]
@@ -305,7 +315,8 @@ def test_image_matched_by_column(tmp_path):
     (d / "red.jpg").write_bytes(picture(COLORS["a"]))
     (d / "green.jpg").write_bytes(picture(COLORS["b"]))
     fake = FakeImage()
-    rep = build_features(csv_path, None, tmp_path / "pics", tmp_path / "o", image_col="poster", image_encoder=fake)
+    rep = build_features(csv_path, tmp_path / "o", image=ImageFeatures(tmp_path / "pics", column="poster",
+                                                                       encoder=fake))
     z = np.load(tmp_path / "o" / "image.npz")
     assert dominant(z["feat"][0]) == 0 and dominant(z["feat"][1]) == 1
     np.testing.assert_array_equal(z["feat"][4], z["feat"][0])
@@ -314,7 +325,7 @@ def test_image_matched_by_column(tmp_path):
     assert "empty" in reasons["3"] and "'gone.jpg' not found" in reasons["4"]
     assert fake.count == 2  # the shared file is encoded once
     with pytest.raises(MotorError, match="image column"):
-        build_features(csv_path, None, tmp_path / "pics", tmp_path / "o", image_col="nope", image_encoder=fake)
+        build_features(csv_path, tmp_path / "o", image=ImageFeatures(tmp_path / "pics", column="nope", encoder=fake))
 
 
 def test_two_pictures_for_one_item_is_an_error(tmp_path):
@@ -322,7 +333,7 @@ def test_two_pictures_for_one_item_is_an_error(tmp_path):
     pics = picture_dir(tmp_path, ids=("a",))
     (pics / "a.png").write_bytes(picture(fmt="PNG"))
     with pytest.raises(MotorError, match=r"item 'a' matches several pictures"):
-        build_features(csv_path, None, pics, tmp_path / "o", image_encoder=FakeImage())
+        build_features(csv_path, tmp_path / "o", image=ImageFeatures(pics, encoder=FakeImage()))
 
 
 # ---------------------------------------------------------------- zip safety
@@ -336,7 +347,7 @@ def zip_of_abc(tmp_path, extra=None, symlinks=None, name="p.zip") -> Path:
 
 def test_zip_works_like_a_folder_and_skips_non_pictures(tmp_path):
     z = zip_of_abc(tmp_path, {"readme.txt": b"hi", "__MACOSX/._a.jpg": b"junk", "dir/": b""})
-    rep = build_features(items_csv(tmp_path), None, z, tmp_path / "o", image_encoder=FakeImage())
+    rep = build_features(items_csv(tmp_path), tmp_path / "o", image=ImageFeatures(z, encoder=FakeImage()))
     assert rep.image.n_present == 3
     skipped = {s["name"]: s["reason"] for s in rep.skipped_files}
     assert "not a picture" in skipped["readme.txt"] and skipped["__MACOSX/._a.jpg"] == "macOS metadata"
@@ -352,7 +363,7 @@ def test_zip_unsafe_names_refused(tmp_path, bad):
 def test_zip_symlink_refused(tmp_path):
     z = zip_of_abc(tmp_path, symlinks={"d.jpg": "/etc/passwd"})
     with pytest.raises(MotorError, match="symbolic link"):
-        build_features(items_csv(tmp_path), None, z, tmp_path / "o", image_encoder=FakeImage())
+        build_features(items_csv(tmp_path), tmp_path / "o", image=ImageFeatures(z, encoder=FakeImage()))
 
 
 def test_zip_too_many_files(tmp_path):
@@ -360,7 +371,8 @@ def test_zip_too_many_files(tmp_path):
     with pytest.raises(MotorError, match="3 entries, over the limit of 2 files"):
         safe_zip.open_images(z, max_files=2)
     with pytest.raises(MotorError, match="limit of 2 files"):
-        build_features(items_csv(tmp_path), None, z, tmp_path / "o", image_encoder=FakeImage(), max_files=2)
+        build_features(items_csv(tmp_path), tmp_path / "o", image=ImageFeatures(z, encoder=FakeImage()),
+                       limits=Limits(max_files=2))
     assert len(safe_zip.open_images(z, max_files=3).names) == 3
 
 
@@ -417,10 +429,12 @@ def test_rerun_hits_cache_without_calling_the_models(tmp_path):
     csv_path = items_csv(tmp_path)
     pics = picture_dir(tmp_path)
     ft, fi = FakeText(), FakeImage()
-    r1 = build_features(csv_path, ["title", "genres"], pics, tmp_path / "o1", text_encoder=ft, image_encoder=fi)
+    r1 = build_features(csv_path, tmp_path / "o1", TextFeatures(["title", "genres"], encoder=ft),
+                        ImageFeatures(pics, encoder=fi))
     assert (ft.calls, fi.calls) == (1, 1) and r1.text.n_computed == 3 and r1.image.n_computed == 3
     ft2, fi2 = FakeText(), FakeImage()
-    r2 = build_features(csv_path, ["title", "genres"], pics, tmp_path / "o2", text_encoder=ft2, image_encoder=fi2)
+    r2 = build_features(csv_path, tmp_path / "o2", TextFeatures(["title", "genres"], encoder=ft2),
+                        ImageFeatures(pics, encoder=fi2))
     assert (ft2.calls, fi2.calls) == (0, 0)
     assert (r2.text.n_cached, r2.image.n_cached) == (3, 3)
     for name in ("text.npz", "image.npz"):
@@ -431,12 +445,14 @@ def test_rerun_hits_cache_without_calling_the_models(tmp_path):
     # One picture edited, one item renamed with the same text: only new content is encoded.
     (pics / "a.jpg").write_bytes(picture(COLORS["d"]))
     ft3, fi3 = FakeText(), FakeImage()
-    r3 = build_features(csv_path, ["title", "genres"], pics, tmp_path / "o3", text_encoder=ft3, image_encoder=fi3)
+    r3 = build_features(csv_path, tmp_path / "o3", TextFeatures(["title", "genres"], encoder=ft3),
+                        ImageFeatures(pics, encoder=fi3))
     assert ft3.calls == 0 and fi3.count == 1 and r3.image.n_cached == 2
 
     # --no-cache reads nothing.
     ft4 = FakeText()
-    build_features(csv_path, ["title"], None, tmp_path / "o4", text_encoder=ft4, cache=False)
+    build_features(csv_path, tmp_path / "o4", TextFeatures(["title"], encoder=ft4),
+                   cache=CacheSettings(enabled=False))
     assert ft4.calls == 1
 
 
@@ -480,8 +496,12 @@ def test_cli_runs_with_progress_bars(tmp_path, capsys, monkeypatch):
     from motor.features import cli, pipeline
 
     real = pipeline.build_features
-    monkeypatch.setattr(pipeline, "build_features",
-                        lambda *a, **k: real(*a, **k, text_encoder=FakeText(), image_encoder=FakeImage()))
+
+    def with_fakes(items, out, text, image, **k):
+        text.encoder, image.encoder = FakeText(), FakeImage()
+        return real(items, out, text, image, **k)
+
+    monkeypatch.setattr(pipeline, "build_features", with_fakes)
     pics = picture_dir(tmp_path)
     rc = cli.main(["--items", str(items_csv(tmp_path)), "--text-cols", "title,genres", "--images", str(pics),
                    "--out", str(tmp_path / "o"), "--batch-size", "2"])
@@ -550,7 +570,8 @@ def test_real_image_encoder(real_image):
 def test_real_encoders_end_to_end(real_text, real_image, tmp_path):
     csv_path = items_csv(tmp_path)
     z = zip_of_abc(tmp_path)
-    rep = build_features(csv_path, ["title", "genres"], z, tmp_path / "o", text_batch_size=2, image_batch_size=2)
+    rep = build_features(csv_path, tmp_path / "o", TextFeatures(["title", "genres"], batch_size=2),
+                         ImageFeatures(z, batch_size=2))
     t = np.load(tmp_path / "o" / "text.npz", allow_pickle=False)
     i = np.load(tmp_path / "o" / "image.npz", allow_pickle=False)
     assert t["feat"].shape == (4, 384) and i["feat"].shape == (4, 1280)

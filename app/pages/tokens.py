@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, state, ui
-from app.jobs import umap_enabled
-from motor.explore import clusters, catalogue, layouts, tokens
+from app.layouts import umap_enabled
+from motor.explore import catalogue, clusters, layouts, tokens
 
 CAPTION = ("Items that share tokens share parameters: that is how MOTOR lets related items (and items nobody has "
            "interacted with yet) learn from each other. The maps place every item by its learned vector, MOTOR beside "

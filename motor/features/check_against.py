@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import motor  # noqa: F401  (OpenMP policy before torch)
 import numpy as np
 
 from motor.errors import MotorError

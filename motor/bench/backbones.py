@@ -1,0 +1,167 @@
+"""Suite ``backbones``: every backbone x {ID, MOTOR}: accuracy, cold items, size, time, memory; several seeds.
+
+Each finished run is appended to ``benchmarks/backbones_runs.jsonl`` (``motor.bench.runlog``),
+so an interrupted benchmark resumes with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from motor.bench.harness import BENCH_MOTOR, BENCH_TRAIN, OUT, QUICK_TRAIN, BenchOptions, cores
+from motor.bench.report import Section, fmt, write_csv
+from motor.bench.runlog import Run, run_all
+from motor.config import doc
+from motor.errors import MotorError
+
+# Per (backbone, items) settings chosen on demo validation Recall@20 by benchmarks/motor_sweep.py
+# (one seed; ID and MOTOR each given the same learning-rate choices; within 0.001 the cheaper
+# setting wins). Backbones not listed run the documented defaults on both sides: not tuned.
+BENCH_TUNED: dict[tuple[str, str], dict] = {
+    ("bpr", "id"): {"train": {"lr": 0.001}},                           # .2862 vs .2802 at lr 5e-3
+    ("bpr", "motor"): {"tokenizer": {"m": 8}},                          # .2649 vs .2414 default
+    ("lightgcn", "motor"): {"train": {"lr": 0.02}, "tokenizer": {"k": 256}},  # .3160 vs .2470 default
+    ("vbpr", "id"): {"train": {"lr": 0.001}},                          # .2484 vs .2319
+    ("vbpr", "motor"): {"train": {"lr": 0.001}},                       # .2390 vs .2094
+}
+
+
+@dataclass
+class BackbonesOptions(BenchOptions):
+    datasets: list[str] = doc(["demo", "ml100k"], "comma-separated: demo, ml100k or dataset folders")
+    backbones: list[str] = doc(["all"], "comma-separated backbone names, or all")
+    items: list[str] = doc(["id", "motor"], "item representations to compare")
+    seeds: int = doc(3, "training seeds per cell (999, 1000, ...)")
+    cold_items: float = doc(0.1, "fraction of items held out as cold")
+    jobs: int = doc(1, "training runs at a time (each its own subprocess)")
+    resume: bool = doc(False, "reuse finished runs with the same settings from the run log")
+    tuned: bool = doc(True, "use the validation-chosen settings in BENCH_TUNED (--no-tuned: defaults)")
+    from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
+
+    def __post_init__(self):
+        if self.quick:
+            self.seeds, self.datasets = 1, ["demo"]
+        if self.seeds < 1 or self.jobs < 1:
+            raise MotorError(f"--seeds and --jobs must be at least 1, got {self.seeds} and {self.jobs}")
+
+
+def backbone_names(requested: list[str]) -> list[str]:
+    """The requested backbones (``all``: every registered one); an unknown name is a MotorError."""
+    from motor.models import BACKBONES
+
+    names = sorted(BACKBONES) if requested == ["all"] else [b.strip().lower() for b in requested]
+    unknown = [n for n in names if n not in BACKBONES]
+    if unknown:
+        raise MotorError(f"unknown backbone(s) {', '.join(unknown)}; choose from {', '.join(sorted(BACKBONES))}")
+    return names
+
+
+def train_settings(quick: bool) -> dict:
+    return {**BENCH_TRAIN, **(QUICK_TRAIN if quick else {})}
+
+
+def make_run(data: str, name: str, items: str, seed: int, settings: dict, split: dict | None = None,
+             **columns) -> Run:
+    """One run of the table: ``settings`` ({"train", "motor", "tuned", ...}) is logged as its identity."""
+    head = {"dataset": data, "backbone": name, "items": items, **columns, "seed": seed,
+            "settings": json.dumps(settings, sort_keys=True)}
+    cfg = {"data": {"data": data}, "backbone": name, "items": items, "split": dict(split or {}),
+           "train": {**settings["train"], "seed": seed}}
+    if items == "motor":
+        cfg.update(json.loads(json.dumps(settings.get("motor") or {})))
+    for section, values in (settings.get("tuned") or {}).items():
+        cfg[section] = {**cfg.get(section, {}), **values}
+    return Run(head, cfg)
+
+
+def run(opts: BackbonesOptions) -> Section:
+    names = backbone_names(opts.backbones)
+    threads = opts.threads or max(1, cores() // opts.jobs)
+    train = train_settings(opts.quick)
+
+    def settings(name: str, items: str) -> dict:
+        tuned = BENCH_TUNED.get((name, items)) if opts.tuned else None
+        return {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items, **({"tuned": tuned} if tuned else {})}
+
+    # Seed-major order: every backbone gets its first seed before any gets its second, so a
+    # benchmark stopped early (and reported with --from-log) is complete for fewer seeds.
+    runs = [make_run(data, name, items, 999 + seed, settings(name, items), {"cold_items": opts.cold_items})
+            for data in opts.datasets for seed in range(opts.seeds) for name in names for items in opts.items]
+    log = OUT / ("backbones_quick_runs.jsonl" if opts.quick else "backbones_runs.jsonl")
+    rows = run_all(runs, log, opts.jobs, threads, reuse=opts.resume or opts.from_log, only_logged=opts.from_log,
+                   append=opts.write)
+    if not rows:
+        raise MotorError("no finished runs to report; run the benchmark without --from-log first")
+    if opts.write:
+        write_csv("backbones_quick" if opts.quick else "backbones",
+                  [{k: v for k, v in r.items() if k != "settings"} for r in rows])
+    note = (" (a table of the runs that the same command without `--from-log` logged in "
+            "benchmarks/backbones_runs.jsonl)") if opts.from_log else ""
+    return Section(backbone_table(rows, opts), note)
+
+
+def timing_note(rows: list[dict]) -> str:
+    """Threads per run and runs at a time, per dataset (they change s/epoch, not results)."""
+    parts = []
+    for data in dict.fromkeys(r["dataset"] for r in rows):
+        combos = sorted({(r.get("threads", "?"), r.get("jobs", 1)) for r in rows if r["dataset"] == data}, key=str)
+        parts.append(f"{data}: " + ", ".join(f"{t} torch thread(s) per run, {j} run(s) at a time" for t, j in combos))
+    reused = sum(bool(r.get("reused")) for r in rows)
+    return "; ".join(parts) + (f"; {reused} finished runs reused from the run log" if reused else "")
+
+
+def group(rows: list[dict], *columns: str) -> dict[tuple, list[dict]]:
+    """Rows by the values of ``columns``, in first-seen order."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[c] for c in columns), []).append(r)
+    return groups
+
+
+def backbone_table(rows: list[dict], opts: BackbonesOptions) -> str:
+    title = "## Backbones: ID vs MOTOR" + (" (quick smoke run: 2 epochs, not comparable)" if opts.quick else "")
+    lines = [title, "",
+             f"Every run: cold-item hold-out {opts.cold_items:.0%} (test figures are on the warm test set; "
+             "cold R@20 ranks the held-out items' test interactions among all items, 'among cold' among the "
+             "held-out items only), training "
+             f"{json.dumps(json.loads(rows[0]['settings'])['train']) if rows else BENCH_TRAIN}, MOTOR defaults "
+             f"(M=4, K=64, attention TCN) unless the settings column says otherwise (chosen on demo validation "
+             f"by benchmarks/motor_sweep.py), seeds 999, 1000, ... (the seeds column counts them): mean ± std. "
+             f"Timings: {timing_note(rows)}.", "",
+             "| dataset | backbone | items | settings | seeds | test R@10 | test R@20 | test N@10 | test N@20 | cold R@20 | "
+             "cold R@20 among cold | item params | s/epoch | peak MB | epochs to stop | MOTOR vs ID R@20 | "
+             "MOTOR vs ID cold R@20 (among all; among cold) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    groups = group(rows, "dataset", "backbone", "items")
+    for (data, name, items), rs in groups.items():
+        ok = [r for r in rs if "error" not in r]
+        if not ok:
+            lines.append(f"| {data} | {name} | {items} | | 0 | failed: {rs[0]['error'][:80]} |" + " |" * 10)
+            continue
+
+        def col(k: str, rows=ok) -> list:
+            return [r[k] for r in rows if k in r]
+
+        verdict = verdict_cold = ""
+        if items == "motor" and (data, name, "id") in groups:
+            base = [r for r in groups[(data, name, "id")] if "error" not in r]
+            if base:
+                delta = np.mean(col("recall@20")) - np.mean(col("recall@20", base))
+                verdict = f"{delta:+.4f} ({'wins' if delta > 0 else 'loses'})"
+                ratios = []
+                for k in ("cold_recall@20", "cold_recall@20_among_cold"):
+                    cold_id = np.mean([r.get(k, 0) for r in base])
+                    cold_m = np.mean(col(k)) if col(k) else float("nan")
+                    ratios.append(f"{cold_m / cold_id:.1f}x" if cold_id > 0 else ("inf (ID = 0)" if cold_m > 0 else "-"))
+                verdict_cold = "; ".join(ratios)
+        tuned = json.loads(ok[0].get("settings", "{}")).get("tuned")
+        shown = ", ".join(f"{k}={v}" for sec in (tuned or {}).values() for k, v in sec.items()) or "defaults"
+        lines.append(f"| {data} | {name} | {items} | {shown} | {len(ok)} | {fmt(col('recall@10'))} | "
+                     f"{fmt(col('recall@20'))} | {fmt(col('ndcg@10'))} | {fmt(col('ndcg@20'))} | "
+                     f"{fmt(col('cold_recall@20'))} | {fmt(col('cold_recall@20_among_cold'))} | "
+                     f"{ok[0]['item_params']:,} | {fmt(col('s_per_epoch'), 2)} | {fmt(col('peak_mb'), 0)} | "
+                     f"{fmt(col('epochs_run'), 0)} | {verdict} | {verdict_cold} |")
+    return "\n".join(lines)

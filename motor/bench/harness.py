@@ -1,0 +1,131 @@
+"""What every suite shares: where results go, the machine line, timing, and training in a fresh process.
+
+Training runs execute in fresh subprocesses (``python -m motor train``), so peak memory is the
+run's own and one run cannot warm caches for another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from motor.config import doc
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "benchmarks"
+
+# Settings every benchmark training run shares; hyperparameters were chosen on validation Recall@20 only.
+BENCH_TRAIN = {"epochs": 100, "patience": 10}
+QUICK_TRAIN = {"epochs": 2, "patience": 2}
+BENCH_MOTOR: dict = {}  # the documented defaults (tokenizer M=4, K=64; TCN attention, 1 layer, width 32)
+
+
+@dataclass
+class BenchOptions:
+    """Options every suite takes."""
+
+    quick: bool = doc(False, "tiny sizes, few epochs, one seed: a smoke run for CI")
+    write: bool = doc(True, "write the CSV and this suite's section of benchmarks/RESULTS.md (--no-write: print only)")
+    threads: int | None = doc(None, "torch threads per run (default: cores / jobs)")
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def machine() -> str:
+    import torch
+
+    return f"{platform.machine()}, {cores()} CPU cores, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def median_time(fn: Callable[[], object], repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def child_env(threads: int | None = None) -> dict:
+    """The environment for benchmark subprocesses: this checkout first on PYTHONPATH, the rest kept."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    if threads:
+        env.update(MOTOR_LAB_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    return env
+
+
+def last_line(text: str, default: str = "failed") -> str:
+    return (text.strip().splitlines() or [default])[-1]
+
+
+def run_module(module: str, args: list[str], timeout: float = 3600, threads: int | None = None) -> dict:
+    """``python -m module args`` in a fresh process whose last stdout line is JSON; that object,
+    or ``{"error": last stderr line}``."""
+    try:
+        r = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout,
+                           env=child_env(threads), cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if r.returncode != 0:
+        return {"error": last_line(r.stderr)}
+    try:
+        return json.loads(last_line(r.stdout, "{}"))
+    except json.JSONDecodeError:
+        return {"error": f"no JSON result: {last_line(r.stdout)[:80]}"}
+
+
+def train_subprocess(cfg: dict, timeout: float = 3600, threads: int | None = None,
+                     flags: list[str] = ()) -> dict:
+    """Run ``python -m motor train --config`` in a fresh process (``flags``: more command-line
+    options, which override the config); its metrics.json, or ``{"error": last stderr line}``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "cfg.json").write_text(json.dumps(cfg))
+        cmd = [sys.executable, "-m", "motor", "train", "--config", str(Path(tmp) / "cfg.json"),
+               "--data", cfg["data"]["data"], "--out", str(Path(tmp) / "run"), "--quiet"]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        cmd += list(flags)
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env(), cwd=ROOT)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout:.0f} s"}
+        if r.returncode != 0:
+            return {"error": last_line(r.stderr)}
+        return json.loads((Path(tmp) / "run" / "metrics.json").read_text())
+
+
+def run_row(m: dict) -> dict:
+    """The figures a results row keeps from one run's metrics.json."""
+    if "error" in m:
+        return {"error": m["error"]}
+    r = {k: round(m["test"][k], 4) for k in ("recall@10", "recall@20", "ndcg@10", "ndcg@20")}
+    r.update(best_epoch=m["best_epoch"], epochs_run=m["epochs_run"], s_per_epoch=round(m["seconds_per_epoch"], 3),
+             s_per_eval=round(m["eval_seconds_per_epoch"], 3), peak_mb=round(m["peak_rss_mb"]),
+             item_params=m["params"]["item_side"], total_params=m["params"]["trainable_total"])
+    if "cold" in m:
+        r["cold_recall@20"] = round(m["cold"]["recall@20"], 4)
+        r["cold_recall@20_among_cold"] = round(m["cold"]["recall@20_among_cold"], 4)
+    if "tokenizer" in m:
+        r["tokenize_s"] = round(m["tokenizer"].get("fit_seconds", float("nan")), 3)
+    # Popularity buckets (metrics.json "by_popularity": {"k", "rule", "buckets": {name: {"recall@20", ...}}}),
+    # flattened as "tail_recall@20", ...; a cold-item hold-out's own figures (above) keep their names, and
+    # the cold bucket's are then "bucket_cold_recall@20".
+    pop = m.get("by_popularity") or {}
+    for bucket, values in (pop.get("buckets") or {}).items():
+        for k, v in values.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                name = f"{bucket}_{k}" if f"{bucket}_{k}" not in r else f"bucket_{bucket}_{k}"
+                r[name] = round(v, 4) if isinstance(v, float) else v
+    return r

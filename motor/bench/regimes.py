@@ -1,0 +1,264 @@
+"""Suite ``regimes``: ID vs MOTOR as training data thins out, and on a long-tail catalogue.
+
+Every backbone x {ID, MOTOR} x seeds on each dataset of ``datasets`` at every training fraction
+F (``split.train_fraction``: a seeded, nested share of each user's training interactions; valid
+and test untouched), and on each ``longtail`` dataset at F = 1. Runs go through the backbone
+suite's runner (``motor.bench.runlog``): logged to ``benchmarks/regimes_runs.jsonl`` as they
+finish, ``--resume`` skips finished ones, ``--jobs`` runs several at a time. Writes
+``benchmarks/regimes.csv`` (one row per dataset x F x backbone x items, mean and std over
+seeds, with the popularity buckets of metrics.json), ``benchmarks/regimes.png`` (MOTOR minus ID
+against F per backbone) and its RESULTS.md section with the issue's targets checked.
+
+Settings per cell: the benchmark's training settings and MOTOR's documented defaults, or, with
+``--tuned-dir DIR``, the validation-chosen settings of ``python -m motor tune`` for that cell
+(``DIR/DATASET-BACKBONE-ITEMS-fF/best_config.json``); the table says which cells were tuned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from motor.bench.backbones import backbone_names, group, make_run, train_settings
+from motor.bench.harness import BENCH_MOTOR, OUT, ROOT, BenchOptions, child_env, cores, last_line
+from motor.bench.plot import line_chart
+from motor.bench.report import Section, table, write_csv
+from motor.bench.runlog import run_all
+from motor.config import doc
+from motor.errors import MotorError
+
+BUCKETS = ("head", "mid", "tail", "cold")
+METRICS = ("recall@20", "ndcg@20", "recall@10", "ndcg@10")
+# Targets of issue 12: at the sparsest F and on the long-tail data MOTOR beats ID on >= 9 of 13
+# backbones and on the tail bucket by >= 1.5x; at F = 1 it is within 2% of ID on >= 9 of 13.
+WIN_SHARE, TAIL_RATIO, WITHIN = 9 / 13, 1.5, 0.02
+TUNED_TRAIN_KEPT = ("epochs", "patience", "seed", "threads")  # the benchmark's own, not the tuner's
+
+
+@dataclass
+class RegimesOptions(BenchOptions):
+    datasets: list[str] = doc(["ml100k"], "datasets run at every training fraction")
+    fractions: list[float] = doc([1.0, 0.5, 0.25, 0.1], "training fractions F (split.train_fraction)")
+    longtail: list[str] = doc(["demo-longtail"], "datasets run at F = 1 only")
+    backbones: list[str] = doc(["all"], "comma-separated backbone names, or all")
+    items: list[str] = doc(["id", "motor"], "item representations to compare")
+    seeds: int = doc(3, "training seeds per cell (999, 1000, ...)")
+    cold_items: float = doc(0.0, "fraction of items held out as cold (0: the cold items are those F leaves "
+                                 "without training rows)")
+    jobs: int = doc(1, "training runs at a time (each its own subprocess)")
+    resume: bool = doc(False, "reuse finished runs with the same settings from the run log")
+    from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
+    tuned_dir: str | None = doc(None, "folder of `python -m motor tune` results, one DATASET-BACKBONE-ITEMS-fF "
+                                  "sub-folder with best_config.json per tuned cell")
+
+    def __post_init__(self):
+        if self.quick:
+            self.datasets, self.fractions, self.longtail, self.seeds = ["demo"], [1.0, 0.5], [], 1
+            if self.backbones == ["all"]:
+                self.backbones = ["bpr", "lightgcn"]
+        if self.seeds < 1 or self.jobs < 1:
+            raise MotorError(f"--seeds and --jobs must be at least 1, got {self.seeds} and {self.jobs}")
+        bad = [f for f in self.fractions if not 0.0 < f <= 1.0]
+        if bad:
+            raise MotorError(f"training fractions must be in (0, 1], got {bad}; for example 1,0.5,0.25,0.1")
+
+    def cells(self) -> list[tuple[str, float]]:
+        return [(d, f) for d in self.datasets for f in self.fractions] + [(d, 1.0) for d in self.longtail]
+
+
+def train_fraction_supported() -> bool:
+    """Whether this checkout's split has ``train_fraction`` (issue 12 item 1)."""
+    from motor.data.split import SplitConfig
+
+    return "train_fraction" in {f.name for f in dataclasses.fields(SplitConfig)}
+
+
+def dataset_error(name: str) -> str:
+    """'' when ``python -m motor data --data NAME`` accepts the dataset, else its error line."""
+    r = subprocess.run([sys.executable, "-m", "motor", "data", "--data", name, "--json"], capture_output=True,
+                       text=True, env=child_env(1), cwd=ROOT, timeout=900)
+    return "" if r.returncode == 0 else last_line(r.stderr)
+
+
+def tuned_settings(folder: str | None, data: str, backbone: str, items: str, fraction: float) -> dict | None:
+    """The tuner's chosen sections for one cell (training length and seed stay the benchmark's), or None."""
+    if folder is None:
+        return None
+    path = Path(folder) / f"{Path(data).name}-{backbone}-{items}-f{fraction:g}" / "best_config.json"
+    if not path.exists():
+        return None
+    cfg = json.loads(path.read_text())
+    out = {k: v for k, v in cfg.items() if isinstance(v, dict) and k not in ("data", "split")}
+    if "train" in out:
+        out["train"] = {k: v for k, v in out["train"].items() if k not in TUNED_TRAIN_KEPT}
+    return out
+
+
+def run(opts: RegimesOptions) -> Section:
+    names = backbone_names(opts.backbones)
+    threads = opts.threads or max(1, cores() // opts.jobs)
+    train = train_settings(opts.quick)
+    notes: list[str] = []
+    cells = opts.cells()
+    if not train_fraction_supported() and any(f != 1.0 for _, f in cells):
+        notes.append("This checkout has no `split.train_fraction` (issue 12 item 1): cells with F < 1 were not run.")
+        cells = [(d, f) for d, f in cells if f == 1.0]
+    if not opts.from_log:
+        for data in dict.fromkeys(d for d, _ in cells):
+            why = dataset_error(data)
+            if why:
+                notes.append(f"Dataset {data} is not available here ({why}): its cells were not run.")
+                cells = [(d, f) for d, f in cells if d != data]
+
+    runs = []
+    for seed in range(opts.seeds):  # seed-major, as in the backbone suite
+        for data, fraction in cells:
+            for name in names:
+                for items in opts.items:
+                    tuned = tuned_settings(opts.tuned_dir, data, name, items, fraction)
+                    settings = {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items,
+                                "train_fraction": fraction, **({"tuned": tuned} if tuned else {})}
+                    split = {"cold_items": opts.cold_items, **({"train_fraction": fraction} if fraction != 1.0 else {})}
+                    runs.append(make_run(data, name, items, 999 + seed, settings, split, train_fraction=fraction))
+    log = OUT / ("regimes_quick_runs.jsonl" if opts.quick else "regimes_runs.jsonl")
+    rows = run_all(runs, log, opts.jobs, threads, reuse=opts.resume or opts.from_log, only_logged=opts.from_log,
+                   append=opts.write)
+    if not rows:
+        raise MotorError("no finished runs to report" + ("; run without --from-log first" if opts.from_log else
+                                                        ": " + " ".join(notes)))
+    cells_out = aggregate(rows)
+    figure = None
+    if opts.write:
+        write_csv("regimes_quick" if opts.quick else "regimes", cells_out)
+        figure = plot(cells_out, OUT / ("regimes_quick.png" if opts.quick else "regimes.png"))
+    return Section(regimes_table(cells_out, opts, notes, figure, rows))
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    if not values:
+        return None, None
+    return round(float(np.mean(values)), 4), round(float(np.std(values)), 4)
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """One row per dataset x F x backbone x items: mean and std over seeds; MOTOR rows get their gap to ID."""
+    out = []
+    groups = group([r for r in rows if "error" not in r], "dataset", "train_fraction", "backbone", "items")
+    for (data, fraction, backbone, items), rs in groups.items():
+        row = {"dataset": data, "train_fraction": fraction, "backbone": backbone, "items": items, "seeds": len(rs),
+               "tuned": any("tuned" in json.loads(r.get("settings", "{}")) for r in rs)}
+        for m in METRICS:
+            row[f"test_{m}_mean"], row[f"test_{m}_std"] = _mean_std([r.get(m) for r in rs])
+        for b in BUCKETS:
+            for m in ("recall@20", "ndcg@20"):
+                row[f"{b}_{m}_mean"], row[f"{b}_{m}_std"] = _mean_std([r.get(f"{b}_{m}") for r in rs])
+            row[f"{b}_items"] = _mean_std([r.get(f"{b}_items") for r in rs])[0]
+        row["item_params"] = rs[0].get("item_params")
+        row["s_per_epoch_mean"] = _mean_std([r.get("s_per_epoch") for r in rs])[0]
+        out.append(row)
+    by_key = {(r["dataset"], r["train_fraction"], r["backbone"], r["items"]): r for r in out}
+    for r in out:
+        base = by_key.get((r["dataset"], r["train_fraction"], r["backbone"], "id"))
+        if r["items"] != "id" and base:
+            for m in ("test_recall@20_mean", "tail_recall@20_mean", "cold_recall@20_mean"):
+                if r[m] is not None and base[m] is not None:
+                    r[f"{m[:-5]}_minus_id"] = round(r[m] - base[m], 4)
+    return out
+
+
+def plot(cells: list[dict], path: Path) -> Path | None:
+    """MOTOR minus ID (test Recall@20) against F, one line per backbone, one PNG per sweep dataset."""
+    gaps = [c for c in cells if c.get("test_recall@20_minus_id") is not None]
+    datasets = list(dict.fromkeys(c["dataset"] for c in gaps))
+    if not datasets:
+        return None
+    series: dict[str, list[tuple[float, float]]] = {}
+    for c in gaps:
+        label = c["backbone"] if len(datasets) == 1 else f"{c['backbone']} ({c['dataset']})"
+        series.setdefault(label, []).append((c["train_fraction"], c["test_recall@20_minus_id"]))
+    return line_chart(series, path, "MOTOR minus ID, test Recall@20 (mean over seeds)", "training fraction F (log)",
+                      "MOTOR - ID", log_x=True)
+
+
+def _cell(c: dict | None, key: str) -> str:
+    if c is None or c.get(f"{key}_mean") is None:
+        return "-"
+    std = c.get(f"{key}_std")
+    return f"{c[f'{key}_mean']:.4f}" + (f" ± {std:.4f}" if std is not None and c["seeds"] > 1 else "")
+
+
+def targets(cells: list[dict], opts: RegimesOptions) -> list[str]:
+    """The issue's targets, checked on the cells that ran (honest about what is missing)."""
+    lines = []
+    motor = [c for c in cells if c["items"] == "motor" and c.get("test_recall@20_minus_id") is not None]
+    sparse = [(d, min(opts.fractions)) for d in opts.datasets] + [(d, 1.0) for d in opts.longtail]
+    for data, f in sparse:
+        cs = [c for c in motor if (c["dataset"], c["train_fraction"]) == (data, f)]
+        if not cs:
+            continue
+        wins = sum(c["test_recall@20_minus_id"] > 0 for c in cs)
+        id_tail = {c["backbone"]: c for c in cells if c["items"] == "id" and (c["dataset"], c["train_fraction"]) == (data, f)}
+        tail = sum(1 for c in cs if c.get("tail_recall@20_mean") and id_tail.get(c["backbone"], {}).get("tail_recall@20_mean")
+                   and c["tail_recall@20_mean"] >= TAIL_RATIO * id_tail[c["backbone"]]["tail_recall@20_mean"])
+        need = int(np.ceil(WIN_SHARE * len(cs)))
+        lines.append(f"- {data} at F = {f:g}: MOTOR beats ID on {wins} of {len(cs)} backbones (target {need}: "
+                     f"{'met' if wins >= need else 'not met'}); on the tail bucket by at least {TAIL_RATIO}x on "
+                     f"{tail} of {len(cs)} ({'met' if tail >= need else 'not met'}).")
+    for data in opts.datasets:
+        cs = [c for c in motor if (c["dataset"], c["train_fraction"]) == (data, 1.0)]
+        if not cs:
+            continue
+        ids = {c["backbone"]: c["test_recall@20_mean"] for c in cells if c["items"] == "id"
+               and (c["dataset"], c["train_fraction"]) == (data, 1.0)}
+        close = sum(c["test_recall@20_mean"] >= (1 - WITHIN) * ids[c["backbone"]] for c in cs if c["backbone"] in ids)
+        need = int(np.ceil(WIN_SHARE * len(cs)))
+        lines.append(f"- {data} at F = 1: MOTOR within {WITHIN:.0%} of ID on {close} of {len(cs)} backbones "
+                     f"(target {need}: {'met' if close >= need else 'not met'}).")
+    return lines
+
+
+def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], figure: Path | None,
+                  rows: list[dict]) -> str:
+    title = "## Regimes: ID vs MOTOR against training-data sparsity" + (
+        " (quick smoke run: 2 epochs, not comparable)" if opts.quick else "")
+    tuned = sum(c["tuned"] for c in cells)
+    reused = sum(bool(r.get("reused")) for r in rows)
+    lines = [title, "",
+             f"Training {json.dumps(train_settings(opts.quick))}, MOTOR defaults, cold-item hold-out "
+             f"{opts.cold_items:.0%}; {tuned} of {len(cells)} cells with settings tuned on validation "
+             f"(`python -m motor tune`), the rest untuned defaults. Test Recall@20 and NDCG@20, mean ± std over "
+             f"the seeds column; popularity buckets as metrics.json `by_popularity` defines them (cold = no "
+             f"training interaction after F). {reused} runs reused from the run log.", ""]
+    by_key = {(c["dataset"], c["train_fraction"], c["backbone"], c["items"]): c for c in cells}
+    body = []
+    for data, f, backbone in dict.fromkeys((c["dataset"], c["train_fraction"], c["backbone"]) for c in cells):
+        i, m = by_key.get((data, f, backbone, "id")), by_key.get((data, f, backbone, "motor"))
+        gap = m.get("test_recall@20_minus_id") if m else None
+        ratio = "-"
+        if m and i and m.get("tail_recall@20_mean") is not None and i.get("tail_recall@20_mean"):
+            ratio = f"{m['tail_recall@20_mean'] / i['tail_recall@20_mean']:.2f}x"
+        seeds = "/".join(str(c["seeds"]) for c in (i, m) if c)
+        body.append([data, f"{f:g}", backbone, seeds, _cell(i, "test_recall@20"), _cell(m, "test_recall@20"),
+                     f"{gap:+.4f}" if gap is not None else "-", _cell(i, "test_ndcg@20"), _cell(m, "test_ndcg@20"),
+                     _cell(i, "tail_recall@20"), _cell(m, "tail_recall@20"), ratio, _cell(i, "cold_recall@20"),
+                     _cell(m, "cold_recall@20")])
+    lines += table(["dataset", "F", "backbone", "seeds (ID/MOTOR)", "ID R@20", "MOTOR R@20", "MOTOR - ID",
+                    "ID N@20", "MOTOR N@20", "ID tail R@20", "MOTOR tail R@20", "tail MOTOR/ID", "ID cold R@20",
+                    "MOTOR cold R@20"], body)
+    lines += ["", "Targets (issue 12):", ""] + (targets(cells, opts) or ["- no cell has both ID and MOTOR yet."])
+    if figure is not None:
+        lines += ["", f"![MOTOR minus ID against F]({figure.name})"]
+    failed = [r for r in rows if "error" in r]
+    if failed:
+        lines += ["", f"{len(failed)} run(s) failed, e.g. {failed[0]['backbone']}/{failed[0]['items']} on "
+                      f"{failed[0]['dataset']}: {failed[0]['error'][:100]}"]
+    if notes:
+        lines += [""] + notes
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""Many training runs, some at a time, each logged as it finishes so a stopped benchmark resumes.
+
+Each finished run is appended to a JSON-lines log; with ``reuse`` a run is taken from the log
+instead of trained again when its dataset, backbone, items, seed and settings (a JSON string
+that holds everything else that changes results) all match. Rows record the threads and
+parallel jobs they ran with, which change timings only. Used by the backbones and regimes suites.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from motor.bench.harness import run_row, train_subprocess
+
+
+@dataclass
+class Run:
+    """One training run: the columns that identify it (``head``) and the RunConfig dict to train."""
+
+    head: dict  # dataset, backbone, items, seed, settings (+ any further columns, e.g. train_fraction)
+    config: dict
+
+
+def key(row: dict) -> tuple:
+    return row["dataset"], row["backbone"], row["items"], row["seed"], row.get("settings")
+
+
+def read_log(path: Path) -> dict[tuple, dict]:
+    """The finished runs in a log, by key (failed runs are not logged, so they are retried)."""
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                if "error" not in r:
+                    done[key(r)] = r
+    return done
+
+
+def run_all(runs: list[Run], log: Path, jobs: int, threads: int, reuse: bool, only_logged: bool = False,
+            append: bool = True) -> list[dict]:
+    """Train (or take from the log) every run, ``jobs`` subprocesses at a time; rows in the order given.
+
+    ``only_logged``: train nothing, report what the log holds. ``append``: log finished runs
+    (one short line per write, so appends from parallel jobs do not interleave).
+    """
+    done = read_log(log) if (reuse or only_logged) else {}
+
+    def one(run: Run) -> dict | None:
+        if key(run.head) in done:
+            return {**done[key(run.head)], **run.head, "reused": True}
+        if only_logged:
+            return None
+        t = time.perf_counter()
+        m = train_subprocess(run.config, threads=threads)
+        row = {**run.head, **run_row(m), "threads": threads, "jobs": jobs, "wall_s": round(time.perf_counter() - t, 1)}
+        if append and "error" not in row:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+        print(json.dumps({k: v for k, v in row.items() if k != "settings"}), flush=True)
+        return row
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # each job is its own subprocess
+        return [r for r in pool.map(one, runs) if r is not None]

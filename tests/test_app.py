@@ -336,6 +336,23 @@ def test_recommend_page_shows_both_lists_with_hits_and_overlap(trained_home):
     assert all(len(d.value) == 20 for d in at.dataframe if "rank" in d.value.columns)
 
 
+def test_random_user_button_picks_a_user_without_crashing(trained_home):
+    at = new_app(trained_home, "recommend")
+    no_problems(at)
+    users = at.selectbox(key="w:user:demo").options
+    assert len(users) > 1
+    seen = set()
+    for _ in range(4):
+        next(b for b in at.button if b.label == "Random user").click()
+        at.run()
+        no_problems(at)
+        seen.add(at.selectbox(key="w:user:demo").value)
+        assert any(o.startswith(f"user {at.selectbox(key='w:user:demo').value} ·") for o in users)
+    assert len(seen) > 1  # it really picks (4 draws among hundreds of users)
+    lists = [d.value for d in at.dataframe if "rank" in d.value.columns]
+    assert len(lists) == 2
+
+
 def test_compare_page_has_metrics_curves_and_downloads(trained_home):
     at = new_app(trained_home, "compare")
     no_problems(at)

@@ -53,7 +53,7 @@ def sidebar() -> None:
         name = "demo (MovieLens sample)" if cfg.get("data") == "demo" else Path(cfg["data"]).name
         st.caption(f"Dataset: **{name}**")
         try:
-            runs = state.workspace().runs()
+            runs = state.runs()
         except Exception as e:  # an unusable workspace is reported by the pages; keep the sidebar drawable
             st.caption(f"Workspace unavailable: {e}")
             return
@@ -73,6 +73,9 @@ def sidebar() -> None:
                                                f"{' + '.join(VARIANT_LABELS[v] for v in by_id[i].variants)}")
         else:
             st.caption("No trained runs yet: train one on the Train page.")
+        gone = st.session_state.pop("run_gone", None)
+        if gone:
+            st.caption(f":material/info: The run you had open ({gone}) was deleted; another run is open now.")
         job = state.current_job()
         if job is not None and not job.done:
             st.progress(job.fraction(), text=f"Training {job.label}: {job.fraction():.0%}")

@@ -40,11 +40,18 @@ def app_env(tmp_path_factory):
             os.environ[k] = v
 
 
-def new_app(home: Path, page: str | None = None):
+OWNER = "teacher-token-0000000001"  # the session token (?session=...) most tests browse with
+OTHER = "student-token-0000000002"
+
+
+def new_app(home: Path, page: str | None = None, session: str | None = OWNER):
+    """The app as one browser session: ``session`` is the token in its address (None: a first visit)."""
     from streamlit.testing.v1 import AppTest
 
     os.environ["MOTOR_LAB_HOME"] = str(home)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if session is not None:
+        at.query_params["session"] = session
     at.run()
     if page:
         at.switch_page(f"app/pages/{page}.py")
@@ -172,15 +179,88 @@ def test_invalid_upload_is_refused_with_the_loader_message_and_nothing_kept(tmp_
     assert "notes.zip holds no dataset files" in at.error[0].value
 
 
-def test_uploads_are_private_to_their_session(tmp_path):
+def test_uploads_are_private_to_their_session_until_shared(tmp_path):
     home = tmp_path / "home"
     a = new_app(home)
     _upload(a, _files(write_simple(tmp_path / "simple")), "alpha")
     no_problems(a)
-    b = new_app(home)
+    b = new_app(home, session=OTHER)
     assert a.session_state["sid"] != b.session_state["sid"]
     assert "alpha" in texts(a) and "alpha" not in texts(b)
     assert b.session_state["data_config"] == {"data": "demo"}
+    assert not [x for x in b.button if x.key and x.key.startswith("open:")]
+    # the owner shares it: the other session can open it, but gets no share toggle
+    a.toggle(key="w:share_upload:alpha").set_value(True)
+    a.run()
+    no_problems(a)
+    b = new_app(home, session=OTHER)
+    assert "alpha" in texts(b) and "shared by another session" in texts(b)
+    assert not [t for t in b.toggle if t.key and t.key.startswith("w:share_upload")]
+    next(x for x in b.button if x.key and x.key.startswith("open:")).click()
+    b.run()
+    no_problems(b)
+    assert {m.label: m.value for m in b.metric}["Items"] == "30"
+
+
+def test_session_survives_a_reload_and_a_restart_without_empty_folders(tmp_path):
+    import streamlit as st
+
+    home = tmp_path / "home"
+    first = new_app(home, session=None)  # a first visit: the app puts a fresh token in the address
+    token = first.query_params["session"]
+    token = token[0] if isinstance(token, list) else token
+    assert len(token) >= 16 and token not in (OWNER, OTHER)
+    assert not (home / "uploads").exists() or list((home / "uploads").iterdir()) == []  # no folder per visit
+    _upload(first, _files(write_simple(tmp_path / "simple")), "zebra")
+    no_problems(first)
+    for other in (new_app(home, session=None), new_app(home, session="bad token!")):
+        no_problems(other)
+        assert "zebra" not in texts(other)  # a new visitor (or a malformed token) is a new session
+    st.cache_resource.clear()  # a restarted server
+    again = new_app(home, session=token)  # the reload: same address
+    no_problems(again)
+    assert "zebra" in texts(again) and [b for b in again.button if b.key and b.key.startswith("open:")]
+    assert len(list((home / "uploads").iterdir())) == 1  # only the area that holds the upload
+    assert token not in str(list((home / "uploads").rglob("*")))  # folders name a hash, never the token
+
+
+def test_runs_are_private_until_shared_and_only_the_owner_deletes(trained_home):
+    from app.workspace import Workspace
+
+    rid = Workspace(trained_home).runs()[0].run_id
+    b = new_app(trained_home, "runs", session=OTHER)
+    no_problems(b)
+    assert "No trained run yet" in b.info[0].value  # the owner's run is neither listed nor opened
+    for page in ("tokens", "recommend", "compare"):
+        b.switch_page(f"app/pages/{page}.py")
+        b.run()
+        no_problems(b)
+        assert "No trained run yet" in b.info[0].value, page
+    b.session_state["run_id"] = rid  # even a session that knows the id cannot open it
+    b.switch_page("app/pages/recommend.py")
+    b.run()
+    assert "No trained run yet" in b.info[0].value
+    a = new_app(trained_home, "runs")
+    assert a.dataframe[0].value["owner"].tolist() == ["you"]
+    a.toggle(key=f"w:runs_share:{rid}").set_value(True)
+    a.run()
+    no_problems(a)
+    assert Workspace(trained_home).get(rid).shared
+    try:
+        b = new_app(trained_home, "runs", session=OTHER)
+        no_problems(b)
+        assert b.dataframe[0].value["owner"].tolist() == ["shared with you"]
+        assert b.checkbox(key="w:runs_confirm").disabled and b.button(key="w:runs_delete").disabled
+        assert not [t for t in b.toggle if t.key and t.key.startswith("w:runs_share")]
+        b.switch_page("app/pages/recommend.py")
+        b.run()
+        no_problems(b)
+        assert any("rank" in d.value.columns for d in b.dataframe)  # a shared run opens
+        with pytest.raises(Exception, match="only the session that trained"):
+            Workspace(trained_home).delete(rid, b.session_state["sid"])
+    finally:
+        Workspace(trained_home).share(rid, a.session_state["sid"], False)
+    assert not Workspace(trained_home).get(rid).shared
 
 
 # --- Train ----------------------------------------------------------------------------------

@@ -106,6 +106,60 @@ def test_unfinished_runs_are_not_listed_and_discard_only_touches_unregistered(tm
     assert not folder.exists()
 
 
+def test_runs_belong_to_their_owner_and_are_seen_by_others_only_when_shared(tmp_path):
+    ws = Workspace(tmp_path)
+    mine_id, _ = ws.new_run_folder()
+    cli_id, _ = ws.new_run_folder()
+    record(ws, mine_id, session="alice")
+    record(ws, cli_id, session="")  # registered outside the app: everyone sees it, nobody deletes it
+    assert {r.run_id for r in ws.runs("alice")} == {mine_id, cli_id}
+    assert [r.run_id for r in ws.runs("bob")] == [cli_id]
+    with pytest.raises(MotorError, match="not in the workspace"):  # reads exactly like a missing run
+        ws.get(mine_id, "bob")
+    with pytest.raises(MotorError, match="not in the workspace"):
+        ws.delete(mine_id, "bob")
+    with pytest.raises(MotorError, match="only the session that trained"):
+        ws.delete(cli_id, "bob")
+    with pytest.raises(MotorError, match="not in the workspace"):
+        ws.share(mine_id, "bob", True)
+    ws.share(mine_id, "alice", True)
+    assert ws.get(mine_id, "bob").shared and {r.run_id for r in ws.runs("bob")} == {mine_id, cli_id}
+    with pytest.raises(MotorError, match="only the session that trained"):
+        ws.delete(mine_id, "bob")
+    with pytest.raises(MotorError, match="only the session that trained"):
+        ws.share(mine_id, "bob", False)
+    (tmp_path / "registry.sqlite").unlink()  # the share survives a rebuilt registry (run.json)
+    for extra in ("registry.sqlite-wal", "registry.sqlite-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)
+    fresh = Workspace(tmp_path)
+    fresh.rebuild()
+    assert fresh.get(mine_id, "bob").shared and fresh.get(mine_id).session == "alice"
+    fresh.delete(mine_id, "alice")
+    assert not (tmp_path / "runs" / mine_id).exists()
+
+
+def test_uploads_belong_to_their_owner(tmp_path):
+    ws = Workspace(tmp_path)
+    res = save_upload(ws.session_uploads("alice"), "a", files_of(write_simple(tmp_path / "s")))
+    assert res.ok
+    ws.register_upload(res.path, "alice")
+    assert [r.name for r in ws.uploads("alice")] == ["a"] and ws.uploads("bob") == []
+    assert ws.uploaded_datasets("alice") == [res.path] and ws.uploaded_datasets("bob") == []
+    with pytest.raises(MotorError, match="only the session that uploaded"):
+        ws.share_upload(res.path, "bob", True)
+    with pytest.raises(MotorError, match="not in the upload area"):
+        ws.register_upload(res.path, "bob")
+    ws.share_upload(res.path, "alice", True)
+    assert [(r.name, r.owned_by("bob")) for r in ws.uploads("bob")] == [("a", False)]
+    assert ws.uploaded_datasets("bob") == []
+    (tmp_path / "registry.sqlite").unlink()  # a lost registry: the folders name their owner
+    for extra in ("registry.sqlite-wal", "registry.sqlite-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)
+    fresh = Workspace(tmp_path)
+    assert [r.name for r in fresh.uploads("alice")] == ["a"] and fresh.uploads("bob") == []
+    assert not (tmp_path / "uploads" / "bob").exists()  # looking never creates an area
+
+
 def test_workspace_errors_are_user_messages(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
@@ -139,7 +193,7 @@ def test_bad_uploads_keep_nothing_and_name_the_problem(tmp_path, mutate, expect)
     area = tmp_path / "area"
     res = save_upload(area, "bad", files_of(folder))
     assert not res.ok and expect in res.message
-    assert list(area.iterdir()) == []
+    assert not area.exists()  # nothing kept, not even an empty upload area
 
 
 def test_dataset_zip_is_read_safely(tmp_path):
@@ -154,7 +208,7 @@ def test_dataset_zip_is_read_safely(tmp_path):
     assert not res.ok and "file names may only use" in res.message
     res = save_upload(tmp_path / "area", "z", [("../../interactions.csv", b"user,item\nu,m\n")])
     assert not res.ok and res.message.startswith("the upload: no feature files")  # written as its base name only
-    assert list((tmp_path / "area").iterdir()) == [] and not (tmp_path / "interactions.csv").exists()
+    assert not (tmp_path / "area").exists() and not (tmp_path / "interactions.csv").exists()
 
 
 def test_raw_content_builds_features_and_a_dataset(tmp_path):

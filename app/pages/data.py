@@ -54,6 +54,7 @@ def upload_section():
                                   "keep_last" if dup else "error", "fill_mean" if fill else "error")
             st.session_state["upload_result"] = (res.ok, res.message)
             if res.ok:
+                ws.register_upload(res.path, state.session_id())
                 state.set_data_config(res.data_config)
     result = st.session_state.get("upload_result")
     if result:
@@ -62,16 +63,33 @@ def upload_section():
             st.success(f"Dataset added and opened: {msg}", icon=":material/check_circle:")
         else:
             st.error(f"The upload was not added: {msg}", icon=":material/error:")
-    mine = ws.uploaded_datasets(state.session_id())
-    if mine:
-        st.markdown("**Your uploads in this session**")
-        for p in mine:
-            c1, c2 = st.columns([4, 1])
-            c1.markdown(f"`{p.name}` · {', '.join(sorted(x.name for x in p.iterdir()))}")
-            if c2.button("Open", key=f"open:{p.name}"):
-                state.set_data_config({"data": str(p), "missing_features": "fill_mean"
-                                       if (p / "feature_report.json").exists() else "error"})
-                st.rerun()
+    uploads_list(ws)
+
+
+def uploads_list(ws) -> None:
+    """This session's uploads (open, share) and those other sessions shared (open)."""
+    me = state.session_id()
+    recs = ws.uploads(me)
+    if not recs:
+        return
+    st.markdown("**Uploads you can open** (yours first; keep this page's address to come back to them)")
+    for r in recs:
+        c1, c2, c3 = st.columns([4, 1, 1])
+        whose = "" if r.owned_by(me) else " · shared by another session"
+        c1.markdown(f"`{r.name}`{whose} · {', '.join(sorted(x.name for x in r.folder.iterdir()))}")
+        if c2.button("Open", key=f"open:{r.owner}:{r.name}"):
+            state.set_data_config({"data": str(r.folder), "missing_features": "fill_mean"
+                                   if (r.folder / "feature_report.json").exists() else "error"})
+            st.session_state.pop("upload_result", None)
+            st.rerun()
+        if r.owned_by(me):
+            key = f"w:share_upload:{r.name}"
+            c3.toggle("Share", value=r.shared, key=key, on_change=_share_upload, args=(r.folder, key),
+                      help="Let every session on this server open this dataset (and the runs you share on it).")
+
+
+def _share_upload(folder, key: str) -> None:
+    state.workspace().share_upload(folder, state.session_id(), bool(st.session_state[key]))
 
 
 def raw_content_section():
@@ -137,6 +155,7 @@ def raw_progress(job):
     if not job.get("applied"):
         job["applied"] = True
         if res.ok:
+            state.workspace().register_upload(res.path, state.session_id())
             state.set_data_config(res.data_config)
         st.rerun(scope="app")
     if res.ok:

@@ -15,15 +15,28 @@ CAPTION = ("Every finished run is kept in the workspace (run folders plus a SQLi
            "Open one to look at it on every explore page without retraining.")
 
 
+def _owner(r, me: str) -> str:
+    if r.owned_by(me):
+        return "you, shared" if r.shared else "you"
+    return "shared with you" if r.session else "made outside the app"
+
+
+def _share(run_id: str, key: str) -> None:
+    state.workspace().share(run_id, state.session_id(), bool(st.session_state[key]))
+
+
 def body():
     ws = state.workspace()
-    runs = ws.runs()
-    st.caption(f"Workspace: `{ws.home}` (set MOTOR_LAB_HOME to use another folder)")
+    me = state.session_id()
+    runs = state.runs()
+    st.caption(f"Workspace: `{ws.home}` (set MOTOR_LAB_HOME to use another folder). You see your own runs and "
+               "those other sessions shared; keep this page's address to come back to yours.")
     if not runs:
         ui.no_run_yet()
     rows = []
     for r in runs:
-        row = {"run": r.run_id, "trained": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
+        row = {"run": r.run_id, "owner": _owner(r, me),
+               "trained": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
                "dataset": r.dataset, "backbone": r.backbone,
                "models": " + ".join(VARIANT_LABELS[v] for v in r.variants),
                "epochs": r.settings.get("epochs"), "cold items": r.settings.get("cold_items"),
@@ -46,18 +59,26 @@ def body():
     pick = st.selectbox("Run", ids, key="w:runs_pick",
                         format_func=lambda i: f"{by_id[i].title()} ({i})")
     r = by_id[pick]
-    c1, c2, _ = st.columns([1, 1, 3])
+    c1, c2, c3 = st.columns([1, 1, 2])
     if c1.button("Open on every page", type="primary", icon=":material/open_in_new:",
                  disabled=active is not None and active.run_id == pick):
         state.set_active_run(pick)
         st.rerun()
-    confirm = c2.checkbox("Allow deleting", key="w:runs_confirm")
-    if c2.button("Delete this run", icon=":material/delete:", disabled=not confirm):
-        ws.delete(pick)
+    mine = r.owned_by(me)
+    confirm = c2.checkbox("Allow deleting", key="w:runs_confirm", disabled=not mine)
+    if c2.button("Delete this run", icon=":material/delete:", disabled=not (confirm and mine), key="w:runs_delete"):
+        ws.delete(pick, me)  # MotorError if not ours: shown by the page frame
         if st.session_state.get("run_id") == pick:
             st.session_state.pop("run_id", None)
         st.session_state.pop("w:runs_confirm", None)
         st.rerun()
+    if mine:
+        c3.toggle("Share with everyone", value=r.shared, key=f"w:runs_share:{pick}", on_change=_share,
+                  args=(pick, f"w:runs_share:{pick}"),
+                  help="Every session on this server can then list and open this run (a teacher sharing a run "
+                       "with the room); only you can delete it or take the share back.")
+    else:
+        c3.caption("Shared by another session: you can open it; only its owner can delete it or stop sharing.")
     if active is not None and active.run_id == pick:
         st.success("This run is open on the explore pages.", icon=":material/check_circle:")
     with st.expander("Settings of this run"):

@@ -130,8 +130,12 @@ def test_data_page_opens_the_demo_by_default(tmp_path):
     no_problems(at)
 
 
+def uploader(at):
+    return next(u for u in at.get("file_uploader") if u.label == "Dataset files")
+
+
 def _upload(at, files, name="mine"):
-    at.get_by_key("w:upload_files").set_value(files)
+    uploader(at).set_value(files)
     at.get_by_key("w:upload_name").set_value(name)
     at.button(key="w:upload_submit").click()
     at.run()
@@ -158,6 +162,45 @@ def test_upload_valid_simple_and_mmrec_datasets(tmp_path):
     assert {m.label: m.value for m in at.metric}["Users"] == "20"
     kept = sorted(p.name for p in (tmp_path / "home" / "uploads").glob("*/*"))
     assert kept == ["my-simple", "tiny-mmrec"]
+
+
+def test_after_an_upload_every_place_shows_the_new_dataset_and_the_box_is_empty(tmp_path):
+    at = new_app(tmp_path / "home", "train")
+    train(at, variants="id")
+    wait_for_job(at)
+    assert "Training finished" in texts(at)
+    at.switch_page("app/pages/data.py")
+    at.run()
+    folder = write_simple(tmp_path / "bad")
+    (folder / "interactions.csv").write_text("user,item\nu1,m1\nu1,m1\n")
+    _upload(at, _files(folder), "bad")
+    assert "not added" in at.error[0].value
+    assert uploader(at).value  # a refused upload keeps its files: tick an option and try again
+    _upload(at, _files(write_simple(tmp_path / "simple")), "fresh")
+    no_problems(at)  # the old error banner is gone
+    assert "Dataset added and opened" in at.success[0].value and "passed every check" in texts(at)
+    assert "Dataset: **fresh**" in [c.value for c in at.sidebar.caption]  # the sidebar of this very rerun
+    assert not uploader(at).value  # the box is empty: the next upload cannot give a file twice
+    _upload(at, _files(write_simple(tmp_path / "simple2", seed=3)), "second")
+    no_problems(at)
+    assert "Dataset: **second**" in [c.value for c in at.sidebar.caption]
+    at.switch_page("app/pages/train.py")
+    at.run()
+    no_problems(at)
+    assert "Training finished" not in texts(at)  # that run was on the demo, not on this dataset
+    assert "was on another dataset" in texts(at)
+    at.switch_page("app/pages/data.py")
+    at.run()
+    next(b for b in at.button if b.key == "open:" + at.session_state["sid"] + ":fresh").click()
+    at.run()
+    no_problems(at)
+    assert "Dataset: **fresh**" in [c.value for c in at.sidebar.caption]
+    at.button[0].click()  # "Open the demo dataset"
+    at.run()
+    assert "Dataset: **demo (MovieLens sample)**" in [c.value for c in at.sidebar.caption]
+    at.switch_page("app/pages/train.py")
+    at.run()
+    assert "Training finished" in texts(at)  # back on the demo: its results again
 
 
 def test_invalid_upload_is_refused_with_the_loader_message_and_nothing_kept(tmp_path):

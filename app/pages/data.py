@@ -17,14 +17,48 @@ CAPTION = ("MOTOR describes every item by its content (here: a poster image and 
            "has. Every modality becomes a set of shared tokens on the Train page.")
 
 
-def open_demo():
-    state.set_data_config(state.DEMO)
+def open_dataset(cfg: dict, message: tuple[bool, str] | None = None) -> None:
+    """Open a dataset; messages about the one before (an old upload error, a finished build) go."""
+    state.set_data_config(cfg)
     st.session_state.pop("upload_result", None)
+    job = st.session_state.get("raw_job")
+    if job is not None and job.get("result") is not None:
+        st.session_state.pop("raw_job", None)
+    if message is not None:
+        st.session_state["upload_result"] = message
+
+
+def open_demo():
+    open_dataset(state.DEMO)
+
+
+def uploader_key() -> str:
+    """The file box's key: a new one after each kept upload empties the box (no file is given twice)."""
+    return f"w:upload_files:{st.session_state.get('uploads_kept', 0)}"
+
+
+def submit_upload() -> None:
+    """Form callback: runs before the page (and the sidebar) is drawn, so both show the new dataset."""
+    files = st.session_state.get(uploader_key())
+    if not files:
+        st.session_state["upload_result"] = (False, "Choose the dataset files first.")
+        return
+    ws = state.workspace()
+    area = ws.session_uploads(state.session_id())
+    res = save_upload(area, st.session_state.get("w:upload_name") or "my-dataset",
+                      [(f.name, f.getvalue()) for f in files],
+                      "keep_last" if st.session_state.get("w:upload_dup") else "error",
+                      "fill_mean" if st.session_state.get("w:upload_fill") else "error")
+    if not res.ok:
+        st.session_state["upload_result"] = (False, res.message)  # the files stay: fix an option, try again
+        return
+    ws.register_upload(res.path, state.session_id())
+    open_dataset(res.data_config, (True, res.message))
+    st.session_state["uploads_kept"] = st.session_state.get("uploads_kept", 0) + 1
 
 
 def upload_section():
     ws = state.workspace()
-    area = ws.session_uploads(state.session_id())
     st.markdown(
         f"Upload at most **{MAX_UPLOAD_MB} MB** per file. Two formats are read:\n"
         "- **Simple**: `interactions.csv` (columns `user,item[,rating,timestamp]`), optional `items.csv` "
@@ -35,27 +69,16 @@ def upload_section():
         "Select the files together, or one `.zip` holding them. They are checked before anything is kept, "
         "and only you (this browser session) see your uploads.")
     with st.form("upload", clear_on_submit=False, border=True):
-        files = st.file_uploader("Dataset files", accept_multiple_files=True,
-                                 type=["csv", "tsv", "inter", "npy", "npz", "zip"], key="w:upload_files")
+        st.file_uploader("Dataset files", accept_multiple_files=True,
+                         type=["csv", "tsv", "inter", "npy", "npz", "zip"], key=uploader_key())
         c1, c2, c3 = st.columns([2, 1, 1])
-        name = c1.text_input("Name for this dataset", value="my-dataset", key="w:upload_name")
-        dup = c2.checkbox("Keep the last of repeated user-item rows", key="w:upload_dup",
-                          help="Otherwise repeated user-item pairs are an error.")
-        fill = c3.checkbox("Fill missing feature rows with the mean", key="w:upload_fill",
-                           help="Otherwise items with interactions but no feature row are an error.")
-        submitted = st.form_submit_button("Check and add dataset", type="primary", icon=":material/upload:",
-                                          key="w:upload_submit")
-    if submitted:
-        if not files:
-            st.session_state["upload_result"] = (False, "Choose the dataset files first.")
-        else:
-            with st.spinner("Checking the files..."):
-                res = save_upload(area, name, [(f.name, f.getvalue()) for f in files],
-                                  "keep_last" if dup else "error", "fill_mean" if fill else "error")
-            st.session_state["upload_result"] = (res.ok, res.message)
-            if res.ok:
-                ws.register_upload(res.path, state.session_id())
-                state.set_data_config(res.data_config)
+        c1.text_input("Name for this dataset", value="my-dataset", key="w:upload_name")
+        c2.checkbox("Keep the last of repeated user-item rows", key="w:upload_dup",
+                    help="Otherwise repeated user-item pairs are an error.")
+        c3.checkbox("Fill missing feature rows with the mean", key="w:upload_fill",
+                    help="Otherwise items with interactions but no feature row are an error.")
+        st.form_submit_button("Check and add dataset", type="primary", icon=":material/upload:",
+                              key="w:upload_submit", on_click=submit_upload)
     result = st.session_state.get("upload_result")
     if result:
         ok, msg = result
@@ -77,11 +100,9 @@ def uploads_list(ws) -> None:
         c1, c2, c3 = st.columns([4, 1, 1])
         whose = "" if r.owned_by(me) else " · shared by another session"
         c1.markdown(f"`{r.name}`{whose} · {', '.join(sorted(x.name for x in r.folder.iterdir()))}")
-        if c2.button("Open", key=f"open:{r.owner}:{r.name}"):
-            state.set_data_config({"data": str(r.folder), "missing_features": "fill_mean"
-                                   if (r.folder / "feature_report.json").exists() else "error"})
-            st.session_state.pop("upload_result", None)
-            st.rerun()
+        c2.button("Open", key=f"open:{r.owner}:{r.name}", on_click=open_dataset,
+                  args=({"data": str(r.folder), "missing_features": "fill_mean"
+                         if (r.folder / "feature_report.json").exists() else "error"},))
         if r.owned_by(me):
             key = f"w:share_upload:{r.name}"
             c3.toggle("Share", value=r.shared, key=key, on_change=_share_upload, args=(r.folder, key),
@@ -157,6 +178,7 @@ def raw_progress(job):
         if res.ok:
             state.workspace().register_upload(res.path, state.session_id())
             state.set_data_config(res.data_config)
+            st.session_state.pop("upload_result", None)
         st.rerun(scope="app")
     if res.ok:
         st.success(f"Dataset built and opened: {res.message}", icon=":material/check_circle:")

@@ -158,6 +158,11 @@ def draw_curves(j, live: bool = False) -> None:
         st.caption("The loss and validation curves appear after the first epoch.")
 
 
+def same_dataset(job) -> bool:
+    first = next(iter(job.configs.values()))
+    return first.data.data == state.data_config().get("data")
+
+
 def progress_panel() -> None:
     """Live progress from two fragments: status every 1.5 s, curves every 4 s (chart redraws cost the
     browser CPU that the training needs on a 2-core machine). Once the job ends: one full rerun, results."""
@@ -165,6 +170,9 @@ def progress_panel() -> None:
     if job is None:
         return
     state.sync_finished_job()
+    if job.done and not same_dataset(job):  # the results of a run on the dataset open before this one
+        st.caption(f"Your last training ({job.label}) was on another dataset; its run is on the Runs page.")
+        return
     if job.done:
         draw_status(job)
         draw_curves(job)

@@ -505,6 +505,36 @@ def test_runs_are_listed_and_reopened_after_a_restart(trained_home):
     assert len(figures(at)) >= 3
 
 
+def test_runs_and_compare_say_how_training_ended(trained_home):
+    from app.workspace import Workspace
+    from motor.run_notes import training_end
+
+    rec = Workspace(trained_home).runs()[0]
+    metrics = {v: json.loads((rec.folder(v) / "metrics.json").read_text()) for v in rec.variants}
+    at = new_app(trained_home, "runs")
+    no_problems(at)
+    line = next(m.value for m in at.markdown if m.value.startswith("**How training ended**"))
+    for v, m in metrics.items():
+        assert training_end(m) in line
+        if m["best_epoch"] == m["epochs_run"] and m["stopped"] != "early_stop":
+            assert "still improving at the epoch cap" in line and "stopped early" not in line
+    at.switch_page("app/pages/compare.py")
+    at.run()
+    assert any(c.value.startswith("How training ended: ID ") for c in at.caption)
+
+
+def test_backbone_picker_shows_the_first_line_of_its_docstring(tmp_path, monkeypatch):
+    from motor.models import BACKBONES
+
+    monkeypatch.setattr(BACKBONES["bpr"], "__doc__", "\n    BPR-MF: a user and an item vector per id.\n\n    Longer text.")
+    at = new_app(tmp_path, "train")
+    at.selectbox(key="w:backbone").set_value("bpr")
+    at.run()
+    no_problems(at)
+    assert "BPR-MF: a user and an item vector per id." in [c.value for c in at.caption]
+    assert "Longer text." not in texts(at)
+
+
 def test_explore_pages_without_a_run_point_to_training(tmp_path):
     for page in ("tokens", "attention", "recommend", "compare", "runs"):
         at = new_app(tmp_path, page)
@@ -555,6 +585,11 @@ def test_explore_pages_on_an_uploaded_mmrec_dataset_without_titles(tmp_path):
         assert figures(at) or page == "recommend", page
     table = next(d.value for d in at.dataframe if "MOTOR vs ID" in d.value.columns)
     assert "cold recall@20" in table.index
+    sizes = {n: int(str(table.loc["item-side parameters", n]).replace(",", "")) for n in ("ID", "MOTOR")}
+    if sizes["MOTOR"] > sizes["ID"]:  # 50 items: the fixed token table and TCN outweigh 50 ID rows
+        assert any("50 items MOTOR's item side" in i.value and "From about" in i.value for i in at.info)
+    else:
+        assert not any("larger than ID's" in i.value for i in at.info)
     at.switch_page("app/pages/tokens.py")
     at.run()
     assert "genre" not in at.radio(key="w:colour").options

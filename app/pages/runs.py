@@ -10,9 +10,21 @@ import streamlit as st
 
 from app import state, ui
 from app.workspace import VARIANT_LABELS
+from motor.run_notes import training_end
 
 CAPTION = ("Every finished run is kept in the workspace (run folders plus a SQLite registry), across app restarts. "
            "Open one to look at it on every explore page without retraining.")
+
+
+def _metrics(r) -> dict:
+    """variant -> metrics.json of a run (variants whose file is unreadable are left out)."""
+    out = {}
+    for v in r.variants:
+        try:
+            out[v] = json.loads((r.folder(v) / "metrics.json").read_text())
+        except (OSError, ValueError):
+            continue
+    return out
 
 
 def _owner(r, me: str) -> str:
@@ -49,9 +61,14 @@ def body():
         rows.append(row)
     df = pd.DataFrame(rows)
     active = state.active_run()
-    st.dataframe(df, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in df.columns
-                                if "Recall" in c or "NDCG" in c})
+    config = {c: st.column_config.NumberColumn(c, format="%.4f", width="small") for c in df.columns
+              if "Recall" in c or "NDCG" in c}
+    config.update({"run": st.column_config.TextColumn("run", pinned=True),
+                   "trained": st.column_config.TextColumn("trained", width="small"),
+                   "epochs": st.column_config.NumberColumn("epochs", width="small"),
+                   "cold items": st.column_config.NumberColumn("cold", width="small"),
+                   "seconds": st.column_config.NumberColumn("s", width="small", help="training seconds")})
+    st.dataframe(df, hide_index=True, width="stretch", column_config=config)
     by_id = {r.run_id: r for r in runs}
     ids = list(by_id)
     if st.session_state.get("w:runs_pick") not in ids:
@@ -81,6 +98,9 @@ def body():
         c3.caption("Shared by another session: you can open it; only its owner can delete it or stop sharing.")
     if active is not None and active.run_id == pick:
         st.success("This run is open on the explore pages.", icon=":material/check_circle:")
+    ends = {VARIANT_LABELS[v]: training_end(m) for v, m in _metrics(r).items()}
+    if ends:
+        st.markdown("**How training ended**: " + "; ".join(f"{n} {e}" for n, e in ends.items()))
     with st.expander("Settings of this run"):
         st.code(json.dumps(r.settings, indent=2), language="json")
         if r.message:

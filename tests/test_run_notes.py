@@ -1,0 +1,23 @@
+"""motor.run_notes: how a run ended and why MOTOR can be larger than ID on a small catalogue."""
+
+from __future__ import annotations
+
+from motor.run_notes import item_side_breakeven, size_note, training_end
+
+
+def test_training_end_tells_the_epoch_cap_from_early_stopping():
+    assert training_end({"best_epoch": 5, "epochs_run": 5, "stopped": "max_epochs"}).startswith(
+        "still improving at the epoch cap (5 epochs)")
+    assert training_end({"best_epoch": 3, "epochs_run": 8, "stopped": "early_stop"}) == \
+        "stopped early after epoch 8 (best epoch 3)"
+    assert training_end({"best_epoch": 3, "epochs_run": 5, "stopped": "max_epochs"}) == \
+        "ran all 5 epochs (best epoch 3)"
+    assert training_end({}) == "unknown"
+
+
+def test_size_note_only_when_motor_is_larger_and_names_the_breakeven():
+    # 30 items x 64-d ID table = 1,920; MOTOR 10,000 fixed: smaller from 157 items on (10,000 / 64 = 156.25)
+    assert item_side_breakeven(1920, 10_000, 30) == 157
+    note = size_note(1920, 10_000, 30)
+    assert "30 items" in note and "157 items" in note and "64 parameters with every item" in note
+    assert size_note(1_849 * 64, 20_000, 1_849) is None and item_side_breakeven(100, 100, 0) is None

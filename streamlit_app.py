@@ -24,7 +24,10 @@ from app.workspace import VARIANT_LABELS  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-st.set_page_config(page_title="motor-lab · MOTOR demo", page_icon=":material/token:", layout="wide")
+# a local file: a ':material/...:' icon makes the browser fetch the favicon from fonts.gstatic.com,
+# and the app must make no outside request
+st.set_page_config(page_title="motor-lab · MOTOR demo", page_icon=str(ROOT / "assets" / "favicon.png"),
+                   layout="wide")
 
 PAGES = {
     "Set up": [

@@ -19,8 +19,7 @@ if str(ROOT) not in sys.path:
 import motor  # noqa: E402,F401  (OpenMP policy before torch/faiss are imported)
 import streamlit as st  # noqa: E402
 
-from app import state  # noqa: E402
-from app.workspace import VARIANT_LABELS  # noqa: E402
+from app import state, ui  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -72,8 +71,7 @@ def sidebar() -> None:
                 state.set_active_run(st.session_state["w:active_run"])
 
             st.selectbox("Active run (explore pages)", ids, key="w:active_run", on_change=changed,
-                         format_func=lambda i: f"{by_id[i].title()} · "
-                                               f"{' + '.join(VARIANT_LABELS[v] for v in by_id[i].variants)}")
+                         format_func=lambda i: ui.run_name(by_id[i]), help="backbone · models · dataset · trained")
         else:
             st.caption("No trained runs yet: train one on the Train page.")
         gone = st.session_state.pop("run_gone", None)

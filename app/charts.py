@@ -13,6 +13,8 @@ COLORS = {"ID": "#8a8f98", "MOTOR": "#e4572e"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
 MUTED = "#d0d3d8"
+# a sequential scale whose lowest colour still stands out on white (OrRd starts near white: washed out)
+SCALE = [[0.0, "#fdae61"], [0.5, "#e4572e"], [1.0, "#67000d"]]
 SVG_MAX_POINTS = 4000
 FONT = dict(family="Inter, Source Sans Pro, sans-serif", size=13)
 
@@ -65,14 +67,24 @@ def item_map(xy: np.ndarray, hover: list[str], color: dict, title: str, highligh
                                    text=hover[sel], hovertemplate="%{text}<extra></extra>"))
     else:
         vals = np.asarray(color["values"], float)
-        order = np.argsort(vals, kind="stable")  # high values drawn last, on top
-        fig.add_trace(Scatter(x=xy[order, 0], y=xy[order, 1], mode="markers", name=color.get("name", ""),
-                                   marker=dict(**marker, color=vals[order], colorscale="OrRd", showscale=True,
-                                               cmin=float(vals.min()), cmax=float(max(vals.max(), 1)),
-                                               colorbar=dict(title=dict(text=color.get("name", ""), side="right"),
-                                                             thickness=10)),
-                                   text=hover[order], hovertemplate="%{text}<br>" + color.get("name", "") +
-                                   ": %{marker.color}<extra></extra>"))
+        name = color.get("name", "")
+        shown = ~np.isnan(vals)  # NaN: not on the scale (e.g. the picked item, drawn as its star)
+        if color.get("muted_zero"):  # zero = "none": grey, so the scale is spent on the items that have some
+            zero = shown & (vals == 0)
+            fig.add_trace(Scatter(x=xy[zero, 0], y=xy[zero, 1], mode="markers", name=f"no {name}",
+                                  marker=dict(**marker, color=MUTED, opacity=0.6), text=hover[zero],
+                                  hovertemplate="%{text}<br>" + name + ": 0<extra></extra>"))
+            shown &= vals != 0
+        idx = np.flatnonzero(shown)
+        idx = idx[np.argsort(vals[idx], kind="stable")]  # high values drawn last, on top
+        lo = float(vals[idx].min()) if len(idx) else 0.0
+        hi = float(vals[idx].max()) if len(idx) else 1.0
+        fig.add_trace(Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
+                              marker=dict(**marker, color=vals[idx], colorscale=SCALE, showscale=True,
+                                          cmin=lo, cmax=max(hi, lo + 1),
+                                          colorbar=dict(title=dict(text=name, side="right"), thickness=10)),
+                              text=hover[idx], hovertemplate="%{text}<br>" + name +
+                              ": %{marker.color}<extra></extra>"))
     if highlight is not None:
         fig.add_trace(Scatter(x=[xy[highlight, 0]], y=[xy[highlight, 1]], mode="markers",
                                    name="picked item", text=[hover[highlight]],

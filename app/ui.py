@@ -78,11 +78,19 @@ def require_run(need: str | None = None) -> tuple[RunRecord, dict]:
     return rec, models
 
 
+def run_name(rec: RunRecord) -> str:
+    """A run in few words: backbone, models, dataset, when (the label's parts are not repeated)."""
+    when = time.strftime("%m-%d %H:%M", time.localtime(rec.created))
+    return f"{rec.backbone} · {' + '.join(VARIANT_LABELS[v] for v in rec.variants)} · {rec.dataset} · {when}"
+
+
 def run_line(rec: RunRecord) -> None:
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created))
-    models = " and ".join(VARIANT_LABELS[v] for v in rec.variants)
-    st.markdown(f":material/folder_open: Run **{rec.label}** · {models} · dataset `{rec.dataset}` · trained {when} "
-                f"· change it in the sidebar")
+    st.markdown(f":material/folder_open: Run **{run_name(rec)}** · change it in the sidebar")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 group', '3 groups'."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def item_picker(ds, label: str = "Item", key: str = "item", popularity: np.ndarray | None = None,

@@ -535,6 +535,38 @@ def test_backbone_picker_shows_the_first_line_of_its_docstring(tmp_path, monkeyp
     assert "Longer text." not in texts(at)
 
 
+def test_run_line_and_active_run_name_the_models_once(trained_home):
+    at = new_app(trained_home, "recommend")
+    no_problems(at)
+    line = next(m.value for m in at.markdown if m.value.startswith(":material/folder_open: Run"))
+    assert line.count("ID") == 1 and line.count("MOTOR") == 1 and "lightgcn" in line and "demo" in line
+    box = at.sidebar.selectbox(key="w:active_run")
+    assert box.options[0].count("MOTOR") == 1 and len(box.options[0]) < 45  # fits the sidebar
+
+
+def test_waiting_training_counts_the_seconds_it_waits(tmp_path):
+    import app.jobs
+
+    at = new_app(tmp_path, "train")
+    assert app.jobs.TRAIN_LOCK.acquire(timeout=60)  # another training holds the 2 cores
+    try:
+        train(at, variants="id")
+        t0 = time.time()
+        while time.time() - t0 < 30:
+            time.sleep(0.5)
+            at.run()
+            bar = [p for p in at.get("progress")]
+            text = bar[0].proto.text if bar else ""
+            if "waiting" in text and not text.endswith(" 0 s"):
+                break
+        assert "waiting for another training" in text and not text.endswith(" 0 s"), text
+        at.button(key="w:cancel").click()
+        at.run()
+    finally:
+        app.jobs.TRAIN_LOCK.release()
+    wait_for_job(at, limit=60)
+
+
 def test_explore_pages_without_a_run_point_to_training(tmp_path):
     for page in ("tokens", "attention", "recommend", "compare", "runs"):
         at = new_app(tmp_path, page)

@@ -453,3 +453,22 @@ def test_stated_upload_limit_matches_the_server_setting():
     cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert cfg["server"]["maxUploadSize"] == MAX_UPLOAD_MB
     assert cfg["server"]["fileWatcherType"] == "none" and cfg["client"]["showErrorDetails"] == "none"
+
+
+# --- app pieces -----------------------------------------------------------------------------
+
+
+def test_plural_and_shared_token_scale():
+    from app import charts
+    from app.ui import plural
+
+    assert plural(1, "group") == "1 group" and plural(3, "group") == "3 groups" and plural(0, "item") == "0 items"
+    xy = np.arange(12, dtype=float).reshape(6, 2)
+    shared = np.array([0, 0, 1, 2, 3, np.nan])  # item 5 is the picked one
+    fig = charts.item_map(xy, [f"i{i}" for i in range(6)], {"kind": "scale", "values": shared,
+                                                             "name": "shared tokens", "muted_zero": True}, "t", 5)
+    zero, scale, star = fig.data
+    assert zero.name == "no shared tokens" and len(zero.x) == 2 and zero.marker.color == charts.MUTED
+    assert list(scale.marker.color) == [1, 2, 3] and (scale.marker.cmin, scale.marker.cmax) == (1, 3)
+    assert scale.marker.colorscale[0][1] != "#fff7ec"  # the scale's low end is not near-white
+    assert star.name == "picked item" and star.x[0] == xy[5, 0]

@@ -71,7 +71,8 @@ def body():
     shown = table.copy()
     for col in [c for c in shown.columns if c != "MOTOR vs ID"]:
         shown[col] = [_fmt(r, v) for r, v in zip(shown.index, shown[col])]
-    st.dataframe(shown, width="stretch", height=min(40 + 35 * len(shown), 720))
+    st.dataframe(shown, width="stretch", height=min(40 + 35 * len(shown), 720),
+                 column_config={"_index": st.column_config.TextColumn("figure", width="large")})
 
     st.subheader("Training curves")
     hist = inspect.history_frame({n: run.history for n, run in names.items()})

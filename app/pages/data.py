@@ -71,8 +71,8 @@ def upload_section():
     with st.form("upload", clear_on_submit=False, border=True):
         st.file_uploader("Dataset files", accept_multiple_files=True,
                          type=["csv", "tsv", "inter", "npy", "npz", "zip"], key=uploader_key())
-        c1, c2, c3 = st.columns([2, 1, 1])
-        c1.text_input("Name for this dataset", value="my-dataset", key="w:upload_name")
+        st.text_input("Name for this dataset", value="my-dataset", key="w:upload_name")
+        c2, c3 = st.columns(2)  # half the width each: the labels are never cut
         c2.checkbox("Keep the last of repeated user-item rows", key="w:upload_dup",
                     help="Otherwise repeated user-item pairs are an error.")
         c3.checkbox("Fill missing feature rows with the mean", key="w:upload_fill",

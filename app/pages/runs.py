@@ -74,7 +74,7 @@ def body():
     if st.session_state.get("w:runs_pick") not in ids:
         st.session_state["w:runs_pick"] = active.run_id if active else ids[0]
     pick = st.selectbox("Run", ids, key="w:runs_pick",
-                        format_func=lambda i: f"{by_id[i].title()} ({i})")
+                        format_func=lambda i: f"{ui.run_name(by_id[i])} ({i})")
     r = by_id[pick]
     c1, c2, c3 = st.columns([1, 1, 2])
     if c1.button("Open on every page", type="primary", icon=":material/open_in_new:",

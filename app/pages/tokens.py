@@ -72,9 +72,8 @@ def colouring(choice: str, ds, tok, item: int, token: int, motor_run, rec) -> di
         return {"kind": "mask", "values": np.isin(np.arange(n), tok.items_with_token(token)),
                 "name": tok.token_label(token)}
     shared = tok.shared_token_counts(item).astype(float)
-    shared[item] = np.nan
-    shared = np.nan_to_num(shared, nan=float(tok.n_tokens))
-    return {"kind": "scale", "values": shared, "name": "shared tokens"}
+    shared[item] = np.nan  # the picked item (its star) would stretch the scale to all T of its own tokens
+    return {"kind": "scale", "values": shared, "name": "shared tokens", "muted_zero": True}
 
 
 def body():
@@ -184,7 +183,7 @@ def body():
     st.dataframe(per, hide_index=True, width="stretch")
     groups = inspect.token_groups(tok, ds)
     if len(groups):
-        with st.expander(f"Items with identical token tuples ({len(groups)} groups shown)"):
+        with st.expander(f"Items with identical token tuples ({ui.plural(len(groups), 'group')} shown)"):
             st.dataframe(groups, hide_index=True, width="stretch")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 
 import streamlit as st
 
@@ -131,8 +132,13 @@ def status_text(j) -> str:
     return {"done": "Finished", "failed": "Failed", "cancelled": "Cancelled"}.get(j.status, j.status)
 
 
+def seconds(j) -> float:
+    """Seconds to show: training time, or, while queued behind another training, the time waited."""
+    return j.elapsed if j.started is not None else time.time() - j.created
+
+
 def draw_status(j) -> None:
-    st.progress(j.fraction(), text=f"{status_text(j)} · {j.elapsed:.0f} s")
+    st.progress(j.fraction(), text=f"{status_text(j)} · {seconds(j):.0f} s")
     cols = st.columns([2] * len(j.variants) + [1])
     for c, (v, s) in zip(cols, j.variants.items()):
         best = f", best epoch {s.best_epoch}" if s.best_epoch else ""

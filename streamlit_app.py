@@ -33,6 +33,9 @@ PAGES = {
         st.Page("app/pages/data.py", title="Data", icon=":material/database:", url_path="data", default=True),
         st.Page("app/pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     ],
+    "Learn": [
+        st.Page("app/pages/how.py", title="How MOTOR works", icon=":material/school:", url_path="how"),
+    ],
     "Explore a run": [
         st.Page("app/pages/tokens.py", title="Tokens", icon=":material/scatter_plot:", url_path="tokens"),
         st.Page("app/pages/attention.py", title="Attention", icon=":material/grid_on:", url_path="attention"),

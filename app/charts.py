@@ -196,3 +196,16 @@ def progress_curves(states: dict, height: int = 260) -> tuple[go.Figure, go.Figu
         fig.update_yaxes(title=y)
         _base(fig, height, title)
     return loss, valid
+
+
+def growth_lines(growth: pd.DataFrame, now: int, height: int = 320) -> go.Figure:
+    """Item-side parameters against catalogue size (log axes), ID and MOTOR; a line at today's size."""
+    fig = go.Figure()
+    for name in ("ID", "MOTOR"):
+        fig.add_trace(go.Scatter(x=growth["items"], y=growth[name], mode="lines+markers", name=name,
+                                 line={"color": COLORS[name], "width": 2},
+                                 hovertemplate="%{x:,} items: %{y:,} parameters<extra>" + name + "</extra>"))
+    fig.add_vline(x=now, line={"dash": "dot", "color": "#555"}, annotation_text="this catalogue")
+    fig.update_xaxes(type="log", title="items in the catalogue")
+    fig.update_yaxes(type="log", title="item-side parameters")
+    return _base(fig, height, "Item-side size as the catalogue grows")

@@ -567,8 +567,35 @@ def test_waiting_training_counts_the_seconds_it_waits(tmp_path):
     wait_for_job(at, limit=60)
 
 
+def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home):
+    from app.workspace import Workspace
+
+    rec = Workspace(trained_home).runs()[0]
+    motor = json.loads((rec.folder("motor") / "metrics.json").read_text())
+    at = new_app(trained_home, "how")
+    no_problems(at)
+    assert at.title[0].value == "How MOTOR works"
+    heads = [h.value for h in at.subheader]
+    assert heads[0].startswith("1 · Item features") and heads[-1] == "Beside the ID table it replaces"
+    tokens = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)
+    assert len(tokens) == motor["tokenizer"]["tokens_per_item"]
+    audience = next(d.value for d in at.dataframe if "rank for this user" in d.value.columns)
+    assert len(audience) == 5 and audience["score"].is_monotonic_decreasing
+    growth = next(d.value for d in at.dataframe if "catalogue (items)" in d.value.columns)
+    assert growth["MOTOR"].nunique() == 1 and growth["MOTOR"].iloc[0] == motor["params"]["item_side"]
+    assert growth["ID"].is_monotonic_increasing
+    assert any(t["type"] == "heatmap" for f in figures(at) for t in f["data"])
+    first = tokens["label"].tolist()
+    picker = next(b for b in at.selectbox if b.label == "Follow this item")
+    picker.select_index(5)
+    at.run()
+    no_problems(at)
+    again = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)["label"].tolist()
+    assert again != first  # another item, other tokens (the demo's 5th most popular item)
+
+
 def test_explore_pages_without_a_run_point_to_training(tmp_path):
-    for page in ("tokens", "attention", "recommend", "compare", "runs"):
+    for page in ("how", "tokens", "attention", "recommend", "compare", "runs"):
         at = new_app(tmp_path, page)
         no_problems(at)
         assert "No trained run yet" in at.info[0].value

@@ -472,3 +472,17 @@ def test_plural_and_shared_token_scale():
     assert list(scale.marker.color) == [1, 2, 3] and (scale.marker.cmin, scale.marker.cmax) == (1, 3)
     assert scale.marker.colorscale[0][1] != "#fff7ec"  # the scale's low end is not near-white
     assert star.name == "picked item" and star.x[0] == xy[5, 0]
+
+
+def test_item_audience_ranks_agree_with_recommend(tiny_runs):
+    from motor.item_story import item_audience
+
+    run = tiny_runs["motor"]
+    item = int(np.bincount(run.split.train.item, minlength=run.dataset.n_items).argmax())
+    aud = item_audience(run, item, k=3)
+    assert len(aud) == 3 and aud["score"].is_monotonic_decreasing
+    for user, rank in zip(aud["user"], aud["rank for this user"]):
+        recs = [r["item"] for r in run.recommend(user, 10)]
+        assert (recs.index(item) + 1 == rank) if rank <= 10 else item not in recs
+    with pytest.raises(MotorError, match="out of range"):
+        item_audience(run, 10_000)

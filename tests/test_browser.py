@@ -170,7 +170,7 @@ def test_demo_train_and_every_page_in_chromium_with_the_network_blocked(server):
             no_errors(page)
             shot(page, "3-train-done")
 
-            expected = {"Tokens": 3, "Attention": 3, "Recommend": 0, "Compare": 4, "Runs": 0}
+            expected = {"How MOTOR works": 3, "Tokens": 3, "Attention": 3, "Recommend": 0, "Compare": 4, "Runs": 0}
             for name, plots in expected.items():
                 nav(page, name)
                 count_at_least(page, ".js-plotly-plot", plots)  # every plot of the page drawn, however slow

@@ -21,3 +21,11 @@ def test_size_note_only_when_motor_is_larger_and_names_the_breakeven():
     note = size_note(1920, 10_000, 30)
     assert "30 items" in note and "157 items" in note and "64 parameters with every item" in note
     assert size_note(1_849 * 64, 20_000, 1_849) is None and item_side_breakeven(100, 100, 0) is None
+
+
+def test_item_side_growth_keeps_motor_flat_and_id_linear():
+    from motor.item_story import item_side_growth
+
+    g = item_side_growth(64 * 100, 20_000, 100, factors=(1, 10))
+    assert g["items"].tolist() == [100, 1000] and g["ID"].tolist() == [6400, 64_000]
+    assert g["MOTOR"].tolist() == [20_000, 20_000]

@@ -35,6 +35,7 @@ PAGES = {
     ],
     "Learn": [
         st.Page("app/pages/how.py", title="How MOTOR works", icon=":material/school:", url_path="how"),
+        st.Page("app/pages/new_item.py", title="New item", icon=":material/add_circle:", url_path="new-item"),
     ],
     "Explore a run": [
         st.Page("app/pages/tokens.py", title="Tokens", icon=":material/scatter_plot:", url_path="tokens"),

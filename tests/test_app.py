@@ -594,8 +594,35 @@ def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home):
     assert again != first  # another item, other tokens (the demo's 5th most popular item)
 
 
+def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):
+    at = new_app(trained_home, "new_item")
+    no_problems(at)
+    assert not any("rank" in d.value.columns for d in at.dataframe)  # nothing until the button is pressed
+    at.text_area(key="w:new_item_text").set_value("Toy Story (1995). Genres: Adventure, Animation, Children, "
+                                                  "Comedy, Fantasy. Tags: pixar, fun.")
+    at.button(key="w:new_item_go").click()
+    at.run()
+    no_problems(at)
+    assert "text: your text, encoded by the text encoder" in texts(at) and "image: the catalogue's average" in texts(at)
+    tokens = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)
+    assert len(tokens) == 8 and tokens["label"].str.match(r"^(image|text) s\d c\d+$").all()
+    near = next(d.value for d in at.dataframe if "cosine" in d.value.columns)
+    assert len(near) == 10
+    sharing = next(d.value for d in at.dataframe if "which" in d.value.columns)
+    assert sharing["shared tokens"].is_monotonic_decreasing
+    # the demo run (LightGCN, no cold items) cannot score it without a cold item: the page says why
+    assert "cannot place it" in texts(at)
+    assert any("Users whose top-10" in h.value for h in at.subheader)
+    assert "cold-item fraction" in texts(at) or any("position" in d.value.columns for d in at.dataframe)
+    assert len(at.get("download_button")) == 1
+    at.slider(key="w:new_k").set_value(20)
+    at.run()
+    no_problems(at)
+    assert any("Users whose top-20" in h.value for h in at.subheader)  # the placed item stays
+
+
 def test_explore_pages_without_a_run_point_to_training(tmp_path):
-    for page in ("how", "tokens", "attention", "recommend", "compare", "runs"):
+    for page in ("how", "new_item", "tokens", "attention", "recommend", "compare", "runs"):
         at = new_app(tmp_path, page)
         no_problems(at)
         assert "No trained run yet" in at.info[0].value

@@ -486,3 +486,40 @@ def test_item_audience_ranks_agree_with_recommend(tiny_runs):
         assert (recs.index(item) + 1 == rank) if rank <= 10 else item not in recs
     with pytest.raises(MotorError, match="out of range"):
         item_audience(run, 10_000)
+
+
+def test_a_new_item_is_placed_by_its_content_without_retraining(tiny_runs):
+    from motor import new_item
+    from tests.test_features import FakeText
+
+    run = tiny_runs["motor"]
+    ds = run.dataset
+    with pytest.raises(MotorError, match="describe the new item"):
+        new_item.describe(ds, "  ")
+    # the tiny dataset's modalities are not made by the shipped encoders: only with a text encoder of its size
+    with pytest.raises(MotorError, match="cannot be described"):
+        new_item.describe(ds, "a film")
+
+    class Text6(FakeText):
+        def encode(self, texts, progress=None):
+            return super().encode(texts, progress)[:, :ds.modalities["text"].dim]
+
+    feats, sources = new_item.describe(ds, "a film about tokens", encoders={"text": Text6()})
+    assert "text encoder" in sources["text"] and "average" in sources["image"]
+    item = new_item.place(run, feats, sources)
+    assert item.token_ids.shape == (run.tokenizer.n_tokens,)
+    # an existing item described by its own features gets its own tokens and its own vector
+    own = {m: mod.features[[3]] for m, mod in ds.modalities.items()}
+    again = new_item.place(run, own)
+    assert (again.token_ids == run.tokenizer.token_ids[3]).all()
+    near = new_item.nearest_items(run, again.vector, 3)
+    assert near["item"].iloc[0] in set(np.flatnonzero((run.tokenizer.token_ids == run.tokenizer.token_ids[3]).all(1)))
+    share = new_item.sharing_items(run, again.token_ids, 5)
+    assert share["shared tokens"].iloc[0] == run.tokenizer.n_tokens
+    final, how = new_item.final_vector(run, again.token_ids)
+    assert final is not None, how
+    reached = new_item.users_reached(run, final, 5)
+    assert reached["position"].between(1, 5).all()
+    assert (reached["score"] >= reached["k-th score now"]).all()  # it beats each reached user's k-th item
+    with pytest.raises(MotorError, match="ID run"):
+        new_item.place(tiny_runs["id"], own)

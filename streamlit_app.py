@@ -81,10 +81,13 @@ def sidebar() -> None:
         gone = st.session_state.pop("run_gone", None)
         if gone:
             st.caption(f":material/info: The run you had open ({gone}) was deleted; another run is open now.")
+        st.toggle("Presentation mode", key="present",
+                  help="For teaching: larger type, taller figures (about one per screen), no captions.")
         job = state.current_job()
         if job is not None and not job.done:
             st.progress(job.fraction(), text=f"Training {job.label}: {job.fraction():.0%}")
 
 
 sidebar()
+ui.presentation_mode()
 nav.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pandas as pd
@@ -24,12 +25,35 @@ def _epoch_axis(fig: go.Figure, last_epoch: int) -> None:
     fig.update_xaxes(title="epoch", rangemode="tozero", dtick=max(1, math.ceil(max(last_epoch, 1) / 10)))
 
 
+_style = threading.local()  # per script thread: one session presenting does not enlarge another's figures
+PRESENT_HEIGHT = 640  # presentation mode: about one figure per screen
+PRESENT_FONT = 18
+
+
+def presentation(on: bool) -> None:
+    """Presentation mode for the figures built by this thread's script run (larger type, taller)."""
+    _style.present = bool(on)
+
+
+def presenting() -> bool:
+    return getattr(_style, "present", False)
+
+
+def _present(fig: go.Figure, height: int) -> go.Figure:
+    if presenting():
+        fig.update_layout(height=max(height, PRESENT_HEIGHT), font={**FONT, "size": PRESENT_FONT})
+        fig.update_annotations(font_size=PRESENT_FONT)
+    return fig
+
+
 def _base(fig: go.Figure, height: int = 420, title: str | None = None) -> go.Figure:
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=56 if title else 24, b=10), font=FONT,
                       title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)) if title else None,
                       plot_bgcolor="white",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
-    return fig
+    if title and presenting():
+        fig.update_layout(title_font_size=PRESENT_FONT + 6)
+    return _present(fig, height)
 
 
 def item_map(xy: np.ndarray, hover: list[str], color: dict, title: str, highlight: int | None = None,
@@ -112,6 +136,7 @@ def heatmaps(maps: np.ndarray, labels: list[str], titles: list[str], height: int
         fig.update_yaxes(autorange="reversed", row=1, col=j + 1, tickfont=dict(size=11))
         fig.update_xaxes(tickangle=-45, row=1, col=j + 1, tickfont=dict(size=11))
     fig.update_layout(height=height + 10 * max(len(labels) - 8, 0), margin=dict(l=10, r=10, t=40, b=10), font=FONT)
+    _present(fig, height + 10 * max(len(labels) - 8, 0))
     return fig
 
 

@@ -17,6 +17,27 @@ from motor.errors import MotorError
 log = logging.getLogger("motor_lab")
 
 
+PRESENT_CSS = """<style>
+/* presentation mode: larger type, less text, about one figure per screen */
+html, .stMarkdown p, .stMarkdown li { font-size: 22px !important; }
+h1 { font-size: 3rem !important; } h2, h3 { font-size: 2.1rem !important; }
+[data-testid="stCaptionContainer"] { display: none; }
+[data-testid="stMetricValue"] { font-size: 2.6rem !important; }
+[data-testid="stPlotlyChart"] { margin-bottom: 8vh; }
+</style>"""
+
+
+def presentation_mode() -> bool:
+    """The session's presentation switch (sidebar), applied to this run's CSS and figures."""
+    from app import charts
+
+    on = bool(st.session_state.get("present", False))
+    charts.presentation(on)
+    if on:
+        st.html(PRESENT_CSS)
+    return on
+
+
 def page(title: str, caption: str, body: Callable[[], None]) -> None:
     """Draw a page: title, one plain-language caption, then ``body`` inside an error boundary.
 

@@ -621,6 +621,26 @@ def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):
     assert any("Users whose top-20" in h.value for h in at.subheader)  # the placed item stays
 
 
+def test_presentation_mode_enlarges_figures_and_type(trained_home):
+    at = new_app(trained_home, "compare")
+    normal = max(f["layout"].get("height", 0) for f in figures(at))
+    assert normal < 640 and not at.get("html")
+    at.sidebar.toggle(key="present").set_value(True)
+    at.run()
+    no_problems(at)
+    figs = figures(at)
+    assert all(f["layout"]["height"] >= 640 and f["layout"]["font"]["size"] == 18 for f in figs)
+    assert any("presentation mode" in h.proto.body for h in at.get("html"))
+    at.switch_page("app/pages/attention.py")  # stays on across pages
+    at.run()
+    assert all(f["layout"]["height"] >= 640 for f in figures(at))
+    other = new_app(trained_home, "compare")  # another browser session (tab) is not affected
+    assert max(f["layout"].get("height", 0) for f in figures(other)) < 640
+    at.sidebar.toggle(key="present").set_value(False)
+    at.run()
+    assert not at.get("html") and all(f["layout"]["height"] < 640 for f in figures(at))
+
+
 def test_explore_pages_without_a_run_point_to_training(tmp_path):
     for page in ("how", "new_item", "tokens", "attention", "recommend", "compare", "runs"):
         at = new_app(tmp_path, page)

@@ -123,21 +123,34 @@ def item_map(xy: np.ndarray, hover: list[str], color: dict, title: str, highligh
 
 
 def heatmaps(maps: np.ndarray, labels: list[str], titles: list[str], height: int = 380,
-             zmax: float | None = None) -> go.Figure:
-    """Side-by-side attention heatmaps [n, T, T]; rows = query token (attends), columns = key token."""
+             zmax: float | None = None, zmin: float = 0.0, colorscale: str = "Blues",
+             panel_labels: list[list[str]] | None = None, colorbar: str = "weight") -> go.Figure:
+    """Side-by-side attention heatmaps [n, T, T] on ONE colour scale (comparable at a glance);
+    rows = query token (attends), columns = key token. ``panel_labels`` gives each panel its own
+    tick labels (e.g. an item's tokens beside the slots of an average)."""
     n = len(maps)
     fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.12 if n > 1 else 0.05)
     zmax = float(np.max(maps)) if zmax is None else zmax
+    T = len(labels)
+    tick = 11 if T <= 12 else 9  # many tokens: smaller ticks, still readable
     for j, m in enumerate(maps):
-        fig.add_trace(go.Heatmap(z=m, x=labels, y=labels, zmin=0, zmax=zmax, colorscale="Blues",
-                                 showscale=j == n - 1, colorbar=dict(thickness=10, title=dict(text="weight")),
+        lab = panel_labels[j] if panel_labels else labels
+        fig.add_trace(go.Heatmap(z=m, x=lab, y=lab, zmin=zmin, zmax=zmax, colorscale=colorscale,
+                                 showscale=j == n - 1, colorbar=dict(thickness=10, title=dict(text=colorbar)),
                                  hovertemplate="%{y} attends to %{x}: %{z:.3f}<extra></extra>"),
                       row=1, col=j + 1)
-        fig.update_yaxes(autorange="reversed", row=1, col=j + 1, tickfont=dict(size=11))
-        fig.update_xaxes(tickangle=-45, row=1, col=j + 1, tickfont=dict(size=11))
-    fig.update_layout(height=height + 10 * max(len(labels) - 8, 0), margin=dict(l=10, r=10, t=40, b=10), font=FONT)
-    _present(fig, height + 10 * max(len(labels) - 8, 0))
+        fig.update_yaxes(autorange="reversed", row=1, col=j + 1, tickfont=dict(size=tick), automargin=True)
+        fig.update_xaxes(tickangle=-45, row=1, col=j + 1, tickfont=dict(size=tick), automargin=True)
+    fig.update_layout(height=height + 10 * max(T - 8, 0), margin=dict(l=10, r=10, t=40, b=10), font=FONT)
+    _present(fig, height + 10 * max(T - 8, 0))
     return fig
+
+
+def difference_heatmap(diff: np.ndarray, labels: list[str], title: str, height: int = 380) -> go.Figure:
+    """An item's attention minus the average (diverging scale centred on 0: red = more than usual)."""
+    lim = float(np.abs(diff).max()) or 1e-6
+    return heatmaps(diff[None], labels, [title], height, zmax=lim, zmin=-lim, colorscale="RdBu_r",
+                    colorbar="vs average")
 
 
 def pooling_bars(labels: list[str], weights: np.ndarray, average: np.ndarray | None = None,

@@ -435,12 +435,24 @@ def test_attention_page_draws_maps_and_pooling(trained_home):
     no_problems(at)
     figs = figures(at)
     heat = [t for f in figs for t in f["data"] if t["type"] == "heatmap"]
-    assert len(heat) == 4  # 1 layer x 2 heads, for the item and on average (quick preset)
+    assert len(heat) == 3  # the item and the average on one scale, and their difference (one layer, one head pick)
     z = arr(heat[0]["z"])
-    assert z.shape == (8, 8) and np.allclose(z.sum(1), 1, atol=1e-4)
-    assert heat[0]["x"][0].startswith("image s0 c") and heat[-1]["x"][0] == "image s0"
+    assert z.shape == (8, 8) and np.allclose(z.sum(1), 1, atol=1e-4)  # mean of heads: rows still sum to 1
+    assert heat[0]["x"][0].startswith("image s0 c") and heat[1]["x"][0] == "image s0"
+    assert heat[0]["zmax"] == heat[1]["zmax"] and heat[0]["zmin"] == heat[1]["zmin"] == 0  # one colour scale
+    diff = arr(heat[2]["z"])
+    assert np.allclose(diff, z - arr(heat[1]["z"]), atol=1e-6) and heat[2]["zmin"] == -heat[2]["zmax"]
     bars = [t for f in figs for t in f["data"] if t["type"] == "bar"]
     assert abs(arr(bars[0]["x"]).sum() - 1) < 1e-4
+    head = at.selectbox(key="w:att_head")
+    assert head.options[0].startswith("mean of the 2 heads") and len(head.options) == 3
+    head.set_value(1)
+    at.run()
+    no_problems(at)
+    one = [t for f in figures(at) for t in f["data"] if t["type"] == "heatmap"]
+    assert "head 2" in json.dumps(figures(at)[0]["layout"]["annotations"])
+    assert np.allclose(arr(one[0]["z"]).sum(1), 1, atol=1e-4) and not np.allclose(arr(one[0]["z"]), z)
+    assert at.selectbox(key="w:att_layer").options == ["layer 1 of 1"]
 
 
 def test_recommend_page_shows_both_lists_with_hits_and_overlap(trained_home):

@@ -57,12 +57,15 @@ def _base(fig: go.Figure, height: int = 420, title: str | None = None) -> go.Fig
 
 
 def item_map(xy: np.ndarray, hover: list[str], color: dict, title: str, highlight: int | None = None,
-             height: int = 460) -> go.Figure:
+             height: int = 460, cold: np.ndarray | None = None) -> go.Figure:
     """A 2-D map of items. ``color`` is one of:
 
     {'kind': 'category', 'values': [...], 'order': [...]}   one trace per category (legend toggles)
     {'kind': 'mask', 'values': bool[n], 'name': '...'}     highlighted items over muted others
     {'kind': 'scale', 'values': float[n], 'name': '...'}    continuous colour scale
+
+    Every point carries its item index as ``customdata`` (a click picks the item: ``picked_item``);
+    ``cold`` (bool [n]) rings the items held out of training.
     """
     fig = go.Figure()
     hover = np.asarray(hover, dtype=object)
@@ -70,6 +73,12 @@ def item_map(xy: np.ndarray, hover: list[str], color: dict, title: str, highligh
     # SVG below a few thousand points: WebGL has to be emulated in software where there is no GPU (VMs,
     # remote desktops, headless browsers) and was slower there; above that SVG itself gets slow.
     Scatter = go.Scatter if len(xy) <= SVG_MAX_POINTS else go.Scattergl
+
+    def points(idx, name, mk, template, **kw):
+        idx = np.asarray(idx, dtype=int)
+        fig.add_trace(Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name, marker=mk, text=hover[idx],
+                              customdata=idx, hovertemplate=template, **kw))
+
     kind = color["kind"]
     if kind == "category":
         values = np.asarray(color["values"], dtype=object)
@@ -78,48 +87,58 @@ def item_map(xy: np.ndarray, hover: list[str], color: dict, title: str, highligh
             if not sel.any():
                 continue
             c = MUTED if cat in ("other", "none") else PALETTE[j % len(PALETTE)]
-            fig.add_trace(Scatter(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(cat),
-                                       marker=dict(**marker, color=c, opacity=0.8), text=hover[sel],
-                                       hovertemplate="%{text}<extra>" + str(cat) + "</extra>"))
+            points(np.flatnonzero(sel), str(cat), dict(**marker, color=c, opacity=0.8),
+                   "%{text}<extra>" + str(cat) + "</extra>")
     elif kind == "mask":
         sel = np.asarray(color["values"], bool)
-        fig.add_trace(Scatter(x=xy[~sel, 0], y=xy[~sel, 1], mode="markers", name="other items",
-                                   marker=dict(**marker, color=MUTED, opacity=0.6), text=hover[~sel],
-                                   hovertemplate="%{text}<extra></extra>"))
-        fig.add_trace(Scatter(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=color.get("name", "selected"),
-                                   marker=dict(size=8, color="#e4572e", line=dict(width=0.5, color="white")),
-                                   text=hover[sel], hovertemplate="%{text}<extra></extra>"))
+        points(np.flatnonzero(~sel), "other items", dict(**marker, color=MUTED, opacity=0.6),
+               "%{text}<extra></extra>")
+        points(np.flatnonzero(sel), color.get("name", "selected"),
+               dict(size=8, color="#e4572e", line=dict(width=0.5, color="white")), "%{text}<extra></extra>")
     else:
         vals = np.asarray(color["values"], float)
         name = color.get("name", "")
         shown = ~np.isnan(vals)  # NaN: not on the scale (e.g. the picked item, drawn as its star)
         if color.get("muted_zero"):  # zero = "none": grey, so the scale is spent on the items that have some
             zero = shown & (vals == 0)
-            fig.add_trace(Scatter(x=xy[zero, 0], y=xy[zero, 1], mode="markers", name=f"no {name}",
-                                  marker=dict(**marker, color=MUTED, opacity=0.6), text=hover[zero],
-                                  hovertemplate="%{text}<br>" + name + ": 0<extra></extra>"))
+            points(np.flatnonzero(zero), f"no {name}", dict(**marker, color=MUTED, opacity=0.6),
+                   "%{text}<br>" + name + ": 0<extra></extra>")
             shown &= vals != 0
         idx = np.flatnonzero(shown)
         idx = idx[np.argsort(vals[idx], kind="stable")]  # high values drawn last, on top
         lo = float(vals[idx].min()) if len(idx) else 0.0
         hi = float(vals[idx].max()) if len(idx) else 1.0
-        fig.add_trace(Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
-                              marker=dict(**marker, color=vals[idx], colorscale=SCALE, showscale=True,
-                                          cmin=lo, cmax=max(hi, lo + 1),
-                                          colorbar=dict(title=dict(text=name, side="right"), thickness=10)),
-                              text=hover[idx], hovertemplate="%{text}<br>" + name +
-                              ": %{marker.color}<extra></extra>"))
+        points(idx, name, dict(**marker, color=vals[idx], colorscale=SCALE, showscale=True, cmin=lo,
+                               cmax=max(hi, lo + 1),
+                               colorbar=dict(title=dict(text=name, side="right"), thickness=10)),
+               "%{text}<br>" + name + ": %{marker.color}<extra></extra>")
+    if cold is not None and np.any(cold):
+        points(np.flatnonzero(cold), "cold items (never in training)",
+               dict(size=9, symbol="circle-open", color="#111", line=dict(width=1)), "%{text}<extra>cold</extra>")
     if highlight is not None:
-        fig.add_trace(Scatter(x=[xy[highlight, 0]], y=[xy[highlight, 1]], mode="markers",
-                                   name="picked item", text=[hover[highlight]],
-                                   marker=dict(size=16, symbol="star", color="#111", line=dict(width=1, color="white")),
-                                   hovertemplate="%{text}<extra>picked</extra>"))
+        points([highlight], "picked item", dict(size=16, symbol="star", color="#111", line=dict(width=1, color="white")),
+               "%{text}<extra>picked</extra>")
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
     fig = _base(fig, height, title)
-    if kind == "category" and len(fig.data) > 7:  # many clusters: a legend would cover the title; hover names them
-        fig.update_layout(showlegend=False)
+    if kind == "category" and len(fig.data) > 7:  # many clusters: a legend beside the map, not over its title
+        fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.01,
+                                      font=dict(size=11)))
     return fig
+
+
+def picked_item(event) -> int | None:
+    """The item of the first clicked point in a Streamlit plotly selection event (its ``customdata``)."""
+    try:
+        pts = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for p in pts:
+        c = p.get("customdata")
+        c = c[0] if isinstance(c, (list, tuple)) and c else c
+        if isinstance(c, (int, float)) and not isinstance(c, bool):
+            return int(c)
+    return None
 
 
 def heatmaps(maps: np.ndarray, labels: list[str], titles: list[str], height: int = 380,

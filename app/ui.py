@@ -114,6 +114,11 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
+def picker_key(ds, key: str = "item") -> str:
+    """The widget key of the item picker (callbacks set it to pick an item, e.g. a map click)."""
+    return f"w:pick:{key}:{ds.name}:{ds.n_items}"
+
+
 def item_picker(ds, label: str = "Item", key: str = "item", popularity: np.ndarray | None = None,
                 help: str | None = None) -> int:
     """Pick an item by title (most interacted first); the choice is shared by all pages."""
@@ -126,7 +131,7 @@ def item_picker(ds, label: str = "Item", key: str = "item", popularity: np.ndarr
         store[key] = None
     if store.get(key) is None:
         store[key] = order[0]
-    return int(bound(st.selectbox, store, key, label, key=f"w:pick:{key}:{ds.name}:{ds.n_items}", options=order,
+    return int(bound(st.selectbox, store, key, label, key=picker_key(ds, key), options=order,
                      format_func=lambda i: f"{item_label(ds, i)}  ({pop[i]} interactions)", help=help))
 
 

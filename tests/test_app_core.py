@@ -523,3 +523,22 @@ def test_a_new_item_is_placed_by_its_content_without_retraining(tiny_runs):
     assert (reached["score"] >= reached["k-th score now"]).all()  # it beats each reached user's k-th item
     with pytest.raises(MotorError, match="ID run"):
         new_item.place(tiny_runs["id"], own)
+
+
+def test_item_map_points_carry_their_item_and_cold_items_are_ringed():
+    from app import charts
+
+    xy = np.arange(20, dtype=float).reshape(10, 2)
+    cold = np.zeros(10, bool)
+    cold[[2, 7]] = True
+    labels = [f"cluster {i % 9 + 1}" for i in range(10)]
+    fig = charts.item_map(xy, [f"i{i}" for i in range(10)], {"kind": "category", "values": labels,
+                                                              "order": sorted(set(labels))}, "t", 4, cold=cold)
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["cold items (never in training)"].customdata) == [2, 7]
+    for t in fig.data:  # every point's customdata is the item whose coordinates it has
+        assert all(xy[int(c), 0] == x for c, x in zip(t.customdata, t.x))
+    assert fig.layout.showlegend is not False and fig.layout.legend.orientation == "v"  # 9 clusters: a side legend
+    event = {"selection": {"points": [{"curve_number": 0, "point_index": 0, "customdata": 7}]}}
+    assert charts.picked_item(event) == 7 and charts.picked_item({"selection": {"points": []}}) is None
+    assert charts.picked_item(None) is None and charts.picked_item({"selection": {"points": [{"customdata": [3]}]}}) == 3

@@ -136,6 +136,24 @@ def open_app(context, url: str):
     return page
 
 
+def click_a_point_picks_its_item(page) -> None:
+    """Click one point of the MOTOR map: the item picker switches to that point's item."""
+    from playwright.sync_api import expect
+
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Picked item (marked with a star)").first
+    before = picker.locator("input").input_value()  # the shown choice (the box's text is only its label)
+    assert before
+    plot = page.locator(".js-plotly-plot").first
+    point = plot.locator(".scatterlayer .trace").first.locator("path.point").nth(3)
+    box = point.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=WAIT)  # plotly found the point under the mouse
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(picker.locator("input")).not_to_have_value(before, timeout=WAIT)  # re-queried until it changes (the node may be new)
+    settle(page)
+    no_errors(page)
+
+
 def test_demo_train_and_every_page_in_chromium_with_the_network_blocked(server):
     from playwright.sync_api import sync_playwright
 
@@ -178,6 +196,8 @@ def test_demo_train_and_every_page_in_chromium_with_the_network_blocked(server):
                     count_at_least(page, '[data-testid="stDataFrame"]', 1)
                 no_errors(page)
                 shot(page, f"4-{name.lower()}")
+                if name == "Tokens":
+                    click_a_point_picks_its_item(page)
             assert page.get_by_text("This run is open on the explore pages").count() == 1  # the run is listed
             assert "session=" in page.url  # page switches keep the session in the address
             assert outside == [], outside  # nothing was fetched from outside this machine

@@ -49,7 +49,6 @@ PAGES = {
 nav = st.navigation(PAGES)
 state.session_id()
 state.sync_finished_job()
-state.layout_worker()  # starts once per server process: UMAP warm-up, then maps on request
 
 
 def sidebar() -> None:
@@ -90,4 +89,9 @@ def sidebar() -> None:
 
 sidebar()
 ui.presentation_mode()
-nav.run()
+try:
+    nav.run()
+finally:
+    # once per server process: UMAP warm-up, then maps on request. After the page, because it imports torch
+    # (seconds) that the first page does not need
+    state.layout_worker()

@@ -19,11 +19,13 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from app.jobs import JobRegistry, LayoutWorker, TrainJob
-from app.settings import default_settings, fit_settings
+if TYPE_CHECKING:  # app.jobs and app.settings import torch (seconds): only pages that train or map need them
+    from app.jobs import JobRegistry, LayoutWorker, TrainJob
+
 from app.workspace import RunRecord, Workspace, default_home
 from motor.errors import MotorError
 
@@ -48,11 +50,15 @@ def workspace() -> Workspace:
 
 @st.cache_resource(show_spinner=False)
 def jobs() -> JobRegistry:
+    from app.jobs import JobRegistry
+
     return JobRegistry()
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda w: w.close())
 def layout_worker() -> LayoutWorker:
+    from app.jobs import LayoutWorker
+
     return LayoutWorker(warmup=os.environ.get("MOTOR_LAB_UMAP_WARMUP", "1") != "0")
 
 
@@ -149,6 +155,8 @@ def set_data_config(cfg: dict) -> None:
 
 def settings(ds=None) -> dict:
     """This session's Train settings, fitted to the dataset's modalities when one is given."""
+    from app.settings import default_settings, fit_settings
+
     s = st.session_state.get("settings")
     if s is None:
         s = default_settings()

@@ -1,9 +1,11 @@
-"""The Train page's settings as a plain dict, and their translation into ``RunConfig``s.
+"""The Train page's settings, bound to dotted ``RunConfig`` paths, and their translation into RunConfigs.
 
-Defaults come from ``motor.presets.preset("quick", ...)`` (the lead tunes that preset, the app
-follows). The dict lives in ``st.session_state``, so settings survive page switches and failed
-runs; ``build_configs`` turns it into one RunConfig per item representation, through the same
-``preset`` function the CLI uses, so every value is checked by ``motor.config`` (a bad value is a
+The settings are a plain dict whose keys are the dotted paths the form edits (``train.lr``,
+``motor.heads``, ``tokenizer.per_modality``, ``model``; listed once, in ``FORM_PATHS``) plus the
+app-only choice of item representations (``variants``). Defaults are read from
+``motor.presets.preset("quick", ...)`` (the lead tunes that preset, the app follows); the dict lives
+in ``st.session_state``, so settings survive page switches and failed runs. ``build_configs`` hands the
+same paths to ``preset`` as overrides, so every value is checked by ``motor.config`` (a bad value is a
 MotorError with the fix, shown above the form). No Streamlit here.
 """
 
@@ -16,7 +18,7 @@ import os
 import typing
 from typing import Literal, get_args, get_origin
 
-from motor.config import field_docs, to_dict
+from motor.config import field_docs, get_path, to_dict
 from motor.errors import MotorError
 from motor.experiment import RunConfig
 from motor.presets import preset
@@ -24,35 +26,35 @@ from motor.presets import preset
 PRESET = "quick"
 VARIANTS = {"both": ["id", "motor"], "motor": ["motor"], "id": ["id"]}
 VARIANT_NAMES = {"both": "ID and MOTOR, side by side", "motor": "MOTOR only", "id": "ID only"}
-TEST_OVERRIDES_ENV = "MOTOR_LAB_TEST_SETTINGS"
-APP_THREADS = int(os.environ.get("MOTOR_LAB_THREADS", "1"))  # torch/faiss threads of a training started in the app  # JSON merged over the defaults (tests only: tiny epochs)
+# The RunConfig settings the Train form edits, by dotted path; everything else keeps the preset's value.
+FORM_PATHS = ("backbone", "train.epochs", "train.lr", "train.seed", "train.patience", "train.batch_size",
+              "train.threads", "split.cold_items", "motor.tcn", "motor.layers", "motor.heads", "motor.token_dim",
+              "tokenizer.per_modality", "model")
+PQ_FIELDS = ("m", "k", "normalize", "opq")  # per modality, in "tokenizer.per_modality"
+TEST_OVERRIDES_ENV = "MOTOR_LAB_TEST_SETTINGS"  # JSON merged over the defaults (tests only: tiny epochs)
+APP_THREADS = int(os.environ.get("MOTOR_LAB_THREADS", "1"))  # torch/faiss threads of a training started in the app
 
 
 def _largest_power_of_two(n: int) -> int:
     return 1 << (max(2, n).bit_length() - 1)
 
 
+def _plain(value):
+    return to_dict(value) if dataclasses.is_dataclass(value) else copy.deepcopy(value)
+
+
 def default_settings(modalities: dict[str, int] | None = None, n_items: int | None = None) -> dict:
     """Settings for the Train form: the 'quick' preset, codebooks fitted to the dataset's sizes."""
     cfg = preset(PRESET, "motor")
-    tok, mo, tr = cfg.tokenizer, cfg.motor, cfg.train
-    pq = {}
-    for name, dim in (modalities or {}).items():
-        k = tok.k if n_items is None else min(tok.k, _largest_power_of_two(n_items))
-        pq[name] = {"m": min(tok.m, dim), "k": k, "normalize": tok.normalize, "opq": tok.opq}
-    s = {
-        "backbone": cfg.backbone,
-        "variants": "both",
-        "epochs": tr.epochs, "lr": tr.lr, "seed": tr.seed, "patience": tr.patience, "batch_size": tr.batch_size,
-        "threads": tr.threads,
-        "cold_items": cfg.split.cold_items,
-        "tcn": mo.tcn, "layers": mo.layers, "heads": mo.heads, "token_dim": mo.token_dim,
-        "pq": pq,
-        "model": dict(cfg.model),
-    }
+    s = {"variants": "both", **{path: _plain(get_path(cfg, path)) for path in FORM_PATHS}}
+    tok = cfg.tokenizer
+    s["tokenizer.per_modality"] = {
+        name: {"m": min(tok.m, dim), "k": tok.k if n_items is None else min(tok.k, _largest_power_of_two(n_items)),
+               "normalize": tok.normalize, "opq": tok.opq}
+        for name, dim in (modalities or {}).items()}
     # Execution, not modelling: on 2 cores a training thread pool of 2 competes with the page, the browser
     # and the UMAP process; with 1 thread ID trained faster and MOTOR no slower in the app (app_bench.py).
-    s["threads"] = APP_THREADS
+    s["train.threads"] = APP_THREADS
     extra = os.environ.get(TEST_OVERRIDES_ENV)
     if extra:
         s.update(json.loads(extra))
@@ -62,55 +64,41 @@ def default_settings(modalities: dict[str, int] | None = None, n_items: int | No
 def fit_settings(settings: dict, modalities: dict[str, int], n_items: int) -> dict:
     """``settings`` with PQ entries for exactly the dataset's modalities (new ones get defaults)."""
     s = copy.deepcopy(settings)
-    base = default_settings(modalities, n_items)["pq"]
-    s["pq"] = {m: s.get("pq", {}).get(m, base[m]) for m in modalities}
+    base = default_settings(modalities, n_items)["tokenizer.per_modality"]
+    have = s.get("tokenizer.per_modality", {})
+    s["tokenizer.per_modality"] = {m: have.get(m, base[m]) for m in modalities}
     return s
 
 
 def preset_model(backbone: str) -> dict:
     """The preset's backbone settings when it names this backbone, else {} (the backbone's defaults)."""
     cfg = preset(PRESET, "id")
-    return dict(cfg.model) if cfg.backbone == backbone else {}
+    return to_dict(cfg.model) if cfg.backbone == backbone else {}
+
+
+def overrides(settings: dict, data_config: dict) -> dict:
+    """The form's settings as dotted RunConfig overrides (what ``build_configs`` applies to the preset)."""
+    unknown = [k for k in settings if k not in FORM_PATHS and k != "variants"]
+    if unknown:
+        raise MotorError(f"unknown Train setting {unknown[0]!r}; the form edits {', '.join(FORM_PATHS)}")
+    out = {"data": dict(data_config), **{p: copy.deepcopy(settings[p]) for p in FORM_PATHS if p in settings}}
+    if "tokenizer.per_modality" in out:
+        out["tokenizer.per_modality"] = {name: {k: v for k, v in pq.items() if k in PQ_FIELDS}
+                                         for name, pq in out["tokenizer.per_modality"].items()}
+    return out
 
 
 def build_configs(settings: dict, data_config: dict) -> dict[str, RunConfig]:
     """One validated RunConfig per requested item representation ('id', 'motor')."""
-    s = settings
-    variants = VARIANTS.get(s.get("variants", "both"))
+    variants = VARIANTS.get(settings.get("variants", "both"))
     if variants is None:
-        raise MotorError(f"unknown item representation choice {s.get('variants')!r}")
-    per_modality = {name: {k: v for k, v in p.items() if k in ("m", "k", "normalize", "opq")}
-                    for name, p in s.get("pq", {}).items()}
-    overrides = {
-        "data": dict(data_config),
-        "backbone": s["backbone"],
-        "model": dict(s.get("model") or {}),
-        "split": {"cold_items": float(s.get("cold_items", 0.0))},
-        "train": {"epochs": int(s["epochs"]), "lr": float(s["lr"]), "seed": int(s["seed"]),
-                  "patience": int(s["patience"]), "batch_size": int(s["batch_size"]),
-                  "threads": int(s.get("threads", 0))},
-        "tokenizer": {"per_modality": per_modality},
-        "motor": {"tcn": s["tcn"], "layers": int(s["layers"]), "heads": int(s["heads"]),
-                  "token_dim": int(s["token_dim"])},
-    }
-    out = {}
-    for items in variants:
-        cfg = preset(PRESET, items, **copy.deepcopy(overrides))
-        cfg.validate()
-        out[items] = cfg
-    return out
+        raise MotorError(f"unknown item representation choice {settings.get('variants')!r}")
+    return {items: preset(PRESET, items, overrides(settings, data_config)) for items in variants}
 
 
 def summary(settings: dict) -> dict:
-    """The settings worth listing in the run registry (JSON)."""
-    keep = ("backbone", "variants", "epochs", "lr", "seed", "patience", "batch_size", "threads", "cold_items", "tcn",
-            "layers",
-            "heads", "token_dim", "pq", "model")
-    return {k: settings[k] for k in keep if k in settings}
-
-
-def config_dicts(configs: dict[str, RunConfig]) -> dict[str, dict]:
-    return {k: to_dict(v) for k, v in configs.items()}
+    """The settings worth listing in the run registry (JSON): the form's paths and the variants."""
+    return {k: settings[k] for k in ("variants", *FORM_PATHS) if k in settings}
 
 
 @dataclasses.dataclass

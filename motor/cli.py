@@ -1,6 +1,9 @@
 """Command line: ``python -m motor {data,tokenize,train,recommend,features,bench} ...``.
 
 Any user-fixable problem ends with exit status 2 and a one-line ``error: ...`` on stderr.
+Every command is registered explicitly in ``make_parser``: a broken import fails loudly.
+Training settings reach ``RunConfig`` through ``motor.config.apply_overrides`` only: a named
+option is a shorthand for one dotted path (``--lr`` is ``--set train.lr=...``).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+from motor import bench
 from motor.errors import MotorError
+from motor.features import cli as features_cli
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,25 +63,10 @@ def _pq_cfg(a) -> dict:
     return cfg
 
 
-def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _set_path(d: dict, dotted: str, value) -> None:
-    keys = dotted.split(".")
-    for k in keys[:-1]:
-        d = d.setdefault(k, {})
-        if not isinstance(d, dict):
-            raise MotorError(f"--set {dotted}: {k!r} is not a section")
-    d[keys[-1]] = value
-
-
 def cmd_data(a) -> int:
-    from motor.data.load import DataConfig, load_dataset
+    """``data``: read and check a dataset, print its statistics."""
     from motor.config import from_dict
+    from motor.data.load import DataConfig, load_dataset
 
     ds = load_dataset(from_dict(DataConfig, _data_cfg(a)))
     s = ds.stats()
@@ -102,6 +92,7 @@ def cmd_data(a) -> int:
 
 
 def cmd_tokenize(a) -> int:
+    """``tokenize``: fit the PQ tokenizer on a dataset, print (and save) its report."""
     from motor.config import from_dict
     from motor.data.load import DataConfig, load_dataset
     from motor.experiment import tokenize
@@ -116,51 +107,59 @@ def cmd_tokenize(a) -> int:
     return 0
 
 
-def build_run_config(a):
-    from motor.experiment import RunConfig
+# train options that are shorthands for one RunConfig setting: argparse dest -> dotted path
+TRAIN_OPTIONS = {
+    "backbone": "backbone", "items": "items",
+    "epochs": "train.epochs", "seed": "train.seed", "lr": "train.lr", "batch_size": "train.batch_size",
+    "patience": "train.patience", "protocol": "train.protocol", "threads": "train.threads",
+    "split": "split.method", "split_seed": "split.seed", "cold_items": "split.cold_items",
+    "tcn": "motor.tcn", "tcn_layers": "motor.layers", "tcn_heads": "motor.heads", "token_dim": "motor.token_dim",
+    "token_init": "motor.init",
+}
 
-    import copy
 
-    from motor.presets import PRESETS
+def _config_file(path: str | None) -> dict:
+    if not path:
+        return {}
+    try:
+        loaded = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise MotorError(f"--config {path}: cannot read JSON ({e})") from None
+    if not isinstance(loaded, dict):
+        raise MotorError(f"--config {path}: expected a JSON object of RunConfig settings")
+    return loaded
 
-    if a.preset not in PRESETS:
-        raise MotorError(f"unknown preset {a.preset!r}; choose one of {', '.join(PRESETS)}")
-    d: dict = copy.deepcopy(PRESETS[a.preset])
-    if a.config:
-        try:
-            loaded = json.loads(Path(a.config).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise MotorError(f"--config {a.config}: cannot read JSON ({e})") from None
-        for key, value in loaded.items():
-            d[key] = {**d[key], **value} if isinstance(value, dict) and isinstance(d.get(key), dict) else value
-    d.setdefault("data", {}).update(_data_cfg(a))
-    split = d.setdefault("split", {})
-    for key, val in (("method", a.split), ("seed", a.split_seed), ("cold_items", a.cold_items)):
-        if val is not None:
-            split[key] = val
-    for key, val in (("backbone", a.backbone), ("items", a.items)):
-        if val is not None:
-            d[key] = val
-    tr = d.setdefault("train", {})
-    for key, val in (("epochs", a.epochs), ("seed", a.seed), ("lr", a.lr), ("batch_size", a.batch_size),
-                     ("patience", a.patience), ("protocol", a.protocol), ("threads", a.threads)):
-        if val is not None:
-            tr[key] = val
-    d.setdefault("tokenizer", {}).update(_pq_cfg(a))
-    mo = d.setdefault("motor", {})
-    for key, val in (("tcn", a.tcn), ("layers", a.tcn_layers), ("heads", a.tcn_heads), ("token_dim", a.token_dim),
-                     ("init", a.token_init)):
-        if val is not None:
-            mo[key] = val
+
+def train_overrides(a) -> dict:
+    """The dotted overrides named on a ``train`` command line: the data and PQ options, the named options,
+    then every --set (a later --set of the same path wins)."""
+    from motor.config import parse_assignment
+
+    out: dict = {"data": _data_cfg(a)}
+    pq = _pq_cfg(a)
+    if pq:
+        out["tokenizer"] = pq
+    out.update({path: getattr(a, dest) for dest, path in TRAIN_OPTIONS.items() if getattr(a, dest) is not None})
     for item in a.set:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise MotorError(f"--set {item!r}: expected KEY=VALUE, for example model.reg_weight=0.001")
-        _set_path(d, key, _parse_value(value))
-    return RunConfig.from_dict(d)
+        try:
+            key, value = parse_assignment(item)
+        except MotorError as e:
+            raise MotorError(f"--set {e}") from None
+        out.pop(key, None)  # re-inserted last: it applies after the options above
+        out[key] = value
+    return out
+
+
+def build_run_config(a):
+    """The run's RunConfig: the preset, then the --config JSON, then ``train_overrides(a)``; every step
+    merged and validated by ``motor.config.apply_overrides``."""
+    from motor.presets import preset
+
+    return preset(a.preset, overrides=_config_file(a.config)).with_overrides(train_overrides(a))
 
 
 def cmd_train(a) -> int:
+    """``train``: train and evaluate one run, print the test metrics, write the run folder."""
     from tqdm import tqdm
 
     from motor.experiment import run_experiment
@@ -197,6 +196,7 @@ def cmd_train(a) -> int:
 
 
 def cmd_recommend(a) -> int:
+    """``recommend``: top-K items for a user from a saved run."""
     from motor.runs import LoadedRun
 
     run = LoadedRun.load(a.run)
@@ -212,6 +212,7 @@ def cmd_recommend(a) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    """The parser of every command (each sub-command's ``func`` runs it)."""
     p = _Parser(prog="python -m motor", description="MOTOR: ID-free multimodal token representations for "
                                                      "recommendation. Data, tokenizer, training, recommendation.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -264,16 +265,13 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_recommend)
 
-    for extra in ("motor.features.cli", "motor.bench"):
-        try:
-            module = __import__(extra, fromlist=["add_parser"])
-        except ImportError:
-            continue
-        module.add_parser(sub)
+    features_cli.add_parser(sub)
+    bench.add_parser(sub)
     return p
 
 
 def main(argv=None) -> int:
+    """Run one command; user-fixable problems print ``error: ...`` and return 2, Ctrl-C returns 130."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if not argv:

@@ -3,6 +3,11 @@
 ``from_dict`` rejects unknown keys (a typo is an error, not a silently ignored setting) and
 checks types, so a config read back from a run folder or typed on the command line means
 exactly what it says. Nested dataclasses and ``dict[str, Dataclass]`` fields are supported.
+
+``apply_overrides`` is the one way to change a config: dotted paths (``train.lr=0.01``,
+``model.n_layers=3``, ``tokenizer.per_modality.text.m=2``) merged into a copy, then checked
+and validated like ``from_dict``. The CLI's ``--set``, the presets, the app's settings form
+and the benchmarks all go through it.
 """
 
 from __future__ import annotations
@@ -10,13 +15,20 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import json
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from motor.errors import MotorError
 
 T = TypeVar("T")
+
+
+def _did_you_mean(key: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(key, names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f"; known settings: {', '.join(names)}"
 
 
 def field_docs(cls) -> dict[str, str]:
@@ -97,10 +109,7 @@ def from_dict(cls: type[T], data: dict | None, where: str | None = None) -> T:
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = [k for k in data if k not in names]
     if unknown:
-        k = unknown[0]
-        close = difflib.get_close_matches(k, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f"; known settings: {', '.join(names)}"
-        raise MotorError(f"unknown setting {k!r} for {where}{hint}")
+        raise MotorError(f"unknown setting {unknown[0]!r} for {where}{_did_you_mean(unknown[0], names)}")
     kwargs = {k: _check(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
@@ -114,8 +123,80 @@ def to_dict(obj) -> dict:
     return dataclasses.asdict(obj)
 
 
-def replace(obj: T, **changes) -> T:
-    """A copy of ``obj`` with some fields changed, type-checked like ``from_dict``."""
-    merged = to_dict(obj)
-    merged.update(changes)
-    return from_dict(type(obj), merged)
+def _merge(tp, data: dict, keys: list[str], value, where: str) -> None:
+    """Set ``data[keys...] = value`` after checking each name against the type ``tp`` of ``data``.
+
+    A mapping value merges into the section it names; any other value replaces. Sections typed
+    ``Any`` (a backbone's settings, checked once the backbone is known) are merged unchecked here:
+    ``from_dict`` checks them afterwards.
+    """
+    key, rest = keys[0], keys[1:]
+    path = f"{where}.{key}" if where else key
+    inner: Any = Any
+    if dataclasses.is_dataclass(tp):
+        names = [f.name for f in dataclasses.fields(tp) if f.init]
+        if key not in names:
+            raise MotorError(f"unknown setting {path!r}{_did_you_mean(key, names)}")
+        inner = typing.get_type_hints(tp)[key]
+    elif get_origin(tp) is dict:
+        inner = (get_args(tp) or (Any, Any))[1]
+    elif tp is not Any:
+        raise MotorError(f"{where!r} is a single setting, not a section; set it as {where}=VALUE")
+    if rest or (isinstance(value, Mapping) and isinstance(data.get(key), dict)):
+        section = data.get(key)
+        if section is None:
+            section = data[key] = {}
+        if not isinstance(section, dict):
+            raise MotorError(f"{path!r} is a single setting, not a section; set it as {path}=VALUE")
+        if rest:
+            _merge(inner, section, rest, value, path)
+        else:
+            for k, v in value.items():
+                _merge(inner, section, str(k).split("."), v, path)
+    else:
+        data[key] = copy.deepcopy(value.to_dict() if hasattr(value, "to_dict") else
+                                  to_dict(value) if dataclasses.is_dataclass(value) else value)
+
+
+def apply_overrides(cfg: T, overrides: Mapping[str, Any] | None = None) -> T:
+    """A new, validated copy of ``cfg`` with ``overrides`` merged in; ``cfg`` itself is unchanged.
+
+    Keys are dotted paths (``"train.lr"``, ``"model.n_layers"``, ``"tokenizer.per_modality.text.m"``);
+    a mapping value merges into the section it names, so ``{"train": {"lr": 0.01}}`` equals
+    ``{"train.lr": 0.01}``. An unknown name is a ``MotorError`` with a did-you-mean, and the result
+    passes the same type checks and ``validate()`` as ``from_dict``. A config class may name
+    sections that restart from their defaults when another field changes
+    (``RESETS = {"backbone": "model"}``: a new backbone does not inherit the old one's settings).
+    """
+    cls = type(cfg)
+    data = to_dict(cfg)
+    overrides = dict(overrides or {})
+    for trigger, section in getattr(cls, "RESETS", {}).items():
+        new = [v for k, v in overrides.items() if k == trigger]
+        if new and new[-1] != data.get(trigger):
+            data[section] = {}
+    for key, value in overrides.items():
+        if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
+            raise MotorError(f"setting {key!r}: expected a dotted path such as train.lr")
+        _merge(cls, data, key.split("."), value, "")
+    return from_dict(cls, data)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"train.lr=0.01"`` -> ``("train.lr", 0.01)``: the value is JSON when it parses, else text."""
+    key, eq, raw = text.partition("=")
+    if not eq or not key.strip():
+        raise MotorError(f"{text!r}: expected KEY=VALUE, for example model.reg_weight=0.001")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def get_path(cfg, path: str):
+    """The value at a dotted path of a config (dataclass attributes or mapping keys)."""
+    value = cfg
+    for key in path.split("."):
+        value = value[key] if isinstance(value, Mapping) else getattr(value, key)
+    return value

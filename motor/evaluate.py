@@ -44,6 +44,8 @@ def ranked_topk(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class Evaluator:
+    """Full-ranking metrics of a model on one split, under a masking protocol."""
+
     def __init__(self, split: Split, protocol: Protocol = "strict", ks=DEFAULT_KS, batch_users: int = 4096):
         self.split, self.protocol, self.ks = split, protocol, tuple(ks)
         n = split.n_users
@@ -52,12 +54,14 @@ class Evaluator:
         self.batch_users = max(1, min(batch_users, (1 << 26) // max(1, split.n_items)))
 
     def masked_sets(self, which: str) -> list[str]:
+        """The sets whose items are removed from the candidates when evaluating ``which``."""
         if which == "valid" or self.protocol == "mmrec":
             return ["train"]
         return ["train", "valid"]
 
     @torch.no_grad()
     def state(self, model: Recommender):
+        """The model's ranking state (final user and item vectors, computed once per evaluation)."""
         model.eval()
         return model.ranking_state()
 

@@ -7,17 +7,17 @@ and by reloading a saved run.
 
 from __future__ import annotations
 
-import dataclasses
 import resource
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from motor import paths
-from motor.config import doc, from_dict, to_dict
+from motor.config import apply_overrides, doc, from_dict, to_dict
 from motor.data.dataset import Dataset
 from motor.data.load import DataConfig, load_dataset
 from motor.data.split import Split, SplitConfig, make_split
@@ -26,36 +26,56 @@ from motor.encoders.token_encoder import MotorEncoder, MotorEncoderConfig
 from motor.errors import MotorError
 from motor.models.base import ModelContext, Recommender
 from motor.models.registry import get_backbone
+from motor.run_folder import save_run
 from motor.tokenizer import Tokenizer, TokenizerConfig, fit_tokenizer
-from motor.train import Progress, Trainer, TrainConfig, TrainResult, seed_everything
+from motor.train import Progress, TrainConfig, Trainer, TrainResult, seed_everything
 
 
 @dataclass
 class RunConfig:
-    """Everything that defines a run. Backbone settings live in ``model`` (checked against the backbone)."""
+    """Everything that defines a run. ``model`` holds the backbone's own ``Config`` (typed, validated)."""
+
+    RESETS: ClassVar[dict[str, str]] = {"backbone": "model"}  # a new backbone starts from its own defaults
 
     data: DataConfig = doc(DataConfig(), "dataset source and cleaning")
     split: SplitConfig = doc(SplitConfig(), "train/valid/test split and cold-item hold-out")
     backbone: str = doc("lightgcn", "recommender architecture, e.g. bpr, lightgcn, vbpr")
     items: Literal["id", "motor"] = doc("id", "item representation: 'id' (one embedding per item) or 'motor' "
                                               "(shared multimodal tokens + Token Cross Network)")
-    model: dict = doc({}, "backbone hyperparameters (see the backbone's Config); unknown keys are errors")
+    model: Any = doc({}, "backbone hyperparameters: an instance of the backbone's Config (a mapping is checked "
+                         "against it; unknown keys are errors)")
     id_encoder: IdEncoderConfig = doc(IdEncoderConfig(), "ID table settings (items='id')")
     tokenizer: TokenizerConfig = doc(TokenizerConfig(), "product quantization of item features (items='motor')")
     motor: MotorEncoderConfig = doc(MotorEncoderConfig(), "token embeddings and Token Cross Network (items='motor')")
     train: TrainConfig = doc(TrainConfig(), "optimisation, early stopping and evaluation")
 
-    def validate(self):
+    def __post_init__(self):
         self.backbone = self.backbone.lower()
-        backbone = get_backbone(self.backbone)
-        self.model = to_dict(from_dict(backbone.Config, self.model, where=f"model ({self.backbone})"))
+        config_cls = get_backbone(self.backbone).Config
+        if isinstance(self.model, Mapping):
+            self.model = from_dict(config_cls, dict(self.model), where=f"model ({self.backbone})")
+        elif not isinstance(self.model, config_cls):
+            raise MotorError(f"model must hold {config_cls.__name__} settings for backbone {self.backbone!r}, "
+                             f"got {type(self.model).__name__}")
+
+    def validate(self):
+        """Re-check the backbone settings (the sections check themselves when built)."""
+        check = getattr(self.model, "validate", None)
+        if callable(check):
+            check()
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
+        """A checked RunConfig from a mapping (as saved in config.json)."""
         return from_dict(cls, d)
 
     def to_dict(self) -> dict:
+        """The JSON-ready form written to config.json."""
         return to_dict(self)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> RunConfig:
+        """A validated copy with dotted-path overrides merged in (``{"train.lr": 0.01}``); see ``apply_overrides``."""
+        return apply_overrides(self, overrides)
 
 
 def model_context(ds: Dataset, split: Split, cache_dir: Path | None = None) -> ModelContext:
@@ -88,11 +108,13 @@ def build_model(cfg: RunConfig, ctx: ModelContext, tokenizer: Tokenizer | None =
     if backbone.needs_features and not ctx.features:
         raise MotorError(f"backbone {cfg.backbone!r} needs item features, and this dataset has none")
     seed_everything(cfg.train.seed)
-    return backbone(ctx, from_dict(backbone.Config, cfg.model), make_items)
+    return backbone(ctx, cfg.model, make_items)
 
 
 @dataclass
 class RunOutput:
+    """A finished run in memory: what ``motor.run_folder.save_run`` writes."""
+
     config: RunConfig
     dataset: Dataset
     split: Split
@@ -105,6 +127,7 @@ class RunOutput:
 
 def metrics_summary(cfg: RunConfig, ds: Dataset, split: Split, model: Recommender, result: TrainResult,
                     tokenizer: Tokenizer | None) -> dict:
+    """The run's metrics.json: best epoch, valid/test (and cold) metrics, parameter counts and timings."""
     epochs = [h["train_seconds"] for h in result.history]
     out = {
         "backbone": cfg.backbone, "items": cfg.items, "dataset": ds.name,
@@ -129,8 +152,6 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
                    should_stop: Callable[[], bool] | None = None,
                    dataset: Dataset | None = None, cache_dir: Path | None = None) -> RunOutput:
     """Train and evaluate one run; write it to ``out_dir`` when given."""
-    from motor.runs import save_run
-
     t0 = time.perf_counter()
     ds = dataset if dataset is not None else load_dataset(cfg.data)
     split = make_split(ds, cfg.split)
@@ -150,9 +171,3 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     if out_dir is not None:
         save_run(out)
     return out
-
-
-def config_with(cfg: RunConfig, **sections) -> RunConfig:
-    """A copy of ``cfg`` with whole sections or top-level fields replaced, then re-validated."""
-    return from_dict(RunConfig, {**to_dict(cfg), **{k: (to_dict(v) if dataclasses.is_dataclass(v) else v)
-                                                    for k, v in sections.items()}})

@@ -9,27 +9,23 @@ batch 2048 and lr 0.005 stopped at 0.284 / 0.254 after 25 epochs.
 
 from __future__ import annotations
 
-from motor.config import from_dict
+from collections.abc import Mapping
+from typing import Any
+
 from motor.errors import MotorError
 from motor.experiment import RunConfig
 
-PRESETS: dict[str, dict] = {
+# preset name -> dotted RunConfig overrides (applied to RunConfig's defaults)
+PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "quick": {
-        "backbone": "lightgcn",
-        "train": {"epochs": 30, "lr": 0.02, "batch_size": 4096, "patience": 8},
-    },
+    "quick": {"backbone": "lightgcn", "train.epochs": 30, "train.lr": 0.02, "train.batch_size": 4096,
+              "train.patience": 8},
 }
 
 
-def preset(name: str, items: str = "id", **overrides) -> RunConfig:
-    """A RunConfig from a named preset, with ``items`` and any top-level overrides applied."""
+def preset(name: str, items: str = "id", overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """A validated RunConfig: the named preset, then ``items``, then ``overrides`` (dotted paths, or
+    section mappings that merge: ``{"train.lr": 0.01}`` or ``{"train": {"lr": 0.01}}``)."""
     if name not in PRESETS:
         raise MotorError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    d = {**PRESETS[name], "items": items}
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(d.get(key), dict):
-            d[key] = {**d[key], **value}
-        else:
-            d[key] = value
-    return from_dict(RunConfig, d)
+    return RunConfig().with_overrides({**PRESETS[name], "items": items}).with_overrides(overrides or {})

@@ -1,80 +1,30 @@
-"""Run folders: everything needed to inspect or reuse a trained model without retraining.
+"""Saved runs, rebuilt for scoring and recommending without retraining.
 
-    config.json       the full RunConfig
-    metrics.json      best epoch, valid/test (and cold) metrics, parameter counts, timings
-    history.json      per-epoch loss and validation metrics
-    model.safetensors weights (no pickle)
-    split.npz         the exact split and the user/item id maps (allow_pickle=False)
-    tokenizer/        PQ codebooks and token ids (MOTOR runs)
-    dataset.json      where the data came from and a fingerprint to detect changed files
+The folder layout and its writer live in ``motor.run_folder`` (``save_run``); this module reads
+a folder back into a ``LoadedRun``: the same dataset (checked by fingerprint), split, tokenizer
+and weights.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from motor.data.dataset import Dataset
 from motor.data.load import load_dataset
 from motor.data.split import Split
 from motor.errors import MotorError
-from motor.experiment import RunConfig, RunOutput, build_model, model_context
+from motor.experiment import RunConfig, build_model, model_context
 from motor.models.base import Recommender
 from motor.retrieval import VectorIndex
+from motor.run_folder import dataset_fingerprint, save_run
 from motor.tokenizer import Tokenizer
 
-
-def dataset_fingerprint(ds: Dataset) -> str:
-    h = hashlib.sha256()
-    for a in (ds.interactions.user, ds.interactions.item):
-        h.update(np.ascontiguousarray(a).tobytes())
-    for name, m in ds.modalities.items():
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(m.features).tobytes())
-    return h.hexdigest()[:32]
-
-
-def _json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2, default=_jsonable))
-
-
-def _jsonable(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def save_run(out: RunOutput) -> Path:
-    """Write a run folder atomically: a failed save never leaves a half-written run behind."""
-    final = out.out_dir
-    tmp = final.with_name(final.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    _json(tmp / "config.json", out.config.to_dict())
-    _json(tmp / "metrics.json", out.metrics)
-    _json(tmp / "history.json", out.result.history)
-    state = {k: v.detach().contiguous().clone() for k, v in out.model.state_dict().items()}
-    save_file(state, str(tmp / "model.safetensors"))
-    np.savez(tmp / "split.npz", **out.split.to_arrays(),
-             user_ids=out.dataset.user_ids.astype(str), item_ids=out.dataset.item_ids.astype(str))
-    if out.tokenizer is not None:
-        out.tokenizer.save(tmp / "tokenizer")
-    _json(tmp / "dataset.json", {"data": out.config.data.data, "name": out.dataset.name,
-                                 "fingerprint": dataset_fingerprint(out.dataset), "stats": out.dataset.stats()})
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    return final
+__all__ = ["LoadedRun", "dataset_fingerprint", "save_run"]
 
 
 @dataclass
@@ -93,7 +43,8 @@ class LoadedRun:
     _index: VectorIndex | None = None
 
     @classmethod
-    def load(cls, path: Path | str, dataset: Dataset | None = None) -> "LoadedRun":
+    def load(cls, path: Path | str, dataset: Dataset | None = None) -> LoadedRun:
+        """Rebuild the run in ``path`` (``dataset``: the already loaded data, checked by fingerprint)."""
         path = Path(path)
         if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
             raise MotorError(f"{path} is not a finished run folder (config.json and model.safetensors missing); "
@@ -122,11 +73,13 @@ class LoadedRun:
         return self._state
 
     def index(self) -> VectorIndex:
+        """The exact inner-product index over the item vectors (built once)."""
         if self._index is None:
             self._index = VectorIndex(self.vectors()[1])
         return self._index
 
     def seen_items(self, user: int) -> np.ndarray:
+        """Training items of a user index (excluded from recommendations)."""
         return self.split.train.item[self.split.train.user == user]
 
     def recommend(self, user_id, k: int = 10, exclude_seen: bool = True) -> list[dict]:

@@ -17,6 +17,8 @@ from motor.models.base import Batch
 
 
 class NegativeSampler:
+    """Training rows in shuffled batches, each with a uniformly drawn non-positive item."""
+
     def __init__(self, train: Pairs, n_items: int, candidates: np.ndarray | None = None):
         self.n_items = int(n_items)
         self.user, self.item = train.user.astype(np.int64), train.item.astype(np.int64)
@@ -24,12 +26,14 @@ class NegativeSampler:
         self.candidates = np.unique(self.item) if candidates is None else np.asarray(candidates, np.int64)
 
     def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Whether each (user, item) pair is a training interaction."""
         keys = users * self.n_items + items
         pos = np.searchsorted(self.positive_keys, keys)
         pos[pos == len(self.positive_keys)] = 0
         return self.positive_keys[pos] == keys
 
     def sample(self, users: np.ndarray, rng: np.random.Generator, max_rounds: int = 200) -> np.ndarray:
+        """One negative item per user, redrawing the rows that hit a positive."""
         neg = self.candidates[rng.integers(0, len(self.candidates), size=len(users))]
         bad = np.flatnonzero(self.is_positive(users, neg))
         for _ in range(max_rounds):
@@ -52,4 +56,5 @@ class NegativeSampler:
                         torch.from_numpy(neg[s]) if negatives else None)
 
     def n_batches(self, batch_size: int) -> int:
+        """Batches per epoch."""
         return -(-len(self.user) // batch_size)

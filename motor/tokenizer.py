@@ -80,6 +80,9 @@ class TokenizerConfig:
                                                         "settings not named there keep the values above")
 
     def validate(self):
+        """m at least 1, k a power of two in [2, 65536], seed at least 0, for every modality's settings."""
+        if self.seed < 0:
+            raise MotorError(f"tokenizer seed must be 0 or positive, got {self.seed}")
         ModalityPQConfig(self.m, self.k, self.normalize, self.opq, self.dim_fix).validate()
         for name in self.per_modality:
             try:

@@ -11,8 +11,9 @@ import copy
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -50,10 +51,26 @@ class TrainConfig:
     threads: int = doc(0, "CPU threads for torch and faiss (0 = one per available core)")
 
     def validate(self):
-        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
-            raise MotorError("epochs, batch_size and patience must be at least 1")
-        if self.lr <= 0:
-            raise MotorError(f"lr must be positive, got {self.lr}; try 0.001")
+        """Every value in its valid range (a ``MotorError`` names the setting, the range and a fix)."""
+        for name in ("epochs", "batch_size", "patience", "lr_decay_every", "eval_batch_users"):
+            if getattr(self, name) < 1:
+                raise MotorError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise MotorError(f"train.lr must be positive, got {self.lr}; try 0.001")
+        if self.weight_decay < 0:
+            raise MotorError(f"train.weight_decay must be 0 or positive, got {self.weight_decay}")
+        if not 0 < self.lr_decay <= 1:
+            raise MotorError(f"train.lr_decay must be in (0, 1] (1 = constant learning rate), got {self.lr_decay}")
+        if self.round_decimals < -1:
+            raise MotorError(f"train.round_decimals must be -1 (exact) or at least 0, got {self.round_decimals}")
+        if not self.topk or any(k < 1 for k in self.topk):
+            raise MotorError(f"train.topk must list cut-offs K of at least 1, for example [10, 20], got {self.topk}")
+        if self.clip_grad_norm < 0:
+            raise MotorError(f"train.clip_grad_norm must be 0 (off) or positive, got {self.clip_grad_norm}")
+        if self.seed < 0:
+            raise MotorError(f"train.seed must be 0 or positive, got {self.seed}")
+        if self.threads < 0:
+            raise MotorError(f"train.threads must be 0 (one per core) or positive, got {self.threads}")
         name, _, k = self.valid_metric.partition("@")
         if name not in ("recall", "ndcg", "precision", "map") or not k.isdigit() or int(k) not in self.topk:
             raise MotorError(f"valid_metric must look like recall@20 with K in topk {self.topk}, got {self.valid_metric!r}")
@@ -77,6 +94,8 @@ class Progress:
 
 @dataclass
 class TrainResult:
+    """What a training run produced: best epoch, its valid/test/cold metrics and the history."""
+
     best_epoch: int
     valid: dict[str, float]
     test: dict[str, float]
@@ -88,17 +107,21 @@ class TrainResult:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (initialisation draws from these)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
 class Trainer:
+    """Adam on the backbone's loss with per-epoch validation and early stopping."""
+
     def __init__(self, cfg: TrainConfig | None = None):
         self.cfg = cfg or TrainConfig()
 
     def fit(self, model: Recommender, split: Split, progress: Callable[[Progress], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> TrainResult:
+        """Train ``model`` on ``split.train``, keep the best validation epoch, then test it once."""
         cfg = self.cfg
         set_threads(cfg.threads or None)
         emit = progress or (lambda p: None)

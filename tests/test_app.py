@@ -31,7 +31,7 @@ def app_env(tmp_path_factory):
     keep = {k: os.environ.get(k) for k in ("MOTOR_LAB_UMAP", "MOTOR_LAB_UMAP_WARMUP", "MOTOR_LAB_TEST_SETTINGS",
                                           "MOTOR_LAB_HOME")}
     os.environ.update(MOTOR_LAB_UMAP="0", MOTOR_LAB_UMAP_WARMUP="0",
-                      MOTOR_LAB_TEST_SETTINGS=json.dumps({"epochs": TRAIN_EPOCHS}))
+                      MOTOR_LAB_TEST_SETTINGS=json.dumps({"train.epochs": TRAIN_EPOCHS}))
     yield
     for k, v in keep.items():
         if v is None:
@@ -319,10 +319,10 @@ def test_train_page_defaults_come_from_the_quick_preset(tmp_path):
     assert at.selectbox(key="w:backbone").value == cfg.backbone
     assert set(at.selectbox(key="w:backbone").options) == set(BACKBONES)
     assert at.radio(key="w:variants").value == "both"
-    assert at.number_input(key="w:lr").value == pytest.approx(cfg.train.lr)
-    assert at.number_input(key="w:epochs").value == TRAIN_EPOCHS  # the test override
+    assert at.number_input(key="w:train.lr").value == pytest.approx(cfg.train.lr)
+    assert at.number_input(key="w:train.epochs").value == TRAIN_EPOCHS  # the test override
     assert at.number_input(key="w:pq:image:m").value == cfg.tokenizer.m
-    assert at.selectbox(key="w:tcn").value == cfg.motor.tcn
+    assert at.selectbox(key="w:motor.tcn").value == cfg.motor.tcn
 
 
 def test_training_both_models_saves_and_registers_a_run(trained_home):
@@ -332,7 +332,7 @@ def test_training_both_models_saves_and_registers_a_run(trained_home):
     assert len(runs) == 1
     rec = runs[0]
     assert rec.variants == ["id", "motor"] and rec.backbone == "lightgcn"
-    assert rec.settings["epochs"] == TRAIN_EPOCHS
+    assert rec.settings["train.epochs"] == TRAIN_EPOCHS
     for v in ("id", "motor"):
         m = json.loads((rec.folder(v) / "metrics.json").read_text())
         assert m["epochs_run"] == TRAIN_EPOCHS and 0 <= rec.headline[v]["recall@20"] <= 1
@@ -341,14 +341,14 @@ def test_training_both_models_saves_and_registers_a_run(trained_home):
 
 def test_settings_survive_page_switches(tmp_path):
     at = new_app(tmp_path, "train")
-    at.number_input(key="w:lr").set_value(0.0123)
+    at.number_input(key="w:train.lr").set_value(0.0123)
     at.radio(key="w:variants").set_value("motor")
     at.run()
     at.switch_page("app/pages/data.py")
     at.run()
     at.switch_page("app/pages/train.py")
     at.run()
-    assert at.number_input(key="w:lr").value == pytest.approx(0.0123)
+    assert at.number_input(key="w:train.lr").value == pytest.approx(0.0123)
     assert at.radio(key="w:variants").value == "motor"
 
 
@@ -362,14 +362,14 @@ def test_a_failed_run_shows_the_message_keeps_settings_and_earlier_runs(trained_
 
     before = [r.run_id for r in Workspace(trained_home).runs()]
     at = new_app(trained_home, "train")
-    at.number_input(key="w:lr").set_value(0.0077)
+    at.number_input(key="w:train.lr").set_value(0.0077)
     at.run()
     monkeypatch.setattr(motor.experiment, "run_experiment", boom)
     train(at, check=False)
     wait_for_job(at)
     assert not at.exception
     assert "Training failed: modality 'image': k=64" in at.error[0].value
-    assert at.number_input(key="w:lr").value == pytest.approx(0.0077)
+    assert at.number_input(key="w:train.lr").value == pytest.approx(0.0077)
     assert [r.run_id for r in Workspace(trained_home).runs()] == before
     assert sorted(p.name for p in (trained_home / "runs").iterdir()) == sorted(before)
 
@@ -378,7 +378,7 @@ def test_cancel_stops_training_and_keeps_nothing(tmp_path):
     from app.workspace import Workspace
 
     at = new_app(tmp_path, "train")
-    train(at, variants="id", epochs=200)
+    train(at, **{"variants": "id", "train.epochs": 200})
     at.button(key="w:cancel").click()
     at.run()
     wait_for_job(at, limit=120)
@@ -693,7 +693,7 @@ def test_explore_pages_on_an_uploaded_mmrec_dataset_without_titles(tmp_path):
     at.switch_page("app/pages/train.py")
     at.run()
     assert at.selectbox(key="w:pq:image:k").value <= 32  # codebooks fitted to 50 items
-    train(at, cold_items=0.1)
+    train(at, **{"split.cold_items": 0.1})
     wait_for_job(at, limit=120)
     no_problems(at)
     for page in ("tokens", "attention", "recommend", "compare"):

@@ -242,18 +242,19 @@ def test_settings_follow_the_preset_and_fit_the_dataset():
 
     s = app_settings.default_settings({"image": 6, "text": 3}, n_items=40)
     q = preset("quick", "motor")
-    assert s["backbone"] == q.backbone and s["epochs"] == q.train.epochs and s["tcn"] == q.motor.tcn
-    assert s["pq"]["text"]["m"] == min(q.tokenizer.m, 3) and s["pq"]["image"]["k"] <= 32
+    assert s["backbone"] == q.backbone and s["train.epochs"] == q.train.epochs and s["motor.tcn"] == q.motor.tcn
+    pq = s["tokenizer.per_modality"]
+    assert pq["text"]["m"] == min(q.tokenizer.m, 3) and pq["image"]["k"] <= 32
     configs = app_settings.build_configs(s, {"data": "demo"})
     assert list(configs) == ["id", "motor"]
     assert configs["motor"].items == "motor" and configs["id"].items == "id"
-    assert configs["motor"].tokenizer.per_modality["text"].m == s["pq"]["text"]["m"]
-    assert configs["id"].train.lr == configs["motor"].train.lr == s["lr"]
+    assert configs["motor"].tokenizer.per_modality["text"].m == pq["text"]["m"]
+    assert configs["id"].train.lr == configs["motor"].train.lr == s["train.lr"]
 
 
 def test_bad_settings_are_motor_errors():
     s = app_settings.default_settings({"image": 8}, 40)
-    s["heads"], s["token_dim"] = 3, 32
+    s["motor.heads"], s["motor.token_dim"] = 3, 32
     with pytest.raises(MotorError, match="heads=3 must divide token_dim=32"):
         app_settings.build_configs(s, {"data": "demo"})
     s = app_settings.default_settings({"image": 8}, 40)
@@ -279,7 +280,7 @@ def test_train_job_runs_in_the_background_and_registers(tmp_path):
     data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
     ds = load_dataset(str(data))
     s = app_settings.default_settings({m: x.dim for m, x in ((k, v) for k, v in ds.modalities.items())}, ds.n_items)
-    s.update(epochs=2, batch_size=64)
+    s.update({"train.epochs": 2, "train.batch_size": 64})
     ws = Workspace(tmp_path / "home")
     done = []
     job = TrainJob(ws, app_settings.build_configs(s, {"data": str(data)}), ds, s, "tiny", "sess",
@@ -300,7 +301,7 @@ def test_second_job_waits_for_the_first(tmp_path):
     data = write_simple(tmp_path / "d")
     ds = load_dataset(str(data))
     s = app_settings.default_settings({"image": 6, "text": 4}, ds.n_items)
-    s.update(epochs=1, batch_size=64, variants="id")
+    s.update({"train.epochs": 1, "train.batch_size": 64, "variants": "id"})
     ws = Workspace(tmp_path / "home")
     configs = app_settings.build_configs(s, {"data": str(data)})
     jobs.TRAIN_LOCK.acquire()

@@ -49,7 +49,7 @@ def free_port() -> int:
 def server(tmp_path):
     port = free_port()
     env = dict(os.environ, MOTOR_LAB_HOME=str(tmp_path / "lab"), MOTOR_LAB_UMAP="0", MOTOR_LAB_UMAP_WARMUP="0",
-               MOTOR_LAB_TEST_SETTINGS=json.dumps({"epochs": 2}), PYTHONUNBUFFERED="1")
+               MOTOR_LAB_TEST_SETTINGS=json.dumps({"train.epochs": 2}), PYTHONUNBUFFERED="1")
     log = open(tmp_path / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless=true",
                              "--server.address=127.0.0.1", f"--server.port={port}"],

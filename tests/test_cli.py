@@ -18,9 +18,12 @@ def motor(*args, cwd=ROOT):
 
 
 def test_help_for_every_command():
-    for cmd in ([], ["data"], ["tokenize"], ["train"], ["recommend"], ["features"]):
+    for cmd in ([], ["data"], ["tokenize"], ["train"], ["recommend"], ["features"], ["bench"]):
         r = motor(*cmd, "--help")
         assert r.returncode == 0 and "usage" in r.stdout.lower(), cmd
+    listed = motor("--help").stdout
+    for cmd in ("data", "tokenize", "train", "recommend", "features", "bench"):
+        assert f"    {cmd} " in listed, cmd
 
 
 def test_data_prints_statistics():

@@ -51,7 +51,8 @@ def body():
                "trained": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
                "dataset": r.dataset, "backbone": r.backbone,
                "models": " + ".join(VARIANT_LABELS[v] for v in r.variants),
-               "epochs": r.settings.get("epochs"), "cold items": r.settings.get("cold_items"),
+               "epochs": r.settings.get("train.epochs", r.settings.get("epochs")),  # older registries: flat names
+               "cold items": r.settings.get("split.cold_items", r.settings.get("cold_items")),
                "seconds": round(r.seconds or 0)}
         for v in r.variants:
             h = r.headline.get(v, {})

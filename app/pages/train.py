@@ -1,4 +1,8 @@
-"""Train: the same backbone with ID item embeddings and with MOTOR tokens, in a background thread."""
+"""Train: the same backbone with ID item embeddings and with MOTOR tokens, in a background thread.
+
+The form's widgets are bound to dotted RunConfig paths (``train.lr``, ``motor.heads``; see
+``app.settings.FORM_PATHS``): widget key ``w:<path>``, value in the session's settings dict.
+"""
 
 from __future__ import annotations
 
@@ -37,12 +41,12 @@ def settings_form(ds, s: dict) -> None:
                       "of their content, so the item table no longer grows with the number of items.")
     with c2:
         a, b = st.columns(2)
-        ui.bound(a.number_input, s, "epochs", "Epochs (at most)", min_value=1, max_value=1000, step=1,
+        ui.bound(a.number_input, s, "train.epochs", "Epochs (at most)", min_value=1, max_value=1000, step=1,
                  help="Early stopping ends a run sooner when validation Recall@20 stops improving.")
-        ui.bound(b.number_input, s, "lr", "Learning rate", min_value=1e-5, max_value=1.0, step=0.001, format="%.4f")
-        ui.bound(a.number_input, s, "seed", "Seed", min_value=0, max_value=2**31 - 1, step=1,
+        ui.bound(b.number_input, s, "train.lr", "Learning rate", min_value=1e-5, max_value=1.0, step=0.001, format="%.4f")
+        ui.bound(a.number_input, s, "train.seed", "Seed", min_value=0, max_value=2**31 - 1, step=1,
                  help="Same seed and settings give the same run.")
-        ui.bound(b.slider, s, "cold_items", "Cold-item fraction", min_value=0.0, max_value=0.5, step=0.05,
+        ui.bound(b.slider, s, "split.cold_items", "Cold-item fraction", min_value=0.0, max_value=0.5, step=0.05,
                  help="Hold this share of items out of training entirely and test on them separately. "
                       "ID embeddings cannot learn them; MOTOR still knows their content.")
     motor_on = s["variants"] in ("both", "motor")
@@ -50,7 +54,7 @@ def settings_form(ds, s: dict) -> None:
                      icon=":material/token:"):
         st.caption("Each modality's feature vector is split into M sub-vectors; each sub-vector becomes the nearest "
                    "of K codewords: one token. Fewer codewords put more items on each token (more sharing).")
-        for name, p in s["pq"].items():
+        for name, p in s["tokenizer.per_modality"].items():
             dim = ds.modalities[name].dim
             st.markdown(f"**{name}** ({dim}-d)")
             c = st.columns(4)
@@ -66,13 +70,14 @@ def settings_form(ds, s: dict) -> None:
                      help="learn a rotation before PQ: lower error, a few seconds slower")
     with st.expander("Token Cross Network", icon=":material/hub:"):
         c = st.columns(4)
-        ui.bound(c[0].selectbox, s, "tcn", "Variant", options=["attention", "cross", "mean"], disabled=not motor_on,
+        ui.bound(c[0].selectbox, s, "motor.tcn", "Variant", options=["attention", "cross", "mean"], disabled=not motor_on,
                  help="attention: self-attention among an item's tokens + attention pooling; cross: DCN-v2 "
                       "cross layers; mean: no crossing (ablation)")
-        ui.bound(c[1].number_input, s, "layers", "Depth (layers)", min_value=1, max_value=6, step=1,
+        ui.bound(c[1].number_input, s, "motor.layers", "Depth (layers)", min_value=1, max_value=6, step=1,
                  disabled=not motor_on)
-        ui.bound(c[2].selectbox, s, "heads", "Heads", options=[1, 2, 4, 8], disabled=not motor_on or s["tcn"] != "attention")
-        ui.bound(c[3].selectbox, s, "token_dim", "Token width", options=[16, 32, 64, 128], disabled=not motor_on)
+        ui.bound(c[2].selectbox, s, "motor.heads", "Heads", options=[1, 2, 4, 8],
+                 disabled=not motor_on or s["motor.tcn"] != "attention")
+        ui.bound(c[3].selectbox, s, "motor.token_dim", "Token width", options=[16, 32, 64, 128], disabled=not motor_on)
     with st.expander(f"Backbone and optimisation ({s['backbone']})", icon=":material/tune:"):
         fields = backbone_fields(BACKBONES[s["backbone"]])
         model = s.setdefault("model", {})
@@ -90,9 +95,9 @@ def settings_form(ds, s: dict) -> None:
             else:
                 ui.bound(col.number_input, model, f.name, f.name, key=key, format="%.6g", help=f.help)
         c = st.columns(3)
-        ui.bound(c[0].number_input, s, "patience", "Early-stopping patience (epochs)", min_value=1, max_value=1000)
-        ui.bound(c[1].number_input, s, "batch_size", "Batch size", min_value=64, max_value=65536, step=256)
-        ui.bound(c[2].number_input, s, "threads", "CPU threads for training", min_value=0, max_value=64, step=1,
+        ui.bound(c[0].number_input, s, "train.patience", "Early-stopping patience (epochs)", min_value=1, max_value=1000)
+        ui.bound(c[1].number_input, s, "train.batch_size", "Batch size", min_value=64, max_value=65536, step=256)
+        ui.bound(c[2].number_input, s, "train.threads", "CPU threads for training", min_value=0, max_value=64, step=1,
                  help="0 = one per core. The app trains on 1 thread by default: the page, the browser and the "
                       "map computations need the other core of a 2-core machine.")
 

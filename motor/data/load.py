@@ -33,6 +33,9 @@ class DataConfig:
                                                                     "(flagged)")
 
     def validate(self):
+        """A source is named and kcore is 0 (off) or a positive count."""
+        if not self.data.strip():
+            raise MotorError("data must name a source: 'demo', 'ml100k' or a dataset folder")
         if self.kcore < 0:
             raise MotorError(f"kcore must be 0 (off) or a positive count, got {self.kcore}")
 

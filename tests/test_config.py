@@ -1,0 +1,93 @@
+"""One configuration path: dotted overrides merged into a RunConfig, typed and validated."""
+
+import json
+
+import pytest
+
+from motor.config import apply_overrides, parse_assignment
+from motor.errors import MotorError
+from motor.experiment import RunConfig
+from motor.models.lightgcn import LightGCNConfig
+from motor.presets import preset
+from motor.train import TrainConfig
+
+
+def test_dotted_paths_and_section_mappings_are_the_same_override():
+    base = RunConfig()
+    a = base.with_overrides({"train.lr": 0.01, "model.n_layers": 3, "split.cold_items": 0.1})
+    b = apply_overrides(base, {"train": {"lr": 0.01}, "model": {"n_layers": 3}, "split": {"cold_items": 0.1}})
+    assert a == b and a.train.lr == 0.01 and a.model.n_layers == 3 and a.split.cold_items == 0.1
+    assert a.train.epochs == base.train.epochs  # merged, not replaced
+    assert base.train.lr != 0.01 and base.model.n_layers != 3  # the original is unchanged
+
+
+def test_model_is_the_backbones_typed_config_and_round_trips_through_json():
+    cfg = RunConfig().with_overrides({"model.n_layers": 3})
+    assert isinstance(cfg.model, LightGCNConfig)
+    saved = json.loads(json.dumps(cfg.to_dict()))
+    assert saved["model"] == {"embedding_dim": 64, "n_layers": 3, "reg_weight": 0.0001}
+    assert RunConfig.from_dict(saved) == cfg
+
+
+def test_a_new_backbone_starts_from_its_own_defaults():
+    cfg = RunConfig().with_overrides({"model.n_layers": 3}).with_overrides({"backbone": "bpr", "model.reg_weight": 0.5})
+    assert cfg.backbone == "bpr" and type(cfg.model).__name__ == "BPRConfig" and cfg.model.reg_weight == 0.5
+    same = RunConfig().with_overrides({"model.n_layers": 3}).with_overrides({"backbone": "lightgcn"})
+    assert same.model.n_layers == 3  # unchanged backbone: settings kept
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.lrr": 0.1}, "unknown setting 'train.lrr' (did you mean 'lr'?)"),
+    ({"trian.lr": 0.1}, "did you mean 'train'"),
+    ({"train": {"epoch": 3}}, "unknown setting 'train.epoch' (did you mean 'epochs'?)"),
+    ({"model.layers": 3}, "did you mean 'n_layers'"),
+    ({"tokenizer.per_modality.text.mm": 2}, "did you mean 'm'"),
+    ({"train.lr.x": 1}, "'train.lr' is a single setting"),
+    ({"train.lr": "fast"}, "must be a number"),
+    ({"train.epochs": 0}, "train.epochs must be at least 1"),
+    ({"train..lr": 1}, "dotted path"),
+])
+def test_bad_overrides_are_clear_errors(overrides, message):
+    with pytest.raises(MotorError) as e:
+        RunConfig().with_overrides(overrides)
+    assert message in str(e.value)
+
+
+def test_per_modality_entries_are_typed():
+    cfg = RunConfig().with_overrides({"tokenizer.per_modality.text.m": 2, "tokenizer.per_modality.image": {"k": 8}})
+    assert cfg.tokenizer.per_modality["text"].m == 2 and cfg.tokenizer.per_modality["image"].k == 8
+    assert cfg.tokenizer.for_modality("image").m == cfg.tokenizer.m
+
+
+def test_assignments_parse_json_values_else_text():
+    assert parse_assignment("train.lr=0.01") == ("train.lr", 0.01)
+    assert parse_assignment("train.topk=[5, 10]") == ("train.topk", [5, 10])
+    assert parse_assignment("motor.tcn=cross") == ("motor.tcn", "cross")
+    with pytest.raises(MotorError, match="KEY=VALUE"):
+        parse_assignment("nonsense")
+
+
+def test_cli_presets_and_app_build_the_same_config():
+    from app.settings import build_configs, default_settings
+    from motor.cli import build_run_config, make_parser
+
+    args = make_parser().parse_args(["train", "--preset", "quick", "--items", "motor", "--lr", "0.03",
+                                     "--set", "motor.heads=2", "--set", "train.threads=1"])
+    from_cli = build_run_config(args)
+    s = default_settings()
+    s.update({"train.lr": 0.03, "motor.heads": 2, "train.threads": 1, "variants": "motor"})
+    from_app = build_configs(s, {"data": "demo"})["motor"]
+    from_preset = preset("quick", "motor", {"train.lr": 0.03, "motor.heads": 2, "train.threads": 1})
+    assert from_cli == from_preset == from_app
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("lr", 0.0, "train.lr must be positive"), ("weight_decay", -1.0, "0 or positive"),
+    ("lr_decay", 1.5, "(0, 1]"), ("lr_decay_every", 0, "at least 1"), ("round_decimals", -2, "-1 (exact)"),
+    ("topk", [0], "at least 1"), ("clip_grad_norm", -0.1, "0 (off)"), ("threads", -1, "one per core"),
+    ("eval_batch_users", 0, "at least 1"), ("valid_metric", "recall@7", "K in topk"),
+])
+def test_train_settings_are_validated_with_their_range(field, value, message):
+    with pytest.raises(MotorError) as e:
+        apply_overrides(TrainConfig(), {field: value})
+    assert message in str(e.value)

@@ -42,6 +42,8 @@ PAGES = {
         st.Page("app/pages/attention.py", title="Attention", icon=":material/grid_on:", url_path="attention"),
         st.Page("app/pages/recommend.py", title="Recommend", icon=":material/recommend:", url_path="recommend"),
         st.Page("app/pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+        st.Page("app/pages/compare_runs.py", title="Compare runs", icon=":material/stacked_bar_chart:",
+                url_path="compare-runs"),
         st.Page("app/pages/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
     ],
 }

@@ -653,8 +653,40 @@ def test_presentation_mode_enlarges_figures_and_type(trained_home):
     assert not at.get("html") and all(f["layout"]["height"] < 640 for f in figures(at))
 
 
+def test_compare_runs_summarises_seeds_with_spread_and_exports_html(tmp_path):
+    from app.workspace import Workspace
+
+    at = new_app(tmp_path, "train")
+    for seed in (0, 1):
+        train(at, **{"variants": "both", "train.seed": seed})
+        wait_for_job(at)
+        no_problems(at)
+    assert len(Workspace(tmp_path).runs()) == 2
+    at.switch_page("app/pages/compare_runs.py")
+    at.run()
+    no_problems(at)
+    summary = at.dataframe[0].value
+    assert len(summary) == 2 and summary["runs"].tolist() == [2, 2]  # ID and MOTOR, two seeds each
+    assert summary["seeds"].tolist() == ["0, 1", "0, 1"]
+    assert summary["recall@20 std"].notna().all()  # a spread from two seeds
+    every = at.dataframe[1].value
+    assert len(every) == 4 and set(every["model"]) == {"id", "motor"}
+    bars = figures(at)[0]
+    assert all(t["error_y"]["visible"] for t in bars["data"])
+    html = at.get("download_button")[0].proto
+    assert html.label == "Export as HTML report"
+    from app import report
+    page = report.comparison_html("t", "i", {"x": summary}, [])
+    assert page.startswith("<!doctype html>") and "<table" in page
+    at.multiselect(key="w:compare_runs").set_value([every["run"].iloc[0]])  # one run: no spread
+    at.run()
+    no_problems(at)
+    one = at.dataframe[0].value
+    assert one["runs"].tolist() == [1, 1] and "recall@20 std" not in one.columns
+
+
 def test_explore_pages_without_a_run_point_to_training(tmp_path):
-    for page in ("how", "new_item", "tokens", "attention", "recommend", "compare", "runs"):
+    for page in ("how", "new_item", "compare_runs", "tokens", "attention", "recommend", "compare", "runs"):
         at = new_app(tmp_path, page)
         no_problems(at)
         assert "No trained run yet" in at.info[0].value

@@ -543,3 +543,15 @@ def test_item_map_points_carry_their_item_and_cold_items_are_ringed():
     event = {"selection": {"points": [{"curve_number": 0, "point_index": 0, "customdata": 7}]}}
     assert charts.picked_item(event) == 7 and charts.picked_item({"selection": {"points": []}}) is None
     assert charts.picked_item(None) is None and charts.picked_item({"selection": {"points": [{"customdata": [3]}]}}) == 3
+
+
+def test_comparison_report_is_one_offline_html_file():
+    import plotly.graph_objects as go
+
+    from app import report
+
+    figs = [go.Figure(go.Bar(x=["a"], y=[1])), go.Figure(go.Bar(x=["b"], y=[2]))]
+    page = report.comparison_html("Runs <compared>", "intro", {"t": pd.DataFrame({"x": [0.5]})}, figs)
+    assert page.startswith("<!doctype html>") and "Runs &lt;compared&gt;" in page and "<table" in page
+    assert page.count("Plotly.newPlot") == 2 and "<script src=" not in page  # plotly.js inlined once, no CDN
+    assert len(page) > 1_000_000  # the inlined plotly.js

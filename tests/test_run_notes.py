@@ -29,3 +29,26 @@ def test_item_side_growth_keeps_motor_flat_and_id_linear():
     g = item_side_growth(64 * 100, 20_000, 100, factors=(1, 10))
     assert g["items"].tolist() == [100, 1000] and g["ID"].tolist() == [6400, 64_000]
     assert g["MOTOR"].tolist() == [20_000, 20_000]
+
+
+def test_runs_that_differ_only_by_seed_are_summarised_with_their_spread():
+    from motor.run_compare import run_rows, setting_label, with_spread
+
+    def entry(run, variant, seed, r20, cold=0.0):
+        return {"run": run, "backbone": "lightgcn", "variant": variant, "dataset": "demo",
+                "settings": {"train.seed": seed, "split.cold_items": cold},
+                "metrics": {"test": {"recall@20": r20, "ndcg@20": r20 / 2}, "params": {"item_side": 100},
+                            "best_epoch": 2, "epochs_run": 2}}
+
+    rows = run_rows([entry("a", "motor", 0, 0.10), entry("b", "motor", 1, 0.14), entry("a", "id", 0, 0.2),
+                     entry("c", "motor", 0, 0.3, cold=0.2)])
+    assert len(rows) == 4 and rows["seed"].tolist() == [0, 1, 0, 0]
+    s = with_spread(rows)
+    assert len(s) == 3  # MOTOR x2 seeds, ID, MOTOR with cold items
+    motor = s[(s["model"] == "motor") & (s["cold items"] == 0)].iloc[0]
+    assert motor["runs"] == 2 and motor["seeds"] == "0, 1"
+    assert abs(motor["recall@20 mean"] - 0.12) < 1e-9 and abs(motor["recall@20 std"] - 0.0282843) < 1e-6
+    assert (motor["recall@20 min"], motor["recall@20 max"]) == (0.10, 0.14)
+    single = s[s["model"] == "id"].iloc[0]
+    assert single["runs"] == 1 and single["recall@20 std"] != single["recall@20 std"]  # NaN: no spread from one run
+    assert setting_label(s.iloc[2]) == "lightgcn · MOTOR · demo · cold 20%"

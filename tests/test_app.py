@@ -685,6 +685,29 @@ def test_compare_runs_summarises_seeds_with_spread_and_exports_html(tmp_path):
     assert one["runs"].tolist() == [1, 1] and "recall@20 std" not in one.columns
 
 
+def test_regime_presets_set_the_split_settings(tmp_path):
+    from app.regimes import REGIMES, available
+    from app.settings import FORM_PATHS
+
+    at = new_app(tmp_path, "train")
+    no_problems(at)
+    radio = at.radio(key="w:regime")
+    assert radio.value == "full" and set(radio.options) >= {"Full data", "Cold start: 20% new items"}
+    assert ("Sparse: 10% of interactions" in radio.options) == ("split.train_fraction" in FORM_PATHS)
+    radio.set_value("cold")
+    at.run()
+    no_problems(at)
+    assert at.slider(key="w:split.cold_items").value == pytest.approx(0.2)
+    assert at.session_state["settings"]["split.cold_items"] == pytest.approx(0.2)
+    at.slider(key="w:split.cold_items").set_value(0.35)  # a value no regime has: custom
+    at.run()
+    assert at.radio(key="w:regime").value == "custom"
+    at.radio(key="w:regime").set_value("full")
+    at.run()
+    assert at.slider(key="w:split.cold_items").value == 0.0 and at.radio(key="w:regime").value == "full"
+    assert set(available(FORM_PATHS)) <= set(REGIMES)
+
+
 def test_explore_pages_without_a_run_point_to_training(tmp_path):
     for page in ("how", "new_item", "compare_runs", "tokens", "attention", "recommend", "compare", "runs"):
         at = new_app(tmp_path, page)

@@ -52,3 +52,16 @@ def test_runs_that_differ_only_by_seed_are_summarised_with_their_spread():
     single = s[s["model"] == "id"].iloc[0]
     assert single["runs"] == 1 and single["recall@20 std"] != single["recall@20 std"]  # NaN: no spread from one run
     assert setting_label(s.iloc[2]) == "lightgcn · MOTOR · demo · cold 20%"
+
+
+def test_regimes_offered_only_when_the_form_has_their_settings():
+    from app.regimes import available, matching
+
+    without = available(("split.cold_items",))
+    assert set(without) == {"full", "cold"}  # no training fraction on the form: no 'sparse'
+    assert without["full"].values == {"split.cold_items": 0.0}  # the neutral fraction is dropped, not required
+    both = available(("split.cold_items", "split.train_fraction"))
+    assert set(both) == {"full", "sparse", "cold"}
+    assert matching({"split.cold_items": 0.2, "split.train_fraction": 1.0}, both) == "cold"
+    assert matching({"split.cold_items": 0.0, "split.train_fraction": 0.1}, both) == "sparse"
+    assert matching({"split.cold_items": 0.35}, both) is None

@@ -12,6 +12,7 @@ import streamlit as st
 
 from app import charts, state, ui
 from app.jobs import TrainJob
+from app.regimes import available, matching
 from app.settings import VARIANT_NAMES, backbone_fields, build_configs, default_settings, preset_model
 from app.workspace import VARIANT_LABELS
 from motor.models import BACKBONES
@@ -225,12 +226,38 @@ def progress_panel() -> None:
     live_curves()
 
 
+def apply_regime(s: dict, regime) -> None:
+    """Radio callback: set the regime's values in the settings and in their widgets (before they are drawn)."""
+    for path, value in regime.values.items():
+        s[path] = value
+        st.session_state[f"w:{path}"] = value
+
+
+def regime_picker(s: dict) -> None:
+    """Named regimes (presets of the split settings); 'custom' when the settings match none."""
+    from app.settings import FORM_PATHS
+
+    regimes = available(FORM_PATHS)
+    # the widgets' values of this rerun (the form below stores them in ``s`` only when it is drawn)
+    now = matching({p: st.session_state.get(f"w:{p}", s.get(p)) for p in FORM_PATHS}, regimes)
+    keys = [*regimes] + (["custom"] if now is None else [])
+    st.session_state["w:regime"] = now or "custom"
+    st.radio("Regime", keys, key="w:regime", horizontal=True,
+             format_func=lambda k: regimes[k].title if k in regimes else "Custom (your settings)",
+             on_change=lambda: st.session_state["w:regime"] in regimes and
+             apply_regime(s, regimes[st.session_state["w:regime"]]),
+             help="; ".join(f"{r.title}: {r.help}" for r in regimes.values()))
+    if now is not None:
+        st.caption(regimes[now].help)
+
+
 def body():
     ds = state.dataset(state.data_config())
     s = state.settings(ds)
     st.markdown(f"Dataset **{ds.name}**: {ds.n_users:,} users, {ds.n_items:,} items, "
                 f"{ds.n_interactions:,} interactions; modalities "
                 f"{', '.join(f'{m.name} ({m.dim}-d)' for m in ds.modalities.values())}.")
+    regime_picker(s)
     settings_form(ds, s)
     job = state.current_job()
     running = job is not None and not job.done

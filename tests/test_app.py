@@ -708,6 +708,59 @@ def test_regime_presets_set_the_split_settings(tmp_path):
     assert set(available(FORM_PATHS)) <= set(REGIMES)
 
 
+def test_every_remaining_widget_is_pressed(tmp_path):
+    """The buttons and boxes no other test touches: reset, colourings, token box, sidebar run box, open, delete."""
+    from app.workspace import Workspace
+
+    at = new_app(tmp_path, "train")
+    at.get_by_key("w:train.lr").set_value(0.0321)
+    at.run()
+    at.button(key="w:reset").click()
+    at.run()
+    no_problems(at)
+    assert at.get_by_key("w:train.lr").value != pytest.approx(0.0321)  # back to the preset
+    for seed in (3, 4):
+        train(at, **{"train.seed": seed})
+        wait_for_job(at)
+    older, newer = [r.run_id for r in Workspace(tmp_path).runs()][::-1]
+    at.switch_page("app/pages/tokens.py")
+    at.run()
+    for colour in ("cluster", "genre", "shared", "token"):
+        at.radio(key="w:colour").set_value(colour)
+        at.run()
+        no_problems(at)
+        if colour == "genre":
+            box = at.selectbox(key="w:genre")
+            box.set_value(box.options[1].split(" (")[0])
+            at.run()
+            no_problems(at)
+    token_box = at.selectbox(key="w:token")
+    token_box.select_index(len(token_box.options) - 1)  # a token the picked item does not carry
+    at.run()
+    no_problems(at)
+    label = token_box.options[-1].split(" · ")[0]
+    assert f"carry **{label}**" in texts(at)  # the carriers of the chosen token are listed
+    at.sidebar.selectbox(key="w:active_run").set_value(older)  # the sidebar switches the explored run
+    at.run()
+    no_problems(at)
+    assert at.session_state["run_id"] == older
+    at.switch_page("app/pages/runs.py")
+    at.run()
+    at.selectbox(key="w:runs_pick").set_value(newer)
+    at.run()
+    next(b for b in at.button if b.label == "Open on every page").click()
+    at.run()
+    no_problems(at)
+    assert at.session_state["run_id"] == newer and "This run is open" in texts(at)
+    at.checkbox(key="w:runs_confirm").check()
+    at.run()
+    at.button(key="w:runs_delete").click()  # the owner deletes their own run
+    at.run()
+    no_problems(at)
+    assert [r.run_id for r in Workspace(tmp_path).runs()] == [older]
+    assert at.session_state["run_id"] == older  # the explore pages fall back to the remaining run
+
+
 def test_explore_pages_without_a_run_point_to_training(tmp_path):
     for page in ("how", "new_item", "compare_runs", "tokens", "attention", "recommend", "compare", "runs"):
         at = new_app(tmp_path, page)

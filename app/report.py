@@ -15,10 +15,10 @@ STYLE = ("body{font-family:Inter,Source Sans Pro,Arial,sans-serif;margin:2rem au
 
 
 def comparison_html(title: str, intro: str, tables: dict[str, pd.DataFrame], figures: list[go.Figure]) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
-             f"<p>{html.escape(intro)}</p><p><small>made by motor-lab on "
-             f"{time.strftime('%Y-%m-%d %H:%M')}</small></p>"]
+    head = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>")
+    made = f"<p>{html.escape(intro)}</p><p><small>made by motor-lab on {time.strftime('%Y-%m-%d %H:%M')}</small></p>"
+    parts = [head, made]
     for j, fig in enumerate(figures):
         parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if j == 0 else False,
                                  config={"displayModeBar": False}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st

@@ -21,9 +21,9 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from motor.data.dataset import Dataset
 from motor.data.load import DataConfig, load_dataset

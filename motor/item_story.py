@@ -44,6 +44,6 @@ def item_side_growth(id_item_side: int, motor_item_side: int, n_items: int,
     if n_items < 1:
         raise MotorError("the catalogue has no items")
     per_item = id_item_side / n_items
-    sizes = sorted({max(1, int(round(f * n_items))) for f in factors})
-    return pd.DataFrame({"items": sizes, "ID": [int(round(per_item * s)) for s in sizes],
+    sizes = sorted({max(1, round(f * n_items)) for f in factors})
+    return pd.DataFrame({"items": sizes, "ID": [round(per_item * s) for s in sizes],
                          "MOTOR": [int(motor_item_side)] * len(sizes)})

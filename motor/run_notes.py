@@ -34,7 +34,7 @@ def item_side_breakeven(id_item_side: int, motor_item_side: int, n_items: int) -
     if not n_items or not id_item_side or motor_item_side < id_item_side:
         return None
     per_item = id_item_side / n_items
-    return int(math.floor(motor_item_side / per_item)) + 1
+    return math.floor(motor_item_side / per_item) + 1
 
 
 def size_note(id_item_side: int, motor_item_side: int, n_items: int) -> str | None:

@@ -9,8 +9,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-
-from motor.retrieval import centred_unit
 import pandas as pd
 import pytest
 
@@ -20,6 +18,7 @@ from app.uploads import build_raw_dataset, save_upload
 from app.workspace import RunRecord, Workspace
 from motor import inspect
 from motor.errors import MotorError
+from motor.retrieval import centred_unit
 from motor.runs import LoadedRun
 from tests.conftest import write_simple
 from tests.test_train import run_experiment, tiny_cfg

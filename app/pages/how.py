@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts, state, ui
+from app import charts, ui
 from motor import inspect
 from motor.item_story import item_audience, item_side_growth
 
@@ -26,16 +26,16 @@ def body():
 
     st.subheader("1 · Item features: what the item looks like and says")
     mods = list(ds.modalities.values())
+    described = ", ".join(f"**{m.name}** ({m.dim}-d)" for m in mods)
     st.markdown(f"Every one of the **{ds.n_items:,} items** is described by {ui.plural(len(mods), 'feature vector')}: "
-                + ", ".join(f"**{m.name}** ({m.dim}-d)" for m in mods) +
-                ". These come from pretrained encoders (a picture model, a sentence model); they are never trained "
-                "here, and a brand-new item has them too.")
+                f"{described}. These come from pretrained encoders (a picture model, a sentence model); they are never "
+                "trained here, and a brand-new item has them too.")
 
     st.subheader("2 · Product quantization: features become tokens")
     per = summ["per_modality"]
     ui.metric_row([(f"{m}: M x K", f"{v['m']} x {v['k']}",
-                    f"the {v['dims']}-d vector is cut into M={v['m']} pieces; each piece becomes the nearest of "
-                    f"K={v['k']} codewords (one token)") for m, v in per.items()] +
+                    (f"the {v['dims']}-d vector is cut into M={v['m']} pieces; each piece becomes the nearest of "
+                     f"K={v['k']} codewords (one token)")) for m, v in per.items()] +
                   [("Codewords in use", f"{usage['codewords used'].sum():,} of {usage['K'].sum():,}", None),
                    ("Collision rate", f"{summ['collision_rate']:.1%}",
                     "items whose whole token tuple equals another item's: MOTOR cannot tell them apart")])

@@ -553,7 +553,7 @@ def test_run_line_and_active_run_name_the_models_once(trained_home):
     line = next(m.value for m in at.markdown if m.value.startswith(":material/folder_open: Run"))
     assert line.count("ID") == 1 and line.count("MOTOR") == 1 and "lightgcn" in line and "demo" in line
     box = at.sidebar.selectbox(key="w:active_run")
-    assert box.options[0].count("MOTOR") == 1 and len(box.options[0]) < 45  # fits the sidebar
+    assert box.options[0].count("MOTOR") == 1 and len(box.options[0]) <= 32  # fits the sidebar uncut
 
 
 def test_waiting_training_counts_the_seconds_it_waits(tmp_path):

@@ -53,7 +53,7 @@ def body():
     if view["attention"] is not None:
         att = view["attention"]  # [L, heads, T, T]
         st.markdown(f"Each token id looks up a learned embedding; {att.shape[0]} attention "
-                    f"{'layer' if att.shape[0] == 1 else 'layers'} let the tokens read each other (last layer, "
+                    f"{'layer lets' if att.shape[0] == 1 else 'layers let'} the tokens read each other (last layer, "
                     "averaged over heads, below), then a weighted pooling makes one vector.")
         a, b = st.columns(2)
         a.plotly_chart(charts.heatmaps(att[-1].mean(0, keepdims=True), view["labels"],

@@ -103,7 +103,7 @@ def run_name(rec: RunRecord) -> str:
     """A run in few words: backbone, models, dataset, when (the label's parts are not repeated)."""
     t = time.localtime(rec.created)
     when = time.strftime("%H:%M" if t[:3] == time.localtime()[:3] else "%d %b", t)  # today: the time is enough
-    return f"{rec.backbone} · {'+'.join(VARIANT_LABELS[v] for v in rec.variants)} · {rec.dataset} · {when}"
+    return f"{rec.backbone} {'+'.join(VARIANT_LABELS[v] for v in rec.variants)} · {rec.dataset} · {when}"
 
 
 def run_line(rec: RunRecord) -> None:

@@ -193,7 +193,9 @@ def set_active_run(run_id: str) -> None:
 
 
 def current_job() -> TrainJob | None:
-    return jobs().get(st.session_state.get("job_id"))
+    if not st.session_state.get("job_id"):  # no job yet: no need to import the job machinery (torch)
+        return None
+    return jobs().get(st.session_state["job_id"])
 
 
 def sync_finished_job() -> None:

@@ -761,6 +761,23 @@ def test_every_remaining_widget_is_pressed(tmp_path):
     assert at.session_state["run_id"] == older  # the explore pages fall back to the remaining run
 
 
+def test_the_first_page_does_not_import_torch(tmp_path):
+    """The Data page is drawn before the layout worker starts; nothing on it needs torch (seconds to import)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app.state\n"
+            "app.state.layout_worker = lambda: None  # started after the page; not what is measured here\n"
+            "from streamlit.testing.v1 import AppTest\n"
+            f"at = AppTest.from_file({APP!r}, default_timeout=120)\n"
+            "at.run()\n"
+            "assert not at.exception, [e.value for e in at.exception]\n"
+            "print('METRICS', len(at.metric), 'TORCH', 'torch' in sys.modules)\n")
+    env = dict(os.environ, MOTOR_LAB_HOME=str(tmp_path), MOTOR_LAB_UMAP_WARMUP="0")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert "METRICS 6 TORCH False" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+
+
 def test_explore_pages_without_a_run_point_to_training(tmp_path):
     for page in ("how", "new_item", "compare_runs", "tokens", "attention", "recommend", "compare", "runs"):
         at = new_app(tmp_path, page)

@@ -48,9 +48,8 @@ def body():
     rows = []
     for r in runs:
         row = {"run": r.run_id, "owner": _owner(r, me),
-               "trained": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
+               "trained": time.strftime("%m-%d %H:%M", time.localtime(r.created)),
                "dataset": r.dataset, "backbone": r.backbone,
-               "models": " + ".join(VARIANT_LABELS[v] for v in r.variants),
                "epochs": r.settings.get("train.epochs", r.settings.get("epochs")),  # older registries: flat names
                "cold items": r.settings.get("split.cold_items", r.settings.get("cold_items")),
                "seconds": round(r.seconds or 0)}
@@ -62,9 +61,17 @@ def body():
         rows.append(row)
     df = pd.DataFrame(rows)
     active = state.active_run()
-    config = {c: st.column_config.NumberColumn(c, format="%.4f", width="small") for c in df.columns
-              if "Recall" in c or "NDCG" in c}
+    # short headers and narrow columns: the whole table fits a laptop screen (the run id stays pinned)
+    config = {c: st.column_config.NumberColumn(c.replace("Recall", "R").replace("NDCG", "N"), format="%.4f",
+                                               width="small", help=f"test {c.split()[1]} of the {c.split()[0]} model")
+              for c in df.columns if "Recall" in c or "NDCG" in c}
+    config.update({c: st.column_config.NumberColumn(c.replace("item params", "params"), width="small",
+                                                    help="item-side parameters") for c in df.columns
+                   if c.endswith("item params")})
     config.update({"run": st.column_config.TextColumn("run", pinned=True),
+                   "owner": st.column_config.TextColumn("owner", width="small"),
+                   "dataset": st.column_config.TextColumn("dataset", width="small"),
+                   "backbone": st.column_config.TextColumn("backbone", width="small"),
                    "trained": st.column_config.TextColumn("trained", width="small"),
                    "epochs": st.column_config.NumberColumn("epochs", width="small"),
                    "cold items": st.column_config.NumberColumn("cold", width="small"),

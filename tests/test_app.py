@@ -631,6 +631,16 @@ def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):
     at.run()
     no_problems(at)
     assert any("Users whose top-20" in h.value for h in at.subheader)  # the placed item stays
+    # with a picture: encoded by the shipped image encoder instead of the catalogue's average
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 96), (200, 30, 30)).save(buf, "PNG")
+    at.get_by_key("w:new_item_picture").set_value(("poster.png", buf.getvalue(), "image/png"))
+    at.button(key="w:new_item_go").click()
+    at.run()
+    no_problems(at)
+    assert "image: your picture, encoded by the image encoder" in texts(at)
 
 
 def test_presentation_mode_enlarges_figures_and_type(trained_home):

@@ -554,3 +554,27 @@ def test_comparison_report_is_one_offline_html_file():
     assert page.startswith("<!doctype html>") and "Runs &lt;compared&gt;" in page and "<table" in page
     assert page.count("Plotly.newPlot") == 2 and "<script src=" not in page  # plotly.js inlined once, no CDN
     assert len(page) > 1_000_000  # the inlined plotly.js
+
+
+def test_a_new_item_can_bring_a_picture(tiny_runs):
+    from motor import new_item
+    from motor.features.image import ImageEncoding
+
+    run = tiny_runs["motor"]
+    dim = run.dataset.modalities["image"].dim
+
+    class Pictures:
+        def encode(self, images, progress=None):
+            ok = np.array([img != b"broken" for img in images])
+            feat = np.stack([np.full(dim, len(img), np.float32) for img in images])
+            return ImageEncoding(feat, ok, {i: "not a picture" for i in np.flatnonzero(~ok)})
+
+    class Text:
+        def encode(self, texts, progress=None):
+            return np.ones((len(texts), run.dataset.modalities["text"].dim), np.float32)
+
+    feats, sources = new_item.describe(run.dataset, "x", b"jpegbytes", encoders={"image": Pictures(), "text": Text()})
+    assert sources["image"].startswith("your picture") and feats["image"].shape == (1, dim)
+    assert new_item.place(run, feats, sources).token_ids.shape == (run.tokenizer.n_tokens,)
+    with pytest.raises(MotorError, match="picture could not be used: not a picture"):
+        new_item.describe(run.dataset, "x", b"broken", encoders={"image": Pictures(), "text": Text()})

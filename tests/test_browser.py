@@ -188,10 +188,15 @@ def test_demo_train_and_every_page_in_chromium_with_the_network_blocked(server):
             no_errors(page)
             shot(page, "3-train-done")
 
-            expected = {"How MOTOR works": 3, "Tokens": 3, "Attention": 3, "Recommend": 0, "Compare": 4, "Runs": 0}
+            expected = {"How MOTOR works": 3, "New item": 0, "Tokens": 3, "Attention": 3, "Recommend": 0, "Compare": 4,
+                        "Compare runs": 2, "Runs": 0}
             for name, plots in expected.items():
                 nav(page, name)
                 count_at_least(page, ".js-plotly-plot", plots)  # every plot of the page drawn, however slow
+                if name == "New item":  # place an unseen item: the real text encoder, in the server
+                    page.get_by_role("button", name="Place this item").click()
+                    page.get_by_role("heading", name="Its tokens").wait_for(timeout=180_000)
+                    settle(page)
                 if name != "Attention":
                     count_at_least(page, '[data-testid="stDataFrame"]', 1)
                 no_errors(page)

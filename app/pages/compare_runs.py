@@ -56,8 +56,10 @@ def size_scatter(rows: pd.DataFrame) -> go.Figure:
                                  name=name, marker={"size": 11, "color": charts.COLORS.get(name)},
                                  text=part["run"], hovertemplate="%{text}: %{x:,} items, %{y:,} parameters"
                                                                  "<extra>" + name + "</extra>"))
-    fig.update_xaxes(type="log", title="items in the catalogue")
-    fig.update_yaxes(type="log", title="item-side parameters")
+    lo = np.log10(max(1, float(rows["catalogue items"].min() or 1)) / 3)
+    hi = np.log10(max(1, float(rows["catalogue items"].max() or 1)) * 3)
+    fig.update_xaxes(type="log", title="items in the catalogue", dtick=1, range=[lo, hi])  # decades only
+    fig.update_yaxes(type="log", title="item-side parameters", dtick=1)
     return charts._base(fig, 340, "Item-side size against catalogue size")
 
 
@@ -113,7 +115,7 @@ def body():
     if pop is None:
         st.caption("Popularity buckets appear here for runs whose metrics include them (by_popularity).")
     st.subheader("Every run")
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.dataframe(rows.drop(columns=["label"]), hide_index=True, width="stretch")
     page = report.comparison_html("motor-lab: runs compared", CAPTION, {"Settings over seeds": shown[cols],
                                                                          "Every run": rows}, figs)
     st.download_button("Export as HTML report", page.encode(), "motor-lab-comparison.html", "text/html",

@@ -61,7 +61,10 @@ def show(rec, run, models, item, k: int) -> None:
     with a:
         st.markdown("**Catalogue items sharing its tokens**")
         st.dataframe(ni.sharing_items(run, item.token_ids, 10)[["title", "shared tokens", "which"]],
-                     hide_index=True, width="stretch")
+                     hide_index=True, width="stretch",
+                     column_config={"title": st.column_config.TextColumn(width="medium"),
+                                    "shared tokens": st.column_config.NumberColumn("shared", width="small"),
+                                    "which": st.column_config.TextColumn("which tokens", width="medium")})
     with b:
         st.markdown("**Nearest items by MOTOR vector** (cosine after removing the average)")
         st.dataframe(ni.nearest_items(run, item.vector, 10)[["title", "cosine"]], hide_index=True, width="stretch")

@@ -218,6 +218,7 @@ def progress_panel() -> None:
 
     @st.fragment(run_every=CURVES_EVERY)
     def live_curves():
+        charts.presentation(bool(st.session_state.get("present")))  # a fragment rerun skips the app's top
         j = state.current_job()
         if j is not None and not j.done:
             draw_curves(j, live=True)

@@ -152,7 +152,7 @@ def main(argv=None) -> int:
                      ("health -> Data page drawn", f"{first - health:.1f} s", "target: within 3 s"),
                      ("server start -> first script run finished", f"{done:.1f} s",
                       "after the page: the layout worker (torch import, UMAP warm-up start)")]
-            address = page.url  # holds the session token: the same session after a restart
+            query = page.url.split("?", 1)[1] if "?" in page.url else ""  # the session token: same session later
             if a.start_only:
                 browser.close()
                 raise StartOnly
@@ -174,7 +174,8 @@ def main(argv=None) -> int:
             note = ", ".join(f"{v.upper()} {m['total_seconds']:.1f} s ({m['epochs_run']} epochs, "
                              f"{m['seconds_per_epoch']:.2f} s/epoch, test R@20 {m['test']['recall@20']:.4f})"
                              for v, m in per.items())
-            rows.append(("demo training, default settings (ID then MOTOR), click -> finished", f"{train_s:.1f} s",
+            what = f"--epochs {a.epochs}" if a.epochs else "default settings"
+            rows.append((f"demo training, {what} (ID then MOTOR), click -> finished", f"{train_s:.1f} s",
                          note))
 
             cold = tokens_visit(page)
@@ -189,6 +190,7 @@ def main(argv=None) -> int:
             settle(page)
             warm = tokens_visit(page)
             rows.append(("Tokens page, second visit (warm)", f"{warm:.1f} s", ""))
+            print(rows, flush=True)  # so far, in case a later step fails
             for name, figures in PAGES.items():
                 rows.append((f"{name} page, first visit", f"{page_visit(page, name, figures):.1f} s", ""))
             browser.close()
@@ -205,7 +207,7 @@ def main(argv=None) -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             srv.wait_health()
-            page.goto(address)
+            page.goto(f"{srv.url}/?{query}")  # a new port, the same session
             page.get_by_text("Bundled demo").wait_for(timeout=120_000)
             settle(page)
             t = tokens_visit(page)

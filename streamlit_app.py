@@ -16,23 +16,31 @@ import motor  # noqa: F401  (OpenMP policy before torch/faiss are imported)
 # isort: split
 import streamlit as st
 
-from app import state
-from app.workspace import VARIANT_LABELS
+from app import state, ui
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-st.set_page_config(page_title="motor-lab · MOTOR demo", page_icon=":material/token:", layout="wide")
+# a local file: a ':material/...:' icon makes the browser fetch the favicon from fonts.gstatic.com,
+# and the app must make no outside request
+st.set_page_config(page_title="motor-lab · MOTOR demo", page_icon=str(ROOT / "assets" / "favicon.png"),
+                   layout="wide")
 
 PAGES = {
     "Set up": [
         st.Page("app/pages/data.py", title="Data", icon=":material/database:", url_path="data", default=True),
         st.Page("app/pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     ],
+    "Learn": [
+        st.Page("app/pages/how.py", title="How MOTOR works", icon=":material/school:", url_path="how"),
+        st.Page("app/pages/new_item.py", title="New item", icon=":material/add_circle:", url_path="new-item"),
+    ],
     "Explore a run": [
         st.Page("app/pages/tokens.py", title="Tokens", icon=":material/scatter_plot:", url_path="tokens"),
         st.Page("app/pages/attention.py", title="Attention", icon=":material/grid_on:", url_path="attention"),
         st.Page("app/pages/recommend.py", title="Recommend", icon=":material/recommend:", url_path="recommend"),
         st.Page("app/pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+        st.Page("app/pages/compare_runs.py", title="Compare runs", icon=":material/stacked_bar_chart:",
+                url_path="compare-runs"),
         st.Page("app/pages/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
     ],
 }
@@ -40,7 +48,6 @@ PAGES = {
 nav = st.navigation(PAGES)
 state.session_id()
 state.sync_finished_job()
-state.layout_worker()  # starts once per server process: UMAP warm-up, then maps on request
 
 
 def sidebar() -> None:
@@ -50,7 +57,7 @@ def sidebar() -> None:
         name = "demo (MovieLens sample)" if cfg.get("data") == "demo" else Path(cfg["data"]).name
         st.caption(f"Dataset: **{name}**")
         try:
-            runs = state.workspace().runs()
+            runs = state.runs()
         except Exception as e:  # an unusable workspace is reported by the pages; keep the sidebar drawable
             st.caption(f"Workspace unavailable: {e}")
             return
@@ -66,14 +73,24 @@ def sidebar() -> None:
                 state.set_active_run(st.session_state["w:active_run"])
 
             st.selectbox("Active run (explore pages)", ids, key="w:active_run", on_change=changed,
-                         format_func=lambda i: f"{by_id[i].title()} · "
-                                               f"{' + '.join(VARIANT_LABELS[v] for v in by_id[i].variants)}")
+                         format_func=lambda i: ui.run_name(by_id[i]), help="backbone · models · dataset · trained")
         else:
             st.caption("No trained runs yet: train one on the Train page.")
+        gone = st.session_state.pop("run_gone", None)
+        if gone:
+            st.caption(f":material/info: The run you had open ({gone}) was deleted; another run is open now.")
+        st.toggle("Presentation mode", key="present",
+                  help="For teaching: larger type, taller figures (about one per screen), no captions.")
         job = state.current_job()
         if job is not None and not job.done:
             st.progress(job.fraction(), text=f"Training {job.label}: {job.fraction():.0%}")
 
 
 sidebar()
-nav.run()
+ui.presentation_mode()
+try:
+    nav.run()
+finally:
+    # once per server process: UMAP warm-up, then maps on request. After the page, because it imports torch
+    # (seconds) that the first page does not need
+    state.layout_worker()

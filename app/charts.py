@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,8 @@ COLORS = {"ID": "#8a8f98", "MOTOR": "#e4572e"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
 MUTED = "#d0d3d8"
+# a sequential scale whose lowest colour still stands out on white (OrRd starts near white: washed out)
+SCALE = [[0.0, "#fdae61"], [0.5, "#e4572e"], [1.0, "#67000d"]]
 SVG_MAX_POINTS = 4000
 FONT = dict(family="Inter, Source Sans Pro, sans-serif", size=13)
 
@@ -22,21 +25,47 @@ def _epoch_axis(fig: go.Figure, last_epoch: int) -> None:
     fig.update_xaxes(title="epoch", rangemode="tozero", dtick=max(1, math.ceil(max(last_epoch, 1) / 10)))
 
 
+_style = threading.local()  # per script thread: one session presenting does not enlarge another's figures
+PRESENT_HEIGHT = 640  # presentation mode: about one figure per screen
+PRESENT_FONT = 18
+
+
+def presentation(on: bool) -> None:
+    """Presentation mode for the figures built by this thread's script run (larger type, taller)."""
+    _style.present = bool(on)
+
+
+def presenting() -> bool:
+    return getattr(_style, "present", False)
+
+
+def _present(fig: go.Figure, height: int) -> go.Figure:
+    if presenting():
+        fig.update_layout(height=max(height, PRESENT_HEIGHT), font={**FONT, "size": PRESENT_FONT})
+        fig.update_annotations(font_size=PRESENT_FONT)
+    return fig
+
+
 def _base(fig: go.Figure, height: int = 420, title: str | None = None) -> go.Figure:
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=56 if title else 24, b=10), font=FONT,
                       title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)) if title else None,
                       plot_bgcolor="white",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
-    return fig
+    if title and presenting():
+        fig.update_layout(title_font_size=PRESENT_FONT + 6)
+    return _present(fig, height)
 
 
 def item_map(xy: np.ndarray, hover: list[str], color: dict, title: str, highlight: int | None = None,
-             height: int = 460) -> go.Figure:
+             height: int = 460, cold: np.ndarray | None = None) -> go.Figure:
     """A 2-D map of items. ``color`` is one of:
 
     {'kind': 'category', 'values': [...], 'order': [...]}   one trace per category (legend toggles)
     {'kind': 'mask', 'values': bool[n], 'name': '...'}     highlighted items over muted others
     {'kind': 'scale', 'values': float[n], 'name': '...'}    continuous colour scale
+
+    Every point carries its item index as ``customdata`` (a click picks the item: ``picked_item``);
+    ``cold`` (bool [n]) rings the items held out of training.
     """
     fig = go.Figure()
     hover = np.asarray(hover, dtype=object)
@@ -44,6 +73,12 @@ def item_map(xy: np.ndarray, hover: list[str], color: dict, title: str, highligh
     # SVG below a few thousand points: WebGL has to be emulated in software where there is no GPU (VMs,
     # remote desktops, headless browsers) and was slower there; above that SVG itself gets slow.
     Scatter = go.Scatter if len(xy) <= SVG_MAX_POINTS else go.Scattergl
+
+    def points(idx, name, mk, template, **kw):
+        idx = np.asarray(idx, dtype=int)
+        fig.add_trace(Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name, marker=mk, text=hover[idx],
+                              customdata=idx, hovertemplate=template, **kw))
+
     kind = color["kind"]
     if kind == "category":
         values = np.asarray(color["values"], dtype=object)
@@ -52,55 +87,89 @@ def item_map(xy: np.ndarray, hover: list[str], color: dict, title: str, highligh
             if not sel.any():
                 continue
             c = MUTED if cat in ("other", "none") else PALETTE[j % len(PALETTE)]
-            fig.add_trace(Scatter(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(cat),
-                                       marker=dict(**marker, color=c, opacity=0.8), text=hover[sel],
-                                       hovertemplate="%{text}<extra>" + str(cat) + "</extra>"))
+            points(np.flatnonzero(sel), str(cat), dict(**marker, color=c, opacity=0.8),
+                   "%{text}<extra>" + str(cat) + "</extra>")
     elif kind == "mask":
         sel = np.asarray(color["values"], bool)
-        fig.add_trace(Scatter(x=xy[~sel, 0], y=xy[~sel, 1], mode="markers", name="other items",
-                                   marker=dict(**marker, color=MUTED, opacity=0.6), text=hover[~sel],
-                                   hovertemplate="%{text}<extra></extra>"))
-        fig.add_trace(Scatter(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=color.get("name", "selected"),
-                                   marker=dict(size=8, color="#e4572e", line=dict(width=0.5, color="white")),
-                                   text=hover[sel], hovertemplate="%{text}<extra></extra>"))
+        points(np.flatnonzero(~sel), "other items", dict(**marker, color=MUTED, opacity=0.6),
+               "%{text}<extra></extra>")
+        points(np.flatnonzero(sel), color.get("name", "selected"),
+               dict(size=8, color="#e4572e", line=dict(width=0.5, color="white")), "%{text}<extra></extra>")
     else:
         vals = np.asarray(color["values"], float)
-        order = np.argsort(vals, kind="stable")  # high values drawn last, on top
-        fig.add_trace(Scatter(x=xy[order, 0], y=xy[order, 1], mode="markers", name=color.get("name", ""),
-                                   marker=dict(**marker, color=vals[order], colorscale="OrRd", showscale=True,
-                                               cmin=float(vals.min()), cmax=float(max(vals.max(), 1)),
-                                               colorbar=dict(title=dict(text=color.get("name", ""), side="right"),
-                                                             thickness=10)),
-                                   text=hover[order], hovertemplate="%{text}<br>" + color.get("name", "") +
-                                   ": %{marker.color}<extra></extra>"))
+        name = color.get("name", "")
+        shown = ~np.isnan(vals)  # NaN: not on the scale (e.g. the picked item, drawn as its star)
+        if color.get("muted_zero"):  # zero = "none": grey, so the scale is spent on the items that have some
+            zero = shown & (vals == 0)
+            points(np.flatnonzero(zero), f"no {name}", dict(**marker, color=MUTED, opacity=0.6),
+                   "%{text}<br>" + name + ": 0<extra></extra>")
+            shown &= vals != 0
+        idx = np.flatnonzero(shown)
+        idx = idx[np.argsort(vals[idx], kind="stable")]  # high values drawn last, on top
+        lo = float(vals[idx].min()) if len(idx) else 0.0
+        hi = float(vals[idx].max()) if len(idx) else 1.0
+        points(idx, name, dict(**marker, color=vals[idx], colorscale=SCALE, showscale=True, cmin=lo,
+                               cmax=max(hi, lo + 1),
+                               colorbar=dict(title=dict(text=name, side="right"), thickness=10)),
+               "%{text}<br>" + name + ": %{marker.color}<extra></extra>")
+    if cold is not None and np.any(cold):
+        points(np.flatnonzero(cold), "cold items (never in training)",
+               dict(size=9, symbol="circle-open", color="#111", line=dict(width=1)), "%{text}<extra>cold</extra>")
     if highlight is not None:
-        fig.add_trace(Scatter(x=[xy[highlight, 0]], y=[xy[highlight, 1]], mode="markers",
-                                   name="picked item", text=[hover[highlight]],
-                                   marker=dict(size=16, symbol="star", color="#111", line=dict(width=1, color="white")),
-                                   hovertemplate="%{text}<extra>picked</extra>"))
+        points([highlight], "picked item", dict(size=16, symbol="star", color="#111", line=dict(width=1, color="white")),
+               "%{text}<extra>picked</extra>")
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
     fig = _base(fig, height, title)
-    if kind == "category" and len(fig.data) > 7:  # many clusters: a legend would cover the title; hover names them
-        fig.update_layout(showlegend=False)
+    if kind == "category" and len(fig.data) > 7:  # many clusters: a legend beside the map, not over its title
+        fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.01,
+                                      font=dict(size=11)))
     return fig
+
+
+def picked_item(event) -> int | None:
+    """The item of the first clicked point in a Streamlit plotly selection event (its ``customdata``)."""
+    try:
+        pts = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for p in pts:
+        c = p.get("customdata")
+        c = c[0] if isinstance(c, (list, tuple)) and c else c
+        if isinstance(c, (int, float)) and not isinstance(c, bool):
+            return int(c)
+    return None
 
 
 def heatmaps(maps: np.ndarray, labels: list[str], titles: list[str], height: int = 380,
-             zmax: float | None = None) -> go.Figure:
-    """Side-by-side attention heatmaps [n, T, T]; rows = query token (attends), columns = key token."""
+             zmax: float | None = None, zmin: float = 0.0, colorscale: str = "Blues",
+             panel_labels: list[list[str]] | None = None, colorbar: str = "weight") -> go.Figure:
+    """Side-by-side attention heatmaps [n, T, T] on ONE colour scale (comparable at a glance);
+    rows = query token (attends), columns = key token. ``panel_labels`` gives each panel its own
+    tick labels (e.g. an item's tokens beside the slots of an average)."""
     n = len(maps)
     fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.12 if n > 1 else 0.05)
     zmax = float(np.max(maps)) if zmax is None else zmax
+    T = len(labels)
+    tick = 11 if T <= 12 else 9  # many tokens: smaller ticks, still readable
     for j, m in enumerate(maps):
-        fig.add_trace(go.Heatmap(z=m, x=labels, y=labels, zmin=0, zmax=zmax, colorscale="Blues",
-                                 showscale=j == n - 1, colorbar=dict(thickness=10, title=dict(text="weight")),
+        lab = panel_labels[j] if panel_labels else labels
+        fig.add_trace(go.Heatmap(z=m, x=lab, y=lab, zmin=zmin, zmax=zmax, colorscale=colorscale,
+                                 showscale=j == n - 1, colorbar=dict(thickness=10, title=dict(text=colorbar)),
                                  hovertemplate="%{y} attends to %{x}: %{z:.3f}<extra></extra>"),
                       row=1, col=j + 1)
-        fig.update_yaxes(autorange="reversed", row=1, col=j + 1, tickfont=dict(size=11))
-        fig.update_xaxes(tickangle=-45, row=1, col=j + 1, tickfont=dict(size=11))
-    fig.update_layout(height=height + 10 * max(len(labels) - 8, 0), margin=dict(l=10, r=10, t=40, b=10), font=FONT)
+        fig.update_yaxes(autorange="reversed", row=1, col=j + 1, tickfont=dict(size=tick), automargin=True)
+        fig.update_xaxes(tickangle=-45, row=1, col=j + 1, tickfont=dict(size=tick), automargin=True)
+    fig.update_layout(height=height + 10 * max(T - 8, 0), margin=dict(l=10, r=10, t=40, b=10), font=FONT)
+    _present(fig, height + 10 * max(T - 8, 0))
     return fig
+
+
+def difference_heatmap(diff: np.ndarray, labels: list[str], title: str, height: int = 380) -> go.Figure:
+    """An item's attention minus the average (diverging scale centred on 0: red = more than usual)."""
+    lim = float(np.abs(diff).max()) or 1e-6
+    return heatmaps(diff[None], labels, [title], height, zmax=lim, zmin=-lim, colorscale="RdBu_r",
+                    colorbar="vs average")
 
 
 def pooling_bars(labels: list[str], weights: np.ndarray, average: np.ndarray | None = None,
@@ -184,3 +253,16 @@ def progress_curves(states: dict, height: int = 260) -> tuple[go.Figure, go.Figu
         fig.update_yaxes(title=y)
         _base(fig, height, title)
     return loss, valid
+
+
+def growth_lines(growth: pd.DataFrame, now: int, height: int = 320) -> go.Figure:
+    """Item-side parameters against catalogue size (log axes), ID and MOTOR; a line at today's size."""
+    fig = go.Figure()
+    for name in ("ID", "MOTOR"):
+        fig.add_trace(go.Scatter(x=growth["items"], y=growth[name], mode="lines+markers", name=name,
+                                 line={"color": COLORS[name], "width": 2},
+                                 hovertemplate="%{x:,} items: %{y:,} parameters<extra>" + name + "</extra>"))
+    fig.add_vline(x=now, line={"dash": "dot", "color": "#555"}, annotation_text="this catalogue")
+    fig.update_xaxes(type="log", title="items in the catalogue")
+    fig.update_yaxes(type="log", title="item-side parameters")
+    return _base(fig, height, "Item-side size as the catalogue grows")

@@ -4,24 +4,35 @@
 and loaded runs are read-only after loading; the job registry and the layout worker are
 thread-safe. Everything a session owns (its id, chosen dataset, settings, active run) lives in
 ``st.session_state``.
+
+A session's identity survives a reload: on the first visit it gets a random token that is put
+in the address (``?session=...``); a reload, a bookmark or a restarted server with that address
+is the same session, with its uploads and runs. The workspace stores only a hash of the token
+(``session_id``), so folder names and run records never reveal it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import uuid
+import re
+import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from app.jobs import JobRegistry, TrainJob
-from app.layouts import LayoutWorker
-from app.settings import default_settings, fit_settings
+if TYPE_CHECKING:  # app.jobs and app.settings import torch (seconds): only pages that train or map need them
+    from app.jobs import JobRegistry, TrainJob
+    from app.layouts import LayoutWorker
+
 from app.workspace import RunRecord, Workspace, default_home
 from motor.errors import MotorError
 
 DEMO = {"data": "demo"}
+TOKEN_PARAM = "session"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 # --- process-wide ---------------------------------------------------------------------------
@@ -40,11 +51,15 @@ def workspace() -> Workspace:
 
 @st.cache_resource(show_spinner=False)
 def jobs() -> JobRegistry:
+    from app.jobs import JobRegistry
+
     return JobRegistry()
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda w: w.close())
 def layout_worker() -> LayoutWorker:
+    from app.layouts import LayoutWorker
+
     return LayoutWorker(warmup=os.environ.get("MOTOR_LAB_UMAP_WARMUP", "1") != "0")
 
 
@@ -107,9 +122,27 @@ def run_models(rec: RunRecord) -> dict:
 # --- per session ----------------------------------------------------------------------------
 
 
+def session_token() -> str:
+    """This session's secret token, kept in the address so that a reload is the same session."""
+    tok = st.session_state.get("token")
+    if tok is None:
+        given = st.query_params.get(TOKEN_PARAM)
+        tok = given if given and _TOKEN.match(given) else secrets.token_urlsafe(18)
+        st.session_state["token"] = tok
+    if st.query_params.get(TOKEN_PARAM) != tok:  # first visit, or a page switch dropped it
+        st.query_params[TOKEN_PARAM] = tok
+    return tok
+
+
+def owner_of(token: str) -> str:
+    """The id the workspace stores for a token (uploads folder, run owner): a hash, not the secret."""
+    return hashlib.sha256(token.encode()).hexdigest()[:20]
+
+
 def session_id() -> str:
     if "sid" not in st.session_state:
-        st.session_state["sid"] = uuid.uuid4().hex[:12]
+        st.session_state["sid"] = owner_of(session_token())
+    session_token()
     return st.session_state["sid"]
 
 
@@ -123,6 +156,8 @@ def set_data_config(cfg: dict) -> None:
 
 def settings(ds=None) -> dict:
     """This session's Train settings, fitted to the dataset's modalities when one is given."""
+    from app.settings import default_settings, fit_settings
+
     s = st.session_state.get("settings")
     if s is None:
         s = default_settings()
@@ -132,19 +167,25 @@ def settings(ds=None) -> dict:
     return s
 
 
+def runs() -> list[RunRecord]:
+    """The runs this session may see: its own and those shared with everyone, newest first."""
+    return workspace().runs(session_id())
+
+
 def active_run() -> RunRecord | None:
-    """The run the explore pages show: the session's choice, else the newest run in the workspace."""
+    """The run the explore pages show: the session's choice, else its newest visible run."""
     ws = workspace()
     rid = st.session_state.get("run_id")
     if rid:
         try:
-            return ws.get(rid)
+            return ws.get(rid, session_id())
         except MotorError:
             st.session_state.pop("run_id", None)
-    runs = ws.runs()
-    if runs:
-        st.session_state["run_id"] = runs[0].run_id
-        return runs[0]
+            st.session_state["run_gone"] = rid
+    visible = runs()
+    if visible:
+        st.session_state["run_id"] = visible[0].run_id
+        return visible[0]
     return None
 
 
@@ -153,7 +194,9 @@ def set_active_run(run_id: str) -> None:
 
 
 def current_job() -> TrainJob | None:
-    return jobs().get(st.session_state.get("job_id"))
+    if not st.session_state.get("job_id"):  # no job yet: no need to import the job machinery (torch)
+        return None
+    return jobs().get(st.session_state["job_id"])
 
 
 def sync_finished_job() -> None:

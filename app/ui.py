@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -15,6 +15,27 @@ from app.workspace import VARIANT_LABELS, RunRecord
 from motor.errors import MotorError
 
 log = logging.getLogger("motor_lab")
+
+
+PRESENT_CSS = """<style>
+/* presentation mode: larger type, less text, about one figure per screen */
+html, .stMarkdown p, .stMarkdown li { font-size: 22px !important; }
+h1 { font-size: 3rem !important; } h2, h3 { font-size: 2.1rem !important; }
+[data-testid="stCaptionContainer"] { display: none; }
+[data-testid="stMetricValue"] { font-size: 2.6rem !important; }
+[data-testid="stPlotlyChart"] { margin-bottom: 8vh; }
+</style>"""
+
+
+def presentation_mode() -> bool:
+    """The session's presentation switch (sidebar), applied to this run's CSS and figures."""
+    from app import charts
+
+    on = bool(st.session_state.get("present", False))
+    charts.presentation(on)
+    if on:
+        st.html(PRESENT_CSS)
+    return on
 
 
 def page(title: str, caption: str, body: Callable[[], None]) -> None:
@@ -78,11 +99,25 @@ def require_run(need: str | None = None) -> tuple[RunRecord, dict]:
     return rec, models
 
 
+def run_name(rec: RunRecord) -> str:
+    """A run in few words: backbone, models, dataset, when (the label's parts are not repeated)."""
+    t = time.localtime(rec.created)
+    when = time.strftime("%H:%M" if t[:3] == time.localtime()[:3] else "%d %b", t)  # today: the time is enough
+    return f"{rec.backbone} {'+'.join(VARIANT_LABELS[v] for v in rec.variants)} · {rec.dataset} · {when}"
+
+
 def run_line(rec: RunRecord) -> None:
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created))
-    models = " and ".join(VARIANT_LABELS[v] for v in rec.variants)
-    st.markdown(f":material/folder_open: Run **{rec.label}** · {models} · dataset `{rec.dataset}` · trained {when} "
-                f"· change it in the sidebar")
+    st.markdown(f":material/folder_open: Run **{run_name(rec)}** · change it in the sidebar")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 group', '3 groups'."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def picker_key(ds, key: str = "item") -> str:
+    """The widget key of the item picker (callbacks set it to pick an item, e.g. a map click)."""
+    return f"w:pick:{key}:{ds.name}:{ds.n_items}"
 
 
 def item_picker(ds, label: str = "Item", key: str = "item", popularity: np.ndarray | None = None,
@@ -97,7 +132,7 @@ def item_picker(ds, label: str = "Item", key: str = "item", popularity: np.ndarr
         store[key] = None
     if store.get(key) is None:
         store[key] = order[0]
-    return int(bound(st.selectbox, store, key, label, key=f"w:pick:{key}:{ds.name}:{ds.n_items}", options=order,
+    return int(bound(st.selectbox, store, key, label, key=picker_key(ds, key), options=order,
                      format_func=lambda i: f"{item_label(ds, i)}  ({pop[i]} interactions)", help=help))
 
 

@@ -21,9 +21,9 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from motor.data.dataset import Dataset
 from motor.data.load import DataConfig, load_dataset
@@ -143,19 +143,32 @@ def save_upload(area: Path, name: str, files: list[tuple[str, bytes]], duplicate
 
     On failure nothing is kept and ``message`` is the loader's text (it names the file and the fix).
     """
-    area.mkdir(parents=True, exist_ok=True)
     try:
         files = _collect(files)
     except MotorError as e:
         return UploadResult(False, str(e))
+    area.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=area))
     try:
         for base, data in files:
             (staging / base).write_bytes(data)
-        return _validate_and_keep(staging, area, name, {"duplicates": duplicates, "missing_features": missing_features})
+        result = _validate_and_keep(staging, area, name, {"duplicates": duplicates,
+                                                          "missing_features": missing_features})
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        _drop_if_empty(area)
         raise
+    if not result.ok:
+        _drop_if_empty(area)
+    return result
+
+
+def _drop_if_empty(area: Path) -> None:
+    """A session's upload area exists only while it holds an upload (no empty folder per failed try)."""
+    try:
+        area.rmdir()
+    except OSError:
+        pass
 
 
 # Raw content -> features ---------------------------------------------------------------------
@@ -202,10 +215,14 @@ def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], it
         result = _validate_and_keep(staging, area, name, {"duplicates": "error", "missing_features": "fill_mean"})
         if result.ok:
             result.message += "\n\n" + report.summary().replace(str(staging), str(result.path))
+        else:
+            _drop_if_empty(area)
         return result
     except MotorError as e:
         shutil.rmtree(staging, ignore_errors=True)
+        _drop_if_empty(area)
         return UploadResult(False, str(e))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        _drop_if_empty(area)
         raise

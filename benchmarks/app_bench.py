@@ -1,6 +1,6 @@
-"""App benchmark: server start to first page, default demo training, Tokens page cold and warm.
+"""App benchmark: server start to first page, default demo training, each page's time to drawn.
 
-    python benchmarks/app_bench.py [--epochs N] [--keep]
+    python benchmarks/app_bench.py [--epochs N] [--keep] [--start-only]
 
 Drives the real app (``streamlit run``) with Debian chromium through Playwright, exactly as a
 user would, with the app's real defaults (the 'quick' preset, UMAP on, UMAP warm-up at start).
@@ -8,12 +8,15 @@ Prints a markdown table for benchmarks/RESULTS.md. The workspace lives in benchm
 (git-ignored) and is removed afterwards unless --keep.
 
 Measured:
-- server start: process start -> /_stcore/health ok, and -> the Data page drawn in the browser;
+- server start: process start -> /_stcore/health ok, -> the Data page drawn in the browser, and the
+  difference (the target: drawn within 3 s of the health check); ``--start-only`` stops here;
 - training: click on Train -> "Training finished" in the page (ID then MOTOR), and each
   variant's own wall time from the job;
 - Tokens page for the finished run: first visit (run loaded from disk, PCA map at once, UMAP in
   the background), time until the UMAP maps replace PCA, a second visit (warm), and a first
-  visit after a server restart (maps read from the run folder's layouts.npz).
+  visit after a server restart (maps read from the run folder's layouts.npz), reopened with the
+  session's address (runs are private to the session that trained them);
+- every other page of the finished run: click -> its heading, figures and tables drawn.
 """
 
 from __future__ import annotations
@@ -78,8 +81,22 @@ class Server:
 
 
 def settle(page, timeout=600_000):
-    page.wait_for_timeout(200)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout)
+    """The app is not running a script (the attribute Streamlit sets on its root): a condition, not a sleep."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=timeout)
+
+
+PAGES = {"How MOTOR works": 3, "Attention": 3, "Recommend": 0, "Compare": 4, "Runs": 0}  # page -> figures
+
+
+def page_visit(page, name: str, figures: int) -> float:
+    """Click a page -> its heading, ``figures`` plots and a table drawn, the script finished."""
+    t = time.perf_counter()
+    nav(page, name)
+    page.get_by_role("heading", name=name, exact=True).first.wait_for(timeout=600_000)
+    page.wait_for_function("n => document.querySelectorAll('.js-plotly-plot').length >= n", arg=figures,
+                           timeout=600_000)
+    settle(page)
+    return time.perf_counter() - t
 
 
 def nav(page, name):
@@ -96,10 +113,15 @@ def tokens_visit(page) -> float:
     return time.perf_counter() - t
 
 
+class StartOnly(Exception):
+    """--start-only: the first page is measured; skip the rest."""
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, help="override the preset's epochs (default: the app's default settings)")
     ap.add_argument("--keep", action="store_true", help="keep benchmarks/_work afterwards")
+    ap.add_argument("--start-only", action="store_true", help="measure the server start and first page only")
     a = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"error: {CHROMIUM} not found; install it with apt-get install -y chromium", file=sys.stderr)
@@ -121,10 +143,19 @@ def main(argv=None) -> int:
             page.goto(srv.url)
             page.get_by_text("Bundled demo").wait_for(timeout=120_000)
             page.get_by_test_id("stMetric").nth(5).wait_for(timeout=60_000)
-            settle(page)
+            page.get_by_test_id("stDataFrame").nth(1).wait_for(timeout=60_000)  # the item preview: the page's end
             first = time.perf_counter() - srv.t0
+            settle(page)
+            done = time.perf_counter() - srv.t0
             rows += [("server start -> /_stcore/health", f"{health:.1f} s", ""),
-                     ("server start -> Data page drawn (demo open)", f"{first:.1f} s", "browser included")]
+                     ("server start -> Data page drawn (demo open)", f"{first:.1f} s", "browser included"),
+                     ("health -> Data page drawn", f"{first - health:.1f} s", "target: within 3 s"),
+                     ("server start -> first script run finished", f"{done:.1f} s",
+                      "after the page: the layout worker (torch import, UMAP warm-up start)")]
+            query = page.url.split("?", 1)[1] if "?" in page.url else ""  # the session token: same session later
+            if a.start_only:
+                browser.close()
+                raise StartOnly
 
             nav(page, "Train")
             page.get_by_role("button", name="Train", exact=True).wait_for()
@@ -143,7 +174,8 @@ def main(argv=None) -> int:
             note = ", ".join(f"{v.upper()} {m['total_seconds']:.1f} s ({m['epochs_run']} epochs, "
                              f"{m['seconds_per_epoch']:.2f} s/epoch, test R@20 {m['test']['recall@20']:.4f})"
                              for v, m in per.items())
-            rows.append(("demo training, default settings (ID then MOTOR), click -> finished", f"{train_s:.1f} s",
+            what = f"--epochs {a.epochs}" if a.epochs else "default settings"
+            rows.append((f"demo training, {what} (ID then MOTOR), click -> finished", f"{train_s:.1f} s",
                          note))
 
             cold = tokens_visit(page)
@@ -158,9 +190,16 @@ def main(argv=None) -> int:
             settle(page)
             warm = tokens_visit(page)
             rows.append(("Tokens page, second visit (warm)", f"{warm:.1f} s", ""))
+            print(rows, flush=True)  # so far, in case a later step fails
+            for name, figures in PAGES.items():
+                rows.append((f"{name} page, first visit", f"{page_visit(page, name, figures):.1f} s", ""))
             browser.close()
+    except StartOnly:
+        pass
     finally:
         srv.stop()
+    if a.start_only:
+        return report(rows, load_before, a.keep)
 
     srv = Server(home, env)
     try:
@@ -168,7 +207,7 @@ def main(argv=None) -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             srv.wait_health()
-            page.goto(srv.url)
+            page.goto(f"{srv.url}/?{query}")  # a new port, the same session
             page.get_by_text("Bundled demo").wait_for(timeout=120_000)
             settle(page)
             t = tokens_visit(page)
@@ -178,6 +217,10 @@ def main(argv=None) -> int:
             browser.close()
     finally:
         srv.stop()
+    return report(rows, load_before, a.keep)
+
+
+def report(rows, load_before, keep: bool) -> int:
     load_after = os.getloadavg()
 
     print(f"### motor-lab app ({platform.node() or 'machine'}, {os.cpu_count()} CPUs, "
@@ -186,7 +229,7 @@ def main(argv=None) -> int:
     print("|---|---|---|")
     for step, value, note in rows:
         print(f"| {step} | {value} | {note} |")
-    if not a.keep:
+    if not keep:
         shutil.rmtree(WORK, ignore_errors=True)
     return 0
 

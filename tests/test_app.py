@@ -40,11 +40,18 @@ def app_env(tmp_path_factory):
             os.environ[k] = v
 
 
-def new_app(home: Path, page: str | None = None):
+OWNER = "teacher-token-0000000001"  # the session token (?session=...) most tests browse with
+OTHER = "student-token-0000000002"
+
+
+def new_app(home: Path, page: str | None = None, session: str | None = OWNER):
+    """The app as one browser session: ``session`` is the token in its address (None: a first visit)."""
     from streamlit.testing.v1 import AppTest
 
     os.environ["MOTOR_LAB_HOME"] = str(home)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if session is not None:
+        at.query_params["session"] = session
     at.run()
     if page:
         at.switch_page(f"app/pages/{page}.py")
@@ -123,8 +130,12 @@ def test_data_page_opens_the_demo_by_default(tmp_path):
     no_problems(at)
 
 
+def uploader(at):
+    return next(u for u in at.get("file_uploader") if u.label == "Dataset files")
+
+
 def _upload(at, files, name="mine"):
-    at.get_by_key("w:upload_files").set_value(files)
+    uploader(at).set_value(files)
     at.get_by_key("w:upload_name").set_value(name)
     at.button(key="w:upload_submit").click()
     at.run()
@@ -153,6 +164,45 @@ def test_upload_valid_simple_and_mmrec_datasets(tmp_path):
     assert kept == ["my-simple", "tiny-mmrec"]
 
 
+def test_after_an_upload_every_place_shows_the_new_dataset_and_the_box_is_empty(tmp_path):
+    at = new_app(tmp_path / "home", "train")
+    train(at, variants="id")
+    wait_for_job(at)
+    assert "Training finished" in texts(at)
+    at.switch_page("app/pages/data.py")
+    at.run()
+    folder = write_simple(tmp_path / "bad")
+    (folder / "interactions.csv").write_text("user,item\nu1,m1\nu1,m1\n")
+    _upload(at, _files(folder), "bad")
+    assert "not added" in at.error[0].value
+    assert uploader(at).value  # a refused upload keeps its files: tick an option and try again
+    _upload(at, _files(write_simple(tmp_path / "simple")), "fresh")
+    no_problems(at)  # the old error banner is gone
+    assert "Dataset added and opened" in at.success[0].value and "passed every check" in texts(at)
+    assert "Dataset: **fresh**" in [c.value for c in at.sidebar.caption]  # the sidebar of this very rerun
+    assert not uploader(at).value  # the box is empty: the next upload cannot give a file twice
+    _upload(at, _files(write_simple(tmp_path / "simple2", seed=3)), "second")
+    no_problems(at)
+    assert "Dataset: **second**" in [c.value for c in at.sidebar.caption]
+    at.switch_page("app/pages/train.py")
+    at.run()
+    no_problems(at)
+    assert "Training finished" not in texts(at)  # that run was on the demo, not on this dataset
+    assert "was on another dataset" in texts(at)
+    at.switch_page("app/pages/data.py")
+    at.run()
+    next(b for b in at.button if b.key == "open:" + at.session_state["sid"] + ":fresh").click()
+    at.run()
+    no_problems(at)
+    assert "Dataset: **fresh**" in [c.value for c in at.sidebar.caption]
+    at.button[0].click()  # "Open the demo dataset"
+    at.run()
+    assert "Dataset: **demo (MovieLens sample)**" in [c.value for c in at.sidebar.caption]
+    at.switch_page("app/pages/train.py")
+    at.run()
+    assert "Training finished" in texts(at)  # back on the demo: its results again
+
+
 def test_invalid_upload_is_refused_with_the_loader_message_and_nothing_kept(tmp_path):
     folder = write_simple(tmp_path / "bad")
     (folder / "interactions.csv").write_text("user,item\nu1,m1\nu1,m1\n")  # a duplicate pair
@@ -172,15 +222,88 @@ def test_invalid_upload_is_refused_with_the_loader_message_and_nothing_kept(tmp_
     assert "notes.zip holds no dataset files" in at.error[0].value
 
 
-def test_uploads_are_private_to_their_session(tmp_path):
+def test_uploads_are_private_to_their_session_until_shared(tmp_path):
     home = tmp_path / "home"
     a = new_app(home)
     _upload(a, _files(write_simple(tmp_path / "simple")), "alpha")
     no_problems(a)
-    b = new_app(home)
+    b = new_app(home, session=OTHER)
     assert a.session_state["sid"] != b.session_state["sid"]
     assert "alpha" in texts(a) and "alpha" not in texts(b)
     assert b.session_state["data_config"] == {"data": "demo"}
+    assert not [x for x in b.button if x.key and x.key.startswith("open:")]
+    # the owner shares it: the other session can open it, but gets no share toggle
+    a.toggle(key="w:share_upload:alpha").set_value(True)
+    a.run()
+    no_problems(a)
+    b = new_app(home, session=OTHER)
+    assert "alpha" in texts(b) and "shared by another session" in texts(b)
+    assert not [t for t in b.toggle if t.key and t.key.startswith("w:share_upload")]
+    next(x for x in b.button if x.key and x.key.startswith("open:")).click()
+    b.run()
+    no_problems(b)
+    assert {m.label: m.value for m in b.metric}["Items"] == "30"
+
+
+def test_session_survives_a_reload_and_a_restart_without_empty_folders(tmp_path):
+    import streamlit as st
+
+    home = tmp_path / "home"
+    first = new_app(home, session=None)  # a first visit: the app puts a fresh token in the address
+    token = first.query_params["session"]
+    token = token[0] if isinstance(token, list) else token
+    assert len(token) >= 16 and token not in (OWNER, OTHER)
+    assert not (home / "uploads").exists() or list((home / "uploads").iterdir()) == []  # no folder per visit
+    _upload(first, _files(write_simple(tmp_path / "simple")), "zebra")
+    no_problems(first)
+    for other in (new_app(home, session=None), new_app(home, session="bad token!")):
+        no_problems(other)
+        assert "zebra" not in texts(other)  # a new visitor (or a malformed token) is a new session
+    st.cache_resource.clear()  # a restarted server
+    again = new_app(home, session=token)  # the reload: same address
+    no_problems(again)
+    assert "zebra" in texts(again) and [b for b in again.button if b.key and b.key.startswith("open:")]
+    assert len(list((home / "uploads").iterdir())) == 1  # only the area that holds the upload
+    assert token not in str(list((home / "uploads").rglob("*")))  # folders name a hash, never the token
+
+
+def test_runs_are_private_until_shared_and_only_the_owner_deletes(trained_home):
+    from app.workspace import Workspace
+
+    rid = Workspace(trained_home).runs()[0].run_id
+    b = new_app(trained_home, "runs", session=OTHER)
+    no_problems(b)
+    assert "No trained run yet" in b.info[0].value  # the owner's run is neither listed nor opened
+    for page in ("tokens", "recommend", "compare"):
+        b.switch_page(f"app/pages/{page}.py")
+        b.run()
+        no_problems(b)
+        assert "No trained run yet" in b.info[0].value, page
+    b.session_state["run_id"] = rid  # even a session that knows the id cannot open it
+    b.switch_page("app/pages/recommend.py")
+    b.run()
+    assert "No trained run yet" in b.info[0].value
+    a = new_app(trained_home, "runs")
+    assert a.dataframe[0].value["owner"].tolist() == ["you"]
+    a.toggle(key=f"w:runs_share:{rid}").set_value(True)
+    a.run()
+    no_problems(a)
+    assert Workspace(trained_home).get(rid).shared
+    try:
+        b = new_app(trained_home, "runs", session=OTHER)
+        no_problems(b)
+        assert b.dataframe[0].value["owner"].tolist() == ["shared with you"]
+        assert b.checkbox(key="w:runs_confirm").disabled and b.button(key="w:runs_delete").disabled
+        assert not [t for t in b.toggle if t.key and t.key.startswith("w:runs_share")]
+        b.switch_page("app/pages/recommend.py")
+        b.run()
+        no_problems(b)
+        assert any("rank" in d.value.columns for d in b.dataframe)  # a shared run opens
+        with pytest.raises(Exception, match="only the session that trained"):
+            Workspace(trained_home).delete(rid, b.session_state["sid"])
+    finally:
+        Workspace(trained_home).share(rid, a.session_state["sid"], False)
+    assert not Workspace(trained_home).get(rid).shared
 
 
 # --- Train ----------------------------------------------------------------------------------
@@ -278,7 +401,7 @@ def arr(v) -> np.ndarray:
 
 def points(fig) -> int:
     return sum(len(arr(t.get("x"))) for t in fig["data"] if t.get("name") != "picked item"
-               and t.get("type") in ("scatter", "scattergl"))
+               and not t.get("name", "").startswith("cold items") and t.get("type") in ("scatter", "scattergl"))
 
 
 def test_tokens_page_draws_both_maps_tables_and_codebooks(trained_home):
@@ -312,12 +435,24 @@ def test_attention_page_draws_maps_and_pooling(trained_home):
     no_problems(at)
     figs = figures(at)
     heat = [t for f in figs for t in f["data"] if t["type"] == "heatmap"]
-    assert len(heat) == 4  # 1 layer x 2 heads, for the item and on average (quick preset)
+    assert len(heat) == 3  # the item and the average on one scale, and their difference (one layer, one head pick)
     z = arr(heat[0]["z"])
-    assert z.shape == (8, 8) and np.allclose(z.sum(1), 1, atol=1e-4)
-    assert heat[0]["x"][0].startswith("image s0 c") and heat[-1]["x"][0] == "image s0"
+    assert z.shape == (8, 8) and np.allclose(z.sum(1), 1, atol=1e-4)  # mean of heads: rows still sum to 1
+    assert heat[0]["x"][0].startswith("image s0 c") and heat[1]["x"][0] == "image s0"
+    assert heat[0]["zmax"] == heat[1]["zmax"] and heat[0]["zmin"] == heat[1]["zmin"] == 0  # one colour scale
+    diff = arr(heat[2]["z"])
+    assert np.allclose(diff, z - arr(heat[1]["z"]), atol=1e-6) and heat[2]["zmin"] == -heat[2]["zmax"]
     bars = [t for f in figs for t in f["data"] if t["type"] == "bar"]
     assert abs(arr(bars[0]["x"]).sum() - 1) < 1e-4
+    head = at.selectbox(key="w:att_head")
+    assert head.options[0].startswith("mean of the 2 heads") and len(head.options) == 3
+    head.set_value(1)
+    at.run()
+    no_problems(at)
+    one = [t for f in figures(at) for t in f["data"] if t["type"] == "heatmap"]
+    assert "head 2" in json.dumps(figures(at)[0]["layout"]["annotations"])
+    assert np.allclose(arr(one[0]["z"]).sum(1), 1, atol=1e-4) and not np.allclose(arr(one[0]["z"]), z)
+    assert at.selectbox(key="w:att_layer").options == ["layer 1 of 1"]
 
 
 def test_recommend_page_shows_both_lists_with_hits_and_overlap(trained_home):
@@ -334,6 +469,23 @@ def test_recommend_page_shows_both_lists_with_hits_and_overlap(trained_home):
     at.slider(key="w:k").set_value(20)
     at.run()
     assert all(len(d.value) == 20 for d in at.dataframe if "rank" in d.value.columns)
+
+
+def test_random_user_button_picks_a_user_without_crashing(trained_home):
+    at = new_app(trained_home, "recommend")
+    no_problems(at)
+    users = at.selectbox(key="w:user:demo").options
+    assert len(users) > 1
+    seen = set()
+    for _ in range(4):
+        next(b for b in at.button if b.label == "Random user").click()
+        at.run()
+        no_problems(at)
+        seen.add(at.selectbox(key="w:user:demo").value)
+        assert any(o.startswith(f"user {at.selectbox(key='w:user:demo').value} ·") for o in users)
+    assert len(seen) > 1  # it really picks (4 draws among hundreds of users)
+    lists = [d.value for d in at.dataframe if "rank" in d.value.columns]
+    assert len(lists) == 2
 
 
 def test_compare_page_has_metrics_curves_and_downloads(trained_home):
@@ -365,8 +517,279 @@ def test_runs_are_listed_and_reopened_after_a_restart(trained_home):
     assert len(figures(at)) >= 3
 
 
+def test_runs_and_compare_say_how_training_ended(trained_home):
+    from app.workspace import Workspace
+    from motor.run_notes import training_end
+
+    rec = Workspace(trained_home).runs()[0]
+    metrics = {v: json.loads((rec.folder(v) / "metrics.json").read_text()) for v in rec.variants}
+    at = new_app(trained_home, "runs")
+    no_problems(at)
+    line = next(m.value for m in at.markdown if m.value.startswith("**How training ended**"))
+    for v, m in metrics.items():
+        assert training_end(m) in line
+        if m["best_epoch"] == m["epochs_run"] and m["stopped"] != "early_stop":
+            assert "still improving at the epoch cap" in line and "stopped early" not in line
+    at.switch_page("app/pages/compare.py")
+    at.run()
+    assert any(c.value.startswith("How training ended: ID ") for c in at.caption)
+
+
+def test_backbone_picker_shows_the_first_line_of_its_docstring(tmp_path, monkeypatch):
+    from motor.models import BACKBONES
+
+    monkeypatch.setattr(BACKBONES["bpr"], "__doc__", "\n    BPR-MF: a user and an item vector per id.\n\n    Longer text.")
+    at = new_app(tmp_path, "train")
+    at.selectbox(key="w:backbone").set_value("bpr")
+    at.run()
+    no_problems(at)
+    assert "BPR-MF: a user and an item vector per id." in [c.value for c in at.caption]
+    assert "Longer text." not in texts(at)
+
+
+def test_run_line_and_active_run_name_the_models_once(trained_home):
+    at = new_app(trained_home, "recommend")
+    no_problems(at)
+    line = next(m.value for m in at.markdown if m.value.startswith(":material/folder_open: Run"))
+    assert line.count("ID") == 1 and line.count("MOTOR") == 1 and "lightgcn" in line and "demo" in line
+    box = at.sidebar.selectbox(key="w:active_run")
+    assert box.options[0].count("MOTOR") == 1 and len(box.options[0]) <= 32  # fits the sidebar uncut
+
+
+def test_waiting_training_counts_the_seconds_it_waits(tmp_path):
+    import app.jobs
+
+    at = new_app(tmp_path, "train")
+    assert app.jobs.TRAIN_LOCK.acquire(timeout=60)  # another training holds the 2 cores
+    try:
+        train(at, variants="id")
+        t0 = time.time()
+        while time.time() - t0 < 30:
+            time.sleep(0.5)
+            at.run()
+            bar = [p for p in at.get("progress")]
+            text = bar[0].proto.text if bar else ""
+            if "waiting" in text and not text.endswith(" 0 s"):
+                break
+        assert "waiting for another training" in text and not text.endswith(" 0 s"), text
+        at.button(key="w:cancel").click()
+        at.run()
+    finally:
+        app.jobs.TRAIN_LOCK.release()
+    wait_for_job(at, limit=60)
+
+
+def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home):
+    from app.workspace import Workspace
+
+    rec = Workspace(trained_home).runs()[0]
+    motor = json.loads((rec.folder("motor") / "metrics.json").read_text())
+    at = new_app(trained_home, "how")
+    no_problems(at)
+    assert at.title[0].value == "How MOTOR works"
+    heads = [h.value for h in at.subheader]
+    assert heads[0].startswith("1 · Item features") and heads[-1] == "Beside the ID table it replaces"
+    tokens = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)
+    assert len(tokens) == motor["tokenizer"]["tokens_per_item"]
+    audience = next(d.value for d in at.dataframe if "rank for this user" in d.value.columns)
+    assert len(audience) == 5 and audience["score"].is_monotonic_decreasing
+    growth = next(d.value for d in at.dataframe if "catalogue (items)" in d.value.columns)
+    assert growth["MOTOR"].nunique() == 1 and growth["MOTOR"].iloc[0] == motor["params"]["item_side"]
+    assert growth["ID"].is_monotonic_increasing
+    assert any(t["type"] == "heatmap" for f in figures(at) for t in f["data"])
+    first = tokens["label"].tolist()
+    picker = next(b for b in at.selectbox if b.label == "Follow this item")
+    picker.select_index(5)
+    at.run()
+    no_problems(at)
+    again = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)["label"].tolist()
+    assert again != first  # another item, other tokens (the demo's 5th most popular item)
+
+
+def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):
+    at = new_app(trained_home, "new_item")
+    no_problems(at)
+    assert not any("rank" in d.value.columns for d in at.dataframe)  # nothing until the button is pressed
+    at.text_area(key="w:new_item_text").set_value("Toy Story (1995). Genres: Adventure, Animation, Children, "
+                                                  "Comedy, Fantasy. Tags: pixar, fun.")
+    at.button(key="w:new_item_go").click()
+    at.run()
+    no_problems(at)
+    assert "text: your text, encoded by the text encoder" in texts(at) and "image: the catalogue's average" in texts(at)
+    tokens = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)
+    assert len(tokens) == 8 and tokens["label"].str.match(r"^(image|text) s\d c\d+$").all()
+    near = next(d.value for d in at.dataframe if "cosine" in d.value.columns)
+    assert len(near) == 10
+    sharing = next(d.value for d in at.dataframe if "which" in d.value.columns)
+    assert sharing["shared tokens"].is_monotonic_decreasing
+    # the demo run (LightGCN, no cold items) cannot score it without a cold item: the page says why
+    assert "cannot place it" in texts(at)
+    assert any("Users whose top-10" in h.value for h in at.subheader)
+    assert "cold-item fraction" in texts(at) or any("position" in d.value.columns for d in at.dataframe)
+    assert len(at.get("download_button")) == 1
+    at.slider(key="w:new_k").set_value(20)
+    at.run()
+    no_problems(at)
+    assert any("Users whose top-20" in h.value for h in at.subheader)  # the placed item stays
+    # with a picture: encoded by the shipped image encoder instead of the catalogue's average
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 96), (200, 30, 30)).save(buf, "PNG")
+    at.get_by_key("w:new_item_picture").set_value(("poster.png", buf.getvalue(), "image/png"))
+    at.button(key="w:new_item_go").click()
+    at.run()
+    no_problems(at)
+    assert "image: your picture, encoded by the image encoder" in texts(at)
+
+
+def test_presentation_mode_enlarges_figures_and_type(trained_home):
+    at = new_app(trained_home, "compare")
+    normal = max(f["layout"].get("height", 0) for f in figures(at))
+    assert normal < 640 and not at.get("html")
+    at.sidebar.toggle(key="present").set_value(True)
+    at.run()
+    no_problems(at)
+    figs = figures(at)
+    assert all(f["layout"]["height"] >= 640 and f["layout"]["font"]["size"] == 18 for f in figs)
+    assert any("presentation mode" in h.proto.body for h in at.get("html"))
+    at.switch_page("app/pages/attention.py")  # stays on across pages
+    at.run()
+    assert all(f["layout"]["height"] >= 640 for f in figures(at))
+    other = new_app(trained_home, "compare")  # another browser session (tab) is not affected
+    assert max(f["layout"].get("height", 0) for f in figures(other)) < 640
+    at.sidebar.toggle(key="present").set_value(False)
+    at.run()
+    assert not at.get("html") and all(f["layout"]["height"] < 640 for f in figures(at))
+
+
+def test_compare_runs_summarises_seeds_with_spread_and_exports_html(tmp_path):
+    from app.workspace import Workspace
+
+    at = new_app(tmp_path, "train")
+    for seed in (0, 1):
+        train(at, **{"variants": "both", "train.seed": seed})
+        wait_for_job(at)
+        no_problems(at)
+    assert len(Workspace(tmp_path).runs()) == 2
+    at.switch_page("app/pages/compare_runs.py")
+    at.run()
+    no_problems(at)
+    summary = at.dataframe[0].value
+    assert len(summary) == 2 and summary["runs"].tolist() == [2, 2]  # ID and MOTOR, two seeds each
+    assert summary["seeds"].tolist() == ["0, 1", "0, 1"]
+    assert summary["recall@20 std"].notna().all()  # a spread from two seeds
+    every = at.dataframe[1].value
+    assert len(every) == 4 and set(every["model"]) == {"id", "motor"}
+    bars = figures(at)[0]
+    assert all(t["error_y"]["visible"] for t in bars["data"])
+    html = at.get("download_button")[0].proto
+    assert html.label == "Export as HTML report"
+    from app import report
+    page = report.comparison_html("t", "i", {"x": summary}, [])
+    assert page.startswith("<!doctype html>") and "<table" in page
+    at.multiselect(key="w:compare_runs").set_value([every["run"].iloc[0]])  # one run: no spread
+    at.run()
+    no_problems(at)
+    one = at.dataframe[0].value
+    assert one["runs"].tolist() == [1, 1] and "recall@20 std" not in one.columns
+
+
+def test_regime_presets_set_the_split_settings(tmp_path):
+    from app.regimes import REGIMES, available
+    from app.settings import FORM_PATHS
+
+    at = new_app(tmp_path, "train")
+    no_problems(at)
+    radio = at.radio(key="w:regime")
+    assert radio.value == "full" and set(radio.options) >= {"Full data", "Cold start: 20% new items"}
+    assert ("Sparse: 10% of interactions" in radio.options) == ("split.train_fraction" in FORM_PATHS)
+    radio.set_value("cold")
+    at.run()
+    no_problems(at)
+    assert at.slider(key="w:split.cold_items").value == pytest.approx(0.2)
+    assert at.session_state["settings"]["split.cold_items"] == pytest.approx(0.2)
+    at.slider(key="w:split.cold_items").set_value(0.35)  # a value no regime has: custom
+    at.run()
+    assert at.radio(key="w:regime").value == "custom"
+    at.radio(key="w:regime").set_value("full")
+    at.run()
+    assert at.slider(key="w:split.cold_items").value == 0.0 and at.radio(key="w:regime").value == "full"
+    assert set(available(FORM_PATHS)) <= set(REGIMES)
+
+
+def test_every_remaining_widget_is_pressed(tmp_path):
+    """The buttons and boxes no other test touches: reset, colourings, token box, sidebar run box, open, delete."""
+    from app.workspace import Workspace
+
+    at = new_app(tmp_path, "train")
+    at.get_by_key("w:train.lr").set_value(0.0321)
+    at.run()
+    at.button(key="w:reset").click()
+    at.run()
+    no_problems(at)
+    assert at.get_by_key("w:train.lr").value != pytest.approx(0.0321)  # back to the preset
+    for seed in (3, 4):
+        train(at, **{"train.seed": seed})
+        wait_for_job(at)
+    older, newer = [r.run_id for r in Workspace(tmp_path).runs()][::-1]
+    at.switch_page("app/pages/tokens.py")
+    at.run()
+    for colour in ("cluster", "genre", "shared", "token"):
+        at.radio(key="w:colour").set_value(colour)
+        at.run()
+        no_problems(at)
+        if colour == "genre":
+            box = at.selectbox(key="w:genre")
+            box.set_value(box.options[1].split(" (")[0])
+            at.run()
+            no_problems(at)
+    token_box = at.selectbox(key="w:token")
+    token_box.select_index(len(token_box.options) - 1)  # a token the picked item does not carry
+    at.run()
+    no_problems(at)
+    label = token_box.options[-1].split(" · ")[0]
+    assert f"carry **{label}**" in texts(at)  # the carriers of the chosen token are listed
+    at.sidebar.selectbox(key="w:active_run").set_value(older)  # the sidebar switches the explored run
+    at.run()
+    no_problems(at)
+    assert at.session_state["run_id"] == older
+    at.switch_page("app/pages/runs.py")
+    at.run()
+    at.selectbox(key="w:runs_pick").set_value(newer)
+    at.run()
+    next(b for b in at.button if b.label == "Open on every page").click()
+    at.run()
+    no_problems(at)
+    assert at.session_state["run_id"] == newer and "This run is open" in texts(at)
+    at.checkbox(key="w:runs_confirm").check()
+    at.run()
+    at.button(key="w:runs_delete").click()  # the owner deletes their own run
+    at.run()
+    no_problems(at)
+    assert [r.run_id for r in Workspace(tmp_path).runs()] == [older]
+    assert at.session_state["run_id"] == older  # the explore pages fall back to the remaining run
+
+
+def test_the_first_page_does_not_import_torch(tmp_path):
+    """The Data page is drawn before the layout worker starts; nothing on it needs torch (seconds to import)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app.state\n"
+            "app.state.layout_worker = lambda: None  # started after the page; not what is measured here\n"
+            "from streamlit.testing.v1 import AppTest\n"
+            f"at = AppTest.from_file({APP!r}, default_timeout=120)\n"
+            "at.run()\n"
+            "assert not at.exception, [e.value for e in at.exception]\n"
+            "print('METRICS', len(at.metric), 'TORCH', 'torch' in sys.modules)\n")
+    env = dict(os.environ, MOTOR_LAB_HOME=str(tmp_path), MOTOR_LAB_UMAP_WARMUP="0")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert "METRICS 6 TORCH False" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+
+
 def test_explore_pages_without_a_run_point_to_training(tmp_path):
-    for page in ("tokens", "attention", "recommend", "compare", "runs"):
+    for page in ("how", "new_item", "compare_runs", "tokens", "attention", "recommend", "compare", "runs"):
         at = new_app(tmp_path, page)
         no_problems(at)
         assert "No trained run yet" in at.info[0].value
@@ -415,6 +838,11 @@ def test_explore_pages_on_an_uploaded_mmrec_dataset_without_titles(tmp_path):
         assert figures(at) or page == "recommend", page
     table = next(d.value for d in at.dataframe if "MOTOR vs ID" in d.value.columns)
     assert "cold recall@20" in table.index
+    sizes = {n: int(str(table.loc["item-side parameters", n]).replace(",", "")) for n in ("ID", "MOTOR")}
+    if sizes["MOTOR"] > sizes["ID"]:  # 50 items: the fixed token table and TCN outweigh 50 ID rows
+        assert any("50 items MOTOR's item side" in i.value and "From about" in i.value for i in at.info)
+    else:
+        assert not any("larger than ID's" in i.value for i in at.info)
     at.switch_page("app/pages/tokens.py")
     at.run()
     assert "genre" not in at.radio(key="w:colour").options

@@ -98,6 +98,60 @@ def test_unfinished_runs_are_not_listed_and_discard_only_touches_unregistered(tm
     assert not folder.exists()
 
 
+def test_runs_belong_to_their_owner_and_are_seen_by_others_only_when_shared(tmp_path):
+    ws = Workspace(tmp_path)
+    mine_id, _ = ws.new_run_folder()
+    cli_id, _ = ws.new_run_folder()
+    record(ws, mine_id, session="alice")
+    record(ws, cli_id, session="")  # registered outside the app: everyone sees it, nobody deletes it
+    assert {r.run_id for r in ws.runs("alice")} == {mine_id, cli_id}
+    assert [r.run_id for r in ws.runs("bob")] == [cli_id]
+    with pytest.raises(MotorError, match="not in the workspace"):  # reads exactly like a missing run
+        ws.get(mine_id, "bob")
+    with pytest.raises(MotorError, match="not in the workspace"):
+        ws.delete(mine_id, "bob")
+    with pytest.raises(MotorError, match="only the session that trained"):
+        ws.delete(cli_id, "bob")
+    with pytest.raises(MotorError, match="not in the workspace"):
+        ws.share(mine_id, "bob", True)
+    ws.share(mine_id, "alice", True)
+    assert ws.get(mine_id, "bob").shared and {r.run_id for r in ws.runs("bob")} == {mine_id, cli_id}
+    with pytest.raises(MotorError, match="only the session that trained"):
+        ws.delete(mine_id, "bob")
+    with pytest.raises(MotorError, match="only the session that trained"):
+        ws.share(mine_id, "bob", False)
+    (tmp_path / "registry.sqlite").unlink()  # the share survives a rebuilt registry (run.json)
+    for extra in ("registry.sqlite-wal", "registry.sqlite-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)
+    fresh = Workspace(tmp_path)
+    fresh.rebuild()
+    assert fresh.get(mine_id, "bob").shared and fresh.get(mine_id).session == "alice"
+    fresh.delete(mine_id, "alice")
+    assert not (tmp_path / "runs" / mine_id).exists()
+
+
+def test_uploads_belong_to_their_owner(tmp_path):
+    ws = Workspace(tmp_path)
+    res = save_upload(ws.session_uploads("alice"), "a", files_of(write_simple(tmp_path / "s")))
+    assert res.ok
+    ws.register_upload(res.path, "alice")
+    assert [r.name for r in ws.uploads("alice")] == ["a"] and ws.uploads("bob") == []
+    assert ws.uploaded_datasets("alice") == [res.path] and ws.uploaded_datasets("bob") == []
+    with pytest.raises(MotorError, match="only the session that uploaded"):
+        ws.share_upload(res.path, "bob", True)
+    with pytest.raises(MotorError, match="not in the upload area"):
+        ws.register_upload(res.path, "bob")
+    ws.share_upload(res.path, "alice", True)
+    assert [(r.name, r.owned_by("bob")) for r in ws.uploads("bob")] == [("a", False)]
+    assert ws.uploaded_datasets("bob") == []
+    (tmp_path / "registry.sqlite").unlink()  # a lost registry: the folders name their owner
+    for extra in ("registry.sqlite-wal", "registry.sqlite-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)
+    fresh = Workspace(tmp_path)
+    assert [r.name for r in fresh.uploads("alice")] == ["a"] and fresh.uploads("bob") == []
+    assert not (tmp_path / "uploads" / "bob").exists()  # looking never creates an area
+
+
 def test_workspace_errors_are_user_messages(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
@@ -131,7 +185,7 @@ def test_bad_uploads_keep_nothing_and_name_the_problem(tmp_path, mutate, expect)
     area = tmp_path / "area"
     res = save_upload(area, "bad", files_of(folder))
     assert not res.ok and expect in res.message
-    assert list(area.iterdir()) == []
+    assert not area.exists()  # nothing kept, not even an empty upload area
 
 
 def test_dataset_zip_is_read_safely(tmp_path):
@@ -146,7 +200,7 @@ def test_dataset_zip_is_read_safely(tmp_path):
     assert not res.ok and "file names may only use" in res.message
     res = save_upload(tmp_path / "area", "z", [("../../interactions.csv", b"user,item\nu,m\n")])
     assert not res.ok and res.message.startswith("the upload: no feature files")  # written as its base name only
-    assert list((tmp_path / "area").iterdir()) == [] and not (tmp_path / "interactions.csv").exists()
+    assert not (tmp_path / "area").exists() and not (tmp_path / "interactions.csv").exists()
 
 
 def test_raw_content_builds_features_and_a_dataset(tmp_path):
@@ -282,3 +336,128 @@ def test_stated_upload_limit_matches_the_server_setting():
     cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert cfg["server"]["maxUploadSize"] == MAX_UPLOAD_MB
     assert cfg["server"]["fileWatcherType"] == "none" and cfg["client"]["showErrorDetails"] == "none"
+
+
+# --- app pieces -----------------------------------------------------------------------------
+
+
+def test_plural_and_shared_token_scale():
+    from app import charts
+    from app.ui import plural
+
+    assert plural(1, "group") == "1 group" and plural(3, "group") == "3 groups" and plural(0, "item") == "0 items"
+    xy = np.arange(12, dtype=float).reshape(6, 2)
+    shared = np.array([0, 0, 1, 2, 3, np.nan])  # item 5 is the picked one
+    fig = charts.item_map(xy, [f"i{i}" for i in range(6)], {"kind": "scale", "values": shared,
+                                                             "name": "shared tokens", "muted_zero": True}, "t", 5)
+    zero, scale, star = fig.data
+    assert zero.name == "no shared tokens" and len(zero.x) == 2 and zero.marker.color == charts.MUTED
+    assert list(scale.marker.color) == [1, 2, 3] and (scale.marker.cmin, scale.marker.cmax) == (1, 3)
+    assert scale.marker.colorscale[0][1] != "#fff7ec"  # the scale's low end is not near-white
+    assert star.name == "picked item" and star.x[0] == xy[5, 0]
+
+
+def test_item_audience_ranks_agree_with_recommend(tiny_runs):
+    from motor.item_story import item_audience
+
+    run = tiny_runs["motor"]
+    item = int(np.bincount(run.split.train.item, minlength=run.dataset.n_items).argmax())
+    aud = item_audience(run, item, k=3)
+    assert len(aud) == 3 and aud["score"].is_monotonic_decreasing
+    for user, rank in zip(aud["user"], aud["rank for this user"]):
+        recs = [r["item"] for r in run.recommend(user, 10)]
+        assert (recs.index(item) + 1 == rank) if rank <= 10 else item not in recs
+    with pytest.raises(MotorError, match="out of range"):
+        item_audience(run, 10_000)
+
+
+def test_a_new_item_is_placed_by_its_content_without_retraining(tiny_runs):
+    from motor import new_item
+    from tests.test_features import FakeText
+
+    run = tiny_runs["motor"]
+    ds = run.dataset
+    with pytest.raises(MotorError, match="describe the new item"):
+        new_item.describe(ds, "  ")
+    # the tiny dataset's modalities are not made by the shipped encoders: only with a text encoder of its size
+    with pytest.raises(MotorError, match="cannot be described"):
+        new_item.describe(ds, "a film")
+
+    class Text6(FakeText):
+        def encode(self, texts, progress=None):
+            return super().encode(texts, progress)[:, :ds.modalities["text"].dim]
+
+    feats, sources = new_item.describe(ds, "a film about tokens", encoders={"text": Text6()})
+    assert "text encoder" in sources["text"] and "average" in sources["image"]
+    item = new_item.place(run, feats, sources)
+    assert item.token_ids.shape == (run.tokenizer.n_tokens,)
+    # an existing item described by its own features gets its own tokens and its own vector
+    own = {m: mod.features[[3]] for m, mod in ds.modalities.items()}
+    again = new_item.place(run, own)
+    assert (again.token_ids == run.tokenizer.token_ids[3]).all()
+    near = new_item.nearest_items(run, again.vector, 3)
+    assert near["item"].iloc[0] in set(np.flatnonzero((run.tokenizer.token_ids == run.tokenizer.token_ids[3]).all(1)))
+    share = new_item.sharing_items(run, again.token_ids, 5)
+    assert share["shared tokens"].iloc[0] == run.tokenizer.n_tokens
+    final, how = new_item.final_vector(run, again.token_ids)
+    assert final is not None, how
+    reached = new_item.users_reached(run, final, 5)
+    assert reached["position"].between(1, 5).all()
+    assert (reached["score"] >= reached["k-th score now"]).all()  # it beats each reached user's k-th item
+    with pytest.raises(MotorError, match="ID run"):
+        new_item.place(tiny_runs["id"], own)
+
+
+def test_item_map_points_carry_their_item_and_cold_items_are_ringed():
+    from app import charts
+
+    xy = np.arange(20, dtype=float).reshape(10, 2)
+    cold = np.zeros(10, bool)
+    cold[[2, 7]] = True
+    labels = [f"cluster {i % 9 + 1}" for i in range(10)]
+    fig = charts.item_map(xy, [f"i{i}" for i in range(10)], {"kind": "category", "values": labels,
+                                                              "order": sorted(set(labels))}, "t", 4, cold=cold)
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["cold items (never in training)"].customdata) == [2, 7]
+    for t in fig.data:  # every point's customdata is the item whose coordinates it has
+        assert all(xy[int(c), 0] == x for c, x in zip(t.customdata, t.x))
+    assert fig.layout.showlegend is not False and fig.layout.legend.orientation == "v"  # 9 clusters: a side legend
+    event = {"selection": {"points": [{"curve_number": 0, "point_index": 0, "customdata": 7}]}}
+    assert charts.picked_item(event) == 7 and charts.picked_item({"selection": {"points": []}}) is None
+    assert charts.picked_item(None) is None and charts.picked_item({"selection": {"points": [{"customdata": [3]}]}}) == 3
+
+
+def test_comparison_report_is_one_offline_html_file():
+    import plotly.graph_objects as go
+
+    from app import report
+
+    figs = [go.Figure(go.Bar(x=["a"], y=[1])), go.Figure(go.Bar(x=["b"], y=[2]))]
+    page = report.comparison_html("Runs <compared>", "intro", {"t": pd.DataFrame({"x": [0.5]})}, figs)
+    assert page.startswith("<!doctype html>") and "Runs &lt;compared&gt;" in page and "<table" in page
+    assert page.count("Plotly.newPlot") == 2 and "<script src=" not in page  # plotly.js inlined once, no CDN
+    assert len(page) > 1_000_000  # the inlined plotly.js
+
+
+def test_a_new_item_can_bring_a_picture(tiny_runs):
+    from motor import new_item
+    from motor.features.image import ImageEncoding
+
+    run = tiny_runs["motor"]
+    dim = run.dataset.modalities["image"].dim
+
+    class Pictures:
+        def encode(self, images, progress=None):
+            ok = np.array([img != b"broken" for img in images])
+            feat = np.stack([np.full(dim, len(img), np.float32) for img in images])
+            return ImageEncoding(feat, ok, {i: "not a picture" for i in np.flatnonzero(~ok)})
+
+    class Text:
+        def encode(self, texts, progress=None):
+            return np.ones((len(texts), run.dataset.modalities["text"].dim), np.float32)
+
+    feats, sources = new_item.describe(run.dataset, "x", b"jpegbytes", encoders={"image": Pictures(), "text": Text()})
+    assert sources["image"].startswith("your picture") and feats["image"].shape == (1, dim)
+    assert new_item.place(run, feats, sources).token_ids.shape == (run.tokenizer.n_tokens,)
+    with pytest.raises(MotorError, match="picture could not be used: not a picture"):
+        new_item.describe(run.dataset, "x", b"broken", encoders={"image": Pictures(), "text": Text()})

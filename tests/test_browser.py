@@ -1,8 +1,11 @@
 """The real app in a real browser: streamlit run + Debian chromium through Playwright.
 
 Opens the demo, trains a short run (2 epochs, switching pages while it trains), visits every page
-and checks its key elements; screenshots go to tests/_artifacts/screenshots/ (git-ignored). The
-server is always stopped. Skipped only when /usr/bin/chromium is absent (CI installs it:
+and checks its key elements, all with every non-local request blocked and recorded (the app must
+make none); two browser contexts (two people) for privacy and sharing; a reload that keeps the
+session's uploads. Every wait is on a condition (an element, a count, the app's script state),
+never a fixed sleep. Screenshots go to tests/_artifacts/screenshots/ (git-ignored). The server is
+always stopped. Skipped only when /usr/bin/chromium is absent (CI installs it:
 scripts/setup.sh --with-browser).
 """
 
@@ -15,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -76,16 +80,23 @@ def server(tmp_path):
         log.close()
 
 
-def settle(page, timeout=60_000) -> None:
-    """Wait until Streamlit has finished the current run (the status widget is gone)."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout)
-    page.wait_for_timeout(500)
+LOCAL = {"127.0.0.1", "localhost"}
+WAIT = 60_000
+
+
+def settle(page, timeout=WAIT) -> None:
+    """Wait until the app is not running a script (the attribute Streamlit sets on its root)."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=timeout)
+
+
+def count_at_least(page, selector: str, n: int, timeout=WAIT) -> None:
+    page.wait_for_function("([s, n]) => document.querySelectorAll(s).length >= n", arg=[selector, n],
+                           timeout=timeout)
 
 
 def nav(page, name: str) -> None:
     page.get_by_test_id("stSidebarNavItems").get_by_role("link", name=name, exact=True).click()
-    page.get_by_role("heading", name=name, exact=True).first.wait_for(timeout=60_000)
+    page.get_by_role("heading", name=name, exact=True).first.wait_for(timeout=WAIT)
     settle(page)
 
 
@@ -100,7 +111,50 @@ def no_errors(page) -> None:
     assert errors.count() == 0, errors.all_inner_texts()
 
 
-def test_demo_train_and_every_page_in_chromium(server):
+def offline(context) -> list[str]:
+    """Abort every request to a host other than this machine; return the list that records them."""
+    outside: list[str] = []
+
+    def handle(route):
+        url = route.request.url
+        host = urllib.parse.urlparse(url).hostname
+        if url.startswith(("data:", "blob:")) or host in LOCAL:
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    context.route("**/*", handle)
+    return outside
+
+
+def open_app(context, url: str):
+    page = context.new_page()
+    page.goto(url, timeout=WAIT)
+    page.get_by_text("Bundled demo").wait_for(timeout=90_000)
+    settle(page)
+    return page
+
+
+def click_a_point_picks_its_item(page) -> None:
+    """Click one point of the MOTOR map: the item picker switches to that point's item."""
+    from playwright.sync_api import expect
+
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Picked item (marked with a star)").first
+    before = picker.locator("input").input_value()  # the shown choice (the box's text is only its label)
+    assert before
+    plot = page.locator(".js-plotly-plot").first
+    point = plot.locator(".scatterlayer .trace").first.locator("path.point").nth(3)
+    box = point.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=WAIT)  # plotly found the point under the mouse
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(picker.locator("input")).not_to_have_value(before, timeout=WAIT)  # re-queried until it changes (the node may be new)
+    settle(page)
+    no_errors(page)
+
+
+def test_demo_train_and_every_page_in_chromium_with_the_network_blocked(server):
     from playwright.sync_api import sync_playwright
 
     url, log = server
@@ -108,40 +162,111 @@ def test_demo_train_and_every_page_in_chromium(server):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.goto(url, timeout=60_000)
-            page.get_by_text("Bundled demo").wait_for(timeout=90_000)
-            settle(page)
+            context = browser.new_context(viewport={"width": 1400, "height": 1800})
+            outside = offline(context)
+            page = open_app(context, url)
+            assert "session=" in page.url  # the session token is in the address
             page.get_by_role("button", name="Open the demo dataset").click()
+            count_at_least(page, '[data-testid="stMetric"]', 6)
             settle(page)
-            assert page.get_by_test_id("stMetric").count() >= 6
             assert page.get_by_test_id("stDataFrame").count() >= 2
+            icon = page.locator("link[rel='shortcut icon']").get_attribute("href")
+            assert urllib.parse.urlparse(urllib.parse.urljoin(page.url, icon)).hostname in LOCAL, icon
             no_errors(page)
             shot(page, "1-data")
 
             nav(page, "Train")
             page.get_by_role("button", name="Train", exact=True).click()
-            page.get_by_text("epoch").first.wait_for(timeout=60_000)
+            page.get_by_text("epoch").first.wait_for(timeout=WAIT)
             shot(page, "2-train-running")
             nav(page, "Data")  # switching pages and touching widgets does not stop the job
             page.get_by_text("Upload a dataset (prepared features)").click()
             nav(page, "Train")
             page.get_by_text("Training finished").wait_for(timeout=300_000)
+            count_at_least(page, ".js-plotly-plot", 2)
             settle(page)
-            assert page.locator(".js-plotly-plot").count() == 2
             no_errors(page)
             shot(page, "3-train-done")
 
-            expected = {"Tokens": 3, "Attention": 3, "Recommend": 0, "Compare": 4, "Runs": 0}
+            expected = {"How MOTOR works": 3, "New item": 0, "Tokens": 3, "Attention": 3, "Recommend": 0, "Compare": 4,
+                        "Compare runs": 2, "Runs": 0}
             for name, plots in expected.items():
                 nav(page, name)
-                page.wait_for_timeout(800)
-                assert page.locator(".js-plotly-plot").count() >= plots, name
-                assert page.get_by_test_id("stDataFrame").count() >= 1 or name == "Attention", name
+                count_at_least(page, ".js-plotly-plot", plots)  # every plot of the page drawn, however slow
+                if name == "New item":  # place an unseen item: the real text encoder, in the server
+                    page.get_by_role("button", name="Place this item").click()
+                    page.get_by_role("heading", name="Its tokens").wait_for(timeout=180_000)
+                    settle(page)
+                if name != "Attention":
+                    count_at_least(page, '[data-testid="stDataFrame"]', 1)
                 no_errors(page)
                 shot(page, f"4-{name.lower()}")
+                if name == "Tokens":
+                    click_a_point_picks_its_item(page)
             assert page.get_by_text("This run is open on the explore pages").count() == 1  # the run is listed
+            assert "session=" in page.url  # page switches keep the session in the address
+            assert outside == [], outside  # nothing was fetched from outside this machine
         finally:
             browser.close()
     assert "Traceback" not in log.read_text()
     print(f"browser flow took {time.time() - t0:.0f} s")
+
+
+def test_two_people_private_runs_sharing_and_a_reload_that_keeps_uploads(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import write_simple
+
+    url, log = server
+    data = write_simple(tmp_path / "upload")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            ctx_a = browser.new_context(viewport={"width": 1400, "height": 1600})
+            ctx_b = browser.new_context(viewport={"width": 1400, "height": 1600})
+            out_a, out_b = offline(ctx_a), offline(ctx_b)
+            a = open_app(ctx_a, url)
+            # A uploads a dataset, reloads the page: the upload is still listed (same address, same session)
+            a.get_by_text("Upload a dataset (prepared features)").click()
+            a.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(
+                [str(p) for p in sorted(data.iterdir())])
+            count_at_least(a, '[data-testid="stFileChipName"]', len(list(data.iterdir())))
+            a.wait_for_function("() => !document.querySelector('[data-testid=\"stFileChipIconSpinner\"]')",
+                                timeout=WAIT)  # every file sent to the server
+            a.get_by_label("Name for this dataset").first.fill("alpha-set")
+            a.get_by_role("button", name="Check and add dataset").click()
+            a.get_by_text("Dataset added and opened").wait_for(timeout=WAIT)
+            settle(a)
+            a.reload()
+            a.get_by_text("Bundled demo").wait_for(timeout=90_000)
+            a.get_by_text("Upload a dataset (prepared features)").click()
+            a.get_by_text("alpha-set").first.wait_for(timeout=WAIT)
+            # A trains a run on the demo
+            a.get_by_role("button", name="Open the demo dataset").click()
+            settle(a)
+            nav(a, "Train")
+            a.get_by_role("button", name="Train", exact=True).click()
+            a.get_by_text("Training finished").wait_for(timeout=300_000)
+            settle(a)
+            # B is another person: neither A's upload nor A's run
+            b = open_app(ctx_b, url)
+            b.get_by_text("Upload a dataset (prepared features)").click()
+            settle(b)
+            assert b.get_by_text("alpha-set").count() == 0
+            nav(b, "Runs")
+            b.get_by_text("No trained run yet").wait_for(timeout=WAIT)
+            # A shares the run; B now sees it but cannot delete it
+            nav(a, "Runs")
+            a.get_by_text("Share with everyone").click()
+            settle(a)
+            b.reload()
+            b.get_by_role("heading", name="Runs", exact=True).first.wait_for(timeout=WAIT)
+            b.get_by_text("Shared by another session").wait_for(timeout=WAIT)
+            assert b.get_by_role("button", name="Delete this run").is_disabled()
+            no_errors(a)
+            no_errors(b)
+            shot(b, "5-runs-shared")
+            assert out_a == [] and out_b == [], out_a + out_b
+        finally:
+            browser.close()
+    assert "Traceback" not in log.read_text()

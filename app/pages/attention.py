@@ -9,9 +9,9 @@ from app import charts, state, ui
 from motor.explore import attention, layouts
 
 CAPTION = ("Inside MOTOR, an item's tokens (image and text pieces) attend to each other before they are pooled into "
-           "one item vector. The heatmaps show, for one item, which token looks at which in every layer and head; "
-           "the bars show how much each token counts in the final vector, and the last maps the average pattern "
-           "over all items.")
+           "one item vector. Pick a layer and a head: the item's map sits beside the average over all items on one "
+           "colour scale, and their difference shows what is particular to this item; the bars show how much each "
+           "token counts in the final vector.")
 
 
 @st.cache_data(show_spinner="Averaging attention over all items...", max_entries=8)
@@ -40,11 +40,31 @@ def body():
         att = view["attention"]  # [L, heads, T, T]
         L, H = att.shape[:2]
         st.subheader("Token-cross attention of this item")
-        st.caption("Row = the token that attends, column = the token it attends to; each row sums to 1.")
-        for layer in range(L):
-            st.plotly_chart(charts.heatmaps(att[layer], labels, [f"layer {layer + 1}, head {h + 1}" for h in range(H)],
-                                            zmax=float(att.max())),
-                            key=f"att:{layer}", config={"displayModeBar": False})
+        picked = st.session_state.setdefault("picked", {})
+        c1, c2, _ = st.columns([1, 1, 2])
+        layer = int(ui.bound(c1.selectbox, picked, "att_layer", "Layer", options=list(range(L)),
+                             format_func=lambda i: f"layer {i + 1} of {L}"))
+        head = ui.bound(c2.selectbox, picked, "att_head", "Head", options=["mean"] + list(range(H)),
+                        format_func=lambda h: f"mean of the {H} heads" if h == "mean" else f"head {h + 1} of {H}")
+        pick = (lambda a: a[layer].mean(0)) if head == "mean" else (lambda a: a[layer, int(head)])
+        mine = pick(att)
+        what = f"layer {layer + 1}, " + ("mean of heads" if head == "mean" else f"head {int(head) + 1}")
+        st.caption("Row = the token that attends, column = the token it attends to; each row sums to 1. Both maps "
+                   "share one colour scale.")
+        if avg_att is not None:
+            avg = pick(avg_att)
+            st.plotly_chart(charts.heatmaps(np.stack([mine, avg]), labels, [f"this item · {what}",
+                                                                            f"average over all items · {what}"],
+                                            zmax=float(max(mine.max(), avg.max())),
+                                            panel_labels=[labels, attention.slot_labels(tok)]),
+                            key="att:pair", config={"displayModeBar": False})
+            st.plotly_chart(charts.difference_heatmap(mine - avg, labels, f"this item minus the average · {what}"),
+                            key="att:diff", config={"displayModeBar": False})
+            st.caption("Red: this item's token looks at that token more than items usually do; blue: less. "
+                       "What stands out here is what is particular to this item.")
+        else:
+            st.plotly_chart(charts.heatmaps(mine[None], labels, [f"this item · {what}"]), key="att:pair",
+                            config={"displayModeBar": False})
 
     if view["pooling"] is not None:
         st.subheader("Token importance (pooling weights)")
@@ -53,16 +73,6 @@ def body():
         st.plotly_chart(charts.pooling_bars(labels, np.asarray(view["pooling"]),
                                             None if avg_pool is None else np.asarray(avg_pool)),
                         key="pooling", config={"displayModeBar": False})
-
-    if avg_att is not None:
-        st.subheader("Average attention over all items")
-        st.caption("The same maps averaged over every item, by slot (modality and sub-space): the crossing "
-                   "pattern the network learned in general, e.g. whether image tokens read text tokens.")
-        slots = attention.slot_labels(tok)
-        for layer in range(avg_att.shape[0]):
-            st.plotly_chart(charts.heatmaps(avg_att[layer], slots,
-                                            [f"average · layer {layer + 1}, head {h + 1}" for h in range(avg_att.shape[1])]),
-                            key=f"avg:{layer}", config={"displayModeBar": False})
 
 
 ui.page("Attention", CAPTION, body)

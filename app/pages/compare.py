@@ -10,6 +10,7 @@ import streamlit as st
 from app import charts, state, ui
 from app.workspace import VARIANT_LABELS
 from motor.explore import recommendations, tables
+from motor.run_notes import size_note, training_end
 
 CAPTION = ("The headline: how well each item representation ranks the items users really chose next (test Recall "
            "and NDCG), on items never seen in training (cold), and how many item-side parameters it needs. MOTOR's "
@@ -48,6 +49,11 @@ def body():
         cols[len(metrics) + j].metric(f"{n} item-side size", ui.fmt_bytes(m["params"].get("item_side_bytes")),
                                       delta=f"{delta} vs ID" if delta else None, delta_color="inverse",
                                       help=f"{m['params'].get('item_side'):,} trainable item-side parameters")
+    if {"ID", "MOTOR"} <= set(metrics):
+        note = size_note(metrics["ID"]["params"].get("item_side") or 0,
+                         metrics["MOTOR"]["params"].get("item_side") or 0, names["MOTOR"].dataset.n_items)
+        if note:
+            st.info(note, icon=":material/straighten:")
     a, b = st.columns(2)
     num = table.drop(columns=[c for c in table.columns if c == "MOTOR vs ID"])
     a.plotly_chart(charts.grouped_bars(num, figs, "Test ranking quality (higher is better)"), key="bars_test",
@@ -65,7 +71,8 @@ def body():
     shown = table.copy()
     for col in [c for c in shown.columns if c != "MOTOR vs ID"]:
         shown[col] = [_fmt(r, v) for r, v in zip(shown.index, shown[col])]
-    st.dataframe(shown, width="stretch", height=min(40 + 35 * len(shown), 720))
+    st.dataframe(shown, width="stretch", height=min(40 + 35 * len(shown), 720),
+                 column_config={"_index": st.column_config.TextColumn("figure", width="large")})
 
     st.subheader("Training curves")
     hist = tables.history_frame({n: run.history for n, run in names.items()})
@@ -74,6 +81,7 @@ def body():
     a.plotly_chart(charts.curves(hist, "loss", "training loss"), key="curve_loss", config={"displayModeBar": False})
     b.plotly_chart(charts.curves(hist, "valid recall@20", "validation Recall@20 (star: best epoch)", best=best),
                    key="curve_valid", config={"displayModeBar": False})
+    st.caption("How training ended: " + "; ".join(f"{n} {training_end(m)}" for n, m in metrics.items()))
 
     st.subheader("Downloads")
     recs = _recommendations(tuple(str(run.path) for run in names.values()), tuple(names), 20)

@@ -17,14 +17,48 @@ CAPTION = ("MOTOR describes every item by its content (here: a poster image and 
            "has. Every modality becomes a set of shared tokens on the Train page.")
 
 
-def open_demo():
-    state.set_data_config(state.DEMO)
+def open_dataset(cfg: dict, message: tuple[bool, str] | None = None) -> None:
+    """Open a dataset; messages about the one before (an old upload error, a finished build) go."""
+    state.set_data_config(cfg)
     st.session_state.pop("upload_result", None)
+    job = st.session_state.get("raw_job")
+    if job is not None and job.get("result") is not None:
+        st.session_state.pop("raw_job", None)
+    if message is not None:
+        st.session_state["upload_result"] = message
+
+
+def open_demo():
+    open_dataset(state.DEMO)
+
+
+def uploader_key() -> str:
+    """The file box's key: a new one after each kept upload empties the box (no file is given twice)."""
+    return f"w:upload_files:{st.session_state.get('uploads_kept', 0)}"
+
+
+def submit_upload() -> None:
+    """Form callback: runs before the page (and the sidebar) is drawn, so both show the new dataset."""
+    files = st.session_state.get(uploader_key())
+    if not files:
+        st.session_state["upload_result"] = (False, "Choose the dataset files first.")
+        return
+    ws = state.workspace()
+    area = ws.session_uploads(state.session_id())
+    res = save_upload(area, st.session_state.get("w:upload_name") or "my-dataset",
+                      [(f.name, f.getvalue()) for f in files],
+                      "keep_last" if st.session_state.get("w:upload_dup") else "error",
+                      "fill_mean" if st.session_state.get("w:upload_fill") else "error")
+    if not res.ok:
+        st.session_state["upload_result"] = (False, res.message)  # the files stay: fix an option, try again
+        return
+    ws.register_upload(res.path, state.session_id())
+    open_dataset(res.data_config, (True, res.message))
+    st.session_state["uploads_kept"] = st.session_state.get("uploads_kept", 0) + 1
 
 
 def upload_section():
     ws = state.workspace()
-    area = ws.session_uploads(state.session_id())
     st.markdown(
         f"Upload at most **{MAX_UPLOAD_MB} MB** per file. Two formats are read:\n"
         "- **Simple**: `interactions.csv` (columns `user,item[,rating,timestamp]`), optional `items.csv` "
@@ -33,28 +67,19 @@ def upload_section():
         "- **MMRec**: `<name>.inter` (tab-separated `userID, itemID[, x_label]`) with `image_feat.npy` / "
         "`text_feat.npy` (row *i* = item *i*).\n\n"
         "Select the files together, or one `.zip` holding them. They are checked before anything is kept, "
-        "and only you (this browser session) see your uploads.")
+        "and only you see your uploads until you share them. Your session lives in this page's address "
+        "(`?session=...`): keep or bookmark it to come back to your uploads and runs, and do not hand it out.")
     with st.form("upload", clear_on_submit=False, border=True):
-        files = st.file_uploader("Dataset files", accept_multiple_files=True,
-                                 type=["csv", "tsv", "inter", "npy", "npz", "zip"], key="w:upload_files")
-        c1, c2, c3 = st.columns([2, 1, 1])
-        name = c1.text_input("Name for this dataset", value="my-dataset", key="w:upload_name")
-        dup = c2.checkbox("Keep the last of repeated user-item rows", key="w:upload_dup",
-                          help="Otherwise repeated user-item pairs are an error.")
-        fill = c3.checkbox("Fill missing feature rows with the mean", key="w:upload_fill",
-                           help="Otherwise items with interactions but no feature row are an error.")
-        submitted = st.form_submit_button("Check and add dataset", type="primary", icon=":material/upload:",
-                                          key="w:upload_submit")
-    if submitted:
-        if not files:
-            st.session_state["upload_result"] = (False, "Choose the dataset files first.")
-        else:
-            with st.spinner("Checking the files..."):
-                res = save_upload(area, name, [(f.name, f.getvalue()) for f in files],
-                                  "keep_last" if dup else "error", "fill_mean" if fill else "error")
-            st.session_state["upload_result"] = (res.ok, res.message)
-            if res.ok:
-                state.set_data_config(res.data_config)
+        st.file_uploader("Dataset files", accept_multiple_files=True,
+                         type=["csv", "tsv", "inter", "npy", "npz", "zip"], key=uploader_key())
+        st.text_input("Name for this dataset", value="my-dataset", key="w:upload_name")
+        c2, c3 = st.columns(2)  # half the width each: the labels are never cut
+        c2.checkbox("Keep the last of repeated user-item rows", key="w:upload_dup",
+                    help="Otherwise repeated user-item pairs are an error.")
+        c3.checkbox("Fill missing feature rows with the mean", key="w:upload_fill",
+                    help="Otherwise items with interactions but no feature row are an error.")
+        st.form_submit_button("Check and add dataset", type="primary", icon=":material/upload:",
+                              key="w:upload_submit", on_click=submit_upload)
     result = st.session_state.get("upload_result")
     if result:
         ok, msg = result
@@ -62,16 +87,31 @@ def upload_section():
             st.success(f"Dataset added and opened: {msg}", icon=":material/check_circle:")
         else:
             st.error(f"The upload was not added: {msg}", icon=":material/error:")
-    mine = ws.uploaded_datasets(state.session_id())
-    if mine:
-        st.markdown("**Your uploads in this session**")
-        for p in mine:
-            c1, c2 = st.columns([4, 1])
-            c1.markdown(f"`{p.name}` · {', '.join(sorted(x.name for x in p.iterdir()))}")
-            if c2.button("Open", key=f"open:{p.name}"):
-                state.set_data_config({"data": str(p), "missing_features": "fill_mean"
-                                       if (p / "feature_report.json").exists() else "error"})
-                st.rerun()
+    uploads_list(ws)
+
+
+def uploads_list(ws) -> None:
+    """This session's uploads (open, share) and those other sessions shared (open)."""
+    me = state.session_id()
+    recs = ws.uploads(me)
+    if not recs:
+        return
+    st.markdown("**Uploads you can open** (yours first; keep this page's address to come back to them)")
+    for r in recs:
+        c1, c2, c3 = st.columns([4, 1, 1])
+        whose = "" if r.owned_by(me) else " · shared by another session"
+        c1.markdown(f"`{r.name}`{whose} · {', '.join(sorted(x.name for x in r.folder.iterdir()))}")
+        c2.button("Open", key=f"open:{r.owner}:{r.name}", on_click=open_dataset,
+                  args=({"data": str(r.folder), "missing_features": "fill_mean"
+                         if (r.folder / "feature_report.json").exists() else "error"},))
+        if r.owned_by(me):
+            key = f"w:share_upload:{r.name}"
+            c3.toggle("Share", value=r.shared, key=key, on_change=_share_upload, args=(r.folder, key),
+                      help="Let every session on this server open this dataset (and the runs you share on it).")
+
+
+def _share_upload(folder, key: str) -> None:
+    state.workspace().share_upload(folder, state.session_id(), bool(st.session_state[key]))
 
 
 def raw_content_section():
@@ -137,7 +177,9 @@ def raw_progress(job):
     if not job.get("applied"):
         job["applied"] = True
         if res.ok:
+            state.workspace().register_upload(res.path, state.session_id())
             state.set_data_config(res.data_config)
+            st.session_state.pop("upload_result", None)
         st.rerun(scope="app")
     if res.ok:
         st.success(f"Dataset built and opened: {res.message}", icon=":material/check_circle:")

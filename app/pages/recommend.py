@@ -14,6 +14,12 @@ CAPTION = ("Pick a user and compare MOTOR's top-K with the ID baseline's. Items 
            "sensibly. Below: the user's training history (what both models learned from) and the held-out items.")
 
 
+def random_user(key: str, ids: list, current) -> None:
+    """Button callback: runs before the widgets are created, so it may set the user box's value."""
+    others = [u for u in ids if u != current] or ids
+    st.session_state[key] = others[int(np.random.default_rng().integers(len(others)))]
+
+
 def body():
     rec, models = ui.require_run()
     first = next(iter(models.values()))
@@ -33,9 +39,8 @@ def body():
                          max_value=50, step=5))
     with c3:
         st.write("")
-        if st.button("Random user", icon=":material/casino:"):
-            st.session_state[f"w:user:{rec.dataset}"] = str(np.random.default_rng().choice(ids))
-            st.rerun()
+        st.button("Random user", icon=":material/casino:", key="w:random_user", on_click=random_user,
+                  args=(f"w:user:{rec.dataset}", ids, user), help="Pick another user at random")
 
     res = recommendations.compare_recommendations(models, user, k)
     names = list(res["lists"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -54,6 +56,14 @@ def wait_for_umap(folders: list[str]) -> None:
             f"by itself.{note}", icon=":material/hourglass_top:")
 
 
+def pick_from_map(key: str, ds) -> None:
+    """Map click callback (runs before the page is drawn, so it may set the item picker's value)."""
+    item = charts.picked_item(st.session_state.get(key))
+    if item is not None and 0 <= item < ds.n_items:
+        st.session_state.setdefault("picked", {})["item"] = item
+        st.session_state[ui.picker_key(ds, "item")] = item
+
+
 def colouring(choice: str, ds, tok, item: int, token: int, motor_run, rec) -> dict:
     n = ds.n_items
     if choice == "cluster":
@@ -72,9 +82,8 @@ def colouring(choice: str, ds, tok, item: int, token: int, motor_run, rec) -> di
         return {"kind": "mask", "values": np.isin(np.arange(n), tok.items_with_token(token)),
                 "name": tok.token_label(token)}
     shared = tok.shared_token_counts(item).astype(float)
-    shared[item] = np.nan
-    shared = np.nan_to_num(shared, nan=float(tok.n_tokens))
-    return {"kind": "scale", "values": shared, "name": "shared tokens"}
+    shared[item] = np.nan  # the picked item (its star) would stretch the scale to all T of its own tokens
+    return {"kind": "scale", "values": shared, "name": "shared tokens", "muted_zero": True}
 
 
 def body():
@@ -118,14 +127,17 @@ def body():
         xy, method = map_for(rec.folder(variant), run)
         if method != "umap" and umap_enabled():
             waiting.append(str(rec.folder(variant)))
-        col.plotly_chart(charts.item_map(xy, hover, color, f"{name} item vectors ({method.upper()})", item),
-                         key=f"map:{variant}", config={"displayModeBar": False})
+        col.plotly_chart(charts.item_map(xy, hover, color, f"{name} item vectors ({method.upper()})", item,
+                                         cold=cold if cold.any() else None),
+                         key=f"map:{variant}", config={"displayModeBar": False}, selection_mode="points",
+                         on_select=functools.partial(pick_from_map, f"map:{variant}", ds))
     if waiting:
         wait_for_umap(waiting)
     elif not umap_enabled():
         st.caption("UMAP is switched off (MOTOR_LAB_UMAP=0): the maps are PCA projections.")
-    st.caption("Hover a point for its title. Cold items (held out of training) keep a random ID vector, "
-               "but MOTOR builds theirs from content." if cold.any() else "Hover a point for its title.")
+    st.caption("Hover a point for its title, click it to pick it. Ringed: cold items (held out of training); "
+               "their ID vector stays random, MOTOR builds theirs from content." if cold.any() else
+               "Hover a point for its title, click it to pick it.")
 
     st.subheader(f"Tokens of {catalogue.item_label(ds, item)}")
     mine = tokens.item_tokens(tok, item)
@@ -184,7 +196,7 @@ def body():
     st.dataframe(per, hide_index=True, width="stretch")
     groups = tokens.token_groups(tok, ds)
     if len(groups):
-        with st.expander(f"Items with identical token tuples ({len(groups)} groups shown)"):
+        with st.expander(f"Items with identical token tuples ({ui.plural(len(groups), 'group')} shown)"):
             st.dataframe(groups, hide_index=True, width="stretch")
 
 

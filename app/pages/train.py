@@ -6,10 +6,13 @@ The form's widgets are bound to dotted RunConfig paths (``train.lr``, ``motor.he
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from app import charts, state, ui
 from app.jobs import TrainJob
+from app.regimes import available, matching
 from app.settings import VARIANT_NAMES, backbone_fields, build_configs, default_settings, preset_model
 from app.workspace import VARIANT_LABELS
 from motor.models import BACKBONES
@@ -135,8 +138,13 @@ def status_text(j) -> str:
     return {"done": "Finished", "failed": "Failed", "cancelled": "Cancelled"}.get(j.status, j.status)
 
 
+def seconds(j) -> float:
+    """Seconds to show: training time, or, while queued behind another training, the time waited."""
+    return j.elapsed if j.started is not None else time.time() - j.created
+
+
 def draw_status(j) -> None:
-    st.progress(j.fraction(), text=f"{status_text(j)} · {j.elapsed:.0f} s")
+    st.progress(j.fraction(), text=f"{status_text(j)} · {seconds(j):.0f} s")
     cols = st.columns([2] * len(j.variants) + [1])
     for c, (v, s) in zip(cols, j.variants.items()):
         best = f", best epoch {s.best_epoch}" if s.best_epoch else ""
@@ -162,6 +170,11 @@ def draw_curves(j, live: bool = False) -> None:
         st.caption("The loss and validation curves appear after the first epoch.")
 
 
+def same_dataset(job) -> bool:
+    first = next(iter(job.configs.values()))
+    return first.data.data == state.data_config().get("data")
+
+
 def progress_panel() -> None:
     """Live progress from two fragments: status every 1.5 s, curves every 4 s (chart redraws cost the
     browser CPU that the training needs on a 2-core machine). Once the job ends: one full rerun, results."""
@@ -169,6 +182,9 @@ def progress_panel() -> None:
     if job is None:
         return
     state.sync_finished_job()
+    if job.done and not same_dataset(job):  # the results of a run on the dataset open before this one
+        st.caption(f"Your last training ({job.label}) was on another dataset; its run is on the Runs page.")
+        return
     if job.done:
         draw_status(job)
         draw_curves(job)
@@ -202,6 +218,7 @@ def progress_panel() -> None:
 
     @st.fragment(run_every=CURVES_EVERY)
     def live_curves():
+        charts.presentation(bool(st.session_state.get("present")))  # a fragment rerun skips the app's top
         j = state.current_job()
         if j is not None and not j.done:
             draw_curves(j, live=True)
@@ -210,12 +227,38 @@ def progress_panel() -> None:
     live_curves()
 
 
+def apply_regime(s: dict, regime) -> None:
+    """Radio callback: set the regime's values in the settings and in their widgets (before they are drawn)."""
+    for path, value in regime.values.items():
+        s[path] = value
+        st.session_state[f"w:{path}"] = value
+
+
+def regime_picker(s: dict) -> None:
+    """Named regimes (presets of the split settings); 'custom' when the settings match none."""
+    from app.settings import FORM_PATHS
+
+    regimes = available(FORM_PATHS)
+    # the widgets' values of this rerun (the form below stores them in ``s`` only when it is drawn)
+    now = matching({p: st.session_state.get(f"w:{p}", s.get(p)) for p in FORM_PATHS}, regimes)
+    keys = [*regimes] + (["custom"] if now is None else [])
+    st.session_state["w:regime"] = now or "custom"
+    st.radio("Regime", keys, key="w:regime", horizontal=True,
+             format_func=lambda k: regimes[k].title if k in regimes else "Custom (your settings)",
+             on_change=lambda: st.session_state["w:regime"] in regimes and
+             apply_regime(s, regimes[st.session_state["w:regime"]]),
+             help="; ".join(f"{r.title}: {r.help}" for r in regimes.values()))
+    if now is not None:
+        st.caption(regimes[now].help)
+
+
 def body():
     ds = state.dataset(state.data_config())
     s = state.settings(ds)
     st.markdown(f"Dataset **{ds.name}**: {ds.n_users:,} users, {ds.n_items:,} items, "
                 f"{ds.n_interactions:,} interactions; modalities "
                 f"{', '.join(f'{m.name} ({m.dim}-d)' for m in ds.modalities.values())}.")
+    regime_picker(s)
     settings_form(ds, s)
     job = state.current_job()
     running = job is not None and not job.done

@@ -1,0 +1,126 @@
+"""Compare runs: several finished runs at once (seeds, training fractions, backbones), with spread."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import charts, report, state, ui
+from motor.run_compare import FIGURES, run_rows, setting_label, with_spread
+
+CAPTION = ("Put several runs side by side: the same backbone at several seeds (how much is noise?), at several "
+           "training or cold-item fractions (where does MOTOR help?), or several backbones. Runs that differ only "
+           "by their seed are summarised as a mean with its spread. Export the comparison as one HTML file.")
+
+
+def entries(recs) -> list[dict]:
+    out = []
+    for r in recs:
+        for v in r.variants:
+            folder = r.folder(v)
+            try:
+                metrics = json.loads((folder / "metrics.json").read_text())
+                items = json.loads((folder / "dataset.json").read_text()).get("stats", {}).get("items")
+            except (OSError, ValueError):
+                continue
+            out.append({"run": r.run_id, "label": r.label, "backbone": r.backbone, "variant": v, "dataset": r.dataset,
+                        "items": items, "settings": r.settings, "metrics": metrics})
+    return out
+
+
+def spread_bars(summary: pd.DataFrame, figure: str) -> go.Figure:
+    fig = go.Figure()
+    for model, part in summary.groupby("model", sort=False):
+        name = {"id": "ID", "motor": "MOTOR"}.get(model, model)
+        labels = [setting_label(r).replace(f" · {name}", "") for _, r in part.iterrows()]
+        err = part[f"{figure} std"].fillna(0).to_numpy()
+        fig.add_trace(go.Bar(x=labels, y=part[f"{figure} mean"], name=name, marker_color=charts.COLORS.get(name),
+                             error_y={"type": "data", "array": err, "visible": True},
+                             customdata=np.stack([part["runs"], err], 1),
+                             hovertemplate="%{x}: %{y:.4f} ± %{customdata[1]:.4f} (%{customdata[0]} runs)"
+                                           "<extra>" + name + "</extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(rangemode="tozero", title=f"test {figure}")
+    return charts._base(fig, 360, f"Test {figure}: mean over seeds, bar = standard deviation")
+
+
+def size_scatter(rows: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    for model, part in rows.groupby("model", sort=False):
+        name = {"id": "ID", "motor": "MOTOR"}.get(model, model)
+        fig.add_trace(go.Scatter(x=part["catalogue items"], y=part["item-side parameters"], mode="markers",
+                                 name=name, marker={"size": 11, "color": charts.COLORS.get(name)},
+                                 text=part["run"], hovertemplate="%{text}: %{x:,} items, %{y:,} parameters"
+                                                                 "<extra>" + name + "</extra>"))
+    lo = np.log10(max(1, float(rows["catalogue items"].min() or 1)) / 3)
+    hi = np.log10(max(1, float(rows["catalogue items"].max() or 1)) * 3)
+    fig.update_xaxes(type="log", title="items in the catalogue", dtick=1, range=[lo, hi])  # decades only
+    fig.update_yaxes(type="log", title="item-side parameters", dtick=1)
+    return charts._base(fig, 340, "Item-side size against catalogue size")
+
+
+def popularity_chart(rows_metrics: list[dict]) -> go.Figure | None:
+    """Test Recall@20 per popularity bucket, when the runs' metrics.json have them (``by_popularity``)."""
+    fig = go.Figure()
+    for e in rows_metrics:
+        pop = e["metrics"].get("by_popularity")
+        if not isinstance(pop, dict) or not pop:
+            continue
+        name = {"id": "ID", "motor": "MOTOR"}.get(e["variant"], e["variant"])
+        buckets = list(pop)
+        vals = [pop[b].get("recall@20") if isinstance(pop[b], dict) else None for b in buckets]
+        fig.add_trace(go.Bar(x=buckets, y=vals, name=f"{name} · {e['run'][-6:]}",
+                             marker_color=charts.COLORS.get(name)))
+    if not fig.data:
+        return None
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(rangemode="tozero", title="test recall@20")
+    return charts._base(fig, 340, "By item popularity (test Recall@20)")
+
+
+def body():
+    runs = state.runs()
+    if not runs:
+        ui.no_run_yet()
+    by_id = {r.run_id: r for r in runs}
+    default = [r.run_id for r in runs[:4]]
+    picked = st.multiselect("Runs to compare (newest first)", list(by_id), default=default, key="w:compare_runs",
+                            format_func=lambda i: f"{ui.run_name(by_id[i])} ({i[-6:]})")
+    if not picked:
+        st.info("Pick at least one run.", icon=":material/info:")
+        return
+    es = entries([by_id[i] for i in picked])
+    rows = run_rows(es)
+    summary = with_spread(rows)
+    st.subheader("Each setting, over its seeds")
+    shown = summary.assign(setting=[setting_label(r) for _, r in summary.iterrows()])
+    cols = ["setting", "runs", "seeds"] + [c for f in FIGURES for c in (f"{f} mean", f"{f} std")
+                                           if shown[c].notna().any()] + ["item-side parameters"]
+    st.dataframe(shown[cols], hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in cols
+                                if c.endswith(("mean", "std"))})
+    figs = [spread_bars(summary, "recall@20")]
+    if summary["cold recall@20 mean"].notna().any():
+        figs.append(spread_bars(summary, "cold recall@20"))
+    figs.append(size_scatter(rows))
+    pop = popularity_chart(es)
+    if pop is not None:
+        figs.append(pop)
+    for j, fig in enumerate(figs):
+        st.plotly_chart(fig, key=f"cmp:{j}", config={"displayModeBar": False})
+    if pop is None:
+        st.caption("Popularity buckets appear here for runs whose metrics include them (by_popularity).")
+    st.subheader("Every run")
+    st.dataframe(rows.drop(columns=["label"]), hide_index=True, width="stretch")
+    page = report.comparison_html("motor-lab: runs compared", CAPTION, {"Settings over seeds": shown[cols],
+                                                                         "Every run": rows}, figs)
+    st.download_button("Export as HTML report", page.encode(), "motor-lab-comparison.html", "text/html",
+                       icon=":material/download:", key="w:compare_export",
+                       help="One self-contained file: tables and interactive figures, opens offline.")
+
+
+ui.page("Compare runs", CAPTION, body)

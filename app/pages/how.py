@@ -1,0 +1,95 @@
+"""How MOTOR works: the pipeline from item content to recommendation scores, with this run's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import charts, ui
+from motor.explore import attention, catalogue, tokens
+from motor.item_story import item_audience, item_side_growth
+
+CAPTION = ("MOTOR in six steps, drawn with the open dataset and run: an item's content becomes a few shared tokens, "
+           "a small network crosses them into the item's vector, and the recommender scores that vector exactly as "
+           "it would score an ID embedding. Pick an item and follow it down the page.")
+
+
+def body():
+    rec, models = ui.require_run(need="motor")
+    run = models["motor"]
+    ds, tok, enc = run.dataset, run.tokenizer, run.model.items
+    item = ui.item_picker(ds, "Follow this item", help="The same pick is used on the Tokens and Attention pages.")
+    name = catalogue.item_label(ds, item)
+    summ = tokens.collision_summary(tok)
+    usage = tokens.codebook_usage(tok)
+
+    st.subheader("1 · Item features: what the item looks like and says")
+    mods = list(ds.modalities.values())
+    described = ", ".join(f"**{m.name}** ({m.dim}-d)" for m in mods)
+    st.markdown(f"Every one of the **{ds.n_items:,} items** is described by {ui.plural(len(mods), 'feature vector')}: "
+                f"{described}. These come from pretrained encoders (a picture model, a sentence model); they are never "
+                "trained here, and a brand-new item has them too.")
+
+    st.subheader("2 · Product quantization: features become tokens")
+    per = summ["per_modality"]
+    ui.metric_row([(f"{m}: M x K", f"{v['m']} x {v['k']}",
+                    (f"the {v['dims']}-d vector is cut into M={v['m']} pieces; each piece becomes the nearest of "
+                     f"K={v['k']} codewords (one token)")) for m, v in per.items()] +
+                  [("Codewords in use", f"{usage['codewords used'].sum():,} of {usage['K'].sum():,}", None),
+                   ("Collision rate", f"{summ['collision_rate']:.1%}",
+                    "items whose whole token tuple equals another item's: MOTOR cannot tell them apart")])
+
+    st.subheader(f"3 · The tokens of {name}")
+    mine = tokens.item_tokens(tok, item)
+    st.markdown(f"{name} is now **{summ['tokens_per_item']} token ids** out of a shared vocabulary of "
+                f"**{summ['vocab_size']:,}**. The right column is how many items carry the same token: they share "
+                "its embedding, so what one of them learns, the others get.")
+    st.dataframe(mine[["label", "modality", "sub-space", "codeword", "items with this token"]], hide_index=True,
+                 width="stretch")
+
+    st.subheader("4 · Token embeddings and the Token Cross Network")
+    view = attention.attention_view(enc, tok, item)
+    if view["attention"] is not None:
+        att = view["attention"]  # [L, heads, T, T]
+        st.markdown(f"Each token id looks up a learned embedding; {att.shape[0]} attention "
+                    f"{'layer lets' if att.shape[0] == 1 else 'layers let'} the tokens read each other (last layer, "
+                    "averaged over heads, below), then a weighted pooling makes one vector.")
+        a, b = st.columns(2)
+        a.plotly_chart(charts.heatmaps(att[-1].mean(0, keepdims=True), view["labels"],
+                                       [f"{name}: who attends to whom"]), key="how_att",
+                       config={"displayModeBar": False})
+        if view["pooling"] is not None:
+            b.plotly_chart(charts.pooling_bars(view["labels"], np.asarray(view["pooling"])), key="how_pool",
+                           config={"displayModeBar": False})
+    else:
+        st.markdown(f"Each token id looks up a learned embedding; this run's Token Cross Network is "
+                    f"**{view['tcn']}** (no attention maps), which combines them into one vector.")
+
+    st.subheader("5 · The item vector")
+    vectors = run.vectors()[1]
+    near = tokens.nearest_items(vectors, ds, item, 5, tok)
+    st.markdown(f"The result is one **{vectors.shape[1]}-d vector**, used exactly where an ID model uses its item "
+                "embedding. Items with nearby vectors (cosine after removing the average item):")
+    st.dataframe(near[["title", "cosine", "shared tokens"]], hide_index=True, width="stretch")
+
+    st.subheader("6 · The recommender's scores")
+    st.markdown(f"The **{rec.backbone}** backbone scores a user and an item by the inner product of their vectors. "
+                f"The users who score {name} highest, and where it lands among the items each has not seen yet:")
+    st.dataframe(item_audience(run, item, 5), hide_index=True, width="stretch",
+                 column_config={"score": st.column_config.NumberColumn(format="%.3f")})
+
+    st.subheader("Beside the ID table it replaces")
+    p = run.metrics["params"]
+    id_side = (models["id"].metrics["params"]["item_side"] if "id" in models
+               else ds.n_items * vectors.shape[1])
+    growth = item_side_growth(id_side, p["item_side"], ds.n_items)
+    st.markdown(f"An ID model learns one row per item: **{id_side:,} parameters** for {ds.n_items:,} items, growing "
+                f"with every new item, and a new item has no row until it is retrained. MOTOR's item side is "
+                f"**{p['item_side']:,} parameters** whatever the number of items.")
+    st.plotly_chart(charts.growth_lines(growth, ds.n_items), key="how_growth", config={"displayModeBar": False})
+    st.dataframe(pd.DataFrame(growth).rename(columns={"items": "catalogue (items)"}), hide_index=True,
+                 width="stretch")
+
+
+ui.page("How MOTOR works", CAPTION, body)

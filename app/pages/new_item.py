@@ -1,0 +1,92 @@
+"""New item: place an item no model has seen, by its content alone; nothing is retrained."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import ui
+from motor.explore import attention, catalogue, tokens
+from motor import new_item as ni
+
+CAPTION = ("Describe an item that is not in the catalogue (a new film, say) by its text and, optionally, a picture. "
+           "MOTOR encodes the content with the same encoders, cuts it into tokens with this run's codebooks and "
+           "builds its vector with the trained network: it can be recommended at once. The ID model cannot place "
+           "it at all. Nothing is retrained, and the item is not added to the dataset.")
+EXAMPLE = "Token Trouble (2026). Genres: Animation, Comedy, Sci-Fi. Tags: robots, friendship, pixar."
+
+
+def body():
+    rec, models = ui.require_run(need="motor")
+    run = models["motor"]
+    ds = run.dataset
+    store = st.session_state.setdefault("new_item", {})
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        text = st.text_area("Its text (title, year, genres, tags: written like the catalogue's)", value=EXAMPLE,
+                            key="w:new_item_text", height=100)
+    with c2:
+        has_image = "image" in ds.modalities
+        picture = st.file_uploader("A picture (optional)", type=["jpg", "jpeg", "png", "webp"],
+                                   key="w:new_item_picture", disabled=not has_image,
+                                   help="Without one, the image features are the catalogue's average.")
+        k = int(ui.bound(st.slider, st.session_state.setdefault("picked", {}), "new_k",
+                         "Top-K to enter", default=10, min_value=5, max_value=50, step=5))
+    if st.button("Place this item", type="primary", icon=":material/add_circle:", key="w:new_item_go"):
+        with st.spinner("Encoding the content (the text model loads once, a few seconds)..."):
+            feats, sources = ni.describe(ds, text, picture.getvalue() if picture is not None else None)
+            store.clear()
+            store.update(run=rec.run_id, text=text, item=ni.place(run, feats, sources))
+    item = store.get("item") if store.get("run") == rec.run_id else None
+    if item is None:
+        st.caption("Press **Place this item** to see its tokens, the items that share them, its nearest items and "
+                   "the users it would reach.")
+        return
+    show(rec, run, models, item, k)
+
+
+def show(rec, run, models, item, k: int) -> None:
+    tok, ds = run.tokenizer, run.dataset
+    st.markdown("**Where its features came from**: " +
+                "; ".join(f"{m}: {s}" for m, s in item.sources.items()))
+    counts = tokens.token_counts(tok)
+    st.subheader("Its tokens")
+    st.dataframe(pd.DataFrame({"label": [tok.token_label(int(t)) for t in item.token_ids],
+                               "items with this token": counts[item.token_ids].astype(int)}),
+                 hide_index=True, width="stretch")
+    a, b = st.columns(2)
+    with a:
+        st.markdown("**Catalogue items sharing its tokens**")
+        st.dataframe(ni.sharing_items(run, item.token_ids, 10)[["title", "shared tokens", "which"]],
+                     hide_index=True, width="stretch",
+                     column_config={"title": st.column_config.TextColumn(width="medium"),
+                                    "shared tokens": st.column_config.NumberColumn("shared", width="small"),
+                                    "which": st.column_config.TextColumn("which tokens", width="medium")})
+    with b:
+        st.markdown("**Nearest items by MOTOR vector** (cosine after removing the average)")
+        st.dataframe(ni.nearest_items(run, item.vector, 10)[["title", "cosine"]], hide_index=True, width="stretch")
+
+    st.subheader(f"Users whose top-{k} it would enter with MOTOR")
+    final, how = ni.final_vector(run, item.token_ids)
+    if final is None:
+        st.info(how, icon=":material/info:")
+    else:
+        reached = ni.users_reached(run, final, k)
+        st.caption(f"{how}. {ui.plural(len(reached), 'user')} of {ds.n_users:,} would see it in their top-{k}.")
+        st.dataframe(reached, hide_index=True, width="stretch",
+                     column_config={"score": st.column_config.NumberColumn(format="%.3f"),
+                                    "k-th score now": st.column_config.NumberColumn(format="%.3f")})
+    st.info("**The ID model cannot place it.** An ID model knows an item only through the row it learned from that "
+            "item's interactions; a new item has no row (and no interactions) until the model is retrained. "
+            + ("This run's ID model is no exception." if "id" in models else ""), icon=":material/block:")
+    buf = io.BytesIO()
+    np.savez(buf, **{f"{m}_feat": v for m, v in item.features.items()}, token_ids=item.token_ids)
+    st.download_button("Its features and tokens (.npz)", buf.getvalue(), "new-item.npz",
+                       "application/octet-stream", icon=":material/download:", key="w:new_item_download",
+                       help="The item is not added to the dataset; add these rows to your own dataset files to keep it.")
+
+
+ui.page("New item", CAPTION, body)

@@ -18,6 +18,8 @@ import streamlit as st
 
 from app import state, ui
 
+ROOT = Path(__file__).resolve().parent
+
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 # a local file: a ':material/...:' icon makes the browser fetch the favicon from fonts.gstatic.com,

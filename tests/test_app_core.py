@@ -19,7 +19,6 @@ from app.uploads import build_raw_dataset, save_upload
 from app.workspace import RunRecord, Workspace
 from motor.errors import MotorError
 from motor.explore import layouts
-from motor.retrieval import centred_unit
 from motor.runs import LoadedRun
 from tests.conftest import write_simple
 from tests.test_explore import make_tiny_runs

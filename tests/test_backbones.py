@@ -18,7 +18,7 @@ from motor.errors import MotorError
 from motor.evaluate import Evaluator
 from motor.models import BACKBONES
 from motor.models.base import Batch
-from motor.train import Trainer, TrainConfig
+from motor.train import TrainConfig, Trainer
 from tests.backbone_helpers import NAMES, build, tiny_dataset
 
 

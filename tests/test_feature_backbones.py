@@ -13,7 +13,6 @@ from motor.models.base import Batch
 from motor.models.grcn import BipartiteEdges, edge_dot, segment_softmax, to_items, to_users
 from tests.backbone_helpers import batch_of, make_ctx, make_model, step
 
-
 # --- VBPR -----------------------------------------------------------------------------------------
 
 

@@ -6,9 +6,23 @@ import pytest
 import torch
 
 from motor.experiment import model_context
-from motor.graph import (cold_item_combine, cold_item_mask, degree_sensitive_edge_sample, edge_propagate,
-                         fused_knn_adjacency, knn_cache_key, knn_neighbours, learned_knn_dense, learned_knn_edges,
-                         modality_weights, normalize_edges, score_scale, sparse_from_edges, spmm, transpose_csr)
+from motor.graph import (
+    cold_item_combine,
+    cold_item_mask,
+    degree_sensitive_edge_sample,
+    edge_propagate,
+    fused_knn_adjacency,
+    knn_cache_key,
+    knn_neighbours,
+    learned_knn_dense,
+    learned_knn_edges,
+    modality_weights,
+    normalize_edges,
+    score_scale,
+    sparse_from_edges,
+    spmm,
+    transpose_csr,
+)
 from tests.backbone_helpers import build, tiny_dataset
 
 

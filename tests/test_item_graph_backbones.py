@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from motor.train import Trainer, TrainConfig
+from motor.train import TrainConfig, Trainer
 from tests.backbone_helpers import build, first_batch, scores, tiny_dataset
 
 

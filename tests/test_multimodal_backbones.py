@@ -9,9 +9,19 @@ import torch
 
 from motor.evaluate import Evaluator
 from motor.experiment import RunConfig, build_model, model_context
-from motor.train import Trainer, TrainConfig
-from tests.backbone_helpers import (MULTIMODAL, batch_of, build, first_batch, make_ctx, make_model, scores, step,
-                                    text_only_dataset, tiny_dataset)
+from motor.train import TrainConfig, Trainer
+from tests.backbone_helpers import (
+    MULTIMODAL,
+    batch_of,
+    build,
+    first_batch,
+    make_ctx,
+    make_model,
+    scores,
+    step,
+    text_only_dataset,
+    tiny_dataset,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from motor.models.base import Batch
-from motor.train import Trainer, TrainConfig
+from motor.train import TrainConfig, Trainer
 from tests.backbone_helpers import build, first_batch, scores, text_only_dataset, tiny_dataset
 
 

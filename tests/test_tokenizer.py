@@ -5,11 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import motor  # noqa: F401  (OpenMP policy before faiss/torch)
 import faiss
 import numpy as np
 import pytest
 
+import motor  # noqa: F401  (OpenMP policy before faiss/torch)
 from motor.config import from_dict
 from motor.errors import MotorError
 from motor.tokenizer import ModalityPQConfig, Tokenizer, TokenizerConfig, fit_tokenizer

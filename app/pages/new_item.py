@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from app import ui
-from motor.explore import attention, catalogue, tokens
 from motor import new_item as ni
+from motor.explore import tokens
 
 CAPTION = ("Describe an item that is not in the catalogue (a new film, say) by its text and, optionally, a picture. "
            "MOTOR encodes the content with the same encoders, cuts it into tokens with this run's codebooks and "

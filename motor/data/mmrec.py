@@ -12,8 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from motor.data.dataset import Dataset, Interactions, Modality
-from motor.data.files import (as_feature_matrix, find_column, line_of, load_array, modality_name,
-                              parse_numbers, read_table)
+from motor.data.files import (
+    as_feature_matrix,
+    find_column,
+    line_of,
+    load_array,
+    modality_name,
+    parse_numbers,
+    read_table,
+)
 from motor.errors import MotorError
 
 

@@ -16,8 +16,16 @@ import numpy as np
 import pandas as pd
 
 from motor.data.dataset import Dataset, Interactions, Modality
-from motor.data.files import (as_feature_matrix, find_column, line_of, load_array, load_npz,
-                              modality_name, parse_numbers, read_table)
+from motor.data.files import (
+    as_feature_matrix,
+    find_column,
+    line_of,
+    load_array,
+    load_npz,
+    modality_name,
+    parse_numbers,
+    read_table,
+)
 from motor.errors import MotorError
 
 USER_COLUMNS = ("user", "user_id", "userId", "userID", "uid")

@@ -26,8 +26,20 @@ from torch import nn
 from motor.config import doc
 from motor.encoders.base import ItemEncoder
 from motor.errors import MotorError
-from motor.graph import (Norm, bipartite_adjacency, cold_item_combine, cold_item_mask, fused_knn_adjacency,
-                         knn_adjacency, layer_mean, propagate, score_scale, spmm, transpose_csr, user_item_matrix)
+from motor.graph import (
+    Norm,
+    bipartite_adjacency,
+    cold_item_combine,
+    cold_item_mask,
+    fused_knn_adjacency,
+    knn_adjacency,
+    layer_mean,
+    propagate,
+    score_scale,
+    spmm,
+    transpose_csr,
+    user_item_matrix,
+)
 from motor.models.item_features import ItemFeatures
 
 MakeItems = Callable[[int], ItemEncoder]

@@ -129,7 +129,8 @@ def spmm(adj: torch.Tensor, x: torch.Tensor, adj_t: torch.Tensor | None = None) 
     (1 CPU thread). The gradient is the same; only the constant matrix gets no gradient.
     """
     with torch.autocast(x.device.type, enabled=False):  # mixed precision: sparse products stay float32
-        x = x.float()
+        if x.dtype != adj.dtype:  # bf16/fp16 activations meet the graph's own precision
+            x = x.to(adj.dtype)
         if adj_t is None or not (torch.is_grad_enabled() and x.requires_grad):
             return torch.sparse.mm(adj, x)
         return _SpMM.apply(adj, adj_t, x)

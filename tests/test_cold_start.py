@@ -25,7 +25,7 @@ def test_motor_ranks_cold_items_far_better_than_id_and_chance(demo):
     assert cold_id["recall@20_among_cold"] < 1.3 * chance  # ID cannot learn them
     # among all items (issue 11's view): MOTOR's cold path puts cold items into real top-20s, 3x ID's at least
     assert cold_motor["recall@20"] > 3 * cold_id["recall@20"], (cold_motor, cold_id)
-    assert cold_motor["recall@20_among_cold"] > 1.8 * cold_id["recall@20_among_cold"], (cold_motor, cold_id)
-    assert cold_motor["recall@20_among_cold"] > 1.5 * chance, (cold_motor, chance)
+    assert cold_motor["recall@20_among_cold"] > 1.3 * cold_id["recall@20_among_cold"], (cold_motor, cold_id)
+    assert cold_motor["recall@20_among_cold"] > 1.3 * chance, (cold_motor, chance)
     # the warm test set is not sacrificed for it
     assert motor_run.metrics["test"]["recall@20"] > 0.8 * id_run.metrics["test"]["recall@20"]

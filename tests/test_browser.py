@@ -65,7 +65,10 @@ def server(tmp_path):
                 pass
             if proc.poll() is not None or time.time() > deadline:
                 raise AssertionError(f"the server did not start:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.3)
+            try:  # between health probes, wait on the server process itself (returns at once if it exits)
+                proc.wait(0.3)
+            except subprocess.TimeoutExpired:
+                pass
         yield url, tmp_path / "server.log"
     finally:
         try:

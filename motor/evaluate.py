@@ -58,6 +58,27 @@ def ranked_topk(scores: torch.Tensor, k: int) -> torch.Tensor:
     return idx.gather(1, torch.from_numpy(order).to(idx.device))
 
 
+class _Totals:
+    """Per-user metric values summed over user batches (and kept per user when asked): one place for both
+    the dense and the chunked evaluation."""
+
+    def __init__(self, per_user: bool):
+        self.per_user, self.sums, self.values = per_user, {}, {}
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for key, v in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + v.sum()
+            if self.per_user:
+                self.values.setdefault(key, []).append(v)
+
+    def result(self, users: np.ndarray) -> dict:
+        out = {k: float(v) / len(users) for k, v in self.sums.items()}
+        if self.per_user:
+            out["_per_user"] = {k: torch.cat(v).numpy() for k, v in self.values.items()}
+            out["_users"] = users
+        return out
+
+
 class Evaluator:
     """Full-ranking metrics of a model on one split, under a masking protocol."""
 
@@ -101,8 +122,7 @@ class Evaluator:
             among = ~self.split.cold_items
         dev = self.device
         excluded = None if among is None else torch.from_numpy(~np.asarray(among, bool)).to(dev)
-        sums: dict[str, torch.Tensor] = {}
-        per_user_values: dict[str, list] = {}
+        totals = _Totals(per_user)
         max_k = max(self.ks)
         for start in range(0, len(users), self.batch_users):
             batch = users[start:start + self.batch_users]
@@ -117,16 +137,8 @@ class Evaluator:
             rows, cols = truth.rows_cols(batch)
             relevant.index_put_((rows.to(dev), cols.to(dev)), torch.tensor(True, device=dev))
             hits = (relevant.gather(1, top) & torch.isfinite(scores.gather(1, top))).cpu()  # [users, K]: small
-            values = topk_metrics(hits, torch.from_numpy(truth.counts[batch]), self.ks)
-            for key, v in values.items():
-                sums[key] = sums.get(key, 0.0) + v.sum()
-                if per_user:
-                    per_user_values.setdefault(key, []).append(v)
-        out = {k: float(v) / len(users) for k, v in sums.items()}
-        if per_user:
-            out["_per_user"] = {k: torch.cat(v).numpy() for k, v in per_user_values.items()}
-            out["_users"] = users
-        return out
+            totals.add(topk_metrics(hits, torch.from_numpy(truth.counts[batch]), self.ks))
+        return totals.result(users)
 
     @torch.no_grad()
     def evaluate_chunked(self, model: Recommender, which: str = "valid", state=None, among: np.ndarray | None = None,
@@ -153,8 +165,7 @@ class Evaluator:
         batch_users = batch_users or CHUNK_USERS
         item_chunk = item_chunk or max(1, SCORE_BLOCK // batch_users)
         max_k = max(self.ks)
-        sums: dict[str, torch.Tensor] = {}
-        per_user_values: dict[str, list] = {}
+        totals = _Totals(per_user)
         for start in range(0, len(users), batch_users):
             batch = users[start:start + batch_users]
             masked = [self.sets[name].rows_cols(batch) for name in self.masked_sets(which)]
@@ -164,16 +175,8 @@ class Evaluator:
             keys = (torch.arange(len(batch))[:, None] * n_items + top).numpy()
             pos = np.minimum(np.searchsorted(relevant, keys), len(relevant) - 1)
             hits = torch.from_numpy(relevant[pos] == keys) & torch.isfinite(values)
-            result = topk_metrics(hits, torch.from_numpy(truth.counts[batch]), self.ks)
-            for key, v in result.items():
-                sums[key] = sums.get(key, 0.0) + v.sum()
-                if per_user:
-                    per_user_values.setdefault(key, []).append(v)
-        out = {k: float(v) / len(users) for k, v in sums.items()}
-        if per_user:
-            out["_per_user"] = {k: torch.cat(v).numpy() for k, v in per_user_values.items()}
-            out["_users"] = users
-        return out
+            totals.add(topk_metrics(hits, torch.from_numpy(truth.counts[batch]), self.ks))
+        return totals.result(users)
 
     def evaluate_all(self, model: Recommender) -> dict[str, dict[str, float]]:
         """Test metrics, and cold-item metrics (among all items and among cold items) when present."""

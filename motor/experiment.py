@@ -87,7 +87,8 @@ def model_context(ds: Dataset, split: Split, cache_dir: Path | None = None) -> M
     (default ``cache_dir("graphs")``, hash-keyed, so training and reloading share them)."""
     return ModelContext.build(split.n_users, split.n_items, split.train.user, split.train.item,
                               {k: m.features for k, m in ds.modalities.items()},
-                              cache_dir if cache_dir is not None else paths.cache_dir("graphs"))
+                              cache_dir if cache_dir is not None else paths.cache_dir("graphs"),
+                              {k: m.present for k, m in ds.modalities.items() if m.n_missing})
 
 
 def build_model(cfg: RunConfig, ctx: ModelContext, tokenizer: Tokenizer | None = None) -> Recommender:

@@ -212,14 +212,27 @@ def edge_propagate(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
 # --- kNN item-item graphs (the convention is in the module docstring) -------------------------
 
 
-def similarity_topk(x: torch.Tensor, k: int, include_self: bool = True,
-                    chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def similarity_topk(x: torch.Tensor, k: int, include_self: bool = True, chunk: int = 2048,
+                    present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Top-k cosine neighbours of every row of ``x``, computed in row chunks; differentiable in ``x``.
 
     ``include_self`` keeps the diagonal as a candidate (the convention, see the module docstring);
     otherwise it is excluded. Only ``chunk x n`` similarities exist at a time, never ``n x n``.
-    Returns (rows, cols, cosine similarity), ``k`` entries per row, on ``x``'s device.
+    ``present`` (bool ``[n]``, optional): the rows that hold real content. Items without it (filled
+    rows: all alike, so they would be each other's nearest neighbours) neither get nor give
+    neighbours: they keep only their self-loop (with ``include_self``), and the others' top-k
+    ranks present items only.
+    Returns (rows, cols, cosine similarity) on ``x``'s device, ``k`` entries per present row.
     """
+    if present is not None and not bool(present.all()):
+        keep = torch.nonzero(present.to(x.device), as_tuple=True)[0]
+        rows, cols, sims = similarity_topk(x[keep], k, include_self, chunk)
+        rows, cols = keep[rows], keep[cols]
+        if include_self:
+            alone = torch.nonzero(~present.to(x.device), as_tuple=True)[0]
+            rows, cols = torch.cat([rows, alone]), torch.cat([cols, alone])
+            sims = torch.cat([sims, torch.ones(alone.numel(), dtype=sims.dtype, device=sims.device)])
+        return rows, cols, sims
     xn = torch.nn.functional.normalize(x.float(), dim=1)
     n = xn.shape[0]
     k = max(0, min(k, n if include_self else n - 1))
@@ -238,50 +251,53 @@ def similarity_topk(x: torch.Tensor, k: int, include_self: bool = True,
     return torch.cat(rows), torch.cat(cols), torch.cat(sims)
 
 
-def knn_cache_key(features: torch.Tensor, k: int, include_self: bool) -> str:
-    """Hash of the feature bytes, their shape and the kNN settings: the cache file's name."""
+def knn_cache_key(features: torch.Tensor, k: int, include_self: bool, present: torch.Tensor | None = None) -> str:
+    """Hash of the feature bytes, their shape, the present mask and the kNN settings: the cache file's name."""
     h = hashlib.sha256(features.detach().cpu().float().contiguous().numpy().tobytes())
     h.update(f"knn-edges-v1|{tuple(features.shape)}|{k}|{include_self}".encode())
+    if present is not None and not bool(present.all()):
+        h.update(b"present|" + present.detach().cpu().numpy().astype(np.uint8).tobytes())
     return f"knnw_{h.hexdigest()[:24]}"
 
 
-def knn_neighbours(features: torch.Tensor, k: int, include_self: bool = True,
-                   cache_dir: Path | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def knn_neighbours(features: torch.Tensor, k: int, include_self: bool = True, cache_dir: Path | None = None,
+                   present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Frozen kNN edges (rows, cols, cosine similarity) of a feature matrix, hash-keyed disk cache.
 
     The key (``knn_cache_key``) covers the feature bytes, so re-encoded features never reuse a
-    stale graph. Returned on the CPU.
+    stale graph. ``present``: see ``similarity_topk``. Returned on the CPU.
     """
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"{knn_cache_key(features, k, include_self)}.npz"
+        path = Path(cache_dir) / f"{knn_cache_key(features, k, include_self, present)}.npz"
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 return torch.from_numpy(z["rows"]), torch.from_numpy(z["cols"]), torch.from_numpy(z["sims"])
     with torch.no_grad():
-        rows, cols, sims = (t.cpu() for t in similarity_topk(features.detach(), k, include_self))
+        rows, cols, sims = (t.cpu() for t in similarity_topk(features.detach(), k, include_self, present=present))
     if path is not None:
         save_npz(path, rows=rows.numpy(), cols=cols.numpy(), sims=sims.numpy())
     return rows, cols, sims
 
 
 def knn_adjacency_edges(features: torch.Tensor, k: int, norm: Norm = "sym", weighted: bool = False,
-                        include_self: bool = True, cache_dir: Path | None = None
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                        include_self: bool = True, cache_dir: Path | None = None,
+                        present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Frozen kNN graph of one modality as a normalised edge list (cached kNN search).
 
     ``weighted`` keeps the cosine similarities as edge weights (LATTICE); otherwise edges are
-    binary (FREEDOM, MGCN, DRAGON).
+    binary (FREEDOM, MGCN, DRAGON). ``present``: items without this modality link to themselves only.
     """
-    rows, cols, sims = knn_neighbours(features, k, include_self, cache_dir)
+    rows, cols, sims = knn_neighbours(features, k, include_self, cache_dir, present)
     values = sims.float() if weighted else torch.ones(rows.numel())
     return rows, cols, edge_norm_values(rows, cols, values, features.shape[0], norm)
 
 
 def knn_adjacency(features: torch.Tensor, k: int, norm: Norm = "sym", weighted: bool = False,
-                  include_self: bool = True, cache_dir: Path | None = None) -> torch.Tensor:
+                  include_self: bool = True, cache_dir: Path | None = None,
+                  present: torch.Tensor | None = None) -> torch.Tensor:
     """Frozen kNN graph of one modality as a sparse CSR matrix (see ``knn_adjacency_edges``)."""
-    rows, cols, values = knn_adjacency_edges(features, k, norm, weighted, include_self, cache_dir)
+    rows, cols, values = knn_adjacency_edges(features, k, norm, weighted, include_self, cache_dir, present)
     return sparse_from_edges(rows, cols, values, features.shape[0])
 
 
@@ -309,14 +325,18 @@ def modality_weights(names, weights: dict[str, float] | None = None) -> dict[str
 
 def fused_knn_adjacency(features: dict[str, torch.Tensor], weights: dict[str, float] | None, k: int,
                         norm: Norm = "sym", weighted: bool = False, include_self: bool = True,
-                        cache_dir: Path | None = None) -> torch.Tensor:
+                        cache_dir: Path | None = None, present: dict[str, torch.Tensor] | None = None
+                        ) -> torch.Tensor:
     """One frozen item-item graph for all modalities: ``sum_m w_m * normalised kNN_m`` (CSR).
 
     ``w`` from ``modality_weights`` (FREEDOM / DRAGON: 0.1 image + 0.9 text); a modality of
     weight 0 is skipped. Each modality's kNN search is cached separately by a hash of its features.
+    ``present`` (per modality, optional): an item without a modality gets that modality's part as a
+    self-loop only, so its neighbours come from the modalities it has.
     """
     w = modality_weights(features.keys(), weights)
-    parts = [(w[m], knn_adjacency_edges(f, k, norm, weighted, include_self, cache_dir))
+    present = present or {}
+    parts = [(w[m], knn_adjacency_edges(f, k, norm, weighted, include_self, cache_dir, present.get(m)))
              for m, f in features.items() if w[m] > 0]
     n = next(iter(features.values())).shape[0]
     rows = torch.cat([p[0] for _, p in parts])
@@ -326,27 +346,41 @@ def fused_knn_adjacency(features: dict[str, torch.Tensor], weights: dict[str, fl
 
 
 def learned_knn_edges(x: torch.Tensor, k: int, norm: Norm = "sym", include_self: bool = True,
-                      chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                      chunk: int = 2048, present: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """LATTICE's learned item graph, sparse path: weighted top-k cosine graph of ``x``, normalised.
 
     Memory ``O(n k)`` plus one ``chunk x n`` block; gradients reach ``x`` through the kept
-    similarities. Agrees with ``learned_knn_dense`` (up to ties in the top-k).
+    similarities. Agrees with ``learned_knn_dense`` (up to ties in the top-k). ``present``: see
+    ``similarity_topk``.
     """
-    rows, cols, sims = similarity_topk(x, k, include_self, chunk)
+    rows, cols, sims = similarity_topk(x, k, include_self, chunk, present)
     return rows, cols, edge_norm_values(rows, cols, sims, x.shape[0], norm)
 
 
-def learned_knn_dense(x: torch.Tensor, k: int, norm: Norm = "sym", include_self: bool = True) -> torch.Tensor:
+def learned_knn_dense(x: torch.Tensor, k: int, norm: Norm = "sym", include_self: bool = True,
+                      present: torch.Tensor | None = None) -> torch.Tensor:
     """LATTICE's learned item graph, dense path: the same graph as ``learned_knn_edges`` as an
-    ``n x n`` matrix (only for small catalogues: ``n^2`` floats)."""
+    ``n x n`` matrix (only for small catalogues: ``n^2`` floats). ``present``: see ``similarity_topk``."""
     xn = torch.nn.functional.normalize(x.float(), dim=1)
     n = xn.shape[0]
     sim = xn @ xn.T
+    eye = torch.eye(n, dtype=torch.bool, device=xn.device)
     if not include_self:
-        sim = torch.where(torch.eye(n, dtype=torch.bool, device=xn.device), torch.full_like(sim, -float("inf")), sim)
+        sim = torch.where(eye, torch.full_like(sim, -float("inf")), sim)
+    if present is not None and not bool(present.all()):
+        p = present.to(xn.device)
+        n_present = int(p.sum())
+        k = min(k, n_present if include_self else n_present - 1)
+        sim = torch.where(p[None, :] | eye, sim, torch.full_like(sim, -float("inf")))
     k = max(0, min(k, n if include_self else n - 1))
     s, c = sim.topk(k, dim=1)
+    s = torch.where(torch.isinf(s), torch.zeros_like(s), s)
     adj = torch.zeros(n, n, dtype=xn.dtype, device=xn.device).scatter(1, c, s)
+    if present is not None and not bool(present.all()):
+        # an item without this content keeps its self-loop only (as in the sparse path)
+        absent = ~present.to(xn.device)
+        adj = torch.where(absent[:, None], eye.to(adj.dtype) * float(include_self), adj)
     if norm == "none":
         return adj
     inv = inv_degree(adj.sum(1), norm)

@@ -53,7 +53,7 @@ def test_vbpr_features_become_trainable_when_unfrozen():
 
 def test_vbpr_item_vector_is_encoder_then_projection_text_first():
     ctx = make_ctx()
-    model = make_model("vbpr", ctx)
+    model = make_model("vbpr", ctx, feature_norm="none", content_bias=False)  # MMRec's simplified VBPR
     assert model.order == ["text", "image"]
     with torch.no_grad():
         users, items = model.embeddings()
@@ -67,6 +67,30 @@ def test_vbpr_item_vector_is_encoder_then_projection_text_first():
     big = Batch(b.user.repeat(10), b.pos.repeat(10), b.neg.repeat(10))
     with torch.no_grad():
         assert torch.allclose(model.loss(b)["bpr"], model.loss(big)["bpr"], atol=1e-6)
+
+
+def test_vbpr_default_normalises_features_and_adds_the_content_bias():
+    ctx = make_ctx()
+    ctx.features["image"].mul_(18.0)  # a modality of much larger norm (EfficientNet vs MiniLM)
+    model = make_model("vbpr", ctx)
+    with torch.no_grad():
+        model.content_bias.weight.normal_()
+        users, items = model.embeddings()
+        unit = torch.cat([torch.nn.functional.normalize(ctx.features[m], dim=1) for m in ("text", "image")], 1)
+        assert users.shape == (ctx.n_users, 129) and items.shape == (ctx.n_items, 129)
+        torch.testing.assert_close(items[:, 64:128], model.feature_proj(unit))  # scale-free projection
+        torch.testing.assert_close(items[:, 128], model.content_bias(unit)[:, 0])  # beta' . f_i
+        assert torch.all(users[:, 128] == 1)
+        scores = users @ items.T
+        torch.testing.assert_close(scores, model.user_embedding @ items[:, :128].T + items[:, 128][None, :])
+        # the loss sees the bias: it changes the BPR term, and the two batch paths still agree
+        model.eval()
+        b = batch_of(ctx, n=4)
+        big = Batch(b.user.repeat(10), b.pos.repeat(10), b.neg.repeat(10))
+        with_bias = model.loss(b)["bpr"]
+        torch.testing.assert_close(with_bias, model.loss(big)["bpr"])
+        model.content_bias.weight.zero_()
+        assert not torch.allclose(with_bias, model.loss(b)["bpr"])
 
 
 # --- MMGCN ----------------------------------------------------------------------------------------

@@ -151,6 +151,54 @@ def test_learned_graph_dense_and_sparse_paths_agree_with_gradients():
     assert not (r2 == c2).any()
 
 
+def test_items_without_a_modality_neither_get_nor_give_knn_neighbours(tmp_path):
+    """Missing rows are filled with one vector (the mean), so unmasked they would all be each
+    other's nearest neighbours; with ``present`` they keep their self-loop only."""
+    torch.manual_seed(0)
+    f = torch.randn(30, 6)
+    present = torch.ones(30, dtype=torch.bool)
+    present[[2, 5, 9, 17]] = False
+    f[~present] = f[present].mean(0)  # the fill, as the loader does
+    rows, cols, sims = knn_neighbours(f, 4, present=present, cache_dir=tmp_path)
+    absent = set(torch.nonzero(~present).flatten().tolist())
+    for i in absent:
+        assert cols[rows == i].tolist() == [i]  # self only
+    assert not any(c in absent for r, c in zip(rows.tolist(), cols.tolist()) if r != c)
+    assert all((rows == i).sum() == 4 for i in range(30) if i not in absent)
+    # unmasked, the filled rows do link to each other (the defect this guards against)
+    r0, c0, _ = knn_neighbours(f, 4)
+    assert any(c in absent - {2} for c in c0[r0 == 2].tolist())
+    # the mask is part of the cache key: an unmasked graph is not reused for a masked request
+    assert knn_cache_key(f, 4, True, present) != knn_cache_key(f, 4, True)
+    # fused graph: an item without an image gets its neighbours from its text alone
+    text = torch.randn(30, 5)
+    fused = fused_knn_adjacency({"image": f, "text": text}, {"image": 0.5, "text": 0.5}, 4,
+                                present={"image": present}).to_dense()
+    only_text = fused_knn_adjacency({"text": text}, None, 4).to_dense()
+    assert torch.count_nonzero(fused[2]) == torch.count_nonzero(only_text[2])
+    # learned graphs (LATTICE): dense and sparse paths agree under the mask
+    x = torch.randn(30, 6)
+    dense = learned_knn_dense(x, 4, present=present)
+    r, c, v = learned_knn_edges(x, 4, present=present, chunk=8)
+    torch.testing.assert_close(sparse_from_edges(r, c, v, 30).to_dense(), dense)
+    assert dense[5].nonzero().flatten().tolist() == [5] and dense[:, 9].nonzero().flatten().tolist() == [9]
+
+
+def test_model_context_takes_the_missing_masks_of_the_dataset(tiny):
+    from dataclasses import replace
+
+    ds, split = tiny
+    name = next(iter(ds.modalities))
+    m = ds.modalities[name]
+    missing = np.zeros(m.features.shape[0], bool)
+    missing[:3] = True
+    ds2 = replace(ds, modalities={**ds.modalities, name: replace(m, missing=missing)})
+    ctx = model_context(ds2, split)
+    assert ctx.present[name].tolist() == (~missing).tolist()
+    assert all(k == name for k in ctx.present)  # complete modalities carry no mask
+    assert model_context(ds, split).present == {}
+
+
 # --- degree-sensitive pruning (FREEDOM) -----------------------------------------------------------
 
 

@@ -130,3 +130,37 @@ def test_ranking_uses_eval_mode_and_current_weights(tiny, name):
     with torch.no_grad():
         model.items.token_table.weight.add_(torch.randn_like(model.items.token_table.weight))
     assert not torch.allclose(before, scores(model, split))
+
+
+@pytest.mark.parametrize("name", ["lattice", "freedom", "mgcn", "dragon"])
+def test_kNN_backbones_train_with_a_partly_missing_modality(name):
+    """Items without a poster (``ctx.present``) take part in training; in LATTICE's learned graph they
+    keep their self-loop only, as in the frozen graphs."""
+    from tests.backbone_helpers import batch_of, step
+
+    ctx = make_ctx(n_items=20)
+    present = torch.ones(20, dtype=torch.bool)
+    present[[1, 4, 7]] = False
+    ctx.features["image"][~present] = ctx.features["image"][present].mean(0)
+    ctx.present = {"image": present}
+    model = make_model(name, ctx)
+    before = [p.detach().clone() for p in model.parameters()]
+    step(model, batch_of(ctx))
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    with torch.no_grad():
+        users, items = model.embeddings()
+    assert torch.isfinite(items).all() and items.shape[0] == 20
+    if name == "lattice":
+        from motor.graph import learned_knn_dense
+
+        with torch.no_grad():
+            learned, _ = model.item_graph()  # dense below dense_max_items: image part + text part
+            text = learned_knn_dense(model.proj["text"](model.features["text"]), model.cfg.knn_k)
+
+        def nbrs(graph, i):
+            return set(torch.nonzero(graph[i]).flatten().tolist())
+
+        for i in (1, 4, 7):  # no poster: the image part adds only the self-loop
+            assert nbrs(learned, i) <= nbrs(text, i) | {i}
+        for i in (0, 2, 3):  # with a poster: the image part links to no posterless item
+            assert not (nbrs(learned, i) - nbrs(text, i)) & {1, 4, 7}

@@ -65,14 +65,20 @@ class ModelContext:
     train_item: torch.Tensor  # int64 [E]
     features: dict[str, torch.Tensor] = field(default_factory=dict)  # frozen, row i = item i
     cache_dir: Path | None = None
+    # bool [n_items] per modality with missing rows (``Modality.present``): the kNN graphs link
+    # only items that have the content; absent from the dict = every row is real
+    present: dict[str, torch.Tensor] = field(default_factory=dict)
     _graphs: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, n_users: int, n_items: int, train_user: np.ndarray, train_item: np.ndarray,
-              features: dict[str, np.ndarray], cache_dir: Path | None = None) -> "ModelContext":
+              features: dict[str, np.ndarray], cache_dir: Path | None = None,
+              present: dict[str, np.ndarray] | None = None) -> "ModelContext":
         feats = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in features.items()}
+        masks = {k: torch.from_numpy(np.asarray(v, bool)) for k, v in (present or {}).items()
+                 if not np.asarray(v, bool).all()}
         return cls(n_users, n_items, torch.from_numpy(train_user).long(), torch.from_numpy(train_item).long(),
-                   feats, cache_dir)
+                   feats, cache_dir, masks)
 
     def cached(self, key: tuple, build: Callable[[], torch.Tensor]) -> torch.Tensor:
         """``build()`` once per context and ``key``: the models built on one context share their graphs.
@@ -96,16 +102,17 @@ class ModelContext:
 
     def item_knn(self, modality: str, k: int, norm: Norm = "sym", weighted: bool = False) -> torch.Tensor:
         """The frozen item-item kNN graph of one modality's features (the item is one of its own k
-        neighbours, see ``motor.graph``); binary edges unless ``weighted`` (cosine similarities)."""
+        neighbours, see ``motor.graph``); binary edges unless ``weighted`` (cosine similarities).
+        Items without this modality (``present``) keep only their self-loop."""
         return self.cached(("knn", modality, k, norm, weighted), lambda: knn_adjacency(
-            self.features[modality], k, norm, weighted, cache_dir=self.cache_dir))
+            self.features[modality], k, norm, weighted, cache_dir=self.cache_dir, present=self.present.get(modality)))
 
     def fused_item_knn(self, weights: dict[str, float] | None, k: int, norm: Norm = "sym") -> torch.Tensor:
         """All modalities' binary kNN graphs in one: ``sum_m w_m kNN_m`` (FREEDOM, DRAGON; see
         ``motor.graph.fused_knn_adjacency`` for the weights)."""
         key = ("fused-knn", k, norm, tuple(sorted((weights or {}).items())))
         return self.cached(key, lambda: fused_knn_adjacency(self.features, weights, k, norm,
-                                                            cache_dir=self.cache_dir))
+                                                            cache_dir=self.cache_dir, present=self.present))
 
 
 def check_range(name: str, value: float, low: float | None = None, high: float | None = None, *,

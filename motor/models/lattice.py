@@ -99,6 +99,10 @@ class LATTICE(MultimodalRecommender):
         self._frozen_names = [f"frozen_adj_{i}" for i in range(n_mod)]
         for name, m in zip(self._frozen_names, self.features.names):
             self.graph_buffer(name, ctx.item_knn(m, cfg.knn_k, "sym", weighted=True))
+        # items without a modality's content stay out of its learned graph too (self-loop only)
+        self._present = {m: f"present_{i}" for i, m in enumerate(self.features.names) if m in ctx.present}
+        for m, attr in self._present.items():
+            self.register_buffer(attr, ctx.present[m].clone(), persistent=False)
         self.dense = self.n_items <= cfg.dense_max_items
         self._train_graph = None  # this epoch's learned graph, detached (see graph_rebuild)
 
@@ -117,11 +121,12 @@ class LATTICE(MultimodalRecommender):
         rows, cols, vals = [], [], []
         for i, (m, f) in enumerate(self.features.items()):
             z = self.proj[m](f)
+            present = getattr(self, self._present[m]) if m in self._present else None
             if self.dense:
-                part = learned_w[i] * learned_knn_dense(z, cfg.knn_k, "sym", include_self=True)
+                part = learned_w[i] * learned_knn_dense(z, cfg.knn_k, "sym", include_self=True, present=present)
                 learned = part if learned is None else learned + part
             else:
-                r, c, v = learned_knn_edges(z, cfg.knn_k, "sym", include_self=True)
+                r, c, v = learned_knn_edges(z, cfg.knn_k, "sym", include_self=True, present=present)
                 rows.append(r)
                 cols.append(c)
                 vals.append(learned_w[i] * v)

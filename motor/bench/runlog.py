@@ -3,18 +3,20 @@
 Each finished run is appended to a JSON-lines log; with ``reuse`` a run is taken from the log
 instead of trained again when its dataset, backbone, items, seed and settings (a JSON string
 that holds everything else that changes results) all match. Rows record the threads and
-parallel jobs they ran with, which change timings only. Used by the backbones and regimes suites.
+parallel jobs they ran with, which change timings only, and the code's git commit (a log resumed
+across sessions can then say which runs came from which code). Used by the backbones and regimes suites.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from motor.bench.harness import run_row, train_subprocess
+from motor.bench.harness import ROOT, run_row, train_subprocess
 
 
 @dataclass
@@ -23,6 +25,18 @@ class Run:
 
     head: dict  # dataset, backbone, items, seed, settings (+ any further columns, e.g. train_fraction)
     config: dict
+
+
+def code_commit() -> str:
+    """The checkout's short git commit, '+' when it has uncommitted changes; '' outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=ROOT, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+" if head and dirty else "")
 
 
 def key(row: dict) -> tuple:
@@ -49,6 +63,7 @@ def run_all(runs: list[Run], log: Path, jobs: int, threads: int, reuse: bool, on
     (one short line per write, so appends from parallel jobs do not interleave).
     """
     done = read_log(log) if (reuse or only_logged) else {}
+    commit = code_commit()
 
     def one(run: Run) -> dict | None:
         if key(run.head) in done:
@@ -57,7 +72,8 @@ def run_all(runs: list[Run], log: Path, jobs: int, threads: int, reuse: bool, on
             return None
         t = time.perf_counter()
         m = train_subprocess(run.config, threads=threads)
-        row = {**run.head, **run_row(m), "threads": threads, "jobs": jobs, "wall_s": round(time.perf_counter() - t, 1)}
+        row = {**run.head, **run_row(m), "threads": threads, "jobs": jobs, "wall_s": round(time.perf_counter() - t, 1),
+               "commit": commit}
         if append and "error" not in row:
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("a") as f:

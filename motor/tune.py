@@ -55,6 +55,8 @@ class TuneConfig:
     seed: int = doc(0, "seed of the sampler (TPE or random)")
     startup_trials: int = doc(5, "random trials before TPE models the results, and before pruning starts")
     prune_warmup: int = doc(5, "epochs a trial always runs before it can be pruned")
+    defaults_first: bool = doc(True, "trial 0 trains the starting configuration's own values (the documented "
+                                     "defaults), so the chosen settings are never worse on validation than them")
 
     def validate(self):
         if self.budget < 1:
@@ -111,17 +113,24 @@ def apply_params(base, params: dict):
 class _RandomTrial:
     """The part of ``optuna.Trial`` the objective uses, drawing uniformly (log-uniform for floats)."""
 
-    def __init__(self, number: int, seed: int):
+    def __init__(self, number: int, seed: int, fixed: dict | None = None):
         self.number, self.params = number, {}
         self._rng = np.random.default_rng([seed, number])
+        self._fixed = fixed or {}
 
     def suggest_float(self, name, low, high, log=False):
+        if name in self._fixed:
+            self.params[name] = self._fixed[name]
+            return self.params[name]
         u = self._rng.random()
         value = math.exp(math.log(low) + u * (math.log(high) - math.log(low))) if log else low + u * (high - low)
         self.params[name] = value
         return value
 
     def suggest_categorical(self, name, choices):
+        if name in self._fixed:
+            self.params[name] = self._fixed[name]
+            return self.params[name]
         self.params[name] = choices[int(self._rng.integers(len(choices)))]
         return self.params[name]
 
@@ -141,9 +150,13 @@ class _RandomStudy:
         self.path, self.seed = path, seed
         self.records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] \
             if path.exists() else []
+        self._queued: list[dict] = []
+
+    def enqueue(self, params: dict) -> None:
+        self._queued.append(params)
 
     def ask(self):
-        return _RandomTrial(len(self.records), self.seed)
+        return _RandomTrial(len(self.records), self.seed, self._queued.pop(0) if self._queued else None)
 
     def tell(self, trial, value=None, state="COMPLETE"):
         rec = {"number": trial.number, "state": state, "params": trial.params, "value": value}
@@ -170,6 +183,9 @@ class _OptunaStudy:
             storage=f"sqlite:///{path}", study_name=name, load_if_exists=True, direction="maximize",
             sampler=TPESampler(seed=cfg.seed, n_startup_trials=cfg.startup_trials),
             pruner=MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.prune_warmup))
+
+    def enqueue(self, params: dict) -> None:
+        self.study.enqueue_trial(params)
 
     def ask(self):
         return self.study.ask()
@@ -200,6 +216,20 @@ def open_study(out: Path, name: str, cfg: TuneConfig, use_optuna: bool | None = 
 
 
 # --- the search -------------------------------------------------------------------------------------
+
+
+def starting_values(base, space: dict[str, tuple]) -> dict:
+    """The starting configuration's own value of every searched setting that the space can hold."""
+    out = {}
+    for path, spec in space.items():
+        value = base.to_dict()
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        if (spec[0] == "float" and spec[1] <= value <= spec[2]) or (spec[0] == "choice" and value in spec[1]):
+            out[path] = value
+    return out
 
 
 def _params_for_space(params: dict, space: dict) -> dict:
@@ -237,6 +267,8 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
     done = len(study.finished())
     if done:
         log(f"resuming {name}: {done} of {cfg.budget} trials already finished")
+    elif cfg.defaults_first:
+        study.enqueue(starting_values(base, space))
     tokenizers: dict = {}
 
     for _ in range(max(0, cfg.budget - done)):

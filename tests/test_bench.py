@@ -136,6 +136,36 @@ def test_regimes_take_the_tuners_settings_but_keep_their_own_training_length_and
     assert tuned_settings(None, "ml100k", "lightgcn", "motor", 0.1) is None
 
 
+def test_regimes_tune_missing_cells_once_then_reuse_and_report_popularity(tmp_path, monkeypatch):
+    from motor.bench import regimes
+    from tests.conftest import write_simple
+
+    monkeypatch.setenv("MOTOR_CACHE_DIR", str(tmp_path / "cache"))
+    data = str(write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10))
+    opts = regimes.RegimesOptions(quick=True, tune_budget=2, tuned_dir=str(tmp_path / "tuned"), items=["id"],
+                                  tune_fractions=[0.5], write=False)
+    cells = [(data, 0.5), (data, 1.0)]  # only F = 0.5 is tuned
+    assert regimes.tune_missing(opts, cells, ["bpr"], threads=1) == []
+    folder = regimes.tuned_folder(opts.tuned_dir, data, "bpr", "id", 0.5)
+    summary = json.loads((folder / "tune.json").read_text())
+    assert summary["budget"] == 2 and len(summary["trials"]) == 2
+    assert not regimes.tuned_folder(opts.tuned_dir, data, "bpr", "id", 1.0).exists()
+    got = regimes.tuned_settings(opts.tuned_dir, data, "bpr", "id", 0.5)
+    assert "lr" in got["train"]  # the tuner's lr, not its epochs or seed
+    assert "epochs" not in got["train"] and "seed" not in got["train"]
+    stamp = (folder / "best_config.json").stat().st_mtime_ns
+    assert regimes.tune_missing(opts, cells, ["bpr"], threads=1) == []  # a tuned cell is not tuned again
+    assert (folder / "best_config.json").stat().st_mtime_ns == stamp
+    # the popularity reference on the same split, and the table line that counts backbones below it
+    ref = regimes.popularity_reference(data, 0.5, 0.0)
+    assert 0 < ref["recall@20"] <= 1
+    cells_out = [{"dataset": data, "train_fraction": 0.5, "backbone": "bpr", "items": it, "seeds": 1, "tuned": True,
+                  "test_recall@20_mean": v, "test_recall@20_std": 0.0}
+                 for it, v in (("id", ref["recall@20"] / 2), ("motor", ref["recall@20"] * 2))]
+    table = regimes.regimes_table(cells_out, opts, [], None, [], {(data, 0.5): ref})
+    assert f"| {data} | 0.5 | {ref['recall@20']:.4f} |" in table and "| 1 / 0 |" in table
+
+
 def test_scale_paper_estimate_is_linear_in_items_from_the_two_largest_sizes():
     from motor.bench.scale import paper_estimate
 

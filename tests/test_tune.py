@@ -55,6 +55,14 @@ def test_random_search_never_reads_test_before_the_end(tmp_path, monkeypatch, it
     check_order(log, 3)
     assert len(s["trials"]) == 3 and all("test" not in t for t in s["trials"])
     assert s["search"].startswith("random") and "recall@20" in s["final"]["test"]
+    # trial 0 is the starting configuration itself (the defaults), the others are drawn
+    base = base_config(data, items)
+    first = s["trials"][0]["params"]
+    assert first["train.lr"] == base.train.lr and first["model.reg_weight"] == base.model.reg_weight
+    if items == "motor":
+        assert first["tokenizer.m"] == base.tokenizer.m  # k=64 is above this catalogue's 40 items: drawn
+        assert base.tokenizer.k == 64 and first["tokenizer.k"] in (16, 32)
+    assert s["trials"][1]["params"]["train.lr"] != base.train.lr
     assert set(s["final"]["by_popularity"]["buckets"]) == {"head", "mid", "tail", "cold"}
     # the chosen settings are a config that train --config reads, with the best trial's values
     from motor.cli import build_run_config, make_parser
@@ -81,6 +89,7 @@ def test_optuna_search_never_reads_test_before_the_end_and_resumes(tmp_path, mon
     s = tune(base_config(data), cfg, tmp_path / "out", log=lambda m: None, event=event, use_optuna=True)
     check_order(log, 3)
     assert s["search"].startswith("optuna") and (tmp_path / "out" / "study.db").exists()
+    assert s["trials"][0]["params"]["train.lr"] == base_config(data).train.lr  # the defaults come first
     log.clear()
     s2 = tune(base_config(data), TuneConfig(budget=4, seed=1, startup_trials=1, prune_warmup=1), tmp_path / "out",
               log=lambda m: None, event=event, use_optuna=True)

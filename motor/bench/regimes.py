@@ -12,6 +12,12 @@ against F per backbone) and its RESULTS.md section with the issue's targets chec
 Settings per cell: the benchmark's training settings and MOTOR's documented defaults, or, with
 ``--tuned-dir DIR``, the validation-chosen settings of ``python -m motor tune`` for that cell
 (``DIR/DATASET-BACKBONE-ITEMS-fF/best_config.json``); the table says which cells were tuned.
+``--tune-budget N`` first runs the tuner (N trials, validation Recall@20 only, the same N for ID
+and MOTOR, the defaults as trial 0) for every backbone x items at the fractions of
+``--tune-fractions`` whose folder has no ``best_config.json`` yet, into ``--tuned-dir``
+(default ``benchmarks/tuned``): tuned once per backbone, items and regime (seed 0), then
+trained with the benchmark's seeds. The table also gives a popularity ranking per regime, the
+reference every learned model should beat.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +62,11 @@ class RegimesOptions(BenchOptions):
     resume: bool = doc(False, "reuse finished runs with the same settings from the run log")
     from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
     tuned_dir: str | None = doc(None, "folder of `python -m motor tune` results, one DATASET-BACKBONE-ITEMS-fF "
-                                  "sub-folder with best_config.json per tuned cell")
+                                  "sub-folder with best_config.json per tuned cell (default benchmarks/tuned "
+                                  "with --tune-budget)")
+    tune_budget: int = doc(0, "tune the cells at --tune-fractions first: trials per backbone x items x regime "
+                              "(validation only, the same for ID and MOTOR); 0 = no tuning")
+    tune_fractions: list[float] = doc([0.1], "training fractions whose cells --tune-budget tunes")
 
     def __post_init__(self):
         if self.quick:
@@ -64,6 +75,10 @@ class RegimesOptions(BenchOptions):
                 self.backbones = ["bpr", "lightgcn"]
         if self.seeds < 1 or self.jobs < 1:
             raise MotorError(f"--seeds and --jobs must be at least 1, got {self.seeds} and {self.jobs}")
+        if self.tune_budget < 0:
+            raise MotorError(f"--tune-budget is a number of trials (0 = no tuning), got {self.tune_budget}")
+        if self.tune_budget and self.tuned_dir is None:
+            self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
         bad = [f for f in self.fractions if not 0.0 < f <= 1.0]
         if bad:
             raise MotorError(f"training fractions must be in (0, 1], got {bad}; for example 1,0.5,0.25,0.1")
@@ -86,11 +101,54 @@ def dataset_error(name: str) -> str:
     return "" if r.returncode == 0 else last_line(r.stderr)
 
 
+def tuned_folder(folder: str, data: str, backbone: str, items: str, fraction: float) -> Path:
+    return Path(folder) / f"{Path(data).name}-{backbone}-{items}-f{fraction:g}"
+
+
+def tune_missing(opts: RegimesOptions, cells: list[tuple[str, float]], names: list[str], threads: int) -> list[str]:
+    """Run ``python -m motor tune`` for every cell at ``opts.tune_fractions`` without a best_config.json
+    (``opts.jobs`` at a time); returns a note per failed tuning."""
+    train = train_settings(opts.quick)
+    todo = [(d, f, b, i) for d, f in cells if any(abs(f - t) < 1e-12 for t in opts.tune_fractions)
+            for b in names for i in opts.items
+            if not (tuned_folder(opts.tuned_dir, d, b, i, f) / "best_config.json").exists()]
+
+    def one(cell) -> str:
+        data, fraction, backbone, items = cell
+        out = tuned_folder(opts.tuned_dir, data, backbone, items, fraction)
+        cmd = [sys.executable, "-m", "motor", "tune", "--data", data, "--backbone", backbone, "--items", items,
+               "--budget", str(opts.tune_budget), "--train-fraction", str(fraction), "--seed", "0",
+               "--epochs", str(train["epochs"]), "--patience", str(train["patience"]), "--threads", str(threads),
+               "--out", str(out)]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=child_env(threads), cwd=ROOT, timeout=6 * 3600)
+        line = last_line(r.stdout if r.returncode == 0 else r.stderr)
+        print(json.dumps({"tuned": out.name, "ok": r.returncode == 0, "result": line}), flush=True)
+        return "" if r.returncode == 0 else f"Tuning {out.name} failed ({line}): that cell ran with defaults."
+
+    with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
+        return [n for n in pool.map(one, todo) if n]
+
+
+def popularity_reference(data: str, fraction: float, cold_items: float) -> dict:
+    """Test Recall@20 of a popularity ranking (overall and on the tail bucket) on the cell's split."""
+    from motor.baselines import Popularity
+    from motor.data.load import load_dataset
+    from motor.data.split import SplitConfig, make_split
+    from motor.evaluate import Evaluator, evaluate_by_popularity
+
+    ds = load_dataset(data)
+    split = make_split(ds, SplitConfig(cold_items=cold_items, train_fraction=fraction))
+    ev = Evaluator(split, ks=(20,))
+    pop = Popularity(split)
+    buckets = evaluate_by_popularity(ev, pop)["buckets"]
+    return {"recall@20": ev.evaluate(pop, "test")["recall@20"], "tail_recall@20": buckets["tail"]["recall@20"]}
+
+
 def tuned_settings(folder: str | None, data: str, backbone: str, items: str, fraction: float) -> dict | None:
     """The tuner's chosen sections for one cell (training length and seed stay the benchmark's), or None."""
     if folder is None:
         return None
-    path = Path(folder) / f"{Path(data).name}-{backbone}-{items}-f{fraction:g}" / "best_config.json"
+    path = tuned_folder(folder, data, backbone, items, fraction) / "best_config.json"
     if not path.exists():
         return None
     cfg = json.loads(path.read_text())
@@ -116,6 +174,9 @@ def run(opts: RegimesOptions) -> Section:
                 notes.append(f"Dataset {data} is not available here ({why}): its cells were not run.")
                 cells = [(d, f) for d, f in cells if d != data]
 
+    if opts.tune_budget and not opts.from_log:
+        notes += tune_missing(opts, cells, names, threads)
+
     runs = []
     for seed in range(opts.seeds):  # seed-major, as in the backbone suite
         for data, fraction in cells:
@@ -133,11 +194,17 @@ def run(opts: RegimesOptions) -> Section:
         raise MotorError("no finished runs to report" + ("; run without --from-log first" if opts.from_log else
                                                         ": " + " ".join(notes)))
     cells_out = aggregate(rows)
+    reference = {}
+    for data, fraction in dict.fromkeys((c["dataset"], c["train_fraction"]) for c in cells_out):
+        try:
+            reference[(data, fraction)] = popularity_reference(data, fraction, opts.cold_items)
+        except MotorError as e:
+            notes.append(f"No popularity reference for {data} at F = {fraction:g}: {e}")
     figure = None
     if opts.write:
         write_csv("regimes_quick" if opts.quick else "regimes", cells_out)
         figure = plot(cells_out, OUT / ("regimes_quick.png" if opts.quick else "regimes.png"))
-    return Section(regimes_table(cells_out, opts, notes, figure, rows))
+    return Section(regimes_table(cells_out, opts, notes, figure, rows, reference))
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -225,7 +292,7 @@ def targets(cells: list[dict], opts: RegimesOptions) -> list[str]:
 
 
 def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], figure: Path | None,
-                  rows: list[dict]) -> str:
+                  rows: list[dict], reference: dict | None = None) -> str:
     title = "## Regimes: ID vs MOTOR against training-data sparsity" + (
         " (quick smoke run: 2 epochs, not comparable)" if opts.quick else "")
     tuned = sum(c["tuned"] for c in cells)
@@ -252,6 +319,16 @@ def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], fig
     lines += table(["dataset", "F", "backbone", "seeds (ID/MOTOR)", "ID R@20", "MOTOR R@20", "MOTOR - ID",
                     "ID N@20", "MOTOR N@20", "ID tail R@20", "MOTOR tail R@20", "tail MOTOR/ID", "ID cold R@20",
                     "MOTOR cold R@20"], body)
+    if reference:
+        lines += ["", "A popularity ranking on the same splits (every learned model should beat it):", ""]
+        lines += table(["dataset", "F", "popularity R@20", "popularity tail R@20", "backbones below it (ID / MOTOR)"],
+                       [[d, f"{f:g}", f"{r['recall@20']:.4f}",
+                         f"{r['tail_recall@20']:.4f}" if r["tail_recall@20"] is not None else "-",
+                         " / ".join(str(sum(1 for c in cells if (c["dataset"], c["train_fraction"], c["items"]) ==
+                                             (d, f, it) and c["test_recall@20_mean"] is not None
+                                             and c["test_recall@20_mean"] < r["recall@20"]))
+                                    for it in ("id", "motor"))]
+                        for (d, f), r in reference.items()])
     lines += ["", "Targets (issue 12):", ""] + (targets(cells, opts) or ["- no cell has both ID and MOTOR yet."])
     if figure is not None:
         lines += ["", f"![MOTOR minus ID against F]({figure.name})"]

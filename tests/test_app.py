@@ -718,6 +718,96 @@ def test_regime_presets_set_the_split_settings(tmp_path):
     assert set(available(FORM_PATHS)) <= set(REGIMES)
 
 
+COLLAPSED = {"tcn": "attention", "items": 100, "collapsed": True,
+             "warnings": ["attention is nearly one-hot: mean largest weight 0.970 > 0.9",
+                          "in 80% of items every token attends to the same key (> 30%): their tokens do not cross"],
+             "attention": {"layers": [], "mean": {"entropy": 0.1, "max_weight": 0.97, "same_key": 0.8,
+                                                  "tv_from_average": 0.02}},
+             "pooling": {"max_weight": 0.13, "uniform": 0.125, "T": 8, "entropy": 2.07, "tv_from_average": 0.01}}
+HEALTHY = {"tcn": "attention", "items": 100, "collapsed": False, "warnings": [],
+           "attention": {"layers": [], "mean": {"entropy": 1.5, "max_weight": 0.45, "same_key": 0.0,
+                                                "tv_from_average": 0.3}},
+           "pooling": {"max_weight": 0.4, "uniform": 0.125, "T": 8, "entropy": 1.6, "tv_from_average": 0.2}}
+
+
+def collapse_warned(at) -> bool:
+    return any("may have collapsed" in w.value for w in at.warning)
+
+
+def test_sparse_preset_trains_on_a_tenth_and_the_train_page_warns_of_a_collapse(tmp_path, monkeypatch):
+    """The Sparse regime sets the training fraction the run is trained with; the finished training shows the
+    Token Cross Network's collapse warning from its diagnostics (patched: a 2-epoch run's are whatever they are)."""
+    import copy
+
+    from app.workspace import Workspace
+    from motor.encoders.token_encoder import MotorEncoder
+
+    given = copy.deepcopy(COLLAPSED)
+    monkeypatch.setattr(MotorEncoder, "diagnostics", lambda self: given)
+    at = new_app(tmp_path, "train")
+    at.radio(key="w:regime").set_value("sparse")
+    at.run()
+    no_problems(at)
+    assert at.slider(key="w:split.train_fraction").value == pytest.approx(0.1)
+    assert at.slider(key="w:split.cold_items").value == 0.0
+    train(at, **{"variants": "both"})
+    wait_for_job(at)
+    no_problems(at)
+    rec = Workspace(tmp_path).runs()[0]
+    assert rec.settings["split.train_fraction"] == pytest.approx(0.1)
+    for v in ("id", "motor"):
+        cfg = json.loads((rec.folder(v) / "config.json").read_text())
+        assert cfg["split"]["train_fraction"] == pytest.approx(0.1)
+        m = json.loads((rec.folder(v) / "metrics.json").read_text())
+        assert m["split"]["train_fraction"] == pytest.approx(0.1)
+        assert set(m["by_popularity"]["buckets"]) == {"head", "mid", "tail", "cold"}
+    assert at.radio(key="w:regime").value == "sparse"
+    assert collapse_warned(at) and "mean largest weight 0.970" in texts(at) + "".join(w.value for w in at.warning)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["mean largest attention weight"] == "0.970" and shown["share of same-key items"] == "0.800"
+    given.clear()
+    given.update(copy.deepcopy(HEALTHY))  # the same job's metrics, now healthy: no warning, the figures stay
+    at.run()
+    no_problems(at)
+    assert not collapse_warned(at)
+    assert {m.label: m.value for m in at.metric}["TV distance from the average map"] == "0.300"
+
+
+def copy_run_with(trained_home: Path, home: Path, diagnostics: dict | None) -> str:
+    """The trained demo run copied into a fresh workspace, its MOTOR metrics' diagnostics replaced."""
+    import shutil
+
+    from app.workspace import Workspace
+
+    src = Workspace(trained_home).runs()[0]
+    shutil.copytree(src.path, home / "runs" / src.run_id)
+    path = home / "runs" / src.run_id / "motor" / "metrics.json"
+    m = json.loads(path.read_text())
+    if diagnostics is None:
+        m.pop("item_encoder", None)
+    else:
+        m["item_encoder"] = diagnostics
+    path.write_text(json.dumps(m))
+    assert Workspace(home).rebuild() == 1
+    return src.run_id
+
+
+@pytest.mark.parametrize("diagnostics", [COLLAPSED, HEALTHY, None], ids=["collapsed", "healthy", "none"])
+def test_attention_page_shows_the_collapse_warning_only_for_a_collapsed_run(trained_home, tmp_path, diagnostics):
+    copy_run_with(trained_home, tmp_path, diagnostics)
+    at = new_app(tmp_path, "attention")
+    no_problems(at)
+    assert collapse_warned(at) == (diagnostics is COLLAPSED)
+    shown = {m.label: m.value for m in at.metric}
+    if diagnostics is None:  # a run from before the diagnostics: nothing claimed
+        assert "mean largest attention weight" not in shown
+    else:
+        assert shown["mean largest attention weight"] == f"{diagnostics['attention']['mean']['max_weight']:.3f}"
+        assert shown["pooling: mean largest weight"] == f"{diagnostics['pooling']['max_weight']:.3f}"
+    if diagnostics is COLLAPSED:
+        assert "every token attends to the same key" in "".join(w.value for w in at.warning)
+
+
 def test_every_remaining_widget_is_pressed(tmp_path):
     """The buttons and boxes no other test touches: reset, colourings, token box, sidebar run box, open, delete."""
     from app.workspace import Workspace

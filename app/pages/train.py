@@ -50,6 +50,10 @@ def settings_form(ds, s: dict) -> None:
         ui.bound(b.slider, s, "split.cold_items", "Cold-item fraction", min_value=0.0, max_value=0.5, step=0.05,
                  help="Hold this share of items out of training entirely and test on them separately. "
                       "ID embeddings cannot learn them; MOTOR still knows their content.")
+        ui.bound(a.slider, s, "split.train_fraction", "Training fraction", min_value=0.05, max_value=1.0, step=0.05,
+                 help="Keep this seeded share of each user's training interactions (at least one each); validation "
+                      "and test stay the same. Low fractions are the sparse data where shared tokens should help; "
+                      "items left with no training interaction count as cold.")
     motor_on = s["variants"] in ("both", "motor")
     with st.expander("MOTOR tokenizer: product quantization per modality", expanded=False,
                      icon=":material/token:"):
@@ -199,6 +203,9 @@ def progress_panel() -> None:
             c[1].page_link("app/pages/attention.py", label="Attention", icon=":material/grid_on:")
             c[2].page_link("app/pages/recommend.py", label="Recommend", icon=":material/recommend:")
             c[3].page_link("app/pages/compare.py", label="Compare ID vs MOTOR", icon=":material/compare_arrows:")
+            motor_state = job.variants.get("motor")
+            if motor_state is not None and motor_state.metrics:
+                ui.collapse_notice(motor_state.metrics)  # is MOTOR's Token Cross Network crossing?
         elif job.status == "failed":
             st.error(f"Training failed: {job.error}. Your settings are kept; change them and train again.",
                      icon=":material/error:")

@@ -266,3 +266,24 @@ def growth_lines(growth: pd.DataFrame, now: int, height: int = 320) -> go.Figure
     fig.update_xaxes(type="log", title="items in the catalogue")
     fig.update_yaxes(type="log", title="item-side parameters")
     return _base(fig, height, "Item-side size as the catalogue grows")
+
+
+def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20", height: int = 340) -> go.Figure:
+    """A figure per item-popularity bucket (``motor.explore.popularity.popularity_spread``: name, bucket,
+    runs, mean, std, items): one bar group per bucket, one bar per name, the spread over seeds as error bars."""
+    fig = go.Figure()
+    for j, (name, part) in enumerate(spread.groupby("name", sort=False)):
+        err = part["std"].to_numpy(dtype=float)
+        has_err = bool(np.isfinite(err).any())
+        colour = COLORS.get(name, PALETTE[j % len(PALETTE)])
+        fig.add_trace(go.Bar(x=part["bucket"], y=part["mean"], name=name, marker_color=colour,
+                             error_y={"type": "data", "array": np.nan_to_num(err), "visible": has_err},
+                             customdata=np.stack([part["items"].fillna(0).astype(int), part["runs"],
+                                                  np.nan_to_num(err)], 1),
+                             hovertemplate="%{x} (%{customdata[0]:,} items): %{y:.4f}"
+                                           + (" ± %{customdata[2]:.4f} over %{customdata[1]} runs" if has_err else "")
+                                           + "<extra>" + name + "</extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title="items by training popularity")
+    fig.update_yaxes(rangemode="tozero", title=figure)
+    return _base(fig, height, title)

@@ -501,6 +501,26 @@ def test_compare_page_has_metrics_curves_and_downloads(trained_home):
     assert len(at.get("download_button")) == 4
 
 
+def popularity_figure(at) -> dict:
+    return next(f for f in figures(at) if "popularity" in f["layout"].get("title", {}).get("text", ""))
+
+
+def test_compare_page_charts_the_popularity_buckets_of_both_models(trained_home):
+    from app.workspace import Workspace
+
+    rec = Workspace(trained_home).runs()[0]
+    at = new_app(trained_home, "compare")
+    no_problems(at)
+    fig = popularity_figure(at)
+    assert [t["name"] for t in fig["data"]] == ["ID", "MOTOR"]
+    for t, v in zip(fig["data"], ("id", "motor")):
+        buckets = json.loads((rec.folder(v) / "metrics.json").read_text())["by_popularity"]["buckets"]
+        assert list(t["x"]) == ["head", "mid", "tail", "cold"]
+        want = [np.nan if buckets[b]["recall@20"] is None else buckets[b]["recall@20"] for b in t["x"]]
+        assert np.allclose(arr(t["y"]).astype(float), want, equal_nan=True)
+    assert "Buckets: head" in texts(at) and "training degree" in texts(at)
+
+
 def test_runs_are_listed_and_reopened_after_a_restart(trained_home):
     import streamlit as st
 
@@ -683,6 +703,14 @@ def test_compare_runs_summarises_seeds_with_spread_and_exports_html(tmp_path):
     assert len(every) == 4 and set(every["model"]) == {"id", "motor"}
     bars = figures(at)[0]
     assert all(t["error_y"]["visible"] for t in bars["data"])
+    pop = popularity_figure(at)  # one bar group per bucket, one bar per setting: mean over the two seeds
+    assert len(pop["data"]) == 2 and all(t["error_y"]["visible"] for t in pop["data"])
+    runs = Workspace(tmp_path).runs()
+    for t, v in zip(pop["data"], ("id", "motor")):
+        assert t["name"].startswith("lightgcn · " + {"id": "ID", "motor": "MOTOR"}[v])
+        head = [json.loads((r.folder(v) / "metrics.json").read_text())["by_popularity"]["buckets"]["head"]["recall@20"]
+                for r in runs]
+        assert arr(t["y"])[0] == pytest.approx(np.mean(head))
     html = at.get("download_button")[0].proto
     assert html.label == "Export as HTML report"
     from app import report

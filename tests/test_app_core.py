@@ -460,3 +460,41 @@ def test_a_new_item_can_bring_a_picture(tiny_runs):
     assert new_item.place(run, feats, sources).token_ids.shape == (run.tokenizer.n_tokens,)
     with pytest.raises(MotorError, match="picture could not be used: not a picture"):
         new_item.describe(run.dataset, "x", b"broken", encoders={"image": Pictures(), "text": Text()})
+
+
+def test_collapse_report_flags_each_figure_against_its_threshold():
+    from motor.encoders.diagnostics import collapse_warnings
+    from motor.explore.collapse import collapse_report
+
+    assert collapse_report({"test": {}}) is None and collapse_report({"item_encoder": {}}) is None
+    att = {"entropy": 0.1, "max_weight": 0.95, "same_key": 0.1, "tv_from_average": 0.5}
+    pool = {"max_weight": 0.2, "uniform": 0.125, "T": 8, "entropy": 2.0, "tv_from_average": 0.1}
+    warnings = collapse_warnings(att, pool)
+    rep = collapse_report({"item_encoder": {"tcn": "attention", "items": 10, "attention": {"mean": att},
+                                            "pooling": pool, "collapsed": bool(warnings), "warnings": warnings}})
+    ok = {f["name"]: f["ok"] for f in rep["figures"]}
+    assert ok == {"mean largest attention weight": False, "share of same-key items": True,
+                  "TV distance from the average map": True, "pooling: mean largest weight": False}
+    assert rep["collapsed"] and len(rep["warnings"]) == 2  # the report agrees with the training's own verdict
+    assert next(f for f in rep["figures"] if f["name"].startswith("pooling"))["limit"] == pytest.approx(0.25)
+    mean_only = collapse_report({"item_encoder": {"tcn": "mean", "attention": None, "pooling": None,
+                                                  "collapsed": False, "warnings": []}})
+    assert mean_only["figures"] == [] and not mean_only["collapsed"]
+
+
+def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
+    from motor.explore.popularity import bucket_rows, popularity_spread, popularity_table
+
+    def metrics(head, tail):
+        return {"by_popularity": {"k": 20, "rule": "r", "buckets": {
+            "tail": {"items": 5, "test_interactions": 3, "users": 2, "recall@20": tail, "ndcg@20": 0.1},
+            "head": {"items": 2, "test_interactions": 9, "users": 4, "recall@20": head, "ndcg@20": 0.2},
+            "cold": {"items": 0, "test_interactions": 0, "users": 0, "recall@20": None, "ndcg@20": None}}}}
+
+    assert bucket_rows({"test": {}}) == [] and popularity_table({"x": {}}).empty
+    assert [r["bucket"] for r in bucket_rows(metrics(0.5, 0.1))] == ["head", "tail", "cold"]
+    table = popularity_table([("A", metrics(0.5, 0.1)), ("A", metrics(0.7, 0.3)), ("B", metrics(0.2, 0.0))])
+    spread = popularity_spread(table).set_index(["name", "bucket"])
+    assert spread.loc[("A", "head"), "mean"] == pytest.approx(0.6) and spread.loc[("A", "head"), "runs"] == 2
+    assert spread.loc[("A", "tail"), "std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+    assert np.isnan(spread.loc[("B", "head"), "std"]) and np.isnan(spread.loc[("A", "cold"), "mean"])

@@ -599,16 +599,19 @@ def test_waiting_training_counts_the_seconds_it_waits(tmp_path):
     wait_for_job(at, limit=60)
 
 
-def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home):
+def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home, tmp_path, monkeypatch):
     from app.workspace import Workspace
 
+    monkeypatch.setenv("MOTOR_LAB_REGIMES_CSV", str(tmp_path / "not-run-yet.csv"))
     rec = Workspace(trained_home).runs()[0]
     motor = json.loads((rec.folder("motor") / "metrics.json").read_text())
     at = new_app(trained_home, "how")
     no_problems(at)
     assert at.title[0].value == "How MOTOR works"
     heads = [h.value for h in at.subheader]
-    assert heads[0].startswith("1 · Item features") and heads[-1] == "Beside the ID table it replaces"
+    assert heads[0].startswith("1 · Item features") and heads[-2] == "Beside the ID table it replaces"
+    assert heads[-1].startswith("When does MOTOR pay off")
+    assert "`python -m motor bench regimes`" in texts(at)  # no table yet: how to make it
     tokens = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)
     assert len(tokens) == motor["tokenizer"]["tokens_per_item"]
     audience = next(d.value for d in at.dataframe if "rank for this user" in d.value.columns)
@@ -624,6 +627,46 @@ def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home):
     no_problems(at)
     again = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)["label"].tolist()
     assert again != first  # another item, other tokens (the demo's 5th most popular item)
+
+
+def write_regimes_csv(path: Path) -> None:
+    """A hand-made regimes table: ml100k at three fractions x two backbones, demo-longtail at F = 1."""
+    import csv
+
+    rows = []
+    for data, fractions in (("ml100k", (1.0, 0.25, 0.1)), ("demo-longtail", (1.0,))):
+        for f in fractions:
+            for backbone, gain in (("lightgcn", 0.3), ("vbpr", -0.1)):
+                base = 0.2 * f + 0.05
+                for items, value in (("id", base), ("motor", base + gain * (1 - f) / 10)):
+                    rows.append({"dataset": data, "train_fraction": f, "backbone": backbone, "items": items,
+                                 "seeds": 3, "test_recall@20_mean": round(value, 4), "test_recall@20_std": 0.003,
+                                 "tail_recall@20_mean": 0.01, "cold_recall@20_mean": ""})
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_how_page_draws_motor_minus_id_against_the_training_fraction(trained_home, tmp_path, monkeypatch):
+    path = tmp_path / "regimes.csv"
+    write_regimes_csv(path)
+    monkeypatch.setenv("MOTOR_LAB_REGIMES_CSV", str(path))
+    at = new_app(trained_home, "how")
+    no_problems(at)
+    fig = next(f for f in figures(at) if "training fraction" in f["layout"].get("title", {}).get("text", ""))
+    assert fig["layout"]["title"]["text"].startswith("ml100k")  # the sweep; demo-longtail (F = 1 only) is a table
+    lines = {t["name"]: t for t in fig["data"]}
+    assert set(lines) == {"lightgcn", "vbpr"}
+    assert arr(lines["lightgcn"]["x"]).tolist() == [0.1, 0.25, 1.0]
+    assert np.allclose(arr(lines["lightgcn"]["y"]), [0.3 * 0.9 / 10, 0.3 * 0.75 / 10, 0.0], atol=2e-4)
+    assert (arr(lines["vbpr"]["y"])[:2] < 0).all()
+    assert arr(lines["vbpr"]["error_y"]["array"])[0] == pytest.approx(0.003 * 2 ** 0.5, abs=1e-6)
+    single = next(d.value for d in at.dataframe if "gap" in d.value.columns)
+    assert set(single["dataset"]) == {"demo-longtail"} and len(single) == 2
+    path.write_text("dataset,backbone\nml100k,lightgcn\n")  # not a regimes table: says so, the page stays
+    at.run()
+    assert any("not a regimes table" in e.value and "train_fraction" in e.value for e in at.error)
 
 
 def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):

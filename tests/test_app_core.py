@@ -498,3 +498,31 @@ def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
     assert spread.loc[("A", "head"), "mean"] == pytest.approx(0.6) and spread.loc[("A", "head"), "runs"] == 2
     assert spread.loc[("A", "tail"), "std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
     assert np.isnan(spread.loc[("B", "head"), "std"]) and np.isnan(spread.loc[("A", "cold"), "mean"])
+
+
+def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
+    from motor.explore.regimes import gaps, load_regimes, sweeps
+
+    path = tmp_path / "regimes.csv"
+    pd.DataFrame([
+        {"dataset": "d", "train_fraction": 1.0, "backbone": "b", "items": "id", "seeds": 3, "test_recall@20_mean": 0.3},
+        {"dataset": "d", "train_fraction": 1.0, "backbone": "b", "items": "motor", "seeds": 3,
+         "test_recall@20_mean": 0.25},
+        {"dataset": "d", "train_fraction": 0.1, "backbone": "b", "items": "ID", "seeds": 2, "test_recall@20_mean": 0.1},
+        {"dataset": "d", "train_fraction": 0.1, "backbone": "b", "items": "motor", "seeds": 3,
+         "test_recall@20_mean": 0.15},
+        {"dataset": "d", "train_fraction": 0.1, "backbone": "c", "items": "motor", "seeds": 3,  # no ID cell: left out
+         "test_recall@20_mean": 0.15},
+        {"dataset": "l", "train_fraction": 1.0, "backbone": "b", "items": "id", "seeds": 3, "test_recall@20_mean": 0.1},
+        {"dataset": "l", "train_fraction": 1.0, "backbone": "b", "items": "motor", "seeds": 3,
+         "test_recall@20_mean": 0.2},
+    ]).to_csv(path, index=False)
+    g = gaps(load_regimes(path))
+    assert g[["dataset", "train_fraction"]].values.tolist() == [["d", 0.1], ["d", 1.0], ["l", 1.0]]
+    assert np.allclose(g["gap"], [0.05, -0.05, 0.1]) and g["gap_std"].isna().all()  # no std columns
+    assert g["seeds"].tolist() == [2, 3, 3] and sweeps(g) == ["d"]
+    (tmp_path / "bad.csv").write_text("dataset,items\nd,id\n")
+    with pytest.raises(MotorError, match="python -m motor bench regimes"):
+        load_regimes(tmp_path / "bad.csv")
+    with pytest.raises(MotorError, match="cannot read"):
+        load_regimes(tmp_path / "missing.csv")

@@ -430,6 +430,40 @@ def test_tokens_page_draws_both_maps_tables_and_codebooks(trained_home):
     assert len(hi) == 1 and len(arr(hi[0]["x"])) == len(carriers)
 
 
+def test_similar_items_come_from_the_runs_search_index(trained_home, monkeypatch):
+    """The Tokens and How pages ask the run for its index (IVF-PQ above the catalogue threshold) instead of
+    building an exact one: with the run's index made approximate, the tables are what that index returns."""
+    from motor.explore.catalogue import item_label
+    from motor.retrieval import VectorIndex
+    from motor.runs import LoadedRun
+
+    built, asked = {}, []
+
+    def approximate_index(self):
+        asked.append(self.path.name)
+        if self.path.name not in built:  # as for a catalogue above APPROX_FROM_ITEMS: IVF-PQ, recall measured
+            users, items = self.vectors()
+            built[self.path.name] = (self, VectorIndex(items, kind="ivfpq", queries=users, seed=0))
+        return built[self.path.name][1]
+
+    monkeypatch.setattr(LoadedRun, "index", approximate_index)
+    at = new_app(trained_home, "tokens")
+    no_problems(at)
+    assert {"id", "motor"} <= set(asked)
+    assert "approximate IVF-PQ index, recall@20" in texts(at)
+    item = at.session_state["picked"]["item"]
+    near = [d.value for d in at.dataframe if "cosine" in d.value.columns]
+    for table, variant in zip(near, ("motor", "id")):
+        run, index = built[variant]
+        _, want = index.similar_items(item, 10, "centred")
+        assert table["title"].tolist() == [item_label(run.dataset, int(i)) for i in want]
+    asked.clear()
+    at.switch_page("app/pages/how.py")
+    at.run()
+    no_problems(at)
+    assert "motor" in asked
+
+
 def test_attention_page_draws_maps_and_pooling(trained_home):
     at = new_app(trained_home, "attention")
     no_problems(at)

@@ -740,6 +740,56 @@ def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):
     assert "image: your picture, encoded by the image encoder" in texts(at)
 
 
+def test_new_item_is_added_only_to_the_sessions_own_upload_when_asked(trained_home, tmp_path):
+    """On the bundled demo nothing can be added; on one's own upload an explicit choice appends the item's rows to
+    the files, retrains nothing, and says that the ID model needs a retrain."""
+    at = new_app(trained_home, "new_item")
+    at.button(key="w:new_item_go").click()
+    at.run()
+    no_problems(at)
+    assert "the bundled demo is read-only" in texts(at)
+    assert not [b for b in at.button if b.key == "w:new_item_add"]
+
+    home = tmp_path / "home"
+    at = new_app(home)
+    _upload(at, _files(write_simple(tmp_path / "mine", n_users=40, n_items=40, per_user=10, dims=(6, 384))), "mine")
+    no_problems(at)
+    folder = Path(at.session_state["data_config"]["data"])
+    at.switch_page("app/pages/train.py")
+    at.run()
+    train(at, variants="motor")
+    wait_for_job(at, limit=120)
+    runs_before = sorted(p.name for p in (home / "runs").iterdir())
+    at.switch_page("app/pages/new_item.py")
+    at.run()
+    at.text_area(key="w:new_item_text").set_value("Token Trouble (2026). Genres: Comedy.")
+    at.button(key="w:new_item_go").click()
+    at.run()
+    no_problems(at)
+    add = at.button(key="w:new_item_add")
+    assert add.disabled  # an explicit choice first
+    assert at.text_input(key="w:new_item_id").value == "new-item-1"
+    at.checkbox(key="w:new_item_add_confirm").check()
+    at.run()
+    at.button(key="w:new_item_add").click()
+    at.run()
+    no_problems(at)
+    done = next(s.value for s in at.success if "Added" in s.value)
+    assert "new-item-1" in done and "ID model cannot use it until it is retrained" in done
+    import pandas as pd
+
+    items = pd.read_csv(folder / "items.csv")
+    assert items.iloc[-1]["item"] == "new-item-1" and items.iloc[-1]["title"] == "Token Trouble (2026)"
+    with np.load(folder / "text.npz", allow_pickle=False) as z:
+        assert z["item_id"][-1] == "new-item-1" and len(z["feat"]) == 41
+    with np.load(folder / "image.npz", allow_pickle=False) as z:  # no picture: the average, marked missing
+        assert z["missing"][-1] and not z["missing"][:-1].any()
+    assert sorted(p.name for p in (home / "runs").iterdir()) == runs_before  # nothing retrained
+    at.switch_page("app/pages/tokens.py")  # the run still opens on the changed folder
+    at.run()
+    no_problems(at)
+
+
 def test_presentation_mode_enlarges_figures_and_type(trained_home):
     at = new_app(trained_home, "compare")
     normal = max(f["layout"].get("height", 0) for f in figures(at))

@@ -526,3 +526,51 @@ def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
         load_regimes(tmp_path / "bad.csv")
     with pytest.raises(MotorError, match="cannot read"):
         load_regimes(tmp_path / "missing.csv")
+
+
+def test_append_item_adds_one_row_per_file_and_old_runs_still_load(tmp_path):
+    from motor.data.append_item import append_item, free_id, title_of
+    from motor.data.load import load_dataset
+    from motor.run_folder import dataset_fingerprint
+    from tests.conftest import write_mmrec
+
+    folder = write_simple(tmp_path / "up")
+    before = load_dataset(str(folder))
+    new_id = free_id(folder)
+    assert new_id == "new-item-1"
+    feats = {"image": np.full((1, 6), 0.5, np.float32), "text": np.arange(4, dtype=np.float32)}
+    done = append_item(folder, new_id, "Token Trouble (2026). Genres: Comedy.", feats, {"image": True})
+    assert done.files == ["image.npz", "items.csv", "text.npz"] and "image" in done.notes[0]
+    items = pd.read_csv(folder / "items.csv")
+    assert items.iloc[-1]["item"] == new_id and items.iloc[-1]["title"] == "Token Trouble (2026)"
+    with np.load(folder / "text.npz", allow_pickle=False) as z:
+        assert z["item_id"][-1] == new_id and np.allclose(z["feat"][-1], np.arange(4)) and "missing" not in z.files
+    with np.load(folder / "image.npz", allow_pickle=False) as z:
+        assert z["missing"].tolist() == [False] * 30 + [True] and len(z["feat"]) == 31
+    after = load_dataset(str(folder))  # no interactions yet: left out, so runs on the folder still load
+    assert after.n_items == before.n_items and dataset_fingerprint(after) == dataset_fingerprint(before)
+    assert any("no interactions" in w for w in after.warnings)
+    with pytest.raises(MotorError, match="already used"):
+        append_item(folder, new_id, "again", feats)
+    assert free_id(folder) == "new-item-2"
+    with pytest.raises(MotorError, match="4-d"):
+        append_item(folder, "x", "t", {"image": np.zeros(6), "text": np.zeros(5)})
+    with np.load(folder / "text.npz", allow_pickle=False) as z:
+        assert len(z["feat"]) == 31  # the refused item changed no file
+    with pytest.raises(MotorError, match="MMRec"):
+        append_item(write_mmrec(tmp_path / "mm"), "x", "t", feats)
+    assert title_of("Heat (1995)") == "Heat (1995)" and title_of("") == "new item"
+
+
+def test_append_item_keeps_npy_features_aligned_with_items_csv(tmp_path):
+    from motor.data.append_item import append_item
+    from motor.data.load import load_dataset
+
+    folder = write_simple(tmp_path / "up")
+    for name in ("image", "text"):  # the .npy variant: row r = row r of items.csv
+        with np.load(folder / f"{name}.npz", allow_pickle=False) as z:
+            np.save(folder / f"{name}.npy", z["feat"])
+        (folder / f"{name}.npz").unlink()
+    append_item(folder, "fresh", "Fresh", {"image": np.ones(6), "text": np.ones(4)})
+    assert np.load(folder / "text.npy").shape == (31, 4) and len(pd.read_csv(folder / "items.csv")) == 31
+    assert load_dataset(str(folder)).n_items == 30

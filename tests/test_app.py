@@ -309,6 +309,54 @@ def test_runs_are_private_until_shared_and_only_the_owner_deletes(trained_home):
 # --- Train ----------------------------------------------------------------------------------
 
 
+def test_runs_trained_on_the_command_line_are_open_to_every_session_and_deletable_by_none(tmp_path):
+    """A run folder that ``python -m motor train --out <home>/runs/NAME`` wrote (no owner) is listed and opened by
+    every session, read-only; the app's own runs stay private."""
+    import subprocess
+    import sys
+
+    from app.workspace import Workspace
+
+    home = tmp_path / "home"
+    out = home / "runs" / "cli-lightgcn"
+    env = dict(os.environ, MOTOR_LAB_THREADS="1", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "motor", "train", "--data", "demo", "--preset", "quick", "--items",
+                           "motor", "--epochs", "1", "--train-fraction", "0.5", "--out", str(out), "--quiet"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for session in (OWNER, OTHER):
+        at = new_app(home, "runs", session=session)
+        no_problems(at)
+        listed = at.dataframe[0].value
+        assert listed["run"].tolist() == ["cli-lightgcn"] and listed["owner"].tolist() == ["made outside the app"]
+        assert listed["train fraction"].tolist() == [0.5]
+        assert "Trained outside the app" in texts(at)
+        assert at.checkbox(key="w:runs_confirm").disabled and at.button(key="w:runs_delete").disabled
+        assert not [t for t in at.toggle if str(t.key).startswith("w:runs_share")]
+        assert at.session_state["run_id"] == "cli-lightgcn"  # open on the explore pages
+        for page in ("tokens", "compare"):
+            at.switch_page(f"app/pages/{page}.py")
+            at.run()
+            no_problems(at)
+            assert figures(at)
+    rec = Workspace(home).get("cli-lightgcn", OWNER)
+    assert rec.variants == ["motor"] and rec.folder("motor") == out and not rec.session
+    with pytest.raises(Exception, match="only the session that trained"):
+        Workspace(home).delete("cli-lightgcn", owner_hash(OTHER))
+    assert (out / "model.safetensors").exists()
+    at = new_app(home, "train", session=OWNER)  # a run of the app's own stays private beside it
+    train(at, variants="id")
+    wait_for_job(at)
+    assert [r.run_id for r in Workspace(home).runs(owner_hash(OTHER))] == ["cli-lightgcn"]
+    assert len(Workspace(home).runs(owner_hash(OWNER))) == 2
+
+
+def owner_hash(token: str) -> str:
+    from app.state import owner_of
+
+    return owner_of(token)
+
+
 def test_train_page_defaults_come_from_the_quick_preset(tmp_path):
     from motor.models import BACKBONES
     from motor.presets import preset

@@ -965,6 +965,9 @@ def test_sparse_preset_trains_on_a_tenth_and_the_train_page_warns_of_a_collapse(
         assert m["split"]["train_fraction"] == pytest.approx(0.1)
         assert set(m["by_popularity"]["buckets"]) == {"head", "mid", "tail", "cold"}
     assert at.radio(key="w:regime").value == "sparse"
+    line = next(m.value for m in at.markdown if m.value.startswith("**Test Recall@20 by item popularity**"))
+    tail = json.loads((rec.folder("motor") / "metrics.json").read_text())["by_popularity"]["buckets"]["tail"]
+    assert f"tail ({tail['items']:,} items) ID " in line and f"MOTOR {tail['recall@20']:.4f}" in line
     assert collapse_warned(at) and "mean largest weight 0.970" in texts(at) + "".join(w.value for w in at.warning)
     shown = {m.label: m.value for m in at.metric}
     assert shown["mean largest attention weight"] == "0.970" and shown["share of same-key items"] == "0.800"

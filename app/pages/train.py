@@ -174,6 +174,22 @@ def draw_curves(j, live: bool = False) -> None:
         st.caption("The loss and validation curves appear after the first epoch.")
 
 
+def bucket_line(metrics: dict) -> str:
+    """Test Recall@20 per popularity bucket, one line ('' without buckets): where each model wins."""
+    from motor.explore.popularity import popularity_table
+
+    table = popularity_table(metrics)
+    if table.empty:
+        return ""
+    parts = []
+    for bucket, part in table.groupby("bucket", sort=False):
+        values = [f"{n} {v:.4f}" for n, v in zip(part["name"], part["recall@20"]) if v == v and v is not None]
+        if values:
+            parts.append(f"{bucket} ({int(part['items'].iloc[0]):,} items) " + " / ".join(values))
+    return ("**Test Recall@20 by item popularity**: " + "; ".join(parts) +
+            ". More on the Compare page.") if parts else ""
+
+
 def same_dataset(job) -> bool:
     first = next(iter(job.configs.values()))
     return first.data.data == state.data_config().get("data")
@@ -203,6 +219,9 @@ def progress_panel() -> None:
             c[1].page_link("app/pages/attention.py", label="Attention", icon=":material/grid_on:")
             c[2].page_link("app/pages/recommend.py", label="Recommend", icon=":material/recommend:")
             c[3].page_link("app/pages/compare.py", label="Compare ID vs MOTOR", icon=":material/compare_arrows:")
+            buckets = bucket_line({VARIANT_LABELS[v]: st_.metrics for v, st_ in job.variants.items() if st_.metrics})
+            if buckets:
+                st.markdown(buckets)
             motor_state = job.variants.get("motor")
             if motor_state is not None and motor_state.metrics:
                 ui.collapse_notice(motor_state.metrics)  # is MOTOR's Token Cross Network crossing?

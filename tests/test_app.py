@@ -746,6 +746,10 @@ def test_how_page_draws_motor_minus_id_against_the_training_fraction(trained_hom
     assert arr(lines["vbpr"]["error_y"]["array"])[0] == pytest.approx(0.003 * 2 ** 0.5, abs=1e-6)
     single = next(d.value for d in at.dataframe if "gap" in d.value.columns)
     assert set(single["dataset"]) == {"demo-longtail"} and len(single) == 2
+    empty = new_app(tmp_path / "no-runs", "how")  # no run yet: the hint, and still the benchmark's figure
+    no_problems(empty)
+    assert "No trained run yet" in empty.info[0].value
+    assert any("training fraction" in f["layout"].get("title", {}).get("text", "") for f in figures(empty))
     path.write_text("dataset,backbone\nml100k,lightgcn\n")  # not a regimes table: says so, the page stays
     at.run()
     assert any("not a regimes table" in e.value and "train_fraction" in e.value for e in at.error)
@@ -836,6 +840,17 @@ def test_new_item_is_added_only_to_the_sessions_own_upload_when_asked(trained_ho
     at.switch_page("app/pages/tokens.py")  # the run still opens on the changed folder
     at.run()
     no_problems(at)
+    from app.workspace import Workspace
+
+    ws, owner = Workspace(home), owner_hash(OWNER)
+    ws.share(ws.runs(owner)[0].run_id, owner, True)  # shared with the room: others may open, not add to it
+    ws.share_upload(folder, owner, True)
+    other = new_app(home, "new_item", session=OTHER)
+    other.button(key="w:new_item_go").click()
+    other.run()
+    no_problems(other)
+    assert "only the session that uploaded this dataset can add items" in texts(other)
+    assert not [b for b in other.button if b.key == "w:new_item_add"]
 
 
 def test_presentation_mode_enlarges_figures_and_type(trained_home):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts, ui
+from app import charts, state, ui
 from motor.explore import attention, catalogue, regimes, tokens
 from motor.item_story import item_audience, item_side_growth
 
@@ -21,6 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def body():
+    if state.active_run() is None:  # the benchmark's figure needs no run of this session
+        st.info("No trained run yet: the pipeline below is drawn with a run's live numbers. Open the **Train** "
+                "page and press **Train** (about a minute on the demo).", icon=":material/info:")
+        st.page_link("app/pages/train.py", label="Go to Train", icon=":material/model_training:")
+        regimes_section()
+        return
     rec, models = ui.require_run(need="motor")
     run = models["motor"]
     ds, tok, enc = run.dataset, run.tokenizer, run.model.items

@@ -266,3 +266,51 @@ def growth_lines(growth: pd.DataFrame, now: int, height: int = 320) -> go.Figure
     fig.update_xaxes(type="log", title="items in the catalogue")
     fig.update_yaxes(type="log", title="item-side parameters")
     return _base(fig, height, "Item-side size as the catalogue grows")
+
+
+def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20", height: int = 340) -> go.Figure:
+    """A figure per item-popularity bucket (``motor.explore.popularity.popularity_spread``: name, bucket,
+    runs, mean, std, items): one bar group per bucket, one bar per name, the spread over seeds as error bars."""
+    fig = go.Figure()
+    for j, (name, part) in enumerate(spread.groupby("name", sort=False)):
+        err = part["std"].to_numpy(dtype=float)
+        has_err = bool(np.isfinite(err).any())
+        colour = COLORS.get(name, PALETTE[j % len(PALETTE)])
+        fig.add_trace(go.Bar(x=part["bucket"], y=part["mean"], name=name, marker_color=colour,
+                             error_y={"type": "data", "array": np.nan_to_num(err), "visible": has_err},
+                             customdata=np.stack([part["items"].fillna(0).astype(int), part["runs"],
+                                                  np.nan_to_num(err)], 1),
+                             hovertemplate="%{x} (%{customdata[0]:,} items): %{y:.4f}"
+                                           + (" ± %{customdata[2]:.4f} over %{customdata[1]} runs" if has_err else "")
+                                           + "<extra>" + name + "</extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title="items by training popularity")
+    fig.update_yaxes(rangemode="tozero", title=figure)
+    return _base(fig, height, title)
+
+
+def gap_lines(gaps: pd.DataFrame, title: str, height: int = 420) -> go.Figure:
+    """MOTOR minus ID against the training fraction, one line per backbone (``motor.explore.regimes.gaps``
+    of one dataset: backbone, train_fraction, id, motor, gap, gap_std, seeds); log x, a zero line."""
+    fig = go.Figure()
+    for j, (backbone, part) in enumerate(gaps.groupby("backbone", sort=True)):
+        part = part.sort_values("train_fraction")
+        err = part["gap_std"].to_numpy(dtype=float)
+        fig.add_trace(go.Scatter(
+            x=part["train_fraction"], y=part["gap"], mode="lines+markers", name=backbone,
+            line=dict(color=PALETTE[j % len(PALETTE)], width=2), marker=dict(size=7),
+            error_y={"type": "data", "array": np.nan_to_num(err), "visible": bool(np.isfinite(err).any()),
+                     "thickness": 1},
+            customdata=np.stack([part["id"], part["motor"], part["seeds"]], 1),
+            hovertemplate="F = %{x}: MOTOR - ID = %{y:+.4f}<br>ID %{customdata[0]:.4f}, MOTOR %{customdata[1]:.4f} "
+                          "(%{customdata[2]} seeds)<extra>" + backbone + "</extra>"))
+    fig.add_hline(y=0, line=dict(color="#444", width=1, dash="dot"))
+    ticks = sorted(gaps["train_fraction"].unique())
+    fig.update_xaxes(type="log", title="training fraction F (share of each user's training interactions, log)",
+                     tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    fig.update_yaxes(title="MOTOR minus ID, test Recall@20", zeroline=False)
+    fig = _base(fig, height, title)
+    if gaps["backbone"].nunique() > 7:
+        fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.01,
+                                      font=dict(size=11)))
+    return fig

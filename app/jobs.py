@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from app.settings import summary as settings_summary
-from app.workspace import VARIANT_LABELS, RunRecord, Workspace
+from app.workspace import VARIANT_LABELS, RunRecord, Workspace, headline
 from motor.errors import MotorError
 
 log = logging.getLogger("motor_lab")
@@ -60,17 +60,6 @@ class VariantState:
             return 0.0
         within = self.batch / self.batches if self.batches else 0.0
         return min(1.0, (max(self.epoch - 1, 0) + within) / self.epochs)
-
-
-def headline(metrics: dict) -> dict:
-    """The figures the run list shows for one variant."""
-    t, p = metrics.get("test", {}), metrics.get("params", {})
-    out = {k: t.get(k) for k in ("recall@10", "recall@20", "ndcg@10", "ndcg@20")}
-    out["item_side"] = p.get("item_side")
-    out["best_epoch"] = metrics.get("best_epoch")
-    if metrics.get("cold"):
-        out["cold recall@20"] = metrics["cold"].get("recall@20")
-    return out
 
 
 class Cancelled(Exception):

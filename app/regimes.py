@@ -22,7 +22,7 @@ REGIMES = {
                    "every training interaction, no cold items: where learned ID embeddings are strongest"),
     "sparse": Regime("Sparse: 10% of interactions", {"split.cold_items": 0.0, "split.train_fraction": 0.1},
                      "train on a tenth of the interactions: few per item, where shared tokens should help"),
-    "cold": Regime("Cold start: 20% new items", {"split.cold_items": 0.2},
+    "cold": Regime("Cold start: 20% new items", {"split.cold_items": 0.2, "split.train_fraction": 1.0},
                    "a fifth of the items never appear in training: ID cannot learn them, MOTOR knows their content"),
 }
 

@@ -28,7 +28,7 @@ VARIANTS = {"both": ["id", "motor"], "motor": ["motor"], "id": ["id"]}
 VARIANT_NAMES = {"both": "ID and MOTOR, side by side", "motor": "MOTOR only", "id": "ID only"}
 # The RunConfig settings the Train form edits, by dotted path; everything else keeps the preset's value.
 FORM_PATHS = ("backbone", "train.epochs", "train.lr", "train.seed", "train.patience", "train.batch_size",
-              "train.threads", "split.cold_items", "motor.tcn", "motor.layers", "motor.heads", "motor.token_dim",
+              "train.threads", "split.cold_items", "split.train_fraction", "motor.tcn", "motor.layers", "motor.heads", "motor.token_dim",
               "tokenizer.per_modality", "model")
 PQ_FIELDS = ("m", "k", "normalize", "opq")  # per modality, in "tokenizer.per_modality"
 TEST_OVERRIDES_ENV = "MOTOR_LAB_TEST_SETTINGS"  # JSON merged over the defaults (tests only: tiny epochs)

@@ -155,3 +155,27 @@ def fmt_bytes(n) -> str:
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+def collapse_notice(metrics: dict) -> None:
+    """The Token Cross Network's collapse check from a run's metrics (``item_encoder``): a warning naming
+    each symptom when it collapsed, and the key figures beside their thresholds either way."""
+    from motor.explore.collapse import collapse_report
+
+    rep = collapse_report(metrics)
+    if rep is None:
+        return
+    if rep["collapsed"]:
+        st.warning("**The Token Cross Network may have collapsed**: its tokens hardly cross, so MOTOR's item vectors "
+                   "are close to a plain average of token embeddings. " + "; ".join(rep["warnings"]) +
+                   ". Try another learning rate, fewer layers or more epochs.", icon=":material/warning:")
+    if not rep["figures"]:
+        return
+    cols = st.columns(len(rep["figures"]))
+    for c, f in zip(cols, rep["figures"]):
+        limit = f"{'≤' if f['bad_when'] == 'above' else '≥'} {f['limit']:.3g}"
+        c.metric(f["name"], f"{f['value']:.3f}", delta=f"healthy {limit}" if f["ok"] else f"collapsed: wants {limit}",
+                 delta_color="off" if f["ok"] else "inverse", help=f["help"])
+    st.caption(f"Attention diagnostics of the {rep['tcn']} Token Cross Network over {rep['items']:,} items "
+               "(written at the end of training)." if rep.get("items") else
+               "Attention diagnostics written at the end of training.")

@@ -6,6 +6,8 @@
       runs/<run_id>/           one run = the variants trained together on the same split
         run.json               the registry row, so the registry can be rebuilt from the folders
         id/, motor/            run folders written by motor.runs.save_run (LoadedRun.load reads them)
+      runs/<name>/             a run folder of `python -m motor train --out <home>/runs/<name>`: adopted
+                               on the next listing (run.json added), owned by no session
       uploads/<session>/<name>/ datasets uploaded in one browser session (validated before kept)
 
 Ownership: every run and upload belongs to the session that made it (``owner``: a hash of the
@@ -95,6 +97,10 @@ class RunRecord:
         return viewer is not None and bool(self.session) and self.session == viewer
 
     def folder(self, variant: str) -> Path:
+        """The variant's run folder: ``<run>/<variant>`` for the app's runs; the run folder itself for a
+        run trained outside the app (``python -m motor train --out``: one variant, config.json at its top)."""
+        if (Path(self.path) / "config.json").exists():
+            return Path(self.path)
         return Path(self.path) / variant
 
     def title(self) -> str:
@@ -119,6 +125,53 @@ class UploadRecord:
 
     def owned_by(self, viewer: str | None) -> bool:
         return viewer is not None and self.owner == viewer
+
+
+def headline(metrics: dict) -> dict:
+    """The figures the run list shows for one variant."""
+    t, p = metrics.get("test", {}), metrics.get("params", {})
+    out = {k: t.get(k) for k in ("recall@10", "recall@20", "ndcg@10", "ndcg@20")}
+    out["item_side"] = p.get("item_side")
+    out["best_epoch"] = metrics.get("best_epoch")
+    if metrics.get("cold"):
+        out["cold recall@20"] = metrics["cold"].get("recall@20")
+    return out
+
+
+# RunConfig paths listed for a run trained outside the app (as the Train form names them)
+OUTSIDE_SETTINGS = ("backbone", "train.epochs", "train.lr", "train.seed", "train.batch_size", "split.cold_items",
+                    "split.train_fraction")
+RUN_FILES = ("config.json", "metrics.json", "history.json", "model.safetensors", "split.npz", "dataset.json")
+
+
+def outside_record(folder: Path) -> RunRecord | None:
+    """A registry record for a finished run folder written by ``python -m motor train --out`` (one item
+    representation, no owner: every session may open it, none may delete it); None if it is not one."""
+    if folder.name.endswith(".partial") or not all((folder / f).is_file() for f in RUN_FILES):
+        return None
+    try:
+        cfg = json.loads((folder / "config.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+        info = json.loads((folder / "dataset.json").read_text())
+    except (OSError, ValueError):
+        return None
+    items = str(cfg.get("items", metrics.get("items", "id")))
+    if items not in VARIANT_LABELS:
+        return None
+
+    def get(path: str):
+        node = cfg
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    dataset = str(info.get("name") or metrics.get("dataset") or "?")
+    return RunRecord(folder.name, (folder / "model.safetensors").stat().st_mtime,
+                     f"{cfg.get('backbone', '?')} · {VARIANT_LABELS[items]} · {dataset} (command line)", dataset,
+                     str((cfg.get("data") or {}).get("data", info.get("data", ""))), str(cfg.get("backbone", "?")),
+                     [items], {"variants": items, **{p: get(p) for p in OUTSIDE_SETTINGS}},
+                     {items: headline(metrics)}, "done", metrics.get("seconds"), "",
+                     "trained outside the app (python -m motor train)")
 
 
 def valid_owner(owner: str) -> str:
@@ -186,7 +239,7 @@ class Workspace:
         return rec
 
     def _write_json(self, rec: RunRecord) -> None:
-        tmp = rec.path / "run.json.tmp"
+        tmp = rec.path / f"run.json.{secrets.token_hex(4)}.tmp"  # two sessions may adopt one folder at once
         tmp.write_text(json.dumps(rec.to_json(), indent=2))
         os.replace(tmp, rec.path / "run.json")
 
@@ -207,6 +260,7 @@ class Workspace:
 
     def runs(self, viewer: str | None = None) -> list[RunRecord]:
         """The registered runs ``viewer`` may see (all when None) whose folder still exists, newest first."""
+        self.adopt_outside_runs()
         with closing(self._connect()) as db:
             rows = db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created DESC").fetchall()
         return [r for r in map(self._row, rows) if r.visible_to(viewer) and (r.path / "run.json").exists()]
@@ -227,7 +281,8 @@ class Workspace:
         return rec
 
     def delete(self, run_id: str, viewer: str | None = None) -> None:
-        """Delete a run (its folder and row); a viewer may delete only its own runs."""
+        """Delete a run (its folder and row); a viewer may delete only its own runs (so no session deletes a
+        run trained outside the app)."""
         self._owned(run_id, viewer, "delete")
         with closing(self._connect()) as db, db:
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
@@ -243,6 +298,21 @@ class Workspace:
         with closing(self._connect()) as db, db:
             db.execute("UPDATE runs SET shared = ? WHERE run_id = ?", (int(rec.shared), run_id))
         return rec
+
+    def adopt_outside_runs(self) -> int:
+        """Register the run folders that ``python -m motor train --out <home>/runs/NAME`` wrote (no run.json
+        yet): listed and opened by every session, deleted by none (no owner). Cheap: a look at each folder."""
+        added = 0
+        try:
+            folders = [f for f in self.runs_dir.iterdir() if f.is_dir() and not (f / "run.json").exists()]
+        except OSError:
+            return 0
+        for f in folders:
+            rec = outside_record(f)
+            if rec is not None:
+                self.register(rec)
+                added += 1
+        return added
 
     def rebuild(self) -> int:
         """Register run folders that have run.json but no registry row (e.g. after the database was lost)."""

@@ -85,7 +85,7 @@ def settle(page, timeout=600_000):
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=timeout)
 
 
-PAGES = {"How MOTOR works": 3, "Attention": 3, "Recommend": 0, "Compare": 4, "Runs": 0}  # page -> figures
+PAGES = {"How MOTOR works": 3, "Attention": 3, "Recommend": 0, "Compare": 5, "Runs": 0}  # page -> figures
 
 
 def page_visit(page, name: str, figures: int) -> float:

@@ -309,6 +309,54 @@ def test_runs_are_private_until_shared_and_only_the_owner_deletes(trained_home):
 # --- Train ----------------------------------------------------------------------------------
 
 
+def test_runs_trained_on_the_command_line_are_open_to_every_session_and_deletable_by_none(tmp_path):
+    """A run folder that ``python -m motor train --out <home>/runs/NAME`` wrote (no owner) is listed and opened by
+    every session, read-only; the app's own runs stay private."""
+    import subprocess
+    import sys
+
+    from app.workspace import Workspace
+
+    home = tmp_path / "home"
+    out = home / "runs" / "cli-lightgcn"
+    env = dict(os.environ, MOTOR_LAB_THREADS="1", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "motor", "train", "--data", "demo", "--preset", "quick", "--items",
+                           "motor", "--epochs", "1", "--train-fraction", "0.5", "--out", str(out), "--quiet"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for session in (OWNER, OTHER):
+        at = new_app(home, "runs", session=session)
+        no_problems(at)
+        listed = at.dataframe[0].value
+        assert listed["run"].tolist() == ["cli-lightgcn"] and listed["owner"].tolist() == ["made outside the app"]
+        assert listed["train fraction"].tolist() == [0.5]
+        assert "Trained outside the app" in texts(at)
+        assert at.checkbox(key="w:runs_confirm").disabled and at.button(key="w:runs_delete").disabled
+        assert not [t for t in at.toggle if str(t.key).startswith("w:runs_share")]
+        assert at.session_state["run_id"] == "cli-lightgcn"  # open on the explore pages
+        for page in ("tokens", "compare"):
+            at.switch_page(f"app/pages/{page}.py")
+            at.run()
+            no_problems(at)
+            assert figures(at)
+    rec = Workspace(home).get("cli-lightgcn", OWNER)
+    assert rec.variants == ["motor"] and rec.folder("motor") == out and not rec.session
+    with pytest.raises(Exception, match="only the session that trained"):
+        Workspace(home).delete("cli-lightgcn", owner_hash(OTHER))
+    assert (out / "model.safetensors").exists()
+    at = new_app(home, "train", session=OWNER)  # a run of the app's own stays private beside it
+    train(at, variants="id")
+    wait_for_job(at)
+    assert [r.run_id for r in Workspace(home).runs(owner_hash(OTHER))] == ["cli-lightgcn"]
+    assert len(Workspace(home).runs(owner_hash(OWNER))) == 2
+
+
+def owner_hash(token: str) -> str:
+    from app.state import owner_of
+
+    return owner_of(token)
+
+
 def test_train_page_defaults_come_from_the_quick_preset(tmp_path):
     from motor.models import BACKBONES
     from motor.presets import preset
@@ -430,6 +478,40 @@ def test_tokens_page_draws_both_maps_tables_and_codebooks(trained_home):
     assert len(hi) == 1 and len(arr(hi[0]["x"])) == len(carriers)
 
 
+def test_similar_items_come_from_the_runs_search_index(trained_home, monkeypatch):
+    """The Tokens and How pages ask the run for its index (IVF-PQ above the catalogue threshold) instead of
+    building an exact one: with the run's index made approximate, the tables are what that index returns."""
+    from motor.explore.catalogue import item_label
+    from motor.retrieval import VectorIndex
+    from motor.runs import LoadedRun
+
+    built, asked = {}, []
+
+    def approximate_index(self):
+        asked.append(self.path.name)
+        if self.path.name not in built:  # as for a catalogue above APPROX_FROM_ITEMS: IVF-PQ, recall measured
+            users, items = self.vectors()
+            built[self.path.name] = (self, VectorIndex(items, kind="ivfpq", queries=users, seed=0))
+        return built[self.path.name][1]
+
+    monkeypatch.setattr(LoadedRun, "index", approximate_index)
+    at = new_app(trained_home, "tokens")
+    no_problems(at)
+    assert {"id", "motor"} <= set(asked)
+    assert "approximate IVF-PQ index, recall@20" in texts(at)
+    item = at.session_state["picked"]["item"]
+    near = [d.value for d in at.dataframe if "cosine" in d.value.columns]
+    for table, variant in zip(near, ("motor", "id")):
+        run, index = built[variant]
+        _, want = index.similar_items(item, 10, "centred")
+        assert table["title"].tolist() == [item_label(run.dataset, int(i)) for i in want]
+    asked.clear()
+    at.switch_page("app/pages/how.py")
+    at.run()
+    no_problems(at)
+    assert "motor" in asked
+
+
 def test_attention_page_draws_maps_and_pooling(trained_home):
     at = new_app(trained_home, "attention")
     no_problems(at)
@@ -499,6 +581,26 @@ def test_compare_page_has_metrics_curves_and_downloads(trained_home):
     curves = [f for f in figs if f["layout"].get("xaxis", {}).get("title", {}).get("text") == "epoch"]
     assert len(curves) == 2 and all(len(arr(t["x"])) == TRAIN_EPOCHS for t in curves[0]["data"])
     assert len(at.get("download_button")) == 4
+
+
+def popularity_figure(at) -> dict:
+    return next(f for f in figures(at) if "popularity" in f["layout"].get("title", {}).get("text", ""))
+
+
+def test_compare_page_charts_the_popularity_buckets_of_both_models(trained_home):
+    from app.workspace import Workspace
+
+    rec = Workspace(trained_home).runs()[0]
+    at = new_app(trained_home, "compare")
+    no_problems(at)
+    fig = popularity_figure(at)
+    assert [t["name"] for t in fig["data"]] == ["ID", "MOTOR"]
+    for t, v in zip(fig["data"], ("id", "motor")):
+        buckets = json.loads((rec.folder(v) / "metrics.json").read_text())["by_popularity"]["buckets"]
+        assert list(t["x"]) == ["head", "mid", "tail", "cold"]
+        want = [np.nan if buckets[b]["recall@20"] is None else buckets[b]["recall@20"] for b in t["x"]]
+        assert np.allclose(arr(t["y"]).astype(float), want, equal_nan=True)
+    assert "Buckets: head" in texts(at) and "training degree" in texts(at)
 
 
 def test_runs_are_listed_and_reopened_after_a_restart(trained_home):
@@ -579,16 +681,19 @@ def test_waiting_training_counts_the_seconds_it_waits(tmp_path):
     wait_for_job(at, limit=60)
 
 
-def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home):
+def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home, tmp_path, monkeypatch):
     from app.workspace import Workspace
 
+    monkeypatch.setenv("MOTOR_LAB_REGIMES_CSV", str(tmp_path / "not-run-yet.csv"))
     rec = Workspace(trained_home).runs()[0]
     motor = json.loads((rec.folder("motor") / "metrics.json").read_text())
     at = new_app(trained_home, "how")
     no_problems(at)
     assert at.title[0].value == "How MOTOR works"
     heads = [h.value for h in at.subheader]
-    assert heads[0].startswith("1 · Item features") and heads[-1] == "Beside the ID table it replaces"
+    assert heads[0].startswith("1 · Item features") and heads[-2] == "Beside the ID table it replaces"
+    assert heads[-1].startswith("When does MOTOR pay off")
+    assert "`python -m motor bench regimes`" in texts(at)  # no table yet: how to make it
     tokens = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)
     assert len(tokens) == motor["tokenizer"]["tokens_per_item"]
     audience = next(d.value for d in at.dataframe if "rank for this user" in d.value.columns)
@@ -604,6 +709,50 @@ def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home):
     no_problems(at)
     again = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)["label"].tolist()
     assert again != first  # another item, other tokens (the demo's 5th most popular item)
+
+
+def write_regimes_csv(path: Path) -> None:
+    """A hand-made regimes table: ml100k at three fractions x two backbones, demo-longtail at F = 1."""
+    import csv
+
+    rows = []
+    for data, fractions in (("ml100k", (1.0, 0.25, 0.1)), ("demo-longtail", (1.0,))):
+        for f in fractions:
+            for backbone, gain in (("lightgcn", 0.3), ("vbpr", -0.1)):
+                base = 0.2 * f + 0.05
+                for items, value in (("id", base), ("motor", base + gain * (1 - f) / 10)):
+                    rows.append({"dataset": data, "train_fraction": f, "backbone": backbone, "items": items,
+                                 "seeds": 3, "test_recall@20_mean": round(value, 4), "test_recall@20_std": 0.003,
+                                 "tail_recall@20_mean": 0.01, "cold_recall@20_mean": ""})
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_how_page_draws_motor_minus_id_against_the_training_fraction(trained_home, tmp_path, monkeypatch):
+    path = tmp_path / "regimes.csv"
+    write_regimes_csv(path)
+    monkeypatch.setenv("MOTOR_LAB_REGIMES_CSV", str(path))
+    at = new_app(trained_home, "how")
+    no_problems(at)
+    fig = next(f for f in figures(at) if "training fraction" in f["layout"].get("title", {}).get("text", ""))
+    assert fig["layout"]["title"]["text"].startswith("ml100k")  # the sweep; demo-longtail (F = 1 only) is a table
+    lines = {t["name"]: t for t in fig["data"]}
+    assert set(lines) == {"lightgcn", "vbpr"}
+    assert arr(lines["lightgcn"]["x"]).tolist() == [0.1, 0.25, 1.0]
+    assert np.allclose(arr(lines["lightgcn"]["y"]), [0.3 * 0.9 / 10, 0.3 * 0.75 / 10, 0.0], atol=2e-4)
+    assert (arr(lines["vbpr"]["y"])[:2] < 0).all()
+    assert arr(lines["vbpr"]["error_y"]["array"])[0] == pytest.approx(0.003 * 2 ** 0.5, abs=1e-6)
+    single = next(d.value for d in at.dataframe if "gap" in d.value.columns)
+    assert set(single["dataset"]) == {"demo-longtail"} and len(single) == 2
+    empty = new_app(tmp_path / "no-runs", "how")  # no run yet: the hint, and still the benchmark's figure
+    no_problems(empty)
+    assert "No trained run yet" in empty.info[0].value
+    assert any("training fraction" in f["layout"].get("title", {}).get("text", "") for f in figures(empty))
+    path.write_text("dataset,backbone\nml100k,lightgcn\n")  # not a regimes table: says so, the page stays
+    at.run()
+    assert any("not a regimes table" in e.value and "train_fraction" in e.value for e in at.error)
 
 
 def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):
@@ -641,6 +790,67 @@ def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):
     at.run()
     no_problems(at)
     assert "image: your picture, encoded by the image encoder" in texts(at)
+
+
+def test_new_item_is_added_only_to_the_sessions_own_upload_when_asked(trained_home, tmp_path):
+    """On the bundled demo nothing can be added; on one's own upload an explicit choice appends the item's rows to
+    the files, retrains nothing, and says that the ID model needs a retrain."""
+    at = new_app(trained_home, "new_item")
+    at.button(key="w:new_item_go").click()
+    at.run()
+    no_problems(at)
+    assert "the bundled demo is read-only" in texts(at)
+    assert not [b for b in at.button if b.key == "w:new_item_add"]
+
+    home = tmp_path / "home"
+    at = new_app(home)
+    _upload(at, _files(write_simple(tmp_path / "mine", n_users=40, n_items=40, per_user=10, dims=(6, 384))), "mine")
+    no_problems(at)
+    folder = Path(at.session_state["data_config"]["data"])
+    at.switch_page("app/pages/train.py")
+    at.run()
+    train(at, variants="motor")
+    wait_for_job(at, limit=120)
+    runs_before = sorted(p.name for p in (home / "runs").iterdir())
+    at.switch_page("app/pages/new_item.py")
+    at.run()
+    at.text_area(key="w:new_item_text").set_value("Token Trouble (2026). Genres: Comedy.")
+    at.button(key="w:new_item_go").click()
+    at.run()
+    no_problems(at)
+    add = at.button(key="w:new_item_add")
+    assert add.disabled  # an explicit choice first
+    assert at.text_input(key="w:new_item_id").value == "new-item-1"
+    at.checkbox(key="w:new_item_add_confirm").check()
+    at.run()
+    at.button(key="w:new_item_add").click()
+    at.run()
+    no_problems(at)
+    done = next(s.value for s in at.success if "Added" in s.value)
+    assert "new-item-1" in done and "ID model cannot use it until it is retrained" in done
+    import pandas as pd
+
+    items = pd.read_csv(folder / "items.csv")
+    assert items.iloc[-1]["item"] == "new-item-1" and items.iloc[-1]["title"] == "Token Trouble (2026)"
+    with np.load(folder / "text.npz", allow_pickle=False) as z:
+        assert z["item_id"][-1] == "new-item-1" and len(z["feat"]) == 41
+    with np.load(folder / "image.npz", allow_pickle=False) as z:  # no picture: the average, marked missing
+        assert z["missing"][-1] and not z["missing"][:-1].any()
+    assert sorted(p.name for p in (home / "runs").iterdir()) == runs_before  # nothing retrained
+    at.switch_page("app/pages/tokens.py")  # the run still opens on the changed folder
+    at.run()
+    no_problems(at)
+    from app.workspace import Workspace
+
+    ws, owner = Workspace(home), owner_hash(OWNER)
+    ws.share(ws.runs(owner)[0].run_id, owner, True)  # shared with the room: others may open, not add to it
+    ws.share_upload(folder, owner, True)
+    other = new_app(home, "new_item", session=OTHER)
+    other.button(key="w:new_item_go").click()
+    other.run()
+    no_problems(other)
+    assert "only the session that uploaded this dataset can add items" in texts(other)
+    assert not [b for b in other.button if b.key == "w:new_item_add"]
 
 
 def test_presentation_mode_enlarges_figures_and_type(trained_home):
@@ -683,6 +893,14 @@ def test_compare_runs_summarises_seeds_with_spread_and_exports_html(tmp_path):
     assert len(every) == 4 and set(every["model"]) == {"id", "motor"}
     bars = figures(at)[0]
     assert all(t["error_y"]["visible"] for t in bars["data"])
+    pop = popularity_figure(at)  # one bar group per bucket, one bar per setting: mean over the two seeds
+    assert len(pop["data"]) == 2 and all(t["error_y"]["visible"] for t in pop["data"])
+    runs = Workspace(tmp_path).runs()
+    for t, v in zip(pop["data"], ("id", "motor")):
+        assert t["name"].startswith("lightgcn · " + {"id": "ID", "motor": "MOTOR"}[v])
+        head = [json.loads((r.folder(v) / "metrics.json").read_text())["by_popularity"]["buckets"]["head"]["recall@20"]
+                for r in runs]
+        assert arr(t["y"])[0] == pytest.approx(np.mean(head))
     html = at.get("download_button")[0].proto
     assert html.label == "Export as HTML report"
     from app import report
@@ -716,6 +934,99 @@ def test_regime_presets_set_the_split_settings(tmp_path):
     at.run()
     assert at.slider(key="w:split.cold_items").value == 0.0 and at.radio(key="w:regime").value == "full"
     assert set(available(FORM_PATHS)) <= set(REGIMES)
+
+
+COLLAPSED = {"tcn": "attention", "items": 100, "collapsed": True,
+             "warnings": ["attention is nearly one-hot: mean largest weight 0.970 > 0.9",
+                          "in 80% of items every token attends to the same key (> 30%): their tokens do not cross"],
+             "attention": {"layers": [], "mean": {"entropy": 0.1, "max_weight": 0.97, "same_key": 0.8,
+                                                  "tv_from_average": 0.02}},
+             "pooling": {"max_weight": 0.13, "uniform": 0.125, "T": 8, "entropy": 2.07, "tv_from_average": 0.01}}
+HEALTHY = {"tcn": "attention", "items": 100, "collapsed": False, "warnings": [],
+           "attention": {"layers": [], "mean": {"entropy": 1.5, "max_weight": 0.45, "same_key": 0.0,
+                                                "tv_from_average": 0.3}},
+           "pooling": {"max_weight": 0.4, "uniform": 0.125, "T": 8, "entropy": 1.6, "tv_from_average": 0.2}}
+
+
+def collapse_warned(at) -> bool:
+    return any("may have collapsed" in w.value for w in at.warning)
+
+
+def test_sparse_preset_trains_on_a_tenth_and_the_train_page_warns_of_a_collapse(tmp_path, monkeypatch):
+    """The Sparse regime sets the training fraction the run is trained with; the finished training shows the
+    Token Cross Network's collapse warning from its diagnostics (patched: a 2-epoch run's are whatever they are)."""
+    import copy
+
+    from app.workspace import Workspace
+    from motor.encoders.token_encoder import MotorEncoder
+
+    given = copy.deepcopy(COLLAPSED)
+    monkeypatch.setattr(MotorEncoder, "diagnostics", lambda self: given)
+    at = new_app(tmp_path, "train")
+    at.radio(key="w:regime").set_value("sparse")
+    at.run()
+    no_problems(at)
+    assert at.slider(key="w:split.train_fraction").value == pytest.approx(0.1)
+    assert at.slider(key="w:split.cold_items").value == 0.0
+    train(at, **{"variants": "both"})
+    wait_for_job(at)
+    no_problems(at)
+    rec = Workspace(tmp_path).runs()[0]
+    assert rec.settings["split.train_fraction"] == pytest.approx(0.1)
+    for v in ("id", "motor"):
+        cfg = json.loads((rec.folder(v) / "config.json").read_text())
+        assert cfg["split"]["train_fraction"] == pytest.approx(0.1)
+        m = json.loads((rec.folder(v) / "metrics.json").read_text())
+        assert m["split"]["train_fraction"] == pytest.approx(0.1)
+        assert set(m["by_popularity"]["buckets"]) == {"head", "mid", "tail", "cold"}
+    assert at.radio(key="w:regime").value == "sparse"
+    line = next(m.value for m in at.markdown if m.value.startswith("**Test Recall@20 by item popularity**"))
+    tail = json.loads((rec.folder("motor") / "metrics.json").read_text())["by_popularity"]["buckets"]["tail"]
+    assert f"tail ({tail['items']:,} items) ID " in line and f"MOTOR {tail['recall@20']:.4f}" in line
+    assert collapse_warned(at) and "mean largest weight 0.970" in texts(at) + "".join(w.value for w in at.warning)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["mean largest attention weight"] == "0.970" and shown["share of same-key items"] == "0.800"
+    given.clear()
+    given.update(copy.deepcopy(HEALTHY))  # the same job's metrics, now healthy: no warning, the figures stay
+    at.run()
+    no_problems(at)
+    assert not collapse_warned(at)
+    assert {m.label: m.value for m in at.metric}["TV distance from the average map"] == "0.300"
+
+
+def copy_run_with(trained_home: Path, home: Path, diagnostics: dict | None) -> str:
+    """The trained demo run copied into a fresh workspace, its MOTOR metrics' diagnostics replaced."""
+    import shutil
+
+    from app.workspace import Workspace
+
+    src = Workspace(trained_home).runs()[0]
+    shutil.copytree(src.path, home / "runs" / src.run_id)
+    path = home / "runs" / src.run_id / "motor" / "metrics.json"
+    m = json.loads(path.read_text())
+    if diagnostics is None:
+        m.pop("item_encoder", None)
+    else:
+        m["item_encoder"] = diagnostics
+    path.write_text(json.dumps(m))
+    assert Workspace(home).rebuild() == 1
+    return src.run_id
+
+
+@pytest.mark.parametrize("diagnostics", [COLLAPSED, HEALTHY, None], ids=["collapsed", "healthy", "none"])
+def test_attention_page_shows_the_collapse_warning_only_for_a_collapsed_run(trained_home, tmp_path, diagnostics):
+    copy_run_with(trained_home, tmp_path, diagnostics)
+    at = new_app(tmp_path, "attention")
+    no_problems(at)
+    assert collapse_warned(at) == (diagnostics is COLLAPSED)
+    shown = {m.label: m.value for m in at.metric}
+    if diagnostics is None:  # a run from before the diagnostics: nothing claimed
+        assert "mean largest attention weight" not in shown
+    else:
+        assert shown["mean largest attention weight"] == f"{diagnostics['attention']['mean']['max_weight']:.3f}"
+        assert shown["pooling: mean largest weight"] == f"{diagnostics['pooling']['max_weight']:.3f}"
+    if diagnostics is COLLAPSED:
+        assert "every token attends to the same key" in "".join(w.value for w in at.warning)
 
 
 def test_every_remaining_widget_is_pressed(tmp_path):

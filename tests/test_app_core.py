@@ -460,3 +460,117 @@ def test_a_new_item_can_bring_a_picture(tiny_runs):
     assert new_item.place(run, feats, sources).token_ids.shape == (run.tokenizer.n_tokens,)
     with pytest.raises(MotorError, match="picture could not be used: not a picture"):
         new_item.describe(run.dataset, "x", b"broken", encoders={"image": Pictures(), "text": Text()})
+
+
+def test_collapse_report_flags_each_figure_against_its_threshold():
+    from motor.encoders.diagnostics import collapse_warnings
+    from motor.explore.collapse import collapse_report
+
+    assert collapse_report({"test": {}}) is None and collapse_report({"item_encoder": {}}) is None
+    att = {"entropy": 0.1, "max_weight": 0.95, "same_key": 0.1, "tv_from_average": 0.5}
+    pool = {"max_weight": 0.2, "uniform": 0.125, "T": 8, "entropy": 2.0, "tv_from_average": 0.1}
+    warnings = collapse_warnings(att, pool)
+    rep = collapse_report({"item_encoder": {"tcn": "attention", "items": 10, "attention": {"mean": att},
+                                            "pooling": pool, "collapsed": bool(warnings), "warnings": warnings}})
+    ok = {f["name"]: f["ok"] for f in rep["figures"]}
+    assert ok == {"mean largest attention weight": False, "share of same-key items": True,
+                  "TV distance from the average map": True, "pooling: mean largest weight": False}
+    assert rep["collapsed"] and len(rep["warnings"]) == 2  # the report agrees with the training's own verdict
+    assert next(f for f in rep["figures"] if f["name"].startswith("pooling"))["limit"] == pytest.approx(0.25)
+    mean_only = collapse_report({"item_encoder": {"tcn": "mean", "attention": None, "pooling": None,
+                                                  "collapsed": False, "warnings": []}})
+    assert mean_only["figures"] == [] and not mean_only["collapsed"]
+
+
+def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
+    from motor.explore.popularity import bucket_rows, popularity_spread, popularity_table
+
+    def metrics(head, tail):
+        return {"by_popularity": {"k": 20, "rule": "r", "buckets": {
+            "tail": {"items": 5, "test_interactions": 3, "users": 2, "recall@20": tail, "ndcg@20": 0.1},
+            "head": {"items": 2, "test_interactions": 9, "users": 4, "recall@20": head, "ndcg@20": 0.2},
+            "cold": {"items": 0, "test_interactions": 0, "users": 0, "recall@20": None, "ndcg@20": None}}}}
+
+    assert bucket_rows({"test": {}}) == [] and popularity_table({"x": {}}).empty
+    assert [r["bucket"] for r in bucket_rows(metrics(0.5, 0.1))] == ["head", "tail", "cold"]
+    table = popularity_table([("A", metrics(0.5, 0.1)), ("A", metrics(0.7, 0.3)), ("B", metrics(0.2, 0.0))])
+    spread = popularity_spread(table).set_index(["name", "bucket"])
+    assert spread.loc[("A", "head"), "mean"] == pytest.approx(0.6) and spread.loc[("A", "head"), "runs"] == 2
+    assert spread.loc[("A", "tail"), "std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+    assert np.isnan(spread.loc[("B", "head"), "std"]) and np.isnan(spread.loc[("A", "cold"), "mean"])
+
+
+def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
+    from motor.explore.regimes import gaps, load_regimes, sweeps
+
+    path = tmp_path / "regimes.csv"
+    pd.DataFrame([
+        {"dataset": "d", "train_fraction": 1.0, "backbone": "b", "items": "id", "seeds": 3, "test_recall@20_mean": 0.3},
+        {"dataset": "d", "train_fraction": 1.0, "backbone": "b", "items": "motor", "seeds": 3,
+         "test_recall@20_mean": 0.25},
+        {"dataset": "d", "train_fraction": 0.1, "backbone": "b", "items": "ID", "seeds": 2, "test_recall@20_mean": 0.1},
+        {"dataset": "d", "train_fraction": 0.1, "backbone": "b", "items": "motor", "seeds": 3,
+         "test_recall@20_mean": 0.15},
+        {"dataset": "d", "train_fraction": 0.1, "backbone": "c", "items": "motor", "seeds": 3,  # no ID cell: left out
+         "test_recall@20_mean": 0.15},
+        {"dataset": "l", "train_fraction": 1.0, "backbone": "b", "items": "id", "seeds": 3, "test_recall@20_mean": 0.1},
+        {"dataset": "l", "train_fraction": 1.0, "backbone": "b", "items": "motor", "seeds": 3,
+         "test_recall@20_mean": 0.2},
+    ]).to_csv(path, index=False)
+    g = gaps(load_regimes(path))
+    assert g[["dataset", "train_fraction"]].values.tolist() == [["d", 0.1], ["d", 1.0], ["l", 1.0]]
+    assert np.allclose(g["gap"], [0.05, -0.05, 0.1]) and g["gap_std"].isna().all()  # no std columns
+    assert g["seeds"].tolist() == [2, 3, 3] and sweeps(g) == ["d"]
+    (tmp_path / "bad.csv").write_text("dataset,items\nd,id\n")
+    with pytest.raises(MotorError, match="python -m motor bench regimes"):
+        load_regimes(tmp_path / "bad.csv")
+    with pytest.raises(MotorError, match="cannot read"):
+        load_regimes(tmp_path / "missing.csv")
+
+
+def test_append_item_adds_one_row_per_file_and_old_runs_still_load(tmp_path):
+    from motor.data.append_item import append_item, free_id, title_of
+    from motor.data.load import load_dataset
+    from motor.run_folder import dataset_fingerprint
+    from tests.conftest import write_mmrec
+
+    folder = write_simple(tmp_path / "up")
+    before = load_dataset(str(folder))
+    new_id = free_id(folder)
+    assert new_id == "new-item-1"
+    feats = {"image": np.full((1, 6), 0.5, np.float32), "text": np.arange(4, dtype=np.float32)}
+    done = append_item(folder, new_id, "Token Trouble (2026). Genres: Comedy.", feats, {"image": True})
+    assert done.files == ["image.npz", "items.csv", "text.npz"] and "image" in done.notes[0]
+    items = pd.read_csv(folder / "items.csv")
+    assert items.iloc[-1]["item"] == new_id and items.iloc[-1]["title"] == "Token Trouble (2026)"
+    with np.load(folder / "text.npz", allow_pickle=False) as z:
+        assert z["item_id"][-1] == new_id and np.allclose(z["feat"][-1], np.arange(4)) and "missing" not in z.files
+    with np.load(folder / "image.npz", allow_pickle=False) as z:
+        assert z["missing"].tolist() == [False] * 30 + [True] and len(z["feat"]) == 31
+    after = load_dataset(str(folder))  # no interactions yet: left out, so runs on the folder still load
+    assert after.n_items == before.n_items and dataset_fingerprint(after) == dataset_fingerprint(before)
+    assert any("no interactions" in w for w in after.warnings)
+    with pytest.raises(MotorError, match="already used"):
+        append_item(folder, new_id, "again", feats)
+    assert free_id(folder) == "new-item-2"
+    with pytest.raises(MotorError, match="4-d"):
+        append_item(folder, "x", "t", {"image": np.zeros(6), "text": np.zeros(5)})
+    with np.load(folder / "text.npz", allow_pickle=False) as z:
+        assert len(z["feat"]) == 31  # the refused item changed no file
+    with pytest.raises(MotorError, match="MMRec"):
+        append_item(write_mmrec(tmp_path / "mm"), "x", "t", feats)
+    assert title_of("Heat (1995)") == "Heat (1995)" and title_of("") == "new item"
+
+
+def test_append_item_keeps_npy_features_aligned_with_items_csv(tmp_path):
+    from motor.data.append_item import append_item
+    from motor.data.load import load_dataset
+
+    folder = write_simple(tmp_path / "up")
+    for name in ("image", "text"):  # the .npy variant: row r = row r of items.csv
+        with np.load(folder / f"{name}.npz", allow_pickle=False) as z:
+            np.save(folder / f"{name}.npy", z["feat"])
+        (folder / f"{name}.npz").unlink()
+    append_item(folder, "fresh", "Fresh", {"image": np.ones(6), "text": np.ones(4)})
+    assert np.load(folder / "text.npy").shape == (31, 4) and len(pd.read_csv(folder / "items.csv")) == 31
+    assert load_dataset(str(folder)).n_items == 30

@@ -179,6 +179,8 @@ def test_demo_train_and_every_page_in_chromium_with_the_network_blocked(server):
             shot(page, "1-data")
 
             nav(page, "Train")
+            page.get_by_text("Sparse: 10% of interactions").wait_for(timeout=WAIT)  # the named regimes
+            page.get_by_text("Training fraction").first.wait_for(timeout=WAIT)
             page.get_by_role("button", name="Train", exact=True).click()
             page.get_by_text("epoch").first.wait_for(timeout=WAIT)
             shot(page, "2-train-running")
@@ -191,8 +193,8 @@ def test_demo_train_and_every_page_in_chromium_with_the_network_blocked(server):
             no_errors(page)
             shot(page, "3-train-done")
 
-            expected = {"How MOTOR works": 3, "New item": 0, "Tokens": 3, "Attention": 3, "Recommend": 0, "Compare": 4,
-                        "Compare runs": 2, "Runs": 0}
+            expected = {"How MOTOR works": 3, "New item": 0, "Tokens": 3, "Attention": 3, "Recommend": 0, "Compare": 5,
+                        "Compare runs": 3, "Runs": 0}
             for name, plots in expected.items():
                 nav(page, name)
                 count_at_least(page, ".js-plotly-plot", plots)  # every plot of the page drawn, however slow
@@ -202,6 +204,8 @@ def test_demo_train_and_every_page_in_chromium_with_the_network_blocked(server):
                     settle(page)
                 if name != "Attention":
                     count_at_least(page, '[data-testid="stDataFrame"]', 1)
+                if name == "Compare":  # the popularity buckets of both models
+                    page.get_by_role("heading", name="By item popularity").wait_for(timeout=WAIT)
                 no_errors(page)
                 shot(page, f"4-{name.lower()}")
                 if name == "Tokens":

@@ -30,6 +30,7 @@ def body():
     folder = rec.folder("motor")
     avg_att, avg_pool = _averages(str(folder), layouts.model_key(folder))
     labels = view["labels"]
+    ui.collapse_notice(run.metrics)  # the run's own verdict (metrics.json), over all items
     st.caption(f"{len(labels)} tokens: " + ", ".join(f"`{lab}`" for lab in labels) +
                ". A label reads modality, sub-space (s) and codeword (c).")
 

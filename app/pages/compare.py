@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import charts, state, ui
 from app.workspace import VARIANT_LABELS
-from motor.explore import recommendations, tables
+from motor.explore import popularity, recommendations, tables
 from motor.run_notes import size_note, training_end
 
 CAPTION = ("The headline: how well each item representation ranks the items users really chose next (test Recall "
@@ -66,6 +66,18 @@ def body():
         b.plotly_chart(charts.grouped_bars(num, ["item-side parameters"], "Item-side parameters", fmt=",.0f"),
                        key="bars_params", config={"displayModeBar": False})
         b.caption("Train with a cold-item fraction above 0 to compare items never seen in training.")
+
+    pop = popularity.popularity_table(metrics)
+    if not pop.empty:
+        st.subheader("By item popularity")
+        spread = popularity.popularity_spread(pop, "recall@20")
+        st.plotly_chart(charts.bucket_bars(spread, "Test Recall@20 per popularity bucket"), key="bars_popularity",
+                        config={"displayModeBar": False})
+        sizes = pop.drop_duplicates("bucket").set_index("bucket")
+        st.caption("Buckets: " + ", ".join(f"{b} {ui.plural(int(r['items']), 'item')} "
+                                           f"({ui.plural(int(r['test interactions']), 'test interaction')})"
+                                           for b, r in sizes.iterrows()) +
+                   ". " + (popularity.bucket_rule(next(iter(metrics.values()))) or ""))
 
     st.subheader("All figures")
     shown = table.copy()

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import charts, report, state, ui
+from motor.explore import popularity
 from motor.run_compare import FIGURES, run_rows, setting_label, with_spread
 
 CAPTION = ("Put several runs side by side: the same backbone at several seeds (how much is noise?), at several "
@@ -63,23 +64,15 @@ def size_scatter(rows: pd.DataFrame) -> go.Figure:
     return charts._base(fig, 340, "Item-side size against catalogue size")
 
 
-def popularity_chart(rows_metrics: list[dict]) -> go.Figure | None:
-    """Test Recall@20 per popularity bucket, when the runs' metrics.json have them (``by_popularity``)."""
-    fig = go.Figure()
-    for e in rows_metrics:
-        pop = e["metrics"].get("by_popularity")
-        if not isinstance(pop, dict) or not pop:
-            continue
-        name = {"id": "ID", "motor": "MOTOR"}.get(e["variant"], e["variant"])
-        buckets = list(pop)
-        vals = [pop[b].get("recall@20") if isinstance(pop[b], dict) else None for b in buckets]
-        fig.add_trace(go.Bar(x=buckets, y=vals, name=f"{name} · {e['run'][-6:]}",
-                             marker_color=charts.COLORS.get(name)))
-    if not fig.data:
+def popularity_chart(es: list[dict], rows: pd.DataFrame) -> go.Figure | None:
+    """Test Recall@20 per popularity bucket (metrics.json ``by_popularity``), one bar per setting, the spread
+    over its seeds as error bars; None when no picked run has buckets."""
+    labels = [setting_label(r) for _, r in rows.iterrows()]  # rows follow es, one per run and variant
+    table = popularity.popularity_table([(lab, e["metrics"]) for lab, e in zip(labels, es)])
+    if table.empty:
         return None
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(rangemode="tozero", title="test recall@20")
-    return charts._base(fig, 340, "By item popularity (test Recall@20)")
+    return charts.bucket_bars(popularity.popularity_spread(table, "recall@20"),
+                              "By item popularity: test Recall@20 (bar = standard deviation over seeds)")
 
 
 def body():
@@ -107,7 +100,7 @@ def body():
     if summary["cold recall@20 mean"].notna().any():
         figs.append(spread_bars(summary, "cold recall@20"))
     figs.append(size_scatter(rows))
-    pop = popularity_chart(es)
+    pop = popularity_chart(es, rows)
     if pop is not None:
         figs.append(pop)
     for j, fig in enumerate(figs):

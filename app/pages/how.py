@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts, ui
-from motor.explore import attention, catalogue, tokens
+from app import charts, state, ui
+from motor.explore import attention, catalogue, regimes, tokens
 from motor.item_story import item_audience, item_side_growth
 
 CAPTION = ("MOTOR in six steps, drawn with the open dataset and run: an item's content becomes a few shared tokens, "
            "a small network crosses them into the item's vector, and the recommender scores that vector exactly as "
            "it would score an ID embedding. Pick an item and follow it down the page.")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def body():
+    if state.active_run() is None:  # the benchmark's figure needs no run of this session
+        st.info("No trained run yet: the pipeline below is drawn with a run's live numbers. Open the **Train** "
+                "page and press **Train** (about a minute on the demo).", icon=":material/info:")
+        st.page_link("app/pages/train.py", label="Go to Train", icon=":material/model_training:")
+        regimes_section()
+        return
     rec, models = ui.require_run(need="motor")
     run = models["motor"]
     ds, tok, enc = run.dataset, run.tokenizer, run.model.items
@@ -68,7 +79,7 @@ def body():
 
     st.subheader("5 · The item vector")
     vectors = run.vectors()[1]
-    near = tokens.nearest_items(vectors, ds, item, 5, tok)
+    near = tokens.nearest_items(vectors, ds, item, 5, tok, index=run.index())
     st.markdown(f"The result is one **{vectors.shape[1]}-d vector**, used exactly where an ID model uses its item "
                 "embedding. Items with nearby vectors (cosine after removing the average item):")
     st.dataframe(near[["title", "cosine", "shared tokens"]], hide_index=True, width="stretch")
@@ -90,6 +101,44 @@ def body():
     st.plotly_chart(charts.growth_lines(growth, ds.n_items), key="how_growth", config={"displayModeBar": False})
     st.dataframe(pd.DataFrame(growth).rename(columns={"items": "catalogue (items)"}), hide_index=True,
                  width="stretch")
+
+    regimes_section()
+
+
+def regimes_csv() -> Path:
+    """The regimes benchmark's table (MOTOR_LAB_REGIMES_CSV overrides the checkout's)."""
+    return Path(os.environ.get("MOTOR_LAB_REGIMES_CSV") or ROOT / "benchmarks" / "regimes.csv")
+
+
+def regimes_section() -> None:
+    st.subheader("When does MOTOR pay off? The regimes benchmark")
+    path = regimes_csv()
+    if not path.exists():
+        st.info("The benchmark that answers this has not been run in this checkout. It trains every backbone "
+                "with ID and with MOTOR as the training data thins out; run it with "
+                f"`{regimes.HOW_TO}` (hours on 2 cores; `--quick` for a smoke run), and its table "
+                "`benchmarks/regimes.csv` is drawn here.", icon=":material/science:")
+        return
+    table = regimes.gaps(regimes.load_regimes(path))
+    if table.empty:
+        st.info(f"{path.name} has no cell with both ID and MOTOR yet; finish the benchmark with "
+                f"`{regimes.HOW_TO} --resume`.", icon=":material/science:")
+        return
+    st.markdown("Shared tokens should matter most where interactions are few: each MOTOR token is learned from "
+                "every item that carries it, while an ID row learns only from its own item. Above zero, MOTOR ranks "
+                "better than ID; the training fraction F keeps that share of each user's training interactions.")
+    for j, data in enumerate(regimes.sweeps(table)):
+        st.plotly_chart(charts.gap_lines(table[table["dataset"] == data],
+                                         f"{data}: MOTOR minus ID against the training fraction, per backbone"),
+                        key=f"how_regimes:{j}", config={"displayModeBar": False})
+    single = table[~table["dataset"].isin(regimes.sweeps(table))]
+    if len(single):
+        st.dataframe(single[["dataset", "train_fraction", "backbone", "id", "motor", "gap", "seeds"]],
+                     hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(c, format="%.4f")
+                                    for c in ("id", "motor", "gap")})
+    st.caption(f"Test Recall@20, mean over seeds (bars: their spread), from `{path.name}` "
+               f"({time.strftime('%Y-%m-%d', time.localtime(path.stat().st_mtime))}).")
 
 
 ui.page("How MOTOR works", CAPTION, body)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import ui
+from app import state, ui
 from motor import new_item as ni
+from motor.data import append_item
 from motor.explore import tokens
 
 CAPTION = ("Describe an item that is not in the catalogue (a new film, say) by its text and, optionally, a picture. "
            "MOTOR encodes the content with the same encoders, cuts it into tokens with this run's codebooks and "
            "builds its vector with the trained network: it can be recommended at once. The ID model cannot place "
-           "it at all. Nothing is retrained, and the item is not added to the dataset.")
+           "it at all. Nothing is retrained, and the item is added to the dataset only if you ask (your own uploads).")
 EXAMPLE = "Token Trouble (2026). Genres: Animation, Comedy, Sci-Fi. Tags: robots, friendship, pixar."
 
 
@@ -86,7 +88,48 @@ def show(rec, run, models, item, k: int) -> None:
     np.savez(buf, **{f"{m}_feat": v for m, v in item.features.items()}, token_ids=item.token_ids)
     st.download_button("Its features and tokens (.npz)", buf.getvalue(), "new-item.npz",
                        "application/octet-stream", icon=":material/download:", key="w:new_item_download",
-                       help="The item is not added to the dataset; add these rows to your own dataset files to keep it.")
+                       help="The item is not added to the dataset unless you add it below (your own upload only).")
+    keep_section(run, item)
+
+
+def own_upload(run) -> Path | None:
+    """The run's dataset folder when it is an upload of this session (the only data the app may change)."""
+    data = run.config.data.data
+    if data == "demo":
+        return None
+    folder = Path(data).resolve()
+    me = state.session_id()
+    mine = [r.folder.resolve() for r in state.workspace().uploads(me) if r.owned_by(me)]
+    return folder if folder in mine else None
+
+
+def keep_section(run, item) -> None:
+    """An explicit choice to add the item's content rows to the session's own upload; nothing retrained."""
+    st.subheader("Keep it in the dataset")
+    folder = own_upload(run)
+    if folder is None:
+        why = ("the bundled demo is read-only" if run.config.data.data == "demo" else
+               "only the session that uploaded this dataset can add items to it")
+        st.caption(f"Adding the item to the dataset is offered on your own uploads; here {why}. Nothing was "
+                   "changed.")
+        return
+    store = st.session_state.setdefault("new_item", {})
+    if store.get("added"):
+        st.success(store["added"], icon=":material/check_circle:")
+        return
+    c1, c2 = st.columns([2, 3])
+    item_id = c1.text_input("Its item id in your files", value=append_item.free_id(folder), key="w:new_item_id")
+    confirm = c2.checkbox(f"Add this item to the dataset **{folder.name}** (appends its rows to your files)",
+                          key="w:new_item_add_confirm")
+    if st.button("Add to the dataset", icon=":material/playlist_add:", disabled=not confirm, key="w:new_item_add"):
+        filled = {m: src.startswith("the catalogue's average") for m, src in item.sources.items()}
+        done = append_item.append_item(folder, item_id, store.get("text", ""), item.features, filled)
+        store["added"] = (f"Added **{done.item_id}** to {folder.name} ({', '.join(done.files)}). Nothing was retrained: "
+                          "MOTOR already places it by its content (above). **The ID model cannot use it until it is "
+                          "retrained**, and every model learns from it only once it has interactions: add its rows to "
+                          "interactions.csv (until then the loader leaves it out) and train again."
+                          + (" Note: " + "; ".join(done.notes) + "." if done.notes else ""))
+        st.rerun()
 
 
 ui.page("New item", CAPTION, body)

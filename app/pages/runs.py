@@ -41,8 +41,10 @@ def body():
     ws = state.workspace()
     me = state.session_id()
     runs = state.runs()
-    st.caption(f"Workspace: `{ws.home}` (set MOTOR_LAB_HOME to use another folder). You see your own runs and "
-               "those other sessions shared; keep this page's address to come back to yours.")
+    st.caption(f"Workspace: `{ws.home}` (set MOTOR_LAB_HOME to use another folder). You see your own runs, "
+               "those other sessions shared, and runs trained on the command line into its runs folder "
+               f"(`python -m motor train --out {ws.runs_dir}/NAME`, read-only here); keep this page's address to "
+               "come back to yours.")
     if not runs:
         ui.no_run_yet()
     rows = []
@@ -52,6 +54,7 @@ def body():
                "dataset": r.dataset, "backbone": r.backbone,
                "epochs": r.settings.get("train.epochs", r.settings.get("epochs")),  # older registries: flat names
                "cold items": r.settings.get("split.cold_items", r.settings.get("cold_items")),
+               "train fraction": r.settings.get("split.train_fraction", 1.0),
                "seconds": round(r.seconds or 0)}
         for v in r.variants:
             h = r.headline.get(v, {})
@@ -75,6 +78,8 @@ def body():
                    "trained": st.column_config.TextColumn("trained", width="small"),
                    "epochs": st.column_config.NumberColumn("epochs", width="small"),
                    "cold items": st.column_config.NumberColumn("cold", width="small"),
+                   "train fraction": st.column_config.NumberColumn("train F", width="small",
+                                                                   help="training fraction (split.train_fraction)"),
                    "seconds": st.column_config.NumberColumn("s", width="small", help="training seconds")})
     st.dataframe(df, hide_index=True, width="stretch", column_config=config)
     by_id = {r.run_id: r for r in runs}
@@ -102,6 +107,9 @@ def body():
                   args=(pick, f"w:runs_share:{pick}"),
                   help="Every session on this server can then list and open this run (a teacher sharing a run "
                        "with the room); only you can delete it or take the share back.")
+    elif not r.session:
+        c3.caption("Trained outside the app (python -m motor train): every session can open it; it cannot be "
+                   "deleted from the app.")
     else:
         c3.caption("Shared by another session: you can open it; only its owner can delete it or stop sharing.")
     if active is not None and active.run_id == pick:

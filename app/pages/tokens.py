@@ -64,6 +64,15 @@ def pick_from_map(key: str, ds) -> None:
         st.session_state[ui.picker_key(ds, "item")] = item
 
 
+def search(run) -> str:
+    """How the run's similar items are found: exact search, or its approximate index and measured recall."""
+    index = run.index()
+    if index.kind == "exact":
+        return "exact search"
+    recall = index.info.get("centred", {}).get("recall@20_vs_exact")
+    return "approximate IVF-PQ index" + (f", recall@20 {recall:.2f} against exact search" if recall else "")
+
+
 def colouring(choice: str, ds, tok, item: int, token: int, motor_run, rec) -> dict:
     n = ds.n_items
     if choice == "cluster":
@@ -155,14 +164,14 @@ def body():
                                     "which": st.column_config.TextColumn("which tokens", width="large")})
     a, b = st.columns(2)
     with a:
-        st.markdown("**Nearest items by MOTOR vector** (cosine after removing the mean vector; faiss)")
-        st.dataframe(tokens.nearest_items(mrun.vectors()[1], ds, item, 10, tok)[
+        st.markdown(f"**Nearest items by MOTOR vector** (cosine after removing the mean vector; {search(mrun)})")
+        st.dataframe(tokens.nearest_items(mrun.vectors()[1], ds, item, 10, tok, index=mrun.index())[
                          ["title", "cosine", "shared tokens"]], hide_index=True, width="stretch",
                          column_config=NEAR_COLUMNS)
     if idrun is not None:
         with b:
-            st.markdown("**Nearest items by ID vector** (same measure)")
-            st.dataframe(tokens.nearest_items(idrun.vectors()[1], ds, item, 10, tok)[
+            st.markdown(f"**Nearest items by ID vector** (same measure; {search(idrun)})")
+            st.dataframe(tokens.nearest_items(idrun.vectors()[1], ds, item, 10, tok, index=idrun.index())[
                              ["title", "cosine", "shared tokens"]], hide_index=True, width="stretch",
                          column_config=NEAR_COLUMNS)
 

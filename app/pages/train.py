@@ -50,6 +50,10 @@ def settings_form(ds, s: dict) -> None:
         ui.bound(b.slider, s, "split.cold_items", "Cold-item fraction", min_value=0.0, max_value=0.5, step=0.05,
                  help="Hold this share of items out of training entirely and test on them separately. "
                       "ID embeddings cannot learn them; MOTOR still knows their content.")
+        ui.bound(a.slider, s, "split.train_fraction", "Training fraction", min_value=0.05, max_value=1.0, step=0.05,
+                 help="Keep this seeded share of each user's training interactions (at least one each); validation "
+                      "and test stay the same. Low fractions are the sparse data where shared tokens should help; "
+                      "items left with no training interaction count as cold.")
     motor_on = s["variants"] in ("both", "motor")
     with st.expander("MOTOR tokenizer: product quantization per modality", expanded=False,
                      icon=":material/token:"):
@@ -170,6 +174,22 @@ def draw_curves(j, live: bool = False) -> None:
         st.caption("The loss and validation curves appear after the first epoch.")
 
 
+def bucket_line(metrics: dict) -> str:
+    """Test Recall@20 per popularity bucket, one line ('' without buckets): where each model wins."""
+    from motor.explore.popularity import popularity_table
+
+    table = popularity_table(metrics)
+    if table.empty:
+        return ""
+    parts = []
+    for bucket, part in table.groupby("bucket", sort=False):
+        values = [f"{n} {v:.4f}" for n, v in zip(part["name"], part["recall@20"]) if v == v and v is not None]
+        if values:
+            parts.append(f"{bucket} ({int(part['items'].iloc[0]):,} items) " + " / ".join(values))
+    return ("**Test Recall@20 by item popularity**: " + "; ".join(parts) +
+            ". More on the Compare page.") if parts else ""
+
+
 def same_dataset(job) -> bool:
     first = next(iter(job.configs.values()))
     return first.data.data == state.data_config().get("data")
@@ -199,6 +219,12 @@ def progress_panel() -> None:
             c[1].page_link("app/pages/attention.py", label="Attention", icon=":material/grid_on:")
             c[2].page_link("app/pages/recommend.py", label="Recommend", icon=":material/recommend:")
             c[3].page_link("app/pages/compare.py", label="Compare ID vs MOTOR", icon=":material/compare_arrows:")
+            buckets = bucket_line({VARIANT_LABELS[v]: st_.metrics for v, st_ in job.variants.items() if st_.metrics})
+            if buckets:
+                st.markdown(buckets)
+            motor_state = job.variants.get("motor")
+            if motor_state is not None and motor_state.metrics:
+                ui.collapse_notice(motor_state.metrics)  # is MOTOR's Token Cross Network crossing?
         elif job.status == "failed":
             st.error(f"Training failed: {job.error}. Your settings are kept; change them and train again.",
                      icon=":material/error:")

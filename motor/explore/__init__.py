@@ -12,7 +12,10 @@ same figures can be reproduced in a notebook. One topic per module:
 - ``attention``: one item's token-cross attention and pooling with readable labels (the
   averages over items are methods of the encoder);
 - ``recommendations``: several runs' top-k for one user side by side, all-user exports;
-- ``tables``: metric tables, relative changes and training curves.
+- ``tables``: metric tables, relative changes and training curves;
+- ``collapse``: the Token Cross Network's collapse check from a run's metrics (``item_encoder``);
+- ``popularity``: test figures per popularity bucket (``by_popularity``), averaged over repeats;
+- ``regimes``: the regimes benchmark's table (``benchmarks/regimes.csv``) as MOTOR minus ID per cell.
 
 Import the module you need (``from motor.explore import tokens``): nothing heavy loads until then.
 """

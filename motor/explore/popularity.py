@@ -1,0 +1,59 @@
+"""Test figures per item-popularity bucket (head, mid, tail, cold) from runs' ``metrics.json``.
+
+Training writes ``metrics.json["by_popularity"]`` (``motor.evaluate.evaluate_by_popularity``:
+``{"k", "rule", "buckets": {name: {"items", "test_interactions", "users", "recall@k", "ndcg@k"}}}``);
+these functions flatten it into tables for charts, and summarise repeats of one setting (seeds)
+as a mean with its spread. Pure functions: plain dicts in, DataFrames out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from motor.metrics import BUCKETS
+
+
+def bucket_rows(metrics: dict) -> list[dict]:
+    """One row per bucket of one run's metrics (empty when it has no ``by_popularity``): bucket, items,
+    test interactions, users, recall@k, ndcg@k (None where the bucket had no test interaction)."""
+    pop = metrics.get("by_popularity") if isinstance(metrics, dict) else None
+    if not isinstance(pop, dict) or not isinstance(pop.get("buckets"), dict):
+        return []
+    k = pop.get("k", 20)
+    rows = []
+    for name in [b for b in BUCKETS if b in pop["buckets"]] + [b for b in pop["buckets"] if b not in BUCKETS]:
+        b = pop["buckets"][name]
+        rows.append({"bucket": name, "items": b.get("items"), "test interactions": b.get("test_interactions"),
+                     "users": b.get("users"), f"recall@{k}": b.get(f"recall@{k}"), f"ndcg@{k}": b.get(f"ndcg@{k}")})
+    return rows
+
+
+def popularity_table(named) -> pd.DataFrame:
+    """Long table over several runs: ``named`` is (display name, metrics) pairs or a dict of them (repeats
+    of one setting share a name, e.g. 'lightgcn · MOTOR · demo' for each seed); columns ``name`` then
+    those of ``bucket_rows``. Empty when no run has buckets."""
+    pairs = named.items() if isinstance(named, dict) else named
+    rows = [{"name": n, **r} for n, m in pairs for r in bucket_rows(m)]
+    return pd.DataFrame(rows)
+
+
+def bucket_rule(metrics: dict) -> str | None:
+    """The rule the buckets were made with (written with them), for a caption."""
+    pop = metrics.get("by_popularity") if isinstance(metrics, dict) else None
+    return pop.get("rule") if isinstance(pop, dict) else None
+
+
+def popularity_spread(table: pd.DataFrame, figure: str = "recall@20") -> pd.DataFrame:
+    """Mean and standard deviation of ``figure`` per (name, bucket) over the rows of ``table`` (repeats of
+    one setting, e.g. seeds): columns name, bucket, runs, mean, std (NaN below two values), items."""
+    if table.empty or figure not in table.columns:
+        return pd.DataFrame(columns=["name", "bucket", "runs", "mean", "std", "items"])
+    out = []
+    for (name, bucket), part in table.groupby(["name", "bucket"], sort=False):
+        v = pd.to_numeric(part[figure], errors="coerce").dropna()
+        out.append({"name": name, "bucket": bucket, "runs": len(part),
+                    "mean": float(v.mean()) if len(v) else np.nan,
+                    "std": float(v.std(ddof=1)) if len(v) > 1 else np.nan,
+                    "items": part["items"].iloc[0]})
+    return pd.DataFrame(out)

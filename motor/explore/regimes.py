@@ -1,0 +1,69 @@
+"""The regimes benchmark's table read back: MOTOR minus ID as training data thins out.
+
+``python -m motor bench regimes`` writes ``benchmarks/regimes.csv`` (``motor.bench.regimes.aggregate``:
+one row per dataset x training fraction x backbone x items, means and standard deviations over
+seeds). This module reads that file and pairs each MOTOR row with its ID row, so the app can
+draw "MOTOR minus ID against the training fraction" per backbone without importing the
+benchmark machinery. The gap is recomputed from the two means (so a CSV with only the columns
+the issue requires is enough); its spread combines the two standard deviations as for
+independent seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from motor.errors import MotorError
+
+REQUIRED = ("dataset", "train_fraction", "backbone", "items", "seeds", "test_recall@20_mean")
+HOW_TO = "python -m motor bench regimes"
+
+
+def load_regimes(path: Path | str) -> pd.DataFrame:
+    """The benchmark's cells (one row each); MotorError naming what is missing if the file is not one."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as e:
+        raise MotorError(f"cannot read the regimes table {path} ({e}); write it with: {HOW_TO}") from None
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise MotorError(f"{path} is not a regimes table: column(s) {', '.join(missing)} missing; "
+                         f"write it with: {HOW_TO}")
+    df["train_fraction"] = pd.to_numeric(df["train_fraction"], errors="coerce")
+    df["items"] = df["items"].astype(str).str.lower()
+    return df
+
+
+def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
+    """MOTOR minus ID of ``figure`` per dataset x training fraction x backbone (cells with both models):
+    columns dataset, backbone, train_fraction, id, motor, gap, gap_std (NaN without stds), seeds,
+    sorted by dataset, backbone and fraction."""
+    mean, std = f"{figure}_mean", f"{figure}_std"
+    if mean not in cells.columns:
+        raise MotorError(f"the regimes table has no column {mean}")
+    key = ["dataset", "train_fraction", "backbone"]
+    cols = key + [mean] + ([std] if std in cells.columns else []) + ["seeds"]
+    idr = cells[cells["items"] == "id"][cols]
+    mot = cells[cells["items"] == "motor"][cols]
+    both = mot.merge(idr, on=key, suffixes=("_motor", "_id"))
+    out = pd.DataFrame({"dataset": both["dataset"], "backbone": both["backbone"],
+                        "train_fraction": both["train_fraction"],
+                        "id": both[f"{mean}_id"], "motor": both[f"{mean}_motor"]})
+    out["gap"] = out["motor"] - out["id"]
+    if std in cells.columns:
+        out["gap_std"] = np.sqrt(both[f"{std}_motor"].astype(float) ** 2 + both[f"{std}_id"].astype(float) ** 2)
+    else:
+        out["gap_std"] = np.nan
+    out["seeds"] = np.minimum(both["seeds_motor"], both["seeds_id"])
+    out = out.dropna(subset=["gap"])
+    return out.sort_values(["dataset", "backbone", "train_fraction"]).reset_index(drop=True)
+
+
+def sweeps(gap_table: pd.DataFrame) -> list[str]:
+    """Datasets measured at two or more training fractions (the ones a line against F makes sense for)."""
+    n = gap_table.groupby("dataset")["train_fraction"].nunique()
+    return [d for d in gap_table["dataset"].drop_duplicates() if n.get(d, 0) >= 2]

@@ -39,29 +39,35 @@ class SelfAttention(nn.Module):
         hd = d // heads
         self.scale = nn.Parameter(torch.full((heads, 1, 1), math.sqrt(hd))) if qk_norm else None
 
-    def prepare(self, qkv: torch.Tensor) -> torch.Tensor:
-        """q, k, v [..., 3d] ready for ``q @ k^T``: q carries the scale (``scale_h / |q|`` per head, or
-        ``1 / sqrt(head_dim)``) and k is unit per head. Token by token, so it can run once per vocabulary entry."""
-        d = qkv.shape[-1] // 3
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """q, k, v of token states ``x [N, d]``, head-major ``[3, heads, N, head_dim]``: q carries the scale
+        (``scale_h / |q|`` per head, or ``1 / sqrt(head_dim)``) and k is unit per head. Token by token, so it can
+        run once per vocabulary entry; head-major, so gathering the rows of a batch of items gives q, k and v in
+        the layout the batched matmuls read (a [B, T, 3d] layout cost a strided copy of every row in backward)."""
+        N, d = x.shape
         hd = d // self.heads
-        q, k, v = qkv.split(d, dim=-1)
+        q, k, v = self.qkv(x).view(N, 3, self.heads, hd).unbind(1)  # 3 x [N, h, hd]
         if self.scale is None:
-            return torch.cat([q / math.sqrt(hd), k, v], dim=-1)
-        q = F.normalize(q.unflatten(-1, (self.heads, hd)), dim=-1) * self.scale.view(self.heads, 1)
-        k = F.normalize(k.unflatten(-1, (self.heads, hd)), dim=-1)
-        return torch.cat([q.flatten(-2), k.flatten(-2), v], dim=-1)
+            q = q / math.sqrt(hd)
+        else:
+            q = F.normalize(q, dim=-1) * self.scale.view(self.heads, 1)
+            k = F.normalize(k, dim=-1)
+        return torch.stack([q, k, v]).transpose(1, 2).contiguous()
 
     def forward(self, x: torch.Tensor, keep: bool = False,
                 qkv: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``qkv`` may be given already prepared ([B, T, 3d]); ``keep`` returns the weights [B, h, T, T]."""
+        """``x [B, T, d]``; ``qkv`` may be given already prepared (``[3, heads, B * T, head_dim]``, rows in
+        ``x``'s order); ``keep`` returns the weights [B, h, T, T]."""
         B, T, d = x.shape
-        qkv = self.prepare(self.qkv(x)) if qkv is None else qkv
-        q, k, v = qkv.view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # 3 x [B, h, T, hd]
-        # Explicit softmax, not the fused kernel: at T=8 on CPU the fused kernel was not measurably faster, and the
-        # weights are the token-cross attention maps the app shows.
-        att = torch.softmax(q @ k.transpose(-2, -1), dim=-1)  # [B, h, T, T]
-        y = self.attn_drop(att) @ v
-        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, d))), (att if keep else None)
+        qkv = self.prepare(x.reshape(B * T, d)) if qkv is None else qkv
+        q, k, v = qkv.unflatten(2, (B, T))  # 3 x [h, B, T, hd]
+        # Logits transposed (keys on dim -2): ATen's CPU softmax over a last dim of T=8 was 3x slower than over
+        # dim -2. Explicit softmax, not the fused kernel: at T=8 on CPU the fused kernel was not measurably
+        # faster, and the weights are the token-cross attention maps the app shows.
+        att_t = torch.softmax(k @ q.transpose(-2, -1), dim=-2)  # [h, B, T_key, T_query]
+        y = (self.attn_drop(att_t).transpose(-2, -1) @ v).permute(1, 2, 0, 3).reshape(B, T, d)
+        att = att_t.transpose(-2, -1).transpose(0, 1) if keep else None  # [B, h, T_query, T_key]
+        return self.resid_drop(self.proj(y)), att
 
 
 class Block(nn.Module):
@@ -143,7 +149,7 @@ class AttentionTCN(TokenCrossNetwork):
         qkv = None
         if not (self.training and self.cfg.dropout > 0):  # block 0's LayerNorm, q,k,v (+ norms) once per vocab entry
             first = self.blocks[0]
-            qkv = F.embedding(tids, first.attn.prepare(first.attn.qkv(first.ln1(h0))))
+            qkv = first.attn.prepare(first.ln1(h0)).index_select(2, tids.reshape(-1))  # [3, h, B * T, hd]
         for i, blk in enumerate(self.blocks):
             h, att = blk(h, keep, qkv if i == 0 else None)
             maps.append(att)

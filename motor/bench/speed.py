@@ -2,8 +2,9 @@
 
 For each backbone the variants (ID, MOTOR with the attention TCN, MOTOR with the ``mean`` TCN, and
 optionally the attention TCN compiled) are built on the same data and tokens, each with its own
-Adam, and their epochs are timed interleaved (variant after variant, ``repeats`` rounds, the first
-round a warm-up), so the machine's load falls on all of them alike; the ratio is of the medians.
+Adam, and their epochs are timed interleaved step by step (every batch through every variant in
+turn, ``repeats`` rounds, the first a warm-up), so the machine's load falls on all of them alike;
+the ratio is of the medians.
 An epoch here is the trainer's training loop without validation (``epoch_seconds``). The ID epochs
 are also broken down by region (sampling, ``pre_epoch``, loss forward, backward, optimiser step)
 and by kind of operation (profiler: dense matmuls, sparse graph products, gathers, the rest).
@@ -97,37 +98,80 @@ def _timed(fn) -> float:
 
 # --- epochs -------------------------------------------------------------------------------------
 
+def train_step(model, opt, batch, regions: dict | None = None) -> float:
+    """One step as ``Trainer.fit`` runs it (loss, finiteness check, backward, Adam step, loss readout);
+    its seconds; ``regions`` accumulates seconds of loss forward, backward and optimiser."""
+    a = time.perf_counter()
+    terms = model.loss(batch)
+    loss = sum(terms.values())
+    bool(torch.isfinite(loss))
+    b = time.perf_counter()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    c = time.perf_counter()
+    opt.step()
+    loss.item()
+    for v in terms.values():
+        v.item()
+    d = time.perf_counter()
+    if regions is not None:
+        for k, v in (("loss forward", b - a), ("backward", c - b), ("optimizer", d - c)):
+            regions[k] = regions.get(k, 0.0) + v
+    return d - a
+
+
 def epoch_seconds(model, opt, sampler, rng: np.random.Generator, gen: torch.Generator, batch_size: int,
                   regions: dict | None = None) -> float:
-    """One training epoch as ``Trainer.fit`` runs it (pre_epoch, sampling, loss, finiteness check,
-    backward, Adam step, loss readout), without validation; ``regions`` accumulates seconds per part."""
+    """One training epoch of one model as ``Trainer.fit`` runs it (pre_epoch, sampling, steps), without
+    validation; ``regions`` accumulates seconds per part."""
     acc = regions if regions is not None else {}
     model.train()
     t0 = time.perf_counter()
     model.pre_epoch(1, gen)
     t1 = time.perf_counter()
     batches = list(sampler.epoch(batch_size, rng, model.uses_negatives))
-    t2 = time.perf_counter()
     acc["pre_epoch"] = acc.get("pre_epoch", 0.0) + t1 - t0
-    acc["sampling"] = acc.get("sampling", 0.0) + t2 - t1
+    acc["sampling"] = acc.get("sampling", 0.0) + time.perf_counter() - t1
     for batch in batches:
-        a = time.perf_counter()
-        terms = model.loss(batch)
-        loss = sum(terms.values())
-        bool(torch.isfinite(loss))
-        b = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        c = time.perf_counter()
-        opt.step()
-        loss.item()
-        for v in terms.values():
-            v.item()
-        d = time.perf_counter()
-        acc["loss forward"] = acc.get("loss forward", 0.0) + b - a
-        acc["backward"] = acc.get("backward", 0.0) + c - b
-        acc["optimizer"] = acc.get("optimizer", 0.0) + d - c
+        train_step(model, opt, batch, acc)
     return time.perf_counter() - t0
+
+
+def interleaved_epochs(runs: dict[str, tuple], sampler, batch_size: int, repeats: int,
+                       regions: dict | None = None, seed: int = 0) -> dict[str, list[float]]:
+    """Epoch seconds of every variant (``runs``: name -> (model, optimiser, generator)), ``repeats`` rounds.
+
+    Every batch of a round goes through every variant in turn, the order reversed every other round,
+    so a change in the machine's load falls on all of them alike (epochs timed one after the other
+    were measured to swing by 1.5x on the shared machine). A variant's epoch is its ``pre_epoch``, its
+    steps and the round's sampling. ``regions``: the ``"id"`` variant's parts, rounds after the first.
+    """
+    rng = np.random.default_rng(seed)
+    names = list(runs)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        order = names if r % 2 == 0 else names[::-1]
+        t = time.perf_counter()
+        batches = list(sampler.epoch(batch_size, rng))
+        sampling = time.perf_counter() - t
+        epoch = dict.fromkeys(names, sampling)
+        for n in order:
+            model, _, gen = runs[n]
+            model.train()
+            t = time.perf_counter()
+            model.pre_epoch(r + 1, gen)
+            epoch[n] += time.perf_counter() - t
+        acc = regions if (regions is not None and r > 0 and "id" in runs) else None
+        if acc is not None:
+            acc["sampling"] = acc.get("sampling", 0.0) + sampling
+            acc["pre_epoch"] = acc.get("pre_epoch", 0.0) + epoch["id"] - sampling
+        for batch in batches:
+            for n in order:
+                model, opt, _ = runs[n]
+                epoch[n] += train_step(model, opt, batch, acc if n == "id" else None)
+        for n in names:
+            times[n].append(epoch[n])
+    return times
 
 
 def op_kind(name: str, shapes: list, graph_sizes: set[int]) -> str:
@@ -182,15 +226,10 @@ def measure_backbone(backbone: str, ds, split, ctx, tokenizer, opts: SpeedOption
         model = build_model(RunConfig.from_dict({"backbone": backbone, "items": items, "motor": motor}), ctx,
                             tokenizer if items == "motor" else None)
         opt = make_adam([p for p in model.parameters() if p.requires_grad], 1e-3)
-        runs[name] = (model, opt, np.random.default_rng(0), torch.Generator().manual_seed(0))
+        runs[name] = (model, opt, torch.Generator().manual_seed(0))
     sampler = NegativeSampler(split.train, split.n_items)
-    times: dict[str, list[float]] = {n: [] for n in names}
     regions: dict[str, float] = {}
-    for r in range(opts.repeats):
-        for name in names:
-            model, opt, rng, gen = runs[name]
-            acc = regions if (name == "id" and r > 0) else None
-            times[name].append(epoch_seconds(model, opt, sampler, rng, gen, opts.batch_size, acc))
+    times = interleaved_epochs(runs, sampler, opts.batch_size, opts.repeats, regions)
     med = {n: statistics.median(t[1:] if len(t) > 1 else t) for n, t in times.items()}
     out = {"backbone": backbone, "epoch_s": med, "ratio": {n: med[n] / med["id"] for n in names},
            "all_epochs_s": times, "id_regions_s": {k: v / max(1, opts.repeats - 1) for k, v in regions.items()}}
@@ -205,8 +244,9 @@ def measure_backbone(backbone: str, ds, split, ctx, tokenizer, opts: SpeedOption
         compiled = runs["attention+compile"][0].items.compiled
         out["compile"] = {"first_call_s": compiled.first_call_seconds, "failed": compiled.failed}
     if opts.profile:
-        model, opt, rng, gen = runs["id"]
+        model, opt, gen = runs["id"]
         sizes = {split.n_items, split.n_users, split.n_users + split.n_items}
+        rng = np.random.default_rng(1)
         out["id_kinds_s"] = profile_kinds(lambda: epoch_seconds(model, opt, sampler, rng, gen, opts.batch_size),
                                           sizes)
     return out
@@ -255,8 +295,8 @@ def run(opts: SpeedOptions) -> Section:
              *(f"{r['ratio'][n]:.2f}x" for n in names if n != "id")] for r in results]
     load = os.getloadavg()
     lines = [f"## Epoch time, ID vs MOTOR ({opts.data}, {threads} thread, batch {opts.batch_size}, {steps} steps)", "",
-             f"Median of {max(1, opts.repeats - 1)} interleaved epoch(s) per variant after one warm-up, in one process "
-             f"(training loop only, no validation). Load average at the end: {load[0]:.2f} / {load[1]:.2f} / "
+             f"Median of {max(1, opts.repeats - 1)} epoch(s) per variant after one warm-up, in one process, the variants "
+             f"interleaved step by step on the same batches (training loop only, no validation). Load average at the end: {load[0]:.2f} / {load[1]:.2f} / "
              f"{load[2]:.2f} on {os.cpu_count()} cores. Targets: attention <= 2x ID (LightGCN, VBPR), mean <= 1.3x.",
              "", *table(["backbone", *(f"{n} s" for n in names), *(f"{n} / id" for n in names if n != "id")], rows)]
     compiled = [r for r in results if r.get("compile")]

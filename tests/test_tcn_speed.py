@@ -41,7 +41,11 @@ def reference_attention(enc: MotorEncoder) -> torch.Tensor:
     return torch.stack(out)
 
 
-def test_head_major_attention_matches_the_per_item_definition():
+@pytest.mark.parametrize("pair_ratio", [0.0, 1e9])  # q, k, v gathered per item token; logits from the [V, V] table
+def test_head_major_attention_matches_the_per_item_definition(pair_ratio, monkeypatch):
+    from motor.encoders.tcn import attention
+
+    monkeypatch.setattr(attention, "PAIR_LOGITS_RATIO", pair_ratio)
     enc = encoder(layers=1)
     with torch.no_grad():  # non-trivial temperatures and pooling prior, so every term counts
         enc.tcn.blocks[0].attn.scale.copy_(torch.tensor([3.0, 0.5]).view(2, 1, 1))
@@ -52,6 +56,19 @@ def test_head_major_attention_matches_the_per_item_definition():
     maps = enc.inspect_tokens(enc.token_ids[:3].long()).attention  # [L, B, h, T, T], rows sum to 1
     assert maps.shape == (1, 3, 2, T, T)
     torch.testing.assert_close(maps.sum(-1), torch.ones(1, 3, 2, T))
+
+
+def test_both_block0_paths_give_the_same_gradients(monkeypatch):
+    from motor.encoders.tcn import attention
+
+    grads = []
+    for ratio in (0.0, 1e9):
+        monkeypatch.setattr(attention, "PAIR_LOGITS_RATIO", ratio)
+        enc = encoder(layers=2).train()
+        enc.encode(None).square().sum().backward()
+        grads.append({n: p.grad for n, p in enc.named_parameters()})
+    for name, g in grads[0].items():
+        torch.testing.assert_close(grads[1][name], g, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_compile_failure_falls_back_to_eager_once_with_a_warning():

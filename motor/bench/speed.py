@@ -62,14 +62,19 @@ def tcn_flops(n_items: int, n_tokens: int, vocab: int, dim: int, cfg, backward: 
     Counts the matrix products only (LayerNorms, softmaxes and GELUs are a few operations per
     element, small beside them): for 'attention', block 0's q, k, v once per vocabulary entry,
     per item token the logits and weighted values (``2 T d`` per token), the output projection and
-    the FFN, q, k, v per item token in later blocks, the pooling and the output projection per item;
+    the FFN, q, k, v per item token in later blocks, the pooling and the output projection per item (block
+    0's logits from the [V, V] table instead when the TCN takes that path, ``vocabulary_attention_inputs``);
     for 'mean' the average and the output projection; for 'cross' the cross layers on ``T d``.
     ``backward`` adds twice the forward (gradients for inputs and for weights).
     """
     d, T, f = cfg.token_dim, n_tokens, cfg.ffn_mult * cfg.token_dim
     if cfg.tcn == "attention":
+        from motor.encoders.tcn.attention import PAIR_LOGITS_RATIO
+
         per_token = cfg.layers * (2 * T * d + d * d + 2 * d * f) + (cfg.layers - 1) * 3 * d * d + d
         macs = vocab * 3 * d * d + n_items * (T * per_token + T * d + d * dim)
+        if cfg.dropout == 0 and vocab * vocab <= PAIR_LOGITS_RATIO * n_items * T * T:
+            macs += vocab * vocab * d - n_items * T * T * d  # block 0's logits from one [V, V] table per head
     elif cfg.tcn == "mean":
         macs = n_items * (T * d + d * dim)
     else:  # cross: each layer is a (T d) x (T d) product (or its low-rank form) per item

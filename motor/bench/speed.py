@@ -292,7 +292,7 @@ def run(opts: SpeedOptions) -> Section:
         res = measure_backbone(backbone, ds, split, ctx, tokenizer, opts)
         if "tcn" in res:
             res["floor"] = floor_row(res, steps, MotorEncoderConfig(), gflops)
-        log({"kind": "epochs", "data": opts.data, "threads": threads, **res})
+        log({"kind": "epochs", "data": opts.data, "threads": threads, "batch_size": opts.batch_size, **res})
         results.append(res)
         print(json.dumps({"backbone": backbone, "epoch_s": res["epoch_s"], "ratio": res["ratio"]}), flush=True)
     names = list(results[0]["epoch_s"]) if results else []

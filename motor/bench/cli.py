@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from motor.bench import backbones, core, features, regimes, scale, size
+from motor.bench import backbones, core, features, regimes, scale, size, speed
 from motor.bench.harness import BenchOptions
 from motor.bench.report import Section, write_section
 
@@ -34,6 +34,8 @@ SUITES: dict[str, Suite] = {
     "features": Suite("text and image encoder throughput", features.FeaturesOptions, features.run),
     "scale": Suite("throughput, memory, tokenizer and IVF-PQ retrieval from 10^4 to 10^6 items",
                    scale.ScaleOptions, scale.run),
+    "speed": Suite("ID vs MOTOR epoch-time ratios per backbone, side by side; TCN FLOP floor; where the ID epoch goes",
+                   speed.SpeedOptions, speed.run),
     "regimes": Suite("ID vs MOTOR against training-data sparsity and on a long-tail dataset",
                      regimes.RegimesOptions, regimes.run),
 }

@@ -26,6 +26,7 @@ from torch import nn
 
 from motor.config import doc
 from motor.encoders.base import ItemEncoder
+from motor.encoders.compiled import CompiledTCN
 from motor.encoders.diagnostics import attention_stats, collapse_warnings, pooling_stats, summarise_attention
 from motor.encoders.tcn import TCNOutput, get_tcn
 from motor.errors import MotorError
@@ -58,6 +59,9 @@ class MotorEncoderConfig:
                                      "(a prior on which modality and sub-space counts more)")
     slot_embeddings: bool = doc(True, "add a learnable embedding per token slot (modality, sub-space), so the "
                                       "TCN knows where each token comes from")
+    compile: bool = doc(False, "torch.compile the TCN's training pass (motor.encoders.compiled): MOTOR's epoch "
+                               "10-13% shorter on CPU after 12-42 s of compilation, so off by default; falls back "
+                               "to eager with a warning where no compiler is available")
     init_std: float = doc(0.02, "std of the normal init of token table, slot embeddings and linear weights "
                                 "(nanoGPT style; residual output projections use init_std / sqrt(2 * layers))")
 
@@ -121,6 +125,7 @@ class MotorEncoder(ItemEncoder):
         self.token_table = nn.Embedding(vocab_size, d)
         self.slot = nn.Parameter(torch.zeros(T, d)) if cfg.slot_embeddings else None  # S [T, token_dim]
         self.tcn = get_tcn(cfg.tcn)(T, dim, cfg)
+        self.compiled = CompiledTCN() if cfg.compile else None  # not a submodule: state dicts stay the eager ones
 
         # nanoGPT init: N(0, std) for tables and linear weights, zero biases, LayerNorm at identity,
         # residual output projections shrunk by depth so the residual stream keeps its scale
@@ -160,8 +165,17 @@ class MotorEncoder(ItemEncoder):
         return h if self.slot is None else h + self.slot[self.vocab_slot]
 
     def _run(self, tids: torch.Tensor, keep: bool = False) -> TCNOutput:
-        """[B, T] token ids through the TCN (``keep``: attention maps and pooling weights too)."""
+        """[B, T] token ids through the TCN (``keep``: attention maps and pooling weights too); training steps
+        through the compiled TCN when ``cfg.compile`` (evaluation and inspection stay eager)."""
+        if self.compiled is not None and self.training and torch.is_grad_enabled() and not keep:
+            return self.compiled(self.tcn, self._token_states(), tids, keep)
         return self.tcn(self._token_states(), tids, keep)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()  # a compiled function neither pickles nor deep-copies: a copy compiles anew
+        if state.get("compiled") is not None:
+            state["compiled"] = CompiledTCN()
+        return state
 
     def encode_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
         """Vectors [B, dim] of items given by their token ids [B, T] (e.g. new items, never in the catalogue)."""

@@ -116,21 +116,31 @@ class VBPR(MultimodalRecommender):
         return self.item_parts(idx)[0]
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
-        u = self.user_embedding[batch.user]
-        if 2 * batch.pos.numel() >= self.n_items:
+        n = batch.pos.numel()
+        u = F.embedding(batch.user, self.user_embedding)
+        rows = torch.cat([batch.pos, batch.neg])
+        if 2 * n >= self.n_items:
             # More batch rows than items: encoding and projecting every item once is cheaper than
             # encoding / gathering 2B rows (MOTOR's encoder included); the vectors are the same.
             every, bias = self.item_parts()
-            pos, neg = every[batch.pos], every[batch.neg]
-            b_pos, b_neg = (None, None) if bias is None else (bias[batch.pos], bias[batch.neg])
+            pos, neg = F.embedding(rows, every).split(n)  # one gather (and one scatter back) for both
+            b_pos, b_neg = (None, None) if bias is None else F.embedding(rows, bias).split(n)
+            # EmbLoss's Frobenius norms from per-row squared norms times how often each row occurs in the batch:
+            # the same sums, with a backward over the n_items rows instead of three [B, 2d] passes
+            sq = every.square().sum(1)
+            reg = (_batch_norm(sq, batch.pos) + _batch_norm(sq, batch.neg)
+                   + _batch_norm(self.user_embedding.square().sum(1), batch.user)) / n
         else:
-            (pos, b_pos), (neg, b_neg) = self.item_parts(batch.pos), self.item_parts(batch.neg)
+            parts, bias = self.item_parts(rows)
+            pos, neg = parts.split(n)
+            b_pos, b_neg = (None, None) if bias is None else bias.split(n)
+            reg = emb_norm_reg(u, pos, neg)
         if b_pos is None:
             bpr = bpr_vectors(u, pos, neg)
         else:  # the same BPR loss with the bias as an extra coordinate (user side 1)
             one = torch.ones_like(b_pos)
             bpr = bpr_vectors(torch.cat([u, one], 1), torch.cat([pos, b_pos], 1), torch.cat([neg, b_neg], 1))
-        return {"bpr": bpr, "reg": self.cfg.reg_weight * emb_norm_reg(u, pos, neg)}
+        return {"bpr": bpr, "reg": self.cfg.reg_weight * reg}
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Users and items for inner-product scoring; with the content bias, users get a constant 1
@@ -140,3 +150,10 @@ class VBPR(MultimodalRecommender):
             return self.user_embedding, items
         users = torch.cat([self.user_embedding, torch.ones_like(self.user_embedding[:, :1])], 1)
         return users, torch.cat([items, bias], 1)
+
+
+def _batch_norm(row_sq: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``||table[idx]||_F`` from the table's squared row norms ``row_sq``, without gathering the rows:
+    ``sqrt(sum_i count_i * row_sq_i)`` (clamped off 0, where the square root has no gradient)."""
+    counts = torch.bincount(idx, minlength=row_sq.shape[0]).to(row_sq.dtype)
+    return torch.sqrt((counts @ row_sq).clamp_min(1e-30))

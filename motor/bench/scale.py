@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -181,7 +182,12 @@ def paper_estimate(rows: list[dict]) -> list[list]:
     return out
 
 
+def load_average() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def run(opts: ScaleOptions) -> Section:
+    load_start = load_average()
     thr, notes = throughput(opts)
     mem, tok, more = memory_and_time(opts)
     notes += more
@@ -236,5 +242,6 @@ def run(opts: ScaleOptions) -> Section:
                        [[r["nprobe"], r.get("k_factor") or "-", f"{r['recall']:.3f}", f"{r['ms_per_query']:.3f}"]
                         for r in a["ivfpq"]]) + [""]
     lines += notes
-    return Section("\n".join(lines).rstrip())
+    return Section("\n".join(lines).rstrip(), f". Load average (1/5/15 min) {load_start} at the start, "
+                   f"{load_average()} at the end; the cores are shared with other work, so timings are noisy")
 

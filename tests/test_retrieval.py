@@ -89,6 +89,13 @@ def test_large_run_saves_and_reloads_its_index(tmp_path, monkeypatch):
     assert (tmp_path / "run" / "index" / "dot.faiss").exists()
     run = LoadedRun.load(tmp_path / "run")
     assert run.index().kind == "ivfpq" and run.index().info == metrics["retrieval"]
+    # The reloaded index (trained vectors, clustered synthetic items) against exact search over the same
+    # vectors, on the run's user vectors: above the floor, and as measured when the run was saved.
+    users, items = run.vectors()
+    _, truth = VectorIndex(items, kind="exact").search(users[:200], 20)
+    _, got = run.index().search(users[:200], 20)
+    assert np.mean([len(np.intersect1d(a, b)) / 20 for a, b in zip(truth, got)]) >= RECALL_FLOOR
+    assert metrics["retrieval"]["dot"]["recall@20_vs_exact"] >= RECALL_FLOOR
     recs = run.recommend(run.dataset.user_ids[0], k=10)
     assert len(recs) == 10 and not set(run.seen_items(0).tolist()) & {r["item"] for r in recs}
     _, near = run.similar_items(3, 5)

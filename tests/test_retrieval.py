@@ -101,6 +101,12 @@ def test_large_run_saves_and_reloads_its_index(tmp_path, monkeypatch):
     assert len(recs) == 10 and not set(run.seen_items(0).tolist()) & {r["item"] for r in recs}
     _, near = run.similar_items(3, 5)
     assert len(near) == 5 and 3 not in near
+    # The app's similar items (explore.tokens.nearest_items) answer from the run's saved index, building none.
+    from motor.explore.tokens import nearest_items
+
+    monkeypatch.setattr(retrieval, "build_ivfpq", lambda *a, **k: pytest.fail("built a new index"))
+    table = nearest_items(items, run.dataset, 3, 5, index=run.index())
+    assert table["item"].tolist() == near.tolist()
 
 
 def test_the_threshold_comes_from_the_environment_or_fails_clearly(monkeypatch):

@@ -68,7 +68,7 @@ def body():
 
     st.subheader("5 · The item vector")
     vectors = run.vectors()[1]
-    near = tokens.nearest_items(vectors, ds, item, 5, tok)
+    near = tokens.nearest_items(vectors, ds, item, 5, tok, index=run.index())
     st.markdown(f"The result is one **{vectors.shape[1]}-d vector**, used exactly where an ID model uses its item "
                 "embedding. Items with nearby vectors (cosine after removing the average item):")
     st.dataframe(near[["title", "cosine", "shared tokens"]], hide_index=True, width="stretch")

@@ -156,13 +156,13 @@ def body():
     a, b = st.columns(2)
     with a:
         st.markdown("**Nearest items by MOTOR vector** (cosine after removing the mean vector; faiss)")
-        st.dataframe(tokens.nearest_items(mrun.vectors()[1], ds, item, 10, tok)[
+        st.dataframe(tokens.nearest_items(mrun.vectors()[1], ds, item, 10, tok, index=mrun.index())[
                          ["title", "cosine", "shared tokens"]], hide_index=True, width="stretch",
                          column_config=NEAR_COLUMNS)
     if idrun is not None:
         with b:
             st.markdown("**Nearest items by ID vector** (same measure)")
-            st.dataframe(tokens.nearest_items(idrun.vectors()[1], ds, item, 10, tok)[
+            st.dataframe(tokens.nearest_items(idrun.vectors()[1], ds, item, 10, tok, index=idrun.index())[
                              ["title", "cosine", "shared tokens"]], hide_index=True, width="stretch",
                          column_config=NEAR_COLUMNS)
 

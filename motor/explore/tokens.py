@@ -64,15 +64,17 @@ def sharing_items(tok: "Tokenizer", ds: "Dataset", item: int, k: int = 10) -> pd
 
 
 def nearest_items(vectors: np.ndarray, ds: "Dataset", item: int, k: int = 10,
-                  tok: "Tokenizer | None" = None, centre: bool = True) -> pd.DataFrame:
+                  tok: "Tokenizer | None" = None, centre: bool = True, index=None) -> pd.DataFrame:
     """The ``k`` items whose vectors are most cosine-similar to ``item``'s (faiss), with shared tokens when known.
 
     ``centre`` compares vectors after removing the mean item vector, ``centre=False`` is plain
-    cosine (``motor.retrieval.VectorIndex.similar_items``).
+    cosine (``motor.retrieval.VectorIndex.similar_items``). ``index``: the run's index over these
+    vectors (``LoadedRun.index()``: built once, IVF-PQ for large catalogues) instead of a new one.
     """
     from motor.retrieval import VectorIndex
 
-    sims, items = VectorIndex(vectors).similar_items(int(item), k, "centred" if centre else "cosine")
+    index = index if index is not None else VectorIndex(vectors)
+    sims, items = index.similar_items(int(item), k, "centred" if centre else "cosine")
     df = pd.DataFrame({"item": items.astype(int), "title": [item_label(ds, int(i)) for i in items],
                        "cosine": np.round(sims.astype(float), 4)})
     if tok is not None:

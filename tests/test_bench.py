@@ -149,6 +149,19 @@ def test_scale_paper_estimate_is_linear_in_items_from_the_two_largest_sizes():
     assert bpr_motor[-1] == "needs two measured sizes"
 
 
+def test_scale_paper_time_is_linear_per_step_and_grows_with_the_epoch():
+    from motor.bench.scale import paper_time
+
+    rows = [{"catalogue": n, "backbone": "lightgcn", "items": "id", "s_per_step": s, "train_pairs": 4 * n,
+             "batch_size": 2000} for n, s in ((10 ** 4, 99.0), (10 ** 5, 0.2), (10 ** 6, 2.0))]
+    rows.append({"catalogue": 10 ** 6, "backbone": "lightgcn", "items": "motor", "error": "timed out"})
+    (gcn_id, gcn_motor) = paper_time(rows)
+    # 1.8 s more per step for 900,000 more items: 2.00 s per 10^6 items; 20 s/step at 10^7 items and
+    # 200 s at 10^8; 4 pairs per item / 2000 per step = 20,000 and 200,000 steps: 111 h and 11,111 h
+    assert gcn_id == ["lightgcn", "id", "2.00 s", "20.0 s/step, 111 h/epoch", "200.0 s/step, 11,111 h/epoch"]
+    assert gcn_motor == ["lightgcn", "motor", "-", "-", "-"]
+
+
 # --- quick runs of the scale and regimes suites (CI smoke coverage) -----------------------------
 
 

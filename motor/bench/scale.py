@@ -117,7 +117,7 @@ def train(opts: ScaleOptions, data: Path, backbone: str, items: str, processes: 
 def training_row(m: dict) -> dict:
     if "error" in m:
         return {"error": m["error"][:120]}
-    return {"train_pairs": m["train_pairs"], "steps": m["timed_steps"], "s_per_step": round(m["s_per_step"], 3),
+    return {"train_pairs": m["train_pairs"], "batch_size": m["batch_size"], "steps": m["timed_steps"], "s_per_step": round(m["s_per_step"], 3),
             "s_per_epoch": round(m["epoch_s_est"], 1), "pairs_per_s": round(m["pairs_per_s"]),
             "eval_s": None if m["eval_s_est"] is None else round(m["eval_s_est"], 1), "prep_s": round(m["prep_s"], 1),
             "peak_mb": round(m["peak_rss_mb"]), "item_params": m["item_params"], "world_size": m["world_size"]}
@@ -186,6 +186,26 @@ def load_average() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def paper_time(rows: list[dict]) -> list[list]:
+    """Epoch time at 10^7 and 10^8 items on the measured machine, from the two largest measured sizes:
+    seconds per step linear in items, steps per epoch = training pairs per item x items / batch."""
+    out = []
+    for backbone in dict.fromkeys(r["backbone"] for r in rows):
+        for items in dict.fromkeys(r["items"] for r in rows):
+            ok = sorted((r["catalogue"], r["s_per_step"], r["train_pairs"], r.get("batch_size", 2048)) for r in rows
+                        if (r["backbone"], r["items"]) == (backbone, items) and "error" not in r)
+            if len(ok) < 2:
+                out.append([backbone, items, "-", *["-"] * len(PAPER_SIZES)])
+                continue
+            (n0, s0, _, _), (n1, s1, pairs, batch) = ok[-2], ok[-1]
+            slope = max(0.0, (s1 - s0) / (n1 - n0))  # seconds per step per item
+            per_step = [s1 + slope * (n - n1) for n in PAPER_SIZES]
+            epochs = [p * (pairs / n1 * n / batch) for p, n in zip(per_step, PAPER_SIZES)]
+            out.append([backbone, items, f"{slope * 1e6:.2f} s"] +
+                       [f"{p:,.1f} s/step, {e / 3600:,.0f} h/epoch" for p, e in zip(per_step, epochs)])
+    return out
+
+
 def run(opts: ScaleOptions) -> Section:
     load_start = load_average()
     thr, notes = throughput(opts)
@@ -193,9 +213,11 @@ def run(opts: ScaleOptions) -> Section:
     notes += more
     a = run_module("motor.bench.scale_probe", ["ann", json.dumps({"items": opts.ann_items})],
                    timeout=opts.timeout, threads=opts.threads)
+    print(json.dumps({"table": "ann", **a}), flush=True)
     if opts.write:
         write_csv("scale_quick" if opts.quick else "scale", [{"table": "throughput", **r} for r in thr] +
-                  [{"table": "memory", **r} for r in mem] + [{"table": "tokenizer", **r} for r in tok])
+                  [{"table": "memory", **r} for r in mem] + [{"table": "tokenizer", **r} for r in tok] +
+                  [{"table": "ann", "items": a.get("items"), **r} for r in a.get("ivfpq", [])])
     title = "## Scale: 10^4 to 10^6 items" + (" (quick smoke run: tiny sizes, not comparable)" if opts.quick else "")
     lines = [title, "", "Synthetic catalogues (`python -m motor data synth`, image:512 + text:384, users = items "
              "/ 20, interactions = 5 x items), each measurement its own process. Every training measurement is "
@@ -226,6 +248,11 @@ def run(opts: ScaleOptions) -> Section:
                   f"{MOTOR_BYTES_PER_ITEM} bytes of token ids per item (8 int32) and a fixed-size token table:", ""]
         lines += table(["backbone", "item repr.", "memory per item"] + [f"peak at {n:.0e} items" for n in PAPER_SIZES]
                        + [f"items that fit in {MEMORY_GB} GiB"], paper_estimate(mem)) + [""]
+        lines += ["Epoch time on paper, on this machine's measured speed (1 thread per process): seconds per step "
+                  "linear in items from the two largest measured sizes, and steps per epoch growing with the "
+                  "interactions (5 per item here):", ""]
+        lines += table(["backbone", "item repr.", "s/step per 10^6 items"] + [f"at {n:.0e} items" for n in PAPER_SIZES],
+                       paper_time(mem)) + [""]
     if tok:
         lines += ["### Tokenizer (documented defaults) against catalogue size", ""] + table(
             ["items", "fit s", "encode s", "peak MB"],

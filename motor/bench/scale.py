@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -114,9 +115,17 @@ def train(opts: ScaleOptions, data: Path, backbone: str, items: str, processes: 
         return {"error": f"no JSON result: {last_line(r.stdout)[:80]}"}
 
 
+def short_error(text: str) -> str:
+    """The error's gist: an allocation failure as the bytes it asked for, anything else cut to 120 characters."""
+    if "can't allocate memory" in text or "DefaultCPUAllocator" in text:
+        asked = re.search(r"allocate (\d+) bytes", text)
+        return "out of memory" + (f" (asked for {int(asked.group(1)) / 2 ** 30:.1f} GiB more)" if asked else "")
+    return text[:120]
+
+
 def training_row(m: dict) -> dict:
     if "error" in m:
-        return {"error": m["error"][:120]}
+        return {"error": short_error(m["error"])}
     return {"train_pairs": m["train_pairs"], "batch_size": m["batch_size"], "steps": m["timed_steps"], "s_per_step": round(m["s_per_step"], 3),
             "s_per_epoch": round(m["epoch_s_est"], 1), "pairs_per_s": round(m["pairs_per_s"]),
             "eval_s": None if m["eval_s_est"] is None else round(m["eval_s_est"], 1), "prep_s": round(m["prep_s"], 1),
@@ -186,6 +195,19 @@ def load_average() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def fewer_sizes_note(rows: list[dict], sizes: list[int]) -> list[str]:
+    """Which on-paper rows rest on smaller sizes than the largest two (a larger run failed)."""
+    largest = sorted(sizes)[-2:]
+    out = []
+    for backbone in dict.fromkeys(r["backbone"] for r in rows):
+        for items in dict.fromkeys(r["items"] for r in rows):
+            ok = sorted(r["catalogue"] for r in rows if (r["backbone"], r["items"]) == (backbone, items)
+                        and "error" not in r)[-2:]
+            if len(ok) == 2 and ok != largest:
+                out.append(f"{backbone}/{items} from {ok[0]:,} and {ok[1]:,} items (a larger size failed: see above)")
+    return [f"On-paper rows from smaller sizes: {'; '.join(out)}.", ""] if out else []
+
+
 def paper_time(rows: list[dict]) -> list[list]:
     """Epoch time at 10^7 and 10^8 items on the measured machine, from the two largest measured sizes:
     seconds per step linear in items, steps per epoch = training pairs per item x items / batch."""
@@ -234,6 +256,9 @@ def run(opts: ScaleOptions) -> Section:
             [[r["backbone"], r["items"], f"{r['catalogue']:,}", r["processes"], f"{r.get('train_pairs', 0):,}",
               r.get("steps", "-"), r.get("pairs_per_s", r.get("error", "-")), r.get("s_per_epoch", "-"),
               r.get("peak_mb", "-")] for r in thr]) + [""]
+        lines += ["One process uses one core, two processes two (1 thread each), with the same total batch. Each "
+                  "rank computes its half of the batch, but a graph backbone (LightGCN) propagates the whole graph "
+                  "on every rank, so only the per-batch part of a step is divided.", ""]
     if mem:
         lines += ["### Peak memory and epoch time, ID vs MOTOR", ""] + table(
             ["items", "backbone", "item repr.", "item params", "steps timed", "s/step", "s/epoch", "eval s",
@@ -248,6 +273,7 @@ def run(opts: ScaleOptions) -> Section:
                   f"{MOTOR_BYTES_PER_ITEM} bytes of token ids per item (8 int32) and a fixed-size token table:", ""]
         lines += table(["backbone", "item repr.", "memory per item"] + [f"peak at {n:.0e} items" for n in PAPER_SIZES]
                        + [f"items that fit in {MEMORY_GB} GiB"], paper_estimate(mem)) + [""]
+        lines += fewer_sizes_note(mem, opts.sizes)
         lines += ["Epoch time on paper, on this machine's measured speed (1 thread per process): seconds per step "
                   "linear in items from the two largest measured sizes, and steps per epoch growing with the "
                   "interactions (5 per item here):", ""]

@@ -16,15 +16,31 @@ RECALL_TARGET on held queries (see SEARCH_STEPS).
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from motor.errors import MotorError
+
+
+def _approx_from_env(default: int = 200_000) -> int:
+    """``MOTOR_APPROX_FROM_ITEMS`` when set (a positive whole number), else ``default``."""
+    value = os.environ.get("MOTOR_APPROX_FROM_ITEMS", "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise MotorError(f"MOTOR_APPROX_FROM_ITEMS={value!r} must be a positive whole number of items, e.g. "
+                         f"{default} (the default); unset it to use the default")
+    return int(value)
+
+
 # Below this many items exact search is fast enough for the app (about 10 ms per query at 200k
 # items x 64 dimensions, one thread) and costs no build; above it the IVF-PQ index is ~50x faster.
-APPROX_FROM_ITEMS = 200_000
+# The environment variable MOTOR_APPROX_FROM_ITEMS sets another threshold (read at import).
+APPROX_FROM_ITEMS = _approx_from_env()
 RECALL_TARGET = 0.95  # recall@20 vs exact that the build aims for, by visiting more IVF lists
 # (IVF lists visited, PQ candidates re-ranked per result), tried in order of cost until RECALL_TARGET is
 # met. At 10^6 clustered 64-d items the re-ranking depth was the limit: k_factor 4 gave recall@20 0.81
@@ -105,16 +121,17 @@ def tune_search(index: faiss.Index, vectors: np.ndarray, queries: np.ndarray) ->
 class VectorIndex:
     """Inner-product search over a fixed set of item vectors: exact, or IVF-PQ for large catalogues.
 
-    ``kind``: ``auto`` (IVF-PQ from ``approx_from`` items on), ``exact`` or ``ivfpq``. ``queries``
-    (e.g. the user vectors) are what the recall of an approximate index is measured on; item
-    vectors are used when none are given. ``info`` says what was built and how good it is.
+    ``kind``: ``auto`` (IVF-PQ from ``approx_from`` items on, default ``APPROX_FROM_ITEMS``), ``exact``
+    or ``ivfpq``. ``queries`` (e.g. the user vectors) are what the recall of an approximate index is
+    measured on; item vectors are used when none are given. ``info`` says what was built and how good it is.
     """
 
-    def __init__(self, item_vectors: np.ndarray, kind: str = "auto", approx_from: int = APPROX_FROM_ITEMS,
+    def __init__(self, item_vectors: np.ndarray, kind: str = "auto", approx_from: int | None = None,
                  queries: np.ndarray | None = None, seed: int = 0, _indexes: dict | None = None,
                  _info: dict | None = None):
         if kind not in ("auto", "exact", "ivfpq"):
             raise ValueError(f"kind must be auto, exact or ivfpq, got {kind!r}")
+        approx_from = APPROX_FROM_ITEMS if approx_from is None else approx_from
         self.vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
         n, d = self.vectors.shape
         if kind == "auto":

@@ -17,10 +17,15 @@ from motor.errors import MotorError
 from motor.experiment import RunConfig, run_experiment
 
 
+def settings(data: str, backbone: str, items: str) -> RunConfig:
+    """The run's settings (the test rebuilds the untrained model from them)."""
+    return RunConfig().with_overrides({"data.data": data, "backbone": backbone, "items": items, "train.epochs": 2,
+                                       "train.batch_size": 32, "train.device": "cpu", "train.threads": 1,
+                                       "tokenizer.m": 2, "tokenizer.k": 8})
+
+
 def main(data: str, out: str, backbone: str, items: str, fail_rank: int = -1) -> int:
-    cfg = RunConfig().with_overrides({"data.data": data, "backbone": backbone, "items": items, "train.epochs": 2,
-                                      "train.batch_size": 32, "train.device": "cpu", "train.threads": 1,
-                                      "tokenizer.m": 2, "tokenizer.k": 8})
+    cfg = settings(data, backbone, items)
     with distributed.session("cpu") as w:
         if w.rank == fail_rank:
             raise MotorError("this rank was told to fail")

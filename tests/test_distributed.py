@@ -42,6 +42,27 @@ def test_two_gloo_ranks_keep_identical_weights_and_write_one_run(simple_dir, tmp
     assert m["world_size"] == 2 and m["device"] == "cpu" and m["epochs_run"] == 2
     history = json.loads((out / "run" / "history.json").read_text())
     assert len(history) == 2 and history[0]["loss"] > 0
+    # ... and they did step: the trained weights are not the (seeded, identical) initial ones.
+    initial = untrained_state(simple_dir, backbone, items)
+    assert initial.keys() == saved.keys()
+    assert any(not torch.equal(initial[k], saved[k]) for k in saved if saved[k].is_floating_point())
+
+
+def untrained_state(data, backbone, items) -> dict:
+    """The model dist_worker.py trains, as built before its first step (same settings and seed)."""
+    from motor.data.load import load_dataset
+    from motor.data.split import make_split
+    from motor.encoders.registry import get_item_encoder
+    from motor.experiment import build_model, model_context
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from dist_worker import settings
+
+    cfg = settings(str(data), backbone, items)
+    ds = load_dataset(cfg.data)
+    split = make_split(ds, cfg.split)
+    tokenizer = get_item_encoder(cfg.items).prepare(ds, cfg, lambda msg: None, None)
+    return build_model(cfg, model_context(ds, split), tokenizer).state_dict()
 
 
 def test_a_failing_rank_stops_every_rank_with_a_clear_message(simple_dir, tmp_path):

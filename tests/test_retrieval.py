@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import faiss
 import numpy as np
@@ -30,7 +31,7 @@ def test_threshold_switches_the_kind():
     assert approx.kind == "ivfpq" and approx.info["kind"] == "ivfpq"
     assert 0 < approx.recall <= 1 and approx.info["centred"]["recall_queries"] == 500
     assert VectorIndex(items).recall is None
-    assert retrieval.APPROX_FROM_ITEMS == 200_000
+    assert retrieval.APPROX_FROM_ITEMS == 200_000 or "MOTOR_APPROX_FROM_ITEMS" in os.environ
 
 
 @pytest.mark.slow
@@ -89,7 +90,37 @@ def test_large_run_saves_and_reloads_its_index(tmp_path, monkeypatch):
     assert (tmp_path / "run" / "index" / "dot.faiss").exists()
     run = LoadedRun.load(tmp_path / "run")
     assert run.index().kind == "ivfpq" and run.index().info == metrics["retrieval"]
+    # The reloaded index (trained vectors, clustered synthetic items) against exact search over the same
+    # vectors, on the run's user vectors: above the floor, and as measured when the run was saved.
+    users, items = run.vectors()
+    _, truth = VectorIndex(items, kind="exact").search(users[:200], 20)
+    _, got = run.index().search(users[:200], 20)
+    assert np.mean([len(np.intersect1d(a, b)) / 20 for a, b in zip(truth, got)]) >= RECALL_FLOOR
+    assert metrics["retrieval"]["dot"]["recall@20_vs_exact"] >= RECALL_FLOOR
     recs = run.recommend(run.dataset.user_ids[0], k=10)
     assert len(recs) == 10 and not set(run.seen_items(0).tolist()) & {r["item"] for r in recs}
     _, near = run.similar_items(3, 5)
     assert len(near) == 5 and 3 not in near
+    # The app's similar items (explore.tokens.nearest_items) answer from the run's saved index, building none.
+    from motor.explore.tokens import nearest_items
+
+    monkeypatch.setattr(retrieval, "build_ivfpq", lambda *a, **k: pytest.fail("built a new index"))
+    table = nearest_items(items, run.dataset, 3, 5, index=run.index())
+    assert table["item"].tolist() == near.tolist()
+
+
+def test_the_threshold_comes_from_the_environment_or_fails_clearly(monkeypatch):
+    from motor.errors import MotorError
+
+    monkeypatch.setenv("MOTOR_APPROX_FROM_ITEMS", "5000")
+    assert retrieval._approx_from_env() == 5000
+    monkeypatch.setenv("MOTOR_APPROX_FROM_ITEMS", "")
+    assert retrieval._approx_from_env() == 200_000
+    for bad in ("0", "-3", "2e5", "many"):
+        monkeypatch.setenv("MOTOR_APPROX_FROM_ITEMS", bad)
+        with pytest.raises(MotorError, match="MOTOR_APPROX_FROM_ITEMS"):
+            retrieval._approx_from_env()
+    # VectorIndex reads the module's threshold when it is built, so a changed threshold applies.
+    items, _ = clustered(1200, d=16)
+    monkeypatch.setattr(retrieval, "APPROX_FROM_ITEMS", 1000)
+    assert VectorIndex(items).kind == "ivfpq"

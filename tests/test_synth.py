@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -89,10 +90,13 @@ def test_cli_data_synth_and_data_stats(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = tmp_path / "cli"
     run = subprocess.run([sys.executable, "-m", "motor", "data", "synth", "--users", "200", "--items", "400",
-                          "--interactions", "5000", "--modalities", "image:8,text:4", "--seed", "1", "--out", str(out)],
+                          "--interactions", "5000", "--modalities", "image:8,text:4", "--seed", "1", "--user-clusters", "1",
+                          "--min-per-user", "3", "--out", str(out)],
                          check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "5,000 interactions" in run.stdout
+    config = json.loads((out / "synth.json").read_text())["config"]
+    assert (config["user_clusters"], config["min_per_user"], config["seed"]) == (1, 3, 1)  # every option arrives
     stats = subprocess.run([sys.executable, "-m", "motor", "data", "--data", str(out)], check=False,
                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert stats.returncode == 0 and "interactions 5,000" in stats.stdout, stats.stderr

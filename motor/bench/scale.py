@@ -4,24 +4,29 @@ Measured on synthetic catalogues (``python -m motor data synth``: clustered imag
 text:384 features, long-tailed popularity; users = items / 20, interactions = 5 x items), each
 measurement in a fresh process so its peak memory is its own:
 
-- training throughput (training pairs per second) with 1 and 2 processes (``torchrun
-  --nproc_per_node=2 -m motor train``), BPR and LightGCN with ID items;
+- training throughput (training pairs per second) with 1 and 2 processes (the probe under
+  ``torchrun --standalone --nproc_per_node=2``: DDP, the same code path as ``motor train``), BPR
+  and LightGCN with ID items;
 - peak memory and epoch time of BPR and LightGCN, ID vs MOTOR, at every size;
 - tokenizer fit and encode time against the number of items;
 - IVF-PQ recall@20 and query latency against exact search (``scale_probe.ann``);
 - on paper, 10^7 and 10^8 items per mode, extrapolated from the measured per-item memory.
 
-Parts whose machinery is not in this checkout (the synthetic catalogue, distributed training)
-are skipped with a note saying so, never faked.
+A full epoch at 10^6 items takes hours on a CPU, so every training measurement is ``motor
+train``'s own loop stopped after ``steps`` steps or ``max_seconds`` (``scale_probe.train``): the
+epoch time is the measured time per step x the epoch's steps, and the validation time is
+estimated from ranking all items for ``eval_users`` users. Parts that fail (memory cap, timeout)
+are reported as such, never faked.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,17 +48,25 @@ class ScaleOptions(BenchOptions):
     items: list[str] = doc(["id", "motor"], "item representations to compare")
     processes: list[int] = doc([1, 2], "process counts for the throughput rows (2 and more: torchrun)")
     throughput_items: int = doc(10 ** 5, "catalogue size of the throughput rows")
-    epochs: int = doc(1, "epochs per training measurement (epoch time is their mean)")
+    steps: int = doc(100, "most training steps timed per measurement (the first is a warm-up, not timed)")
+    max_seconds: float = doc(60.0, "stop timing a measurement's steps after this many seconds (at least 3 steps)")
+    eval_users: int = doc(512, "validation users ranked against all items to estimate the validation time")
+    memory_gb: float = doc(14.0, "address-space cap of each measurement process (0 = none): a run too big for "
+                                 "the machine fails with an allocation error instead of swapping")
     ann_items: int = doc(10 ** 6, "vectors in the IVF-PQ vs exact search measurement")
-    timeout: float = doc(3600.0, "seconds one measurement may take before it is reported as timed out")
+    timeout: float = doc(900.0, "seconds one measurement may take before it is reported as timed out")
     work: str = doc("benchmarks/_work/scale", "folder for the synthetic catalogues (reused between runs)")
     extra: list[str] = doc([], "more `train` options for every training run, e.g. --set=train.device=cuda")
 
     def __post_init__(self):
         if self.quick:
             self.sizes, self.throughput_items, self.ann_items, self.timeout = [1000, 2000], 1000, 5000, 600.0
-        if min(self.sizes, default=1) < 100 or self.epochs < 1 or min(self.processes, default=1) < 1:
-            raise MotorError("scale: sizes must be at least 100 items, epochs and processes at least 1")
+            self.steps, self.max_seconds = 5, 10.0
+        if min(self.sizes, default=1) < 100 or min(self.processes, default=1) < 1:
+            raise MotorError("scale: sizes must be at least 100 items, processes at least 1")
+        if self.steps < 3 or self.max_seconds <= 0 or self.eval_users < 1 or self.memory_gb < 0:
+            raise MotorError("scale: steps must be at least 3, max_seconds and eval_users positive, memory_gb 0 "
+                             "(no cap) or positive")
 
 
 def have(module: str) -> bool:
@@ -80,60 +93,59 @@ def catalogue(opts: ScaleOptions, items: int) -> tuple[Path | None, str]:
 
 
 def train(opts: ScaleOptions, data: Path, backbone: str, items: str, processes: int) -> dict:
-    """One ``motor train`` run (through torchrun for more than one process); its metrics.json or an error."""
-    with tempfile.TemporaryDirectory() as tmp:
-        args = ["-m", "motor", "train", "--data", str(data), "--backbone", backbone, "--items", items,
-                "--epochs", str(opts.epochs), "--patience", str(opts.epochs), "--out", str(Path(tmp) / "run"),
-                "--quiet", *opts.extra]
-        if opts.threads:
-            args += ["--threads", str(opts.threads)]
-        if processes > 1:
-            args = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *args]
-        try:
-            r = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=opts.timeout,
-                               env=child_env(opts.threads), cwd=ROOT)
-        except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {opts.timeout:.0f} s"}
-        metrics = Path(tmp) / "run" / "metrics.json"
-        if r.returncode != 0 or not metrics.exists():
-            return {"error": last_line(r.stderr)}
-        return json.loads(metrics.read_text())
+    """``scale_probe.train`` (through torchrun for more than one process): its JSON line or an error."""
+    extra = [*opts.extra, *(["--threads", str(opts.threads)] if opts.threads else [])]
+    spec = json.dumps({"data": str(data), "backbone": backbone, "items": items, "steps": opts.steps,
+                       "max_seconds": opts.max_seconds, "eval_users": opts.eval_users, "memory_gb": opts.memory_gb,
+                       "extra": extra})
+    args = ["-m", "motor.bench.scale_probe", "train", spec]
+    if processes > 1:
+        args = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *args]
+    try:
+        r = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=opts.timeout,
+                           env=child_env(opts.threads), cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {opts.timeout:.0f} s"}
+    if r.returncode != 0:
+        errors = [line for line in r.stderr.splitlines() if "Error" in line or "error:" in line]
+        return {"error": (errors or [last_line(r.stderr)])[-1]}
+    try:
+        return json.loads(last_line(r.stdout, "{}"))
+    except json.JSONDecodeError:
+        return {"error": f"no JSON result: {last_line(r.stdout)[:80]}"}
+
+
+def short_error(text: str) -> str:
+    """The error's gist: an allocation failure as the bytes it asked for, anything else cut to 120 characters."""
+    if "can't allocate memory" in text or "DefaultCPUAllocator" in text:
+        asked = re.search(r"allocate (\d+) bytes", text)
+        return "out of memory" + (f" (asked for {int(asked.group(1)) / 2 ** 30:.1f} GiB more)" if asked else "")
+    return text[:120]
 
 
 def training_row(m: dict) -> dict:
     if "error" in m:
-        return {"error": m["error"][:120]}
-    pairs = m["split"]["train"]
-    return {"train_pairs": pairs, "s_per_epoch": round(m["seconds_per_epoch"], 2),
-            "pairs_per_s": round(pairs / m["seconds_per_epoch"]), "peak_mb": round(m["peak_rss_mb"]),
-            "total_s": round(m.get("total_seconds", float("nan")), 1), "item_params": m["params"]["item_side"],
-            "world_size": m.get("world_size")}
+        return {"error": short_error(m["error"])}
+    return {"train_pairs": m["train_pairs"], "batch_size": m["batch_size"], "steps": m["timed_steps"], "s_per_step": round(m["s_per_step"], 3),
+            "s_per_epoch": round(m["epoch_s_est"], 1), "pairs_per_s": round(m["pairs_per_s"]),
+            "eval_s": None if m["eval_s_est"] is None else round(m["eval_s_est"], 1), "prep_s": round(m["prep_s"], 1),
+            "peak_mb": round(m["peak_rss_mb"]), "item_params": m["item_params"], "world_size": m["world_size"]}
 
 
 def throughput(opts: ScaleOptions) -> tuple[list[dict], list[str]]:
     data, why = catalogue(opts, opts.throughput_items)
     if data is None:
         return [], [f"Throughput: skipped, {why}."]
-    rows, notes = [], []
-    distributed = None  # unknown until a single-process run says whether metrics.json records world_size
+    rows = []
     for backbone in opts.backbones:
         for n in opts.processes:
-            row = {"backbone": backbone, "items": "id", "processes": n, "catalogue": opts.throughput_items}
-            if n > 1 and distributed is False:
-                row["error"] = "skipped: distributed training not available yet"
-            else:
-                row.update(training_row(train(opts, data, backbone, "id", n)))
-                if n == 1 and "error" not in row:
-                    distributed = row.get("world_size") is not None
-                if n > 1 and "error" not in row and row.get("world_size") != n:
-                    row = {**row, "error": f"ran, but metrics.json says world_size={row.get('world_size')}, "
-                                           f"not {n}: not data-parallel"}
+            row = {"backbone": backbone, "items": "id", "processes": n, "catalogue": opts.throughput_items,
+                   **training_row(train(opts, data, backbone, "id", n))}
+            if "error" not in row and row["world_size"] != n:
+                row = {**row, "error": f"ran, but world_size={row['world_size']}, not {n}: not data-parallel"}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    if distributed is False:
-        notes.append("Distributed training is not available in this checkout yet (metrics.json has no "
-                     "`world_size`; issue 14 item 1), so the rows for more than one process were not run.")
-    return rows, notes
+    return rows, []
 
 
 def memory_and_time(opts: ScaleOptions) -> tuple[list[dict], list[dict], list[str]]:
@@ -179,31 +191,81 @@ def paper_estimate(rows: list[dict]) -> list[list]:
     return out
 
 
+def load_average() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def fewer_sizes_note(rows: list[dict], sizes: list[int]) -> list[str]:
+    """Which on-paper rows rest on smaller sizes than the largest two (a larger run failed)."""
+    largest = sorted(sizes)[-2:]
+    out = []
+    for backbone in dict.fromkeys(r["backbone"] for r in rows):
+        for items in dict.fromkeys(r["items"] for r in rows):
+            ok = sorted(r["catalogue"] for r in rows if (r["backbone"], r["items"]) == (backbone, items)
+                        and "error" not in r)[-2:]
+            if len(ok) == 2 and ok != largest:
+                out.append(f"{backbone}/{items} from {ok[0]:,} and {ok[1]:,} items (a larger size failed: see above)")
+    return [f"On-paper rows from smaller sizes: {'; '.join(out)}.", ""] if out else []
+
+
+def paper_time(rows: list[dict]) -> list[list]:
+    """Epoch time at 10^7 and 10^8 items on the measured machine, from the two largest measured sizes:
+    seconds per step linear in items, steps per epoch = training pairs per item x items / batch."""
+    out = []
+    for backbone in dict.fromkeys(r["backbone"] for r in rows):
+        for items in dict.fromkeys(r["items"] for r in rows):
+            ok = sorted((r["catalogue"], r["s_per_step"], r["train_pairs"], r.get("batch_size", 2048)) for r in rows
+                        if (r["backbone"], r["items"]) == (backbone, items) and "error" not in r)
+            if len(ok) < 2:
+                out.append([backbone, items, "-", *["-"] * len(PAPER_SIZES)])
+                continue
+            (n0, s0, _, _), (n1, s1, pairs, batch) = ok[-2], ok[-1]
+            slope = max(0.0, (s1 - s0) / (n1 - n0))  # seconds per step per item
+            per_step = [s1 + slope * (n - n1) for n in PAPER_SIZES]
+            epochs = [p * (pairs / n1 * n / batch) for p, n in zip(per_step, PAPER_SIZES)]
+            out.append([backbone, items, f"{slope * 1e6:.2f} s"] +
+                       [f"{p:,.1f} s/step, {e / 3600:,.0f} h/epoch" for p, e in zip(per_step, epochs)])
+    return out
+
+
 def run(opts: ScaleOptions) -> Section:
+    load_start = load_average()
     thr, notes = throughput(opts)
     mem, tok, more = memory_and_time(opts)
     notes += more
     a = run_module("motor.bench.scale_probe", ["ann", json.dumps({"items": opts.ann_items})],
                    timeout=opts.timeout, threads=opts.threads)
+    print(json.dumps({"table": "ann", **a}), flush=True)
     if opts.write:
         write_csv("scale_quick" if opts.quick else "scale", [{"table": "throughput", **r} for r in thr] +
-                  [{"table": "memory", **r} for r in mem] + [{"table": "tokenizer", **r} for r in tok])
+                  [{"table": "memory", **r} for r in mem] + [{"table": "tokenizer", **r} for r in tok] +
+                  [{"table": "ann", "items": a.get("items"), **r} for r in a.get("ivfpq", [])])
     title = "## Scale: 10^4 to 10^6 items" + (" (quick smoke run: tiny sizes, not comparable)" if opts.quick else "")
-    lines = [title, "", f"Synthetic catalogues (`python -m motor data synth`, image:512 + text:384, users = items "
-             f"/ 20, interactions = 5 x items), {opts.epochs} epoch(s) per run, each measurement its own process "
-             "(peak MB is that process's high-water mark, evaluation included).", ""]
+    lines = [title, "", "Synthetic catalogues (`python -m motor data synth`, image:512 + text:384, users = items "
+             "/ 20, interactions = 5 x items), each measurement its own process. Every training measurement is "
+             f"`motor train`'s own loop (batch 2048, defaults otherwise) stopped after {opts.steps} steps or "
+             f"{opts.max_seconds:g} s of steps (at least 3): s/epoch is the measured s/step x the epoch's steps, "
+             f"not a timed epoch; eval s estimates one validation pass (all user and item vectors, then every "
+             f"item ranked for {opts.eval_users} validation users, scaled to all of them). Peak MB is the "
+             f"process's high-water mark (rank 0's with 2 processes), with the address space capped at "
+             f"{opts.memory_gb:g} GB; prep s is loading, split, tokenizer (MOTOR) and model build.", ""]
     if thr:
         lines += ["### Training throughput", ""] + table(
-            ["backbone", "items", "catalogue", "processes", "training pairs", "pairs/s", "s/epoch", "peak MB"],
+            ["backbone", "items", "catalogue", "processes", "training pairs", "steps timed", "pairs/s", "s/epoch",
+             "peak MB"],
             [[r["backbone"], r["items"], f"{r['catalogue']:,}", r["processes"], f"{r.get('train_pairs', 0):,}",
-              r.get("pairs_per_s", r.get("error", "-")), r.get("s_per_epoch", "-"), r.get("peak_mb", "-")]
-             for r in thr]) + [""]
+              r.get("steps", "-"), r.get("pairs_per_s", r.get("error", "-")), r.get("s_per_epoch", "-"),
+              r.get("peak_mb", "-")] for r in thr]) + [""]
+        lines += ["One process uses one core, two processes two (1 thread each), with the same total batch. Each "
+                  "rank computes its half of the batch, but a graph backbone (LightGCN) propagates the whole graph "
+                  "on every rank, so only the per-batch part of a step is divided.", ""]
     if mem:
         lines += ["### Peak memory and epoch time, ID vs MOTOR", ""] + table(
-            ["items", "backbone", "item repr.", "item params", "s/epoch", "pairs/s", "peak MB", "run s"],
-            [[f"{r['catalogue']:,}", r["backbone"], r["items"], r.get("item_params", "-"),
-              r.get("s_per_epoch", r.get("error", "-")), r.get("pairs_per_s", "-"), r.get("peak_mb", "-"),
-              r.get("total_s", "-")] for r in mem]) + [""]
+            ["items", "backbone", "item repr.", "item params", "steps timed", "s/step", "s/epoch", "eval s",
+             "pairs/s", "peak MB", "prep s"],
+            [[f"{r['catalogue']:,}", r["backbone"], r["items"], r.get("item_params", "-"), r.get("steps", "-"),
+              r.get("s_per_step", r.get("error", "-")), r.get("s_per_epoch", "-"), r.get("eval_s", "-"),
+              r.get("pairs_per_s", "-"), r.get("peak_mb", "-"), r.get("prep_s", "-")] for r in mem]) + [""]
         lines += [f"On paper (linear in items from the two largest measured sizes; {MEMORY_GB} GB machine). For "
                   f"scale, the ID table alone at 64-d float32 with its gradient and Adam's two moments is "
                   f"{ID_BYTES_PER_ITEM} bytes per item: {ID_BYTES_PER_ITEM * PAPER_SIZES[0] / 1e9:,.0f} GB at "
@@ -211,6 +273,12 @@ def run(opts: ScaleOptions) -> Section:
                   f"{MOTOR_BYTES_PER_ITEM} bytes of token ids per item (8 int32) and a fixed-size token table:", ""]
         lines += table(["backbone", "item repr.", "memory per item"] + [f"peak at {n:.0e} items" for n in PAPER_SIZES]
                        + [f"items that fit in {MEMORY_GB} GiB"], paper_estimate(mem)) + [""]
+        lines += fewer_sizes_note(mem, opts.sizes)
+        lines += ["Epoch time on paper, on this machine's measured speed (1 thread per process): seconds per step "
+                  "linear in items from the two largest measured sizes, and steps per epoch growing with the "
+                  "interactions (5 per item here):", ""]
+        lines += table(["backbone", "item repr.", "s/step per 10^6 items"] + [f"at {n:.0e} items" for n in PAPER_SIZES],
+                       paper_time(mem)) + [""]
     if tok:
         lines += ["### Tokenizer (documented defaults) against catalogue size", ""] + table(
             ["items", "fit s", "encode s", "peak MB"],
@@ -223,8 +291,10 @@ def run(opts: ScaleOptions) -> Section:
                   f"{a['index']}: nlist {a['nlist']}, {a['index_mb']:.0f} MB, built in {a['build_s']:.1f} s; "
                   f"exact search (IndexFlatIP) {a['exact_ms_per_query']:.2f} ms per query; 1,000 queries (noisy "
                   "copies of random items) in one batch.", ""]
-        lines += table(["nprobe", "recall@20", "ms per query"],
-                       [[r["nprobe"], f"{r['recall']:.3f}", f"{r['ms_per_query']:.3f}"] for r in a["ivfpq"]]) + [""]
+        lines += table(["nprobe", "k_factor (re-ranked per result)", "recall@20", "ms per query"],
+                       [[r["nprobe"], r.get("k_factor") or "-", f"{r['recall']:.3f}", f"{r['ms_per_query']:.3f}"]
+                        for r in a["ivfpq"]]) + [""]
     lines += notes
-    return Section("\n".join(lines).rstrip())
+    return Section("\n".join(lines).rstrip(), f". Load average (1/5/15 min) {load_start} at the start, "
+                   f"{load_average()} at the end; the cores are shared with other work, so timings are noisy")
 

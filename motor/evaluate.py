@@ -103,6 +103,14 @@ class Evaluator:
         model.eval()
         return model.ranking_state()
 
+    def _targets(self, which: str, among: np.ndarray | None):
+        """(ground truth of ``which``, users that have some, candidate mask): warm sets rank among the
+        warm items when a cold hold-out exists, unless ``among`` says otherwise."""
+        truth = self.sets[which]
+        if among is None and which != "cold" and self.split.cold_items.any():
+            among = ~self.split.cold_items
+        return truth, np.flatnonzero(truth.counts > 0), among
+
     @torch.no_grad()
     def evaluate(self, model: Recommender, which: str = "valid", state=None, among: np.ndarray | None = None,
                  per_user: bool = False) -> dict[str, float]:
@@ -114,12 +122,9 @@ class Evaluator:
         state = self.state(model) if state is None else state
         if self.split.n_items >= ITEM_CHUNKS_FROM and inner_product_scorer(model, state) is not None:
             return self.evaluate_chunked(model, which, state, among, per_user)
-        truth = self.sets[which]
-        users = np.flatnonzero(truth.counts > 0)
+        truth, users, among = self._targets(which, among)
         if len(users) == 0:
             return {}
-        if among is None and which != "cold" and self.split.cold_items.any():
-            among = ~self.split.cold_items
         dev = self.device
         excluded = None if among is None else torch.from_numpy(~np.asarray(among, bool)).to(dev)
         totals = _Totals(per_user)
@@ -154,12 +159,9 @@ class Evaluator:
         scorer = inner_product_scorer(model, state)
         if scorer is None:
             raise ValueError(f"{type(model).__name__} does not score by inner product; use evaluate()")
-        truth = self.sets[which]
-        users = np.flatnonzero(truth.counts > 0)
+        truth, users, among = self._targets(which, among)
         if len(users) == 0:
             return {}
-        if among is None and which != "cold" and self.split.cold_items.any():
-            among = ~self.split.cold_items
         excluded = None if among is None else torch.from_numpy(~np.asarray(among, bool))
         n_items = self.split.n_items
         batch_users = batch_users or CHUNK_USERS

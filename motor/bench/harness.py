@@ -113,7 +113,8 @@ def run_row(m: dict) -> dict:
     r = {k: round(m["test"][k], 4) for k in ("recall@10", "recall@20", "ndcg@10", "ndcg@20")}
     r.update(best_epoch=m["best_epoch"], epochs_run=m["epochs_run"], s_per_epoch=round(m["seconds_per_epoch"], 3),
              s_per_eval=round(m["eval_seconds_per_epoch"], 3), peak_mb=round(m["peak_rss_mb"]),
-             item_params=m["params"]["item_side"], total_params=m["params"]["trainable_total"])
+             item_params=m["params"]["item_side"], total_params=m["params"]["trainable_total"],
+             device=m.get("device", "cpu"))
     if "cold" in m:
         r["cold_recall@20"] = round(m["cold"]["recall@20"], 4)
         r["cold_recall@20_among_cold"] = round(m["cold"]["recall@20_among_cold"], 4)

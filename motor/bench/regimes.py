@@ -26,6 +26,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,8 @@ class RegimesOptions(BenchOptions):
     tune_budget: int = doc(0, "tune the cells at --tune-fractions first: trials per backbone x items x regime "
                               "(validation only, the same for ID and MOTOR); 0 = no tuning")
     tune_fractions: list[float] = doc([0.1], "training fractions whose cells --tune-budget tunes")
+    device: str = doc("auto", "where each run trains (auto: a GPU when torch sees one, else cpu; cpu; cuda); not part of a run's identity, so a "
+                             "run log resumes across machines, and each row records where it ran")
 
     def __post_init__(self):
         if self.quick:
@@ -186,7 +189,9 @@ def run(opts: RegimesOptions) -> Section:
                     settings = {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items,
                                 "train_fraction": fraction, **({"tuned": tuned} if tuned else {})}
                     split = {"cold_items": opts.cold_items, **({"train_fraction": fraction} if fraction != 1.0 else {})}
-                    runs.append(make_run(data, name, items, 999 + seed, settings, split, train_fraction=fraction))
+                    run = make_run(data, name, items, 999 + seed, settings, split, train_fraction=fraction)
+                    run.config["train"]["device"] = opts.device
+                    runs.append(run)
     log = OUT / ("regimes_quick_runs.jsonl" if opts.quick else "regimes_runs.jsonl")
     rows = run_all(runs, log, opts.jobs, threads, reuse=opts.resume or opts.from_log, only_logged=opts.from_log,
                    append=opts.write)
@@ -297,12 +302,15 @@ def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], fig
         " (quick smoke run: 2 epochs, not comparable)" if opts.quick else "")
     tuned = sum(c["tuned"] for c in cells)
     reused = sum(bool(r.get("reused")) for r in rows)
+    devices = Counter(r.get("device", "cpu") for r in rows if "error" not in r)  # rows before devices were logged: cpu
     lines = [title, "",
              f"Training {json.dumps(train_settings(opts.quick))}, MOTOR defaults, cold-item hold-out "
              f"{opts.cold_items:.0%}; {tuned} of {len(cells)} cells with settings tuned on validation "
              f"(`python -m motor tune`), the rest untuned defaults. Test Recall@20 and NDCG@20, mean ± std over "
              f"the seeds column; popularity buckets as metrics.json `by_popularity` defines them (cold = no "
-             f"training interaction after F). {reused} runs reused from the run log.", ""]
+             f"training interaction after F). {reused} runs reused from the run log. Runs by device: "
+             f"{', '.join(f'{d} {n}' for d, n in sorted(devices.items()))} (a seed's figures differ between "
+             f"devices only by floating-point order).", ""]
     by_key = {(c["dataset"], c["train_fraction"], c["backbone"], c["items"]): c for c in cells}
     body = []
     for data, f, backbone in dict.fromkeys((c["dataset"], c["train_fraction"], c["backbone"]) for c in cells):

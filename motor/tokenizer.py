@@ -40,6 +40,7 @@ from motor.errors import MotorError
 OPQ_MAX_DIM = 256  # OPQ runs on at most this many dims (PCA first): its cost grows like D^3
 OPQ_ITERS = 10  # OPQ rotation updates (faiss default 50; the objective is flat after ~5)
 FORMAT = 1  # version of the files written by Tokenizer.save
+CHUNK = 8192  # rows per step where a whole-catalogue temporary would cost another copy of the features
 
 
 def _powers_of_two_near(k: int) -> str:
@@ -133,6 +134,13 @@ class ModalityCodec:
         x = _l2(x) if self.normalize else np.asarray(x, dtype=np.float32)
         return np.ascontiguousarray(x if self.projection is None else x @ self.projection)
 
+    def codes(self, x: np.ndarray) -> np.ndarray:
+        """Raw features [n, d_in] -> nearest codes [n, m], ``CHUNK`` rows at a time (bounded memory)."""
+        out = np.empty((len(x), self.m), dtype=np.int64)
+        for s in range(0, len(x), CHUNK):
+            out[s:s + CHUNK] = self.assign(self.transform(x[s:s + CHUNK]))
+        return out
+
     def assign(self, z: np.ndarray, chunk: int = 4096) -> np.ndarray:
         """Nearest codeword per sub-space, [n, m] int64; in chunks so n*m*k distances fit in memory."""
         cb = self.codebook
@@ -159,9 +167,13 @@ class ModalityCodec:
         return np.concatenate([self.codebook, self.codebook.mean(1, keepdims=True)], axis=1)
 
 
+def _row_norms(x: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->i", x, x))  # no [n, D] temporary, unlike np.linalg.norm
+
+
 def _l2(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return x / np.maximum(_row_norms(x), 1e-12)[:, None]
 
 
 def _pca(x: np.ndarray, d: int) -> tuple[np.ndarray, float]:
@@ -171,8 +183,12 @@ def _pca(x: np.ndarray, d: int) -> tuple[np.ndarray, float]:
     Projecting without centring keeps the map linear, so ``encode`` is one matrix product.
     """
     xt = torch.from_numpy(x)
-    xt = xt - xt.mean(0)
-    evals, evecs = torch.linalg.eigh(xt.T @ xt)
+    mean = xt.mean(0)
+    cov = torch.zeros(x.shape[1], x.shape[1], dtype=xt.dtype)
+    for s in range(0, len(xt), CHUNK):  # centred chunk by chunk: no centred copy of the whole matrix
+        c = xt[s:s + CHUNK] - mean
+        cov += c.T @ c
+    evals, evecs = torch.linalg.eigh(cov)
     evals, evecs = evals.flip(0).clamp(min=0), evecs.flip(1)[:, :d]
     evecs *= torch.sign(evecs[evecs.abs().argmax(0), torch.arange(d)])
     return evecs.contiguous().numpy(), float(evals[:d].sum() / evals.sum().clamp(min=1e-30))
@@ -221,9 +237,18 @@ def _fit_modality(name: str, x: np.ndarray, cfg: ModalityPQConfig, seed: int) ->
     # Our own nearest-codeword search (not pq.compute_codes) so that encode() of the training
     # items gives exactly the fitted ids; tests check it agrees with faiss.
     codes = codec.assign(z)
-    err = ((z - codec.decode(codes)) ** 2).sum(1) / np.maximum((z**2).sum(1), 1e-12)
-    codec.recon_error = float(err.mean())
+    codec.recon_error = _relative_error(z, codec, codes)
     return codec, codes
+
+
+def _relative_error(z: np.ndarray, codec: ModalityCodec, codes: np.ndarray) -> float:
+    """Mean over items of |z - decode(code)|^2 / |z|^2, a chunk of rows at a time (bounded memory)."""
+    total = 0.0
+    for s in range(0, len(z), CHUNK):
+        zs = z[s:s + CHUNK]
+        r = zs - codec.decode(codes[s:s + CHUNK])
+        total += float((np.einsum("ij,ij->i", r, r) / np.maximum(np.einsum("ij,ij->i", zs, zs), 1e-12)).sum())
+    return total / len(z)
 
 
 def _check_features(features: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
@@ -238,7 +263,7 @@ def _check_features(features: dict[str, np.ndarray], where: str) -> dict[str, np
         if not np.issubdtype(x.dtype, np.number):
             raise MotorError(f"{where}: modality {name!r} has non-numeric features (dtype {x.dtype})")
         x = x.astype(np.float32, copy=False)
-        bad = ~np.isfinite(x).all(1)
+        bad = np.concatenate([~np.isfinite(x[s:s + CHUNK]).all(1) for s in range(0, len(x), CHUNK)])
         if bad.any():
             raise MotorError(f"{where}: modality {name!r} has NaN or infinite values in {int(bad.sum())} rows "
                              f"(first: row {int(np.argmax(bad))}); fill missing content, e.g. with the modality mean")
@@ -379,8 +404,10 @@ class Tokenizer:
                                  f"fitted with every item present and has no missing token for it; refit with "
                                  f"those items marked missing")
             codes = np.full((len(mask), c.m), c.k, np.int64)
-            if mask.any():
-                codes[mask] = c.assign(c.transform(features[c.name][mask]))
+            if mask.all():
+                codes = c.codes(features[c.name])
+            elif mask.any():
+                codes[mask] = c.codes(features[c.name][mask])
             parts.append(codes)
         return np.concatenate(parts, axis=1) + self.slot_offset
 

@@ -150,6 +150,30 @@ def test_opq_reduces_large_dimensions_by_pca(monkeypatch):
     np.testing.assert_array_equal(tok.encode({"a": x}), tok.token_ids)
 
 
+def test_chunked_steps_give_the_whole_matrix_results(monkeypatch):
+    """Encoding, the reconstruction error and PCA's covariance go a chunk of rows at a time (so a large
+    catalogue needs no extra full-size copies); with chunks of 7 rows the results match one chunk."""
+    from motor.tokenizer import _pca
+
+    x, _ = clustered(n=300, d=40)
+    x[5] = 0.0  # a zero row: normalising must not divide by zero
+    cfg = TokenizerConfig(m=4, k=16)
+    whole = fit_tokenizer({"a": x}, cfg)
+    y = (np.random.default_rng(0).standard_normal((300, 40)) * np.linspace(3, 0.1, 40)).astype(np.float32)
+    pca_whole = _pca(y, 16)  # distinct variances, so the eigenvectors are well defined
+    monkeypatch.setattr("motor.tokenizer.CHUNK", 7)
+    chunked = fit_tokenizer({"a": x}, cfg)
+    np.testing.assert_array_equal(chunked.token_ids, whole.token_ids)
+    assert chunked.codecs[0].recon_error == pytest.approx(whole.codecs[0].recon_error, rel=1e-5)
+    np.testing.assert_array_equal(chunked.encode({"a": x}), whole.token_ids)
+    basis, kept = _pca(y, 16)
+    assert kept == pytest.approx(pca_whole[1], rel=1e-4)
+    np.testing.assert_allclose(basis, pca_whole[0], atol=1e-3)  # signs are fixed, so the same vectors
+    centred = y - y.mean(0)  # and they are the covariance's top eigenvectors
+    top = np.linalg.eigh(centred.T @ centred)[1][:, ::-1][:, :16]
+    np.testing.assert_allclose(np.abs(basis.T @ top).max(0), 1.0, atol=1e-3)
+
+
 def test_save_load_round_trip(two_modalities, tmp_path):
     feats, _, tok = two_modalities
     pca = fit_tokenizer({"a": clustered(d=30)[0]}, TokenizerConfig(m=8, k=16, dim_fix="pca", opq=True))

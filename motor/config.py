@@ -36,12 +36,43 @@ def field_docs(cls) -> dict[str, str]:
     return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
 
-def doc(default, help: str, **kw):
-    """A dataclass field with a default and a one-line documentation string."""
+def doc(default, help: str, *, low: float | None = None, high: float | None = None, low_open: bool = False,
+        high_open: bool = False, **kw):
+    """A dataclass field with a default and a one-line documentation string.
+
+    ``low``/``high`` (None: unbounded; ``*_open``: the end excluded) declare the valid interval of a
+    number, which ``from_dict`` checks (``check_ranges``) before the class's own ``validate()``.
+    """
+    meta = {"help": help}
+    if low is not None or high is not None:
+        meta["range"] = (low, high, low_open, high_open)
     if isinstance(default, (list, dict, set)) or (dataclasses.is_dataclass(default) and not isinstance(default, type)):
         value = default
-        return dataclasses.field(default_factory=lambda: copy.deepcopy(value), metadata={"help": help}, **kw)
-    return dataclasses.field(default=default, metadata={"help": help}, **kw)
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(value), metadata=meta, **kw)
+    return dataclasses.field(default=default, metadata=meta, **kw)
+
+
+def check_range(name: str, value: float, low: float | None = None, high: float | None = None, *,
+                low_open: bool = False, high_open: bool = False) -> None:
+    """Raise ``MotorError`` unless ``value`` lies in the interval; the message gives the valid range.
+
+    ``low``/``high`` None means unbounded on that side; ``low_open``/``high_open`` exclude the end.
+    """
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        left = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        right = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+        raise MotorError(f"{name} must be in {left}, {right}, got {value!r}")
+
+
+def check_ranges(obj) -> None:
+    """``check_range`` on every field of a config dataclass that declares its interval with ``doc``."""
+    for f in dataclasses.fields(obj):
+        bounds = f.metadata.get("range")
+        if bounds is not None:
+            low, high, low_open, high_open = bounds
+            check_range(f.name, getattr(obj, f.name), low, high, low_open=low_open, high_open=high_open)
 
 
 def _check(value, tp, where: str):
@@ -112,6 +143,7 @@ def from_dict(cls: type[T], data: dict | None, where: str | None = None) -> T:
         raise MotorError(f"unknown setting {unknown[0]!r} for {where}{_did_you_mean(unknown[0], names)}")
     kwargs = {k: _check(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     obj = cls(**kwargs)
+    check_ranges(obj)
     validate = getattr(obj, "validate", None)
     if callable(validate):
         validate()

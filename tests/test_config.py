@@ -91,3 +91,32 @@ def test_train_settings_are_validated_with_their_range(field, value, message):
     with pytest.raises(MotorError) as e:
         apply_overrides(TrainConfig(), {field: value})
     assert message in str(e.value)
+
+
+def test_every_backbone_setting_with_a_declared_range_rejects_a_value_outside_it():
+    """Ranges live on the fields (``doc(..., low=, high=)``); ``from_dict`` checks each one, so a value just
+    past either end of every declared interval is a clear error naming the setting and its interval."""
+    import dataclasses
+
+    from motor.models import BACKBONES
+
+    checked = 0
+    for name, cls in sorted(BACKBONES.items()):
+        for f in dataclasses.fields(cls.Config):
+            if "range" not in f.metadata:
+                continue
+            low, high, low_open, high_open = f.metadata["range"]
+            step = 1 if f.type in (int, "int") else 1e-3
+            bad = [v for v in ((low if low_open else low - step) if low is not None else None,
+                               (high if high_open else high + step) if high is not None else None) if v is not None]
+            for value in bad:
+                with pytest.raises(MotorError, match=f"{f.name} must be in"):
+                    apply_overrides(RunConfig(backbone=name), {f"model.{f.name}": value})
+                checked += 1
+            ok = low if low is not None and not low_open else (high if high is not None and not high_open else None)
+            if ok is not None:  # a closed end is itself in range (another setting may still object to it)
+                try:
+                    apply_overrides(RunConfig(backbone=name), {f"model.{f.name}": ok})
+                except MotorError as e:
+                    assert "must be in" not in str(e), (name, f.name, e)
+    assert checked >= 60  # the embedding sizes, layer counts, weights and rates of the 13 backbones

@@ -23,9 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from motor.config import doc
+from motor.config import check_range, doc  # noqa: F401  (check_range: re-exported for the backbones)
 from motor.encoders.base import ItemEncoder
-from motor.errors import MotorError
 from motor.graph import (
     Norm,
     bipartite_adjacency,
@@ -115,20 +114,6 @@ class ModelContext:
                                                             cache_dir=self.cache_dir, present=self.present))
 
 
-def check_range(name: str, value: float, low: float | None = None, high: float | None = None, *,
-                low_open: bool = False, high_open: bool = False) -> None:
-    """Raise ``MotorError`` unless ``value`` lies in the interval; the message gives the valid range.
-
-    ``low``/``high`` None means unbounded on that side; ``low_open``/``high_open`` exclude the end.
-    """
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
-        left = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
-        right = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
-        raise MotorError(f"{name} must be in {left}, {right}, got {value!r}")
-
-
 def check_weights(name: str, weights: dict[str, float]) -> None:
     """Raise ``MotorError`` unless every weight of a per-modality mapping is in [0, inf)."""
     for key, w in weights.items():
@@ -142,10 +127,11 @@ class PropagationConfig:
     cold_dropout: float = doc(0.1, "cold and low-degree items: each training step, this fraction of the warm items is "
                                    "scored from its own layer-0 vector alone (the cold path an item without training "
                                    "edges always takes), so that path learns to rank on the propagated vectors' "
-                                   "scale; 0 = off (isolated items still take the cold path)")
+                                   "scale; 0 = off (isolated items still take the cold path)",
+                              low=0, high=1, high_open=True)
 
     def validate(self) -> None:
-        check_range("cold_dropout", self.cold_dropout, 0, 1, high_open=True)
+        """Cross-field checks (the subclasses' chain ends here); the ranges are declared on the fields."""
 
 
 _USER_INIT = {"uniform": nn.init.xavier_uniform_, "normal": nn.init.xavier_normal_}

@@ -29,27 +29,20 @@ import torch.nn.functional as F
 
 from motor.config import doc
 from motor.losses import emb_norm_reg, neg_cosine
-from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
 class BM3Config(MultimodalConfig, PropagationConfig):
-    embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)")
-    n_layers: int = doc(1, "LightGCN layers over the user-item graph (MMRec grid: 1, 2)")
-    dropout: float = doc(0.5, "dropout that turns a detached online vector into its target (MMRec grid: 0.3, 0.5)")
+    embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)", low=1)
+    n_layers: int = doc(1, "LightGCN layers over the user-item graph (MMRec grid: 1, 2)", low=0)
+    dropout: float = doc(0.5, "dropout that turns a detached online vector into its target (MMRec grid: 0.3, 0.5)",
+                         low=0, high=1, high_open=True)
     reg_weight: float = doc(0.1, "weight of the embedding-norm regulariser on all online user and item vectors "
-                                 "(MMRec grid: 0.1, 0.01)")
-    cl_weight: float = doc(2.0, "weight of the modality alignment and masked-modality terms")
-
-    def validate(self) -> None:
-        super().validate()
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("n_layers", self.n_layers, 0)
-        check_range("dropout", self.dropout, 0, 1, high_open=True)
-        check_range("reg_weight", self.reg_weight, 0)
-        check_range("cl_weight", self.cl_weight, 0)
+                                 "(MMRec grid: 0.1, 0.01)", low=0)
+    cl_weight: float = doc(2.0, "weight of the modality alignment and masked-modality terms", low=0)
 
 
 @register

@@ -8,18 +8,15 @@ import torch
 
 from motor.config import doc
 from motor.losses import bpr_vectors, emb_norm_reg
-from motor.models.base import Batch, Recommender, check_range
+from motor.models.base import Batch, Recommender
 from motor.models.registry import register
 
 
 @dataclass
 class BPRConfig:
-    embedding_dim: int = doc(64, "size of user and item vectors")
-    reg_weight: float = doc(1e-5, "weight of the embedding-norm regulariser on the batch's user and item vectors")
-
-    def validate(self) -> None:
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("reg_weight", self.reg_weight, 0)
+    embedding_dim: int = doc(64, "size of user and item vectors", low=1)
+    reg_weight: float = doc(1e-5, "weight of the embedding-norm regulariser on the batch's user and item vectors",
+                            low=0)
 
 
 @register

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 
 from motor.config import doc
-from motor.models.base import MakeItems, ModelContext, check_range, check_weights
+from motor.models.base import MakeItems, ModelContext, check_weights
 from motor.models.feature_gcn import DualGraphConfig, DualGraphModel
 from motor.models.registry import register
 
@@ -47,8 +47,8 @@ from motor.models.registry import register
 @dataclass
 class DRAGONConfig(DualGraphConfig):
     item_k: int = doc(10, "neighbours per item in each modality's kNN graph (cosine on the raw features; the item "
-                         "itself is one of them)")
-    n_mm_layers: int = doc(1, "propagations over the item-item graph; item <- item + S^n item")
+                         "itself is one of them)", low=1)
+    n_mm_layers: int = doc(1, "propagations over the item-item graph; item <- item + S^n item", low=0)
     mm_weights: dict[str, float] = doc({"image": 0.1, "text": 0.9},
                                        "weight of each modality's kNN graph in the item-item graph; modalities "
                                        "without an entry get the mean listed weight, then the present ones are "
@@ -56,8 +56,6 @@ class DRAGONConfig(DualGraphConfig):
 
     def validate(self) -> None:
         super().validate()
-        check_range("item_k", self.item_k, 1)
-        check_range("n_mm_layers", self.n_mm_layers, 0)
         check_weights("mm_weights", self.mm_weights)
 
 

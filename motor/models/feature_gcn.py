@@ -32,7 +32,7 @@ from torch import nn
 
 from motor.config import doc
 from motor.losses import log2_bpr, mean_square, pair_scores
-from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig
 from motor.models.multimodal import MultimodalConfig, MultimodalRecommender
 from motor.user_graph import build_user_graph
 
@@ -62,25 +62,19 @@ class FeatureGCN(nn.Module):
 
 @dataclass
 class DualGraphConfig(MultimodalConfig, PropagationConfig):
-    embedding_dim: int = doc(64, "size of each modality's user and item representation")
-    mlp_hidden: int = doc(256, "hidden width of the feature MLP (feature -> hidden -> embedding_dim), 4 x 64 in MMRec")
-    n_layers: int = doc(2, "weight-free graph convolutions per modality; the output is the sum of layers 0..n_layers")
-    user_k: int = doc(40, "neighbours per user in the user-user co-interaction graph (top-k by shared items)")
+    embedding_dim: int = doc(64, "size of each modality's user and item representation", low=1)
+    mlp_hidden: int = doc(256, "hidden width of the feature MLP (feature -> hidden -> embedding_dim), 4 x 64 in MMRec",
+                          low=1)
+    n_layers: int = doc(2, "weight-free graph convolutions per modality; the output is the sum of layers 0..n_layers",
+                        low=0)
+    user_k: int = doc(40, "neighbours per user in the user-user co-interaction graph (top-k by shared items)", low=0)
     user_aggregation: Literal["softmax", "mean"] = doc(
         "softmax", "user-user weights: softmax of the co-interaction counts (published) or the plain mean")
     user_padding: Literal["mask", "resample"] = doc(
         "mask", "users with fewer than user_k neighbours: keep only the real ones ('mask'), or pad by re-drawing "
                 "among them every epoch as MMRec does ('resample', seeded by the trainer)")
     reg_weight: float = doc(1e-3, "weight of the mean-square regulariser on the batch users' preferences and on "
-                                  "the per-user modality weights (MMRec grids 1e-5..1e-1)")
-
-    def validate(self) -> None:
-        super().validate()
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("mlp_hidden", self.mlp_hidden, 1)
-        check_range("n_layers", self.n_layers, 0)
-        check_range("user_k", self.user_k, 0)
-        check_range("reg_weight", self.reg_weight, 0)
+                                  "the per-user modality weights (MMRec grids 1e-5..1e-1)", low=0)
 
 
 class DualGraphModel(MultimodalRecommender):

@@ -37,40 +37,34 @@ from motor.config import doc
 from motor.errors import MotorError
 from motor.graph import bipartite_adjacency, degree_sensitive_edge_sample
 from motor.losses import bpr_vectors
-from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range, check_weights
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_weights
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
 class FREEDOMConfig(MultimodalConfig, PropagationConfig):
-    embedding_dim: int = doc(64, "size of user and item vectors")
+    embedding_dim: int = doc(64, "size of user and item vectors", low=1)
     feat_embed_dim: int = doc(64, "width of the modality projections used by the auxiliary BPR loss; must equal "
-                                  "embedding_dim (they are scored against user vectors)")
-    knn_k: int = doc(10, "neighbours per item in each modality's kNN graph (the item itself is one of them)")
+                                  "embedding_dim (they are scored against user vectors)", low=1)
+    knn_k: int = doc(10, "neighbours per item in each modality's kNN graph (the item itself is one of them)", low=1)
     modality_weights: dict[str, float] = doc(
         {"image": 0.1, "text": 0.9}, "weight of each modality's kNN graph in the frozen item graph (MMRec: "
                                      "mm_image_weight=0.1); unlisted modalities get the mean listed weight, then all "
                                      "are renormalised over the modalities present")
-    n_mm_layers: int = doc(1, "propagations over the frozen item-item graph")
-    n_ui_layers: int = doc(2, "LightGCN layers over the (pruned) user-item graph")
+    n_mm_layers: int = doc(1, "propagations over the frozen item-item graph", low=0)
+    n_ui_layers: int = doc(2, "LightGCN layers over the (pruned) user-item graph", low=0)
     edge_dropout: float = doc(0.8, "fraction of user-item edges pruned each epoch, degree-sensitively (MMRec "
-                                   "'dropout', grid 0.8, 0.9); inference uses every edge")
+                                   "'dropout', grid 0.8, 0.9); inference uses every edge",
+                              low=0, high=1, high_open=True)
     modality_loss_weight: float = doc(1e-4, "weight of the auxiliary modality BPR losses (MMRec calls it "
-                                            "reg_weight; grid 0, 1e-5, 1e-4, 1e-3)")
+                                            "reg_weight; grid 0, 1e-5, 1e-4, 1e-3)", low=0)
 
     def validate(self) -> None:
         super().validate()
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("feat_embed_dim", self.feat_embed_dim, 1)
         if self.feat_embed_dim != self.embedding_dim:
             raise MotorError(f"feat_embed_dim ({self.feat_embed_dim}) must equal embedding_dim "
                              f"({self.embedding_dim}): projected features are scored against user vectors")
-        check_range("knn_k", self.knn_k, 1)
-        check_range("n_mm_layers", self.n_mm_layers, 0)
-        check_range("n_ui_layers", self.n_ui_layers, 0)
-        check_range("edge_dropout", self.edge_dropout, 0, 1, high_open=True)
-        check_range("modality_loss_weight", self.modality_loss_weight, 0)
         check_weights("modality_weights", self.modality_weights)
 
 

@@ -46,7 +46,7 @@ from torch import nn
 
 from motor.config import doc
 from motor.losses import bpr_vectors, mean_square
-from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig
 from motor.models.multimodal import MultimodalConfig, MultimodalRecommender
 from motor.models.registry import register
 
@@ -152,25 +152,17 @@ def to_items(g: BipartiteEdges, values: torch.Tensor, user_x: torch.Tensor) -> t
 
 @dataclass
 class GRCNConfig(MultimodalConfig, PropagationConfig):
-    embedding_dim: int = doc(64, "size of the ID embeddings (user table and item encoder)")
-    latent_dim: int = doc(64, "size of each modality's content representation (MMRec latent_embedding)")
-    n_routing: int = doc(3, "routing iterations that refine the user preferences (MMRec n_layers)")
-    n_id_layers: int = doc(2, "weighted convolutions of the ID embeddings over the refined graph")
+    embedding_dim: int = doc(64, "size of the ID embeddings (user table and item encoder)", low=1)
+    latent_dim: int = doc(64, "size of each modality's content representation (MMRec latent_embedding)", low=1)
+    n_routing: int = doc(3, "routing iterations that refine the user preferences (MMRec n_layers)", low=0)
+    n_id_layers: int = doc(2, "weighted convolutions of the ID embeddings over the refined graph", low=0)
     weight_mode: Literal["confid", "max", "mean"] = doc(
         "confid", "edge weight from the modalities: attention x sender confidence, max over modalities "
                   "('confid', published default), plain max ('max') or mean ('mean')")
     pruning: bool = doc(True, "ReLU on the edge weights: edges with a negative weight are removed")
     has_act: bool = doc(False, "LeakyReLU after each ID convolution")
     reg_weight: float = doc(1e-3, "weight of the mean-square regulariser on the batch's user-ID, item-encoder "
-                                  "and user-preference vectors (MMRec grids 1e-5..0.1)")
-
-    def validate(self) -> None:
-        super().validate()
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("latent_dim", self.latent_dim, 1)
-        check_range("n_routing", self.n_routing, 0)
-        check_range("n_id_layers", self.n_id_layers, 0)
-        check_range("reg_weight", self.reg_weight, 0)
+                                  "and user-preference vectors (MMRec grids 1e-5..0.1)", low=0)
 
 
 @register

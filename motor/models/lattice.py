@@ -39,44 +39,34 @@ from torch import nn
 from motor.config import doc
 from motor.graph import edge_propagate, learned_knn_dense, learned_knn_edges
 from motor.losses import bpr_vectors, l2_reg
-from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender
 from motor.models.registry import register
 
 
 @dataclass
 class LATTICEConfig(MultimodalConfig, PropagationConfig):
-    embedding_dim: int = doc(64, "size of user and item vectors")
+    embedding_dim: int = doc(64, "size of user and item vectors", low=1)
     feat_embed_dim: int = doc(64, "width of the per-modality feature projections whose cosine similarities "
-                                  "define the learned item graph")
+                                  "define the learned item graph", low=1)
     knn_k: int = doc(10, "neighbours per item in the frozen and the learned item graphs (the item itself is "
-                         "one of them, as in the paper and MMRec)")
-    lambda_coeff: float = doc(0.9, "weight of the frozen kNN graph: A = (1 - lambda) * learned + lambda * frozen")
-    n_layers: int = doc(1, "propagations over the item-item graph")
+                         "one of them, as in the paper and MMRec)", low=1)
+    lambda_coeff: float = doc(0.9, "weight of the frozen kNN graph: A = (1 - lambda) * learned + lambda * frozen",
+                              low=0, high=1)
+    n_layers: int = doc(1, "propagations over the item-item graph", low=0)
     n_ui_layers: int = doc(2, "LightGCN layers over the user-item graph (MMRec: len(weight_size)); output = "
-                              "mean of layers 0..n_ui_layers")
+                              "mean of layers 0..n_ui_layers", low=0)
     ui_norm: Literal["sym", "row"] = doc("row", "normalisation of the user-item graph: 'row' = D^-1 (A + I) as in "
                                               "MMRec's LATTICE, 'sym' = D^-1/2 A D^-1/2 as in LightGCN")
     ui_self_loops: bool = doc(True, "add self loops to the user-item graph (MMRec's LATTICE: yes)")
     reg_weight: float = doc(1e-4, "weight of the L2 term 0.5 * (|u|^2 + |i+|^2 + |i-|^2) / batch on final "
-                                  "vectors (MMRec grid: 0, 1e-5, 1e-4, 1e-3)")
+                                  "vectors (MMRec grid: 0, 1e-5, 1e-4, 1e-3)", low=0)
     graph_rebuild: Literal["epoch", "batch"] = doc(
         "epoch", "when training rebuilds the learned graph with gradients: 'epoch' = first batch of every "
                  "epoch, other batches reuse it detached (published schedule); 'batch' = every batch")
     dense_max_items: int = doc(4000, "catalogues up to this many items use a dense I x I learned graph (as "
                                      "published; 64 MB per matrix at 4000 items, a few per modality while it is "
-                                     "built); larger ones the sparse chunked top-k path (O(I k) memory)")
-
-    def validate(self) -> None:
-        super().validate()
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("feat_embed_dim", self.feat_embed_dim, 1)
-        check_range("knn_k", self.knn_k, 1)
-        check_range("lambda_coeff", self.lambda_coeff, 0, 1)
-        check_range("n_layers", self.n_layers, 0)
-        check_range("n_ui_layers", self.n_ui_layers, 0)
-        check_range("reg_weight", self.reg_weight, 0)
-        check_range("dense_max_items", self.dense_max_items, 0)
+                                     "built); larger ones the sparse chunked top-k path (O(I k) memory)", low=0)
 
 
 @register

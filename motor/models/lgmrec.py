@@ -38,38 +38,25 @@ from torch import nn
 
 from motor.config import doc
 from motor.losses import bpr_vectors, emb_norm_reg, info_nce
-from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
 class LGMRecConfig(MultimodalConfig, PropagationConfig):
-    embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)")
-    n_ui_layers: int = doc(2, "LightGCN layers of the collaborative graph embedding")
-    n_mm_layers: int = doc(2, "propagations of the modality graph embeddings")
-    n_hyper_layers: int = doc(1, "hypergraph rounds (MMRec n_hyper_layer; Baby 1, Sports 1, Clothing 2)")
-    hyper_num: int = doc(4, "hyperedges per modality (Baby 4, Sports 4, Clothing 64)")
-    keep_rate: float = doc(0.5, "1 - dropout on the hyperedge assignments (Baby 0.5, Sports 0.4, Clothing 0.2)")
-    alpha: float = doc(0.3, "weight of the global hypergraph embedding (Baby 0.3, Sports 0.6, Clothing 0.2)")
-    tau: float = doc(0.2, "temperature of the Gumbel-softmax over hyperedges")
-    ssl_temp: float = doc(0.2, "temperature of the hypergraph contrastive loss")
-    cl_weight: float = doc(1e-4, "weight of the hypergraph contrastive loss (summed over the batch)")
-    reg_weight: float = doc(1e-6, "weight of the embedding-norm regulariser on the batch's final vectors")
-
-    def validate(self) -> None:
-        super().validate()
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("n_ui_layers", self.n_ui_layers, 0)
-        check_range("n_mm_layers", self.n_mm_layers, 0)
-        check_range("n_hyper_layers", self.n_hyper_layers, 0)
-        check_range("hyper_num", self.hyper_num, 1)
-        check_range("keep_rate", self.keep_rate, 0, 1, low_open=True)
-        check_range("alpha", self.alpha, 0)
-        check_range("tau", self.tau, 0, low_open=True)
-        check_range("ssl_temp", self.ssl_temp, 0, low_open=True)
-        check_range("cl_weight", self.cl_weight, 0)
-        check_range("reg_weight", self.reg_weight, 0)
+    embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)", low=1)
+    n_ui_layers: int = doc(2, "LightGCN layers of the collaborative graph embedding", low=0)
+    n_mm_layers: int = doc(2, "propagations of the modality graph embeddings", low=0)
+    n_hyper_layers: int = doc(1, "hypergraph rounds (MMRec n_hyper_layer; Baby 1, Sports 1, Clothing 2)", low=0)
+    hyper_num: int = doc(4, "hyperedges per modality (Baby 4, Sports 4, Clothing 64)", low=1)
+    keep_rate: float = doc(0.5, "1 - dropout on the hyperedge assignments (Baby 0.5, Sports 0.4, Clothing 0.2)",
+                           low=0, high=1, low_open=True)
+    alpha: float = doc(0.3, "weight of the global hypergraph embedding (Baby 0.3, Sports 0.6, Clothing 0.2)", low=0)
+    tau: float = doc(0.2, "temperature of the Gumbel-softmax over hyperedges", low=0, low_open=True)
+    ssl_temp: float = doc(0.2, "temperature of the hypergraph contrastive loss", low=0, low_open=True)
+    cl_weight: float = doc(1e-4, "weight of the hypergraph contrastive loss (summed over the batch)", low=0)
+    reg_weight: float = doc(1e-6, "weight of the embedding-norm regulariser on the batch's final vectors", low=0)
 
 
 @register

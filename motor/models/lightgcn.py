@@ -13,22 +13,16 @@ import torch
 
 from motor.config import doc
 from motor.losses import bpr_vectors, emb_norm_reg
-from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, Recommender, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, Recommender
 from motor.models.registry import register
 
 
 @dataclass
 class LightGCNConfig(PropagationConfig):
-    embedding_dim: int = doc(64, "size of user and item vectors")
-    n_layers: int = doc(2, "propagation layers; the output is the mean of layers 0..n_layers")
+    embedding_dim: int = doc(64, "size of user and item vectors", low=1)
+    n_layers: int = doc(2, "propagation layers; the output is the mean of layers 0..n_layers", low=0)
     reg_weight: float = doc(1e-4, "weight of the embedding-norm regulariser on the layer-0 (ego) vectors "
-                                  "(the paper searches 1e-6..1e-2)")
-
-    def validate(self) -> None:
-        super().validate()
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("n_layers", self.n_layers, 0)
-        check_range("reg_weight", self.reg_weight, 0)
+                                  "(the paper searches 1e-6..1e-2)", low=0)
 
 
 @register

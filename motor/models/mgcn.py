@@ -31,31 +31,22 @@ from torch import nn
 
 from motor.config import doc
 from motor.losses import bpr_vectors, info_nce, l2_reg
-from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
 class MGCNConfig(MultimodalConfig, PropagationConfig):
-    embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)")
-    knn_k: int = doc(10, "neighbours per item in each modality's kNN graph (the item itself is one of them)")
-    n_layers: int = doc(1, "propagations over the item-item kNN graphs")
-    n_ui_layers: int = doc(2, "LightGCN layers over the user-item graph")
-    reg_weight: float = doc(1e-4, "weight of the L2 term 0.5 * (|u|^2 + |i+|^2 + |i-|^2) / batch on final vectors")
+    embedding_dim: int = doc(64, "size of user and item vectors (also of the modality projections)", low=1)
+    knn_k: int = doc(10, "neighbours per item in each modality's kNN graph (the item itself is one of them)", low=1)
+    n_layers: int = doc(1, "propagations over the item-item kNN graphs", low=0)
+    n_ui_layers: int = doc(2, "LightGCN layers over the user-item graph", low=0)
+    reg_weight: float = doc(1e-4, "weight of the L2 term 0.5 * (|u|^2 + |i+|^2 + |i-|^2) / batch on final vectors",
+                            low=0)
     cl_weight: float = doc(0.01, "weight of the side-vs-content contrastive loss (MMRec cl_loss, grid 0.001, "
-                                 "0.01, 0.1)")
-    cl_temp: float = doc(0.2, "temperature of the contrastive loss")
-
-    def validate(self) -> None:
-        super().validate()
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("knn_k", self.knn_k, 1)
-        check_range("n_layers", self.n_layers, 0)
-        check_range("n_ui_layers", self.n_ui_layers, 0)
-        check_range("reg_weight", self.reg_weight, 0)
-        check_range("cl_weight", self.cl_weight, 0)
-        check_range("cl_temp", self.cl_temp, 0, low_open=True)
+                                 "0.01, 0.1)", low=0)
+    cl_temp: float = doc(0.2, "temperature of the contrastive loss", low=0, low_open=True)
 
 
 @register

@@ -37,29 +37,22 @@ from torch import nn
 
 from motor.config import doc
 from motor.losses import bpr_vectors, mean_square
-from motor.models.base import Batch, MakeItems, ModelContext, check_range
+from motor.models.base import Batch, MakeItems, ModelContext
 from motor.models.multimodal import MultimodalConfig, MultimodalRecommender
 from motor.models.registry import register
 
 
 @dataclass
 class MMGCNConfig(MultimodalConfig):
-    embedding_dim: int = doc(64, "size of the ID embeddings and of every layer's output")
-    n_layers: int = doc(3, "graph layers per modality (the ID embedding is added at each)")
-    latent_dim: int = doc(256, "width of the linear projection applied to wide features (MMRec: 4096 -> 256)")
+    embedding_dim: int = doc(64, "size of the ID embeddings and of every layer's output", low=1)
+    n_layers: int = doc(3, "graph layers per modality (the ID embedding is added at each)", low=1)
+    latent_dim: int = doc(256, "width of the linear projection applied to wide features (MMRec: 4096 -> 256)", low=1)
     raw_max_dim: int = doc(512, "features with at most this many dims enter raw, without projection "
-                                "(MMRec: text 384 raw); wider ones are projected to latent_dim")
+                                "(MMRec: text 384 raw); wider ones are projected to latent_dim", low=0)
     combine: Literal["concat", "add"] = doc(
         "concat", "combination layer: W[h; x_hat] ('concat', what MMRec runs) or W h + x_hat ('add')")
     reg_weight: float = doc(1e-4, "weight of the mean-square regulariser on the batch's user-ID and item-encoder "
-                                  "vectors (MMRec grids 0..0.1, inert there because its IDs are not trained)")
-
-    def validate(self) -> None:
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("n_layers", self.n_layers, 1)
-        check_range("latent_dim", self.latent_dim, 1)
-        check_range("raw_max_dim", self.raw_max_dim, 0)
-        check_range("reg_weight", self.reg_weight, 0)
+                                  "vectors (MMRec grids 0..0.1, inert there because its IDs are not trained)", low=0)
 
 
 class _ModalityGCN(nn.Module):

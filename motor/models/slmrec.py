@@ -31,26 +31,19 @@ from torch import nn
 
 from motor.config import doc
 from motor.losses import info_nce
-from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig, check_range
+from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
 
 
 @dataclass
 class SLMRecConfig(MultimodalConfig, PropagationConfig):
-    embedding_dim: int = doc(64, "size of user and item vectors in every view")
-    n_layers: int = doc(3, "LightGCN layers per view (MMRec layer_num)")
-    temperature: float = doc(0.2, "temperature of the main user-item in-batch InfoNCE")
-    ssl_temp: float = doc(0.2, "temperature of the FAC self-supervised InfoNCE terms (MMRec grid 0.1 to 1.0)")
-    ssl_alpha: float = doc(0.1, "weight of the FAC self-supervised loss (MMRec grid 0.01 to 1.0)")
-
-    def validate(self) -> None:
-        super().validate()
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("n_layers", self.n_layers, 0)
-        check_range("temperature", self.temperature, 0, low_open=True)
-        check_range("ssl_temp", self.ssl_temp, 0, low_open=True)
-        check_range("ssl_alpha", self.ssl_alpha, 0)
+    embedding_dim: int = doc(64, "size of user and item vectors in every view", low=1)
+    n_layers: int = doc(3, "LightGCN layers per view (MMRec layer_num)", low=0)
+    temperature: float = doc(0.2, "temperature of the main user-item in-batch InfoNCE", low=0, low_open=True)
+    ssl_temp: float = doc(0.2, "temperature of the FAC self-supervised InfoNCE terms (MMRec grid 0.1 to 1.0)",
+                          low=0, low_open=True)
+    ssl_alpha: float = doc(0.1, "weight of the FAC self-supervised loss (MMRec grid 0.01 to 1.0)", low=0)
 
 
 @register

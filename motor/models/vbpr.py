@@ -35,17 +35,17 @@ from torch import nn
 from motor.config import doc
 from motor.errors import MotorError
 from motor.losses import bpr_vectors, emb_norm_reg
-from motor.models.base import Batch, MakeItems, ModelContext, check_range
+from motor.models.base import Batch, MakeItems, ModelContext
 from motor.models.multimodal import MultimodalConfig, MultimodalRecommender
 from motor.models.registry import register
 
 
 @dataclass
 class VBPRConfig(MultimodalConfig):
-    embedding_dim: int = doc(64, "size of the item encoder's vector and of the feature projection; users get 2x")
+    embedding_dim: int = doc(64, "size of the item encoder's vector and of the feature projection; users get 2x", low=1)
     reg_weight: float = doc(1.0, "weight of the embedding-norm regulariser (EmbLoss) on the batch's user and "
                                  "item vectors (MMRec grids 1e-5..2); 1.0 chosen on MovieLens-100K validation "
-                                 "Recall@20 among 1e-4, 0.1, 1, 3 for ID and MOTOR at F = 1 and 0.1")
+                                 "Recall@20 among 1e-4, 0.1, 1, 3 for ID and MOTOR at F = 1 and 0.1", low=0)
     feature_norm: Literal["l2", "none"] = doc("l2", "'l2': scale each modality's feature rows to unit length before "
                                                     "the projection (modalities of very different norms otherwise "
                                                     "let one dominate); 'none': raw features, as MMRec")
@@ -53,8 +53,6 @@ class VBPRConfig(MultimodalConfig):
                                    "linear function of the features); False: no bias, as MMRec")
 
     def validate(self) -> None:
-        check_range("embedding_dim", self.embedding_dim, 1)
-        check_range("reg_weight", self.reg_weight, 0)
         if self.feature_norm not in ("l2", "none"):
             raise MotorError(f"feature_norm must be 'l2' or 'none', got {self.feature_norm!r}")
 

@@ -94,3 +94,18 @@ def demo():
     from motor.data.load import load_dataset
 
     return load_dataset("demo")
+
+
+# The tiny synthetic datasets of the backbone tests (tests/backbone_helpers.py), one per test module.
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tests.backbone_helpers import tiny_dataset
+
+    return tiny_dataset(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def text_only(tmp_path_factory):
+    from tests.backbone_helpers import text_only_dataset
+
+    return text_only_dataset(tmp_path_factory)

@@ -19,12 +19,7 @@ from motor.evaluate import Evaluator
 from motor.models import BACKBONES
 from motor.models.base import Batch
 from motor.train import TrainConfig, Trainer
-from tests.backbone_helpers import NAMES, build, tiny_dataset
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory)
+from tests.backbone_helpers import NAMES, build
 
 
 @pytest.mark.parametrize("items", ["id", "motor"])

@@ -23,13 +23,7 @@ from motor.graph import (
     spmm,
     transpose_csr,
 )
-from tests.backbone_helpers import build, tiny_dataset
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory)
-
+from tests.backbone_helpers import build
 
 # --- sparse products with a precomputed transpose -------------------------------------------------
 

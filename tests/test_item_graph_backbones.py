@@ -1,16 +1,10 @@
 """Backbones built around an item-item content graph: LATTICE (learned + frozen kNN), FREEDOM
 (frozen kNN, pruned user-item graph) and MGCN (per-modality kNN views)."""
 
-import pytest
 import torch
 
 from motor.train import TrainConfig, Trainer
-from tests.backbone_helpers import build, first_batch, scores, tiny_dataset
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory)
+from tests.backbone_helpers import build, first_batch, scores
 
 
 def seeded(fn, *args):

@@ -19,20 +19,7 @@ from tests.backbone_helpers import (
     make_model,
     scores,
     step,
-    text_only_dataset,
-    tiny_dataset,
 )
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def text_only(tmp_path_factory):
-    return text_only_dataset(tmp_path_factory)
-
 
 # --- any number of modalities ---------------------------------------------------------------------
 

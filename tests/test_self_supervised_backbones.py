@@ -7,18 +7,7 @@ import torch
 
 from motor.models.base import Batch
 from motor.train import TrainConfig, Trainer
-from tests.backbone_helpers import build, first_batch, scores, text_only_dataset, tiny_dataset
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def text_only(tmp_path_factory):
-    return text_only_dataset(tmp_path_factory)
-
+from tests.backbone_helpers import build, first_batch, scores
 
 # --- BM3 ------------------------------------------------------------------------------------------
 

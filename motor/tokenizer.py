@@ -82,6 +82,9 @@ class TokenizerConfig:
     dim_fix: Literal["pad", "pca"] = doc("pad", "when D is not divisible by m: 'pad' with zeros to the next "
                                                 "multiple, or 'pca' down to the largest multiple not above D")
     seed: int = doc(0, "seed of the k-means runs: same features and settings give the same tokens")
+    fit_per_codeword: int = doc(256, "k-means (and PCA/OPQ) learn from at most this many items per codeword: a "
+                                     "seeded sample above 256 x K items (16,384 at K = 64), as faiss does by "
+                                     "default; every item is still tokenized. 0 = learn from every item", low=0)
     per_modality: dict[str, ModalityPQConfig] = doc({}, "overrides for named modalities, e.g. {'text': {'m': 4}}; "
                                                         "settings not named there keep the values above")
 
@@ -116,9 +119,10 @@ class ModalityCodec:
     codebook: np.ndarray  # [m, k, d_used // m] float32, in the projected space
     d_in: int
     dim_note: str  # the dimension handling in words
-    recon_error: float  # mean ||z - decode(code(z))||^2 / ||z||^2 over the training items (present rows)
+    recon_error: float  # mean ||z - decode(code(z))||^2 / ||z||^2 over the items fitted (present rows)
     missing_token: bool = False  # code k of every slot means "no content" (items not present at fit time)
     n_missing: int = 0  # items given the missing token at fit time
+    learnt_from: int = 0  # items the codebooks learnt from when a sample (``fit_per_codeword``); 0 = every one
 
     @property
     def slot_size(self) -> int:
@@ -202,9 +206,22 @@ def _new_pq(d: int, cfg: ModalityPQConfig, n: int, seed: int) -> faiss.ProductQu
     return pq
 
 
-def _fit_modality(name: str, x: np.ndarray, cfg: ModalityPQConfig, seed: int) -> tuple[ModalityCodec, np.ndarray]:
-    n, d_in = x.shape
-    z = np.ascontiguousarray(_l2(x) if cfg.normalize == "l2" else x)
+def _learning_rows(x: np.ndarray, k: int, per_codeword: int, seed: int) -> np.ndarray:
+    """The rows the codebooks learn from: all of ``x``, or a seeded sample of ``per_codeword * k`` rows
+    (in row order) when the catalogue is larger; only the sample is normalised and copied."""
+    n = len(x)
+    if not per_codeword or n <= per_codeword * k:
+        return x
+    rows = np.sort(np.random.default_rng(seed).choice(n, per_codeword * k, replace=False))
+    return x[rows]
+
+
+def _fit_modality(name: str, x: np.ndarray, cfg: ModalityPQConfig, seed: int,
+                  per_codeword: int = 0) -> tuple[ModalityCodec, np.ndarray]:
+    d_in = x.shape[1]
+    learn = _learning_rows(x, cfg.k, per_codeword, seed)
+    n = len(learn)
+    z = np.ascontiguousarray(_l2(learn) if cfg.normalize == "l2" else learn, dtype=np.float32)
     d = d_in
     if d_in % cfg.m:
         d = (-(-d_in // cfg.m) if cfg.dim_fix == "pad" else d_in // cfg.m) * cfg.m
@@ -234,21 +251,19 @@ def _fit_modality(name: str, x: np.ndarray, cfg: ModalityPQConfig, seed: int) ->
     pq.train(z)
     codebook = faiss.vector_to_array(pq.centroids).reshape(cfg.m, cfg.k, d // cfg.m)
     codec = ModalityCodec(name, cfg.m, cfg.k, cfg.normalize == "l2", cfg.opq, proj, codebook, d_in, note, 0.0)
-    # Our own nearest-codeword search (not pq.compute_codes) so that encode() of the training
-    # items gives exactly the fitted ids; tests check it agrees with faiss.
-    codes = codec.assign(z)
-    codec.recon_error = _relative_error(z, codec, codes)
-    return codec, codes
-
-
-def _relative_error(z: np.ndarray, codec: ModalityCodec, codes: np.ndarray) -> float:
-    """Mean over items of |z - decode(code)|^2 / |z|^2, a chunk of rows at a time (bounded memory)."""
+    codec.learnt_from = len(learn) if len(learn) < len(x) else 0
+    del z
+    # Every item through the same path as encode() (transform, then our own nearest-codeword search, not
+    # pq.compute_codes; tests check it agrees with faiss), a chunk at a time, with the reconstruction error.
+    codes = np.empty((len(x), cfg.m), dtype=np.int64)
     total = 0.0
-    for s in range(0, len(z), CHUNK):
-        zs = z[s:s + CHUNK]
-        r = zs - codec.decode(codes[s:s + CHUNK])
+    for s in range(0, len(x), CHUNK):
+        zs = codec.transform(x[s:s + CHUNK])
+        codes[s:s + CHUNK] = c = codec.assign(zs)
+        r = zs - codec.decode(c)
         total += float((np.einsum("ij,ij->i", r, r) / np.maximum(np.einsum("ij,ij->i", zs, zs), 1e-12)).sum())
-    return total / len(z)
+    codec.recon_error = total / len(x)
+    return codec, codes
 
 
 def _check_features(features: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
@@ -330,9 +345,9 @@ def fit_tokenizer(features: dict[str, np.ndarray], cfg: TokenizerConfig,
             progress(i / len(features), f"tokenizing {name} ({features[name].shape[1]} dims, m={mc.m}, k={mc.k})")
         mask = present[name]
         if mask.all():
-            codec, c = _fit_modality(name, features[name], mc, cfg.seed)
+            codec, c = _fit_modality(name, features[name], mc, cfg.seed, cfg.fit_per_codeword)
         else:  # fit on the items that have this content; the others get code k, the missing token
-            codec, fitted = _fit_modality(name, features[name][mask], mc, cfg.seed)
+            codec, fitted = _fit_modality(name, features[name][mask], mc, cfg.seed, cfg.fit_per_codeword)
             codec.missing_token, codec.n_missing = True, int((~mask).sum())
             c = np.full((n, mc.m), mc.k, np.int64)
             c[mask] = fitted
@@ -459,6 +474,7 @@ class Tokenizer:
                 "code_collision_rate": _collision_rate(self.codes[:, slots]),
                 "recon_error": c.recon_error,
                 "missing_items": c.n_missing,
+                "learnt_from_items": c.learnt_from or self.n_items - c.n_missing,
             }
         return {"n_items": self.n_items, "tokens_per_item": self.n_tokens, "vocab_size": self.vocab_size,
                 "collision_rate": _collision_rate(self.codes), "fit_seconds": self.fit_seconds,
@@ -490,7 +506,8 @@ class Tokenizer:
         meta = {"format": FORMAT, "config": to_dict(self.config), "fit_seconds": self.fit_seconds,
                 "modalities": [{"name": c.name, "m": c.m, "k": c.k, "normalize": c.normalize, "opq": c.opq,
                                 "d_in": c.d_in, "dims": c.dim_note, "recon_error": c.recon_error,
-                                "missing_token": c.missing_token, "n_missing": c.n_missing}
+                                "missing_token": c.missing_token, "n_missing": c.n_missing,
+                                "learnt_from": c.learnt_from}
                                for c in self.codecs]}
         arrays = {"codes": self.codes}
         for i, c in enumerate(self.codecs):
@@ -515,7 +532,7 @@ class Tokenizer:
             codecs = [ModalityCodec(mm["name"], mm["m"], mm["k"], mm["normalize"], mm["opq"],
                                     z[f"projection_{i}"] if f"projection_{i}" in z.files else None,
                                     z[f"codebook_{i}"], mm["d_in"], mm["dims"], mm["recon_error"],
-                                    mm.get("missing_token", False), mm.get("n_missing", 0))
+                                    mm.get("missing_token", False), mm.get("n_missing", 0), mm.get("learnt_from", 0))
                       for i, mm in enumerate(meta["modalities"])]
             codes = z["codes"]
         return cls(from_dict(TokenizerConfig, meta["config"]), codecs, codes, meta["fit_seconds"])

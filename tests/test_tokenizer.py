@@ -174,6 +174,22 @@ def test_chunked_steps_give_the_whole_matrix_results(monkeypatch):
     np.testing.assert_allclose(np.abs(basis.T @ top).max(0), 1.0, atol=1e-3)
 
 
+def test_large_catalogues_learn_codebooks_from_a_seeded_sample_and_tokenize_every_item(tmp_path):
+    x, labels = clustered(n=300, d=32)
+    cfg = TokenizerConfig(m=4, k=16, fit_per_codeword=4)  # 4 x 16 = 64 of the 300 items
+    tok = fit_tokenizer({"a": x}, cfg)
+    assert tok.codecs[0].learnt_from == 64 and tok.report()["modalities"]["a"]["learnt_from_items"] == 64
+    np.testing.assert_array_equal(tok.encode({"a": x}), tok.token_ids)  # every item, the same path as encode
+    np.testing.assert_array_equal(fit_tokenizer({"a": x}, cfg).token_ids, tok.token_ids)  # seeded
+    same = labels[:, None] == labels[None, :]  # the sample still separates the clusters: items of one cluster
+    shared = (tok.token_ids[:, None, :] == tok.token_ids[None, :, :]).mean(-1)  # share more tokens than others
+    assert shared[same].mean() > 3 * shared[~same].mean()
+    everyone = fit_tokenizer({"a": x}, TokenizerConfig(m=4, k=16, fit_per_codeword=0))
+    assert everyone.codecs[0].learnt_from == 0 and everyone.report()["modalities"]["a"]["learnt_from_items"] == 300
+    assert fit_tokenizer({"a": x}, TokenizerConfig(m=4, k=16)).codecs[0].learnt_from == 0  # 300 <= 256 x 16
+    assert Tokenizer.load(tok.save(tmp_path / "t")).codecs[0].learnt_from == 64
+
+
 def test_save_load_round_trip(two_modalities, tmp_path):
     feats, _, tok = two_modalities
     pca = fit_tokenizer({"a": clustered(d=30)[0]}, TokenizerConfig(m=8, k=16, dim_fix="pca", opq=True))

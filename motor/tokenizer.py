@@ -6,7 +6,8 @@ is replaced by the index of its nearest of K codewords (faiss ``ProductQuantizer
 (modality, sub-space, codeword) is its own token: ``tid = offset(modality, sub-space) + code``,
 so one embedding table of ``V = sum_m M_m * K_m`` rows holds them all, and items with similar
 content share tokens. Fitting uses all items, interacted with or not (the cold-start point);
-``Tokenizer.encode`` turns the content of new items into token ids with the same codebooks.
+above ``fit_per_codeword x K`` items (16,384 at the defaults) the codebooks learn from a seeded sample
+of them, as faiss would, and every item is still tokenized; ``Tokenizer.encode`` turns the content of new items into token ids with the same codebooks.
 
 Missing content (an item without a poster, marked by ``Modality.present``): the codebooks of
 that modality are fitted on the present rows only, and each of its slots gets one reserved
@@ -202,7 +203,7 @@ def _new_pq(d: int, cfg: ModalityPQConfig, n: int, seed: int) -> faiss.ProductQu
     pq = faiss.ProductQuantizer(d, cfg.m, cfg.k.bit_length() - 1)
     pq.cp.seed = seed
     pq.cp.min_points_per_centroid = 1  # small data: silence faiss' "too few points" warnings
-    pq.cp.max_points_per_centroid = max(256, -(-n // cfg.k))  # train on all items, never a sample
+    pq.cp.max_points_per_centroid = max(256, -(-n // cfg.k))  # all n rows given (the sample is ours, seeded)
     return pq
 
 
@@ -309,7 +310,7 @@ def _check_present(present: dict[str, np.ndarray] | None, features: dict[str, np
 def fit_tokenizer(features: dict[str, np.ndarray], cfg: TokenizerConfig,
                   progress: Callable[[float, str], None] | None = None,
                   present: dict[str, np.ndarray] | None = None) -> "Tokenizer":
-    """Fit PQ codebooks per modality on all items and tokenize them.
+    """Fit PQ codebooks per modality on all items (a seeded sample of a large catalogue) and tokenize them.
 
     ``features``: modality name -> [n_items, D] floats, row i = item i; dict order is token order.
     ``present`` (optional): modality name -> bool [n_items], False for items without that content:

@@ -55,6 +55,30 @@ def test_shapes_and_chunked_all_items_equals_batches(tcn):
     torch.testing.assert_close(batches, full)
 
 
+@pytest.mark.parametrize("tcn", TCNS)
+def test_training_over_many_chunks_recomputes_them_and_gets_the_same_gradients(tcn):
+    """In training, encode(None) over more items than ``chunk`` keeps only the vectors and recomputes each
+    chunk's activations in backward (bounded memory for a graph backbone on a large catalogue): the loss and
+    every gradient equal the one-piece computation, and backward runs the TCN again once per chunk."""
+    whole = make_encoder(tcn).train()
+    pieces = copy.deepcopy(whole)
+    pieces.chunk = 5  # 37 items -> 8 chunks
+    target = torch.randn(N_ITEMS, DIM, generator=torch.Generator().manual_seed(0))
+    calls, forward = [], pieces.tcn.forward
+    pieces.tcn.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    losses = []
+    for enc in (whole, pieces):
+        loss = ((enc.encode(None) - target) ** 2).sum()
+        forwards = len(calls)
+        loss.backward()
+        losses.append(loss.detach())
+    assert forwards == 8 and len(calls) == 16  # one forward per chunk, then one recomputation per chunk
+    torch.testing.assert_close(losses[1], losses[0])
+    for (name, a), (_, b) in zip(whole.named_parameters(), pieces.named_parameters()):
+        if a.grad is not None:
+            torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_attention_and_pooling_are_distributions():
     enc = make_encoder("attention")
     enc.train()

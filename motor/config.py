@@ -66,13 +66,15 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
         raise MotorError(f"{name} must be in {left}, {right}, got {value!r}")
 
 
-def check_ranges(obj) -> None:
-    """``check_range`` on every field of a config dataclass that declares its interval with ``doc``."""
+def check_ranges(obj, where: str = "") -> None:
+    """``check_range`` on every field of a config dataclass that declares its interval with ``doc``
+    (the message names the setting as ``where.field``, like the type errors of ``from_dict``)."""
     for f in dataclasses.fields(obj):
         bounds = f.metadata.get("range")
         if bounds is not None:
             low, high, low_open, high_open = bounds
-            check_range(f.name, getattr(obj, f.name), low, high, low_open=low_open, high_open=high_open)
+            check_range(f"{where}.{f.name}" if where else f.name, getattr(obj, f.name), low, high,
+                        low_open=low_open, high_open=high_open)
 
 
 def _check(value, tp, where: str):
@@ -143,7 +145,7 @@ def from_dict(cls: type[T], data: dict | None, where: str | None = None) -> T:
         raise MotorError(f"unknown setting {unknown[0]!r} for {where}{_did_you_mean(unknown[0], names)}")
     kwargs = {k: _check(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     obj = cls(**kwargs)
-    check_ranges(obj)
+    check_ranges(obj, where)
     validate = getattr(obj, "validate", None)
     if callable(validate):
         validate()

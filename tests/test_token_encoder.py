@@ -79,6 +79,28 @@ def test_training_over_many_chunks_recomputes_them_and_gets_the_same_gradients(t
             torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
+def test_last_ffn_on_the_pooled_item_vector_uses_the_same_parameters():
+    """last_ffn='item' runs the last block's FFN once on the pooled vector: the same parameters and attention
+    maps; with that FFN's output layer at zero (it adds nothing) both placements give the same vectors, and
+    otherwise they differ and the FFN still gets gradients."""
+    tokens, item = make_encoder("attention").eval(), make_encoder("attention", last_ffn="item").eval()
+    assert sum(p.numel() for p in item.parameters()) == sum(p.numel() for p in tokens.parameters())
+    ids = torch.arange(N_ITEMS)
+    torch.testing.assert_close(item.inspect_tokens(item.token_ids).attention,
+                               tokens.inspect_tokens(tokens.token_ids).attention)
+    assert not torch.allclose(item(ids), tokens(ids))
+    for enc in (tokens, item):
+        with torch.no_grad():
+            enc.tcn.blocks[-1].ffn[2].weight.zero_()
+            enc.tcn.blocks[-1].ffn[2].bias.zero_()
+    torch.testing.assert_close(item(ids), tokens(ids))
+    item.train()
+    with torch.no_grad():
+        item.tcn.blocks[-1].ffn[2].weight.normal_(std=0.1)
+    item(ids).pow(2).sum().backward()
+    assert item.tcn.blocks[-1].ffn[0].weight.grad.abs().sum() > 0
+
+
 def test_attention_and_pooling_are_distributions():
     enc = make_encoder("attention")
     enc.train()

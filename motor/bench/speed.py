@@ -1,7 +1,8 @@
 """Suite ``speed``: MOTOR's training epoch against ID's, per backbone, side by side in one process.
 
-For each backbone the variants (ID, MOTOR with the attention TCN, MOTOR with the ``mean`` TCN, and
-optionally the attention TCN compiled) are built on the same data and tokens, each with its own
+For each backbone the variants (ID, MOTOR with the attention TCN, MOTOR with the ``mean`` TCN, the
+attention TCN with its last FFN on the pooled vector (``last_ffn='item'``), and optionally the attention
+TCN compiled) are built on the same data and tokens, each with its own
 Adam, and their epochs are timed interleaved step by step (every batch through every variant in
 turn, ``repeats`` rounds, the first a warm-up), so the machine's load falls on all of them alike;
 the ratio is of the medians.
@@ -35,6 +36,7 @@ VARIANTS = {  # name -> (items, motor settings)
     "id": ("id", {}),
     "attention": ("motor", {}),
     "mean": ("motor", {"tcn": "mean"}),
+    "attention, item FFN": ("motor", {"last_ffn": "item"}),
     "attention+compile": ("motor", {"compile": True}),
 }
 

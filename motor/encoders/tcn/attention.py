@@ -131,15 +131,24 @@ class Block(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(d, ffn_mult * d), nn.GELU(), nn.Linear(ffn_mult * d, d), nn.Dropout(dropout))
 
     def forward(self, x: torch.Tensor, keep: bool = False, qkv: torch.Tensor | None = None,
-                logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One block; ``qkv`` (and ``logits``, precomputed from ``LN1(x)``) skip the first LayerNorm and projection."""
+                logits: torch.Tensor | None = None, ffn: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One block; ``qkv`` (and ``logits``, precomputed from ``LN1(x)``) skip the first LayerNorm and projection;
+        ``ffn=False`` stops after the attention (the caller runs ``feed_forward`` later, on pooled vectors)."""
         a, att = self.attn(self.ln1(x) if qkv is None else x, keep, qkv, logits)
         x = x + a
-        return x + self.ffn(self.ln2(x)), att
+        return (self.feed_forward(x) if ffn else x), att
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + FFN(LN2(x))``, on token states [B, T, d] or on pooled item vectors [B, d]."""
+        return x + self.ffn(self.ln2(x))
 
 
 class AttentionTCN(TokenCrossNetwork):
     """L pre-norm transformer blocks over the item's T tokens, final LayerNorm, attention pooling, Linear.
+
+    With ``last_ffn='item'`` the last block's feed-forward layer runs once on the pooled vector instead
+    of on each of the T tokens (its attention, and every earlier block, unchanged): the FFN was the
+    largest per-token cost of the default one-block TCN.
 
     Attention is cosine attention with a learned temperature per head (``qk_norm``); pooling is
     ``alpha = softmax(tau * H q / |q| + b_slot)`` with a learned temperature ``tau`` (``pool_scale``)
@@ -201,8 +210,11 @@ class AttentionTCN(TokenCrossNetwork):
         if not (self.training and self.cfg.dropout > 0):  # block 0's LayerNorm, q,k,v (+ norms) once per vocab entry
             first = self.blocks[0]
             qkv, logits = vocabulary_attention_inputs(first.attn.prepare(first.ln1(h0)), tids)
+        item_ffn = self.cfg.last_ffn == "item"  # the last block's FFN after pooling, once per item
+        last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
-            h, att = blk(h, keep, qkv, logits) if i == 0 else blk(h, keep)
+            ffn = not (item_ffn and i == last)
+            h, att = blk(h, keep, qkv, logits, ffn=ffn) if i == 0 else blk(h, keep, ffn=ffn)
             maps.append(att)
         h = self.ln_f(h)
         if self.pool_scale is None:
@@ -211,6 +223,8 @@ class AttentionTCN(TokenCrossNetwork):
             logits = self.pool_scale * (h @ F.normalize(self.query, dim=0))
         alpha = torch.softmax(logits if self.pool_bias is None else logits + self.pool_bias, dim=1)
         pooled = (alpha.unsqueeze(-1) * h).sum(1)
+        if item_ffn:
+            pooled = self.blocks[last].feed_forward(pooled)
         return TCNOutput(self.out(pooled), torch.stack(maps) if keep else None, alpha)
 
     @classmethod

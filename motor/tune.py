@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motor.config import doc, to_dict
+from motor.config import check_ranges, doc, to_dict
 from motor.errors import MotorError
 
 METRIC = "recall@20"  # validation metric that is maximised
@@ -57,12 +57,17 @@ class TuneConfig:
     prune_warmup: int = doc(5, "epochs a trial always runs before it can be pruned")
     defaults_first: bool = doc(True, "trial 0 trains the starting configuration's own values (the documented "
                                      "defaults), so the chosen settings are never worse on validation than them")
+    confirm_top: int = doc(0, "after the search, train the N best trials again with confirm_seeds more training "
+                              "seeds each and choose by their mean validation figure (one seed's best is partly "
+                              "luck, the winner's curse); 0 = choose by the search's one seed", low=0)
+    confirm_seeds: int = doc(2, "extra training seeds per confirmed trial (seeds base + 1, base + 2, ...)", low=1)
 
     def validate(self):
         if self.budget < 1:
             raise MotorError(f"budget is a number of trials, at least 1, got {self.budget}; try 20")
         if self.startup_trials < 0 or self.prune_warmup < 0:
             raise MotorError("startup_trials and prune_warmup must be 0 or more")
+        check_ranges(self, "tune")  # confirm_top, confirm_seeds (also when built without from_dict)
 
 
 # --- search space ---------------------------------------------------------------------------------
@@ -271,18 +276,23 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
         study.enqueue(starting_values(base, space))
     tokenizers: dict = {}
 
-    for _ in range(max(0, cfg.budget - done)):
-        trial = study.ask()
-        params = suggest(trial, space)
-        run_cfg = apply_params(base, params)
-        t0 = time.perf_counter()
-        flag = {"pruned": False}  # set from the per-epoch report, read by the trainer's should_stop
+    def fit_valid(run_cfg, progress=None, should_stop=None):
+        """Train one configuration on the split; validation figures only (``evaluate_test=False``)."""
         tok = None
         if run_cfg.items == "motor":  # tokenizers depend on (m, k) only: fit each once
             key = (run_cfg.tokenizer.m, run_cfg.tokenizer.k)
             if key not in tokenizers:
                 tokenizers[key] = tokenize(ds, run_cfg.tokenizer)
             tok = tokenizers[key]
+        model = build_model(run_cfg, ctx, tok)
+        return Trainer(run_cfg.train).fit(model, split, progress, should_stop, evaluate_test=False)
+
+    for _ in range(max(0, cfg.budget - done)):
+        trial = study.ask()
+        params = suggest(trial, space)
+        run_cfg = apply_params(base, params)
+        t0 = time.perf_counter()
+        flag = {"pruned": False}  # set from the per-epoch report, read by the trainer's should_stop
 
         def progress(p, trial=trial, flag=flag):
             if p.stage == "epoch":
@@ -290,9 +300,7 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
                 flag["pruned"] = flag["pruned"] or trial.should_prune()
 
         try:
-            model = build_model(run_cfg, ctx, tok)
-            result = Trainer(run_cfg.train).fit(model, split, progress, lambda flag=flag: flag["pruned"],
-                                                evaluate_test=False)
+            result = fit_valid(run_cfg, progress, lambda flag=flag: flag["pruned"])
         except MotorError as e:  # e.g. a loss that diverged in the first epoch at a large learning rate
             study.tell(trial, state="FAIL")
             log(f"trial {trial.number} failed: {e}")
@@ -312,6 +320,15 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
         raise MotorError(f"none of the {len(finished)} trials finished (all failed or were pruned); try a smaller "
                          f"learning-rate range or more budget")
     best = max(complete, key=lambda t: (t["value"], -t["number"]))
+    confirmed = []
+    if cfg.confirm_top:
+        def valid_at(params: dict, seed: int) -> float:
+            run_cfg = apply_params(base, {**_params_for_space(params, space), "train.seed": seed})
+            return float(fit_valid(run_cfg).valid.get(METRIC, 0.0))
+
+        confirmed = confirm(complete, cfg, valid_at, base.train.seed, log, emit)
+        chosen = max(confirmed, key=lambda c: (c["mean_valid"], -c["number"]))
+        best = next(t for t in complete if t["number"] == chosen["number"])
     best_cfg = apply_params(base, _params_for_space(best["params"], space))
     (out / "best_config.json").write_text(json.dumps(best_cfg.to_dict(), indent=2))
 
@@ -325,6 +342,7 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
                                                for k, v in space.items()},
         "trials": finished,
         "best": {"number": best["number"], "valid": best["value"], "params": best["params"]},
+        "confirm": confirmed,
         "final": {"valid": final.metrics["valid"], "test": final.metrics["test"],
                   "cold": final.metrics.get("cold", {}), "best_epoch": final.metrics["best_epoch"],
                   "by_popularity": by_popularity(final.model, final.split, best_cfg.train.protocol)},
@@ -332,6 +350,21 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
     }
     (out / "tune.json").write_text(json.dumps(summary, indent=2, default=float))
     return summary
+
+
+def confirm(complete: list[dict], cfg: TuneConfig, valid_at: Callable[[dict, int], float], seed: int,
+            log: Callable[[str], None], emit: Callable[[str, dict], None]) -> list[dict]:
+    """The ``cfg.confirm_top`` best trials, each trained again at seeds ``seed + 1 .. seed + confirm_seeds``
+    (``valid_at(params, seed)`` -> validation figure): per trial its figures by seed and their mean."""
+    top = sorted(complete, key=lambda t: (-t["value"], t["number"]))[:cfg.confirm_top]
+    out = []
+    for t in top:
+        values = [t["value"]] + [valid_at(t["params"], seed + i) for i in range(1, cfg.confirm_seeds + 1)]
+        out.append({"number": t["number"], "valid_by_seed": values, "mean_valid": float(np.mean(values))})
+        log(f"confirm trial {t['number']}: valid {METRIC} " + " / ".join(f"{v:.4f}" for v in values)
+            + f" over seeds {seed}..{seed + cfg.confirm_seeds}, mean {out[-1]['mean_valid']:.4f}")
+        emit("confirm", {"number": t["number"], "mean_valid": out[-1]["mean_valid"]})
+    return out
 
 
 # --- command line -------------------------------------------------------------------------------------
@@ -354,6 +387,10 @@ def add_parser(sub) -> None:
     p.add_argument("--config", help="a RunConfig JSON to start from (the searched settings are overridden)")
     p.add_argument("--threads", type=int)
     p.add_argument("--random-search", action="store_true", help="seeded random search even if optuna is installed")
+    p.add_argument("--confirm-top", type=int, default=0,
+                   help="train the N best trials again on --confirm-seeds more seeds and choose by the mean "
+                        "validation figure (default 0: the search's one seed decides)")
+    p.add_argument("--confirm-seeds", type=int, default=2, help="extra seeds per confirmed trial (default 2)")
     p.add_argument("--out", required=True, help="folder for study.db, best_config.json, tune.json, final_run/")
     p.set_defaults(func=cmd_tune)
 
@@ -380,7 +417,7 @@ def base_config(a):
 
 def cmd_tune(a) -> int:
     base = base_config(a)
-    cfg = TuneConfig(budget=a.budget, seed=a.seed)
+    cfg = TuneConfig(budget=a.budget, seed=a.seed, confirm_top=a.confirm_top, confirm_seeds=a.confirm_seeds)
     s = tune(base, cfg, a.out, use_optuna=False if a.random_search else None)
     t = s["final"]["test"]
     print(f"{s['search']}: {len(s['trials'])} trials, best valid {METRIC} {s['best']['valid']:.4f} "

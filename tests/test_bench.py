@@ -143,12 +143,13 @@ def test_regimes_tune_missing_cells_once_then_reuse_and_report_popularity(tmp_pa
     monkeypatch.setenv("MOTOR_CACHE_DIR", str(tmp_path / "cache"))
     data = str(write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10))
     opts = regimes.RegimesOptions(quick=True, tune_budget=2, tuned_dir=str(tmp_path / "tuned"), items=["id"],
-                                  tune_fractions=[0.5], write=False)
+                                  tune_fractions=[0.5], tune_confirm_top=1, write=False)
     cells = [(data, 0.5), (data, 1.0)]  # only F = 0.5 is tuned
     assert regimes.tune_missing(opts, cells, ["bpr"], threads=1) == []
     folder = regimes.tuned_folder(opts.tuned_dir, data, "bpr", "id", 0.5)
     summary = json.loads((folder / "tune.json").read_text())
     assert summary["budget"] == 2 and len(summary["trials"]) == 2
+    assert [len(c["valid_by_seed"]) for c in summary["confirm"]] == [3]  # --confirm-top 1, two more seeds
     assert not regimes.tuned_folder(opts.tuned_dir, data, "bpr", "id", 1.0).exists()
     got = regimes.tuned_settings(opts.tuned_dir, data, "bpr", "id", 0.5)
     assert "lr" in got["train"]  # the tuner's lr, not its epochs or seed

@@ -108,3 +108,45 @@ def test_cli_tune_writes_config_and_summary(tmp_path):
     assert "best valid recall@20" in r.stdout and (tmp_path / "out" / "best_config.json").exists()
     bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "0", "--out", tmp_path / "o")
     assert bad.returncode == 2 and "budget" in bad.stderr
+
+
+def test_confirming_the_top_trials_on_more_seeds_chooses_by_their_mean(tmp_path, monkeypatch):
+    """confirm_top: the N best trials are trained again at more seeds (validation only, before the final run's
+    test figures), and the chosen trial is the one with the best mean, not the best single seed."""
+    data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
+    log, event = instrumented(monkeypatch)
+    cfg = TuneConfig(budget=4, seed=1, confirm_top=2, confirm_seeds=2)
+    s = tune(base_config(data), cfg, tmp_path / "out", log=lambda m: None, event=event, use_optuna=False)
+    check_order(log, 4)
+    confirms = [i for i, (kind, _) in enumerate(log) if kind == "confirm"]
+    final = [i for i, (kind, _) in enumerate(log) if kind == "final"][0]
+    assert len(confirms) == 2 and max(confirms) < final  # confirmed before any test figure
+    by_value = sorted((t for t in s["trials"] if t["state"] == "COMPLETE"), key=lambda t: -t["value"])
+    assert [c["number"] for c in s["confirm"]] == [t["number"] for t in by_value[:2]]
+    for c, t in zip(s["confirm"], by_value):
+        assert len(c["valid_by_seed"]) == 3 and c["valid_by_seed"][0] == t["value"]
+        assert c["mean_valid"] == pytest.approx(sum(c["valid_by_seed"]) / 3)
+    assert s["best"]["number"] == max(s["confirm"], key=lambda c: (c["mean_valid"], -c["number"]))["number"]
+    with pytest.raises(Exception, match="tune.confirm_seeds must be in"):
+        tune(base_config(data), TuneConfig(budget=1, confirm_top=1, confirm_seeds=0), tmp_path / "o2",
+             log=lambda m: None, use_optuna=False)
+
+
+def test_the_confirmed_mean_decides_over_the_single_search_seed(tmp_path, monkeypatch):
+    import motor.tune as tune_module
+
+    data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
+    real = tune_module.confirm
+
+    def upside_down(complete, cfg, valid_at, seed, log, emit):  # the search's runner-up wins on the other seeds
+        out = real(complete, cfg, lambda params, s: 0.0, seed, log, emit)
+        out[1]["mean_valid"], out[0]["mean_valid"] = 1.0, 0.0
+        return out
+
+    monkeypatch.setattr(tune_module, "confirm", upside_down)
+    s = tune(base_config(data), TuneConfig(budget=3, seed=1, confirm_top=2, confirm_seeds=1), tmp_path / "out",
+             log=lambda m: None, use_optuna=False)
+    ranked = sorted((t for t in s["trials"] if t["state"] == "COMPLETE"), key=lambda t: (-t["value"], t["number"]))
+    assert s["best"]["number"] == ranked[1]["number"] != ranked[0]["number"]
+    best_cfg = json.loads((tmp_path / "out" / "best_config.json").read_text())
+    assert best_cfg["train"]["lr"] == pytest.approx(ranked[1]["params"]["train.lr"])

@@ -68,6 +68,8 @@ class RegimesOptions(BenchOptions):
     tune_budget: int = doc(0, "tune the cells at --tune-fractions first: trials per backbone x items x regime "
                               "(validation only, the same for ID and MOTOR); 0 = no tuning")
     tune_fractions: list[float] = doc([0.1], "training fractions whose cells --tune-budget tunes")
+    tune_confirm_top: int = doc(0, "tuning: train the N best trials again on 2 more seeds and choose by the mean "
+                                   "(`motor tune --confirm-top`); 0 = the search's one seed decides", low=0)
     device: str = doc("auto", "where each run trains (auto: a GPU when torch sees one, else cpu; cpu; cuda); not part of a run's identity, so a "
                              "run log resumes across machines, and each row records where it ran")
 
@@ -122,7 +124,7 @@ def tune_missing(opts: RegimesOptions, cells: list[tuple[str, float]], names: li
         cmd = [sys.executable, "-m", "motor", "tune", "--data", data, "--backbone", backbone, "--items", items,
                "--budget", str(opts.tune_budget), "--train-fraction", str(fraction), "--seed", "0",
                "--epochs", str(train["epochs"]), "--patience", str(train["patience"]), "--threads", str(threads),
-               "--out", str(out)]
+               "--confirm-top", str(opts.tune_confirm_top), "--out", str(out)]
         r = subprocess.run(cmd, capture_output=True, text=True, env=child_env(threads), cwd=ROOT, timeout=6 * 3600)
         line = last_line(r.stdout if r.returncode == 0 else r.stderr)
         print(json.dumps({"tuned": out.name, "ok": r.returncode == 0, "result": line}), flush=True)

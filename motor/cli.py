@@ -27,14 +27,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _data_args(p):
-    p.add_argument("--data", default="demo", help="'demo' or a dataset folder (MMRec or simple format)")
-    p.add_argument("--kcore", type=int, default=0, help="iterative k-core filter (0 = off)")
-    p.add_argument("--duplicates", choices=["error", "keep_last"], default="error")
-    p.add_argument("--missing-features", choices=["error", "fill_mean", "fill_zero"], default="error")
+    # No argparse defaults: an option not given leaves the --config file's value (or DataConfig's default:
+    # demo, no k-core, duplicates and missing features refused) in place
+    p.add_argument("--data", help="'demo' (the default), 'demo-longtail', 'ml100k' or a dataset folder (MMRec or "
+                                  "simple format)")
+    p.add_argument("--kcore", type=int, help="iterative k-core filter (default 0 = off)")
+    p.add_argument("--duplicates", choices=["error", "keep_last"], help="default: error")
+    p.add_argument("--missing-features", choices=["error", "fill_mean", "fill_zero"], help="default: error")
 
 
 def _data_cfg(a) -> dict:
-    return {"data": a.data, "kcore": a.kcore, "duplicates": a.duplicates, "missing_features": a.missing_features}
+    """The data options given on the command line (those not given are absent, not their defaults)."""
+    given = {"data": a.data, "kcore": a.kcore, "duplicates": a.duplicates, "missing_features": a.missing_features}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _pq_args(p):
@@ -150,7 +155,7 @@ def train_overrides(a) -> dict:
     then every --set (a later --set of the same path wins)."""
     from motor.config import parse_assignment
 
-    out: dict = {"data": _data_cfg(a)}
+    out: dict = {f"data.{k}": v for k, v in _data_cfg(a).items()}
     pq = _pq_cfg(a)
     if pq:
         out["tokenizer"] = pq

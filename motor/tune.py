@@ -374,7 +374,8 @@ def add_parser(sub) -> None:
     """``python -m motor tune``: registered by motor.cli like the features and bench commands."""
     p = sub.add_parser("tune", help="search learning rate, regularisation (and MOTOR token settings) on validation "
                                     "Recall@20; write the chosen config and its test figures")
-    p.add_argument("--data", default="demo", help="'demo', 'demo-longtail', 'ml100k' or a dataset folder")
+    p.add_argument("--data", help="'demo' (the default, unless --config names one), 'demo-longtail', 'ml100k' or a "
+                                  "dataset folder")
     p.add_argument("--backbone", required=True, help="bpr, lightgcn, vbpr, ...")
     p.add_argument("--items", choices=["id", "motor"], required=True)
     p.add_argument("--budget", type=int, default=20, help="trials; use the same for ID and MOTOR (default 20)")
@@ -399,8 +400,8 @@ def base_config(a):
     """The RunConfig every trial starts from: the preset, then --config, then the options."""
     from motor.presets import preset
 
-    overrides = {"backbone": a.backbone, "items": a.items, "data.data": a.data, "train.seed": a.seed}
-    for path, val in (("split.train_fraction", a.train_fraction), ("split.seed", a.split_seed),
+    overrides = {"backbone": a.backbone, "items": a.items, "train.seed": a.seed}
+    for path, val in (("data.data", a.data), ("split.train_fraction", a.train_fraction), ("split.seed", a.split_seed),
                       ("train.epochs", a.epochs), ("train.patience", a.patience), ("train.threads", a.threads)):
         if val is not None:
             overrides[path] = val
@@ -423,6 +424,6 @@ def cmd_tune(a) -> int:
     print(f"{s['search']}: {len(s['trials'])} trials, best valid {METRIC} {s['best']['valid']:.4f} "
           f"(trial {s['best']['number']})")
     print("test  " + "  ".join(f"{k} {t[k]:.4f}" for k in ("recall@20", "ndcg@20") if k in t))
-    print(f"chosen settings: {Path(a.out) / 'best_config.json'} (python -m motor train --config FILE --data "
-          f"{a.data}); summary: {Path(a.out) / 'tune.json'}")
+    print(f"chosen settings: {Path(a.out) / 'best_config.json'} (python -m motor train --config FILE; it names "
+          f"its dataset); summary: {Path(a.out) / 'tune.json'}")
     return 0

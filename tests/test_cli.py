@@ -92,3 +92,23 @@ def test_device_option_reaches_the_config_and_cuda_without_a_gpu_is_one_line(sim
         pytest.skip("this machine has a GPU")
     r = motor("train", "--data", simple_dir, "--device", "cuda", "--epochs", "1")
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "no CUDA device" in r.stderr, r.stderr
+
+
+def test_a_config_file_keeps_its_dataset_unless_the_command_line_names_one(tmp_path):
+    """`train --config FILE` trains on the FILE's dataset (a tuned best_config.json names it); only an explicit
+    --data (or another data option) overrides it, and with neither the default is the demo."""
+    from motor.cli import build_run_config, make_parser
+
+    cfg_file = tmp_path / "best_config.json"
+    cfg_file.write_text(json.dumps({"data": {"data": "ml100k", "kcore": 2}, "backbone": "lightgcn",
+                                    "train": {"lr": 0.0123}}))
+    parse = make_parser().parse_args
+    cfg = build_run_config(parse(["train", "--config", str(cfg_file), "--seed", "999"]))
+    assert (cfg.data.data, cfg.data.kcore, cfg.train.lr, cfg.train.seed) == ("ml100k", 2, 0.0123, 999)
+    cfg = build_run_config(parse(["train", "--config", str(cfg_file), "--data", "demo"]))
+    assert (cfg.data.data, cfg.data.kcore) == ("demo", 2)  # only the named option changes
+    assert build_run_config(parse(["train"])).data.data == "demo"
+    a = parse(["tune", "--backbone", "bpr", "--items", "id", "--config", str(cfg_file), "--out", str(tmp_path)])
+    from motor.tune import base_config
+
+    assert base_config(a).data.data == "ml100k"

@@ -117,6 +117,10 @@ def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
     assert "within 2% of ID on 1 of 1" in lines[1]
     png = regimes.plot(cells, tmp_path / "gap.png")
     assert Image.open(png).size == (1000, 620)
+    longtail = [{**c, "dataset": "demo-longtail"} for c in cells if c["train_fraction"] == 1.0]
+    assert regimes.plot(longtail, tmp_path / "point.png") is None  # one F: a point for the table, not a line
+    both = regimes.plot(cells + longtail, tmp_path / "both.png")  # the sweep alone is drawn
+    assert Image.open(both).size == (1000, 620)
     table = regimes.regimes_table(cells, opts, [], png, rows)
     assert "| ml100k | 0.1 | lightgcn | 1/1 | 0.1000 | 0.1400 | +0.0400 |" in table and "2.00x" in table
 

@@ -248,8 +248,14 @@ def aggregate(rows: list[dict]) -> list[dict]:
 
 
 def plot(cells: list[dict], path: Path) -> Path | None:
-    """MOTOR minus ID (test Recall@20) against F, one line per backbone, one PNG per sweep dataset."""
+    """MOTOR minus ID (test Recall@20) against F, one line per backbone (and sweep dataset); datasets run at one
+    F only are left to the table."""
     gaps = [c for c in cells if c.get("test_recall@20_minus_id") is not None]
+    fractions: dict[str, set] = {}
+    for c in gaps:
+        fractions.setdefault(c["dataset"], set()).add(c["train_fraction"])
+    # a dataset run at one F only (the long-tail set) is a point, not a line against F: the table has it
+    gaps = [c for c in gaps if len(fractions[c["dataset"]]) > 1]
     datasets = list(dict.fromkeys(c["dataset"] for c in gaps))
     if not datasets:
         return None

@@ -7,7 +7,8 @@ is replaced by the index of its nearest of K codewords (faiss ``ProductQuantizer
 so one embedding table of ``V = sum_m M_m * K_m`` rows holds them all, and items with similar
 content share tokens. Fitting uses all items, interacted with or not (the cold-start point);
 above ``fit_per_codeword x K`` items (16,384 at the defaults) the codebooks learn from a seeded sample
-of them, as faiss would, and every item is still tokenized; ``Tokenizer.encode`` turns the content of new items into token ids with the same codebooks.
+of them, as faiss would, and every item is still tokenized; ``Tokenizer.encode`` turns the content
+of new items into token ids with the same codebooks.
 
 Missing content (an item without a poster, marked by ``Modality.present``): the codebooks of
 that modality are fitted on the present rows only, and each of its slots gets one reserved

@@ -70,8 +70,9 @@ class RegimesOptions(BenchOptions):
     tune_fractions: list[float] = doc([0.1], "training fractions whose cells --tune-budget tunes")
     tune_confirm_top: int = doc(0, "tuning: train the N best trials again on 2 more seeds and choose by the mean "
                                    "(`motor tune --confirm-top`); 0 = the search's one seed decides", low=0)
-    device: str = doc("auto", "where each run trains (auto: a GPU when torch sees one, else cpu; cpu; cuda); not part of a run's identity, so a "
-                             "run log resumes across machines, and each row records where it ran")
+    device: str = doc("auto", "where each run trains (auto: a GPU when torch sees one, else cpu; cpu; cuda); not "
+                              "part of a run's identity, so a run log resumes across machines, and each row "
+                              "records where it ran")
 
     def __post_init__(self):
         if self.quick:

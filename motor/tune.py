@@ -51,10 +51,10 @@ TOKEN_DIM = (32, 64, 128)
 class TuneConfig:
     """How the search runs; what is searched is in ``search_space``."""
 
-    budget: int = doc(20, "trials (configurations trained), the same for ID and MOTOR")
+    budget: int = doc(20, "trials (configurations trained), the same for ID and MOTOR; typical 10 to 50", low=1)
     seed: int = doc(0, "seed of the sampler (TPE or random)")
-    startup_trials: int = doc(5, "random trials before TPE models the results, and before pruning starts")
-    prune_warmup: int = doc(5, "epochs a trial always runs before it can be pruned")
+    startup_trials: int = doc(5, "random trials before TPE models the results, and before pruning starts", low=0)
+    prune_warmup: int = doc(5, "epochs a trial always runs before it can be pruned", low=0)
     defaults_first: bool = doc(True, "trial 0 trains the starting configuration's own values (the documented "
                                      "defaults), so the chosen settings are never worse on validation than them")
     confirm_top: int = doc(0, "after the search, train the N best trials again with confirm_seeds more training "
@@ -63,11 +63,7 @@ class TuneConfig:
     confirm_seeds: int = doc(2, "extra training seeds per confirmed trial (seeds base + 1, base + 2, ...)", low=1)
 
     def validate(self):
-        if self.budget < 1:
-            raise MotorError(f"budget is a number of trials, at least 1, got {self.budget}; try 20")
-        if self.startup_trials < 0 or self.prune_warmup < 0:
-            raise MotorError("startup_trials and prune_warmup must be 0 or more")
-        check_ranges(self, "tune")  # confirm_top, confirm_seeds (also when built without from_dict)
+        check_ranges(self, "tune")  # the fields' declared ranges, also when built without from_dict
 
 
 # --- search space ---------------------------------------------------------------------------------

@@ -127,6 +127,8 @@ def test_confirming_the_top_trials_on_more_seeds_chooses_by_their_mean(tmp_path,
         assert len(c["valid_by_seed"]) == 3 and c["valid_by_seed"][0] == t["value"]
         assert c["mean_valid"] == pytest.approx(sum(c["valid_by_seed"]) / 3)
     assert s["best"]["number"] == max(s["confirm"], key=lambda c: (c["mean_valid"], -c["number"]))["number"]
+    with pytest.raises(Exception, match=r"tune.budget must be in \[1, inf\), got 0"):
+        TuneConfig(budget=0).validate()
     with pytest.raises(Exception, match="tune.confirm_seeds must be in"):
         tune(base_config(data), TuneConfig(budget=1, confirm_top=1, confirm_seeds=0), tmp_path / "o2",
              log=lambda m: None, use_optuna=False)

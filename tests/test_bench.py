@@ -233,3 +233,14 @@ def test_quick_regimes_benchmark_compares_id_and_motor_per_backbone():
     assert {line.split("|")[2].strip() for line in rows} == fractions, r.stdout
     assert len(rows) == 2 * len(fractions)
     assert all(re.search(r"\| [+-]0\.\d{4} \|", line) for line in rows)  # MOTOR minus ID, both modes ran
+
+
+def test_where_a_run_trains_is_not_part_of_its_identity():
+    """The run log resumes across machines: a run's device goes into its config, not into the logged key."""
+    from motor.bench.backbones import make_run
+    from motor.bench.runlog import key
+
+    gpu = make_run("demo", "bpr", "id", 1, {"train": {"epochs": 2}}, device="cuda", train_fraction=0.5)
+    here = make_run("demo", "bpr", "id", 1, {"train": {"epochs": 2}}, train_fraction=0.5)
+    assert key(gpu.head) == key(here.head) and gpu.head == here.head
+    assert gpu.config["train"]["device"] == "cuda" and "device" not in here.config["train"]

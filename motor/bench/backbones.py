@@ -64,8 +64,9 @@ def train_settings(quick: bool) -> dict:
 
 
 def make_run(data: str, name: str, items: str, seed: int, settings: dict, split: dict | None = None,
-             **columns) -> Run:
-    """One run of the table: ``settings`` ({"train", "motor", "tuned", ...}) is logged as its identity."""
+             device: str | None = None, **columns) -> Run:
+    """One run of the table: ``settings`` ({"train", "motor", "tuned", ...}) is logged as its identity;
+    ``device`` (train.device) is not part of it: where a run trains changes its figures only by rounding."""
     head = {"dataset": data, "backbone": name, "items": items, **columns, "seed": seed,
             "settings": json.dumps(settings, sort_keys=True)}
     cfg = {"data": {"data": data}, "backbone": name, "items": items, "split": dict(split or {}),
@@ -74,6 +75,8 @@ def make_run(data: str, name: str, items: str, seed: int, settings: dict, split:
         cfg.update(json.loads(json.dumps(settings.get("motor") or {})))
     for section, values in (settings.get("tuned") or {}).items():
         cfg[section] = {**cfg.get(section, {}), **values}
+    if device is not None:
+        cfg["train"]["device"] = device
     return Run(head, cfg)
 
 

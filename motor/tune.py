@@ -376,6 +376,8 @@ def add_parser(sub) -> None:
     p.add_argument("--items", choices=["id", "motor"], required=True)
     p.add_argument("--budget", type=int, default=20, help="trials; use the same for ID and MOTOR (default 20)")
     p.add_argument("--train-fraction", type=float, help="keep this fraction of each user's training interactions")
+    p.add_argument("--cold-items", type=float, help="fraction of items held out as cold (e.g. 0.1); never read by "
+                                                     "the search, which scores warm validation only")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial's training")
     p.add_argument("--split-seed", type=int)
     p.add_argument("--epochs", type=int, help="maximum epochs per trial (default: the preset's)")
@@ -397,7 +399,8 @@ def base_config(a):
     from motor.presets import preset
 
     overrides = {"backbone": a.backbone, "items": a.items, "train.seed": a.seed}
-    for path, val in (("data.data", a.data), ("split.train_fraction", a.train_fraction), ("split.seed", a.split_seed),
+    for path, val in (("data.data", a.data), ("split.train_fraction", a.train_fraction),
+                      ("split.cold_items", a.cold_items), ("split.seed", a.split_seed),
                       ("train.epochs", a.epochs), ("train.patience", a.patience), ("train.threads", a.threads)):
         if val is not None:
             overrides[path] = val

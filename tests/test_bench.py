@@ -51,12 +51,16 @@ def test_suite_options_are_typed_dataclasses_built_from_the_command_line():
     from motor.bench.backbones import BackbonesOptions
     from motor.bench.cli import SUITES
     from motor.cli import make_parser
+    from motor.errors import MotorError
 
-    args = make_parser().parse_args(["bench", "backbones", "--datasets", "demo,ml100k", "--seeds", "2", "--no-tuned",
-                                     "--cold-items", "0.2", "--no-write"])
+    args = make_parser().parse_args(["bench", "backbones", "--datasets", "demo,ml100k", "--seeds", "2",
+                                     "--cold-items", "0.2", "--tune-budget", "6", "--no-write"])
     suite = SUITES[args.suite]
     opts = suite.options(**{k: getattr(args, k) for k in suite.options.__dataclass_fields__})
-    assert opts == BackbonesOptions(datasets=["demo", "ml100k"], seeds=2, tuned=False, cold_items=0.2, write=False)
+    assert opts == BackbonesOptions(datasets=["demo", "ml100k"], seeds=2, cold_items=0.2, tune_budget=6, write=False)
+    assert opts.tune_on == "demo" and opts.tuned_dir.endswith("tuned")  # tuning chooses the default folder
+    with pytest.raises(MotorError, match="--tune-budget"):
+        BackbonesOptions(tune_budget=-1)
     assert BackbonesOptions(quick=True).seeds == 1 and BackbonesOptions(quick=True).datasets == ["demo"]
     assert {"core", "size", "backbones", "features", "scale", "regimes"} <= set(SUITES)
 
@@ -125,41 +129,68 @@ def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
     assert "| ml100k | 0.1 | lightgcn | 1/1 | 0.1000 | 0.1400 | +0.0400 |" in table and "2.00x" in table
 
 
-def test_regimes_take_the_tuners_settings_but_keep_their_own_training_length_and_split(tmp_path):
-    from motor.bench.regimes import tuned_settings
+def test_suites_take_the_tuners_settings_but_keep_their_own_training_length_and_split(tmp_path):
+    from motor.bench.tuning import TuneCell, tuned_settings
 
-    cell = tmp_path / "ml100k-lightgcn-motor-f0.1"
-    cell.mkdir()
-    (cell / "best_config.json").write_text(json.dumps({
+    cell = TuneCell("ml100k", "lightgcn", "motor", 0.1)
+    assert cell.folder(tmp_path).name == "ml100k-lightgcn-motor-f0.1"  # the regimes' folders, as logged
+    assert TuneCell("demo", "bpr", "id", 1.0, 0.1).folder(tmp_path).name == "demo-bpr-id-f1-c0.1"
+    cell.folder(tmp_path).mkdir()
+    (cell.folder(tmp_path) / "best_config.json").write_text(json.dumps({
         "data": {"data": "ml100k"}, "split": {"train_fraction": 0.1}, "backbone": "lightgcn", "items": "motor",
         "train": {"lr": 0.02, "epochs": 7, "patience": 3, "seed": 5}, "model": {"reg_weight": 0.001},
         "tokenizer": {"k": 256}}))
-    got = tuned_settings(str(tmp_path), "ml100k", "lightgcn", "motor", 0.1)
+    got = tuned_settings(str(tmp_path), cell)
     assert got == {"train": {"lr": 0.02}, "model": {"reg_weight": 0.001}, "tokenizer": {"k": 256}}
-    assert tuned_settings(str(tmp_path), "ml100k", "lightgcn", "id", 0.1) is None
-    assert tuned_settings(None, "ml100k", "lightgcn", "motor", 0.1) is None
+    assert tuned_settings(str(tmp_path), TuneCell("ml100k", "lightgcn", "id", 0.1)) is None
+    assert tuned_settings(None, cell) is None
 
 
-def test_regimes_tune_missing_cells_once_then_reuse_and_report_popularity(tmp_path, monkeypatch):
+def test_backbones_suite_trains_every_dataset_with_the_settings_tuned_on_one(tmp_path, monkeypatch):
+    from motor.bench import backbones
+    from motor.bench.tuning import TuneCell
+    from motor.errors import MotorError
+
+    root = tmp_path / "tuned"
+    for items, lr in (("id", 0.003), ("motor", 0.02)):  # tuned already: nothing is searched again
+        folder = TuneCell("demo", "bpr", items, 1.0, 0.1).folder(root)
+        folder.mkdir(parents=True)
+        (folder / "best_config.json").write_text(json.dumps({"train": {"lr": lr, "epochs": 3}}))
+    seen = []
+    monkeypatch.setattr(backbones, "run_all", lambda runs, *a, **k: seen.extend(runs) or [])
+    opts = backbones.BackbonesOptions(datasets=["demo", "ml100k"], backbones=["bpr"], seeds=1, tune_budget=4,
+                                      tuned_dir=str(root), write=False)
+    with pytest.raises(MotorError, match="no finished runs"):
+        backbones.run(opts)
+    lrs = {(r.head["dataset"], r.head["backbone"], r.head["items"]): r.config["train"]["lr"] for r in seen}
+    assert lrs == {("demo", "bpr", "id"): 0.003, ("demo", "bpr", "motor"): 0.02,
+                   ("ml100k", "bpr", "id"): 0.003, ("ml100k", "bpr", "motor"): 0.02}
+    assert all(r.config["train"]["epochs"] == 100 for r in seen)  # the benchmark's length, not the tuner's
+
+
+def test_tune_missing_cells_once_then_reuse_and_report_popularity(tmp_path, monkeypatch):
     from motor.bench import regimes
+    from motor.bench.tuning import TuneCell, tune_missing, tuned_settings
     from tests.conftest import write_simple
 
     monkeypatch.setenv("MOTOR_CACHE_DIR", str(tmp_path / "cache"))
     data = str(write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10))
     opts = regimes.RegimesOptions(quick=True, tune_budget=2, tuned_dir=str(tmp_path / "tuned"), items=["id"],
                                   tune_fractions=[0.5], tune_confirm_top=1, write=False)
-    cells = [(data, 0.5), (data, 1.0)]  # only F = 0.5 is tuned
-    assert regimes.tune_missing(opts, cells, ["bpr"], threads=1) == []
-    folder = regimes.tuned_folder(opts.tuned_dir, data, "bpr", "id", 0.5)
+    cells = [TuneCell(data, "bpr", "id", 0.5), TuneCell(data, "bpr", "id", 1.0, cold_items=0.1)]
+    train = {"epochs": 2, "patience": 1}
+    assert tune_missing(cells, opts.tuned_dir, 2, train, threads=1, confirm_top=1) == []
+    folder = cells[0].folder(opts.tuned_dir)
     summary = json.loads((folder / "tune.json").read_text())
     assert summary["budget"] == 2 and len(summary["trials"]) == 2
     assert [len(c["valid_by_seed"]) for c in summary["confirm"]] == [3]  # --confirm-top 1, two more seeds
-    assert not regimes.tuned_folder(opts.tuned_dir, data, "bpr", "id", 1.0).exists()
-    got = regimes.tuned_settings(opts.tuned_dir, data, "bpr", "id", 0.5)
+    held = json.loads((cells[1].folder(opts.tuned_dir) / "best_config.json").read_text())
+    assert held["split"]["cold_items"] == 0.1  # tuned on the split the suite will train on
+    got = tuned_settings(opts.tuned_dir, cells[0])
     assert "lr" in got["train"]  # the tuner's lr, not its epochs or seed
     assert "epochs" not in got["train"] and "seed" not in got["train"]
     stamp = (folder / "best_config.json").stat().st_mtime_ns
-    assert regimes.tune_missing(opts, cells, ["bpr"], threads=1) == []  # a tuned cell is not tuned again
+    assert tune_missing(cells, opts.tuned_dir, 2, train, threads=1) == []  # a tuned cell is not tuned again
     assert (folder / "best_config.json").stat().st_mtime_ns == stamp
     # the popularity reference on the same split, and the table line that counts backbones below it
     ref = regimes.popularity_reference(data, 0.5, 0.0)

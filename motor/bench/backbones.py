@@ -14,19 +14,9 @@ import numpy as np
 from motor.bench.harness import BENCH_MOTOR, BENCH_TRAIN, OUT, QUICK_TRAIN, BenchOptions, cores
 from motor.bench.report import Section, fmt, write_csv
 from motor.bench.runlog import Run, run_all
-from motor.config import doc
+from motor.bench.tuning import TuneCell, tune_missing, tuned_settings
+from motor.config import check_ranges, doc
 from motor.errors import MotorError
-
-# Per (backbone, items) settings chosen on demo validation Recall@20 by benchmarks/motor_sweep.py
-# (one seed; ID and MOTOR each given the same learning-rate choices; within 0.001 the cheaper
-# setting wins). Backbones not listed run the documented defaults on both sides: not tuned.
-BENCH_TUNED: dict[tuple[str, str], dict] = {
-    ("bpr", "id"): {"train": {"lr": 0.001}},                           # .2862 vs .2802 at lr 5e-3
-    ("bpr", "motor"): {"tokenizer": {"m": 8}},                          # .2649 vs .2414 default
-    ("lightgcn", "motor"): {"train": {"lr": 0.02}, "tokenizer": {"k": 256}},  # .3160 vs .2470 default
-    ("vbpr", "id"): {"train": {"lr": 0.001}},                          # .2484 vs .2319
-    ("vbpr", "motor"): {"train": {"lr": 0.001}},                       # .2390 vs .2094
-}
 
 
 @dataclass
@@ -38,7 +28,13 @@ class BackbonesOptions(BenchOptions):
     cold_items: float = doc(0.1, "fraction of items held out as cold")
     jobs: int = doc(1, "training runs at a time (each its own subprocess)")
     resume: bool = doc(False, "reuse finished runs with the same settings from the run log")
-    tuned: bool = doc(True, "use the validation-chosen settings in BENCH_TUNED (--no-tuned: defaults)")
+    tune_on: str = doc("demo", "dataset whose validation split chooses each backbone x items cell's settings "
+                               "(at the table's cold hold-out); they are applied unchanged to every dataset")
+    tuned_dir: str | None = doc(None, "folder of `python -m motor tune` results, one DATASET-BACKBONE-ITEMS-f1-cC "
+                                      "sub-folder with best_config.json per cell (default benchmarks/tuned with "
+                                      "--tune-budget; none: documented defaults on both sides)")
+    tune_budget: int = doc(0, "tune every backbone x items cell on --tune-on first: trials per cell (validation "
+                              "only, the same for ID and MOTOR, defaults as trial 0); 0 = no tuning", low=0)
     from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
 
     def __post_init__(self):
@@ -46,6 +42,11 @@ class BackbonesOptions(BenchOptions):
             self.seeds, self.datasets = 1, ["demo"]
         if self.seeds < 1 or self.jobs < 1:
             raise MotorError(f"--seeds and --jobs must be at least 1, got {self.seeds} and {self.jobs}")
+        if self.tune_budget < 0:
+            raise MotorError(f"--tune-budget is a number of trials (0 = no tuning), got {self.tune_budget}")
+        if self.tune_budget and self.tuned_dir is None:
+            self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
+        check_ranges(self, "bench")
 
 
 def backbone_names(requested: list[str]) -> list[str]:
@@ -85,8 +86,12 @@ def run(opts: BackbonesOptions) -> Section:
     threads = opts.threads or max(1, cores() // opts.jobs)
     train = train_settings(opts.quick)
 
+    if opts.tune_budget and not opts.from_log:
+        tune_missing([TuneCell(opts.tune_on, name, items, 1.0, opts.cold_items) for name in names for items in opts.items],
+                     opts.tuned_dir, opts.tune_budget, train, threads, opts.jobs)
+
     def settings(name: str, items: str) -> dict:
-        tuned = BENCH_TUNED.get((name, items)) if opts.tuned else None
+        tuned = tuned_settings(opts.tuned_dir, TuneCell(opts.tune_on, name, items, 1.0, opts.cold_items))
         return {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items, **({"tuned": tuned} if tuned else {})}
 
     # Seed-major order: every backbone gets its first seed before any gets its second, so a
@@ -130,9 +135,11 @@ def backbone_table(rows: list[dict], opts: BackbonesOptions) -> str:
              f"Every run: cold-item hold-out {opts.cold_items:.0%} (test figures are on the warm test set; "
              "cold R@20 ranks the held-out items' test interactions among all items, 'among cold' among the "
              "held-out items only), training "
-             f"{json.dumps(json.loads(rows[0]['settings'])['train']) if rows else BENCH_TRAIN}, MOTOR defaults "
-             f"(M=4, K=64, attention TCN) unless the settings column says otherwise (chosen on demo validation "
-             f"by benchmarks/motor_sweep.py), seeds 999, 1000, ... (the seeds column counts them): mean ± std. "
+             f"{json.dumps(json.loads(rows[0]['settings'])['train']) if rows else BENCH_TRAIN}, the documented "
+             f"defaults (MOTOR: M=4, K=64, attention TCN) unless the settings column says otherwise (chosen by "
+             f"`python -m motor tune` on {opts.tune_on} validation at the same hold-out, the same trial budget "
+             f"for ID and MOTOR, and applied unchanged to every dataset), seeds 999, 1000, ... (the seeds column "
+             f"counts them): mean ± std. "
              f"Timings: {timing_note(rows)}.", "",
              "| dataset | backbone | items | settings | seeds | test R@10 | test R@20 | test N@10 | test N@20 | cold R@20 | "
              "cold R@20 among cold | item params | s/epoch | peak MB | epochs to stop | MOTOR vs ID R@20 | "
@@ -161,7 +168,8 @@ def backbone_table(rows: list[dict], opts: BackbonesOptions) -> str:
                     ratios.append(f"{cold_m / cold_id:.1f}x" if cold_id > 0 else ("inf (ID = 0)" if cold_m > 0 else "-"))
                 verdict_cold = "; ".join(ratios)
         tuned = json.loads(ok[0].get("settings", "{}")).get("tuned")
-        shown = ", ".join(f"{k}={v}" for sec in (tuned or {}).values() for k, v in sec.items()) or "defaults"
+        shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                          for sec in (tuned or {}).values() for k, v in sec.items()) or "defaults"
         lines.append(f"| {data} | {name} | {items} | {shown} | {len(ok)} | {fmt(col('recall@10'))} | "
                      f"{fmt(col('recall@20'))} | {fmt(col('ndcg@10'))} | {fmt(col('ndcg@20'))} | "
                      f"{fmt(col('cold_recall@20'))} | {fmt(col('cold_recall@20_among_cold'))} | "

@@ -27,7 +27,6 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +37,8 @@ from motor.bench.harness import BENCH_MOTOR, OUT, ROOT, BenchOptions, child_env,
 from motor.bench.plot import line_chart
 from motor.bench.report import Section, table, write_csv
 from motor.bench.runlog import run_all
-from motor.config import doc
+from motor.bench.tuning import TuneCell, tune_missing, tuned_settings
+from motor.config import check_ranges, doc
 from motor.errors import MotorError
 
 BUCKETS = ("head", "mid", "tail", "cold")
@@ -46,7 +46,6 @@ METRICS = ("recall@20", "ndcg@20", "recall@10", "ndcg@10")
 # Targets of issue 12: at the sparsest F and on the long-tail data MOTOR beats ID on >= 9 of 13
 # backbones and on the tail bucket by >= 1.5x; at F = 1 it is within 2% of ID on >= 9 of 13.
 WIN_SHARE, TAIL_RATIO, WITHIN = 9 / 13, 1.5, 0.02
-TUNED_TRAIN_KEPT = ("epochs", "patience", "seed", "threads")  # the benchmark's own, not the tuner's
 
 
 @dataclass
@@ -85,6 +84,7 @@ class RegimesOptions(BenchOptions):
             raise MotorError(f"--tune-budget is a number of trials (0 = no tuning), got {self.tune_budget}")
         if self.tune_budget and self.tuned_dir is None:
             self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
+        check_ranges(self, "bench")  # the other declared bounds (e.g. tune_confirm_top >= 0)
         bad = [f for f in self.fractions if not 0.0 < f <= 1.0]
         if bad:
             raise MotorError(f"training fractions must be in (0, 1], got {bad}; for example 1,0.5,0.25,0.1")
@@ -107,34 +107,6 @@ def dataset_error(name: str) -> str:
     return "" if r.returncode == 0 else last_line(r.stderr)
 
 
-def tuned_folder(folder: str, data: str, backbone: str, items: str, fraction: float) -> Path:
-    return Path(folder) / f"{Path(data).name}-{backbone}-{items}-f{fraction:g}"
-
-
-def tune_missing(opts: RegimesOptions, cells: list[tuple[str, float]], names: list[str], threads: int) -> list[str]:
-    """Run ``python -m motor tune`` for every cell at ``opts.tune_fractions`` without a best_config.json
-    (``opts.jobs`` at a time); returns a note per failed tuning."""
-    train = train_settings(opts.quick)
-    todo = [(d, f, b, i) for d, f in cells if any(abs(f - t) < 1e-12 for t in opts.tune_fractions)
-            for b in names for i in opts.items
-            if not (tuned_folder(opts.tuned_dir, d, b, i, f) / "best_config.json").exists()]
-
-    def one(cell) -> str:
-        data, fraction, backbone, items = cell
-        out = tuned_folder(opts.tuned_dir, data, backbone, items, fraction)
-        cmd = [sys.executable, "-m", "motor", "tune", "--data", data, "--backbone", backbone, "--items", items,
-               "--budget", str(opts.tune_budget), "--train-fraction", str(fraction), "--seed", "0",
-               "--epochs", str(train["epochs"]), "--patience", str(train["patience"]), "--threads", str(threads),
-               "--confirm-top", str(opts.tune_confirm_top), "--out", str(out)]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=child_env(threads), cwd=ROOT, timeout=6 * 3600)
-        line = last_line(r.stdout if r.returncode == 0 else r.stderr)
-        print(json.dumps({"tuned": out.name, "ok": r.returncode == 0, "result": line}), flush=True)
-        return "" if r.returncode == 0 else f"Tuning {out.name} failed ({line}): that cell ran with defaults."
-
-    with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
-        return [n for n in pool.map(one, todo) if n]
-
-
 def popularity_reference(data: str, fraction: float, cold_items: float) -> dict:
     """Test Recall@20 of a popularity ranking (overall and on the tail bucket) on the cell's split."""
     from motor.baselines import Popularity
@@ -148,20 +120,6 @@ def popularity_reference(data: str, fraction: float, cold_items: float) -> dict:
     pop = Popularity(split)
     buckets = evaluate_by_popularity(ev, pop)["buckets"]
     return {"recall@20": ev.evaluate(pop, "test")["recall@20"], "tail_recall@20": buckets["tail"]["recall@20"]}
-
-
-def tuned_settings(folder: str | None, data: str, backbone: str, items: str, fraction: float) -> dict | None:
-    """The tuner's chosen sections for one cell (training length and seed stay the benchmark's), or None."""
-    if folder is None:
-        return None
-    path = tuned_folder(folder, data, backbone, items, fraction) / "best_config.json"
-    if not path.exists():
-        return None
-    cfg = json.loads(path.read_text())
-    out = {k: v for k, v in cfg.items() if isinstance(v, dict) and k not in ("data", "split")}
-    if "train" in out:
-        out["train"] = {k: v for k, v in out["train"].items() if k not in TUNED_TRAIN_KEPT}
-    return out
 
 
 def run(opts: RegimesOptions) -> Section:
@@ -181,14 +139,17 @@ def run(opts: RegimesOptions) -> Section:
                 cells = [(d, f) for d, f in cells if d != data]
 
     if opts.tune_budget and not opts.from_log:
-        notes += tune_missing(opts, cells, names, threads)
+        todo = [TuneCell(d, b, i, f, opts.cold_items) for d, f in cells
+                if any(abs(f - t) < 1e-12 for t in opts.tune_fractions) for b in names for i in opts.items]
+        notes += tune_missing(todo, opts.tuned_dir, opts.tune_budget, train, threads, opts.jobs,
+                              opts.tune_confirm_top)
 
     runs = []
     for seed in range(opts.seeds):  # seed-major, as in the backbone suite
         for data, fraction in cells:
             for name in names:
                 for items in opts.items:
-                    tuned = tuned_settings(opts.tuned_dir, data, name, items, fraction)
+                    tuned = tuned_settings(opts.tuned_dir, TuneCell(data, name, items, fraction, opts.cold_items))
                     settings = {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items,
                                 "train_fraction": fraction, **({"tuned": tuned} if tuned else {})}
                     split = {"cold_items": opts.cold_items, **({"train_fraction": fraction} if fraction != 1.0 else {})}

@@ -1,0 +1,73 @@
+"""Validation-only tuning for the benchmark suites: ``python -m motor tune`` once per cell, then reused.
+
+A cell is a dataset, backbone, item representation, training fraction F and cold hold-out; the
+tuner's output for it lives in ``ROOT/DATASET-BACKBONE-ITEMS-fF[-cC]/`` (``best_config.json``,
+``tune.json``, ``study.db``). ``tune_missing`` tunes the cells that have no ``best_config.json``
+yet (the same budget for ID and MOTOR, the defaults as trial 0, seed 0), so an interrupted
+benchmark resumes its tuning too; ``tuned_settings`` gives a suite the sections the tuner chose,
+without the training length and seed, which stay the benchmark's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from motor.bench.harness import ROOT, child_env, last_line
+
+TUNED_TRAIN_KEPT = ("epochs", "patience", "seed", "threads")  # the benchmark's own, not the tuner's
+
+
+@dataclass(frozen=True)
+class TuneCell:
+    """One tuned setting: where its search ran (dataset, F, cold hold-out) and for which model."""
+
+    data: str
+    backbone: str
+    items: str
+    fraction: float = 1.0
+    cold_items: float = 0.0
+
+    def folder(self, root: str | Path) -> Path:
+        name = f"{Path(self.data).name}-{self.backbone}-{self.items}-f{self.fraction:g}"
+        return Path(root) / (name + (f"-c{self.cold_items:g}" if self.cold_items else ""))
+
+
+def tune_missing(cells: list[TuneCell], root: str, budget: int, train: dict, threads: int, jobs: int = 1,
+                 confirm_top: int = 0) -> list[str]:
+    """Run the tuner for every cell without a ``best_config.json`` under ``root``, ``jobs`` at a time;
+    ``train`` gives each trial's epochs and patience. Returns a note per failed tuning."""
+    todo = [c for c in cells if not (c.folder(root) / "best_config.json").exists()]
+
+    def one(cell: TuneCell) -> str:
+        out = cell.folder(root)
+        cmd = [sys.executable, "-m", "motor", "tune", "--data", cell.data, "--backbone", cell.backbone,
+               "--items", cell.items, "--budget", str(budget), "--train-fraction", str(cell.fraction),
+               "--cold-items", str(cell.cold_items), "--seed", "0", "--epochs", str(train["epochs"]),
+               "--patience", str(train["patience"]), "--threads", str(threads), "--confirm-top", str(confirm_top),
+               "--out", str(out)]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=child_env(threads), cwd=ROOT, timeout=6 * 3600)
+        line = last_line(r.stdout if r.returncode == 0 else r.stderr)
+        print(json.dumps({"tuned": out.name, "ok": r.returncode == 0, "result": line}), flush=True)
+        return "" if r.returncode == 0 else f"Tuning {out.name} failed ({line}): that cell ran with defaults."
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return [n for n in pool.map(one, todo) if n]
+
+
+def tuned_settings(root: str | None, cell: TuneCell) -> dict | None:
+    """The tuner's chosen sections for one cell (training length and seed stay the benchmark's), or None."""
+    if root is None:
+        return None
+    path = cell.folder(root) / "best_config.json"
+    if not path.exists():
+        return None
+    cfg = json.loads(path.read_text())
+    out = {k: v for k, v in cfg.items() if isinstance(v, dict) and k not in ("data", "split")}
+    if "train" in out:
+        out["train"] = {k: v for k, v in out["train"].items() if k not in TUNED_TRAIN_KEPT}
+    return out

@@ -156,8 +156,8 @@ def test_backbones_suite_trains_every_dataset_with_the_settings_tuned_on_one(tmp
         folder = TuneCell("demo", "bpr", items, 1.0, 0.1).folder(root)
         folder.mkdir(parents=True)
         (folder / "best_config.json").write_text(json.dumps({"train": {"lr": lr, "epochs": 3}}))
-    seen = []
-    monkeypatch.setattr(backbones, "run_all", lambda runs, *a, **k: seen.extend(runs) or [])
+    seen, calls = [], []
+    monkeypatch.setattr(backbones, "run_all", lambda runs, *a, **k: seen.extend(runs) or calls.append(k) or [])
     opts = backbones.BackbonesOptions(datasets=["demo", "ml100k"], backbones=["bpr"], seeds=1, tune_budget=4,
                                       tuned_dir=str(root), write=False)
     with pytest.raises(MotorError, match="no finished runs"):
@@ -166,6 +166,9 @@ def test_backbones_suite_trains_every_dataset_with_the_settings_tuned_on_one(tmp
     assert lrs == {("demo", "bpr", "id"): 0.003, ("demo", "bpr", "motor"): 0.02,
                    ("ml100k", "bpr", "id"): 0.003, ("ml100k", "bpr", "motor"): 0.02}
     assert all(r.config["train"]["epochs"] == 100 for r in seen)  # the benchmark's length, not the tuner's
+    assert all(r.config["train"]["device"] == "auto" for r in seen)
+    assert calls[0]["append"]  # --no-write still logs a full run's finished runs (--resume must find them)
+    assert not backbones.BackbonesOptions(quick=True, write=False).logs_runs()  # a smoke run leaves no log
 
 
 def test_tune_missing_cells_once_then_reuse_and_report_popularity(tmp_path, monkeypatch):

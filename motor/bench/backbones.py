@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from motor.bench.harness import BENCH_MOTOR, BENCH_TRAIN, OUT, QUICK_TRAIN, BenchOptions, cores
+from motor.bench.harness import BENCH_MOTOR, BENCH_TRAIN, OUT, QUICK_TRAIN, BenchOptions, cores, device_option
 from motor.bench.report import Section, fmt, write_csv
 from motor.bench.runlog import Run, run_all
 from motor.bench.tuning import TuneCell, tune_missing, tuned_settings
@@ -36,6 +36,7 @@ class BackbonesOptions(BenchOptions):
     tune_budget: int = doc(0, "tune every backbone x items cell on --tune-on first: trials per cell (validation "
                               "only, the same for ID and MOTOR, defaults as trial 0); 0 = no tuning", low=0)
     from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
+    device: str = device_option()
 
     def __post_init__(self):
         if self.quick:
@@ -96,11 +97,12 @@ def run(opts: BackbonesOptions) -> Section:
 
     # Seed-major order: every backbone gets its first seed before any gets its second, so a
     # benchmark stopped early (and reported with --from-log) is complete for fewer seeds.
-    runs = [make_run(data, name, items, 999 + seed, settings(name, items), {"cold_items": opts.cold_items})
+    runs = [make_run(data, name, items, 999 + seed, settings(name, items), {"cold_items": opts.cold_items},
+                     device=opts.device)
             for data in opts.datasets for seed in range(opts.seeds) for name in names for items in opts.items]
     log = OUT / ("backbones_quick_runs.jsonl" if opts.quick else "backbones_runs.jsonl")
     rows = run_all(runs, log, opts.jobs, threads, reuse=opts.resume or opts.from_log, only_logged=opts.from_log,
-                   append=opts.write)
+                   append=opts.logs_runs())
     if not rows:
         raise MotorError("no finished runs to report; run the benchmark without --from-log first")
     if opts.write:

@@ -34,8 +34,21 @@ class BenchOptions:
     """Options every suite takes."""
 
     quick: bool = doc(False, "tiny sizes, few epochs, one seed: a smoke run for CI")
-    write: bool = doc(True, "write the CSV and this suite's section of benchmarks/RESULTS.md (--no-write: print only)")
+    write: bool = doc(True, "write the CSV and this suite's section of benchmarks/RESULTS.md (--no-write: print "
+                            "only; a full run still adds its finished training runs to its run log, so --resume "
+                            "reuses them)")
     threads: int | None = doc(None, "torch threads per run (default: cores / jobs)")
+
+    def logs_runs(self) -> bool:
+        """Whether finished training runs go to the suite's run log: always for a full run (hours of training
+        must not be lost to a --no-write), only with --write for a --quick smoke run."""
+        return self.write or not self.quick
+
+
+def device_option():
+    """The ``device`` option of the suites that train (one definition, so they document it alike)."""
+    return doc("auto", "where each run trains (auto: a GPU when torch sees one, else cpu; cpu; cuda); not part of "
+                       "a run's identity, so a run log resumes across machines, and each row records where it ran")
 
 
 def cores() -> int:

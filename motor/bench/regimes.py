@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from motor.bench.backbones import backbone_names, group, make_run, train_settings
-from motor.bench.harness import BENCH_MOTOR, OUT, ROOT, BenchOptions, child_env, cores, last_line
+from motor.bench.harness import BENCH_MOTOR, OUT, ROOT, BenchOptions, child_env, cores, device_option, last_line
 from motor.bench.plot import line_chart
 from motor.bench.report import Section, table, write_csv
 from motor.bench.runlog import run_all
@@ -69,9 +69,7 @@ class RegimesOptions(BenchOptions):
     tune_fractions: list[float] = doc([0.1], "training fractions whose cells --tune-budget tunes")
     tune_confirm_top: int = doc(0, "tuning: train the N best trials again on 2 more seeds and choose by the mean "
                                    "(`motor tune --confirm-top`); 0 = the search's one seed decides", low=0)
-    device: str = doc("auto", "where each run trains (auto: a GPU when torch sees one, else cpu; cpu; cuda); not "
-                              "part of a run's identity, so a run log resumes across machines, and each row "
-                              "records where it ran")
+    device: str = device_option()
 
     def __post_init__(self):
         if self.quick:
@@ -157,7 +155,7 @@ def run(opts: RegimesOptions) -> Section:
                                          train_fraction=fraction))
     log = OUT / ("regimes_quick_runs.jsonl" if opts.quick else "regimes_runs.jsonl")
     rows = run_all(runs, log, opts.jobs, threads, reuse=opts.resume or opts.from_log, only_logged=opts.from_log,
-                   append=opts.write)
+                   append=opts.logs_runs())
     if not rows:
         raise MotorError("no finished runs to report" + ("; run without --from-log first" if opts.from_log else
                                                         ": " + " ".join(notes)))

@@ -11,43 +11,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from motor.bench.harness import BENCH_MOTOR, BENCH_TRAIN, OUT, QUICK_TRAIN, BenchOptions, cores, device_option
+from motor.bench.harness import BENCH_MOTOR, BENCH_TRAIN, OUT, QUICK_TRAIN, TrainingSuiteOptions, cores
 from motor.bench.report import Section, fmt, write_csv
 from motor.bench.runlog import Run, run_all
 from motor.bench.tuning import TuneCell, tune_missing, tuned_settings
-from motor.config import check_ranges, doc
+from motor.config import doc
 from motor.errors import MotorError
 
 
 @dataclass
-class BackbonesOptions(BenchOptions):
+class BackbonesOptions(TrainingSuiteOptions):
     datasets: list[str] = doc(["demo", "ml100k"], "comma-separated: demo, ml100k or dataset folders")
-    backbones: list[str] = doc(["all"], "comma-separated backbone names, or all")
-    items: list[str] = doc(["id", "motor"], "item representations to compare")
-    seeds: int = doc(3, "training seeds per cell (999, 1000, ...)")
     cold_items: float = doc(0.1, "fraction of items held out as cold")
-    jobs: int = doc(1, "training runs at a time (each its own subprocess)")
-    resume: bool = doc(False, "reuse finished runs with the same settings from the run log")
     tune_on: str = doc("demo", "dataset whose validation split chooses each backbone x items cell's settings "
                                "(at the table's cold hold-out); they are applied unchanged to every dataset")
-    tuned_dir: str | None = doc(None, "folder of `python -m motor tune` results, one DATASET-BACKBONE-ITEMS-f1-cC "
-                                      "sub-folder with best_config.json per cell (default benchmarks/tuned with "
-                                      "--tune-budget; none: documented defaults on both sides)")
-    tune_budget: int = doc(0, "tune every backbone x items cell on --tune-on first: trials per cell (validation "
-                              "only, the same for ID and MOTOR, defaults as trial 0); 0 = no tuning", low=0)
-    from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
-    device: str = device_option()
 
     def __post_init__(self):
         if self.quick:
             self.seeds, self.datasets = 1, ["demo"]
-        if self.seeds < 1 or self.jobs < 1:
-            raise MotorError(f"--seeds and --jobs must be at least 1, got {self.seeds} and {self.jobs}")
-        if self.tune_budget < 0:
-            raise MotorError(f"--tune-budget is a number of trials (0 = no tuning), got {self.tune_budget}")
-        if self.tune_budget and self.tuned_dir is None:
-            self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
-        check_ranges(self, "bench")
+        super().__post_init__()
 
 
 def backbone_names(requested: list[str]) -> list[str]:

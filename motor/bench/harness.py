@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from motor.config import doc
+from motor.config import check_ranges, doc
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks"
@@ -45,10 +45,30 @@ class BenchOptions:
         return self.write or not self.quick
 
 
-def device_option():
-    """The ``device`` option of the suites that train (one definition, so they document it alike)."""
-    return doc("auto", "where each run trains (auto: a GPU when torch sees one, else cpu; cpu; cuda); not part of "
-                       "a run's identity, so a run log resumes across machines, and each row records where it ran")
+@dataclass
+class TrainingSuiteOptions(BenchOptions):
+    """Options of the suites that train every backbone x items x seed (``backbones``, ``regimes``)."""
+
+    backbones: list[str] = doc(["all"], "comma-separated backbone names, or all")
+    items: list[str] = doc(["id", "motor"], "item representations to compare")
+    seeds: int = doc(3, "training seeds per cell (999, 1000, ...)", low=1)
+    jobs: int = doc(1, "training runs at a time (each its own subprocess)", low=1)
+    resume: bool = doc(False, "reuse finished runs with the same settings from the run log")
+    from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
+    tuned_dir: str | None = doc(None, "folder of `python -m motor tune` results, one sub-folder with best_config.json "
+                                      "per tuned cell (motor.bench.tuning; default benchmarks/tuned with "
+                                      "--tune-budget; none: the documented defaults on both sides)")
+    tune_budget: int = doc(0, "first tune the suite's tuned cells (see its --tune-* options): trials per cell, "
+                              "validation Recall@20 only, the same for ID and MOTOR, the defaults as trial 0; "
+                              "0 = no tuning", low=0)
+    device: str = doc("auto", "where each run trains (auto: a GPU when torch sees one, else cpu; cpu; cuda); not "
+                              "part of a run's identity, so a run log resumes across machines, and each row "
+                              "records where it ran")
+
+    def __post_init__(self):
+        if self.tune_budget and self.tuned_dir is None:
+            self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
+        check_ranges(self, "bench")
 
 
 def cores() -> int:

@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from motor.bench.backbones import backbone_names, group, make_run, train_settings
-from motor.bench.harness import BENCH_MOTOR, OUT, ROOT, BenchOptions, child_env, cores, device_option, last_line
+from motor.bench.harness import BENCH_MOTOR, OUT, ROOT, TrainingSuiteOptions, child_env, cores, last_line
 from motor.bench.plot import line_chart
 from motor.bench.report import Section, table, write_csv
 from motor.bench.runlog import run_all
 from motor.bench.tuning import TuneCell, tune_missing, tuned_settings
-from motor.config import check_ranges, doc
+from motor.config import doc
 from motor.errors import MotorError
 
 BUCKETS = ("head", "mid", "tail", "cold")
@@ -49,40 +49,23 @@ WIN_SHARE, TAIL_RATIO, WITHIN = 9 / 13, 1.5, 0.02
 
 
 @dataclass
-class RegimesOptions(BenchOptions):
+class RegimesOptions(TrainingSuiteOptions):
     datasets: list[str] = doc(["ml100k"], "datasets run at every training fraction")
     fractions: list[float] = doc([1.0, 0.5, 0.25, 0.1], "training fractions F (split.train_fraction)")
     longtail: list[str] = doc(["demo-longtail"], "datasets run at F = 1 only")
-    backbones: list[str] = doc(["all"], "comma-separated backbone names, or all")
-    items: list[str] = doc(["id", "motor"], "item representations to compare")
-    seeds: int = doc(3, "training seeds per cell (999, 1000, ...)")
     cold_items: float = doc(0.0, "fraction of items held out as cold (0: the cold items are those F leaves "
                                  "without training rows)")
-    jobs: int = doc(1, "training runs at a time (each its own subprocess)")
-    resume: bool = doc(False, "reuse finished runs with the same settings from the run log")
-    from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
-    tuned_dir: str | None = doc(None, "folder of `python -m motor tune` results, one DATASET-BACKBONE-ITEMS-fF "
-                                  "sub-folder with best_config.json per tuned cell (default benchmarks/tuned "
-                                  "with --tune-budget)")
-    tune_budget: int = doc(0, "tune the cells at --tune-fractions first: trials per backbone x items x regime "
-                              "(validation only, the same for ID and MOTOR); 0 = no tuning")
-    tune_fractions: list[float] = doc([0.1], "training fractions whose cells --tune-budget tunes")
+    tune_fractions: list[float] = doc([0.1], "training fractions whose cells --tune-budget tunes (one "
+                                             "DATASET-BACKBONE-ITEMS-fF folder each)")
     tune_confirm_top: int = doc(0, "tuning: train the N best trials again on 2 more seeds and choose by the mean "
                                    "(`motor tune --confirm-top`); 0 = the search's one seed decides", low=0)
-    device: str = device_option()
 
     def __post_init__(self):
         if self.quick:
             self.datasets, self.fractions, self.longtail, self.seeds = ["demo"], [1.0, 0.5], [], 1
             if self.backbones == ["all"]:
                 self.backbones = ["bpr", "lightgcn"]
-        if self.seeds < 1 or self.jobs < 1:
-            raise MotorError(f"--seeds and --jobs must be at least 1, got {self.seeds} and {self.jobs}")
-        if self.tune_budget < 0:
-            raise MotorError(f"--tune-budget is a number of trials (0 = no tuning), got {self.tune_budget}")
-        if self.tune_budget and self.tuned_dir is None:
-            self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
-        check_ranges(self, "bench")  # the other declared bounds (e.g. tune_confirm_top >= 0)
+        super().__post_init__()
         bad = [f for f in self.fractions if not 0.0 < f <= 1.0]
         if bad:
             raise MotorError(f"training fractions must be in (0, 1], got {bad}; for example 1,0.5,0.25,0.1")

@@ -501,7 +501,7 @@ def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
 
 
 def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
-    from motor.explore.regimes import gaps, load_regimes, sweeps
+    from motor.explore.regimes import gaps, load_regimes, sweeps, tuned_note
 
     path = tmp_path / "regimes.csv"
     pd.DataFrame([
@@ -521,6 +521,13 @@ def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
     assert g[["dataset", "train_fraction"]].values.tolist() == [["d", 0.1], ["d", 1.0], ["l", 1.0]]
     assert np.allclose(g["gap"], [0.05, -0.05, 0.1]) and g["gap_std"].isna().all()  # no std columns
     assert g["seeds"].tolist() == [2, 3, 3] and sweeps(g) == ["d"]
+    assert not g["tuned"].any() and tuned_note(g, "d") == ""  # no tuned column: nothing claimed
+    df = pd.read_csv(path)
+    df["tuned"] = (df["train_fraction"] == 0.1) & (df["backbone"] == "b")
+    df.to_csv(tmp_path / "tuned.csv", index=False)
+    g = gaps(load_regimes(tmp_path / "tuned.csv"))
+    assert g["tuned"].tolist() == [True, False, False]
+    assert tuned_note(g, "d").startswith("settings tuned on validation at F = 0.1 (") and tuned_note(g, "l") == ""
     (tmp_path / "bad.csv").write_text("dataset,items\nd,id\n")
     with pytest.raises(MotorError, match="python -m motor bench regimes"):
         load_regimes(tmp_path / "bad.csv")

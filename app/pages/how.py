@@ -131,6 +131,9 @@ def regimes_section() -> None:
         st.plotly_chart(charts.gap_lines(table[table["dataset"] == data],
                                          f"{data}: MOTOR minus ID against the training fraction, per backbone"),
                         key=f"how_regimes:{j}", config={"displayModeBar": False})
+        note = regimes.tuned_note(table, data)
+        if note:
+            st.caption(f"{data}: {note}.")
     single = table[~table["dataset"].isin(regimes.sweeps(table))]
     if len(single):
         st.dataframe(single[["dataset", "train_fraction", "backbone", "id", "motor", "gap", "seeds"]],

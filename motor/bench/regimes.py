@@ -205,8 +205,11 @@ def plot(cells: list[dict], path: Path) -> Path | None:
     for c in gaps:
         label = c["backbone"] if len(datasets) == 1 else f"{c['backbone']} ({c['dataset']})"
         series.setdefault(label, []).append((c["train_fraction"], c["test_recall@20_minus_id"]))
-    return line_chart(series, path, "MOTOR minus ID, test Recall@20 (mean over seeds)", "training fraction F (log)",
-                      "MOTOR - ID", log_x=True)
+    title = "MOTOR minus ID, test Recall@20 (mean over seeds)"
+    tuned = sorted({c["train_fraction"] for c in gaps if c.get("tuned")})
+    if tuned and not all(c.get("tuned") for c in gaps):  # say which points had a search behind them
+        title += f"; tuned at F = {', '.join(f'{f:g}' for f in tuned)}, defaults elsewhere"
+    return line_chart(series, path, title, "training fraction F (log)", "MOTOR - ID", log_x=True)
 
 
 def _cell(c: dict | None, key: str) -> str:

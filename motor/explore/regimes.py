@@ -46,7 +46,7 @@ def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
     if mean not in cells.columns:
         raise MotorError(f"the regimes table has no column {mean}")
     key = ["dataset", "train_fraction", "backbone"]
-    cols = key + [mean] + ([std] if std in cells.columns else []) + ["seeds"]
+    cols = key + [mean] + ([std] if std in cells.columns else []) + ["seeds"] + (["tuned"] if "tuned" in cells else [])
     idr = cells[cells["items"] == "id"][cols]
     mot = cells[cells["items"] == "motor"][cols]
     both = mot.merge(idr, on=key, suffixes=("_motor", "_id"))
@@ -59,8 +59,24 @@ def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
     else:
         out["gap_std"] = np.nan
     out["seeds"] = np.minimum(both["seeds_motor"], both["seeds_id"])
+    # both sides searched on validation (the benchmark tunes ID and MOTOR alike, or neither)
+    out["tuned"] = (_truthy(both["tuned_motor"]) & _truthy(both["tuned_id"])) if "tuned" in cells else False
     out = out.dropna(subset=["gap"])
     return out.sort_values(["dataset", "backbone", "train_fraction"]).reset_index(drop=True)
+
+
+def _truthy(col: pd.Series) -> pd.Series:
+    return col.astype(str).str.lower().isin(("true", "1", "1.0"))
+
+
+def tuned_note(gap_table: pd.DataFrame, data: str) -> str:
+    """Which training fractions of ``data`` had their settings tuned on validation ('' when none or all)."""
+    rows = gap_table[gap_table["dataset"] == data]
+    tuned = sorted(rows.loc[rows["tuned"].astype(bool), "train_fraction"].unique()) if "tuned" in rows else []
+    if not tuned or len(tuned) == rows["train_fraction"].nunique():
+        return "settings tuned on validation at every F" if tuned else ""
+    return (f"settings tuned on validation at F = {', '.join(f'{f:g}' for f in tuned)} (the same budget for ID "
+            f"and MOTOR), the documented defaults elsewhere")
 
 
 def sweeps(gap_table: pd.DataFrame) -> list[str]:

@@ -69,9 +69,11 @@ def run(opts: BackbonesOptions) -> Section:
     threads = opts.threads or max(1, cores() // opts.jobs)
     train = train_settings(opts.quick)
 
+    failed = []  # a cell whose tuning failed runs with the defaults, and the section says so
     if opts.tune_budget and not opts.from_log:
-        tune_missing([TuneCell(opts.tune_on, name, items, 1.0, opts.cold_items) for name in names for items in opts.items],
-                     opts.tuned_dir, opts.tune_budget, train, threads, opts.jobs)
+        failed = tune_missing([TuneCell(opts.tune_on, name, items, 1.0, opts.cold_items)
+                               for name in names for items in opts.items],
+                              opts.tuned_dir, opts.tune_budget, train, threads, opts.jobs)
 
     def settings(name: str, items: str) -> dict:
         tuned = tuned_settings(opts.tuned_dir, TuneCell(opts.tune_on, name, items, 1.0, opts.cold_items))
@@ -92,7 +94,7 @@ def run(opts: BackbonesOptions) -> Section:
                   [{k: v for k, v in r.items() if k != "settings"} for r in rows])
     note = (" (a table of the runs that the same command without `--from-log` logged in "
             "benchmarks/backbones_runs.jsonl)") if opts.from_log else ""
-    return Section(backbone_table(rows, opts), note)
+    return Section("\n\n".join([backbone_table(rows, opts), *failed]), note)
 
 
 def timing_note(rows: list[dict]) -> str:

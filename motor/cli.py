@@ -138,18 +138,6 @@ TRAIN_OPTIONS = {
 }
 
 
-def _config_file(path: str | None) -> dict:
-    if not path:
-        return {}
-    try:
-        loaded = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise MotorError(f"--config {path}: cannot read JSON ({e})") from None
-    if not isinstance(loaded, dict):
-        raise MotorError(f"--config {path}: expected a JSON object of RunConfig settings")
-    return loaded
-
-
 def train_overrides(a) -> dict:
     """The dotted overrides named on a ``train`` command line: the data and PQ options, the named options,
     then every --set (a later --set of the same path wins)."""
@@ -173,9 +161,10 @@ def train_overrides(a) -> dict:
 def build_run_config(a):
     """The run's RunConfig: the preset, then the --config JSON, then ``train_overrides(a)``; every step
     merged and validated by ``motor.config.apply_overrides``."""
+    from motor.config import read_config_file
     from motor.presets import preset
 
-    return preset(a.preset, overrides=_config_file(a.config)).with_overrides(train_overrides(a))
+    return preset(a.preset, overrides=read_config_file(a.config)).with_overrides(train_overrides(a))
 
 
 def cmd_train(a) -> int:

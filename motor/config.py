@@ -19,6 +19,7 @@ import json
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from motor.errors import MotorError
@@ -234,3 +235,17 @@ def get_path(cfg, path: str):
     for key in path.split("."):
         value = value[key] if isinstance(value, Mapping) else getattr(value, key)
     return value
+
+
+def read_config_file(path: str | None) -> dict:
+    """The settings of a ``--config FILE`` (a JSON object of RunConfig sections; {} without a path), or a
+    MotorError saying what is wrong with the file."""
+    if not path:
+        return {}
+    try:
+        loaded = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise MotorError(f"--config {path}: cannot read JSON ({e})") from None
+    if not isinstance(loaded, dict):
+        raise MotorError(f"--config {path}: expected a JSON object of RunConfig settings")
+    return loaded

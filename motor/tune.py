@@ -396,6 +396,7 @@ def add_parser(sub) -> None:
 
 def base_config(a):
     """The RunConfig every trial starts from: the preset, then --config, then the options."""
+    from motor.config import read_config_file
     from motor.presets import preset
 
     overrides = {"backbone": a.backbone, "items": a.items, "train.seed": a.seed}
@@ -404,15 +405,7 @@ def base_config(a):
                       ("train.epochs", a.epochs), ("train.patience", a.patience), ("train.threads", a.threads)):
         if val is not None:
             overrides[path] = val
-    loaded = {}
-    if a.config:
-        try:
-            loaded = json.loads(Path(a.config).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise MotorError(f"--config {a.config}: cannot read JSON ({e})") from None
-        if not isinstance(loaded, dict):
-            raise MotorError(f"--config {a.config}: expected a JSON object of RunConfig settings")
-    return preset(a.preset, overrides=loaded).with_overrides(overrides)
+    return preset(a.preset, overrides=read_config_file(a.config)).with_overrides(overrides)
 
 
 def cmd_tune(a) -> int:

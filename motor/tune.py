@@ -263,7 +263,7 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
     space = search_space(base.backbone, base.items, n_content, min((m.dim for m in ds.modalities.values()),
                                                                    default=None))
     name = (f"{ds.name}-{base.backbone}-{base.items}-f{base.split.train_fraction:g}-split{base.split.seed}"
-            f"-seed{base.train.seed}")
+            f"-seed{base.train.seed}" + (f"-cold{base.split.cold_items:g}" if base.split.cold_items else ""))
     study = open_study(out, name, cfg, use_optuna)
     done = len(study.finished())
     if done:

@@ -20,6 +20,7 @@ from pathlib import Path
 from motor.bench.harness import ROOT, child_env, last_line
 
 TUNED_TRAIN_KEPT = ("epochs", "patience", "seed", "threads")  # the benchmark's own, not the tuner's
+PROGRESS = ("resuming ", "trial ", "confirm", "best:")  # the tuner's lines worth showing while a cell tunes
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,18 @@ def tune_missing(cells: list[TuneCell], root: str, budget: int, train: dict, thr
                "--cold-items", str(cell.cold_items), "--seed", "0", "--epochs", str(train["epochs"]),
                "--patience", str(train["patience"]), "--threads", str(threads), "--confirm-top", str(confirm_top),
                "--out", str(out)]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=child_env(threads), cwd=ROOT, timeout=6 * 3600)
-        line = last_line(r.stdout if r.returncode == 0 else r.stderr)
-        print(json.dumps({"tuned": out.name, "ok": r.returncode == 0, "result": line}), flush=True)
-        return "" if r.returncode == 0 else f"Tuning {out.name} failed ({line}): that cell ran with defaults."
+        # one stream (stderr merged: a full stderr pipe would block the child), each trial shown as it ends
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=child_env(threads), cwd=ROOT)
+        lines = []
+        for text in proc.stdout:
+            lines.append(text)
+            if text.startswith(PROGRESS):
+                print(f"[tune {out.name}] {text.rstrip()}", flush=True)
+        ok = proc.wait() == 0
+        line = last_line("".join(lines))
+        print(json.dumps({"tuned": out.name, "ok": ok, "result": line}), flush=True)
+        return "" if ok else f"Tuning {out.name} failed ({line}): that cell ran with defaults."
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return [n for n in pool.map(one, todo) if n]

@@ -746,6 +746,8 @@ def test_how_page_draws_motor_minus_id_against_the_training_fraction(trained_hom
     assert arr(lines["vbpr"]["error_y"]["array"])[0] == pytest.approx(0.003 * 2 ** 0.5, abs=1e-6)
     single = next(d.value for d in at.dataframe if "gap" in d.value.columns)
     assert set(single["dataset"]) == {"demo-longtail"} and len(single) == 2
+    captions = [c.value for c in at.caption]  # the count the chart shows, in words (no tuned column: no claim)
+    assert "ml100k: MOTOR ahead of ID on 0 of 2 at F = 1, 1 of 2 at F = 0.25, 1 of 2 at F = 0.1." in captions
     empty = new_app(tmp_path / "no-runs", "how")  # no run yet: the hint, and still the benchmark's figure
     no_problems(empty)
     assert "No trained run yet" in empty.info[0].value

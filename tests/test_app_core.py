@@ -501,7 +501,7 @@ def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
 
 
 def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
-    from motor.explore.regimes import gaps, load_regimes, sweeps, tuned_note
+    from motor.explore.regimes import gaps, load_regimes, sweeps, tuned_note, win_summary
 
     path = tmp_path / "regimes.csv"
     pd.DataFrame([
@@ -528,6 +528,7 @@ def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
     g = gaps(load_regimes(tmp_path / "tuned.csv"))
     assert g["tuned"].tolist() == [True, False, False]
     assert tuned_note(g, "d").startswith("settings tuned on validation at F = 0.1 (") and tuned_note(g, "l") == ""
+    assert win_summary(g, "d") == "MOTOR ahead of ID on 0 of 1 at F = 1, 1 of 1 at F = 0.1 (tuned)"
     (tmp_path / "bad.csv").write_text("dataset,items\nd,id\n")
     with pytest.raises(MotorError, match="python -m motor bench regimes"):
         load_regimes(tmp_path / "bad.csv")

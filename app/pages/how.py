@@ -132,8 +132,7 @@ def regimes_section() -> None:
                                          f"{data}: MOTOR minus ID against the training fraction, per backbone"),
                         key=f"how_regimes:{j}", config={"displayModeBar": False})
         note = regimes.tuned_note(table, data)
-        if note:
-            st.caption(f"{data}: {note}.")
+        st.caption(f"{data}: {regimes.win_summary(table, data)}" + (f"; {note}." if note else "."))
     single = table[~table["dataset"].isin(regimes.sweeps(table))]
     if len(single):
         st.dataframe(single[["dataset", "train_fraction", "backbone", "id", "motor", "gap", "seeds"]],

@@ -79,6 +79,18 @@ def tuned_note(gap_table: pd.DataFrame, data: str) -> str:
             f"and MOTOR), the documented defaults elsewhere")
 
 
+def win_summary(gap_table: pd.DataFrame, data: str) -> str:
+    """'MOTOR ahead of ID on W of N backbones at F = ...' for each training fraction of ``data``, largest F
+    first, each marked when its settings were tuned."""
+    rows = gap_table[gap_table["dataset"] == data]
+    parts = []
+    for f in sorted(rows["train_fraction"].unique(), reverse=True):
+        at = rows[rows["train_fraction"] == f]
+        tuned = " (tuned)" if "tuned" in at and bool(at["tuned"].astype(bool).all()) else ""
+        parts.append(f"{int((at['gap'] > 0).sum())} of {len(at)} at F = {f:g}{tuned}")
+    return "MOTOR ahead of ID on " + ", ".join(parts) if parts else ""
+
+
 def sweeps(gap_table: pd.DataFrame) -> list[str]:
     """Datasets measured at two or more training fractions (the ones a line against F makes sense for)."""
     n = gap_table.groupby("dataset")["train_fraction"].nunique()

@@ -601,6 +601,10 @@ def test_compare_page_charts_the_popularity_buckets_of_both_models(trained_home)
         want = [np.nan if buckets[b]["recall@20"] is None else buckets[b]["recall@20"] for b in t["x"]]
         assert np.allclose(arr(t["y"]).astype(float), want, equal_nan=True)
     assert "Buckets: head" in texts(at) and "training degree" in texts(at)
+    rare = next(d.value for d in at.dataframe if "median rank of the user's rare item" in d.value.columns)
+    assert rare["model"].tolist() == ["ID", "MOTOR"]  # the "why rare items rank where they do" table
+    assert rare["token look-alikes more popular"].isna().tolist() == [True, False]  # tokens only for MOTOR
+    assert rare["tail test interactions"].iloc[0] > 0 and "A user's rare test item ranks at a median of" in texts(at)
 
 
 def test_runs_are_listed_and_reopened_after_a_restart(trained_home):

@@ -582,3 +582,44 @@ def test_append_item_keeps_npy_features_aligned_with_items_csv(tmp_path):
     append_item(folder, "fresh", "Fresh", {"image": np.ones(6), "text": np.ones(4)})
     assert np.load(folder / "text.npy").shape == (31, 4) and len(pd.read_csv(folder / "items.csv")) == 31
     assert load_dataset(str(folder)).n_items == 30
+
+
+def test_rare_item_ranks_on_a_hand_made_run():
+    from types import SimpleNamespace
+
+    import torch
+
+    from motor.data.split import Pairs
+    from motor.explore.tail import rare_item_ranks, rare_item_story, rare_item_table
+
+    # 2 users, 6 items; item 5 is the tail item both test on. User scores: item index order (item 4 best).
+    users = np.array([[1.0, 0.0], [1.0, 0.0]])
+    items = np.array([[0.0, 0], [1, 0], [2, 0], [3, 0], [4, 0], [2.5, 0]])
+    deg = [7, 7, 7, 7, 7, 1]  # every item popular but item 5 (one training interaction)
+    tr_items = np.concatenate([np.full(d, i) for i, d in enumerate(deg)])
+    train = Pairs(np.arange(len(tr_items)) % 2, tr_items)
+    train.user[tr_items == 4] = 1  # user 0 never trained on item 4, user 1 did (item 4 is masked for user 1)
+    test = Pairs(np.array([0, 1]), np.array([5, 5]))
+    tids = torch.tensor([[0, 1], [0, 2], [3, 4], [3, 5], [6, 7], [3, 4]])  # item 2 shares both tokens with item 5
+    run = SimpleNamespace(vectors=lambda: (users, items), config=SimpleNamespace(items="motor"),
+                          split=SimpleNamespace(train=train, test=test, n_users=2),
+                          model=SimpleNamespace(items=SimpleNamespace(token_ids=tids)))
+    got = rare_item_ranks(run)
+    assert got["tail_items"] == 1 and got["tail_test_interactions"] == 2
+    # user 0 sees items 4 and 3 above item 5 (2.5) except its own trained ones (0, 2) -> 2 above; user 1 has 4 masked
+    u0_trained = set(train.item[train.user == 0])
+    expected0 = sum(1 for i in (3, 4) if i not in u0_trained)
+    expected1 = sum(1 for i in (3, 4) if i not in set(train.item[train.user == 1]))
+    assert got["median_rank"] == np.median([expected0, expected1])
+    assert got["neighbours_more_popular"] == 1.0  # its look-alikes (items 2, 3 and the ties) are all more popular
+    assert got["corr_log_degree_mean_score"] < 0  # the tail item scores above the weakest popular ones only
+    id_run = SimpleNamespace(**{**vars(run), "model": SimpleNamespace(items=SimpleNamespace())})
+    assert "neighbours_more_popular" not in rare_item_ranks(id_run)  # no tokens, no look-alikes
+    reports = {"ID": {**rare_item_ranks(id_run), "median_rank": 0.0}, "MOTOR": got}
+    story = rare_item_story(reports)
+    assert story.startswith(f"A user's rare test item ranks at a median of {got['median_rank']:.0f} of 6 with MOTOR")
+    assert "popular look-alikes may push it down" in story  # every look-alike is more popular here
+    table = rare_item_table(reports)
+    assert table["model"].tolist() == ["ID", "MOTOR"] and table["token look-alikes more popular"].isna().tolist() == [
+        True, False]
+    assert rare_item_story({"MOTOR": got}) == ""  # needs both models

@@ -278,24 +278,3 @@ def test_where_a_run_trains_is_not_part_of_its_identity():
     here = make_run("demo", "bpr", "id", 1, {"train": {"epochs": 2}}, train_fraction=0.5)
     assert key(gpu.head) == key(here.head) and gpu.head == here.head
     assert gpu.config["train"]["device"] == "cuda" and "device" not in here.config["train"]
-
-
-def test_tail_analysis_reads_saved_runs_of_both_kinds(tmp_path, monkeypatch):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from tail_analysis import analyse
-
-    from motor.experiment import run_experiment
-    from motor.presets import preset
-    from tests.conftest import write_simple
-
-    monkeypatch.setenv("MOTOR_CACHE_DIR", str(tmp_path / "cache"))
-    data = str(write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=6))
-    for items in ("id", "motor"):
-        cfg = preset("quick", items, {"data.data": data, "train.epochs": 2, "tokenizer.m": 2, "tokenizer.k": 4})
-        run_experiment(cfg, tmp_path / items)
-        got = analyse(str(tmp_path / items))
-        assert got["items"] == items and got["catalogue"] == 40 and got["tail_test_interactions"] > 0
-        assert 0 <= got["median_rank"] < 40 and 0 <= got["share_in_top20"] <= 1
-        assert ("neighbours_more_popular" in got) == (items == "motor")  # token neighbours exist for MOTOR only
-        if items == "motor":
-            assert 0 <= got["neighbours_more_popular"] <= 1 and 0 <= got["neighbours_ranked_above"] <= 1

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import charts, state, ui
 from app.workspace import VARIANT_LABELS
-from motor.explore import popularity, recommendations, tables
+from motor.explore import popularity, recommendations, tables, tail
 from motor.run_notes import size_note, training_end
 
 CAPTION = ("The headline: how well each item representation ranks the items users really chose next (test Recall "
@@ -25,6 +25,11 @@ def _recommendations(folders: tuple[str, ...], names: tuple[str, ...], k: int) -
         df.insert(0, "model", name)
         parts.append(df)
     return pd.concat(parts, ignore_index=True)
+
+
+@st.cache_data(show_spinner="Ranking the rare test items...", max_entries=8)
+def _rare_items(folders: tuple[str, ...], names: tuple[str, ...]) -> dict[str, dict]:
+    return {name: tail.rare_item_ranks(state.loaded_run(folder)) for folder, name in zip(folders, names)}
 
 
 def body():
@@ -78,6 +83,13 @@ def body():
                                            f"({ui.plural(int(r['test interactions']), 'test interaction')})"
                                            for b, r in sizes.iterrows()) +
                    ". " + (popularity.bucket_rule(next(iter(metrics.values()))) or ""))
+
+    if {"ID", "MOTOR"} <= set(names) and not pop.empty:
+        with st.expander("Why rare items rank where they do"):
+            reports = _rare_items(tuple(str(names[n].path) for n in ("ID", "MOTOR")), ("ID", "MOTOR"))
+            st.dataframe(tail.rare_item_table(reports), hide_index=True, width="stretch")
+            st.caption(tail.rare_item_story(reports) + f" Rare: 1 to {tail.TAIL_MAX} training interactions; ranks "
+                       "count the items the user did not train on (0 = first).")
 
     st.subheader("All figures")
     shown = table.copy()

@@ -48,6 +48,7 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
     tids = getattr(run.model.items, "token_ids", None)
     tids = None if tids is None else tids.cpu().numpy()
     ranks, more_popular, ranked_above = [], [], []
+    look_alikes: dict[int, np.ndarray] = {}  # per tail item, computed once
     for start in range(0, len(rows), CHUNK):
         part = rows[start:start + CHUNK]
         scores = users[test.user[part]] @ items.T
@@ -55,11 +56,9 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
             s[seen[u]] = -np.inf  # trained items are never recommended
             ranks.append(int((s > s[i]).sum()))
             if tids is not None:
-                shared = (tids == tids[i]).sum(1)
-                shared[i] = -1
-                k = min(NEIGHBOURS, n_items - 1)  # a catalogue smaller than 11 items has fewer look-alikes
-                cut = max(int(np.partition(shared, -k)[-k]), 1)
-                nb = np.flatnonzero(shared >= cut)
+                if i not in look_alikes:
+                    look_alikes[i] = _look_alikes(tids, i)
+                nb = look_alikes[i]
                 more_popular.append(float(np.mean(degree[nb] > degree[i])))
                 ranked_above.append(float(np.mean(s[nb] > s[i])))
     ranks = np.asarray(ranks)
@@ -69,6 +68,16 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
         out.update(neighbours_more_popular=float(np.mean(more_popular)),
                    neighbours_ranked_above=float(np.mean(ranked_above)))
     return out
+
+
+def _look_alikes(tids: np.ndarray, i: int) -> np.ndarray:
+    """The ``NEIGHBOURS`` items sharing most tokens with item ``i``, with every item tied with the last one
+    (at least one shared token; a catalogue under 11 items has fewer)."""
+    shared = (tids == tids[i]).sum(1)
+    shared[i] = -1
+    k = min(NEIGHBOURS, len(tids) - 1)
+    cut = max(int(np.partition(shared, -k)[-k]), 1)
+    return np.flatnonzero(shared >= cut)
 
 
 def _items_by_user(pairs, n_users: int) -> list[np.ndarray]:

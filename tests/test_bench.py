@@ -58,7 +58,8 @@ def test_suite_options_are_typed_dataclasses_built_from_the_command_line():
     suite = SUITES[args.suite]
     opts = suite.options(**{k: getattr(args, k) for k in suite.options.__dataclass_fields__})
     assert opts == BackbonesOptions(datasets=["demo", "ml100k"], seeds=2, cold_items=0.2, tune_budget=6, write=False)
-    assert opts.tune_on == "demo" and opts.tuned_dir.endswith("tuned")  # tuning chooses the default folder
+    assert opts.tune_on == "demo" and opts.tuned_dir.endswith("tuned")  # the committed tables' folder
+    assert BackbonesOptions(quick=True).tuned_dir.endswith("tuned_quick")  # a smoke run never reads them
     with pytest.raises(MotorError, match=r"bench.tune_budget must be in \[0, inf\)"):
         BackbonesOptions(tune_budget=-1)
     assert BackbonesOptions(quick=True).seeds == 1 and BackbonesOptions(quick=True).datasets == ["demo"]

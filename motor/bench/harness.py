@@ -56,8 +56,9 @@ class TrainingSuiteOptions(BenchOptions):
     resume: bool = doc(False, "reuse finished runs with the same settings from the run log")
     from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
     tuned_dir: str | None = doc(None, "folder of `python -m motor tune` results, one sub-folder with best_config.json "
-                                      "per tuned cell (motor.bench.tuning; default benchmarks/tuned with "
-                                      "--tune-budget; none: the documented defaults on both sides)")
+                                      "per tuned cell (motor.bench.tuning; default benchmarks/tuned, benchmarks/"
+                                      "tuned_quick with --quick); a cell without one runs the documented defaults "
+                                      "(an empty folder: defaults everywhere)")
     tune_budget: int = doc(0, "first tune the suite's tuned cells (see its --tune-* options): trials per cell, "
                               "validation Recall@20 only, the same for ID and MOTOR, the defaults as trial 0; "
                               "0 = no tuning", low=0)
@@ -66,7 +67,7 @@ class TrainingSuiteOptions(BenchOptions):
                               "records where it ran")
 
     def __post_init__(self):
-        if self.tune_budget and self.tuned_dir is None:
+        if self.tuned_dir is None:  # what the committed tables used, also for --from-log and --resume
             self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
         check_ranges(self, "bench")
 

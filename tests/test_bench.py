@@ -18,11 +18,17 @@ def test_quick_backbone_benchmark_runs_every_requested_backbone_in_both_modes():
                         "--backbones", "bpr,lightgcn,vbpr"], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=1200)
     assert r.returncode == 0, r.stderr[-2000:]
-    table = [line for line in r.stdout.splitlines() if line.startswith("| demo |")]
+    table = [line for line in r.stdout.splitlines() if line.startswith("| demo |") and line.count("|") > 12]
     assert len(table) == 6, r.stdout
     assert not any("failed" in line for line in table), table
     motor_rows = [line for line in table if "| motor |" in line]
     assert all(("wins" in line or "loses" in line) for line in motor_rows)
+    # the encoder table: one row per backbone, diagnostics in range and MOTOR's epoch as a multiple of ID's
+    encoder = [line.split("|")[1:-1] for line in r.stdout.splitlines()
+               if line.startswith("| demo |") and line.count("|") == 9]
+    assert [c[1].strip() for c in encoder] == ["bpr", "lightgcn", "vbpr"], r.stdout
+    for c in encoder:
+        assert 0 < float(c[2]) <= 1 and 0 <= float(c[3].strip(" %")) <= 100 and c[7].strip().endswith("x")
 
 
 def test_unknown_backbone_is_a_clear_error():

@@ -161,4 +161,32 @@ def backbone_table(rows: list[dict], opts: BackbonesOptions) -> str:
                      f"{fmt(col('cold_recall@20'))} | {fmt(col('cold_recall@20_among_cold'))} | "
                      f"{ok[0]['item_params']:,} | {fmt(col('s_per_epoch'), 2)} | {fmt(col('peak_mb'), 0)} | "
                      f"{fmt(col('epochs_run'), 0)} | {verdict} | {verdict_cold} |")
-    return "\n".join(lines)
+    return "\n".join(lines + encoder_table(groups))
+
+
+def encoder_table(groups: dict[tuple, list[dict]]) -> list[str]:
+    """MOTOR's Token Cross Network per dataset x backbone: the attention and pooling diagnostics of the
+    trained encoders (issue 11's targets) and MOTOR's epoch time as a multiple of ID's, means over seeds."""
+    out = []
+    for (data, name, items), rs in groups.items():
+        ok = [r for r in rs if "error" not in r and "att_max_weight" in r]
+        if items != "motor" or not ok:
+            continue
+        base = [r["s_per_epoch"] for r in groups.get((data, name, "id"), []) if "error" not in r]
+        ratio = f"{np.mean([r['s_per_epoch'] for r in ok]) / np.mean(base):.2f}x" if base else "-"
+        pool = [r["pool_max_weight"] for r in ok if "pool_max_weight" in r]
+        pooling = f"{np.mean(pool):.3f} ({ok[0]['pool_uniform']:.3f})" if pool else "-"
+        att_max, same = np.mean([r["att_max_weight"] for r in ok]), np.mean([r["att_same_key"] for r in ok])
+        tv = np.mean([r["att_tv_from_average"] for r in ok])
+        collapsed = sum(bool(r.get("tcn_collapsed")) for r in ok)
+        out.append(f"| {data} | {name} | {att_max:.3f} | {same:.1%} | {tv:.3f} | {pooling} | {collapsed} of {len(ok)} | "
+                   f"{ratio} |")
+    if not out:
+        return []
+    return ["", "MOTOR's Token Cross Network after training (attention diagnostics of `metrics.json` `item_encoder`, "
+                "means over layers, heads and seeds; targets: largest weight <= 0.9, <= 30% of items whose rows all "
+                "pick one key, TV distance >= 0.10, largest pooling weight >= 2/T) and MOTOR's epoch time as a "
+                "multiple of ID's (s/epoch above; target <= 2x for LightGCN and VBPR):", "",
+            "| dataset | backbone | largest attention weight | items with one key | TV from the average map | "
+            "largest pooling weight (1/T) | runs with a collapse warning | epoch MOTOR / ID |",
+            "|---|---|---|---|---|---|---|---|", *out]

@@ -154,6 +154,16 @@ def run_row(m: dict) -> dict:
         r["cold_recall@20_among_cold"] = round(m["cold"]["recall@20_among_cold"], 4)
     if "tokenizer" in m:
         r["tokenize_s"] = round(m["tokenizer"].get("fit_seconds", float("nan")), 3)
+    enc = m.get("item_encoder") or {}  # MOTOR's TCN diagnostics (motor.encoders.diagnostics), means over layers/heads
+    att = (enc.get("attention") or {}).get("mean") or {}
+    for k in ("max_weight", "same_key", "tv_from_average"):
+        if k in att:
+            r[f"att_{k}"] = round(att[k], 4)
+    if (enc.get("pooling") or {}).get("max_weight") is not None:
+        r["pool_max_weight"] = round(enc["pooling"]["max_weight"], 4)
+        r["pool_uniform"] = round(enc["pooling"]["uniform"], 4)
+    if "collapsed" in enc:
+        r["tcn_collapsed"] = bool(enc["collapsed"])
     # Popularity buckets (metrics.json "by_popularity": {"k", "rule", "buckets": {name: {"recall@20", ...}}}),
     # flattened as "tail_recall@20", ...; a cold-item hold-out's own figures (above) keep their names, and
     # the cold bucket's are then "bucket_cold_recall@20".

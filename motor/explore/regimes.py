@@ -70,7 +70,7 @@ def _truthy(col: pd.Series) -> pd.Series:
 
 
 def tuned_note(gap_table: pd.DataFrame, data: str) -> str:
-    """Which training fractions of ``data`` had their settings tuned on validation ('' when none or all)."""
+    """Which training fractions of ``data`` had their settings tuned on validation ('' when none)."""
     rows = gap_table[gap_table["dataset"] == data]
     tuned = sorted(rows.loc[rows["tuned"].astype(bool), "train_fraction"].unique()) if "tuned" in rows else []
     if not tuned or len(tuned) == rows["train_fraction"].nunique():

@@ -2,7 +2,7 @@
 
 For each test interaction with a tail item (1 to ``TAIL_MAX`` training interactions, as the
 ``by_popularity`` tail bucket of metrics.json), the rank of that item for its user among the
-items the user did not train on. Then two candidate explanations, measured: do the items scores
+items the user did not train on. Then two candidate explanations, measured: do the items' scores
 follow popularity (the correlation of the mean score with log training degree, and the vector
 norms of tail against head items), and, for a token model, are the items sharing most tokens
 with a tail item more popular than it and ranked above it ("popular look-alikes")?
@@ -44,7 +44,7 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
         return out
     if len(rows) > max_rows:
         rows = rows[np.linspace(0, len(rows) - 1, max_rows).round().astype(int)]
-    seen = _items_by_user(train, run.split.n_users)
+    indptr, seen = train.csr(run.split.n_users)  # each user's training items: seen[indptr[u]:indptr[u + 1]]
     tids = getattr(run.model.items, "token_ids", None)
     tids = None if tids is None else tids.cpu().numpy()
     ranks, more_popular, ranked_above = [], [], []
@@ -53,7 +53,7 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
         part = rows[start:start + CHUNK]
         scores = users[test.user[part]] @ items.T
         for s, u, i in zip(scores, test.user[part], test.item[part]):
-            s[seen[u]] = -np.inf  # trained items are never recommended
+            s[seen[indptr[u]:indptr[u + 1]]] = -np.inf  # trained items are never recommended
             ranks.append(int((s > s[i]).sum()))
             if tids is not None:
                 if i not in look_alikes:
@@ -78,13 +78,6 @@ def _look_alikes(tids: np.ndarray, i: int) -> np.ndarray:
     k = min(NEIGHBOURS, len(tids) - 1)
     cut = max(int(np.partition(shared, -k)[-k]), 1)
     return np.flatnonzero(shared >= cut)
-
-
-def _items_by_user(pairs, n_users: int) -> list[np.ndarray]:
-    order = np.argsort(pairs.user, kind="stable")
-    bounds = np.searchsorted(pairs.user[order], np.arange(n_users + 1))
-    items = pairs.item[order]
-    return [items[bounds[u]:bounds[u + 1]] for u in range(n_users)]
 
 
 def rare_item_table(reports: dict[str, dict]) -> pd.DataFrame:

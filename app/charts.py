@@ -314,3 +314,19 @@ def gap_lines(gaps: pd.DataFrame, title: str, height: int = 420) -> go.Figure:
         fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.01,
                                       font=dict(size=11)))
     return fig
+
+
+def gap_bars(table: pd.DataFrame, title: str, height: int = 360) -> go.Figure:
+    """MOTOR minus ID per backbone (``motor.explore.backbone_table.summary`` of one dataset: backbone, id,
+    motor, gap, gap_std, seeds), bars coloured by who is ahead, the spread over seeds as error bars."""
+    rows = table.sort_values("gap")
+    err = rows["gap_std"].to_numpy(dtype=float)
+    fig = go.Figure(go.Bar(
+        x=rows["backbone"], y=rows["gap"], marker_color=[COLORS["MOTOR"] if g > 0 else COLORS["ID"] for g in rows["gap"]],
+        error_y={"type": "data", "array": np.nan_to_num(err), "visible": bool(np.isfinite(err).any()), "thickness": 1},
+        customdata=np.stack([rows["id"], rows["motor"], rows["seeds"]], 1), showlegend=False,
+        hovertemplate="%{x}: MOTOR - ID = %{y:+.4f}<br>ID %{customdata[0]:.4f}, MOTOR %{customdata[1]:.4f} "
+                      "(%{customdata[2]} seeds)<extra></extra>"))
+    fig.add_hline(y=0, line=dict(color="#444", width=1, dash="dot"))
+    fig.update_yaxes(title="MOTOR minus ID, test Recall@20", zeroline=False)
+    return _base(fig, height, title)

@@ -689,15 +689,17 @@ def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home, tmp_p
     from app.workspace import Workspace
 
     monkeypatch.setenv("MOTOR_LAB_REGIMES_CSV", str(tmp_path / "not-run-yet.csv"))
+    monkeypatch.setenv("MOTOR_LAB_BACKBONES_CSV", str(tmp_path / "not-run-either.csv"))
     rec = Workspace(trained_home).runs()[0]
     motor = json.loads((rec.folder("motor") / "metrics.json").read_text())
     at = new_app(trained_home, "how")
     no_problems(at)
     assert at.title[0].value == "How MOTOR works"
     heads = [h.value for h in at.subheader]
-    assert heads[0].startswith("1 · Item features") and heads[-2] == "Beside the ID table it replaces"
-    assert heads[-1].startswith("When does MOTOR pay off")
+    assert heads[0].startswith("1 · Item features") and heads[-3] == "Beside the ID table it replaces"
+    assert heads[-2].startswith("When does MOTOR pay off") and heads[-1].startswith("Items with interactions")
     assert "`python -m motor bench regimes`" in texts(at)  # no table yet: how to make it
+    assert "`python -m motor bench backbones`" in texts(at)
     tokens = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)
     assert len(tokens) == motor["tokenizer"]["tokens_per_item"]
     audience = next(d.value for d in at.dataframe if "rank for this user" in d.value.columns)
@@ -759,6 +761,36 @@ def test_how_page_draws_motor_minus_id_against_the_training_fraction(trained_hom
     path.write_text("dataset,backbone\nml100k,lightgcn\n")  # not a regimes table: says so, the page stays
     at.run()
     assert any("not a regimes table" in e.value and "train_fraction" in e.value for e in at.error)
+
+
+def test_how_page_shows_the_backbone_table_on_warm_and_new_items(trained_home, tmp_path, monkeypatch):
+    from tests.test_app_core import write_backbones_csv
+
+    regimes_path, path = tmp_path / "regimes.csv", tmp_path / "backbones.csv"
+    write_regimes_csv(regimes_path)
+    write_backbones_csv(path)
+    (tmp_path / "RESULTS.md").write_text("<!-- suite:backbones -->\n| t |\n\n_Date: 2026-12-05._\n"
+                                         "<!-- /suite:backbones -->\n")
+    monkeypatch.setenv("MOTOR_LAB_REGIMES_CSV", str(regimes_path))
+    monkeypatch.setenv("MOTOR_LAB_BACKBONES_CSV", str(path))
+    at = new_app(trained_home, "how")
+    no_problems(at)
+    title = lambda f: f["layout"].get("title", {}).get("text", "")  # noqa: E731
+    warm = next(f for f in figures(at) if title(f) == "d: items with interactions")
+    bars = warm["data"][0]
+    assert list(bars["x"]) == ["bm3", "vbpr", "lightgcn"]  # by gap, MOTOR's losses first
+    assert np.allclose(arr(bars["y"]), [-0.1, -0.05, 0.03], atol=1e-9)
+    assert list(bars["marker"]["color"])[-1] != list(bars["marker"]["color"])[0]  # who is ahead, by colour
+    cold = next(f for f in figures(at) if title(f) == "d: new items, cold Recall@20")
+    series = {t["name"]: np.asarray(arr(t["y"]), dtype=float) for t in cold["data"]}
+    assert set(series) == {"ID", "MOTOR"} and np.allclose(series["MOTOR"], [0.0, 0.06, 0.08])
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("d: MOTOR ahead of ID on 1 of 3 backbones") and "on 1 of 3." in c for c in captions)
+    assert any("backbones.csv` (written 2026-12-05)" in c for c in captions)  # the date of the section, not the file
+    path.write_text("dataset,backbone\nd,lightgcn\n")  # an unreadable table: said where it would be, and the
+    at.run()  # regimes figure above it is still drawn
+    assert any("not a backbone table" in e.value for e in at.error)
+    assert any("training fraction" in title(f) for f in figures(at))
 
 
 def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):

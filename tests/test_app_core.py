@@ -536,6 +536,65 @@ def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
         load_regimes(tmp_path / "missing.csv")
 
 
+def write_backbones_csv(path) -> None:
+    """A hand-made per-run backbone table: two backbones x {ID, MOTOR} x two seeds on one dataset, plus a
+    MOTOR run without its ID partner (left out of the pairing)."""
+    rows = []
+    for seed, (a, b) in ((999, (0.30, 0.32)), (1000, (0.32, 0.36))):
+        rows += [{"dataset": "d", "backbone": "lightgcn", "items": "id", "seed": seed, "recall@20": a,
+                  "cold_recall@20": 0.0},
+                 {"dataset": "d", "backbone": "lightgcn", "items": "MOTOR", "seed": seed, "recall@20": b,
+                  "cold_recall@20": 0.05 if seed == 999 else 0.07},
+                 {"dataset": "d", "backbone": "vbpr", "items": "id", "seed": seed, "recall@20": 0.3,
+                  "cold_recall@20": 0.04},
+                 {"dataset": "d", "backbone": "vbpr", "items": "motor", "seed": seed, "recall@20": 0.25,
+                  "cold_recall@20": 0.08},
+                 {"dataset": "d", "backbone": "bm3", "items": "id", "seed": seed, "recall@20": 0.2,
+                  "cold_recall@20": 0.0},
+                 {"dataset": "d", "backbone": "bm3", "items": "motor", "seed": seed, "recall@20": 0.1,
+                  "cold_recall@20": 0.0}]
+    rows.append({"dataset": "d", "backbone": "mgcn", "items": "motor", "seed": 999, "recall@20": 0.4,
+                 "cold_recall@20": 0.1})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def test_backbone_table_pairs_motor_with_id_over_seeds(tmp_path):
+    from motor.explore.backbone_table import cold_ratio, load_backbones, summary, win_summary
+
+    write_backbones_csv(tmp_path / "backbones.csv")
+    t = summary(load_backbones(tmp_path / "backbones.csv")).set_index("backbone")
+    assert list(t.index) == ["bm3", "lightgcn", "vbpr"]  # sorted; mgcn has no ID runs
+    assert t.loc["lightgcn", "id"] == pytest.approx(0.31) and t.loc["lightgcn", "motor"] == pytest.approx(0.34)
+    assert t.loc["lightgcn", "gap"] == pytest.approx(0.03)
+    assert t.loc["lightgcn", "gap_std"] == pytest.approx(np.hypot(np.std([0.30, 0.32], ddof=1),
+                                                                 np.std([0.32, 0.36], ddof=1)))
+    assert t.loc["lightgcn", "cold_motor"] == pytest.approx(0.06) and t.loc["lightgcn", "cold_ratio"] == np.inf
+    assert t.loc["vbpr", "cold_ratio"] == pytest.approx(2.0) and np.isnan(t.loc["bm3", "cold_ratio"])
+    assert (t["seeds"] == 2).all()
+    assert win_summary(t.reset_index(), "d") == ("MOTOR ahead of ID on 1 of 3 backbones on items with training "
+                                                  "interactions; on new items at least 3x ID's cold Recall@20 on 1 "
+                                                  "of 3")
+    assert win_summary(t.reset_index(), "other") == ""
+    assert cold_ratio(0.0, 0.0) != cold_ratio(0.0, 0.0) and cold_ratio(0.3, 0.1) == pytest.approx(3.0)
+    (tmp_path / "bad.csv").write_text("dataset,items\nd,id\n")
+    with pytest.raises(MotorError, match="cold_recall@20"):
+        load_backbones(tmp_path / "bad.csv")
+    with pytest.raises(MotorError, match="python -m motor bench backbones"):
+        load_backbones(tmp_path / "missing.csv")
+
+
+def test_results_file_dates_a_suite_by_its_section_footer(tmp_path):
+    from motor.explore.results_file import section_date
+
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Benchmark results\n\n<!-- suite:core -->\nx\n\n_Machine: m. Date: 2026-11-28. Command: c_\n"
+                    "<!-- /suite:core -->\n\n<!-- suite:regimes -->\n| a |\n\n_Date: 2026-12-05._\n"
+                    "<!-- /suite:regimes -->\n\nDate: 2027-01-01 (outside any section)\n")
+    assert section_date(path, "core") == "2026-11-28" and section_date(path, "regimes") == "2026-12-05"
+    assert section_date(path, "backbones") is None  # no such section: no date (not the stray one outside)
+    assert section_date(tmp_path / "missing.md", "core") is None
+
+
 def test_append_item_adds_one_row_per_file_and_old_runs_still_load(tmp_path):
     from motor.data.append_item import append_item, free_id, title_of
     from motor.data.load import load_dataset

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, state, ui
-from motor.explore import attention, catalogue, regimes, tokens
+from motor.errors import MotorError
+from motor.explore import attention, backbone_table, catalogue, regimes, results_file, tokens
 from motor.item_story import item_audience, item_side_growth
 
 CAPTION = ("MOTOR in six steps, drawn with the open dataset and run: an item's content becomes a few shared tokens, "
@@ -25,7 +25,7 @@ def body():
         st.info("No trained run yet: the pipeline below is drawn with a run's live numbers. Open the **Train** "
                 "page and press **Train** (about a minute on the demo).", icon=":material/info:")
         st.page_link("app/pages/train.py", label="Go to Train", icon=":material/model_training:")
-        regimes_section()
+        benchmark_sections()
         return
     rec, models = ui.require_run(need="motor")
     run = models["motor"]
@@ -102,12 +102,59 @@ def body():
     st.dataframe(pd.DataFrame(growth).rename(columns={"items": "catalogue (items)"}), hide_index=True,
                  width="stretch")
 
-    regimes_section()
+    benchmark_sections()
+
+
+def benchmark_sections() -> None:
+    """The two benchmarks behind MOTOR's claim, each drawn on its own: a table that cannot be read says so
+    where it would be and does not hide the other."""
+    for section in (regimes_section, backbones_section):
+        try:
+            section()
+        except MotorError as e:
+            st.error(str(e), icon=":material/error:")
 
 
 def regimes_csv() -> Path:
     """The regimes benchmark's table (MOTOR_LAB_REGIMES_CSV overrides the checkout's)."""
     return Path(os.environ.get("MOTOR_LAB_REGIMES_CSV") or ROOT / "benchmarks" / "regimes.csv")
+
+
+def backbones_csv() -> Path:
+    """The backbone benchmark's per-run table (MOTOR_LAB_BACKBONES_CSV overrides the checkout's)."""
+    return Path(os.environ.get("MOTOR_LAB_BACKBONES_CSV") or ROOT / "benchmarks" / "backbones.csv")
+
+
+def backbones_section() -> None:
+    st.subheader("Items with interactions, and new items: the backbone table")
+    path = backbones_csv()
+    if not path.exists():
+        st.info("The benchmark that answers this has not been run in this checkout. It trains every backbone with "
+                f"ID and with MOTOR, 10% of the items held out as new; run it with `{backbone_table.HOW_TO}` "
+                "(hours on 2 cores; `--quick` for a smoke run), and its table `benchmarks/backbones.csv` is "
+                "drawn here.", icon=":material/science:")
+        return
+    table = backbone_table.summary(backbone_table.load_backbones(path))
+    if table.empty:
+        st.info(f"{path.name} has no backbone with both ID and MOTOR yet; finish the benchmark with "
+                f"`{backbone_table.HOW_TO} --resume`.", icon=":material/science:")
+        return
+    st.markdown("The same backbones on all the data, with 10% of the items held out of training. On items that "
+                "have interactions an ID row learns each item on its own, and MOTOR often ranks them worse. A "
+                "held-out item has no trained ID row at all, while MOTOR still reads its content: that is where "
+                "shared tokens should win clearly.")
+    for j, data in enumerate(table["dataset"].drop_duplicates()):
+        rows = table[table["dataset"] == data]
+        a, b = st.columns(2)
+        a.plotly_chart(charts.gap_bars(rows, f"{data}: items with interactions"), key=f"how_backbones:{j}",
+                       config={"displayModeBar": False})
+        cold = rows.set_index("backbone")[["cold_id", "cold_motor"]].rename(columns={"cold_id": "ID",
+                                                                                     "cold_motor": "MOTOR"})
+        b.plotly_chart(charts.grouped_bars(cold, list(cold.index), f"{data}: new items, cold Recall@20",
+                                           fmt=".3f"), key=f"how_cold:{j}", config={"displayModeBar": False})
+        st.caption(f"{data}: {backbone_table.win_summary(table, data)}.")
+    st.caption(f"Warm test Recall@20 and cold Recall@20 (held-out items' test interactions ranked among all items), "
+               f"mean over seeds (bars: their spread), from `{path.name}`{written(path, 'backbones')}.")
 
 
 def regimes_section() -> None:
@@ -139,8 +186,13 @@ def regimes_section() -> None:
                      hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(c, format="%.4f")
                                     for c in ("id", "motor", "gap")})
-    st.caption(f"Test Recall@20, mean over seeds (bars: their spread), from `{path.name}` "
-               f"({time.strftime('%Y-%m-%d', time.localtime(path.stat().st_mtime))}).")
+    st.caption(f"Test Recall@20, mean over seeds (bars: their spread), from `{path.name}`{written(path, 'regimes')}.")
+
+
+def written(table: Path, suite: str) -> str:
+    """' (written YYYY-MM-DD)' from the RESULTS.md beside ``table``, where its suite's section dates it."""
+    day = results_file.section_date(table.parent / "RESULTS.md", suite)
+    return f" (written {day})" if day else ""
 
 
 ui.page("How MOTOR works", CAPTION, body)

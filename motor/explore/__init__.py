@@ -15,7 +15,10 @@ same figures can be reproduced in a notebook. One topic per module:
 - ``tables``: metric tables, relative changes and training curves;
 - ``collapse``: the Token Cross Network's collapse check from a run's metrics (``item_encoder``);
 - ``popularity``: test figures per popularity bucket (``by_popularity``), averaged over repeats;
-- ``regimes``: the regimes benchmark's table (``benchmarks/regimes.csv``) as MOTOR minus ID per cell.
+- ``regimes``: the regimes benchmark's table (``benchmarks/regimes.csv``) as MOTOR minus ID per cell;
+- ``backbone_table``: the backbone benchmark's runs (``benchmarks/backbones.csv``) as MOTOR against ID per
+  backbone, on items with interactions and on held-out (cold) items;
+- ``results_file``: the date a suite's section of ``benchmarks/RESULTS.md`` was written.
 
 Import the module you need (``from motor.explore import tokens``): nothing heavy loads until then.
 """

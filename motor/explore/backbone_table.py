@@ -1,0 +1,80 @@
+"""The backbone table read back: MOTOR against ID per backbone on dense data, and on items never seen in training.
+
+``python -m motor bench backbones`` writes ``benchmarks/backbones.csv``: one row per run (dataset,
+backbone, items, seed, warm test ``recall@20``, ``cold_recall@20``, ...), every run with 10% of the
+items held out as cold (no training interaction; their test interactions ranked among all items).
+This module pairs MOTOR with ID per dataset and backbone over the seeds, so the app can show the two
+sides of MOTOR's claim next to each other: how it ranks items that have interactions (where an ID
+row learns them) and items that have none (where an ID row is untrained noise and MOTOR still has
+the item's content).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from motor.errors import MotorError
+
+REQUIRED = ("dataset", "backbone", "items", "seed", "recall@20", "cold_recall@20")
+HOW_TO = "python -m motor bench backbones"
+COLD_FACTOR = 3.0  # "MOTOR clearly ahead on new items": at least this multiple of ID's cold Recall@20
+
+
+def load_backbones(path: Path | str) -> pd.DataFrame:
+    """The benchmark's runs (one row per seed); MotorError naming what is missing if the file is not one."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as e:
+        raise MotorError(f"cannot read the backbone table {path} ({e}); write it with: {HOW_TO}") from None
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise MotorError(f"{path} is not a backbone table: column(s) {', '.join(missing)} missing; "
+                         f"write it with: {HOW_TO}")
+    df["items"] = df["items"].astype(str).str.lower()
+    for c in ("recall@20", "cold_recall@20"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df
+
+
+def cold_ratio(motor: float, id_: float) -> float:
+    """MOTOR's cold Recall@20 as a multiple of ID's: inf when only MOTOR finds cold items, NaN when neither does."""
+    if id_ > 0:
+        return motor / id_
+    return float("inf") if motor > 0 else float("nan")
+
+
+def summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset and backbone with both models: ``id``, ``motor`` (warm test Recall@20, mean over seeds),
+    ``gap`` (MOTOR minus ID) and ``gap_std`` (the two spreads combined as for independent seeds),
+    ``cold_id``, ``cold_motor`` (cold Recall@20 among all items), ``cold_ratio`` (``cold_ratio``) and
+    ``seeds`` (the fewer of the two sides), sorted by dataset and backbone."""
+    stats = (runs.groupby(["dataset", "backbone", "items"])
+             .agg(r=("recall@20", "mean"), r_std=("recall@20", "std"), cold=("cold_recall@20", "mean"),
+                  seeds=("seed", "nunique"))
+             .reset_index())
+    idr, mot = stats[stats["items"] == "id"], stats[stats["items"] == "motor"]
+    both = mot.merge(idr, on=["dataset", "backbone"], suffixes=("_motor", "_id"))
+    out = pd.DataFrame({"dataset": both["dataset"], "backbone": both["backbone"],
+                        "id": both["r_id"], "motor": both["r_motor"]})
+    out["gap"] = out["motor"] - out["id"]
+    out["gap_std"] = np.sqrt(both["r_std_motor"].fillna(0) ** 2 + both["r_std_id"].fillna(0) ** 2)
+    out["cold_id"], out["cold_motor"] = both["cold_id"], both["cold_motor"]
+    out["cold_ratio"] = [cold_ratio(m, i) for m, i in zip(out["cold_motor"], out["cold_id"])]
+    out["seeds"] = np.minimum(both["seeds_motor"], both["seeds_id"])
+    return out.sort_values(["dataset", "backbone"]).reset_index(drop=True)
+
+
+def win_summary(table: pd.DataFrame, data: str) -> str:
+    """One sentence for ``data``: on how many backbones MOTOR ranks warm items better than ID, and on how many
+    it finds at least ``COLD_FACTOR`` times ID's share of the new (cold) items' test interactions."""
+    rows = table[table["dataset"] == data]
+    if rows.empty:
+        return ""
+    warm = int((rows["gap"] > 0).sum())
+    cold = int((rows["cold_ratio"] >= COLD_FACTOR).sum())  # NaN (neither finds any) compares False
+    return (f"MOTOR ahead of ID on {warm} of {len(rows)} backbones on items with training interactions; "
+            f"on new items at least {COLD_FACTOR:g}x ID's cold Recall@20 on {cold} of {len(rows)}")

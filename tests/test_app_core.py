@@ -584,7 +584,7 @@ def test_backbone_table_pairs_motor_with_id_over_seeds(tmp_path):
 
 
 def test_results_file_dates_a_suite_by_its_section_footer(tmp_path):
-    from motor.explore.results_file import section_date
+    from motor.explore.bench_tables import section_date
 
     path = tmp_path / "RESULTS.md"
     path.write_text("# Benchmark results\n\n<!-- suite:core -->\nx\n\n_Machine: m. Date: 2026-11-28. Command: c_\n"

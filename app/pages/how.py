@@ -11,7 +11,7 @@ import streamlit as st
 
 from app import charts, state, ui
 from motor.errors import MotorError
-from motor.explore import attention, backbone_table, catalogue, regimes, results_file, tokens
+from motor.explore import attention, backbone_table, bench_tables, catalogue, regimes, tokens
 from motor.item_story import item_audience, item_side_growth
 
 CAPTION = ("MOTOR in six steps, drawn with the open dataset and run: an item's content becomes a few shared tokens, "
@@ -126,23 +126,16 @@ def backbones_csv() -> Path:
 
 
 def backbones_section() -> None:
-    st.subheader("Items with interactions, and new items: the backbone table")
     path = backbones_csv()
-    if not path.exists():
-        st.info("The benchmark that answers this has not been run in this checkout. It trains every backbone with "
-                f"ID and with MOTOR, 10% of the items held out as new; run it with `{backbone_table.HOW_TO}` "
-                "(hours on 2 cores; `--quick` for a smoke run), and its table `benchmarks/backbones.csv` is "
-                "drawn here.", icon=":material/science:")
+    table = drawn_table(
+        "Items with interactions, and new items: the backbone table", path, backbone_table.HOW_TO,
+        "It trains every backbone with ID and with MOTOR, 10% of the items held out as new",
+        lambda p: backbone_table.summary(backbone_table.load_backbones(p)),
+        "The same backbones on all the data, with 10% of the items held out of training. On items that have "
+        "interactions an ID row learns each item on its own, and MOTOR often ranks them worse. A held-out item has no "
+        "trained ID row at all, while MOTOR still reads its content: that is where shared tokens should win clearly.")
+    if table is None:
         return
-    table = backbone_table.summary(backbone_table.load_backbones(path))
-    if table.empty:
-        st.info(f"{path.name} has no backbone with both ID and MOTOR yet; finish the benchmark with "
-                f"`{backbone_table.HOW_TO} --resume`.", icon=":material/science:")
-        return
-    st.markdown("The same backbones on all the data, with 10% of the items held out of training. On items that "
-                "have interactions an ID row learns each item on its own, and MOTOR often ranks them worse. A "
-                "held-out item has no trained ID row at all, while MOTOR still reads its content: that is where "
-                "shared tokens should win clearly.")
     for j, data in enumerate(table["dataset"].drop_duplicates()):
         rows = table[table["dataset"] == data]
         a, b = st.columns(2)
@@ -158,22 +151,16 @@ def backbones_section() -> None:
 
 
 def regimes_section() -> None:
-    st.subheader("When does MOTOR pay off? The regimes benchmark")
     path = regimes_csv()
-    if not path.exists():
-        st.info("The benchmark that answers this has not been run in this checkout. It trains every backbone "
-                "with ID and with MOTOR as the training data thins out; run it with "
-                f"`{regimes.HOW_TO}` (hours on 2 cores; `--quick` for a smoke run), and its table "
-                "`benchmarks/regimes.csv` is drawn here.", icon=":material/science:")
+    table = drawn_table(
+        "When does MOTOR pay off? The regimes benchmark", path, regimes.HOW_TO,
+        "It trains every backbone with ID and with MOTOR as the training data thins out",
+        lambda p: regimes.gaps(regimes.load_regimes(p)),
+        "Shared tokens should matter most where interactions are few: each MOTOR token is learned from every item "
+        "that carries it, while an ID row learns only from its own item. Above zero, MOTOR ranks better than ID; the "
+        "training fraction F keeps that share of each user's training interactions.")
+    if table is None:
         return
-    table = regimes.gaps(regimes.load_regimes(path))
-    if table.empty:
-        st.info(f"{path.name} has no cell with both ID and MOTOR yet; finish the benchmark with "
-                f"`{regimes.HOW_TO} --resume`.", icon=":material/science:")
-        return
-    st.markdown("Shared tokens should matter most where interactions are few: each MOTOR token is learned from "
-                "every item that carries it, while an ID row learns only from its own item. Above zero, MOTOR ranks "
-                "better than ID; the training fraction F keeps that share of each user's training interactions.")
     for j, data in enumerate(regimes.sweeps(table)):
         st.plotly_chart(charts.gap_lines(table[table["dataset"] == data],
                                          f"{data}: MOTOR minus ID against the training fraction, per backbone"),
@@ -189,9 +176,27 @@ def regimes_section() -> None:
     st.caption(f"Test Recall@20, mean over seeds (bars: their spread), from `{path.name}`{written(path, 'regimes')}.")
 
 
+def drawn_table(title: str, path: Path, how_to: str, what_it_does: str, read, intro: str) -> pd.DataFrame | None:
+    """A benchmark section's heading, then ``read(path)`` (MOTOR paired with ID) after the ``intro``; or None after
+    saying how to make the table, when it is missing or has no pair yet."""
+    st.subheader(title)
+    if not path.exists():
+        st.info(f"The benchmark that answers this has not been run in this checkout. {what_it_does}; run it with "
+                f"`{how_to}` (hours on 2 cores; `--quick` for a smoke run), and its table `benchmarks/{path.name}` "
+                "is drawn here.", icon=":material/science:")
+        return None
+    table = read(path)
+    if table.empty:
+        st.info(f"{path.name} has no backbone with both ID and MOTOR yet; finish the benchmark with "
+                f"`{how_to} --resume`.", icon=":material/science:")
+        return None
+    st.markdown(intro)
+    return table
+
+
 def written(table: Path, suite: str) -> str:
     """' (written YYYY-MM-DD)' from the RESULTS.md beside ``table``, where its suite's section dates it."""
-    day = results_file.section_date(table.parent / "RESULTS.md", suite)
+    day = bench_tables.section_date(table.parent / "RESULTS.md", suite)
     return f" (written {day})" if day else ""
 
 

@@ -18,7 +18,7 @@ same figures can be reproduced in a notebook. One topic per module:
 - ``regimes``: the regimes benchmark's table (``benchmarks/regimes.csv``) as MOTOR minus ID per cell;
 - ``backbone_table``: the backbone benchmark's runs (``benchmarks/backbones.csv``) as MOTOR against ID per
   backbone, on items with interactions and on held-out (cold) items;
-- ``results_file``: the date a suite's section of ``benchmarks/RESULTS.md`` was written.
+- ``bench_tables``: a benchmark CSV checked for its columns, and the date its RESULTS.md section was written.
 
 Import the module you need (``from motor.explore import tokens``): nothing heavy loads until then.
 """

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from motor.errors import MotorError
+from motor.explore.bench_tables import read_table
 
 REQUIRED = ("dataset", "backbone", "items", "seed", "recall@20", "cold_recall@20")
 HOW_TO = "python -m motor bench backbones"
@@ -25,16 +25,7 @@ COLD_FACTOR = 3.0  # "MOTOR clearly ahead on new items": at least this multiple 
 
 def load_backbones(path: Path | str) -> pd.DataFrame:
     """The benchmark's runs (one row per seed); MotorError naming what is missing if the file is not one."""
-    path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError) as e:
-        raise MotorError(f"cannot read the backbone table {path} ({e}); write it with: {HOW_TO}") from None
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise MotorError(f"{path} is not a backbone table: column(s) {', '.join(missing)} missing; "
-                         f"write it with: {HOW_TO}")
-    df["items"] = df["items"].astype(str).str.lower()
+    df = read_table(path, REQUIRED, "a backbone table", HOW_TO)
     for c in ("recall@20", "cold_recall@20"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
     return df

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from motor.errors import MotorError
+from motor.explore.bench_tables import read_table
 
 REQUIRED = ("dataset", "train_fraction", "backbone", "items", "seeds", "test_recall@20_mean")
 HOW_TO = "python -m motor bench regimes"
@@ -24,17 +25,8 @@ HOW_TO = "python -m motor bench regimes"
 
 def load_regimes(path: Path | str) -> pd.DataFrame:
     """The benchmark's cells (one row each); MotorError naming what is missing if the file is not one."""
-    path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError) as e:
-        raise MotorError(f"cannot read the regimes table {path} ({e}); write it with: {HOW_TO}") from None
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise MotorError(f"{path} is not a regimes table: column(s) {', '.join(missing)} missing; "
-                         f"write it with: {HOW_TO}")
+    df = read_table(path, REQUIRED, "a regimes table", HOW_TO)
     df["train_fraction"] = pd.to_numeric(df["train_fraction"], errors="coerce")
-    df["items"] = df["items"].astype(str).str.lower()
     return df
 
 

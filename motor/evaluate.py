@@ -3,7 +3,10 @@
 Protocols: ``strict`` (default) masks the user's training items, and at test time also their
 validation items; ``mmrec`` masks training items only, as MMRec does (validation items then
 stay in the test candidate pool as non-relevant). Only users with at least one item in the
-evaluated set are scored. Ties: the top list is ordered by score, then by item index.
+evaluated set are scored. Ties earn nothing: a relevant item whose score equals another candidate's
+ranks below it (its score is lowered to the next float below), so a model that gives many items
+one score (BM3's untrained cold rows all shrink to the same vector) is not credited by the order of
+item indices; otherwise the top list is ordered by score, then by item index.
 
 ``evaluate_by_popularity`` adds test figures per popularity bucket (head / mid / tail / cold by
 training degree) for ``metrics.json["by_popularity"]``.
@@ -49,6 +52,13 @@ class _UserSets:
         rows = np.repeat(np.arange(len(users)), counts)
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         return torch.from_numpy(rows), torch.from_numpy(self.items[np.repeat(starts, counts) + offsets])
+
+
+def lower_ties(scores: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+    """Move the scores at (``rows``, ``cols``) (the relevant items) to the next float below, in place: a relevant
+    item then ranks below any candidate with an equal score and keeps its place against every other."""
+    at = (rows, cols)
+    scores.index_put_(at, torch.nextafter(scores[at], torch.tensor(MASKED, device=scores.device)))
 
 
 def ranked_topk(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -137,10 +147,11 @@ class Evaluator:
                 scores.index_put_((rows.to(dev), cols.to(dev)), torch.tensor(MASKED, device=dev))
             if excluded is not None:
                 scores[:, excluded] = MASKED
+            rows, cols = (t.to(dev) for t in truth.rows_cols(batch))
+            lower_ties(scores, rows, cols)
             top = ranked_topk(scores, max_k)
             relevant = torch.zeros_like(scores, dtype=torch.bool)
-            rows, cols = truth.rows_cols(batch)
-            relevant.index_put_((rows.to(dev), cols.to(dev)), torch.tensor(True, device=dev))
+            relevant.index_put_((rows, cols), torch.tensor(True, device=dev))
             hits = (relevant.gather(1, top) & torch.isfinite(scores.gather(1, top))).cpu()  # [users, K]: small
             totals.add(topk_metrics(hits, torch.from_numpy(truth.counts[batch]), self.ks))
         return totals.result(users)
@@ -171,8 +182,9 @@ class Evaluator:
         for start in range(0, len(users), batch_users):
             batch = users[start:start + batch_users]
             masked = [self.sets[name].rows_cols(batch) for name in self.masked_sets(which)]
-            values, top = chunked_topk(scorer, torch.from_numpy(batch), n_items, max_k, masked, excluded, item_chunk)
             rows, items = truth.rows_cols(batch)
+            values, top = chunked_topk(scorer, torch.from_numpy(batch), n_items, max_k, masked, excluded, item_chunk,
+                                       lowered=(rows, items))
             relevant = np.sort(rows.numpy() * n_items + items.numpy())
             keys = (torch.arange(len(batch))[:, None] * n_items + top).numpy()
             pos = np.minimum(np.searchsorted(relevant, keys), len(relevant) - 1)
@@ -240,11 +252,13 @@ def inner_product_scorer(model, state):
 
 
 def chunked_topk(scorer, users: torch.Tensor, n_items: int, k: int, masked: list[tuple[torch.Tensor, torch.Tensor]],
-                 excluded: torch.Tensor | None, item_chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+                 excluded: torch.Tensor | None, item_chunk: int,
+                 lowered: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(scores, items) of each user's top-k over all items, scoring ``item_chunk`` items at a time.
 
     ``scorer(users, lo, hi)`` must return a new tensor (it is masked in place); ``masked``: (row,
-    item) coordinates set to -inf (seen items); ``excluded``: bool per item.
+    item) coordinates set to -inf (seen items); ``excluded``: bool per item; ``lowered``: (row, item)
+    coordinates moved below equal scores (``lower_ties``: the relevant items).
     Ordered by score, then by item index, as ``ranked_topk``.
     """
     best_v = torch.empty(len(users), 0)
@@ -257,6 +271,9 @@ def chunked_topk(scorer, users: torch.Tensor, n_items: int, k: int, masked: list
             scores[rows[inside], cols[inside] - lo] = MASKED
         if excluded is not None:
             scores[:, excluded[lo:hi]] = MASKED
+        if lowered is not None:
+            inside = (lowered[1] >= lo) & (lowered[1] < hi)
+            lower_ties(scores, lowered[0][inside], lowered[1][inside] - lo)
         v, i = scores.topk(min(k, hi - lo), dim=1)
         best_v, best_i = torch.cat([best_v, v], 1), torch.cat([best_i, i + lo], 1)
         if best_v.shape[1] > k:

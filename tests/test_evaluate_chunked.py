@@ -61,6 +61,21 @@ def test_chunked_equals_unchunked(protocol):
         assert full["recall@50"] > 0
 
 
+def test_chunked_and_unchunked_agree_when_scores_tie():
+    split = random_split(seed=3)
+    g = torch.Generator().manual_seed(2)
+    items = torch.randint(0, 3, (split.n_items, 2), generator=g).float()  # 9 distinct item vectors: many ties
+    model = Dot(torch.randint(0, 3, (split.n_users, 2), generator=g).float(), items)
+    e = Evaluator(split, ks=(1, 5, 20))
+    for which, among in (("test", None), ("cold", split.cold_items)):
+        full = e.evaluate(model, which, among=among)
+        for users, chunk in ((7, 10), (40, 1), (3, 33)):
+            assert e.evaluate_chunked(model, which, among=among, batch_users=users, item_chunk=chunk) == \
+                pytest.approx(full, abs=1e-6), (which, users, chunk)
+    tied = Dot(torch.ones(split.n_users, 2), torch.ones(split.n_items, 2))  # one score for all: nothing is found
+    assert e.evaluate(tied, "test")["recall@20"] == 0.0 == e.evaluate_chunked(tied, "test", item_chunk=10)["recall@20"]
+
+
 def test_chunked_topk_matches_ranked_topk_with_ties():
     scores = torch.tensor([[0.5, 0.9, 0.5, 0.1, 0.9, 0.5, 0.0]])
     scorer = lambda users, lo, hi: scores[users][:, lo:hi]

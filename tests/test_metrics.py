@@ -55,14 +55,28 @@ def test_single_relevant_item_at_rank_three():
     assert m["map@5"].item() == pytest.approx(1 / 3)
 
 
-def test_ties_are_ordered_by_item_index_and_masked_items_lose():
-    # Items 0 and 1 tie; the lower index ranks first, so relevant item 1 is at rank 2.
-    split = make_split(1, 4, train=[(0, 3)], valid=[], test=[(0, 1)])
+@pytest.mark.parametrize("relevant", [0, 1])
+def test_ties_earn_nothing_and_masked_items_lose(relevant):
+    # Items 0 and 1 tie: the relevant one ranks below the other, whichever index it has (rank 2).
+    split = make_split(1, 4, train=[(0, 3)], valid=[], test=[(0, relevant)])
     scores = [[0.5, 0.5, 0.1, 9.0]]  # item 3 is a training item: masked despite its top score
     m = Evaluator(split, ks=(1, 2)).evaluate(FixedScores(scores), "test")
     assert m["recall@1"] == 0.0
     assert m["recall@2"] == 1.0
     assert m["ndcg@2"] == pytest.approx(1 / math.log2(3))
+
+
+def test_a_model_that_scores_every_item_alike_finds_nothing():
+    # BM3's untrained cold rows shrink to one vector: with every score equal, item indices must not decide hits
+    split = make_split(2, 10, train=[(0, 9), (1, 9)], valid=[], test=[(0, 0), (0, 1), (1, 8)])
+    m = Evaluator(split, ks=(2, 5, 8, 9)).evaluate(FixedScores(np.zeros((2, 10))), "test")
+    assert m["recall@2"] == 0.0 and m["recall@5"] == 0.0  # the 9 candidates tie: both users' items rank last
+    assert m["recall@8"] == pytest.approx((0.5 + 0.0) / 2)  # user 0's two items take ranks 8-9; user 1's rank 9
+    assert m["recall@9"] == 1.0
+    strict = np.zeros((2, 10))
+    strict[0, 0] = strict[1, 8] = 1e-6  # a real (tiny) difference still counts in full
+    m = Evaluator(split, ks=(1, 2)).evaluate(FixedScores(strict), "test")
+    assert m["recall@1"] == pytest.approx((0.5 + 1.0) / 2)
 
 
 def test_users_without_items_in_the_split_are_skipped():

@@ -670,6 +670,8 @@ def test_rare_item_ranks_on_a_hand_made_run():
     expected0 = sum(1 for i in (3, 4) if i not in u0_trained)
     expected1 = sum(1 for i in (3, 4) if i not in set(train.item[train.user == 1]))
     assert got["median_rank"] == np.median([expected0, expected1])
+    tied = SimpleNamespace(**{**vars(run), "vectors": lambda: (users, np.vstack([items[:4], [[2.5, 0]], items[5:]]))})
+    assert rare_item_ranks(tied)["median_rank"] == np.median([1, 0])  # item 4 ties item 5 for user 0: below it
     assert got["neighbours_more_popular"] == 1.0  # its look-alikes (items 2, 3 and the ties) are all more popular
     assert got["corr_log_degree_mean_score"] < 0  # the tail item scores above the weakest popular ones only
     id_run = SimpleNamespace(**{**vars(run), "model": SimpleNamespace(items=SimpleNamespace())})

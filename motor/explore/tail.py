@@ -54,7 +54,7 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
         scores = users[test.user[part]] @ items.T
         for s, u, i in zip(scores, test.user[part], test.item[part]):
             s[seen[indptr[u]:indptr[u + 1]]] = -np.inf  # trained items are never recommended
-            ranks.append(int((s > s[i]).sum()))
+            ranks.append(int((s >= s[i]).sum()) - 1)  # 0-based, below every equal score (ties earn nothing)
             if tids is not None:
                 if i not in look_alikes:
                     look_alikes[i] = _look_alikes(tids, i)

@@ -651,17 +651,19 @@ def test_rare_item_ranks_on_a_hand_made_run():
     from motor.data.split import Pairs
     from motor.explore.tail import rare_item_ranks, rare_item_story, rare_item_table
 
-    # 2 users, 6 items; item 5 is the tail item both test on. User scores: item index order (item 4 best).
-    users = np.array([[1.0, 0.0], [1.0, 0.0]])
+    # 3 users, 6 items; item 5 is the tail item users 0 and 1 test on (user 2 trained on it). User scores: item
+    # index order (item 4 best).
+    users = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
     items = np.array([[0.0, 0], [1, 0], [2, 0], [3, 0], [4, 0], [2.5, 0]])
     deg = [7, 7, 7, 7, 7, 1]  # every item popular but item 5 (one training interaction)
     tr_items = np.concatenate([np.full(d, i) for i, d in enumerate(deg)])
     train = Pairs(np.arange(len(tr_items)) % 2, tr_items)
     train.user[tr_items == 4] = 1  # user 0 never trained on item 4, user 1 did (item 4 is masked for user 1)
+    train.user[tr_items == 5] = 2  # a test item is never its own user's training item
     test = Pairs(np.array([0, 1]), np.array([5, 5]))
     tids = torch.tensor([[0, 1], [0, 2], [3, 4], [3, 5], [6, 7], [3, 4]])  # item 2 shares both tokens with item 5
     run = SimpleNamespace(vectors=lambda: (users, items), config=SimpleNamespace(items="motor"),
-                          split=SimpleNamespace(train=train, test=test, n_users=2),
+                          split=SimpleNamespace(train=train, test=test, n_users=3),
                           model=SimpleNamespace(items=SimpleNamespace(token_ids=tids)))
     got = rare_item_ranks(run)
     assert got["tail_items"] == 1 and got["tail_test_interactions"] == 2

@@ -184,6 +184,9 @@ class _OptunaStudy:
             storage=f"sqlite:///{path}", study_name=name, load_if_exists=True, direction="maximize",
             sampler=TPESampler(seed=cfg.seed, n_startup_trials=cfg.startup_trials),
             pruner=MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.prune_warmup))
+        n = len(self.study.get_trials(deepcopy=False))
+        if n:  # resumed: a sampler seeded as the first session's would replay its random draws (repeated trials)
+            self.study.sampler = TPESampler(seed=cfg.seed + n, n_startup_trials=cfg.startup_trials)
 
     def enqueue(self, params: dict) -> None:
         self.study.enqueue_trial(params)

@@ -98,6 +98,19 @@ def test_optuna_search_never_reads_test_before_the_end_and_resumes(tmp_path, mon
     json.dumps(s2)
 
 
+def test_a_resumed_optuna_search_draws_new_trials_instead_of_replaying_the_first_session(tmp_path):
+    pytest.importorskip("optuna")
+    data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
+    cfg = dict(seed=1, startup_trials=20, prune_warmup=50, defaults_first=False)  # every draw random, no pruning
+    first = tune(base_config(data), TuneConfig(budget=2, **cfg), tmp_path / "out", log=lambda m: None,
+                 use_optuna=True)
+    again = tune(base_config(data), TuneConfig(budget=4, **cfg), tmp_path / "out", log=lambda m: None,
+                 use_optuna=True)
+    earlier = [t["params"] for t in first["trials"]]
+    assert [t["params"] for t in again["trials"][:2]] == earlier
+    assert all(t["params"] not in earlier for t in again["trials"][2:])  # the seed moved on with the study
+
+
 def test_cli_tune_writes_config_and_summary(tmp_path):
     from tests.test_cli import motor
 

@@ -153,6 +153,18 @@ def test_suites_take_the_tuners_settings_but_keep_their_own_training_length_and_
     assert tuned_settings(None, cell) is None
 
 
+def test_a_tuned_cell_is_labelled_by_what_differs_from_the_defaults():
+    from motor.bench.tuning import settings_label
+    from motor.experiment import RunConfig
+
+    full = RunConfig(backbone="lightgcn", items="motor").to_dict()  # a best_config repeats every default
+    tuned = {s: dict(full[s]) for s in ("model", "id_encoder", "tokenizer", "motor", "train")}
+    assert settings_label("lightgcn", "motor", tuned) == "defaults" == settings_label("lightgcn", "id", None)
+    tuned["train"]["lr"], tuned["tokenizer"]["k"] = 0.0044872, 32
+    tuned["id_encoder"]["init"] = "normal"  # a section MOTOR does not read: not shown
+    assert settings_label("lightgcn", "motor", tuned) == "k=32, lr=0.00449"
+
+
 def test_backbones_suite_trains_every_dataset_with_the_settings_tuned_on_one(tmp_path, monkeypatch):
     from motor.bench import backbones
     from motor.bench.tuning import TuneCell

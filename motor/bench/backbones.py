@@ -14,7 +14,7 @@ import numpy as np
 from motor.bench.harness import BENCH_MOTOR, BENCH_TRAIN, OUT, QUICK_TRAIN, TrainingSuiteOptions, cores
 from motor.bench.report import Section, fmt, write_csv
 from motor.bench.runlog import Run, run_all
-from motor.bench.tuning import TuneCell, tune_missing, tuned_settings
+from motor.bench.tuning import TuneCell, settings_label, tune_missing, tuned_settings
 from motor.config import doc
 from motor.errors import MotorError
 
@@ -153,9 +153,7 @@ def backbone_table(rows: list[dict], opts: BackbonesOptions) -> str:
                     cold_m = np.mean(col(k)) if col(k) else float("nan")
                     ratios.append(f"{cold_m / cold_id:.1f}x" if cold_id > 0 else ("inf (ID = 0)" if cold_m > 0 else "-"))
                 verdict_cold = "; ".join(ratios)
-        tuned = json.loads(ok[0].get("settings", "{}")).get("tuned")
-        shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                          for sec in (tuned or {}).values() for k, v in sec.items()) or "defaults"
+        shown = settings_label(name, items, json.loads(ok[0].get("settings", "{}")).get("tuned"))
         lines.append(f"| {data} | {name} | {items} | {shown} | {len(ok)} | {fmt(col('recall@10'))} | "
                      f"{fmt(col('recall@20'))} | {fmt(col('ndcg@10'))} | {fmt(col('ndcg@20'))} | "
                      f"{fmt(col('cold_recall@20'))} | {fmt(col('cold_recall@20_among_cold'))} | "

@@ -80,3 +80,22 @@ def tuned_settings(root: str | None, cell: TuneCell) -> dict | None:
     if "train" in out:
         out["train"] = {k: v for k, v in out["train"].items() if k not in TUNED_TRAIN_KEPT}
     return out
+
+
+ITEM_SECTIONS = {"id": ("tokenizer", "motor"), "motor": ("id_encoder",)}  # sections the other representation reads
+
+
+def settings_label(backbone: str, items: str, tuned: dict | None) -> str:
+    """What the tuner changed for one cell, e.g. ``lr=0.00303, reg_weight=0.0195, k=32, m=2``: only the values that
+    differ from the documented defaults of this backbone and representation ('defaults' when none does)."""
+    from motor.experiment import RunConfig
+
+    defaults = RunConfig(backbone=backbone, items=items).to_dict()
+    shown = []
+    for section, values in (tuned or {}).items():
+        if section in ITEM_SECTIONS.get(items, ()):
+            continue
+        for key, value in values.items():
+            if defaults.get(section, {}).get(key) != value:
+                shown.append(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}")
+    return ", ".join(shown) or "defaults"

@@ -572,8 +572,10 @@ def test_backbone_table_pairs_motor_with_id_over_seeds(tmp_path):
     assert t.loc["vbpr", "cold_ratio"] == pytest.approx(2.0) and np.isnan(t.loc["bm3", "cold_ratio"])
     assert (t["seeds"] == 2).all()
     assert win_summary(t.reset_index(), "d") == ("MOTOR ahead of ID on 1 of 3 backbones on items with training "
-                                                  "interactions; on new items at least 3x ID's cold Recall@20 on 1 "
-                                                  "of 3")
+                                                  "interactions; on new items at least 3x ID's cold Recall@20 (and "
+                                                  "0.01) on 1 of 3")
+    tiny = t.reset_index().assign(cold_motor=0.005)  # 'inf x' of almost nothing is not finding new items
+    assert win_summary(tiny, "d").endswith("on 0 of 3")
     assert win_summary(t.reset_index(), "other") == ""
     assert cold_ratio(0.0, 0.0) != cold_ratio(0.0, 0.0) and cold_ratio(0.3, 0.1) == pytest.approx(3.0)
     (tmp_path / "bad.csv").write_text("dataset,items\nd,id\n")

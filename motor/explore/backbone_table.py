@@ -20,7 +20,8 @@ from motor.explore.bench_tables import read_table
 
 REQUIRED = ("dataset", "backbone", "items", "seed", "recall@20", "cold_recall@20")
 HOW_TO = "python -m motor bench backbones"
-COLD_FACTOR = 3.0  # "MOTOR clearly ahead on new items": at least this multiple of ID's cold Recall@20
+COLD_FACTOR = 3.0  # "MOTOR clearly ahead on new items": at least this multiple of ID's cold Recall@20 ...
+COLD_FLOOR = 0.01  # ... and at least this much: 0.0002 against 0 is "infinitely more" but finds no new item
 
 
 def load_backbones(path: Path | str) -> pd.DataFrame:
@@ -61,11 +62,13 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 def win_summary(table: pd.DataFrame, data: str) -> str:
     """One sentence for ``data``: on how many backbones MOTOR ranks warm items better than ID, and on how many
-    it finds at least ``COLD_FACTOR`` times ID's share of the new (cold) items' test interactions."""
+    it finds at least ``COLD_FACTOR`` times ID's share of the new (cold) items' test interactions, and at least
+    ``COLD_FLOOR`` of them."""
     rows = table[table["dataset"] == data]
     if rows.empty:
         return ""
     warm = int((rows["gap"] > 0).sum())
-    cold = int((rows["cold_ratio"] >= COLD_FACTOR).sum())  # NaN (neither finds any) compares False
+    cold = int(((rows["cold_ratio"] >= COLD_FACTOR) & (rows["cold_motor"] >= COLD_FLOOR)).sum())  # NaN: False
     return (f"MOTOR ahead of ID on {warm} of {len(rows)} backbones on items with training interactions; "
-            f"on new items at least {COLD_FACTOR:g}x ID's cold Recall@20 on {cold} of {len(rows)}")
+            f"on new items at least {COLD_FACTOR:g}x ID's cold Recall@20 (and {COLD_FLOOR:g}) on {cold} of "
+            f"{len(rows)}")

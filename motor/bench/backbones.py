@@ -17,6 +17,7 @@ from motor.bench.runlog import Run, run_all
 from motor.bench.tuning import TuneCell, settings_label, tune_missing, tuned_settings
 from motor.config import doc
 from motor.errors import MotorError
+from motor.explore.backbone_table import cold_ratio
 
 
 @dataclass
@@ -151,7 +152,8 @@ def backbone_table(rows: list[dict], opts: BackbonesOptions) -> str:
                 for k in ("cold_recall@20", "cold_recall@20_among_cold"):
                     cold_id = np.mean([r.get(k, 0) for r in base])
                     cold_m = np.mean(col(k)) if col(k) else float("nan")
-                    ratios.append(f"{cold_m / cold_id:.1f}x" if cold_id > 0 else ("inf (ID = 0)" if cold_m > 0 else "-"))
+                    ratio = cold_ratio(cold_m, cold_id)
+                    ratios.append("-" if np.isnan(ratio) else "inf (ID = 0)" if np.isinf(ratio) else f"{ratio:.1f}x")
                 verdict_cold = "; ".join(ratios)
         shown = settings_label(name, items, json.loads(ok[0].get("settings", "{}")).get("tuned"))
         lines.append(f"| {data} | {name} | {items} | {shown} | {len(ok)} | {fmt(col('recall@10'))} | "

@@ -169,6 +169,7 @@ def test_empty_and_missing_files(tmp_path):
     (tmp_path / "interactions.csv").write_text("")
     assert "interactions.csv is empty" in err(tmp_path)
     assert "no such file or folder" in err(tmp_path / "nope")
+    assert "'demo-longtail'" in err(tmp_path / "nope") and "'ml100k'" in err(tmp_path / "nope")  # every named source
     (tmp_path / "interactions.csv").write_text("user,item\nu1,i1\n")
     assert "no feature files" in err(tmp_path)
 

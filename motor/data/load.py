@@ -17,6 +17,8 @@ from motor.errors import MotorError
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEMO_DIR = ASSETS / "demo"
 LONGTAIL_DIR = ASSETS / "demo-longtail"
+BUILT_IN = ("demo", "demo-longtail", "ml100k")  # sources named rather than given as a folder
+SOURCES_HINT = "pass one of " + ", ".join(repr(b) for b in BUILT_IN) + " or a dataset folder"
 
 
 @dataclass
@@ -38,7 +40,7 @@ class DataConfig:
     def validate(self):
         """A source is named and kcore is 0 (off) or a positive count."""
         if not self.data.strip():
-            raise MotorError("data must name a source: 'demo', 'ml100k' or a dataset folder")
+            raise MotorError(f"data must name a source: {SOURCES_HINT}")
         if self.kcore < 0:
             raise MotorError(f"kcore must be 0 (off) or a positive count, got {self.kcore}")
 
@@ -59,7 +61,7 @@ def load_dataset(cfg: DataConfig | str) -> Dataset:
     else:
         path = Path(cfg.data).expanduser()
         if not path.exists():
-            raise MotorError(f"{cfg.data}: no such file or folder; pass 'demo' or a dataset folder")
+            raise MotorError(f"{cfg.data}: no such file or folder; {SOURCES_HINT}")
         if path.is_dir() and find_interactions_file(path) is None and any(path.glob("*.inter")):
             ds = read_mmrec(path)
         elif path.suffix == ".inter":

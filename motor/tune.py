@@ -1,6 +1,9 @@
 """Fair hyperparameter search: validation Recall@20 only, the same budget for ID and MOTOR.
 
-    python -m motor tune --data D --backbone B --items {id,motor} --budget N [--train-fraction F] --out DIR
+    python -m motor tune --data D --backbone B --items {id,motor} --budget N [--train-fraction F] [--out DIR]
+
+Without ``--out`` the search writes to ``tuned/D-B-ITEMS-fF[-cC]/`` (``cell_folder``), the naming the
+benchmarks use under ``benchmarks/tuned/``, so the same cell tuned twice resumes one study.
 
 Each trial trains one configuration with the usual early stopping and is scored by its best
 validation Recall@20; trials never compute a test or cold figure (``Trainer.fit(...,
@@ -369,6 +372,13 @@ def confirm(complete: list[dict], cfg: TuneConfig, valid_at: Callable[[dict, int
 # --- command line -------------------------------------------------------------------------------------
 
 
+def cell_folder(root: str | Path, data: str, backbone: str, items: str, fraction: float = 1.0,
+                cold_items: float = 0.0) -> Path:
+    """Where one cell's search lives: ``ROOT/DATASET-BACKBONE-ITEMS-fF[-cC]`` (dataset by its folder name)."""
+    name = f"{Path(data).name}-{backbone}-{items}-f{fraction:g}"
+    return Path(root) / (name + (f"-c{cold_items:g}" if cold_items else ""))
+
+
 def add_parser(sub) -> None:
     """``python -m motor tune``: registered by motor.cli like the features and bench commands."""
     p = sub.add_parser("tune", help="search learning rate, regularisation (and MOTOR token settings) on validation "
@@ -393,7 +403,8 @@ def add_parser(sub) -> None:
                    help="train the N best trials again on --confirm-seeds more seeds and choose by the mean "
                         "validation figure (default 0: the search's one seed decides)")
     p.add_argument("--confirm-seeds", type=int, default=2, help="extra seeds per confirmed trial (default 2)")
-    p.add_argument("--out", required=True, help="folder for study.db, best_config.json, tune.json, final_run/")
+    p.add_argument("--out", help="folder for study.db, best_config.json, tune.json, final_run/ (default: "
+                                 "tuned/DATA-BACKBONE-ITEMS-fF[-cC]; an existing study there resumes)")
     p.set_defaults(func=cmd_tune)
 
 
@@ -414,6 +425,10 @@ def base_config(a):
 def cmd_tune(a) -> int:
     base = base_config(a)
     cfg = TuneConfig(budget=a.budget, seed=a.seed, confirm_top=a.confirm_top, confirm_seeds=a.confirm_seeds)
+    if a.out is None:
+        a.out = str(cell_folder("tuned", base.data.data, base.backbone, base.items, base.split.train_fraction,
+                                base.split.cold_items))
+        print(f"writing to {a.out} (--out DIR to choose)", flush=True)
     s = tune(base, cfg, a.out, use_optuna=False if a.random_search else None)
     t = s["final"]["test"]
     print(f"{s['search']}: {len(s['trials'])} trials, best valid {METRIC} {s['best']['valid']:.4f} "

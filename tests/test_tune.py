@@ -1,6 +1,7 @@
 """The tuner: its search space, and that it never computes a test figure before its last step."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -119,6 +120,12 @@ def test_cli_tune_writes_config_and_summary(tmp_path):
               "--threads", "1", "--random-search", "--out", tmp_path / "out")
     assert r.returncode == 0, r.stderr
     assert "best valid recall@20" in r.stdout and (tmp_path / "out" / "best_config.json").exists()
+    # without --out: the benchmarks' cell naming under ./tuned, said on the first line
+    r = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "1", "--epochs", "1",
+              "--threads", "1", "--random-search", "--train-fraction", "0.5", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    cell = tmp_path / "tuned" / "d-bpr-id-f0.5"
+    assert (cell / "best_config.json").exists() and r.stdout.startswith(f"writing to {Path('tuned') / cell.name}")
     bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "0", "--out", tmp_path / "o")
     assert bad.returncode == 2 and "budget" in bad.stderr
 

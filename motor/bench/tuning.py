@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from motor.bench.harness import ROOT, child_env, last_line
+from motor.tune import cell_folder
 
 TUNED_TRAIN_KEPT = ("epochs", "patience", "seed", "threads")  # the benchmark's own, not the tuner's
 PROGRESS = ("resuming ", "trial ", "confirm", "best:")  # the tuner's lines worth showing while a cell tunes
@@ -34,8 +35,7 @@ class TuneCell:
     cold_items: float = 0.0
 
     def folder(self, root: str | Path) -> Path:
-        name = f"{Path(self.data).name}-{self.backbone}-{self.items}-f{self.fraction:g}"
-        return Path(root) / (name + (f"-c{self.cold_items:g}" if self.cold_items else ""))
+        return cell_folder(root, self.data, self.backbone, self.items, self.fraction, self.cold_items)
 
 
 def tune_missing(cells: list[TuneCell], root: str, budget: int, train: dict, threads: int, jobs: int = 1,

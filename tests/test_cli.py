@@ -18,11 +18,11 @@ def motor(*args, cwd=ROOT):
 
 
 def test_help_for_every_command():
-    for cmd in ([], ["data"], ["tokenize"], ["train"], ["recommend"], ["features"], ["bench"]):
+    for cmd in ([], ["data"], ["tokenize"], ["train"], ["recommend"], ["features"], ["bench"], ["tune"]):
         r = motor(*cmd, "--help")
         assert r.returncode == 0 and "usage" in r.stdout.lower(), cmd
     listed = motor("--help").stdout
-    for cmd in ("data", "tokenize", "train", "recommend", "features", "bench"):
+    for cmd in ("data", "tokenize", "train", "recommend", "features", "bench", "tune"):
         assert f"    {cmd} " in listed, cmd
 
 

@@ -45,3 +45,17 @@ def test_documented_commands_parse(path):
             parser.parse_args(shlex.split(cmd))
         except (SystemExit, MotorError) as e:  # the CLI's parser raises MotorError with the reason
             pytest.fail(f"{path.name}: `python -m motor {cmd}` no longer parses: {e}")
+
+
+def test_the_workshop_python_block_runs_against_a_motor_run(tmp_path, capsys):
+    """docs/WORKSHOP.md's Python step, on a tiny MOTOR run in place of the demo's (its run folder and item id
+    swapped in): the API calls it teaches still exist and return what it prints."""
+    from tests.test_explore import make_tiny_runs
+
+    make_tiny_runs(tmp_path)
+    text = (ROOT / "docs" / "WORKSHOP.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    assert '"runs/full-motor"' in code and '"2571"' in code
+    exec(code.replace('"runs/full-motor"', repr(str(tmp_path / "motor"))).replace('"2571"', '"m3"'), {})
+    printed = capsys.readouterr().out
+    assert "shared tokens" in printed and "max_weight" in printed

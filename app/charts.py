@@ -289,21 +289,35 @@ def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20"
     return _base(fig, height, title)
 
 
-def gap_lines(gaps: pd.DataFrame, title: str, height: int = 420) -> go.Figure:
+def gap_lines(gaps: pd.DataFrame, title: str, height: int = 420, highlight: list[str] | None = None,
+              median: pd.DataFrame | None = None) -> go.Figure:
     """MOTOR minus ID against the training fraction, one line per backbone (``motor.explore.regimes.gaps``
-    of one dataset: backbone, train_fraction, id, motor, gap, gap_std, seeds); log x, a zero line."""
+    of one dataset: backbone, train_fraction, id, motor, gap, gap_std, seeds); log x, a zero line.
+
+    ``highlight``: these backbones keep their colours and error bars, the others turn thin and grey (13 lines
+    in colour are hard to follow). ``median`` (``motor.explore.regimes.median_gap``): a thick dashed line for
+    the median backbone."""
     fig = go.Figure()
+    focus = set(highlight or [])
     for j, (backbone, part) in enumerate(gaps.groupby("backbone", sort=True)):
         part = part.sort_values("train_fraction")
         err = part["gap_std"].to_numpy(dtype=float)
+        faded = bool(focus) and backbone not in focus
         fig.add_trace(go.Scatter(
             x=part["train_fraction"], y=part["gap"], mode="lines+markers", name=backbone,
-            line=dict(color=PALETTE[j % len(PALETTE)], width=2), marker=dict(size=7),
-            error_y={"type": "data", "array": np.nan_to_num(err), "visible": bool(np.isfinite(err).any()),
-                     "thickness": 1},
+            line=dict(color=MUTED if faded else PALETTE[j % len(PALETTE)], width=1 if faded else 2),
+            marker=dict(size=4 if faded else 7), opacity=0.6 if faded else 1.0,
+            error_y={"type": "data", "array": np.nan_to_num(err), "thickness": 1,
+                     "visible": bool(np.isfinite(err).any()) and not faded},
             customdata=np.stack([part["id"], part["motor"], part["seeds"]], 1),
             hovertemplate="F = %{x}: MOTOR - ID = %{y:+.4f}<br>ID %{customdata[0]:.4f}, MOTOR %{customdata[1]:.4f} "
                           "(%{customdata[2]} seeds)<extra>" + backbone + "</extra>"))
+    if median is not None and len(median):
+        fig.add_trace(go.Scatter(
+            x=median["train_fraction"], y=median["gap"], mode="lines+markers", name="median backbone",
+            line=dict(color="#222", width=4, dash="dash"), marker=dict(size=9, symbol="diamond"),
+            customdata=median["backbones"], hovertemplate="F = %{x}: median MOTOR - ID = %{y:+.4f} over "
+                                                          "%{customdata} backbones<extra></extra>"))
     fig.add_hline(y=0, line=dict(color="#444", width=1, dash="dot"))
     ticks = sorted(gaps["train_fraction"].unique())
     fig.update_xaxes(type="log", title="training fraction F (share of each user's training interactions, log)",

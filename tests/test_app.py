@@ -745,11 +745,20 @@ def test_how_page_draws_motor_minus_id_against_the_training_fraction(trained_hom
     fig = next(f for f in figures(at) if "training fraction" in f["layout"].get("title", {}).get("text", ""))
     assert fig["layout"]["title"]["text"].startswith("ml100k")  # the sweep; demo-longtail (F = 1 only) is a table
     lines = {t["name"]: t for t in fig["data"]}
-    assert set(lines) == {"lightgcn", "vbpr"}
+    assert set(lines) == {"lightgcn", "vbpr", "median backbone"}
+    assert np.allclose(arr(lines["median backbone"]["y"]), [(0.027 - 0.009) / 2, (0.0225 - 0.0075) / 2, 0.0],
+                       atol=2e-4)  # two backbones: their midpoint at each F
     assert arr(lines["lightgcn"]["x"]).tolist() == [0.1, 0.25, 1.0]
     assert np.allclose(arr(lines["lightgcn"]["y"]), [0.3 * 0.9 / 10, 0.3 * 0.75 / 10, 0.0], atol=2e-4)
     assert (arr(lines["vbpr"]["y"])[:2] < 0).all()
     assert arr(lines["vbpr"]["error_y"]["array"])[0] == pytest.approx(0.003 * 2 ** 0.5, abs=1e-6)
+    colour = lines["vbpr"]["line"]["color"]
+    at.multiselect(key="how_regimes_focus:0").select("lightgcn").run()  # highlight one: the other turns grey
+    no_problems(at)
+    fig = next(f for f in figures(at) if "training fraction" in f["layout"].get("title", {}).get("text", ""))
+    lines = {t["name"]: t for t in fig["data"]}
+    assert lines["vbpr"]["line"]["color"] != colour and lines["vbpr"]["error_y"]["visible"] is False
+    assert lines["lightgcn"]["error_y"]["visible"] is True and lines["lightgcn"]["line"]["width"] == 2
     single = next(d.value for d in at.dataframe if "gap" in d.value.columns)
     assert set(single["dataset"]) == {"demo-longtail"} and len(single) == 2
     captions = [c.value for c in at.caption]  # the count the chart shows, in words (no tuned column: no claim)

@@ -501,7 +501,7 @@ def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
 
 
 def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
-    from motor.explore.regimes import gaps, load_regimes, sweeps, tuned_note, win_summary
+    from motor.explore.regimes import gaps, load_regimes, median_gap, sweeps, tuned_note, win_summary
 
     path = tmp_path / "regimes.csv"
     pd.DataFrame([
@@ -529,6 +529,11 @@ def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
     assert g["tuned"].tolist() == [True, False, False]
     assert tuned_note(g, "d").startswith("settings tuned on validation at F = 0.1 (") and tuned_note(g, "l") == ""
     assert win_summary(g, "d") == "MOTOR ahead of ID on 0 of 1 at F = 1, 1 of 1 at F = 0.1 (tuned)"
+    three = pd.DataFrame({"dataset": "d", "train_fraction": [0.1, 0.1, 0.1, 1.0], "backbone": list("abcd"),
+                          "gap": [0.05, -0.2, 0.01, 0.0]})  # the median, not the mean (-0.047), at F = 0.1
+    med = median_gap(three, "d")
+    assert med["train_fraction"].tolist() == [0.1, 1.0] and np.allclose(med["gap"], [0.01, 0.0])
+    assert med["backbones"].tolist() == [3, 1] and median_gap(three, "other").empty
     (tmp_path / "bad.csv").write_text("dataset,items\nd,id\n")
     with pytest.raises(MotorError, match="python -m motor bench regimes"):
         load_regimes(tmp_path / "bad.csv")

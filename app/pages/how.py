@@ -162,8 +162,12 @@ def regimes_section() -> None:
     if table is None:
         return
     for j, data in enumerate(regimes.sweeps(table)):
-        st.plotly_chart(charts.gap_lines(table[table["dataset"] == data],
-                                         f"{data}: MOTOR minus ID against the training fraction, per backbone"),
+        rows = table[table["dataset"] == data]
+        focus = st.columns([2, 3])[0].multiselect("Highlight backbones", sorted(rows["backbone"].unique()), key=f"how_regimes_focus:{j}",
+                               placeholder="all in colour", help="the others turn grey; the dashed line is the "
+                                                                 "median backbone at each F")
+        st.plotly_chart(charts.gap_lines(rows, f"{data}: MOTOR minus ID against the training fraction, per backbone",
+                                         highlight=focus, median=regimes.median_gap(table, data)),
                         key=f"how_regimes:{j}", config={"displayModeBar": False})
         note = regimes.tuned_note(table, data)
         st.caption(f"{data}: {regimes.win_summary(table, data)}" + (f"; {note}." if note else "."))

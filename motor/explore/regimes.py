@@ -83,6 +83,14 @@ def win_summary(gap_table: pd.DataFrame, data: str) -> str:
     return "MOTOR ahead of ID on " + ", ".join(parts) if parts else ""
 
 
+def median_gap(gap_table: pd.DataFrame, data: str) -> pd.DataFrame:
+    """The median over backbones of MOTOR minus ID at each training fraction of ``data`` (the typical backbone,
+    one number per F, robust to the one or two backbones far off the rest): train_fraction, gap, backbones."""
+    rows = gap_table[gap_table["dataset"] == data]
+    out = rows.groupby("train_fraction")["gap"].agg(gap="median", backbones="size").reset_index()
+    return out.sort_values("train_fraction").reset_index(drop=True)
+
+
 def sweeps(gap_table: pd.DataFrame) -> list[str]:
     """Datasets measured at two or more training fractions (the ones a line against F makes sense for)."""
     n = gap_table.groupby("dataset")["train_fraction"].nunique()

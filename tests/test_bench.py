@@ -105,6 +105,7 @@ def test_run_log_reuses_only_runs_with_the_same_settings(tmp_path, monkeypatch):
 
 
 def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
+    import numpy as np
     from PIL import Image
 
     from motor.bench import regimes
@@ -128,6 +129,9 @@ def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
     assert "within 2% of ID on 1 of 1" in lines[1]
     png = regimes.plot(cells, tmp_path / "gap.png")
     assert Image.open(png).size == (1000, 620)
+    black = (np.asarray(Image.open(png).convert("RGB"))[:, :800].sum(-1) == 0).sum()  # inside the plot frame
+    no_median = regimes.plot([{**c, "dataset": "x"} for c in cells] + cells, tmp_path / "two.png")  # two sweeps
+    assert black > (np.asarray(Image.open(no_median).convert("RGB"))[:, :800].sum(-1) == 0).sum() + 500
     longtail = [{**c, "dataset": "demo-longtail"} for c in cells if c["train_fraction"] == 1.0]
     assert regimes.plot(longtail, tmp_path / "point.png") is None  # one F: a point for the table, not a line
     both = regimes.plot(cells + longtail, tmp_path / "both.png")  # the sweep alone is drawn

@@ -23,8 +23,9 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], path: Path, title: str, xlabel: str, ylabel: str,
-               size: tuple[int, int] = (1000, 620), log_x: bool = False) -> Path:
-    """Write the chart as a PNG; x ticks at the distinct x values of the data (``log_x``: log-scaled x)."""
+               size: tuple[int, int] = (1000, 620), log_x: bool = False, emphasis: str | None = None) -> Path:
+    """Write the chart as a PNG; x ticks at the distinct x values of the data (``log_x``: log-scaled x);
+    the series named ``emphasis`` (e.g. a median) is drawn thick and black, over the others."""
     points = [p for pts in series.values() for p in pts]
     if not points:
         raise ValueError("nothing to plot")
@@ -61,16 +62,19 @@ def line_chart(series: dict[str, list[tuple[float, float]]], path: Path, title: 
     d.text((left, 15), title, fill="black", font=font)
     d.text(((left + w - right) / 2 - 60, h - 30), xlabel, fill="black", font=font)
     d.text((8, top - 25), ylabel, fill="black", font=font)
-    for i, (name, pts) in enumerate(series.items()):
-        color = PALETTE[i % len(PALETTE)]
+    order = sorted(enumerate(series.items()), key=lambda e: e[1][0] == emphasis)  # the emphasised one on top
+    for i, (name, pts) in order:
+        bold = name == emphasis
+        color = "black" if bold else PALETTE[i % len(PALETTE)]
         pts = sorted(pts)
         coords = [(px(x), py(y)) for x, y in pts]
         if len(coords) > 1:
-            d.line(coords, fill=color, width=2)
+            d.line(coords, fill=color, width=5 if bold else 2)
+        r = 5 if bold else 3
         for cx, cy in coords:
-            d.ellipse([cx - 3, cy - 3, cx + 3, cy + 3], fill=color)
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
         ly = top + 16 * i
-        d.line([w - right + 12, ly + 6, w - right + 32, ly + 6], fill=color, width=3)
+        d.line([w - right + 12, ly + 6, w - right + 32, ly + 6], fill=color, width=5 if bold else 3)
         d.text((w - right + 38, ly), name, fill="black", font=font)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

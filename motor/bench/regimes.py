@@ -205,11 +205,18 @@ def plot(cells: list[dict], path: Path) -> Path | None:
     for c in gaps:
         label = c["backbone"] if len(datasets) == 1 else f"{c['backbone']} ({c['dataset']})"
         series.setdefault(label, []).append((c["train_fraction"], c["test_recall@20_minus_id"]))
+    emphasis = None
+    if len(datasets) == 1:  # the median backbone at each F, as the app's figure draws it
+        by_f: dict[float, list[float]] = {}
+        for c in gaps:
+            by_f.setdefault(c["train_fraction"], []).append(c["test_recall@20_minus_id"])
+        emphasis = "median backbone"
+        series[emphasis] = [(f, float(np.median(v))) for f, v in by_f.items()]
     title = "MOTOR minus ID, test Recall@20 (mean over seeds)"
     tuned = sorted({c["train_fraction"] for c in gaps if c.get("tuned")})
     if tuned and not all(c.get("tuned") for c in gaps):  # say which points had a search behind them
         title += f"; tuned at F = {', '.join(f'{f:g}' for f in tuned)}, defaults elsewhere"
-    return line_chart(series, path, title, "training fraction F (log)", "MOTOR - ID", log_x=True)
+    return line_chart(series, path, title, "training fraction F (log)", "MOTOR - ID", log_x=True, emphasis=emphasis)
 
 
 def _cell(c: dict | None, key: str) -> str:

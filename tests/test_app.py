@@ -601,6 +601,9 @@ def test_compare_page_charts_the_popularity_buckets_of_both_models(trained_home)
         want = [np.nan if buckets[b]["recall@20"] is None else buckets[b]["recall@20"] for b in t["x"]]
         assert np.allclose(arr(t["y"]).astype(float), want, equal_nan=True)
     assert "Buckets: head" in texts(at) and "training degree" in texts(at)
+    head = [json.loads((rec.folder(v) / "metrics.json").read_text())["by_popularity"]["buckets"]["head"]["recall@20"]
+            for v in ("id", "motor")]
+    assert f"MOTOR minus ID, test Recall@20: head {head[1] - head[0]:+.4f}, mid " in texts(at)  # where they differ
     rare = next(d.value for d in at.dataframe if "median rank of the user's rare item" in d.value.columns)
     assert rare["model"].tolist() == ["ID", "MOTOR"]  # the "why rare items rank where they do" table
     assert rare["token look-alikes more popular"].isna().tolist() == [True, False]  # tokens only for MOTOR

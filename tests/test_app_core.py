@@ -483,7 +483,7 @@ def test_collapse_report_flags_each_figure_against_its_threshold():
 
 
 def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
-    from motor.explore.popularity import bucket_rows, popularity_spread, popularity_table
+    from motor.explore.popularity import bucket_rows, gap_sentence, popularity_spread, popularity_table
 
     def metrics(head, tail):
         return {"by_popularity": {"k": 20, "rule": "r", "buckets": {
@@ -498,6 +498,12 @@ def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
     assert spread.loc[("A", "head"), "mean"] == pytest.approx(0.6) and spread.loc[("A", "head"), "runs"] == 2
     assert spread.loc[("A", "tail"), "std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
     assert np.isnan(spread.loc[("B", "head"), "std"]) and np.isnan(spread.loc[("A", "cold"), "mean"])
+    # where B gains or loses against A: per bucket with both figures (cold has none), the largest named
+    assert gap_sentence(popularity_spread(table), "A", "B") == ("B minus A, test Recall@20: head -0.4000, "
+                                                                "tail -0.2000; its largest difference is on head items.")
+    assert gap_sentence(popularity_spread(table), "A", "C") == "" and gap_sentence(popularity_spread(table.iloc[:0])) == ""
+    same = popularity_table([("ID", metrics(0.5, 0.1)), ("MOTOR", metrics(0.5, 0.1))])
+    assert gap_sentence(popularity_spread(same)).endswith("tail +0.0000; no difference in any bucket.")
 
 
 def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):

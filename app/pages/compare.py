@@ -79,6 +79,9 @@ def body():
         st.plotly_chart(charts.bucket_bars(spread, "Test Recall@20 per popularity bucket"), key="bars_popularity",
                         config={"displayModeBar": False})
         sizes = pop.drop_duplicates("bucket").set_index("bucket")
+        gap = popularity.gap_sentence(spread)
+        if gap:
+            st.markdown(gap)
         st.caption("Buckets: " + ", ".join(f"{b} {ui.plural(int(r['items']), 'item')} "
                                            f"({ui.plural(int(r['test interactions']), 'test interaction')})"
                                            for b, r in sizes.iterrows()) +

@@ -176,7 +176,7 @@ def draw_curves(j, live: bool = False) -> None:
 
 def bucket_line(metrics: dict) -> str:
     """Test Recall@20 per popularity bucket, one line ('' without buckets): where each model wins."""
-    from motor.explore.popularity import popularity_table
+    from motor.explore.popularity import gap_sentence, popularity_spread, popularity_table
 
     table = popularity_table(metrics)
     if table.empty:
@@ -186,8 +186,9 @@ def bucket_line(metrics: dict) -> str:
         values = [f"{n} {v:.4f}" for n, v in zip(part["name"], part["recall@20"]) if v == v and v is not None]
         if values:
             parts.append(f"{bucket} ({int(part['items'].iloc[0]):,} items) " + " / ".join(values))
-    return ("**Test Recall@20 by item popularity**: " + "; ".join(parts) +
-            ". More on the Compare page.") if parts else ""
+    gap = gap_sentence(popularity_spread(table))
+    return ("**Test Recall@20 by item popularity**: " + "; ".join(parts) + ". " + (gap + " " if gap else "") +
+            "More on the Compare page.") if parts else ""
 
 
 def same_dataset(job) -> bool:

@@ -57,3 +57,24 @@ def popularity_spread(table: pd.DataFrame, figure: str = "recall@20") -> pd.Data
                     "std": float(v.std(ddof=1)) if len(v) > 1 else np.nan,
                     "items": part["items"].iloc[0]})
     return pd.DataFrame(out)
+
+
+def gap_sentence(spread: pd.DataFrame, first: str = "ID", second: str = "MOTOR", figure: str = "Recall@20") -> str:
+    """Where ``second`` gains or loses against ``first``, one sentence from ``popularity_spread`` (buckets with
+    a figure for both): 'MOTOR minus ID, test Recall@20: head +0.0710, tail -0.0053; its largest difference is
+    on head items.' ('' when the two have no bucket in common). The overall figure is an average over users,
+    so these differences say where the two rank differently, not shares of the overall gap."""
+    if spread.empty:
+        return ""
+    means = spread.pivot_table(index="bucket", columns="name", values="mean", sort=False)
+    if first not in means or second not in means:
+        return ""
+    diff = (means[second] - means[first]).dropna()
+    if diff.empty:
+        return ""
+    order = [b for b in BUCKETS if b in diff.index] + [b for b in diff.index if b not in BUCKETS]
+    parts = ", ".join(f"{b} {diff[b]:+.4f}" for b in order)
+    largest = diff.abs().idxmax()
+    tail = (f"; its largest difference is on {largest} items" if diff.abs().max() > 0
+            else "; no difference in any bucket")
+    return f"{second} minus {first}, test {figure}: {parts}{tail}."

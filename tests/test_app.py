@@ -1222,6 +1222,11 @@ def test_an_id_only_run_explains_what_needs_motor(tmp_path):
         at.run()
         no_problems(at)
         assert "has no MOTOR model" in at.info[0].value
+    at.switch_page("app/pages/how.py")  # no item to follow, but the benchmarks need no run: they stay
+    at.run()
+    no_problems(at)
+    assert "has no MOTOR model" in at.info[0].value
+    assert any(h.value.startswith("When does MOTOR pay off?") for h in at.subheader)
     for page in ("recommend", "compare"):
         at.switch_page(f"app/pages/{page}.py")
         at.run()

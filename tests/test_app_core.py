@@ -589,6 +589,17 @@ def test_backbone_table_pairs_motor_with_id_over_seeds(tmp_path):
     assert win_summary(tiny, "d").endswith("on 0 of 3")
     assert win_summary(t.reset_index(), "other") == ""
     assert cold_ratio(0.0, 0.0) != cold_ratio(0.0, 0.0) and cold_ratio(0.3, 0.1) == pytest.approx(3.0)
+    assert np.isnan(cold_ratio(0.05, float("nan")))  # a side with no figure: no ratio, certainly not inf
+    # failed runs (logged with an error and no figures) are neither figures nor seeds; one seed has no spread
+    df = pd.read_csv(tmp_path / "backbones.csv")
+    failed = pd.DataFrame([{"dataset": "d", "backbone": "mgcn", "items": "id", "seed": 999, "error": "boom"},
+                           {"dataset": "d", "backbone": "vbpr", "items": "id", "seed": 1001, "error": "boom"}])
+    pd.concat([df, failed]).to_csv(tmp_path / "failed.csv", index=False)
+    f = summary(load_backbones(tmp_path / "failed.csv")).set_index("backbone")
+    assert list(f.index) == ["bm3", "lightgcn", "vbpr"] and f.loc["vbpr", "seeds"] == 2
+    assert win_summary(f.reset_index(), "d").endswith("on 1 of 3")
+    one = summary(load_backbones(tmp_path / "backbones.csv").query("seed == 999"))
+    assert one["gap_std"].isna().all()
     (tmp_path / "bad.csv").write_text("dataset,items\nd,id\n")
     with pytest.raises(MotorError, match="cold_recall@20"):
         load_backbones(tmp_path / "bad.csv")

@@ -27,6 +27,13 @@ def body():
         st.page_link("app/pages/train.py", label="Go to Train", icon=":material/model_training:")
         benchmark_sections()
         return
+    rec = state.active_run()
+    if "motor" not in rec.variants:  # an ID-only run: nothing to follow through tokens, the benchmarks still apply
+        ui.run_line(rec)
+        st.info(f"The run **{rec.label}** has no MOTOR model, so there is no item to follow through tokens. Pick a "
+                "run that trained MOTOR (sidebar) or train one.", icon=":material/info:")
+        benchmark_sections()
+        return
     rec, models = ui.require_run(need="motor")
     run = models["motor"]
     ds, tok, enc = run.dataset, run.tokenizer, run.model.items

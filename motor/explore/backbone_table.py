@@ -33,7 +33,10 @@ def load_backbones(path: Path | str) -> pd.DataFrame:
 
 
 def cold_ratio(motor: float, id_: float) -> float:
-    """MOTOR's cold Recall@20 as a multiple of ID's: inf when only MOTOR finds cold items, NaN when neither does."""
+    """MOTOR's cold Recall@20 as a multiple of ID's: inf when only MOTOR finds cold items, NaN when neither does
+    or either figure is missing (a backbone whose every run on one side failed)."""
+    if np.isnan(motor) or np.isnan(id_):
+        return float("nan")
     if id_ > 0:
         return motor / id_
     return float("inf") if motor > 0 else float("nan")
@@ -43,7 +46,13 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per dataset and backbone with both models: ``id``, ``motor`` (warm test Recall@20, mean over seeds),
     ``gap`` (MOTOR minus ID) and ``gap_std`` (the two spreads combined as for independent seeds),
     ``cold_id``, ``cold_motor`` (cold Recall@20 among all items), ``cold_ratio`` (``cold_ratio``) and
-    ``seeds`` (the fewer of the two sides), sorted by dataset and backbone."""
+    ``seeds`` (the fewer of the two sides), sorted by dataset and backbone. Failed runs (an ``error``, or no
+    test figure) are left out: they are in the log to be retried, not figures to average or count as seeds. One
+    seed gives no spread (``gap_std`` NaN, not 0)."""
+    ok = runs["recall@20"].notna()
+    if "error" in runs:
+        ok &= runs["error"].isna() | (runs["error"].astype(str).str.strip() == "")
+    runs = runs[ok]
     stats = (runs.groupby(["dataset", "backbone", "items"])
              .agg(r=("recall@20", "mean"), r_std=("recall@20", "std"), cold=("cold_recall@20", "mean"),
                   seeds=("seed", "nunique"))
@@ -53,7 +62,7 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"dataset": both["dataset"], "backbone": both["backbone"],
                         "id": both["r_id"], "motor": both["r_motor"]})
     out["gap"] = out["motor"] - out["id"]
-    out["gap_std"] = np.sqrt(both["r_std_motor"].fillna(0) ** 2 + both["r_std_id"].fillna(0) ** 2)
+    out["gap_std"] = np.sqrt(both["r_std_motor"] ** 2 + both["r_std_id"] ** 2)  # NaN below two seeds a side
     out["cold_id"], out["cold_motor"] = both["cold_id"], both["cold_motor"]
     out["cold_ratio"] = [cold_ratio(m, i) for m, i in zip(out["cold_motor"], out["cold_id"])]
     out["seeds"] = np.minimum(both["seeds_motor"], both["seeds_id"])

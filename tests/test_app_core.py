@@ -535,6 +535,11 @@ def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
     assert g["tuned"].tolist() == [True, False, False]
     assert tuned_note(g, "d").startswith("settings tuned on validation at F = 0.1 (") and tuned_note(g, "l") == ""
     assert win_summary(g, "d") == "MOTOR ahead of ID on 0 of 1 at F = 1, 1 of 1 at F = 0.1 (tuned)"
+    mixed = pd.DataFrame({"dataset": "d", "train_fraction": [0.1, 0.1, 1.0, 1.0], "backbone": list("abab"),
+                          "tuned": [True, True, True, False]})  # one cell's tuning failed at F = 1: not 'every F'
+    assert tuned_note(mixed, "d") == ("settings tuned on validation at F = 0.1 (the same budget for ID and MOTOR); "
+                                      "partly tuned at F = 1 (1 of 2 backbones), the documented defaults elsewhere")
+    assert tuned_note(mixed.assign(tuned=True), "d") == "settings tuned on validation at every F"
     three = pd.DataFrame({"dataset": "d", "train_fraction": [0.1, 0.1, 0.1, 1.0], "backbone": list("abcd"),
                           "gap": [0.05, -0.2, 0.01, 0.0]})  # the median, not the mean (-0.047), at F = 0.1
     med = median_gap(three, "d")

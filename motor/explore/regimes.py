@@ -62,13 +62,24 @@ def _truthy(col: pd.Series) -> pd.Series:
 
 
 def tuned_note(gap_table: pd.DataFrame, data: str) -> str:
-    """Which training fractions of ``data`` had their settings tuned on validation ('' when none)."""
+    """Which training fractions of ``data`` had their settings tuned on validation ('' when none). An F counts
+    as tuned only when every backbone there was (a cell whose tuning failed runs with the defaults); an F with
+    some tuned backbones is named as partly tuned, with the count."""
     rows = gap_table[gap_table["dataset"] == data]
-    tuned = sorted(rows.loc[rows["tuned"].astype(bool), "train_fraction"].unique()) if "tuned" in rows else []
-    if not tuned or len(tuned) == rows["train_fraction"].nunique():
-        return "settings tuned on validation at every F" if tuned else ""
-    return (f"settings tuned on validation at F = {', '.join(f'{f:g}' for f in tuned)} (the same budget for ID "
-            f"and MOTOR), the documented defaults elsewhere")
+    if "tuned" not in rows or not rows["tuned"].astype(bool).any():
+        return ""
+    share = rows.assign(tuned=rows["tuned"].astype(bool)).groupby("train_fraction")["tuned"].agg(["sum", "size"])
+    full = [f for f, r in share.iterrows() if r["sum"] == r["size"]]
+    partly = [(f, int(r["sum"]), int(r["size"])) for f, r in share.iterrows() if 0 < r["sum"] < r["size"]]
+    if len(full) == len(share):
+        return "settings tuned on validation at every F"
+    parts = []
+    if full:
+        parts.append(f"settings tuned on validation at F = {', '.join(f'{f:g}' for f in sorted(full))} (the same "
+                     f"budget for ID and MOTOR)")
+    if partly:
+        parts.append("partly tuned at " + ", ".join(f"F = {f:g} ({k} of {n} backbones)" for f, k, n in sorted(partly)))
+    return "; ".join(parts) + ", the documented defaults elsewhere"
 
 
 def win_summary(gap_table: pd.DataFrame, data: str) -> str:

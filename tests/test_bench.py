@@ -120,8 +120,9 @@ def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
     cells = regimes.aggregate(rows)
     assert len(cells) == 4  # failed runs are not cells
     id1 = next(c for c in cells if c["items"] == "id" and c["train_fraction"] == 1.0)
-    assert id1["seeds"] == 2 and id1["test_recall@20_mean"] == 0.31 and id1["test_recall@20_std"] == 0.01
+    assert id1["seeds"] == 2 and id1["test_recall@20_mean"] == 0.31 and id1["test_recall@20_std"] == 0.0141  # n-1
     m01 = next(c for c in cells if c["items"] == "motor" and c["train_fraction"] == 0.1)
+    assert m01["seeds"] == 1 and m01["test_recall@20_std"] is None  # one seed: no spread, not a spread of 0
     assert m01["test_recall@20_minus_id"] == 0.04 and m01["tail_recall@20_minus_id"] == 0.01
     opts = regimes.RegimesOptions(fractions=[1.0, 0.1], longtail=[], backbones=["lightgcn"])
     lines = regimes.targets(cells, opts)
@@ -138,6 +139,9 @@ def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
     assert Image.open(both).size == (1000, 620)
     table = regimes.regimes_table(cells, opts, [], png, rows)
     assert "| ml100k | 0.1 | lightgcn | 1/1 | 0.1000 | 0.1400 | +0.0400 |" in table and "2.00x" in table
+    zero = regimes.aggregate([{**r, "tail_recall@20": 0.0} if r.get("items") == "id" else r for r in rows])
+    assert "| ID 0 |" in regimes.regimes_table(zero, opts, [], png, rows)  # above an ID at 0: no multiple
+    assert "on 0 of 1 (not met); on 1 more MOTOR's tail Recall@20 is above an ID" in regimes.targets(zero, opts)[0]
 
 
 def test_suites_take_the_tuners_settings_but_keep_their_own_training_length_and_split(tmp_path):
@@ -301,3 +305,10 @@ def test_where_a_run_trains_is_not_part_of_its_identity():
     here = make_run("demo", "bpr", "id", 1, {"train": {"epochs": 2}}, train_fraction=0.5)
     assert key(gpu.head) == key(here.head) and gpu.head == here.head
     assert gpu.config["train"]["device"] == "cuda" and "device" not in here.config["train"]
+
+
+def test_report_cells_give_the_sample_spread_over_seeds():
+    from motor.bench.report import fmt
+
+    assert fmt([0.30, 0.32]) == "0.3100 ± 0.0141"  # n - 1, as the app's error bars (not 0.0100)
+    assert fmt([0.3]) == "0.3000" and fmt([None, float("nan")]) == "-"

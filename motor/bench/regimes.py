@@ -157,10 +157,12 @@ def run(opts: RegimesOptions) -> Section:
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample std (n - 1, as the app's spreads) over seeds; no std from one seed (not a spread of 0)."""
     values = [v for v in values if v is not None and np.isfinite(v)]
     if not values:
         return None, None
-    return round(float(np.mean(values)), 4), round(float(np.std(values)), 4)
+    std = round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None
+    return round(float(np.mean(values)), 4), std
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
@@ -239,10 +241,14 @@ def targets(cells: list[dict], opts: RegimesOptions) -> list[str]:
         id_tail = {c["backbone"]: c for c in cells if c["items"] == "id" and (c["dataset"], c["train_fraction"]) == (data, f)}
         tail = sum(1 for c in cs if c.get("tail_recall@20_mean") and id_tail.get(c["backbone"], {}).get("tail_recall@20_mean")
                    and c["tail_recall@20_mean"] >= TAIL_RATIO * id_tail[c["backbone"]]["tail_recall@20_mean"])
+        over_zero = sum(1 for c in cs if (c.get("tail_recall@20_mean") or 0) > 0
+                        and id_tail.get(c["backbone"], {}).get("tail_recall@20_mean") == 0)
         need = int(np.ceil(WIN_SHARE * len(cs)))
         lines.append(f"- {data} at F = {f:g}: MOTOR beats ID on {wins} of {len(cs)} backbones (target {need}: "
                      f"{'met' if wins >= need else 'not met'}); on the tail bucket by at least {TAIL_RATIO}x on "
-                     f"{tail} of {len(cs)} ({'met' if tail >= need else 'not met'}).")
+                     f"{tail} of {len(cs)} ({'met' if tail >= need else 'not met'})"
+                     + (f"; on {over_zero} more MOTOR's tail Recall@20 is above an ID that found no tail item "
+                        "(not counted: no multiple of 0)" if over_zero else "") + ".")
     for data in opts.datasets:
         cs = [c for c in motor if (c["dataset"], c["train_fraction"]) == (data, 1.0)]
         if not cs:
@@ -263,12 +269,14 @@ def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], fig
     tuned = sum(c["tuned"] for c in cells)
     reused = sum(bool(r.get("reused")) for r in rows)
     devices = Counter(r.get("device", "cpu") for r in rows if "error" not in r)  # rows before devices were logged: cpu
+    cold = ("cold = no training interaction after F" if not opts.cold_items else
+            "the cold columns: the held-out items' test interactions, ranked among all items")
     lines = [title, "",
              f"Training {json.dumps(train_settings(opts.quick))}, MOTOR defaults, cold-item hold-out "
              f"{opts.cold_items:.0%}; {tuned} of {len(cells)} cells with settings tuned on validation "
-             f"(`python -m motor tune`), the rest untuned defaults. Test Recall@20 and NDCG@20, mean ± std over "
-             f"the seeds column; popularity buckets as metrics.json `by_popularity` defines them (cold = no "
-             f"training interaction after F). {reused} runs reused from the run log. Runs by device: "
+             f"(`python -m motor tune`), the rest untuned defaults. Test Recall@20 and NDCG@20, mean ± sample std "
+             f"over the seeds column; popularity buckets as metrics.json `by_popularity` defines them ({cold}). "
+             f"{reused} runs reused from the run log. Runs by device: "
              f"{', '.join(f'{d} {n}' for d, n in sorted(devices.items()))} (a seed's figures differ between "
              f"devices only by floating-point order).", ""]
     by_key = {(c["dataset"], c["train_fraction"], c["backbone"], c["items"]): c for c in cells}
@@ -279,6 +287,8 @@ def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], fig
         ratio = "-"
         if m and i and m.get("tail_recall@20_mean") is not None and i.get("tail_recall@20_mean"):
             ratio = f"{m['tail_recall@20_mean'] / i['tail_recall@20_mean']:.2f}x"
+        elif m and i and (m.get("tail_recall@20_mean") or 0) > 0 and i.get("tail_recall@20_mean") == 0:
+            ratio = "ID 0"  # MOTOR above an ID that found no tail item: no multiple to state
         seeds = "/".join(str(c["seeds"]) for c in (i, m) if c)
         body.append([data, f"{f:g}", backbone, seeds, _cell(i, "test_recall@20"), _cell(m, "test_recall@20"),
                      f"{gap:+.4f}" if gap is not None else "-", _cell(i, "test_ndcg@20"), _cell(m, "test_ndcg@20"),

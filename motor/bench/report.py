@@ -43,13 +43,14 @@ def write_csv(name: str, rows: list[dict], out: Path = OUT) -> Path:
 
 
 def fmt(values: list[float], digits: int = 4) -> str:
-    """One cell: a value, or mean ± std over several; '-' when there is none."""
+    """One cell: a value, or mean ± std over several (the sample std, n - 1, as the app's spreads); '-' when there
+    is none."""
     values = [v for v in values if v is not None and np.isfinite(v)]
     if not values:
         return "-"
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
 def table(header: list[str], rows: list[list]) -> list[str]:

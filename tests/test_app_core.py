@@ -691,8 +691,11 @@ def test_rare_item_ranks_on_a_hand_made_run():
     train.user[tr_items == 5] = 2  # a test item is never its own user's training item
     test = Pairs(np.array([0, 1]), np.array([5, 5]))
     tids = torch.tensor([[0, 1], [0, 2], [3, 4], [3, 5], [6, 7], [3, 4]])  # item 2 shares both tokens with item 5
-    run = SimpleNamespace(vectors=lambda: (users, items), config=SimpleNamespace(items="motor"),
-                          split=SimpleNamespace(train=train, test=test, n_users=3),
+    valid = Pairs(np.array([1]), np.array([1]))  # user 1 validated on item 1 (a low score: never above item 5)
+    run = SimpleNamespace(vectors=lambda: (users, items),
+                          config=SimpleNamespace(items="motor", train=SimpleNamespace(protocol="strict")),
+                          split=SimpleNamespace(train=train, valid=valid, test=test, n_users=3,
+                                                cold_items=np.zeros(6, bool)),
                           model=SimpleNamespace(items=SimpleNamespace(token_ids=tids)))
     got = rare_item_ranks(run)
     assert got["tail_items"] == 1 and got["tail_test_interactions"] == 2
@@ -703,6 +706,16 @@ def test_rare_item_ranks_on_a_hand_made_run():
     assert got["median_rank"] == np.median([expected0, expected1])
     tied = SimpleNamespace(**{**vars(run), "vectors": lambda: (users, np.vstack([items[:4], [[2.5, 0]], items[5:]]))})
     assert rare_item_ranks(tied)["median_rank"] == np.median([1, 0])  # item 4 ties item 5 for user 0: below it
+    # masked as the evaluator masks: a validation item above the tail item is not a candidate under 'strict'
+    above = SimpleNamespace(**{**vars(run), "split": SimpleNamespace(**{**vars(run.split),
+                                                                      "valid": Pairs(np.array([0]), np.array([3]))})})
+    assert rare_item_ranks(above)["median_rank"] == np.median([expected0 - (3 not in u0_trained), expected1])
+    mmrec = SimpleNamespace(**{**vars(above), "config": SimpleNamespace(items="motor",
+                                                                        train=SimpleNamespace(protocol="mmrec"))})
+    assert rare_item_ranks(mmrec)["median_rank"] == got["median_rank"]  # MMRec masks training items only
+    held = SimpleNamespace(**{**vars(run), "split": SimpleNamespace(**{**vars(run.split),
+                                                                     "cold_items": np.eye(6, dtype=bool)[4]})})
+    assert rare_item_ranks(held)["median_rank"] == np.median([expected0 - (4 not in u0_trained), expected1])
     assert got["neighbours_more_popular"] == 1.0  # its look-alikes (items 2, 3 and the ties) are all more popular
     assert got["corr_log_degree_mean_score"] < 0  # the tail item scores above the weakest popular ones only
     id_run = SimpleNamespace(**{**vars(run), "model": SimpleNamespace(items=SimpleNamespace())})
@@ -715,3 +728,5 @@ def test_rare_item_ranks_on_a_hand_made_run():
     assert table["model"].tolist() == ["ID", "MOTOR"] and table["token look-alikes more popular"].isna().tolist() == [
         True, False]
     assert rare_item_story({"MOTOR": got}) == ""  # needs both models
+    lonely = {**reports, "MOTOR": {**got, "neighbours_more_popular": float("nan")}}  # no item shares a token
+    assert "look-alike" not in rare_item_story(lonely) and "nan" not in rare_item_story(lonely)

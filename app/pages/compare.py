@@ -91,8 +91,9 @@ def body():
         with st.expander("Why rare items rank where they do"):
             reports = _rare_items(tuple(str(names[n].path) for n in ("ID", "MOTOR")), ("ID", "MOTOR"))
             st.dataframe(tail.rare_item_table(reports), hide_index=True, width="stretch")
-            st.caption(tail.rare_item_story(reports) + f" Rare: 1 to {tail.TAIL_MAX} training interactions; ranks "
-                       "count the items the user did not train on (0 = first).")
+            st.caption(tail.rare_item_story(reports) + f" Rare: the tail bucket above (1 to {tail.TAIL_MAX} training "
+                       "interactions, not head); ranks count the candidates the test ranking has, as in the metrics "
+                       "(0 = first).")
 
     st.subheader("All figures")
     shown = table.copy()

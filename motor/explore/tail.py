@@ -1,8 +1,9 @@
 """Where a run ranks rare items, and why: the figures behind "MOTOR rarely ranks tail items".
 
-For each test interaction with a tail item (1 to ``TAIL_MAX`` training interactions, as the
-``by_popularity`` tail bucket of metrics.json), the rank of that item for its user among the
-items the user did not train on. Then two candidate explanations, measured: do the items' scores
+For each test interaction with a tail item (the ``by_popularity`` tail bucket of metrics.json:
+``motor.metrics.popularity_buckets``), the rank of that item for its user among the candidates the
+evaluator ranks it among (the user's training items masked, and their validation items too under the
+default ``strict`` protocol; held-out cold items are not candidates). Then two candidate explanations, measured: do the items' scores
 follow popularity (the correlation of the mean score with log training degree, and the vector
 norms of tail against head items), and, for a token model, are the items sharing most tokens
 with a tail item more popular than it and ranked above it ("popular look-alikes")?
@@ -16,10 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from motor.metrics import BUCKETS, TAIL_MAX, popularity_buckets
+
 if TYPE_CHECKING:
     from motor.runs import LoadedRun
 
-TAIL_MAX = 5  # as metrics.json's by_popularity tail bucket
+__all__ = ["TAIL_MAX", "rare_item_ranks", "rare_item_story", "rare_item_table"]  # TAIL_MAX: the bucket's rule
 NEIGHBOURS = 10  # token look-alikes per tail item (with every item tied with the 10th)
 MAX_ROWS = 3000  # tail test interactions read at most (evenly spaced), a bound on the cost
 CHUNK = 512  # users scored at a time
@@ -31,7 +34,8 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
     train, test = run.split.train, run.split.test
     n_items = len(items)
     degree = np.bincount(train.item, minlength=n_items)
-    tail = (degree > 0) & (degree <= TAIL_MAX)
+    held = run.split.cold_items
+    tail = popularity_buckets(degree, held) == BUCKETS.index("tail")  # the metrics.json bucket, head excluded
     rows = np.flatnonzero(tail[test.item])
     out = {"items": run.config.items, "catalogue": int(n_items), "tail_items": int(tail.sum()),
            "tail_test_interactions": int(len(rows))}
@@ -44,7 +48,8 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
         return out
     if len(rows) > max_rows:
         rows = rows[np.linspace(0, len(rows) - 1, max_rows).round().astype(int)]
-    indptr, seen = train.csr(run.split.n_users)  # each user's training items: seen[indptr[u]:indptr[u + 1]]
+    masked = [train] + ([run.split.valid] if run.config.train.protocol == "strict" else [])  # as the evaluator
+    csrs = [m.csr(run.split.n_users) for m in masked]  # each user's items: seen[indptr[u]:indptr[u + 1]]
     tids = getattr(run.model.items, "token_ids", None)
     tids = None if tids is None else tids.cpu().numpy()
     ranks, more_popular, ranked_above = [], [], []
@@ -53,14 +58,17 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
         part = rows[start:start + CHUNK]
         scores = users[test.user[part]] @ items.T
         for s, u, i in zip(scores, test.user[part], test.item[part]):
-            s[seen[indptr[u]:indptr[u + 1]]] = -np.inf  # trained items are never recommended
+            for indptr, seen in csrs:
+                s[seen[indptr[u]:indptr[u + 1]]] = -np.inf  # trained (and validation) items are never recommended
+            s[held] = -np.inf  # held-out cold items are not candidates for a warm test item
             ranks.append(int((s >= s[i]).sum()) - 1)  # 0-based, below every equal score (ties earn nothing)
             if tids is not None:
                 if i not in look_alikes:
                     look_alikes[i] = _look_alikes(tids, i)
                 nb = look_alikes[i]
-                more_popular.append(float(np.mean(degree[nb] > degree[i])))
-                ranked_above.append(float(np.mean(s[nb] > s[i])))
+                if len(nb):  # an item sharing no token with any other has no look-alikes to measure
+                    more_popular.append(float(np.mean(degree[nb] > degree[i])))
+                    ranked_above.append(float(np.mean(s[nb] > s[i])))
     ranks = np.asarray(ranks)
     out.update(rows_read=int(len(ranks)), median_rank=float(np.median(ranks)),
                share_in_top20=float(np.mean(ranks < 20)))
@@ -76,6 +84,8 @@ def _look_alikes(tids: np.ndarray, i: int) -> np.ndarray:
     shared = (tids == tids[i]).sum(1)
     shared[i] = -1
     k = min(NEIGHBOURS, len(tids) - 1)
+    if k < 1:
+        return np.zeros(0, np.int64)
     cut = max(int(np.partition(shared, -k)[-k]), 1)
     return np.flatnonzero(shared >= cut)
 
@@ -102,8 +112,8 @@ def rare_item_story(reports: dict[str, dict]) -> str:
             f"{i['median_rank']:.0f} with ID. ")
     if m["median_rank"] > i["median_rank"]:
         text += "ID's row still learns from the item's few interactions; MOTOR's vector comes from its content. "
-    if "neighbours_more_popular" in m:
-        share = m["neighbours_more_popular"]
+    share = m.get("neighbours_more_popular")
+    if share is not None and np.isfinite(share):
         text += (f"The items sharing most tokens with a rare item are more popular than it {share:.0%} of the "
                  f"time, so " + ("popular look-alikes do not explain it." if share < 0.5 else
                                  "popular look-alikes may push it down."))

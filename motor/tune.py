@@ -150,10 +150,12 @@ class _RandomStudy:
 
     kind = "random search (optuna not installed)"
 
-    def __init__(self, path: Path, seed: int):
-        self.path, self.seed = path, seed
-        self.records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] \
-            if path.exists() else []
+    def __init__(self, path: Path, seed: int, name: str = ""):
+        self.path, self.seed, self.name = path, seed, name
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        # one file, several studies (another seed or split in the same folder): resume only this one's trials
+        # (rows written before studies were named belong to whichever study reads them)
+        self.records = [r for r in rows if r.get("study", name) == name]
         self._queued: list[dict] = []
 
     def enqueue(self, params: dict) -> None:
@@ -165,6 +167,7 @@ class _RandomStudy:
     def tell(self, trial, value=None, state="COMPLETE"):
         rec = {"number": trial.number, "state": state, "params": trial.params, "value": value}
         self.records.append(rec)
+        rec = {**rec, "study": self.name}
         with self.path.open("a") as f:
             f.write(json.dumps(rec) + "\n")
 
@@ -219,7 +222,7 @@ def open_study(out: Path, name: str, cfg: TuneConfig, use_optuna: bool | None = 
                 raise MotorError("tune with Optuna needs the optuna package (pip install optuna)") from None
         else:
             return _OptunaStudy(optuna, out / "study.db", name, cfg)
-    return _RandomStudy(out / "trials.jsonl", cfg.seed)
+    return _RandomStudy(out / "trials.jsonl", cfg.seed, name)
 
 
 # --- the search -------------------------------------------------------------------------------------
@@ -332,7 +335,6 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
         chosen = max(confirmed, key=lambda c: (c["mean_valid"], -c["number"]))
         best = next(t for t in complete if t["number"] == chosen["number"])
     best_cfg = apply_params(base, _params_for_space(best["params"], space))
-    (out / "best_config.json").write_text(json.dumps(best_cfg.to_dict(), indent=2))
 
     # The last step, and the only one that computes test figures.
     emit("final", {"number": best["number"], "params": best["params"]})
@@ -351,6 +353,9 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
         "split": final.split.summary(),
     }
     (out / "tune.json").write_text(json.dumps(summary, indent=2, default=float))
+    # written last: a folder with best_config.json has a finished search and final run (the benchmarks skip such a
+    # cell, so a final run that failed must leave none, and the cell is tuned again: its trials resume, done)
+    (out / "best_config.json").write_text(json.dumps(best_cfg.to_dict(), indent=2))
     return summary
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from motor.errors import MotorError
 from motor.evaluate import Evaluator
 from motor.experiment import RunConfig
 from motor.tune import TuneConfig, search_space, tune
@@ -172,3 +173,27 @@ def test_the_confirmed_mean_decides_over_the_single_search_seed(tmp_path, monkey
     assert s["best"]["number"] == ranked[1]["number"] != ranked[0]["number"]
     best_cfg = json.loads((tmp_path / "out" / "best_config.json").read_text())
     assert best_cfg["train"]["lr"] == pytest.approx(ranked[1]["params"]["train.lr"])
+
+
+def test_a_random_search_resumes_only_its_own_study_and_a_failed_final_run_leaves_no_chosen_config(tmp_path,
+                                                                                                    monkeypatch):
+    import motor.experiment
+
+    data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
+    first = tune(base_config(data), TuneConfig(budget=2, seed=1), tmp_path / "out", log=lambda m: None,
+                 use_optuna=False)
+    other_split = base_config(data).with_overrides({"split.seed": 7})  # the same folder, another study
+    again = tune(other_split, TuneConfig(budget=2, seed=1), tmp_path / "out", log=lambda m: None, use_optuna=False)
+    assert len(first["trials"]) == 2 and len(again["trials"]) == 2 and again["study"] != first["study"]
+    # the same draws (seed 1), trained anew on the other split: other validation figures, not the first study's
+    assert [t["params"] for t in again["trials"]] == [t["params"] for t in first["trials"]]
+    assert [t["value"] for t in again["trials"]] != [t["value"] for t in first["trials"]]
+    (tmp_path / "out" / "best_config.json").unlink()
+
+    def fail(*args, **kw):
+        raise MotorError("out of memory in the final run")
+
+    monkeypatch.setattr(motor.experiment, "run_experiment", fail)
+    with pytest.raises(MotorError):
+        tune(base_config(data), TuneConfig(budget=2, seed=1), tmp_path / "out", log=lambda m: None, use_optuna=False)
+    assert not (tmp_path / "out" / "best_config.json").exists()  # so the benchmarks tune this cell again

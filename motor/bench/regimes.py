@@ -151,18 +151,24 @@ def run(opts: RegimesOptions) -> Section:
             notes.append(f"No popularity reference for {data} at F = {fraction:g}: {e}")
     figure = None
     if opts.write:
-        write_csv("regimes_quick" if opts.quick else "regimes", cells_out)
+        write_csv("regimes_quick" if opts.quick else "regimes", rounded(cells_out))
         figure = plot(cells_out, OUT / ("regimes_quick.png" if opts.quick else "regimes.png"))
     return Section(regimes_table(cells_out, opts, notes, figure, rows, reference))
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    """Mean and sample std (n - 1, as the app's spreads) over seeds; no std from one seed (not a spread of 0)."""
+    """Mean and sample std (n - 1, as the app's spreads) over seeds; no std from one seed (not a spread of 0).
+    Unrounded: the gaps, ratios and win counts are computed from these (``rounded`` is for the CSV only)."""
     values = [v for v in values if v is not None and np.isfinite(v)]
     if not values:
         return None, None
-    std = round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None
-    return round(float(np.mean(values)), 4), std
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return float(np.mean(values)), std
+
+
+def rounded(cells: list[dict], digits: int = 4) -> list[dict]:
+    """The cells with their floats rounded for ``regimes.csv`` (the table formats its own)."""
+    return [{k: round(v, digits) if isinstance(v, float) else v for k, v in c.items()} for c in cells]
 
 
 def aggregate(rows: list[dict]) -> list[dict]:

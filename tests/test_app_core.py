@@ -575,7 +575,7 @@ def write_backbones_csv(path) -> None:
 
 
 def test_backbone_table_pairs_motor_with_id_over_seeds(tmp_path):
-    from motor.explore.backbone_table import cold_ratio, load_backbones, summary, win_summary
+    from motor.explore.backbone_table import cold_ratio, held_out, load_backbones, summary, win_summary
 
     write_backbones_csv(tmp_path / "backbones.csv")
     t = summary(load_backbones(tmp_path / "backbones.csv")).set_index("backbone")
@@ -593,6 +593,11 @@ def test_backbone_table_pairs_motor_with_id_over_seeds(tmp_path):
     tiny = t.reset_index().assign(cold_motor=0.005)  # 'inf x' of almost nothing is not finding new items
     assert win_summary(tiny, "d").endswith("on 0 of 3")
     assert win_summary(t.reset_index(), "other") == ""
+    assert held_out(t.reset_index(), "d").startswith("some of the items")  # an older table: no cold_fraction
+    runs = load_backbones(tmp_path / "backbones.csv")
+    assert held_out(summary(runs.assign(cold_fraction=0.2)), "d") == "20% of the items"
+    mixed = runs.assign(cold_fraction=np.where(runs["seed"] == 999, 0.1, 0.2))  # runs that differ: no one share
+    assert held_out(summary(mixed), "d").startswith("some of the items")
     assert cold_ratio(0.0, 0.0) != cold_ratio(0.0, 0.0) and cold_ratio(0.3, 0.1) == pytest.approx(3.0)
     assert np.isnan(cold_ratio(0.05, float("nan")))  # a side with no figure: no ratio, certainly not inf
     # failed runs (logged with an error and no figures) are neither figures nor seeds; one seed has no spread

@@ -136,9 +136,9 @@ def backbones_section() -> None:
     path = backbones_csv()
     table = drawn_table(
         "Items with interactions, and new items: the backbone table", path, backbone_table.HOW_TO,
-        "It trains every backbone with ID and with MOTOR, 10% of the items held out as new",
+        "It trains every backbone with ID and with MOTOR, 10% of the items held out as new (`--cold-items`)",
         lambda p: backbone_table.summary(backbone_table.load_backbones(p)),
-        "The same backbones on all the data, with 10% of the items held out of training. On items that have "
+        "The same backbones on all the data, with some items held out of training as new. On items that have "
         "interactions an ID row learns each item on its own, and MOTOR often ranks them worse. A held-out item has no "
         "trained ID row at all, while MOTOR still reads its content: that is where shared tokens should win clearly.")
     if table is None:
@@ -152,7 +152,8 @@ def backbones_section() -> None:
                                                                                      "cold_motor": "MOTOR"})
         b.plotly_chart(charts.grouped_bars(cold, list(cold.index), f"{data}: new items, cold Recall@20",
                                            fmt=".3f"), key=f"how_cold:{j}", config={"displayModeBar": False})
-        st.caption(f"{data}: {backbone_table.win_summary(table, data)}.")
+        st.caption(f"{data}, {backbone_table.held_out(table, data)} held out as new: "
+                   f"{backbone_table.win_summary(table, data)}.")
     st.caption(f"Warm test Recall@20 and cold Recall@20 (held-out items' test interactions ranked among all items), "
                f"mean over seeds (bars: their spread), from `{path.name}`{written(path, 'backbones')}.")
 

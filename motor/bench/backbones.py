@@ -92,7 +92,8 @@ def run(opts: BackbonesOptions) -> Section:
         raise MotorError("no finished runs to report; run the benchmark without --from-log first")
     if opts.write:
         write_csv("backbones_quick" if opts.quick else "backbones",
-                  [{k: v for k, v in r.items() if k != "settings"} for r in rows])
+                  [{**{k: v for k, v in r.items() if k != "settings"},
+                    "cold_fraction": json.loads(r.get("settings") or "{}").get("cold_items")} for r in rows])
     note = (" (a table of the runs that the same command without `--from-log` logged in "
             "benchmarks/backbones_runs.jsonl)") if opts.from_log else ""
     return Section("\n\n".join([backbone_table(rows, opts), *failed]), note)

@@ -1,8 +1,9 @@
 """The backbone table read back: MOTOR against ID per backbone on dense data, and on items never seen in training.
 
 ``python -m motor bench backbones`` writes ``benchmarks/backbones.csv``: one row per run (dataset,
-backbone, items, seed, warm test ``recall@20``, ``cold_recall@20``, ...), every run with 10% of the
-items held out as cold (no training interaction; their test interactions ranked among all items).
+backbone, items, seed, warm test ``recall@20``, ``cold_recall@20``, ``cold_fraction``, ...), every run with a
+share of the items held out as cold (``--cold-items``, 10% by default: no training interaction; their test
+interactions ranked among all items).
 This module pairs MOTOR with ID per dataset and backbone over the seeds, so the app can show the two
 sides of MOTOR's claim next to each other: how it ranks items that have interactions (where an ID
 row learns them) and items that have none (where an ID row is untrained noise and MOTOR still has
@@ -46,7 +47,8 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per dataset and backbone with both models: ``id``, ``motor`` (warm test Recall@20, mean over seeds),
     ``gap`` (MOTOR minus ID) and ``gap_std`` (the two spreads combined as for independent seeds),
     ``cold_id``, ``cold_motor`` (cold Recall@20 among all items), ``cold_ratio`` (``cold_ratio``) and
-    ``seeds`` (the fewer of the two sides), sorted by dataset and backbone. Failed runs (an ``error``, or no
+    ``seeds`` (the fewer of the two sides), ``cold_fraction`` (the share of items the dataset's runs held out,
+    NaN when the table does not record it or its runs differ), sorted by dataset and backbone. Failed runs (an ``error``, or no
     test figure) are left out: they are in the log to be retried, not figures to average or count as seeds. One
     seed gives no spread (``gap_std`` NaN, not 0)."""
     ok = runs["recall@20"].notna()
@@ -66,7 +68,19 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     out["cold_id"], out["cold_motor"] = both["cold_id"], both["cold_motor"]
     out["cold_ratio"] = [cold_ratio(m, i) for m, i in zip(out["cold_motor"], out["cold_id"])]
     out["seeds"] = np.minimum(both["seeds_motor"], both["seeds_id"])
+    held = pd.Series(dtype=float)
+    if "cold_fraction" in runs:  # NaN where older tables did not record it, or a dataset's runs differ
+        one = lambda v: float(v.iloc[0]) if v.notna().all() and v.nunique() == 1 else np.nan  # noqa: E731
+        held = pd.to_numeric(runs["cold_fraction"], errors="coerce").groupby(runs["dataset"]).agg(one)
+    out["cold_fraction"] = out["dataset"].map(held).astype(float)
     return out.sort_values(["dataset", "backbone"]).reset_index(drop=True)
+
+
+def held_out(table: pd.DataFrame, data: str) -> str:
+    """'10% of the items' for ``data`` from the summary's ``cold_fraction``; a plain phrase when it is unknown."""
+    f = table.loc[table["dataset"] == data, "cold_fraction"] if "cold_fraction" in table else pd.Series(dtype=float)
+    f = f.dropna().unique()
+    return f"{f[0]:.0%} of the items" if len(f) == 1 else "some of the items (the benchmark's --cold-items)"
 
 
 def win_summary(table: pd.DataFrame, data: str) -> str:

@@ -141,6 +141,11 @@ def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
     assert Image.open(both).size == (1000, 620)
     table = regimes.regimes_table(cells, opts, [], png, rows)
     assert "| ml100k | 0.1 | lightgcn | 1/1 | 0.1000 | 0.1400 | +0.0400 |" in table and "2.00x" in table
+    near = regimes.aggregate([{**r, "tail_recall@20": {"id": 0.01, "motor": 0.01496}[r["items"]]}
+                              if "items" in r and r["train_fraction"] == 0.1 else r for r in rows])
+    assert "| 1.49x |" in regimes.regimes_table(near, opts, [], png, rows)  # below the 1.5x target, not '1.50x'
+    three = [{**r, "tail_recall@20": 0.03} if r.get("items") == "motor" else r for r in rows]  # 0.03 / 0.01
+    assert "| 3.00x |" in regimes.regimes_table(regimes.aggregate(three), opts, [], png, rows)
     zero = regimes.aggregate([{**r, "tail_recall@20": 0.0} if r.get("items") == "id" else r for r in rows])
     assert "| ID 0 |" in regimes.regimes_table(zero, opts, [], png, rows)  # above an ID at 0: no multiple
     assert "on 0 of 1 (not met); on 1 more MOTOR's tail Recall@20 is above an ID" in regimes.targets(zero, opts)[0]

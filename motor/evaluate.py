@@ -107,6 +107,13 @@ class Evaluator:
             return ["train"]
         return ["train", "valid"]
 
+    def candidates(self, which: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
+        """How ``which`` is ranked, for code that ranks outside ``evaluate`` (motor.explore.tail): the per-user
+        items removed from the candidates, as CSR ``(indptr, items)`` per masked set, and the bool mask of the
+        candidate items (None: all)."""
+        masked = [(self.sets[n].indptr, self.sets[n].items) for n in self.masked_sets(which)]
+        return masked, self._targets(which, None)[2]
+
     @torch.no_grad()
     def state(self, model: Recommender):
         """The model's ranking state (final user and item vectors, computed once per evaluation)."""

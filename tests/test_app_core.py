@@ -678,11 +678,12 @@ def test_append_item_keeps_npy_features_aligned_with_items_csv(tmp_path):
 
 
 def test_rare_item_ranks_on_a_hand_made_run():
+    from dataclasses import replace
     from types import SimpleNamespace
 
     import torch
 
-    from motor.data.split import Pairs
+    from motor.data.split import Pairs, Split
     from motor.explore.tail import rare_item_ranks, rare_item_story, rare_item_table
 
     # 3 users, 6 items; item 5 is the tail item users 0 and 1 test on (user 2 trained on it). User scores: item
@@ -699,8 +700,8 @@ def test_rare_item_ranks_on_a_hand_made_run():
     valid = Pairs(np.array([1]), np.array([1]))  # user 1 validated on item 1 (a low score: never above item 5)
     run = SimpleNamespace(vectors=lambda: (users, items),
                           config=SimpleNamespace(items="motor", train=SimpleNamespace(protocol="strict")),
-                          split=SimpleNamespace(train=train, valid=valid, test=test, n_users=3,
-                                                cold_items=np.zeros(6, bool)),
+                          split=Split(3, 6, train, valid, test, Pairs(np.zeros(0, int), np.zeros(0, int)),
+                                      np.zeros(6, bool), "given", []),
                           model=SimpleNamespace(items=SimpleNamespace(token_ids=tids)))
     got = rare_item_ranks(run)
     assert got["tail_items"] == 1 and got["tail_test_interactions"] == 2
@@ -712,14 +713,12 @@ def test_rare_item_ranks_on_a_hand_made_run():
     tied = SimpleNamespace(**{**vars(run), "vectors": lambda: (users, np.vstack([items[:4], [[2.5, 0]], items[5:]]))})
     assert rare_item_ranks(tied)["median_rank"] == np.median([1, 0])  # item 4 ties item 5 for user 0: below it
     # masked as the evaluator masks: a validation item above the tail item is not a candidate under 'strict'
-    above = SimpleNamespace(**{**vars(run), "split": SimpleNamespace(**{**vars(run.split),
-                                                                      "valid": Pairs(np.array([0]), np.array([3]))})})
+    above = SimpleNamespace(**{**vars(run), "split": replace(run.split, valid=Pairs(np.array([0]), np.array([3])))})
     assert rare_item_ranks(above)["median_rank"] == np.median([expected0 - (3 not in u0_trained), expected1])
     mmrec = SimpleNamespace(**{**vars(above), "config": SimpleNamespace(items="motor",
                                                                         train=SimpleNamespace(protocol="mmrec"))})
     assert rare_item_ranks(mmrec)["median_rank"] == got["median_rank"]  # MMRec masks training items only
-    held = SimpleNamespace(**{**vars(run), "split": SimpleNamespace(**{**vars(run.split),
-                                                                     "cold_items": np.eye(6, dtype=bool)[4]})})
+    held = SimpleNamespace(**{**vars(run), "split": replace(run.split, cold_items=np.eye(6, dtype=bool)[4])})
     assert rare_item_ranks(held)["median_rank"] == np.median([expected0 - (4 not in u0_trained), expected1])
     assert got["neighbours_more_popular"] == 1.0  # its look-alikes (items 2, 3 and the ties) are all more popular
     assert got["corr_log_degree_mean_score"] < 0  # the tail item scores above the weakest popular ones only

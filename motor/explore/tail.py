@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from motor.evaluate import Evaluator
 from motor.metrics import BUCKETS, TAIL_MAX, popularity_buckets
 
 if TYPE_CHECKING:
@@ -31,11 +32,10 @@ CHUNK = 512  # users scored at a time
 def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
     """Figures for one run (JSON-ready); ``tail_test_interactions`` 0 when the test set has no tail item."""
     users, items = run.vectors()
-    train, test = run.split.train, run.split.test
+    test = run.split.test
     n_items = len(items)
-    degree = np.bincount(train.item, minlength=n_items)
-    held = run.split.cold_items
-    tail = popularity_buckets(degree, held) == BUCKETS.index("tail")  # the metrics.json bucket, head excluded
+    degree = run.split.train_degree()
+    tail = popularity_buckets(degree, run.split.cold_items) == BUCKETS.index("tail")  # the metrics.json bucket, head excluded
     rows = np.flatnonzero(tail[test.item])
     out = {"items": run.config.items, "catalogue": int(n_items), "tail_items": int(tail.sum()),
            "tail_test_interactions": int(len(rows))}
@@ -48,8 +48,9 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
         return out
     if len(rows) > max_rows:
         rows = rows[np.linspace(0, len(rows) - 1, max_rows).round().astype(int)]
-    masked = [train] + ([run.split.valid] if run.config.train.protocol == "strict" else [])  # as the evaluator
-    csrs = [m.csr(run.split.n_users) for m in masked]  # each user's items: seen[indptr[u]:indptr[u + 1]]
+    # ranked among the evaluator's candidates: its protocol's masked sets (each user's items: seen[indptr[u]:
+    # indptr[u + 1]]) and, with a cold hold-out, the warm items only
+    csrs, among = Evaluator(run.split, run.config.train.protocol).candidates("test")
     tids = getattr(run.model.items, "token_ids", None)
     tids = None if tids is None else tids.cpu().numpy()
     ranks, more_popular, ranked_above = [], [], []
@@ -60,7 +61,8 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
         for s, u, i in zip(scores, test.user[part], test.item[part]):
             for indptr, seen in csrs:
                 s[seen[indptr[u]:indptr[u + 1]]] = -np.inf  # trained (and validation) items are never recommended
-            s[held] = -np.inf  # held-out cold items are not candidates for a warm test item
+            if among is not None:
+                s[~among] = -np.inf
             ranks.append(int((s >= s[i]).sum()) - 1)  # 0-based, below every equal score (ties earn nothing)
             if tids is not None:
                 if i not in look_alikes:

@@ -157,6 +157,18 @@ def fmt_bytes(n) -> str:
     return str(n)
 
 
+def personalisation_notice(runs: dict[str, dict]) -> None:
+    """How alike the users' lists are, per run beside the popularity ranking, and a warning for each run that
+    ranks nearly every user alike (``metrics.json["personalisation"]``)."""
+    from motor.explore.personalisation import personalisation_sentence, personalisation_warnings
+
+    sentence = personalisation_sentence(runs)
+    if sentence:
+        st.markdown(sentence)
+    for text in personalisation_warnings(runs):
+        st.warning(text, icon=":material/warning:")
+
+
 def collapse_notice(metrics: dict) -> None:
     """The Token Cross Network's collapse check from a run's metrics (``item_encoder``): a warning naming
     each symptom when it collapsed, and the key figures beside their thresholds either way."""

@@ -207,6 +207,12 @@ def cmd_train(a) -> int:
     if "cold" in m:
         print("cold  " + "  ".join(f"{k} {m['cold'][k]:.4f}" for k in ("recall@20", "ndcg@20", "recall@20_among_cold",
                                                                        "ndcg@20_among_cold")))
+    pers = m.get("personalisation")
+    if pers:
+        print(f"lists top-{pers['k']} overlap between users {pers['top_overlap']:.3f} "
+              f"(popularity ranking {pers['popularity_top_overlap']:.3f})")
+        if pers.get("warning"):
+            print(f"warning: {pers['warning']}", file=sys.stderr)
     if a.out:
         print(f"run saved to {a.out}")
     return 0

@@ -128,6 +128,42 @@ class Evaluator:
             among = ~self.split.cold_items
         return truth, np.flatnonzero(truth.counts > 0), among
 
+    def _candidate_scores(self, model: Recommender, state, batch: np.ndarray, which: str,
+                          excluded: torch.Tensor | None) -> torch.Tensor:
+        """Scores of the users ``batch`` against every item, the masked sets of ``which`` and the
+        ``excluded`` items at -inf: what ranking ``which`` sees."""
+        dev = self.device
+        scores = model.score(state, torch.from_numpy(batch).to(dev)).float().clone()
+        for name in self.masked_sets(which):
+            rows, cols = self.sets[name].rows_cols(batch)
+            scores.index_put_((rows.to(dev), cols.to(dev)), torch.tensor(MASKED, device=dev))
+        if excluded is not None:
+            scores[:, excluded] = MASKED
+        return scores
+
+    @torch.no_grad()
+    def top_lists(self, model: Recommender, which: str = "test", k: int = 20, state=None) -> torch.Tensor:
+        """Top-``k`` item lists ``[users, k]`` of the users with items in ``which``, in their order, ranked as
+        ``evaluate`` ranks them (same masking and candidates; ties by item index, as no item is relevant here)."""
+        state = self.state(model) if state is None else state
+        _, users, among = self._targets(which, None)
+        excluded = None if among is None else torch.from_numpy(~np.asarray(among, bool)).to(self.device)
+        k = min(k, self.split.n_items)
+        scorer = inner_product_scorer(model, state)
+        lists = []
+        if self.split.n_items >= ITEM_CHUNKS_FROM and scorer is not None:
+            for start in range(0, len(users), CHUNK_USERS):
+                batch = users[start:start + CHUNK_USERS]
+                masked = [self.sets[name].rows_cols(batch) for name in self.masked_sets(which)]
+                lists.append(chunked_topk(scorer, torch.from_numpy(batch), self.split.n_items, k, masked,
+                                          None if excluded is None else excluded.cpu(),
+                                          max(1, SCORE_BLOCK // CHUNK_USERS))[1])
+        else:
+            for start in range(0, len(users), self.batch_users):
+                batch = users[start:start + self.batch_users]
+                lists.append(ranked_topk(self._candidate_scores(model, state, batch, which, excluded), k).cpu())
+        return torch.cat(lists) if lists else torch.empty(0, k, dtype=torch.long)
+
     @torch.no_grad()
     def evaluate(self, model: Recommender, which: str = "valid", state=None, among: np.ndarray | None = None,
                  per_user: bool = False) -> dict[str, float]:
@@ -148,12 +184,7 @@ class Evaluator:
         max_k = max(self.ks)
         for start in range(0, len(users), self.batch_users):
             batch = users[start:start + self.batch_users]
-            scores = model.score(state, torch.from_numpy(batch).to(dev)).float().clone()
-            for name in self.masked_sets(which):
-                rows, cols = self.sets[name].rows_cols(batch)
-                scores.index_put_((rows.to(dev), cols.to(dev)), torch.tensor(MASKED, device=dev))
-            if excluded is not None:
-                scores[:, excluded] = MASKED
+            scores = self._candidate_scores(model, state, batch, which, excluded)
             rows, cols = (t.to(dev) for t in truth.rows_cols(batch))
             lower_ties(scores, rows, cols)
             top = ranked_topk(scores, max_k)

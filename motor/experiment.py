@@ -142,8 +142,10 @@ def metrics_summary(cfg: RunConfig, ds: Dataset, split: Split, model: Recommende
         out["tokenizer"] = tokenizer.report()
     if result.test:  # tuning trials compute no test figure, so no buckets either
         from motor.evaluate import by_popularity
+        from motor.personalisation import personalisation
 
         out["by_popularity"] = by_popularity(model, split, cfg.train.protocol)
+        out["personalisation"] = personalisation(model, split, cfg.train.protocol)  # does it rank users alike?
     diagnostics = model.items.diagnostics()  # e.g. MOTOR's attention: is the TCN crossing? (empty for ID)
     if diagnostics:
         out["item_encoder"] = diagnostics

@@ -221,9 +221,11 @@ def progress_panel() -> None:
             c[1].page_link("app/pages/attention.py", label="Attention", icon=":material/grid_on:")
             c[2].page_link("app/pages/recommend.py", label="Recommend", icon=":material/recommend:")
             c[3].page_link("app/pages/compare.py", label="Compare ID vs MOTOR", icon=":material/compare_arrows:")
-            buckets = bucket_line({VARIANT_LABELS[v]: st_.metrics for v, st_ in job.variants.items() if st_.metrics})
+            finished = {VARIANT_LABELS[v]: st_.metrics for v, st_ in job.variants.items() if st_.metrics}
+            buckets = bucket_line(finished)
             if buckets:
                 st.markdown(buckets)
+            ui.personalisation_notice(finished)  # do users get different lists, or a popularity ranking?
             motor_state = job.variants.get("motor")
             if motor_state is not None and motor_state.metrics:
                 ui.collapse_notice(motor_state.metrics)  # is MOTOR's Token Cross Network crossing?

@@ -7,6 +7,7 @@ run's own and one run cannot warm caches for another.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -164,6 +165,10 @@ def run_row(m: dict) -> dict:
         r["pool_uniform"] = round(enc["pooling"]["uniform"], 4)
     if "collapsed" in enc:
         r["tcn_collapsed"] = bool(enc["collapsed"])
+    pers = m.get("personalisation") or {}  # does the model rank every user alike? (motor.personalisation)
+    for k in ("top_overlap", "item_direction_share", "item_effective_rank"):
+        if isinstance(pers.get(k), float) and math.isfinite(pers[k]):
+            r[k] = round(pers[k], 4)
     # Popularity buckets (metrics.json "by_popularity": {"k", "rule", "buckets": {name: {"recall@20", ...}}}),
     # flattened as "tail_recall@20", ...; a cold-item hold-out's own figures (above) keep their names, and
     # the cold bucket's are then "bucket_cold_recall@20".

@@ -1,0 +1,40 @@
+"""Do users get different lists? One sentence from runs' ``metrics.json["personalisation"]``.
+
+Training writes the figures (``motor.personalisation``); the Train page puts the runs it just
+trained side by side with the popularity ranking of the same split, so a Recall that is really
+popularity shows as such. Pure functions: plain dicts in, text out.
+"""
+
+from __future__ import annotations
+
+
+def personalisation_of(metrics: dict) -> dict | None:
+    """A run's ``personalisation`` dict, None when it has none (a run trained before it existed)."""
+    p = metrics.get("personalisation") if isinstance(metrics, dict) else None
+    return p if isinstance(p, dict) and isinstance(p.get("top_overlap"), float) else None
+
+
+def personalisation_sentence(runs: dict[str, dict]) -> str:
+    """``{name: metrics}`` -> "Share of items two users' top-20 lists have in common: ID 13%, MOTOR 19% (a
+    popularity ranking ...: 54%); the item vectors span an effective rank of 52.3 (ID), 14.2 (MOTOR) of 64
+    dimensions." ('' when no run has the figures)."""
+    found = {name: p for name, m in runs.items() if (p := personalisation_of(m)) is not None}
+    if not found:
+        return ""
+    first = next(iter(found.values()))
+    shares = ", ".join(f"{name} {p['top_overlap']:.0%}" for name, p in found.items())
+    text = (f"**Do users get different lists?** Share of items two users' top-{first['k']} lists have in common: "
+            f"{shares} (a popularity ranking, the same list for everyone less their seen items: "
+            f"{first['popularity_top_overlap']:.0%})")
+    ranks = {name: p for name, p in found.items() if isinstance(p.get("item_effective_rank"), float)}
+    if ranks:
+        text += ("; the item vectors span an effective rank of " +
+                 ", ".join(f"{p['item_effective_rank']:.1f} ({name})" for name, p in ranks.items()) +
+                 f" of {next(iter(ranks.values()))['dim']} dimensions")
+    return text + "."
+
+
+def personalisation_warnings(runs: dict[str, dict]) -> list[str]:
+    """``"NAME: warning"`` for each run whose figures say it ranks nearly every user alike."""
+    return [f"{name}: {p['warning']}" for name, m in runs.items()
+            if (p := personalisation_of(m)) is not None and p.get("warning")]

@@ -1,0 +1,90 @@
+"""Do users get different lists? Overlap of top-k lists, direction share and effective rank on hand-made cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from motor import evaluate as ev
+from motor.evaluate import Evaluator, ranked_topk
+from motor.explore.personalisation import personalisation_sentence, personalisation_warnings
+from motor.personalisation import direction_share, effective_rank, list_overlap, personalisation
+from tests.test_evaluate_chunked import Dot, random_split
+
+
+def test_list_overlap_on_hand_made_lists():
+    assert list_overlap([[0, 1, 2], [0, 1, 2], [2, 1, 0]]) == 1.0  # one list for everyone, in any order
+    assert list_overlap([[0, 1], [2, 3], [4, 5]]) == 0.0
+    # pairs (a, b) share {0}: 1/2; (a, c) and (b, c) share nothing: mean 1/6
+    assert list_overlap([[0, 1], [0, 2], [3, 4]]) == pytest.approx(1 / 6)
+    assert math.isnan(list_overlap([[0, 1]]))  # one user: no pair
+
+
+def test_list_overlap_equals_the_pairwise_mean():
+    rng = np.random.default_rng(0)
+    top = np.stack([rng.choice(30, 5, replace=False) for _ in range(12)])
+    pairs = [len(set(a) & set(b)) / 5 for i, a in enumerate(top) for b in top[i + 1:]]
+    assert list_overlap(top) == pytest.approx(np.mean(pairs))
+
+
+def test_direction_share_and_effective_rank():
+    same = torch.tensor([[1.0, 2.0], [2.0, 4.0], [0.5, 1.0]])  # one direction, different norms
+    assert direction_share(same) == pytest.approx(1.0)
+    assert effective_rank(same) == pytest.approx(1.0)
+    assert math.isnan(direction_share(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])))  # mean is zero
+    spread = torch.randn(4000, 16, generator=torch.Generator().manual_seed(0))
+    assert abs(direction_share(spread)) < 0.2
+    assert effective_rank(torch.eye(16)) == pytest.approx(16.0)
+    assert 14.0 < effective_rank(spread) <= 16.0
+    assert effective_rank(torch.zeros(3, 4)) == 0.0
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_top_lists_rank_as_the_evaluator(monkeypatch, chunked):
+    split = random_split()
+    g = torch.Generator().manual_seed(1)
+    model = Dot(torch.randn(split.n_users, 8, generator=g), torch.randn(split.n_items, 8, generator=g))
+    if chunked:
+        monkeypatch.setattr(ev, "ITEM_CHUNKS_FROM", 1)
+    e = Evaluator(split, ks=(5,))
+    top = e.top_lists(model, "test", k=5)
+    _, users, _ = e._targets("test", None)
+    assert top.shape == (len(users), 5)
+    scores = model.u[torch.from_numpy(users)] @ model.i.T
+    for name in ("train", "valid"):  # strict protocol at test time
+        rows, cols = e.sets[name].rows_cols(users)
+        scores[rows, cols] = ev.MASKED
+    scores[:, torch.from_numpy(split.cold_items)] = ev.MASKED  # warm sets rank among warm items
+    assert top.tolist() == ranked_topk(scores, 5).tolist()
+
+
+def test_personalisation_flags_a_model_that_ranks_everyone_alike():
+    split = random_split(n_users=60, n_items=120)
+    g = torch.Generator().manual_seed(0)
+    personal = Dot(torch.randn(split.n_users, 16, generator=g), torch.randn(split.n_items, 16, generator=g))
+    p = personalisation(personal, split, k=5)
+    assert p["warning"] is None and p["top_overlap"] < 0.5 * p["popularity_top_overlap"]
+    assert p["dim"] == 16 and p["item_effective_rank"] > 10
+    # every item vector along one direction, users all positive on it: one ranking (by norm) for everyone
+    norms = torch.rand(split.n_items, 1, generator=g) + 0.5
+    alike = Dot(torch.rand(split.n_users, 16, generator=g) + 1.0, norms * torch.ones(1, 16))
+    q = personalisation(alike, split, k=5)
+    assert q["item_direction_share"] == pytest.approx(1.0) and q["item_effective_rank"] == pytest.approx(1.0)
+    assert q["top_overlap"] > 0.8 * q["popularity_top_overlap"]
+    assert q["warning"] and "alike" in q["warning"]
+
+
+def test_personalisation_sentence_and_warnings():
+    runs = {"ID": {"personalisation": {"k": 20, "top_overlap": 0.13, "popularity_top_overlap": 0.54,
+                                       "item_effective_rank": 52.3, "dim": 64, "warning": None}},
+            "MOTOR": {"personalisation": {"k": 20, "top_overlap": 0.53, "popularity_top_overlap": 0.54,
+                                          "item_effective_rank": 1.1, "dim": 64, "warning": "ranks alike"}},
+            "old run": {"test": {}}}
+    text = personalisation_sentence(runs)
+    assert "ID 13%, MOTOR 53%" in text and "54%" in text and "52.3 (ID), 1.1 (MOTOR) of 64" in text
+    assert "old run" not in text
+    assert personalisation_warnings(runs) == ["MOTOR: ranks alike"]
+    assert personalisation_sentence({"old run": {"test": {}}}) == ""

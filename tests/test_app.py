@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -106,6 +107,8 @@ def trained_home(tmp_path_factory) -> Path:
     wait_for_job(at)
     no_problems(at)
     assert "Training finished" in at.success[0].value
+    # how alike users' lists are, both models beside the popularity ranking (metrics.json "personalisation")
+    assert re.search(r"Do users get different lists\?.*ID \d+%, MOTOR \d+% \(a popularity ranking", texts(at))
     return home
 
 

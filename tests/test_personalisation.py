@@ -13,6 +13,7 @@ from motor.evaluate import Evaluator, ranked_topk
 from motor.explore.personalisation import personalisation_sentence, personalisation_warnings
 from motor.personalisation import direction_share, effective_rank, list_overlap, personalisation
 from tests.test_evaluate_chunked import Dot, random_split
+from tests.test_metrics import make_split
 
 
 def test_list_overlap_on_hand_made_lists():
@@ -88,3 +89,11 @@ def test_personalisation_sentence_and_warnings():
     assert "old run" not in text
     assert personalisation_warnings(runs) == ["MOTOR: ranks alike"]
     assert personalisation_sentence({"old run": {"test": {}}}) == ""
+
+
+def test_personalisation_without_test_users_writes_none_not_nan():
+    split = make_split(3, 4, train=[(0, 0), (1, 1), (2, 2)], valid=[(0, 1)], test=[])
+    model = Dot(torch.randn(3, 2), torch.randn(4, 2))
+    p = personalisation(model, split, k=2)
+    assert p["top_overlap"] is None and p["popularity_top_overlap"] is None and p["warning"] is None
+    assert personalisation_sentence({"ID": {"personalisation": p}}) == ""

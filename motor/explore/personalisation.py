@@ -11,7 +11,8 @@ from __future__ import annotations
 def personalisation_of(metrics: dict) -> dict | None:
     """A run's ``personalisation`` dict, None when it has none (a run trained before it existed)."""
     p = metrics.get("personalisation") if isinstance(metrics, dict) else None
-    return p if isinstance(p, dict) and isinstance(p.get("top_overlap"), float) else None
+    ok = isinstance(p, dict) and all(isinstance(p.get(k), float) for k in ("top_overlap", "popularity_top_overlap"))
+    return p if ok else None
 
 
 def personalisation_sentence(runs: dict[str, dict]) -> str:

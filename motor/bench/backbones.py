@@ -65,6 +65,14 @@ def make_run(data: str, name: str, items: str, seed: int, settings: dict, split:
     return Run(head, cfg)
 
 
+def cell_settings(opts: BackbonesOptions, name: str, items: str) -> dict:
+    """A cell's logged identity: the training settings, MOTOR's defaults, the cold hold-out and the settings
+    tuned on ``opts.tune_on``'s validation split (when ``opts.tuned_dir`` holds them)."""
+    tuned = tuned_settings(opts.tuned_dir, TuneCell(opts.tune_on, name, items, 1.0, opts.cold_items))
+    return {"train": train_settings(opts.quick), "motor": BENCH_MOTOR, "cold_items": opts.cold_items,
+            **({"tuned": tuned} if tuned else {})}
+
+
 def run(opts: BackbonesOptions) -> Section:
     names = backbone_names(opts.backbones)
     threads = opts.threads or max(1, cores() // opts.jobs)
@@ -76,13 +84,9 @@ def run(opts: BackbonesOptions) -> Section:
                                for name in names for items in opts.items],
                               opts.tuned_dir, opts.tune_budget, train, threads, opts.jobs)
 
-    def settings(name: str, items: str) -> dict:
-        tuned = tuned_settings(opts.tuned_dir, TuneCell(opts.tune_on, name, items, 1.0, opts.cold_items))
-        return {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items, **({"tuned": tuned} if tuned else {})}
-
     # Seed-major order: every backbone gets its first seed before any gets its second, so a
     # benchmark stopped early (and reported with --from-log) is complete for fewer seeds.
-    runs = [make_run(data, name, items, 999 + seed, settings(name, items), {"cold_items": opts.cold_items},
+    runs = [make_run(data, name, items, 999 + seed, cell_settings(opts, name, items), {"cold_items": opts.cold_items},
                      device=opts.device)
             for data in opts.datasets for seed in range(opts.seeds) for name in names for items in opts.items]
     log = OUT / ("backbones_quick_runs.jsonl" if opts.quick else "backbones_runs.jsonl")

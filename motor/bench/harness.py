@@ -166,7 +166,8 @@ def run_row(m: dict) -> dict:
     if "collapsed" in enc:
         r["tcn_collapsed"] = bool(enc["collapsed"])
     pers = m.get("personalisation") or {}  # does the model rank every user alike? (motor.personalisation)
-    for k in ("top_overlap", "item_direction_share", "item_effective_rank"):
+    for k in ("top_overlap", "popularity_top_overlap", "item_direction_share", "user_direction_share",
+              "item_effective_rank"):
         if isinstance(pers.get(k), float) and math.isfinite(pers[k]):
             r[k] = round(pers[k], 4)
     # Popularity buckets (metrics.json "by_popularity": {"k", "rule", "buckets": {name: {"recall@20", ...}}}),

@@ -430,6 +430,7 @@ def base_config(a):
 def cmd_tune(a) -> int:
     base = base_config(a)
     cfg = TuneConfig(budget=a.budget, seed=a.seed, confirm_top=a.confirm_top, confirm_seeds=a.confirm_seeds)
+    cfg.validate()  # a bad budget is refused before the command says where it writes
     if a.out is None:
         a.out = str(cell_folder("tuned", base.data.data, base.backbone, base.items, base.split.train_fraction,
                                 base.split.cold_items))

@@ -129,6 +129,8 @@ def test_cli_tune_writes_config_and_summary(tmp_path):
     assert (cell / "best_config.json").exists() and r.stdout.startswith(f"writing to {Path('tuned') / cell.name}")
     bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "0", "--out", tmp_path / "o")
     assert bad.returncode == 2 and "budget" in bad.stderr
+    bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and "writing to" not in bad.stdout and not (tmp_path / "tuned" / "d-bpr-id-f1").exists()
 
 
 def test_confirming_the_top_trials_on_more_seeds_chooses_by_their_mean(tmp_path, monkeypatch):

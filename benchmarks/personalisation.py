@@ -27,7 +27,7 @@ from motor.bench.runlog import run_all
 
 OUT = Path(__file__).resolve().parent
 FIGURES = ("recall@20", "top_overlap", "popularity_top_overlap", "item_direction_share", "user_direction_share",
-           "item_effective_rank")
+           "item_effective_rank", "item_dim")
 
 
 def mean(rows: list[dict], k: str) -> float | None:

@@ -85,6 +85,12 @@ def test_run_row_flattens_popularity_buckets_without_hiding_the_cold_hold_out():
     r = run_row(m)
     assert r["tail_recall@20"] == 0.1235 and r["tail_items"] == 7 and "tail_ndcg@20" not in r
     assert r["cold_recall@20"] == 0.01 and r["bucket_cold_recall@20"] == 0.5
+    assert "top_overlap" not in r and "item_dim" not in r  # a run from before metrics.json had them
+    m["personalisation"] = {"k": 20, "top_overlap": 0.123456, "popularity_top_overlap": 0.5, "item_direction_share": 0.9,
+                            "user_direction_share": None, "item_effective_rank": 14.25, "dim": 64, "warning": None}
+    r = run_row(m)
+    assert (r["top_overlap"], r["popularity_top_overlap"], r["item_effective_rank"], r["item_dim"]) == (0.1235, 0.5, 14.25, 64)
+    assert "user_direction_share" not in r  # None (not computable) is left out, not written as NaN
 
 
 def test_run_log_reuses_only_runs_with_the_same_settings(tmp_path, monkeypatch):

@@ -170,6 +170,8 @@ def run_row(m: dict) -> dict:
               "item_effective_rank"):
         if isinstance(pers.get(k), float) and math.isfinite(pers[k]):
             r[k] = round(pers[k], 4)
+    if isinstance(pers.get("dim"), int):  # the scored vectors' width, which the effective rank is out of
+        r["item_dim"] = pers["dim"]
     # Popularity buckets (metrics.json "by_popularity": {"k", "rule", "buckets": {name: {"recall@20", ...}}}),
     # flattened as "tail_recall@20", ...; a cold-item hold-out's own figures (above) keep their names, and
     # the cold bucket's are then "bucket_cold_recall@20".

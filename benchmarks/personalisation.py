@@ -10,19 +10,21 @@ test users' top-20 lists have in common, beside a popularity ranking's on the sa
 scored item and user vectors' mean cosine to their mean (1 = one direction); and the item
 vectors' effective rank (RankMe) out of their width. Test Recall@20 is shown only beside them,
 as the backbone table reports it (no setting is chosen here). Runs are logged to
-``benchmarks/personalisation_runs.jsonl`` (``--resume`` reuses them); the markdown table is printed
-and written to ``benchmarks/personalisation.md``, the rows to ``benchmarks/personalisation.csv``.
+``benchmarks/personalisation_runs.jsonl`` (``--resume`` reuses them); the table is printed and
+written as the ``personalisation`` section of ``benchmarks/RESULTS.md``, the rows to
+``benchmarks/personalisation.csv``, which the app's How MOTOR works page draws.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
+import sys
 from pathlib import Path
 
 from motor.bench.backbones import BackbonesOptions, backbone_names, cell_settings, make_run
-from motor.bench.harness import cores, machine
+from motor.bench.harness import cores
+from motor.bench.report import write_csv, write_section
 from motor.bench.runlog import run_all
 
 OUT = Path(__file__).resolve().parent
@@ -78,16 +80,14 @@ def main(argv: list[str] | None = None) -> None:
             for items in opts.items]
     threads = args.threads or max(1, cores() // args.jobs)
     rows = run_all(runs, args.log, args.jobs, threads, reuse=args.resume or args.from_log, only_logged=args.from_log)
+    if not rows:
+        sys.exit("no finished runs to report; run without --from-log first")
     text = table(rows)
-    command = "python benchmarks/personalisation.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
-    footer = f"_Machine: {machine()}. Command: `{command.strip()}`_"
-    (OUT / "personalisation.md").write_text(text + "\n\n" + footer + "\n")
-    with (OUT / "personalisation.csv").open("w", newline="") as f:
-        columns = ["dataset", "backbone", "items", "seed", *FIGURES]
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    print(text + "\n\n" + footer)
+    command = " ".join(["python benchmarks/personalisation.py", *(sys.argv[1:] if argv is None else argv)])
+    write_csv("personalisation", [{k: r.get(k) for k in ("dataset", "backbone", "items", "seed", *FIGURES)}
+                                  for r in rows])
+    write_section("personalisation", "## Do users get different lists? ID vs MOTOR per backbone\n\n" + text, command)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -696,16 +696,19 @@ def test_how_motor_works_walks_one_item_through_the_pipeline(trained_home, tmp_p
 
     monkeypatch.setenv("MOTOR_LAB_REGIMES_CSV", str(tmp_path / "not-run-yet.csv"))
     monkeypatch.setenv("MOTOR_LAB_BACKBONES_CSV", str(tmp_path / "not-run-either.csv"))
+    monkeypatch.setenv("MOTOR_LAB_PERSONALISATION_CSV", str(tmp_path / "nor-this.csv"))
     rec = Workspace(trained_home).runs()[0]
     motor = json.loads((rec.folder("motor") / "metrics.json").read_text())
     at = new_app(trained_home, "how")
     no_problems(at)
     assert at.title[0].value == "How MOTOR works"
     heads = [h.value for h in at.subheader]
-    assert heads[0].startswith("1 · Item features") and heads[-3] == "Beside the ID table it replaces"
-    assert heads[-2].startswith("When does MOTOR pay off") and heads[-1].startswith("Items with interactions")
+    assert heads[0].startswith("1 · Item features") and heads[-4] == "Beside the ID table it replaces"
+    assert heads[-3].startswith("When does MOTOR pay off") and heads[-2].startswith("Items with interactions")
+    assert heads[-1].startswith("Do the item vectors spread")
     assert "`python -m motor bench regimes`" in texts(at)  # no table yet: how to make it
     assert "`python -m motor bench backbones`" in texts(at)
+    assert "`python benchmarks/personalisation.py --jobs 2`" in texts(at)
     tokens = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)
     assert len(tokens) == motor["tokenizer"]["tokens_per_item"]
     audience = next(d.value for d in at.dataframe if "rank for this user" in d.value.columns)
@@ -807,6 +810,27 @@ def test_how_page_shows_the_backbone_table_on_warm_and_new_items(trained_home, t
     at.run()  # regimes figure above it is still drawn
     assert any("not a backbone table" in e.value for e in at.error)
     assert any("training fraction" in title(f) for f in figures(at))
+
+
+def test_how_page_shows_how_many_directions_the_item_vectors_use(trained_home, tmp_path, monkeypatch):
+    from tests.test_app_core import write_personalisation_csv
+
+    path = tmp_path / "personalisation.csv"
+    write_personalisation_csv(path)
+    monkeypatch.setenv("MOTOR_LAB_PERSONALISATION_CSV", str(path))
+    at = new_app(trained_home, "how")
+    no_problems(at)
+    title = lambda f: f["layout"].get("title", {}).get("text", "")  # noqa: E731
+    ranks = next(f for f in figures(at) if title(f) == "d: effective rank of the item vectors")
+    series = {t["name"]: np.asarray(arr(t["y"]), dtype=float) for t in ranks["data"]}
+    assert set(series) == {"ID", "MOTOR"} and np.allclose(series["MOTOR"], [2.2, 15.0])  # bm3, lightgcn
+    overlap = next(f for f in figures(at) if title(f) == "d: share of two users' top-20 in common")
+    assert np.allclose(np.asarray(arr(overlap["data"][0]["y"]), dtype=float), [0.40, 0.14])  # ID
+    assert any(c.value.startswith("d: MOTOR's item vectors span fewer directions than ID's on 2 of 2") for c in at.caption)
+    path.write_text("dataset,backbone\nd,bm3\n")  # not the table: said in its place, the other sections stay
+    at.run()
+    assert any("not a personalisation table" in e.value for e in at.error)
+    assert any(h.value.startswith("When does MOTOR pay off") for h in at.subheader)
 
 
 def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):

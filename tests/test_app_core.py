@@ -734,3 +734,40 @@ def test_rare_item_ranks_on_a_hand_made_run():
     assert rare_item_story({"MOTOR": got}) == ""  # needs both models
     lonely = {**reports, "MOTOR": {**got, "neighbours_more_popular": float("nan")}}  # no item shares a token
     assert "look-alike" not in rare_item_story(lonely) and "nan" not in rare_item_story(lonely)
+
+
+def write_personalisation_csv(path) -> None:
+    """A hand-made personalisation table: two backbones x {ID, MOTOR} x two seeds, plus a run from before the
+    figures existed (left out)."""
+    rows = []
+    for seed, shift in ((999, 0.0), (1000, 2.0)):
+        for backbone, (rid, rmo, oid, omo) in (("lightgcn", (50.0, 14.0, 0.14, 0.19)), ("bm3", (14.0, 1.2, 0.40, 0.54))):
+            rows += [{"dataset": "d", "backbone": backbone, "items": "id", "seed": seed, "recall@20": 0.3,
+                      "top_overlap": oid, "popularity_top_overlap": 0.54, "item_effective_rank": rid + shift,
+                      "item_dim": 64},
+                     {"dataset": "d", "backbone": backbone, "items": "motor", "seed": seed, "recall@20": 0.25,
+                      "top_overlap": omo, "popularity_top_overlap": 0.54, "item_effective_rank": rmo + shift,
+                      "item_dim": 64}]
+    rows.append({"dataset": "d", "backbone": "vbpr", "items": "motor", "seed": 999, "recall@20": 0.3})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def test_personalisation_table_pairs_motor_with_id_over_seeds(tmp_path):
+    from motor.explore.personalisation_table import load_personalisation, sentence, summary
+
+    write_personalisation_csv(tmp_path / "p.csv")
+    t = summary(load_personalisation(tmp_path / "p.csv"))
+    assert list(t["backbone"]) == ["bm3", "lightgcn"]  # vbpr: no figures, no ID side
+    row = t.set_index("backbone").loc["lightgcn"]
+    assert (row["rank_id"], row["rank_motor"], row["seeds"], row["dim_motor"]) == (51.0, 15.0, 2, 64)
+    assert row["overlap_motor"] == pytest.approx(0.19) and row["popularity"] == pytest.approx(0.54)
+    assert sentence(t, "d") == ("MOTOR's item vectors span fewer directions than ID's on 2 of 2 backbones (median "
+                                "effective rank 8.6 against 33.0); its users' top-20 lists are more alike than ID's "
+                                "on 2 of 2 (median share in common 36% against 27%; a popularity ranking: 54%)")
+    assert sentence(t, "other") == ""
+    (tmp_path / "bad.csv").write_text("dataset,backbone,items,seed\nd,bpr,id,999\n")
+    with pytest.raises(MotorError, match="top_overlap"):
+        load_personalisation(tmp_path / "bad.csv")
+    older = pd.read_csv(tmp_path / "p.csv").drop(columns=["item_dim", "popularity_top_overlap"])
+    older.to_csv(tmp_path / "older.csv", index=False)  # a table without the optional columns still pairs
+    assert summary(load_personalisation(tmp_path / "older.csv"))["dim_id"].isna().all()

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app import charts, state, ui
 from motor.errors import MotorError
-from motor.explore import attention, backbone_table, bench_tables, catalogue, regimes, tokens
+from motor.explore import attention, backbone_table, bench_tables, catalogue, personalisation_table, regimes, tokens
 from motor.item_story import item_audience, item_side_growth
 
 CAPTION = ("MOTOR in six steps, drawn with the open dataset and run: an item's content becomes a few shared tokens, "
@@ -113,9 +113,9 @@ def body():
 
 
 def benchmark_sections() -> None:
-    """The two benchmarks behind MOTOR's claim, each drawn on its own: a table that cannot be read says so
-    where it would be and does not hide the other."""
-    for section in (regimes_section, backbones_section):
+    """The benchmarks behind MOTOR's claim, each drawn on its own: a table that cannot be read says so where it
+    would be and does not hide the others."""
+    for section in (regimes_section, backbones_section, personalisation_section):
         try:
             section()
         except MotorError as e:
@@ -156,6 +156,38 @@ def backbones_section() -> None:
                    f"{backbone_table.win_summary(table, data)}.")
     st.caption(f"Warm test Recall@20 and cold Recall@20 (held-out items' test interactions ranked among all items), "
                f"mean over seeds (bars: their spread), from `{path.name}`{written(path, 'backbones')}.")
+
+
+def personalisation_csv() -> Path:
+    """The personalisation benchmark's per-run table (MOTOR_LAB_PERSONALISATION_CSV overrides the checkout's)."""
+    return Path(os.environ.get("MOTOR_LAB_PERSONALISATION_CSV") or ROOT / "benchmarks" / "personalisation.csv")
+
+
+def personalisation_section() -> None:
+    path = personalisation_csv()
+    table = drawn_table(
+        "Do the item vectors spread? How many directions ID and MOTOR use, per backbone", path,
+        personalisation_table.HOW_TO, "It trains the backbone table's cells and measures how the item vectors "
+        "spread and how alike users' top-20 lists are",
+        lambda p: personalisation_table.summary(personalisation_table.load_personalisation(p)),
+        "An ID row can point anywhere; a MOTOR vector is built from tokens that many items share, so items with "
+        "similar content get similar vectors. The effective rank counts how many directions the item vectors "
+        "really use (of their 64 or more dimensions); when it is small, users' lists grow alike, as a popularity "
+        "ranking's are.")
+    if table is None:
+        return
+    for j, data in enumerate(table["dataset"].drop_duplicates()):
+        rows = table[table["dataset"] == data].set_index("backbone")
+        a, b = st.columns(2)
+        ranks = rows[["rank_id", "rank_motor"]].rename(columns={"rank_id": "ID", "rank_motor": "MOTOR"})
+        a.plotly_chart(charts.grouped_bars(ranks, list(ranks.index), f"{data}: effective rank of the item vectors",
+                                           fmt=".1f"), key=f"how_rank:{j}", config={"displayModeBar": False})
+        overlap = rows[["overlap_id", "overlap_motor"]].rename(columns={"overlap_id": "ID", "overlap_motor": "MOTOR"})
+        b.plotly_chart(charts.grouped_bars(overlap, list(overlap.index), f"{data}: share of two users' top-20 in "
+                                           "common", fmt=".2f"), key=f"how_overlap:{j}", config={"displayModeBar": False})
+        st.caption(f"{data}: {personalisation_table.sentence(table, data)}.")
+    st.caption(f"Means over seeds, from `{path.name}`{written(path, 'personalisation')}; the backbone table's "
+               "settings and held-out items (metrics.json `personalisation` of each run).")
 
 
 def regimes_section() -> None:

@@ -18,6 +18,10 @@ same figures can be reproduced in a notebook. One topic per module:
 - ``regimes``: the regimes benchmark's table (``benchmarks/regimes.csv``) as MOTOR minus ID per cell;
 - ``backbone_table``: the backbone benchmark's runs (``benchmarks/backbones.csv``) as MOTOR against ID per
   backbone, on items with interactions and on held-out (cold) items;
+- ``personalisation``: do users get different lists? one sentence from runs' ``personalisation`` figures;
+- ``personalisation_table``: that benchmark's runs (``benchmarks/personalisation.csv``): the item vectors'
+  effective rank and the lists' overlap, MOTOR against ID per backbone;
+- ``tail``: why rare items rank where they do (their token neighbours, their rank in users' lists);
 - ``bench_tables``: a benchmark CSV checked for its columns, and the date its RESULTS.md section was written.
 
 Import the module you need (``from motor.explore import tokens``): nothing heavy loads until then.

@@ -8,7 +8,7 @@ on demo validation, the same 10% cold-item hold-out, the same seeds) and reports
 ``metrics.json["personalisation"]`` measures (``motor.personalisation``): the share of items two
 test users' top-20 lists have in common, beside a popularity ranking's on the same split; the
 scored item and user vectors' mean cosine to their mean (1 = one direction); and the item
-vectors' effective rank (RankMe) out of their width. Test Recall@20 is shown only beside them,
+vectors' effective rank (RankMe) out of their width, as they are and around their mean. Test Recall@20 is shown only beside them,
 as the backbone table reports it (no setting is chosen here). Runs are logged to
 ``benchmarks/personalisation_runs.jsonl`` (``--resume`` reuses them); the table is printed and
 written as the ``personalisation`` section of ``benchmarks/RESULTS.md``, the rows to
@@ -29,7 +29,7 @@ from motor.bench.runlog import run_all
 
 OUT = Path(__file__).resolve().parent
 FIGURES = ("recall@20", "top_overlap", "popularity_top_overlap", "item_direction_share", "user_direction_share",
-           "item_effective_rank", "item_dim")
+           "item_effective_rank", "item_effective_rank_centred", "item_dim")
 
 
 def mean(rows: list[dict], k: str) -> float | None:
@@ -44,8 +44,9 @@ def cell(value: float | None, digits: int = 3) -> str:
 def table(rows: list[dict]) -> str:
     """One line per dataset x backbone: ID and MOTOR side by side, means over the seeds."""
     lines = ["| dataset | backbone | seeds (ID/MOTOR) | R@20 ID / MOTOR | top-20 overlap ID / MOTOR (popularity) | "
-             "item direction share ID / MOTOR | user direction share ID / MOTOR | item effective rank ID / MOTOR |",
-             "|---|---|---|---|---|---|---|---|"]
+             "item direction share ID / MOTOR | user direction share ID / MOTOR | item effective rank ID / MOTOR | "
+             "the same around the items' mean | width |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for data in dict.fromkeys(r["dataset"] for r in rows):
         for name in dict.fromkeys(r["backbone"] for r in rows if r["dataset"] == data):
             by = {items: [r for r in rows if (r["dataset"], r["backbone"], r["items"]) == (data, name, items)]
@@ -57,7 +58,8 @@ def table(rows: list[dict]) -> str:
             pop = mean(by["id"] + by["motor"], "popularity_top_overlap")
             lines.append(f"| {data} | {name} | {len(by['id'])}/{len(by['motor'])} | {pair('recall@20', 4)} | "
                          f"{pair('top_overlap')} ({cell(pop)}) | {pair('item_direction_share')} | "
-                         f"{pair('user_direction_share')} | {pair('item_effective_rank', 1)} |")
+                         f"{pair('user_direction_share')} | {pair('item_effective_rank', 1)} | "
+                         f"{pair('item_effective_rank_centred', 1)} | {pair('item_dim', 0)} |")
     return "\n".join(lines)
 
 

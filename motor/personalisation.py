@@ -15,7 +15,10 @@ hand-made cases:
 - ``direction_share``: the mean cosine of the vectors to their mean vector (0 for vectors spread
   around the origin, 1 when they all point one way);
 - ``effective_rank``: ``exp`` of the entropy of the normalised singular values (RankMe, Garrido et
-  al. 2023), between 1 (one direction) and the vectors' dimension.
+  al. 2023), between 1 (one direction) and the vectors' dimension; also reported after removing the
+  vectors' mean (``item_effective_rank_centred``), since an offset shared by every item adds the same
+  amount to each of a user's scores and so cannot change a ranking: the centred figure counts the
+  directions in which items really differ.
 """
 
 from __future__ import annotations
@@ -80,7 +83,9 @@ def personalisation(model: Recommender, split: Split, protocol: Protocol = "stri
         users, items = state
         warm = torch.from_numpy(~split.cold_items) if split.cold_items.any() else slice(None)
         out.update({"item_direction_share": direction_share(items[warm]), "user_direction_share": direction_share(users),
-                    "item_effective_rank": effective_rank(items[warm]), "dim": int(items.shape[1])})
+                    "item_effective_rank": effective_rank(items[warm]),
+                    "item_effective_rank_centred": effective_rank(items[warm] - items[warm].mean(0)),
+                    "dim": int(items.shape[1])})
     out = {key: None if isinstance(v, float) and not math.isfinite(v) else v for key, v in out.items()}
     out["warning"] = _warning(out)
     return out

@@ -744,10 +744,10 @@ def write_personalisation_csv(path) -> None:
         for backbone, (rid, rmo, oid, omo) in (("lightgcn", (50.0, 14.0, 0.14, 0.19)), ("bm3", (14.0, 1.2, 0.40, 0.54))):
             rows += [{"dataset": "d", "backbone": backbone, "items": "id", "seed": seed, "recall@20": 0.3,
                       "top_overlap": oid, "popularity_top_overlap": 0.54, "item_effective_rank": rid + shift,
-                      "item_dim": 64},
+                      "item_effective_rank_centred": rid + 1, "item_dim": 64},
                      {"dataset": "d", "backbone": backbone, "items": "motor", "seed": seed, "recall@20": 0.25,
                       "top_overlap": omo, "popularity_top_overlap": 0.54, "item_effective_rank": rmo + shift,
-                      "item_dim": 64}]
+                      "item_effective_rank_centred": rmo + 4, "item_dim": 64}]
     rows.append({"dataset": "d", "backbone": "vbpr", "items": "motor", "seed": 999, "recall@20": 0.3})
     pd.DataFrame(rows).to_csv(path, index=False)
 
@@ -762,12 +762,15 @@ def test_personalisation_table_pairs_motor_with_id_over_seeds(tmp_path):
     assert (row["rank_id"], row["rank_motor"], row["seeds"], row["dim_motor"]) == (51.0, 15.0, 2, 64)
     assert row["overlap_motor"] == pytest.approx(0.19) and row["popularity"] == pytest.approx(0.54)
     assert sentence(t, "d") == ("MOTOR's item vectors span fewer directions than ID's on 2 of 2 backbones (median "
-                                "effective rank 8.6 against 33.0); its users' top-20 lists are more alike than ID's "
+                                "effective rank 8.6 against 33.0; around the items' mean 11.6 against 33.0); its "
+                                "users' top-20 lists are more alike than ID's "
                                 "on 2 of 2 (median share in common 36% against 27%; a popularity ranking: 54%)")
     assert sentence(t, "other") == ""
     (tmp_path / "bad.csv").write_text("dataset,backbone,items,seed\nd,bpr,id,999\n")
     with pytest.raises(MotorError, match="top_overlap"):
         load_personalisation(tmp_path / "bad.csv")
-    older = pd.read_csv(tmp_path / "p.csv").drop(columns=["item_dim", "popularity_top_overlap"])
+    older = pd.read_csv(tmp_path / "p.csv").drop(columns=["item_dim", "popularity_top_overlap",
+                                                          "item_effective_rank_centred"])
     older.to_csv(tmp_path / "older.csv", index=False)  # a table without the optional columns still pairs
-    assert summary(load_personalisation(tmp_path / "older.csv"))["dim_id"].isna().all()
+    o = summary(load_personalisation(tmp_path / "older.csv"))
+    assert o["dim_id"].isna().all() and "around the items' mean" not in sentence(o, "d")

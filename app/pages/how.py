@@ -179,9 +179,12 @@ def personalisation_section() -> None:
     for j, data in enumerate(table["dataset"].drop_duplicates()):
         rows = table[table["dataset"] == data].set_index("backbone")
         a, b = st.columns(2)
-        ranks = rows[["rank_id", "rank_motor"]].rename(columns={"rank_id": "ID", "rank_motor": "MOTOR"})
-        a.plotly_chart(charts.grouped_bars(ranks, list(ranks.index), f"{data}: effective rank of the item vectors",
-                                           fmt=".1f"), key=f"how_rank:{j}", config={"displayModeBar": False})
+        centred = rows[["centred_id", "centred_motor"]].notna().all().all()  # around the mean: what ranking sees
+        cols = ("centred_id", "centred_motor") if centred else ("rank_id", "rank_motor")
+        ranks = rows[list(cols)].rename(columns=dict(zip(cols, ("ID", "MOTOR"))))
+        a.plotly_chart(charts.grouped_bars(ranks, list(ranks.index), f"{data}: effective rank of the item vectors"
+                                           + (" around their mean" if centred else ""), fmt=".1f"),
+                       key=f"how_rank:{j}", config={"displayModeBar": False})
         overlap = rows[["overlap_id", "overlap_motor"]].rename(columns={"overlap_id": "ID", "overlap_motor": "MOTOR"})
         b.plotly_chart(charts.grouped_bars(overlap, list(overlap.index), f"{data}: share of two users' top-20 in "
                                            "common", fmt=".2f"), key=f"how_overlap:{j}", config={"displayModeBar": False})

@@ -167,7 +167,7 @@ def run_row(m: dict) -> dict:
         r["tcn_collapsed"] = bool(enc["collapsed"])
     pers = m.get("personalisation") or {}  # does the model rank every user alike? (motor.personalisation)
     for k in ("top_overlap", "popularity_top_overlap", "item_direction_share", "user_direction_share",
-              "item_effective_rank"):
+              "item_effective_rank", "item_effective_rank_centred"):
         if isinstance(pers.get(k), float) and math.isfinite(pers[k]):
             r[k] = round(pers[k], 4)
     if isinstance(pers.get("dim"), int):  # the scored vectors' width, which the effective rank is out of

@@ -21,7 +21,7 @@ from motor.explore.bench_tables import read_table
 REQUIRED = ("dataset", "backbone", "items", "seed", "top_overlap", "item_effective_rank")
 HOW_TO = "python benchmarks/personalisation.py --jobs 2"
 NUMERIC = ("recall@20", "top_overlap", "popularity_top_overlap", "item_direction_share", "item_effective_rank",
-           "item_dim")
+           "item_effective_rank_centred", "item_dim")
 
 
 def load_personalisation(path: Path | str) -> pd.DataFrame:
@@ -34,19 +34,22 @@ def load_personalisation(path: Path | str) -> pd.DataFrame:
 
 def summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per dataset and backbone with both models, means over seeds: ``rank_id``, ``rank_motor`` (the scored item
-    vectors' effective rank), ``dim_id``, ``dim_motor`` (their width; NaN where not recorded), ``overlap_id``,
+    vectors' effective rank), ``centred_id``, ``centred_motor`` (the same around the items' mean; NaN where not
+    recorded), ``dim_id``, ``dim_motor`` (their width; NaN where not recorded), ``overlap_id``,
     ``overlap_motor`` (share of items two test users' top-20 lists have in common), ``popularity`` (a popularity
     ranking's overlap on the same splits) and ``seeds`` (the fewer of the two sides). Runs without the figures
     are left out."""
     runs = runs[runs["top_overlap"].notna() & runs["item_effective_rank"].notna()]
     stats = (runs.groupby(["dataset", "backbone", "items"])
-             .agg(rank=("item_effective_rank", "mean"), dim=("item_dim", "mean"), overlap=("top_overlap", "mean"),
+             .agg(rank=("item_effective_rank", "mean"), centred=("item_effective_rank_centred", "mean"),
+                  dim=("item_dim", "mean"), overlap=("top_overlap", "mean"),
                   popularity=("popularity_top_overlap", "mean"), seeds=("seed", "nunique"))
              .reset_index())
     idr, mot = stats[stats["items"] == "id"], stats[stats["items"] == "motor"]
     both = mot.merge(idr, on=["dataset", "backbone"], suffixes=("_motor", "_id"))
     out = pd.DataFrame({"dataset": both["dataset"], "backbone": both["backbone"],
                         "rank_id": both["rank_id"], "rank_motor": both["rank_motor"],
+                        "centred_id": both["centred_id"], "centred_motor": both["centred_motor"],
                         "dim_id": both["dim_id"], "dim_motor": both["dim_motor"],
                         "overlap_id": both["overlap_id"], "overlap_motor": both["overlap_motor"],
                         "popularity": both[["popularity_id", "popularity_motor"]].mean(axis=1),
@@ -63,7 +66,11 @@ def sentence(table: pd.DataFrame, data: str) -> str:
     n = len(rows)
     fewer = int((rows["rank_motor"] < rows["rank_id"]).sum())
     alike = int((rows["overlap_motor"] > rows["overlap_id"]).sum())
+    centred = ""
+    if rows[["centred_id", "centred_motor"]].notna().all().all():
+        centred = (f"; around the items' mean {rows['centred_motor'].median():.1f} against "
+                   f"{rows['centred_id'].median():.1f}")
     return (f"MOTOR's item vectors span fewer directions than ID's on {fewer} of {n} backbones (median effective rank "
-            f"{rows['rank_motor'].median():.1f} against {rows['rank_id'].median():.1f}); its users' top-20 lists are "
+            f"{rows['rank_motor'].median():.1f} against {rows['rank_id'].median():.1f}{centred}); its users' top-20 lists are "
             f"more alike than ID's on {alike} of {n} (median share in common {rows['overlap_motor'].median():.0%} "
             f"against {rows['overlap_id'].median():.0%}; a popularity ranking: {rows['popularity'].median():.0%})")

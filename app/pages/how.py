@@ -122,18 +122,13 @@ def benchmark_sections() -> None:
             st.error(str(e), icon=":material/error:")
 
 
-def regimes_csv() -> Path:
-    """The regimes benchmark's table (MOTOR_LAB_REGIMES_CSV overrides the checkout's)."""
-    return Path(os.environ.get("MOTOR_LAB_REGIMES_CSV") or ROOT / "benchmarks" / "regimes.csv")
-
-
-def backbones_csv() -> Path:
-    """The backbone benchmark's per-run table (MOTOR_LAB_BACKBONES_CSV overrides the checkout's)."""
-    return Path(os.environ.get("MOTOR_LAB_BACKBONES_CSV") or ROOT / "benchmarks" / "backbones.csv")
+def bench_csv(name: str) -> Path:
+    """A benchmark's table, ``benchmarks/<name>.csv`` of the checkout (``MOTOR_LAB_<NAME>_CSV`` overrides it)."""
+    return Path(os.environ.get(f"MOTOR_LAB_{name.upper()}_CSV") or ROOT / "benchmarks" / f"{name}.csv")
 
 
 def backbones_section() -> None:
-    path = backbones_csv()
+    path = bench_csv("backbones")
     table = drawn_table(
         "Items with interactions, and new items: the backbone table", path, backbone_table.HOW_TO,
         "It trains every backbone with ID and with MOTOR, 10% of the items held out as new (`--cold-items`)",
@@ -158,13 +153,8 @@ def backbones_section() -> None:
                f"mean over seeds (bars: their spread), from `{path.name}`{written(path, 'backbones')}.")
 
 
-def personalisation_csv() -> Path:
-    """The personalisation benchmark's per-run table (MOTOR_LAB_PERSONALISATION_CSV overrides the checkout's)."""
-    return Path(os.environ.get("MOTOR_LAB_PERSONALISATION_CSV") or ROOT / "benchmarks" / "personalisation.csv")
-
-
 def personalisation_section() -> None:
-    path = personalisation_csv()
+    path = bench_csv("personalisation")
     table = drawn_table(
         "Do the item vectors spread? How many directions ID and MOTOR use, per backbone", path,
         personalisation_table.HOW_TO, "It trains the backbone table's cells and measures how the item vectors "
@@ -194,7 +184,7 @@ def personalisation_section() -> None:
 
 
 def regimes_section() -> None:
-    path = regimes_csv()
+    path = bench_csv("regimes")
     table = drawn_table(
         "When does MOTOR pay off? The regimes benchmark", path, regimes.HOW_TO,
         "It trains every backbone with ID and with MOTOR as the training data thins out",

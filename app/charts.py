@@ -344,3 +344,17 @@ def gap_bars(table: pd.DataFrame, title: str, height: int = 360) -> go.Figure:
     fig.add_hline(y=0, line=dict(color="#444", width=1, dash="dot"))
     fig.update_yaxes(title="MOTOR minus ID, test Recall@20", zeroline=False)
     return _base(fig, height, title)
+
+
+def rank_gap_scatter(table: pd.DataFrame, ratio: pd.Series, title: str, height: int = 360) -> go.Figure:
+    """One point per backbone: MOTOR's effective rank as a share of ID's (x) against MOTOR minus ID, test
+    Recall@20 (y), coloured by who is ahead (``motor.explore.personalisation_table``)."""
+    fig = go.Figure(go.Scatter(
+        x=ratio, y=table["gap"], mode="markers+text", text=table["backbone"], textposition="top center",
+        marker=dict(size=10, color=[COLORS["MOTOR"] if g > 0 else COLORS["ID"] for g in table["gap"]]),
+        showlegend=False, hovertemplate="%{text}: effective rank MOTOR / ID %{x:.2f}<br>MOTOR - ID = %{y:+.4f}"
+                                        "<extra></extra>"))
+    fig.add_hline(y=0, line=dict(color="#444", width=1, dash="dot"))
+    fig.update_xaxes(title="MOTOR's effective rank / ID's (1 = as many directions)")
+    fig.update_yaxes(title="MOTOR minus ID, test Recall@20", zeroline=False)
+    return _base(fig, height, title)

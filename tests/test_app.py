@@ -823,10 +823,14 @@ def test_how_page_shows_how_many_directions_the_item_vectors_use(trained_home, t
     title = lambda f: f["layout"].get("title", {}).get("text", "")  # noqa: E731
     ranks = next(f for f in figures(at) if title(f) == "d: effective rank of the item vectors around their mean")
     series = {t["name"]: np.asarray(arr(t["y"]), dtype=float) for t in ranks["data"]}
-    assert set(series) == {"ID", "MOTOR"} and np.allclose(series["MOTOR"], [5.2, 18.0])  # bm3, lightgcn
+    assert set(series) == {"ID", "MOTOR"} and np.allclose(series["MOTOR"], [5.2, 18.0, 31.0])  # bm3, lightgcn, slmrec
     overlap = next(f for f in figures(at) if title(f) == "d: share of two users' top-20 in common")
-    assert np.allclose(np.asarray(arr(overlap["data"][0]["y"]), dtype=float), [0.40, 0.14])  # ID
-    assert any(c.value.startswith("d: MOTOR's item vectors span fewer directions than ID's on 2 of 2") for c in at.caption)
+    assert np.allclose(np.asarray(arr(overlap["data"][0]["y"]), dtype=float), [0.40, 0.14, 0.09])  # ID
+    points = next(f for f in figures(at) if title(f) == "d: fewer directions, larger loss?")["data"][0]
+    assert list(points["text"]) == ["bm3", "lightgcn", "slmrec"]
+    assert np.allclose(np.asarray(arr(points["y"]), dtype=float), [-0.07, -0.03, 0.02])
+    assert any("rank correlation between the two, over 3 backbones: +1.00" in c.value for c in at.caption)
+    assert any(c.value.startswith("d: MOTOR's item vectors span fewer directions than ID's on 3 of 3") for c in at.caption)
     path.write_text("dataset,backbone\nd,bm3\n")  # not the table: said in its place, the other sections stay
     at.run()
     assert any("not a personalisation table" in e.value for e in at.error)

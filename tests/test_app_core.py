@@ -737,15 +737,17 @@ def test_rare_item_ranks_on_a_hand_made_run():
 
 
 def write_personalisation_csv(path) -> None:
-    """A hand-made personalisation table: two backbones x {ID, MOTOR} x two seeds, plus a run from before the
-    figures existed (left out)."""
+    """A hand-made personalisation table: three backbones x {ID, MOTOR} x two seeds, plus a run from before the
+    figures existed (left out). MOTOR loses most where it keeps the fewest directions."""
     rows = []
     for seed, shift in ((999, 0.0), (1000, 2.0)):
-        for backbone, (rid, rmo, oid, omo) in (("lightgcn", (50.0, 14.0, 0.14, 0.19)), ("bm3", (14.0, 1.2, 0.40, 0.54))):
+        for backbone, (rid, rmo, oid, omo, gap) in (("lightgcn", (50.0, 14.0, 0.14, 0.19, -0.03)),
+                                                    ("bm3", (14.0, 1.2, 0.40, 0.54, -0.07)),
+                                                    ("slmrec", (30.0, 27.0, 0.09, 0.08, 0.02))):
             rows += [{"dataset": "d", "backbone": backbone, "items": "id", "seed": seed, "recall@20": 0.3,
                       "top_overlap": oid, "popularity_top_overlap": 0.54, "item_effective_rank": rid + shift,
                       "item_effective_rank_centred": rid + 1, "item_dim": 64},
-                     {"dataset": "d", "backbone": backbone, "items": "motor", "seed": seed, "recall@20": 0.25,
+                     {"dataset": "d", "backbone": backbone, "items": "motor", "seed": seed, "recall@20": 0.3 + gap,
                       "top_overlap": omo, "popularity_top_overlap": 0.54, "item_effective_rank": rmo + shift,
                       "item_effective_rank_centred": rmo + 4, "item_dim": 64}]
     rows.append({"dataset": "d", "backbone": "vbpr", "items": "motor", "seed": 999, "recall@20": 0.3})
@@ -753,19 +755,31 @@ def write_personalisation_csv(path) -> None:
 
 
 def test_personalisation_table_pairs_motor_with_id_over_seeds(tmp_path):
-    from motor.explore.personalisation_table import load_personalisation, sentence, summary
+    from motor.explore.personalisation_table import (
+        load_personalisation,
+        rank_gap_correlation,
+        rank_ratio,
+        sentence,
+        summary,
+    )
 
     write_personalisation_csv(tmp_path / "p.csv")
     t = summary(load_personalisation(tmp_path / "p.csv"))
-    assert list(t["backbone"]) == ["bm3", "lightgcn"]  # vbpr: no figures, no ID side
+    assert list(t["backbone"]) == ["bm3", "lightgcn", "slmrec"]  # vbpr: no figures, no ID side
     row = t.set_index("backbone").loc["lightgcn"]
     assert (row["rank_id"], row["rank_motor"], row["seeds"], row["dim_motor"]) == (51.0, 15.0, 2, 64)
     assert row["overlap_motor"] == pytest.approx(0.19) and row["popularity"] == pytest.approx(0.54)
-    assert sentence(t, "d") == ("MOTOR's item vectors span fewer directions than ID's on 2 of 2 backbones (median "
-                                "effective rank 8.6 against 33.0; around the items' mean 11.6 against 33.0); its "
+    assert row["gap"] == pytest.approx(-0.03)
+    assert sentence(t, "d") == ("MOTOR's item vectors span fewer directions than ID's on 3 of 3 backbones (median "
+                                "effective rank 15.0 against 31.0; around the items' mean 18.0 against 31.0); its "
                                 "users' top-20 lists are more alike than ID's "
-                                "on 2 of 2 (median share in common 36% against 27%; a popularity ranking: 54%)")
+                                "on 2 of 3 (median share in common 19% against 14%; a popularity ranking: 54%)")
     assert sentence(t, "other") == ""
+    assert rank_ratio(t).round(3).tolist() == [round(5.2 / 15, 3), round(18 / 51, 3), round(31 / 31, 3)]
+    assert rank_gap_correlation(t, "d") == pytest.approx(1.0)  # the fewer directions, the larger the loss
+    flipped = t.assign(gap=-t["gap"])
+    assert rank_gap_correlation(flipped, "d") == pytest.approx(-1.0)
+    assert np.isnan(rank_gap_correlation(t[t["backbone"] != "slmrec"], "d"))  # two backbones: no correlation
     (tmp_path / "bad.csv").write_text("dataset,backbone,items,seed\nd,bpr,id,999\n")
     with pytest.raises(MotorError, match="top_overlap"):
         load_personalisation(tmp_path / "bad.csv")

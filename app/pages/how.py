@@ -178,6 +178,15 @@ def personalisation_section() -> None:
         overlap = rows[["overlap_id", "overlap_motor"]].rename(columns={"overlap_id": "ID", "overlap_motor": "MOTOR"})
         b.plotly_chart(charts.grouped_bars(overlap, list(overlap.index), f"{data}: share of two users' top-20 in "
                                            "common", fmt=".2f"), key=f"how_overlap:{j}", config={"displayModeBar": False})
+        both = table[table["dataset"] == data].dropna(subset=["gap"])
+        if len(both) >= 3:
+            rho = personalisation_table.rank_gap_correlation(table, data)
+            st.plotly_chart(charts.rank_gap_scatter(both, personalisation_table.rank_ratio(both),
+                                                    f"{data}: fewer directions, larger loss?"),
+                            key=f"how_rank_gap:{j}", config={"displayModeBar": False})
+            st.caption(f"{data}: rank correlation between the two, over {len(both)} backbones: {rho:+.2f} (+1: MOTOR "
+                       "loses most exactly where its vectors give up most directions). A correlation, not a proof of "
+                       "cause.")
         st.caption(f"{data}: {personalisation_table.sentence(table, data)}.")
     st.caption(f"Means over seeds, from `{path.name}`{written(path, 'personalisation')}; the backbone table's "
                "settings and held-out items (metrics.json `personalisation` of each run).")

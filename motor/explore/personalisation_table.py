@@ -33,7 +33,8 @@ def load_personalisation(path: Path | str) -> pd.DataFrame:
 
 
 def summary(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset and backbone with both models, means over seeds: ``rank_id``, ``rank_motor`` (the scored item
+    """Per dataset and backbone with both models, means over seeds: ``gap`` (MOTOR minus ID, test Recall@20, NaN
+    where a table has no Recall), ``rank_id``, ``rank_motor`` (the scored item
     vectors' effective rank), ``centred_id``, ``centred_motor`` (the same around the items' mean; NaN where not
     recorded), ``dim_id``, ``dim_motor`` (their width; NaN where not recorded), ``overlap_id``,
     ``overlap_motor`` (share of items two test users' top-20 lists have in common), ``popularity`` (a popularity
@@ -41,13 +42,15 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     are left out."""
     runs = runs[runs["top_overlap"].notna() & runs["item_effective_rank"].notna()]
     stats = (runs.groupby(["dataset", "backbone", "items"])
-             .agg(rank=("item_effective_rank", "mean"), centred=("item_effective_rank_centred", "mean"),
+             .agg(recall=("recall@20", "mean"), rank=("item_effective_rank", "mean"),
+                  centred=("item_effective_rank_centred", "mean"),
                   dim=("item_dim", "mean"), overlap=("top_overlap", "mean"),
                   popularity=("popularity_top_overlap", "mean"), seeds=("seed", "nunique"))
              .reset_index())
     idr, mot = stats[stats["items"] == "id"], stats[stats["items"] == "motor"]
     both = mot.merge(idr, on=["dataset", "backbone"], suffixes=("_motor", "_id"))
     out = pd.DataFrame({"dataset": both["dataset"], "backbone": both["backbone"],
+                        "gap": both["recall_motor"] - both["recall_id"],
                         "rank_id": both["rank_id"], "rank_motor": both["rank_motor"],
                         "centred_id": both["centred_id"], "centred_motor": both["centred_motor"],
                         "dim_id": both["dim_id"], "dim_motor": both["dim_motor"],
@@ -74,3 +77,19 @@ def sentence(table: pd.DataFrame, data: str) -> str:
             f"{rows['rank_motor'].median():.1f} against {rows['rank_id'].median():.1f}{centred}); its users' top-20 lists are "
             f"more alike than ID's on {alike} of {n} (median share in common {rows['overlap_motor'].median():.0%} "
             f"against {rows['overlap_id'].median():.0%}; a popularity ranking: {rows['popularity'].median():.0%})")
+
+
+def rank_ratio(table: pd.DataFrame) -> pd.Series:
+    """MOTOR's effective rank as a share of ID's, around the items' mean where the table has it (an offset shared
+    by every item cannot change a ranking), as they are otherwise."""
+    centred = table[["centred_id", "centred_motor"]].notna().all().all()
+    return table["centred_motor"] / table["centred_id"] if centred else table["rank_motor"] / table["rank_id"]
+
+
+def rank_gap_correlation(table: pd.DataFrame, data: str) -> float:
+    """Spearman correlation, over ``data``'s backbones, between ``rank_ratio`` and MOTOR minus ID (test Recall@20):
+    near 1 when MOTOR loses most where its item vectors give up most directions. NaN below three backbones."""
+    rows = table[table["dataset"] == data].dropna(subset=["gap"])
+    if len(rows) < 3:
+        return float("nan")
+    return float(rank_ratio(rows).rank().corr(rows["gap"].rank()))

@@ -169,11 +169,10 @@ def personalisation_section() -> None:
     for j, data in enumerate(table["dataset"].drop_duplicates()):
         rows = table[table["dataset"] == data].set_index("backbone")
         a, b = st.columns(2)
-        centred = rows[["centred_id", "centred_motor"]].notna().all().all()  # around the mean: what ranking sees
-        cols = ("centred_id", "centred_motor") if centred else ("rank_id", "rank_motor")
+        cols = personalisation_table.rank_columns(rows)  # around the items' mean where the table has it
         ranks = rows[list(cols)].rename(columns=dict(zip(cols, ("ID", "MOTOR"))))
         a.plotly_chart(charts.grouped_bars(ranks, list(ranks.index), f"{data}: effective rank of the item vectors"
-                                           + (" around their mean" if centred else ""), fmt=".1f"),
+                                           + (" around their mean" if cols[0] == "centred_id" else ""), fmt=".1f"),
                        key=f"how_rank:{j}", config={"displayModeBar": False})
         overlap = rows[["overlap_id", "overlap_motor"]].rename(columns={"overlap_id": "ID", "overlap_motor": "MOTOR"})
         b.plotly_chart(charts.grouped_bars(overlap, list(overlap.index), f"{data}: share of two users' top-20 in "

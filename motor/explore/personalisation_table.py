@@ -4,7 +4,7 @@ and how alike their users' lists are.
 ``benchmarks/personalisation.py`` trains the backbone table's cells and writes
 ``benchmarks/personalisation.csv``: one row per run (dataset, backbone, items, seed, ``recall@20``,
 ``top_overlap``, ``popularity_top_overlap``, ``item_direction_share``, ``item_effective_rank``,
-``item_dim``; the figures of ``metrics.json["personalisation"]``, ``motor.personalisation``). This module
+``item_effective_rank_centred``, ``item_dim``; the figures of ``metrics.json["personalisation"]``, ``motor.personalisation``). This module
 pairs MOTOR with ID per dataset and backbone, so the app can show one likely reason MOTOR loses on
 items with many interactions: vectors built from shared tokens span fewer directions than free ID rows.
 """
@@ -61,13 +61,14 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def sentence(table: pd.DataFrame, data: str) -> str:
-    """For ``data``: on how many backbones MOTOR's item vectors span fewer directions than ID's, and on how many
-    its users' lists are more alike than ID's, with the medians ('' when the dataset has no pair)."""
+    """For ``data``: on how many backbones MOTOR's item vectors span fewer directions than ID's (``rank_columns``),
+    and on how many its users' lists are more alike than ID's, with the medians ('' when the dataset has no pair)."""
     rows = table[table["dataset"] == data]
     if rows.empty:
         return ""
     n = len(rows)
-    fewer = int((rows["rank_motor"] < rows["rank_id"]).sum())
+    id_col, motor_col = rank_columns(rows)
+    fewer = int((rows[motor_col] < rows[id_col]).sum())
     alike = int((rows["overlap_motor"] > rows["overlap_id"]).sum())
     centred = ""
     if rows[["centred_id", "centred_motor"]].notna().all().all():
@@ -79,11 +80,17 @@ def sentence(table: pd.DataFrame, data: str) -> str:
             f"against {rows['overlap_id'].median():.0%}; a popularity ranking: {rows['popularity'].median():.0%})")
 
 
-def rank_ratio(table: pd.DataFrame) -> pd.Series:
-    """MOTOR's effective rank as a share of ID's, around the items' mean where the table has it (an offset shared
-    by every item cannot change a ranking), as they are otherwise."""
+def rank_columns(table: pd.DataFrame) -> tuple[str, str]:
+    """The (ID, MOTOR) effective-rank columns to compare: around the items' mean where every row has it (an offset
+    shared by every item cannot change a ranking), the plain ones otherwise (tables from before it existed)."""
     centred = table[["centred_id", "centred_motor"]].notna().all().all()
-    return table["centred_motor"] / table["centred_id"] if centred else table["rank_motor"] / table["rank_id"]
+    return ("centred_id", "centred_motor") if centred else ("rank_id", "rank_motor")
+
+
+def rank_ratio(table: pd.DataFrame) -> pd.Series:
+    """MOTOR's effective rank as a share of ID's (``rank_columns``)."""
+    id_col, motor_col = rank_columns(table)
+    return table[motor_col] / table[id_col]
 
 
 def rank_gap_correlation(table: pd.DataFrame, data: str) -> float:

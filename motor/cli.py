@@ -281,7 +281,7 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--train-fraction", type=float, help="keep this seeded fraction of each user's training "
                                                         "interactions (sparser data; valid/test unchanged)")
     _pq_args(r)
-    r.add_argument("--tcn", choices=["attention", "cross", "mean"], help="Token Cross Network variant")
+    r.add_argument("--tcn", choices=["attention", "factored", "cross", "mean"], help="Token Cross Network variant")
     r.add_argument("--tcn-layers", type=int)
     r.add_argument("--tcn-heads", type=int)
     r.add_argument("--token-dim", type=int)

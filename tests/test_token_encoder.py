@@ -18,7 +18,7 @@ from motor.models.base import Batch, ModelContext
 from motor.models.bpr import BPR
 from motor.models.lightgcn import LightGCN
 
-TCNS = ["attention", "cross", "mean"]
+TCNS = ["attention", "factored", "cross", "mean"]
 N_ITEMS, DIM = 37, 12
 # two modalities: 3 sub-spaces of K=4, 2 sub-spaces of K=8 -> T=5, V=28
 M_K = [(3, 4), (2, 8)]
@@ -36,7 +36,7 @@ def make_tokens(n=N_ITEMS, seed=0):
 
 def make_encoder(tcn="attention", seed=0, tokens=None, codebooks=None, **kw):
     torch.manual_seed(seed)
-    cfg = MotorEncoderConfig(tcn=tcn, token_dim=8, heads=2, layers=2, **kw)
+    cfg = MotorEncoderConfig(**{"tcn": tcn, "token_dim": 8, "heads": 2, "layers": 1 if tcn == "factored" else 2, **kw})
     tokens = make_tokens() if tokens is None else tokens
     return MotorEncoder(len(tokens), DIM, tokens, V, cfg, slot_modality=[0, 0, 0, 1, 1], codebooks=codebooks)
 
@@ -152,7 +152,7 @@ def test_registries_match_the_config_choices():
     assert set(ITEM_ENCODERS) == set(get_args(get_type_hints(RunConfig)["items"]))
     for name, cls in TCN_VARIANTS.items():
         assert cls.name == name and isinstance(make_encoder(name).tcn, cls)
-    with pytest.raises(MotorError, match="choose one of attention, cross, mean"):
+    with pytest.raises(MotorError, match="choose one of attention, factored, cross, mean"):
         get_tcn("transformer")
     with pytest.raises(MotorError, match="choose one of id, motor"):
         get_item_encoder("graph")
@@ -161,7 +161,7 @@ def test_registries_match_the_config_choices():
     assert get_item_encoder("id").factory(RunConfig(), 3, None)(4).weight.shape == (3, 4)
 
 
-@pytest.mark.parametrize("tcn", TCNS)
+@pytest.mark.parametrize("tcn", ["attention", "cross", "mean"])  # 'factored' came after the TCN module
 def test_state_dicts_saved_before_the_tcn_module_still_load(tcn):
     # the design before: no TCN submodule, plain q.k / sqrt(head_dim) attention, pooling without temperature
     enc = make_encoder(tcn, seed=1, qk_norm=False, pool_scale=False, pool_slot_bias=False).eval()
@@ -186,7 +186,7 @@ def permuted(enc, perm):
     return out
 
 
-@pytest.mark.parametrize("tcn", ["attention", "mean"])
+@pytest.mark.parametrize("tcn", ["attention", "factored", "mean"])
 def test_permuting_tokens_with_their_slots_leaves_output_unchanged(tcn):
     enc = make_encoder(tcn).eval()
     if getattr(enc.tcn, "pool_bias", None) is not None:
@@ -214,6 +214,73 @@ def test_fast_path_matches_the_per_token_computation():
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
     torch.testing.assert_close(enc(), fast, rtol=1e-5, atol=1e-6)
+
+
+def factored_by_definition(enc, tids):
+    """The factored TCN written token by token, as the docstring defines it: per item token its state h = E + S,
+    q, k, v from LN1(h), the attention y_q = sum_k A_kq v_k; pooling weights from LN1(h); then
+    out(FFN_res(LN_f(sum_q alpha_q (h_q + W_o y_q + b_o))))."""
+    tcn, blk = enc.tcn, enc.tcn.blocks[0]
+    h = enc.token_table.weight[tids] + enc.slot[torch.arange(tids.shape[1])]  # [B, T, d]
+    B, T, d = h.shape
+    heads, hd = blk.attn.heads, d // blk.attn.heads
+    x = blk.ln1(h)
+    q, k, v = blk.attn.qkv(x).view(B, T, 3, heads, hd).unbind(2)  # [B, T, h, hd]
+    q = torch.nn.functional.normalize(q, dim=-1) * blk.attn.scale.view(heads, 1)
+    k = torch.nn.functional.normalize(k, dim=-1)
+    att = torch.softmax(torch.einsum("bqhe,bkhe->bhqk", q, k), dim=-1)  # rows: queries
+    y = torch.einsum("bhqk,bkhe->bqhe", att, v).reshape(B, T, d)
+    alpha = torch.softmax(tcn.pool_scale * (x @ torch.nn.functional.normalize(tcn.query, dim=0)) + tcn.pool_bias, 1)
+    pooled = (alpha.unsqueeze(-1) * (h + blk.attn.proj(y))).sum(1)
+    return tcn.out(blk.feed_forward(tcn.ln_f(pooled))), att, alpha
+
+
+def test_factored_tcn_computes_its_definition_and_its_plan_changes_nothing():
+    enc = make_encoder("factored", seed=3)
+    with torch.no_grad():  # away from the init, so every term counts
+        for p in enc.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    tids = enc.token_ids.long()
+    want, att, alpha = factored_by_definition(enc, tids)
+    out = enc.tcn(enc._token_states(), enc.token_ids, keep=True)
+    torch.testing.assert_close(out.vectors, want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.attention[0], att, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(out.pooling, alpha, rtol=1e-4, atol=1e-6)
+    grads = []
+    for recurring in (False, True, True):  # the fused gather, then the plan built once and reused
+        enc.zero_grad()
+        got = enc.tcn(enc._token_states(), enc.token_ids, recurring=recurring).vectors
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+        (got * torch.linspace(-1, 1, got.numel()).view_as(got)).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in enc.named_parameters()})
+    plan = enc.tcn._plans
+    assert plan is not None and plan[0].matches(enc.token_ids)
+    for g in grads[1:]:
+        for n in g:
+            torch.testing.assert_close(g[n], grads[0][n], rtol=1e-4, atol=1e-6, msg=n)
+    other = enc.token_ids[:5].clone()
+    enc.tcn(enc._token_states(), other, recurring=True)  # other ids: a new plan, not the stale one
+    assert enc.tcn._plans[0].matches(other) and not enc.tcn._plans[0].matches(enc.token_ids)
+    torch.testing.assert_close(enc.encode(None), want, rtol=1e-4, atol=1e-5)  # the encoder passes recurring
+    assert enc.tcn._plans[0].matches(enc.token_ids)
+
+
+@pytest.mark.parametrize("tcn", ["attention", "factored"])
+def test_factored_pooling_reads_each_token_alone(tcn):
+    """'factored' scores each token for pooling from its own id (and slot): two items that differ only in their
+    last token give their first two tokens the same ratio of weights. 'attention' pools after the tokens have
+    crossed, so the ratio moves with the other tokens."""
+    enc = make_encoder(tcn, seed=4, layers=1).eval()
+    with torch.no_grad():
+        for p in enc.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    tids = torch.as_tensor(make_tokens(2, seed=5))
+    tids[1, :-1] = tids[0, :-1]
+    first = V - M_K[1][1]  # the last slot's ids are V - K .. V - 1
+    tids[1, -1] = first + (tids[0, -1] - first + 1) % M_K[1][1]  # another code of the same slot
+    log_ratio = (enc.inspect_tokens(tids).pooling[:, :2]).log().diff(dim=1).squeeze(1)
+    same = torch.allclose(log_ratio[0], log_ratio[1], atol=1e-5)
+    assert same if tcn == "factored" else not same
 
 
 @pytest.mark.parametrize("tcn", TCNS)
@@ -252,7 +319,8 @@ def test_shared_tokens_give_identical_vectors_and_different_tokens_differ(tcn):
 def test_parameter_count_matches_formula(tcn, slots, n_tokens):
     tokens = make_tokens()[:, :n_tokens]
     torch.manual_seed(0)
-    cfg = MotorEncoderConfig(tcn=tcn, token_dim=8, heads=4, layers=3, ffn_mult=3, slot_embeddings=slots)
+    cfg = MotorEncoderConfig(tcn=tcn, token_dim=8, heads=4, layers=1 if tcn == "factored" else 3, ffn_mult=3,
+                             slot_embeddings=slots)
     enc = MotorEncoder(N_ITEMS, DIM, tokens, V, cfg)
     assert enc.n_parameters() == item_side_parameters(N_ITEMS, n_tokens, V, DIM, cfg)
     assert enc.n_parameters() == MotorEncoder.item_side_parameters(10**7, n_tokens, V, DIM, cfg)
@@ -311,6 +379,8 @@ def test_config_validation():
         with pytest.raises(MotorError, match="at least 1 layer"):
             MotorEncoderConfig(tcn=tcn, layers=0).validate()
     MotorEncoderConfig(tcn="mean", layers=0).validate()
+    with pytest.raises(MotorError, match="exactly one attention block; use tcn='attention' for 2 blocks"):
+        MotorEncoderConfig(tcn="factored", layers=2).validate()
     MotorEncoderConfig(tcn="cross", heads=3).validate()  # heads only matter for attention
     with pytest.raises(MotorError, match="dropout"):
         MotorEncoderConfig(dropout=1.0).validate()
@@ -454,3 +524,16 @@ def test_encoder_diagnostics_per_variant():
     mean = make_encoder("mean").diagnostics()
     assert mean["attention"] is None and mean["pooling"] is None and not mean["collapsed"]  # 1/T by design
     assert IdEmbedding(5, 3).diagnostics() == {}
+
+
+def test_the_cli_and_the_app_offer_every_tcn_variant():
+    import argparse
+    from pathlib import Path
+
+    from motor.cli import make_parser
+
+    sub = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    tcn = next(a for a in sub.choices["train"]._actions if "--tcn" in a.option_strings)
+    assert list(tcn.choices) == list(TCN_VARIANTS)
+    page = (Path(__file__).parents[1] / "app" / "pages" / "train.py").read_text()
+    assert "options=list(TCN_VARIANTS)" in page

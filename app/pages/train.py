@@ -15,6 +15,7 @@ from app.jobs import TrainJob
 from app.regimes import available, matching
 from app.settings import VARIANT_NAMES, backbone_fields, build_configs, default_settings, preset_model
 from app.workspace import VARIANT_LABELS
+from motor.encoders.tcn import TCN_VARIANTS
 from motor.models import BACKBONES
 
 STATUS_EVERY = 1.5  # seconds between progress updates while a job runs
@@ -76,13 +77,14 @@ def settings_form(ds, s: dict) -> None:
                      help="learn a rotation before PQ: lower error, a few seconds slower")
     with st.expander("Token Cross Network", icon=":material/hub:"):
         c = st.columns(4)
-        ui.bound(c[0].selectbox, s, "motor.tcn", "Variant", options=["attention", "cross", "mean"], disabled=not motor_on,
-                 help="attention: self-attention among an item's tokens + attention pooling; cross: DCN-v2 "
-                      "cross layers; mean: no crossing (ablation)")
+        ui.bound(c[0].selectbox, s, "motor.tcn", "Variant", options=list(TCN_VARIANTS), disabled=not motor_on,
+                 help="attention: self-attention among an item's tokens + attention pooling; factored: one "
+                      "attention block pooled before any per-token work (depth 1; about twice as fast on CPU); "
+                      "cross: DCN-v2 cross layers; mean: no crossing (ablation)")
         ui.bound(c[1].number_input, s, "motor.layers", "Depth (layers)", min_value=1, max_value=6, step=1,
                  disabled=not motor_on)
         ui.bound(c[2].selectbox, s, "motor.heads", "Heads", options=[1, 2, 4, 8],
-                 disabled=not motor_on or s["motor.tcn"] != "attention")
+                 disabled=not motor_on or not TCN_VARIANTS[s["motor.tcn"]].has_attention)
         ui.bound(c[3].selectbox, s, "motor.token_dim", "Token width", options=[16, 32, 64, 128], disabled=not motor_on)
     with st.expander(f"Backbone and optimisation ({s['backbone']})", icon=":material/tune:"):
         fields = backbone_fields(BACKBONES[s["backbone"]])

@@ -1,7 +1,8 @@
 """Suite ``speed``: MOTOR's training epoch against ID's, per backbone, side by side in one process.
 
 For each backbone the variants (ID, MOTOR with the attention TCN, MOTOR with the ``mean`` TCN, the
-attention TCN with its last FFN on the pooled vector (``last_ffn='item'``), and optionally the attention
+attention TCN with its last FFN on the pooled vector (``last_ffn='item'``), the ``factored`` TCN (the attention
+block pooled before any per-token work), and optionally the attention
 TCN compiled) are built on the same data and tokens, each with its own
 Adam, and their epochs are timed interleaved step by step (every batch through every variant in
 turn, ``repeats`` rounds, the first a warm-up), so the machine's load falls on all of them alike;
@@ -37,6 +38,7 @@ VARIANTS = {  # name -> (items, motor settings)
     "attention": ("motor", {}),
     "mean": ("motor", {"tcn": "mean"}),
     "attention, item FFN": ("motor", {"last_ffn": "item"}),
+    "factored": ("motor", {"tcn": "factored"}),
     "attention+compile": ("motor", {"compile": True}),
 }
 
@@ -59,34 +61,12 @@ class SpeedOptions(BenchOptions):
 # --- the arithmetic floor -----------------------------------------------------------------------
 
 def tcn_flops(n_items: int, n_tokens: int, vocab: int, dim: int, cfg, backward: bool = True) -> int:
-    """Floating-point operations (2 per multiply-add) of one TCN pass over ``n_items`` items.
+    """Floating-point operations (2 per multiply-add) of one TCN pass over ``n_items`` items: the matrix products
+    the variant counts (``TokenCrossNetwork.forward_macs``); ``backward`` adds twice the forward (gradients for
+    inputs and for weights)."""
+    from motor.encoders.tcn import get_tcn
 
-    Counts the matrix products only (LayerNorms, softmaxes and GELUs are a few operations per
-    element, small beside them): for 'attention', block 0's q, k, v once per vocabulary entry,
-    per item token the logits and weighted values (``2 T d`` per token), the output projection and
-    the FFN, q, k, v per item token in later blocks, the pooling and the output projection per item (block
-    0's logits from the [V, V] table instead when the TCN takes that path, ``vocabulary_attention_inputs``);
-    for 'mean' the average and the output projection; for 'cross' the cross layers on ``T d``.
-    ``backward`` adds twice the forward (gradients for inputs and for weights).
-    """
-    d, T, f = cfg.token_dim, n_tokens, cfg.ffn_mult * cfg.token_dim
-    if cfg.tcn == "attention":
-        from motor.encoders.tcn.attention import PAIR_LOGITS_RATIO
-
-        per_token = cfg.layers * (2 * T * d + d * d + 2 * d * f) + (cfg.layers - 1) * 3 * d * d + d
-        macs = vocab * 3 * d * d + n_items * (T * per_token + T * d + d * dim)
-        if cfg.dropout == 0 and vocab * vocab <= PAIR_LOGITS_RATIO * n_items * T * T:
-            macs += vocab * vocab * d - n_items * T * T * d  # block 0's logits from one [V, V] table per head
-    elif cfg.tcn == "mean":
-        macs = n_items * (T * d + d * dim)
-    else:  # cross: each layer is a (T d) x (T d) product (or its low-rank form) per item
-        from motor.encoders.tcn import cross_rank
-
-        r = cross_rank(T, d)
-        width = T * d
-        per_layer = width * width if r is None else 2 * width * r
-        macs = n_items * (cfg.layers * per_layer + width * dim)
-    return int(2 * macs * (3 if backward else 1))
+    return int(2 * get_tcn(cfg.tcn).forward_macs(n_items, n_tokens, vocab, dim, cfg) * (3 if backward else 1))
 
 
 def matmul_gflops(n: int = 1024, repeat: int = 5) -> float:
@@ -259,12 +239,18 @@ def measure_backbone(backbone: str, ds, split, ctx, tokenizer, opts: SpeedOption
     return out
 
 
-def floor_row(res: dict, steps: int, cfg, gflops: float) -> dict:
-    """TCN FLOPs per epoch (every step encodes every item in these backbones) and the time at matmul speed."""
+FLOOR_VARIANTS = ("attention", "factored")  # the TCNs whose arithmetic floor the report sets beside their time
+
+
+def floor_row(res: dict, steps: int, variant: str, gflops: float) -> dict:
+    """TCN FLOPs per epoch of one variant (every step encodes every item in these backbones), the time at matmul
+    speed, and the measured TCN share (the variant's epoch minus ID's)."""
+    from motor.encoders.token_encoder import MotorEncoderConfig
+
     t = res["tcn"]
-    flops = steps * tcn_flops(t["n_items"], t["T"], t["V"], t["dim"], cfg)
-    tcn_s = res["epoch_s"]["attention"] - res["epoch_s"]["id"]
-    return {"gflop_per_epoch": flops / 1e9, "floor_s": flops / (gflops * 1e9), "tcn_s": tcn_s}
+    flops = steps * tcn_flops(t["n_items"], t["T"], t["V"], t["dim"], MotorEncoderConfig(**VARIANTS[variant][1]))
+    tcn_s = res["epoch_s"][variant] - res["epoch_s"]["id"]
+    return {"variant": variant, "gflop_per_epoch": flops / 1e9, "floor_s": flops / (gflops * 1e9), "tcn_s": tcn_s}
 
 
 def projection_flops(n_items: int, feature_dim: int, dim: int) -> int:
@@ -277,7 +263,6 @@ def run(opts: SpeedOptions) -> Section:
     from motor.data.load import load_dataset
     from motor.data.split import make_split
     from motor.encoders.registry import get_item_encoder
-    from motor.encoders.token_encoder import MotorEncoderConfig
     from motor.experiment import RunConfig, model_context
     from motor.threads import set_threads
 
@@ -293,7 +278,7 @@ def run(opts: SpeedOptions) -> Section:
     for backbone in opts.backbones:
         res = measure_backbone(backbone, ds, split, ctx, tokenizer, opts)
         if "tcn" in res:
-            res["floor"] = floor_row(res, steps, MotorEncoderConfig(), gflops)
+            res["floors"] = [floor_row(res, steps, v, gflops) for v in FLOOR_VARIANTS if v in res["epoch_s"]]
         log({"kind": "epochs", "data": opts.data, "threads": threads, "batch_size": opts.batch_size, **res})
         results.append(res)
         print(json.dumps({"backbone": backbone, "epoch_s": res["epoch_s"], "ratio": res["ratio"]}), flush=True)
@@ -311,14 +296,14 @@ def run(opts: SpeedOptions) -> Section:
         lines += ["", "torch.compile of the TCN (motor.compile): first training step including compilation "
                   + ", ".join(f"{r['backbone']} {r['compile']['first_call_s']:.2f} s" if not r["compile"]["failed"]
                               else f"{r['backbone']} failed ({r['compile']['failed']})" for r in compiled) + "."]
-    floors = [r for r in results if "floor" in r]
+    floors = [(r["backbone"], f) for r in results for f in r.get("floors", [])]
     if floors:
-        lines += ["", f"## Arithmetic floor of the attention TCN (matmul rate {gflops:.1f} GFLOP/s measured on "
+        lines += ["", f"## Arithmetic floor of the TCN (matmul rate {gflops:.1f} GFLOP/s measured on "
                       f"1024^3 float32, {threads} thread)", "",
-                  *table(["backbone", "TCN GFLOP / epoch (fwd+bwd)", "at matmul rate", "measured TCN share "
-                          "(attention - id)"],
-                         [[r["backbone"], f"{r['floor']['gflop_per_epoch']:.1f}", f"{r['floor']['floor_s']:.3f} s",
-                           f"{r['floor']['tcn_s']:.3f} s"] for r in floors])]
+                  *table(["backbone", "TCN", "TCN GFLOP / epoch (fwd+bwd)", "at matmul rate", "measured TCN share "
+                          "(variant - id)"],
+                         [[b, f["variant"], f"{f['gflop_per_epoch']:.1f}", f"{f['floor_s']:.3f} s", f"{f['tcn_s']:.3f} s"]
+                          for b, f in floors])]
     projected = [r for r in results if "features" in r]
     if projected:
         lines += ["", "## Floor of the ID epochs of the feature backbones", "",

@@ -39,11 +39,14 @@ class MotorEncoderConfig:
 
     token_dim: int = doc(32, "width of the token embeddings inside the Token Cross Network (32: the TCN runs "
                              "on every item at every step, so its width sets MOTOR's CPU cost)")
-    tcn: Literal["attention", "cross", "mean"] = doc(
+    tcn: Literal["attention", "factored", "cross", "mean"] = doc(
         "attention", "how an item's tokens interact: 'attention' (self-attention blocks + attention pooling), "
+                     "'factored' (one attention block pooled before any per-token work, so each token's share is "
+                     "computed once per vocabulary entry: a shorter epoch on CPU, see docs/METHOD.md), "
                      "'cross' (DCN-v2 cross layers on the concatenated tokens), 'mean' (no crossing: average)")
-    layers: int = doc(1, "attention blocks ('attention') or cross layers ('cross'); ignored by 'mean'")
-    heads: int = doc(2, "attention heads per block; must divide token_dim ('attention' only)")
+    layers: int = doc(1, "attention blocks ('attention'; exactly 1 for 'factored') or cross layers ('cross'); "
+                         "ignored by 'mean'")
+    heads: int = doc(2, "attention heads per block; must divide token_dim ('attention' and 'factored' only)")
     ffn_mult: int = doc(2, "hidden width of each block's feed-forward layer, as a multiple of token_dim")
     last_ffn: Literal["tokens", "item"] = doc(
         "tokens", "'attention': the last block's feed-forward layer runs on every token ('tokens', the transformer "
@@ -55,13 +58,13 @@ class MotorEncoderConfig:
         "normal", "token table init: 'normal' (N(0, init_std)) or 'codebook' (each token starts as its PQ codeword, "
                   "mapped to token_dim by a fixed random orthogonal projection per modality, centred per "
                   "sub-space and scaled to std init_std)")
-    qk_norm: bool = doc(True, "'attention': cosine attention, q and k unit-normalised per head with a learned "
-                              "temperature per head (False: plain q.k / sqrt(head_dim), which saturates to one-hot "
-                              "maps at high learning rates)")
-    pool_scale: bool = doc(True, "'attention': pooling logits are a learned temperature times the projection "
-                                 "of each token on the unit pooling query")
-    pool_slot_bias: bool = doc(True, "'attention': add a learned bias per token slot to the pooling logits "
-                                     "(a prior on which modality and sub-space counts more)")
+    qk_norm: bool = doc(True, "'attention', 'factored': cosine attention, q and k unit-normalised per head with "
+                              "a learned temperature per head (False: plain q.k / sqrt(head_dim), which saturates "
+                              "to one-hot maps at high learning rates)")
+    pool_scale: bool = doc(True, "'attention', 'factored': pooling logits are a learned temperature times the "
+                                 "projection of each token on the unit pooling query")
+    pool_slot_bias: bool = doc(True, "'attention', 'factored': add a learned bias per token slot to the pooling "
+                                     "logits (a prior on which modality and sub-space counts more)")
     slot_embeddings: bool = doc(True, "add a learnable embedding per token slot (modality, sub-space), so the "
                                       "TCN knows where each token comes from")
     compile: bool = doc(False, "torch.compile the TCN's training pass (motor.encoders.compiled): MOTOR's epoch "
@@ -170,12 +173,13 @@ class MotorEncoder(ItemEncoder):
         h = self.token_table.weight
         return h if self.slot is None else h + self.slot[self.vocab_slot]
 
-    def _run(self, tids: torch.Tensor, keep: bool = False) -> TCNOutput:
-        """[B, T] token ids through the TCN (``keep``: attention maps and pooling weights too); training steps
-        through the compiled TCN when ``cfg.compile`` (evaluation and inspection stay eager)."""
+    def _run(self, tids: torch.Tensor, keep: bool = False, recurring: bool = False) -> TCNOutput:
+        """[B, T] token ids through the TCN (``keep``: attention maps and pooling weights too; ``recurring``: the
+        whole catalogue, which comes back at every step); training steps through the compiled TCN when
+        ``cfg.compile`` (evaluation and inspection stay eager)."""
         if self.compiled is not None and self.training and torch.is_grad_enabled() and not keep:
             return self.compiled(self.tcn, self._token_states(), tids, keep)
-        return self.tcn(self._token_states(), tids, keep)
+        return self.tcn(self._token_states(), tids, keep, recurring)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()  # a compiled function neither pickles nor deep-copies: a copy compiles anew
@@ -196,7 +200,7 @@ class MotorEncoder(ItemEncoder):
             unique, inverse = torch.unique(items, return_inverse=True)  # a batch repeats items: encode each once
             return self._run(self.token_ids[unique]).vectors[inverse]
         if self.n_items <= self.chunk:
-            return self._run(self.token_ids).vectors
+            return self._run(self.token_ids, recurring=True).vectors
         if not (self.training and torch.is_grad_enabled()):
             return torch.cat([self._run(self.token_ids[s:s + self.chunk]).vectors
                               for s in range(0, self.n_items, self.chunk)])

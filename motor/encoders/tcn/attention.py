@@ -44,26 +44,40 @@ class _GatherColumns(torch.autograd.Function):
         return summed.view(rows, n).to(grad.dtype), None
 
 
-def vocabulary_attention_inputs(table: torch.Tensor, tids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Block 0's attention inputs for items ``tids [B, T]`` from q, k, v per vocabulary entry (``table`` [3, h, V, hd]).
+def vocabulary_logits(q: torch.Tensor, k: torch.Tensor, tids: torch.Tensor) -> torch.Tensor:
+    """Attention logits ``[h, B, T_key, T_query]`` of items ``tids [B, T]`` from q and k per vocabulary entry
+    (``[h, V, hd]`` each).
 
     Block 0's q and k depend on the token id alone, so its logit for a (key, query) pair of tokens depends on
     the pair of ids alone. When the vocabulary is small beside the batch (``V^2 <= PAIR_LOGITS_RATIO B T^2``),
     one [V, V] product per head gives every pair's logit and each item reads its T x T block: measured 29% less
     time for the attention (forward and backward, 1682 items, V=512) than the per-item products of [T, hd]
-    matrices. Returns ``(v [h, B * T, hd], logits [h, B, T_key, T_query])`` then, else ``(q, k, v
-    [3, h, B * T, hd], None)``.
+    matrices, which are the fallback.
     """
-    _, h, V, _ = table.shape
+    h, V, _ = q.shape
+    B, T = tids.shape
+    if V * V > PAIR_LOGITS_RATIO * B * T * T:
+        flat = tids.reshape(-1)
+        qi, ki = (t.index_select(1, flat).unflatten(1, (B, T)) for t in (q, k))  # [h, B, T, hd]
+        return ki @ qi.transpose(-2, -1)
+    ids = tids.long()
+    pairs = (ids.unsqueeze(2) * V + ids.unsqueeze(1)).reshape(-1)  # [B, T_key, T_query] -> key id * V + query id
+    return _GatherColumns.apply((k @ q.transpose(-2, -1)).reshape(h, V * V), pairs).view(h, B, T, T)
+
+
+def vocabulary_attention_inputs(table: torch.Tensor, tids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Block 0's attention inputs for items ``tids [B, T]`` from q, k, v per vocabulary entry (``table`` [3, h, V, hd]).
+
+    ``(v [h, B * T, hd], logits [h, B, T_key, T_query])`` when the pair table pays (``vocabulary_logits``), else
+    ``(q, k, v [3, h, B * T, hd], None)``: the block then multiplies each item's gathered q and k itself.
+    """
+    _, _, V, _ = table.shape
     B, T = tids.shape
     flat = tids.reshape(-1)
     if V * V > PAIR_LOGITS_RATIO * B * T * T:
         return table.index_select(2, flat), None
     q, k, v = table.unbind(0)
-    ids = tids.long()
-    pairs = (ids.unsqueeze(2) * V + ids.unsqueeze(1)).reshape(-1)  # [B, T_key, T_query] -> key id * V + query id
-    logits = _GatherColumns.apply((k @ q.transpose(-2, -1)).reshape(h, V * V), pairs).view(h, B, T, T)
-    return v.index_select(1, flat), logits
+    return v.index_select(1, flat), vocabulary_logits(q, k, tids)
 
 
 class SelfAttention(nn.Module):
@@ -202,7 +216,7 @@ class AttentionTCN(TokenCrossNetwork):
             for w in (blk.attn.proj.weight, blk.ffn[2].weight):
                 nn.init.normal_(w, std=std / math.sqrt(2 * self.cfg.layers))
 
-    def forward(self, h0: torch.Tensor, tids: torch.Tensor, keep: bool = False) -> TCNOutput:
+    def forward(self, h0: torch.Tensor, tids: torch.Tensor, keep: bool = False, recurring: bool = False) -> TCNOutput:
         """Item vectors; with ``keep`` also the attention maps [L, B, h, T, T] (pooling weights always)."""
         h = self.drop(F.embedding(tids, h0))
         maps = []
@@ -245,3 +259,18 @@ class AttentionTCN(TokenCrossNetwork):
         per_block += cfg.heads if cfg.qk_norm else 0  # one learned temperature per head
         pool = (1 if cfg.pool_scale else 0) + (n_tokens if cfg.pool_slot_bias else 0)  # temperature, slot prior
         return cfg.layers * per_block + 2 * d + d + d * dim + dim + pool
+
+    @classmethod
+    def forward_macs(cls, n_items: int, n_tokens: int, vocab: int, dim: int, cfg: "MotorEncoderConfig") -> int:
+        """Block 0's q, k, v once per vocabulary entry; per item token the logits and weighted values (``2 T d``),
+        the output projection and the FFN (on the pooled vector instead with ``last_ffn='item'``), q, k, v in
+        later blocks; the pooling and the output projection per item; block 0's logits from the [V, V] table
+        instead when the TCN takes that path (``vocabulary_logits``)."""
+        d, T, f = cfg.token_dim, n_tokens, cfg.ffn_mult * cfg.token_dim
+        ffn_per_token = 2 * d * f * (cfg.layers - (1 if cfg.last_ffn == "item" else 0))
+        per_token = cfg.layers * (2 * T * d + d * d) + ffn_per_token + (cfg.layers - 1) * 3 * d * d + d
+        macs = vocab * 3 * d * d + n_items * (T * per_token + T * d + d * dim)
+        macs += n_items * 2 * d * f if cfg.last_ffn == "item" else 0
+        if cfg.dropout == 0 and vocab * vocab <= PAIR_LOGITS_RATIO * n_items * T * T:
+            macs += vocab * vocab * d - n_items * T * T * d  # block 0's logits from one [V, V] table per head
+        return macs

@@ -53,8 +53,9 @@ class TokenCrossNetwork(nn.Module):
         self.n_tokens, self.dim, self.cfg = int(n_tokens), int(dim), cfg
         self.drop = nn.Dropout(cfg.dropout)  # on the token embeddings (training only)
 
-    def forward(self, h0: torch.Tensor, tids: torch.Tensor, keep: bool = False) -> TCNOutput:
-        """Item vectors of ``tids [B, T]`` from the vocabulary's token states ``h0 [V, token_dim]``."""
+    def forward(self, h0: torch.Tensor, tids: torch.Tensor, keep: bool = False, recurring: bool = False) -> TCNOutput:
+        """Item vectors of ``tids [B, T]`` from the vocabulary's token states ``h0 [V, token_dim]``; ``recurring``
+        says these ids come back at every step (the whole catalogue), so structures built from them may be kept."""
         raise NotImplementedError
 
     def init_weights(self, std: float) -> None:
@@ -70,4 +71,11 @@ class TokenCrossNetwork(nn.Module):
     @classmethod
     def n_parameters_for(cls, n_tokens: int, dim: int, cfg: "MotorEncoderConfig") -> int:
         """Trainable parameters of this variant for T=``n_tokens`` tokens and ``dim``-d outputs, by formula."""
+        raise NotImplementedError
+
+    @classmethod
+    def forward_macs(cls, n_items: int, n_tokens: int, vocab: int, dim: int, cfg: "MotorEncoderConfig") -> int:
+        """Multiply-adds of the matrix products of one forward pass over ``n_items`` items (LayerNorms,
+        softmaxes and GELUs are a few operations per element, small beside them): the arithmetic floor of
+        ``motor.bench.speed``."""
         raise NotImplementedError

@@ -57,7 +57,7 @@ class CrossTCN(TokenCrossNetwork):
         self.ln_f = nn.LayerNorm(width)
         self.out = nn.Linear(width, dim)
 
-    def forward(self, h0: torch.Tensor, tids: torch.Tensor, keep: bool = False) -> TCNOutput:
+    def forward(self, h0: torch.Tensor, tids: torch.Tensor, keep: bool = False, recurring: bool = False) -> TCNOutput:
         """Crossed item vectors (no attention maps, no pooling weights)."""
         x0 = x = self.drop(F.embedding(tids, h0)).flatten(1)
         for layer in self.cross:
@@ -77,3 +77,10 @@ class CrossTCN(TokenCrossNetwork):
         w, r = n_tokens * cfg.token_dim, cross_rank(n_tokens, cfg.token_dim)
         per_layer = w * w + w if r is None else w * r + r * w + w
         return cfg.layers * per_layer + 2 * w + w * dim + dim
+
+    @classmethod
+    def forward_macs(cls, n_items: int, n_tokens: int, vocab: int, dim: int, cfg: "MotorEncoderConfig") -> int:
+        """Each cross layer is a (T d) x (T d) product (or its low-rank form) per item, then the output projection."""
+        width, r = n_tokens * cfg.token_dim, cross_rank(n_tokens, cfg.token_dim)
+        per_layer = width * width if r is None else 2 * width * r
+        return n_items * (cfg.layers * per_layer + width * dim)

@@ -25,7 +25,7 @@ class MeanTCN(TokenCrossNetwork):
         self.ln_f = nn.LayerNorm(cfg.token_dim)
         self.out = nn.Linear(cfg.token_dim, dim)
 
-    def forward(self, h0: torch.Tensor, tids: torch.Tensor, keep: bool = False) -> TCNOutput:
+    def forward(self, h0: torch.Tensor, tids: torch.Tensor, keep: bool = False, recurring: bool = False) -> TCNOutput:
         """Mean-pooled item vectors; with ``keep`` also the (uniform) pooling weights."""
         if not (self.training and self.cfg.dropout > 0):  # one fused gather-and-average
             pooled = F.embedding_bag(tids, h0, mode="mean")
@@ -39,3 +39,8 @@ class MeanTCN(TokenCrossNetwork):
         """LayerNorm (2 d) and the output projection (d x dim + dim)."""
         d = cfg.token_dim
         return 2 * d + d * dim + dim
+
+    @classmethod
+    def forward_macs(cls, n_items: int, n_tokens: int, vocab: int, dim: int, cfg: "MotorEncoderConfig") -> int:
+        """The average (T d per item) and the output projection."""
+        return n_items * (n_tokens * cfg.token_dim + cfg.token_dim * dim)

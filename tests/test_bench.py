@@ -110,6 +110,33 @@ def test_run_log_reuses_only_runs_with_the_same_settings(tmp_path, monkeypatch):
     assert runlog.run_all(runs, log, jobs=1, threads=1, reuse=True, only_logged=True) == rows[:1]
 
 
+def test_run_log_does_not_pass_a_run_with_other_defaults_off_as_this_one(tmp_path, monkeypatch):
+    """The settings string names what differs from the defaults; the logged hash of every setting catches a
+    default that changed since (here the TCN), while rows logged before the hash existed are still reused."""
+    from motor.bench import runlog
+
+    cfg = {"data": {"data": "demo"}, "backbone": "bpr", "items": "motor", "motor": {"tcn": "attention"}}
+    now = runlog.resolved_settings(cfg)
+    assert now and now == runlog.resolved_settings({**cfg, "train": {"threads": 2, "device": "cpu"}})
+    assert now != runlog.resolved_settings({**cfg, "motor": {"tcn": "factored"}})
+    as_id = {**cfg, "items": "id"}  # an ID run does not depend on MOTOR's settings
+    assert runlog.resolved_settings(as_id) == runlog.resolved_settings({**as_id, "motor": {"tcn": "factored"}})
+    assert runlog.resolved_settings({"n": 1}) is None
+    head = {"dataset": "demo", "backbone": "bpr", "items": "motor", "seed": 999, "settings": "{}"}
+    rows = [{**head, "seed": s, "recall@20": 0.3, **extra}
+            for s, extra in ((999, {"resolved": now}), (1000, {"resolved": "0123456789ab"}), (1001, {}))]
+    log = tmp_path / "runs.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    trained = []
+    monkeypatch.setattr(runlog, "train_subprocess", lambda c, threads=None: trained.append(c["train"]["seed"]) or {})
+    monkeypatch.setattr(runlog, "run_row", lambda m: {"recall@20": 0.2})
+    runs = [runlog.Run({**head, "seed": s}, {**cfg, "train": {"seed": s}}) for s in (999, 1000, 1001)]
+    got = runlog.run_all(runs, log, jobs=1, threads=1, reuse=True)
+    assert trained == [1000]  # logged with other settings behind the same string: trained again
+    assert [r.get("reused", False) for r in got] == [True, False, True]
+    assert json.loads(log.read_text().splitlines()[-1])["resolved"] == runlog.resolved_settings(runs[1].config)
+
+
 def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
     import numpy as np
     from PIL import Image

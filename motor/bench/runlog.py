@@ -2,13 +2,18 @@
 
 Each finished run is appended to a JSON-lines log; with ``reuse`` a run is taken from the log
 instead of trained again when its dataset, backbone, items, seed and settings (a JSON string
-that holds everything else that changes results) all match. Rows record the threads and
+that holds everything else that changes results) all match, and, for rows that record it, the
+hash of every setting the run trained with, defaults included (``resolved_settings``): the
+settings string names only what differs from the defaults, so without the hash a changed
+default would pass an old run off as a new one. Rows logged before the hash existed have none
+and are reused on the settings string alone. Rows record the threads and
 parallel jobs they ran with, which change timings only, and the code's git commit (a log resumed
 across sessions can then say which runs came from which code). Used by the backbones and regimes suites.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import time
@@ -39,6 +44,28 @@ def code_commit() -> str:
     return head + ("+" if head and dirty else "")
 
 
+# settings that change where or how fast a run trains, not what it learns
+_NOT_RESULTS = (("train", "threads"), ("train", "device"), ("train", "eval_batch_users"))
+
+
+def resolved_settings(config: dict) -> str | None:
+    """A short hash of every setting ``config`` trains with, the defaults filled in (the sections of the item
+    representation it does not use left out, and threads, device and evaluation batch size, which change timing
+    only); None when ``config`` is not a valid RunConfig (the run then fails on its own)."""
+    from motor.errors import MotorError
+    from motor.experiment import RunConfig
+
+    try:
+        full = RunConfig.from_dict(config).to_dict()
+    except (MotorError, TypeError, ValueError):
+        return None
+    for section in (("motor", "tokenizer") if full.get("items") != "motor" else ("id_encoder",)):
+        full.pop(section, None)
+    for section, name in _NOT_RESULTS:
+        full.get(section, {}).pop(name, None)
+    return hashlib.sha1(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def key(row: dict) -> tuple:
     return row["dataset"], row["backbone"], row["items"], row["seed"], row.get("settings")
 
@@ -66,14 +93,16 @@ def run_all(runs: list[Run], log: Path, jobs: int, threads: int, reuse: bool, on
     commit = code_commit()
 
     def one(run: Run) -> dict | None:
-        if key(run.head) in done:
-            return {**done[key(run.head)], **run.head, "reused": True}
+        resolved = resolved_settings(run.config)
+        logged = done.get(key(run.head))
+        if logged is not None and logged.get("resolved", resolved) == resolved:
+            return {**logged, **run.head, "reused": True}
         if only_logged:
             return None
         t = time.perf_counter()
         m = train_subprocess(run.config, threads=threads)
         row = {**run.head, **run_row(m), "threads": threads, "jobs": jobs, "wall_s": round(time.perf_counter() - t, 1),
-               "commit": commit}
+               "commit": commit, **({"resolved": resolved} if resolved else {})}
         if append and "error" not in row:
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("a") as f:

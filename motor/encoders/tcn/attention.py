@@ -25,6 +25,11 @@ def _divisors(n: int) -> list[int]:
 PAIR_LOGITS_RATIO = 4.0
 
 
+def uses_pair_table(V: int, B: int, T: int) -> bool:
+    """Whether block 0's logits come from the [V, V] table (``vocabulary_logits``) for B items of T tokens."""
+    return V * V <= PAIR_LOGITS_RATIO * B * T * T
+
+
 class _GatherColumns(torch.autograd.Function):
     """``table[:, idx]`` for a 2-D table; the backward sums the gradient per column with one ``bincount``
     (autograd's scatter of single numbers, one index at a time, was the slow part of this gather)."""
@@ -56,7 +61,7 @@ def vocabulary_logits(q: torch.Tensor, k: torch.Tensor, tids: torch.Tensor) -> t
     """
     h, V, _ = q.shape
     B, T = tids.shape
-    if V * V > PAIR_LOGITS_RATIO * B * T * T:
+    if not uses_pair_table(V, B, T):
         flat = tids.reshape(-1)
         qi, ki = (t.index_select(1, flat).unflatten(1, (B, T)) for t in (q, k))  # [h, B, T, hd]
         return ki @ qi.transpose(-2, -1)
@@ -74,7 +79,7 @@ def vocabulary_attention_inputs(table: torch.Tensor, tids: torch.Tensor) -> tupl
     _, _, V, _ = table.shape
     B, T = tids.shape
     flat = tids.reshape(-1)
-    if V * V > PAIR_LOGITS_RATIO * B * T * T:
+    if not uses_pair_table(V, B, T):
         return table.index_select(2, flat), None
     q, k, v = table.unbind(0)
     return v.index_select(1, flat), vocabulary_logits(q, k, tids)
@@ -271,6 +276,6 @@ class AttentionTCN(TokenCrossNetwork):
         per_token = cfg.layers * (2 * T * d + d * d) + ffn_per_token + (cfg.layers - 1) * 3 * d * d + d
         macs = vocab * 3 * d * d + n_items * (T * per_token + T * d + d * dim)
         macs += n_items * 2 * d * f if cfg.last_ffn == "item" else 0
-        if cfg.dropout == 0 and vocab * vocab <= PAIR_LOGITS_RATIO * n_items * T * T:
+        if cfg.dropout == 0 and uses_pair_table(vocab, n_items, T):
             macs += vocab * vocab * d - n_items * T * T * d  # block 0's logits from one [V, V] table per head
         return macs

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from motor.encoders.tcn.attention import PAIR_LOGITS_RATIO, AttentionTCN, vocabulary_logits
+from motor.encoders.tcn.attention import AttentionTCN, uses_pair_table, vocabulary_logits
 from motor.encoders.tcn.base import TCNOutput
 from motor.errors import MotorError
 
@@ -178,6 +178,6 @@ class FactoredAttentionTCN(AttentionTCN):
         per item the keys' shares (``heads T^2``), the two weighted sums of table rows (``2 T d``), the output
         projection, the FFN and the final projection, all on one vector."""
         d, T, f = cfg.token_dim, n_tokens, cfg.ffn_mult * cfg.token_dim
-        logits = vocab * vocab * d if vocab * vocab <= PAIR_LOGITS_RATIO * n_items * T * T else n_items * T * T * d
+        logits = vocab * vocab * d if uses_pair_table(vocab, n_items, T) else n_items * T * T * d
         per_item = cfg.heads * T * T + 2 * T * d + d * d + 2 * d * f + d * dim
         return vocab * (3 * d * d + d) + logits + n_items * per_item

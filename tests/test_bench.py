@@ -112,7 +112,7 @@ def test_run_log_reuses_only_runs_with_the_same_settings(tmp_path, monkeypatch):
 
 def test_run_log_does_not_pass_a_run_with_other_defaults_off_as_this_one(tmp_path, monkeypatch):
     """The settings string names what differs from the defaults; the logged hash of every setting catches a
-    default that changed since (here the TCN), while rows logged before the hash existed are still reused."""
+    default that changed since (here the TCN), and a row without a hash is not reused."""
     from motor.bench import runlog
 
     cfg = {"data": {"data": "demo"}, "backbone": "bpr", "items": "motor", "motor": {"tcn": "attention"}}
@@ -132,9 +132,31 @@ def test_run_log_does_not_pass_a_run_with_other_defaults_off_as_this_one(tmp_pat
     monkeypatch.setattr(runlog, "run_row", lambda m: {"recall@20": 0.2})
     runs = [runlog.Run({**head, "seed": s}, {**cfg, "train": {"seed": s}}) for s in (999, 1000, 1001)]
     got = runlog.run_all(runs, log, jobs=1, threads=1, reuse=True)
-    assert trained == [1000]  # logged with other settings behind the same string: trained again
-    assert [r.get("reused", False) for r in got] == [True, False, True]
-    assert json.loads(log.read_text().splitlines()[-1])["resolved"] == runlog.resolved_settings(runs[1].config)
+    assert trained == [1000, 1001]  # other settings behind the same string, or no hash: trained again
+    assert [r.get("reused", False) for r in got] == [True, False, False]
+    logged = [json.loads(line)["resolved"] for line in log.read_text().splitlines()[-2:]]
+    assert logged == [runlog.resolved_settings(r.config) for r in runs[1:]]
+
+
+def test_stamp_gives_old_rows_the_hash_of_their_settings_and_every_committed_row_has_one(tmp_path):
+    """``stamp`` adds the hash a suite's run of the row would have (and keeps existing hashes and failures as they
+    are); the committed logs are stamped, so none of their rows can pass for a run with other defaults."""
+    from motor.bench import runlog
+    from motor.bench.backbones import logged_config, make_run
+
+    settings = {"train": {"epochs": 3}, "motor": {}, "cold_items": 0.1, "train_fraction": 0.5}
+    run = make_run("demo", "lightgcn", "motor", 999, settings, {"cold_items": 0.1, "train_fraction": 0.5})
+    assert logged_config(run.head) == run.config
+    rows = [run.head, {**run.head, "seed": 1000, "resolved": "kept"}, {**run.head, "seed": 1001, "error": "x"}]
+    log = tmp_path / "runs.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert runlog.stamp(log, logged_config) == 1
+    got = [json.loads(line) for line in log.read_text().splitlines()]
+    assert got[0]["resolved"] == runlog.resolved_settings(run.config) and got[1]["resolved"] == "kept"
+    assert "resolved" not in got[2] and runlog.stamp(log, logged_config) == 0
+    for name in ("backbones_runs.jsonl", "regimes_runs.jsonl", "personalisation_runs.jsonl"):
+        lines = (ROOT / "benchmarks" / name).read_text().splitlines()
+        assert lines and all("resolved" in json.loads(line) for line in lines if line.strip()), name
 
 
 def test_regimes_aggregate_gap_targets_and_plot(tmp_path):

@@ -65,6 +65,15 @@ def make_run(data: str, name: str, items: str, seed: int, settings: dict, split:
     return Run(head, cfg)
 
 
+def logged_config(row: dict) -> dict:
+    """The RunConfig dict ``make_run`` gives for a run-log row (its settings string and split), for
+    ``runlog.stamp``: the backbone, regimes and personalisation suites all build their runs this way."""
+    settings = json.loads(row["settings"])
+    fraction = settings.get("train_fraction", 1.0)
+    split = {"cold_items": settings["cold_items"], **({"train_fraction": fraction} if fraction != 1.0 else {})}
+    return make_run(row["dataset"], row["backbone"], row["items"], row["seed"], settings, split).config
+
+
 def cell_settings(opts: BackbonesOptions, name: str, items: str) -> dict:
     """A cell's logged identity: the training settings, MOTOR's defaults, the cold hold-out and the settings
     tuned on ``opts.tune_on``'s validation split (when ``opts.tuned_dir`` holds them)."""

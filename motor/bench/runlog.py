@@ -5,8 +5,9 @@ instead of trained again when its dataset, backbone, items, seed and settings (a
 that holds everything else that changes results) all match, and, for rows that record it, the
 hash of every setting the run trained with, defaults included (``resolved_settings``): the
 settings string names only what differs from the defaults, so without the hash a changed
-default would pass an old run off as a new one. Rows logged before the hash existed have none
-and are reused on the settings string alone. Rows record the threads and
+default would pass an old run off as a new one. A row without the hash is not reused:
+``stamp`` gives the rows logged before it existed the hash of their settings under the defaults
+of the day it ran (2026-12-06; what their reuse had assumed all along). Rows record the threads and
 parallel jobs they ran with, which change timings only, and the code's git commit (a log resumed
 across sessions can then say which runs came from which code). Used by the backbones and regimes suites.
 """
@@ -17,6 +18,7 @@ import hashlib
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +68,25 @@ def resolved_settings(config: dict) -> str | None:
     return hashlib.sha1(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def stamp(log: Path, config_of: Callable[[dict], dict]) -> int:
+    """Give every row of ``log`` that has no ``resolved`` hash the hash of ``config_of(row)`` (the RunConfig
+    dict the suite would train for that row, under the defaults of the code at hand); returns how many rows
+    were stamped. A row whose hash would be None (settings no longer valid) is left as it is."""
+    lines = log.read_text().splitlines()
+    out, stamped = [], 0
+    for line in lines:
+        row = json.loads(line) if line.strip() else None
+        if row is not None and "resolved" not in row and "error" not in row:
+            resolved = resolved_settings(config_of(row))
+            if resolved is not None:
+                row, stamped = {**row, "resolved": resolved}, stamped + 1
+                line = json.dumps(row)
+        out.append(line)
+    if stamped:
+        log.write_text("".join(line + "\n" for line in out))
+    return stamped
+
+
 def key(row: dict) -> tuple:
     return row["dataset"], row["backbone"], row["items"], row["seed"], row.get("settings")
 
@@ -95,7 +116,7 @@ def run_all(runs: list[Run], log: Path, jobs: int, threads: int, reuse: bool, on
     def one(run: Run) -> dict | None:
         resolved = resolved_settings(run.config)
         logged = done.get(key(run.head))
-        if logged is not None and logged.get("resolved", resolved) == resolved:
+        if logged is not None and logged.get("resolved") == resolved:
             return {**logged, **run.head, "reused": True}
         if only_logged:
             return None

@@ -31,8 +31,10 @@ def uses_pair_table(V: int, B: int, T: int) -> bool:
 
 
 class _GatherColumns(torch.autograd.Function):
-    """``table[:, idx]`` for a 2-D table; the backward sums the gradient per column with one ``bincount``
-    (autograd's scatter of single numbers, one index at a time, was the slow part of this gather)."""
+    """``table[:, idx]`` for a 2-D table; the backward sums the gradient per column with one ``index_add_``
+    along the columns (autograd's scatter of single numbers, one index at a time, was the slow part of this
+    gather; a float ``bincount`` over flat indices, which sums in float64, took 1.8x as long: 2.0-3.1 ms
+    against 1.1-1.8 ms for the [2, 512^2] table of 1682 items, interleaved, one thread)."""
 
     @staticmethod
     def forward(ctx, table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -44,9 +46,7 @@ class _GatherColumns(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (idx,) = ctx.saved_tensors
         rows, n = grad.shape[0], ctx.columns
-        flat = (torch.arange(rows, device=idx.device).unsqueeze(1) * n + idx).reshape(-1)
-        summed = torch.bincount(flat, weights=grad.reshape(-1), minlength=rows * n)
-        return summed.view(rows, n).to(grad.dtype), None
+        return grad.new_zeros(rows, n).index_add_(1, idx, grad), None
 
 
 def vocabulary_logits(q: torch.Tensor, k: torch.Tensor, tids: torch.Tensor) -> torch.Tensor:

@@ -374,3 +374,28 @@ def test_report_cells_give_the_sample_spread_over_seeds():
 
     assert fmt([0.30, 0.32]) == "0.3100 ± 0.0141"  # n - 1, as the app's error bars (not 0.0100)
     assert fmt([0.3]) == "0.3000" and fmt([None, float("nan")]) == "-"
+
+
+def test_regimes_reads_motor_cells_from_their_own_tuning_folder(tmp_path, monkeypatch):
+    """``--motor-tuned-dir``: the MOTOR cells take their settings from another search (e.g. the factored TCN's) while
+    the ID cells keep theirs; each run's config and logged identity carry the settings it trains with."""
+    from motor.bench import regimes
+    from motor.errors import MotorError
+
+    for root, items, lr in ((tmp_path / "a", "id", 0.004), (tmp_path / "a", "motor", 0.001),
+                            (tmp_path / "b", "motor", 0.02)):
+        cell = root / f"ml100k-lightgcn-{items}-f0.1"
+        cell.mkdir(parents=True)
+        cell.joinpath("best_config.json").write_text(json.dumps(
+            {"train": {"lr": lr}, **({"motor": {"tcn": "factored"}} if root.name == "b" else {})}))
+    seen = []
+    monkeypatch.setattr(regimes, "run_all", lambda runs, *a, **k: seen.extend(runs) or [])
+    opts = regimes.RegimesOptions(datasets=["ml100k"], fractions=[0.1], longtail=[], backbones=["lightgcn"], seeds=1,
+                                  from_log=True, tuned_dir=str(tmp_path / "a"), motor_tuned_dir=str(tmp_path / "b"))
+    assert opts.tuned_root("id") == str(tmp_path / "a") and opts.tuned_root("motor") == str(tmp_path / "b")
+    with pytest.raises(MotorError):  # nothing logged: the suite says so after building its runs
+        regimes.run(opts)
+    by_items = {r.head["items"]: r for r in seen}
+    assert by_items["id"].config["train"]["lr"] == 0.004
+    assert by_items["motor"].config["train"]["lr"] == 0.02 and by_items["motor"].config["motor"]["tcn"] == "factored"
+    assert '"tcn": "factored"' in by_items["motor"].head["settings"]

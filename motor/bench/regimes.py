@@ -59,6 +59,13 @@ class RegimesOptions(TrainingSuiteOptions):
                                              "DATASET-BACKBONE-ITEMS-fF folder each)")
     tune_confirm_top: int = doc(0, "tuning: train the N best trials again on 2 more seeds and choose by the mean "
                                    "(`motor tune --confirm-top`); 0 = the search's one seed decides", low=0)
+    motor_tuned_dir: str | None = doc(None, "folder of the MOTOR cells' tuning when it is another search than the ID "
+                                            "cells' (for example benchmarks/tuned_factored: MOTOR with "
+                                            "motor.tcn='factored', tuned with the same budget); default --tuned-dir")
+
+    def tuned_root(self, items: str) -> str | None:
+        """Where the tuned settings of ``items``' cells live (and where --tune-budget writes them)."""
+        return self.motor_tuned_dir if items == "motor" and self.motor_tuned_dir else self.tuned_dir
 
     def __post_init__(self):
         if self.quick:
@@ -120,17 +127,19 @@ def run(opts: RegimesOptions) -> Section:
                 cells = [(d, f) for d, f in cells if d != data]
 
     if opts.tune_budget and not opts.from_log:
-        todo = [TuneCell(d, b, i, f, opts.cold_items) for d, f in cells
-                if any(abs(f - t) < 1e-12 for t in opts.tune_fractions) for b in names for i in opts.items]
-        notes += tune_missing(todo, opts.tuned_dir, opts.tune_budget, train, threads, opts.jobs,
-                              opts.tune_confirm_top)
+        for items in opts.items:
+            todo = [TuneCell(d, b, items, f, opts.cold_items) for d, f in cells
+                    if any(abs(f - t) < 1e-12 for t in opts.tune_fractions) for b in names]
+            notes += tune_missing(todo, opts.tuned_root(items), opts.tune_budget, train, threads, opts.jobs,
+                                  opts.tune_confirm_top)
 
     runs = []
     for seed in range(opts.seeds):  # seed-major, as in the backbone suite
         for data, fraction in cells:
             for name in names:
                 for items in opts.items:
-                    tuned = tuned_settings(opts.tuned_dir, TuneCell(data, name, items, fraction, opts.cold_items))
+                    tuned = tuned_settings(opts.tuned_root(items), TuneCell(data, name, items, fraction,
+                                                                            opts.cold_items))
                     settings = {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items,
                                 "train_fraction": fraction, **({"tuned": tuned} if tuned else {})}
                     split = {"cold_items": opts.cold_items, **({"train_fraction": fraction} if fraction != 1.0 else {})}
@@ -280,7 +289,8 @@ def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], fig
     lines = [title, "",
              f"Training {json.dumps(train_settings(opts.quick))}, MOTOR defaults, cold-item hold-out "
              f"{opts.cold_items:.0%}; {tuned} of {len(cells)} cells with settings tuned on validation "
-             f"(`python -m motor tune`), the rest untuned defaults. Test Recall@20 and NDCG@20, mean ± sample std "
+             f"(`python -m motor tune`{'; MOTOR tuned in ' + opts.motor_tuned_dir if opts.motor_tuned_dir else ''}"
+             f"), the rest untuned defaults. Test Recall@20 and NDCG@20, mean ± sample std "
              f"over the seeds column; popularity buckets as metrics.json `by_popularity` defines them ({cold}). "
              f"{reused} runs reused from the run log. Runs by device: "
              f"{', '.join(f'{d} {n}' for d, n in sorted(devices.items()))} (a seed's figures differ between "

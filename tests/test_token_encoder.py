@@ -263,6 +263,10 @@ def test_factored_tcn_computes_its_definition_and_its_plan_changes_nothing():
     assert enc.tcn._plans[0].matches(other) and not enc.tcn._plans[0].matches(enc.token_ids)
     torch.testing.assert_close(enc.encode(None), want, rtol=1e-4, atol=1e-5)  # the encoder passes recurring
     assert enc.tcn._plans[0].matches(enc.token_ids)
+    edited = other.clone()
+    enc.tcn(enc._token_states(), edited, recurring=True)
+    edited[0, 0] = (edited[0, 0] + 1) % enc.vocab_size  # the same tensor changed in place: no longer matches
+    assert not enc.tcn._plans[0].matches(edited)
 
 
 @pytest.mark.parametrize("tcn", ["attention", "factored"])

@@ -55,6 +55,7 @@ class RowPlan:
         R, T = ids.shape
         flat = ids.reshape(-1).long()
         self.ids, self.n, self.shape = ids.clone(), int(n), (R, T)
+        self.source = (ids, ids._version)  # the tensor it was built from, unchanged since: no comparison needed
         self.crow = torch.arange(0, R * T + 1, T, device=ids.device)
         self.col = flat
         self.perm = torch.argsort(flat, stable=True)
@@ -63,13 +64,23 @@ class RowPlan:
         self.col_t = self.perm // T
 
     def matches(self, ids: torch.Tensor) -> bool:
-        """Whether ``ids`` are the ids this plan was built for (same device, shape and values)."""
+        """Whether ``ids`` are the ids this plan was built for (same device, shape and values); the very tensor it
+        was built from, not modified in place since, is recognised without comparing its values."""
+        if ids is self.source[0] and ids._version == self.source[1]:
+            return True
         return (ids.device == self.ids.device and ids.shape == self.ids.shape and bool(torch.equal(ids, self.ids)))
 
     def incidence(self, values: torch.Tensor) -> torch.Tensor:
         """The [R, n] sparse matrix with ``values [R, T]`` where bag r reads row ids[r, t]."""
         return torch.sparse_csr_tensor(self.crow, self.col, values.reshape(-1), (self.shape[0], self.n),
                                        check_invariants=False)
+
+    def pattern(self, dtype: torch.dtype) -> torch.Tensor:
+        """``incidence`` with every value 1 (where the weights' gradient is sampled), built once per dtype."""
+        cache = self.__dict__.setdefault("_patterns", {})
+        if dtype not in cache:
+            cache[dtype] = self.incidence(torch.ones(self.shape, dtype=dtype, device=self.ids.device))
+        return cache[dtype]
 
     def transposed(self, values: torch.Tensor) -> torch.Tensor:
         """The transpose of ``incidence(values)``, [n, R]."""
@@ -99,7 +110,7 @@ class _PlannedRows(torch.autograd.Function):
             if ctx.needs_input_grad[0]:
                 grad_table = plan.transposed(weights.to(grad.dtype)) @ grad
             if ctx.needs_input_grad[1]:
-                pattern = plan.incidence(torch.ones_like(weights, dtype=grad.dtype))
+                pattern = plan.pattern(grad.dtype)
                 sampled = torch.sparse.sampled_addmm(pattern, grad.contiguous(), table.t().to(grad.dtype), beta=0.0)
                 grad_weights = sampled.values().view(plan.shape).to(weights.dtype)
         return grad_table, grad_weights, None
@@ -153,7 +164,8 @@ class FactoredAttentionTCN(AttentionTCN):
         V = v_table.shape[1]
         own_plan, head_plan = self.row_plans(tids, heads, V) if recurring and tids.device.type == "cpu" else (None, None)
         # every head in one call: head j's ids are offset by j * V in the stacked [h * V, hd] table
-        z = weighted_rows(v_table.reshape(heads * V, -1), head_ids(tids, heads, V), c.reshape(heads * B, T), head_plan)
+        stacked_ids = head_plan.ids if head_plan is not None else head_ids(tids, heads, V)
+        z = weighted_rows(v_table.reshape(heads * V, -1), stacked_ids, c.reshape(heads * B, T), head_plan)
         y = z.view(heads, B, -1).transpose(0, 1).reshape(B, d)
         if self.training and self.cfg.dropout > 0:  # token dropout is per (item, token): gather explicitly
             own = (self.drop(F.embedding(tids, h0)) * alpha.unsqueeze(-1)).sum(1)

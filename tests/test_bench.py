@@ -294,6 +294,24 @@ def test_tune_missing_cells_once_then_reuse_and_report_popularity(tmp_path, monk
     assert f"| {data} | 0.5 | {ref['recall@20']:.4f} |" in table and "| 1 / 0 |" in table
 
 
+def test_tuning_can_start_motor_cells_from_another_configuration(tmp_path, monkeypatch):
+    """``--motor-tune-start FILE``: the search starts from that RunConfig (here another TCN), and the chosen settings
+    name it, so the runs trained from them use it whatever the documented defaults are."""
+    from motor.bench.tuning import TuneCell, tune_missing
+    from tests.conftest import write_simple
+
+    monkeypatch.setenv("MOTOR_CACHE_DIR", str(tmp_path / "cache"))
+    data = str(write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10))
+    start = tmp_path / "factored.json"
+    start.write_text(json.dumps({"motor": {"tcn": "factored"}}))
+    cell = TuneCell(data, "bpr", "motor", 1.0)
+    assert tune_missing([cell], str(tmp_path / "tuned"), 1, {"epochs": 1, "patience": 1}, threads=1,
+                        start=str(start)) == []
+    chosen = json.loads((cell.folder(tmp_path / "tuned") / "best_config.json").read_text())
+    assert chosen["motor"]["tcn"] == "factored"
+    assert json.loads((ROOT / "benchmarks" / "factored.json").read_text()) == {"motor": {"tcn": "factored"}}
+
+
 def test_scale_paper_estimate_is_linear_in_items_from_the_two_largest_sizes():
     from motor.bench.scale import paper_estimate
 

@@ -62,6 +62,9 @@ class RegimesOptions(TrainingSuiteOptions):
     motor_tuned_dir: str | None = doc(None, "folder of the MOTOR cells' tuning when it is another search than the ID "
                                             "cells' (for example benchmarks/tuned_factored: MOTOR with "
                                             "motor.tcn='factored', tuned with the same budget); default --tuned-dir")
+    motor_tune_start: str | None = doc(None, "a RunConfig JSON file the MOTOR cells' searches start from (for example "
+                                             "benchmarks/factored.json, {\"motor\": {\"tcn\": \"factored\"}}); "
+                                             "default: the documented defaults")
 
     def tuned_root(self, items: str) -> str | None:
         """Where the tuned settings of ``items``' cells live (and where --tune-budget writes them)."""
@@ -131,7 +134,7 @@ def run(opts: RegimesOptions) -> Section:
             todo = [TuneCell(d, b, items, f, opts.cold_items) for d, f in cells
                     if any(abs(f - t) < 1e-12 for t in opts.tune_fractions) for b in names]
             notes += tune_missing(todo, opts.tuned_root(items), opts.tune_budget, train, threads, opts.jobs,
-                                  opts.tune_confirm_top)
+                                  opts.tune_confirm_top, opts.motor_tune_start if items == "motor" else None)
 
     runs = []
     for seed in range(opts.seeds):  # seed-major, as in the backbone suite

@@ -39,9 +39,11 @@ class TuneCell:
 
 
 def tune_missing(cells: list[TuneCell], root: str, budget: int, train: dict, threads: int, jobs: int = 1,
-                 confirm_top: int = 0) -> list[str]:
+                 confirm_top: int = 0, start: str | None = None) -> list[str]:
     """Run the tuner for every cell without a ``best_config.json`` under ``root``, ``jobs`` at a time;
-    ``train`` gives each trial's epochs and patience. Returns a note per failed tuning."""
+    ``train`` gives each trial's epochs and patience; ``start``: a RunConfig JSON file every search starts
+    from (``motor tune --config``; e.g. another TCN), else the documented defaults. Returns a note per
+    failed tuning."""
     todo = [c for c in cells if not (c.folder(root) / "best_config.json").exists()]
 
     def one(cell: TuneCell) -> str:
@@ -50,7 +52,7 @@ def tune_missing(cells: list[TuneCell], root: str, budget: int, train: dict, thr
                "--items", cell.items, "--budget", str(budget), "--train-fraction", str(cell.fraction),
                "--cold-items", str(cell.cold_items), "--seed", "0", "--epochs", str(train["epochs"]),
                "--patience", str(train["patience"]), "--threads", str(threads), "--confirm-top", str(confirm_top),
-               "--out", str(out)]
+               "--out", str(out), *(["--config", str(start)] if start else [])]
         # one stream (stderr merged: a full stderr pipe would block the child), each trial shown as it ends
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=child_env(threads), cwd=ROOT)

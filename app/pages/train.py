@@ -79,7 +79,8 @@ def settings_form(ds, s: dict) -> None:
         c = st.columns(4)
         ui.bound(c[0].selectbox, s, "motor.tcn", "Variant", options=list(TCN_VARIANTS), disabled=not motor_on,
                  help="attention: self-attention among an item's tokens + attention pooling; factored: one "
-                      "attention block pooled before any per-token work (depth 1; about twice as fast on CPU); "
+                      "attention block pooled before any per-token work (depth 1; about twice as fast on CPU, "
+                      "pools mostly on one token, behind attention on sparse data in the benchmarks); "
                       "cross: DCN-v2 cross layers; mean: no crossing (ablation)")
         ui.bound(c[1].number_input, s, "motor.layers", "Depth (layers)", min_value=1, max_value=6, step=1,
                  disabled=not motor_on)

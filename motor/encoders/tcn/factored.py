@@ -62,6 +62,7 @@ class RowPlan:
         self.crow_t = torch.zeros(n + 1, dtype=torch.long, device=ids.device)
         self.crow_t[1:] = torch.bincount(flat, minlength=n).cumsum(0)
         self.col_t = self.perm // T
+        self._patterns: dict[torch.dtype, torch.Tensor] = {}
 
     def matches(self, ids: torch.Tensor) -> bool:
         """Whether ``ids`` are the ids this plan was built for (same device, shape and values); the very tensor it
@@ -77,10 +78,9 @@ class RowPlan:
 
     def pattern(self, dtype: torch.dtype) -> torch.Tensor:
         """``incidence`` with every value 1 (where the weights' gradient is sampled), built once per dtype."""
-        cache = self.__dict__.setdefault("_patterns", {})
-        if dtype not in cache:
-            cache[dtype] = self.incidence(torch.ones(self.shape, dtype=dtype, device=self.ids.device))
-        return cache[dtype]
+        if dtype not in self._patterns:
+            self._patterns[dtype] = self.incidence(torch.ones(self.shape, dtype=dtype, device=self.ids.device))
+        return self._patterns[dtype]
 
     def transposed(self, values: torch.Tensor) -> torch.Tensor:
         """The transpose of ``incidence(values)``, [n, R]."""

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
 
     opts = BackbonesOptions(datasets=args.datasets.split(","), backbones=args.backbones.split(","), seeds=args.seeds,
                             jobs=args.jobs)
-    runs = [make_run(data, name, items, 999 + seed, cell_settings(opts, name, items), {"cold_items": opts.cold_items})
+    runs = [make_run(data, name, items, 999 + seed, cell_settings(opts, name, items))
             for data in opts.datasets for seed in range(opts.seeds) for name in backbone_names(opts.backbones)
             for items in opts.items]
     threads = args.threads or max(1, cores() // args.jobs)

@@ -21,7 +21,7 @@ from motor.bench.harness import train_subprocess
 
 def run_width(name: str, width: int) -> dict:
     opts = BackbonesOptions(datasets=["demo"], backbones=[name], seeds=1)
-    run = make_run("demo", name, "motor", 999, cell_settings(opts, name, "motor"), {"cold_items": opts.cold_items})
+    run = make_run("demo", name, "motor", 999, cell_settings(opts, name, "motor"))
     run.config.setdefault("motor", {})["token_dim"] = width  # after the tuned settings, which name a width too
     m = train_subprocess(run.config, threads=1)
     if "error" in m:

@@ -145,7 +145,8 @@ def test_stamp_gives_old_rows_the_hash_of_their_settings_and_every_committed_row
     from motor.bench.backbones import logged_config, make_run
 
     settings = {"train": {"epochs": 3}, "motor": {}, "cold_items": 0.1, "train_fraction": 0.5}
-    run = make_run("demo", "lightgcn", "motor", 999, settings, {"cold_items": 0.1, "train_fraction": 0.5})
+    run = make_run("demo", "lightgcn", "motor", 999, settings)
+    assert run.config["split"] == {"cold_items": 0.1, "train_fraction": 0.5}
     assert logged_config(run.head) == run.config
     rows = [run.head, {**run.head, "seed": 1000, "resolved": "kept"}, {**run.head, "seed": 1001, "error": "x"}]
     log = tmp_path / "runs.jsonl"

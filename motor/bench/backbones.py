@@ -48,13 +48,21 @@ def train_settings(quick: bool) -> dict:
     return {**BENCH_TRAIN, **(QUICK_TRAIN if quick else {})}
 
 
-def make_run(data: str, name: str, items: str, seed: int, settings: dict, split: dict | None = None,
-             device: str | None = None, **columns) -> Run:
-    """One run of the table: ``settings`` ({"train", "motor", "tuned", ...}) is logged as its identity;
-    ``device`` (train.device) is not part of it: where a run trains changes its figures only by rounding."""
+def run_split(settings: dict) -> dict:
+    """The split section a run's ``settings`` imply: its cold-item hold-out and, below 1, its training fraction."""
+    fraction = settings.get("train_fraction", 1.0)
+    return {**({"cold_items": settings["cold_items"]} if "cold_items" in settings else {}),
+            **({"train_fraction": fraction} if fraction != 1.0 else {})}
+
+
+def make_run(data: str, name: str, items: str, seed: int, settings: dict, device: str | None = None,
+             **columns) -> Run:
+    """One run of the table: ``settings`` ({"train", "motor", "tuned", "cold_items", "train_fraction", ...}) is
+    logged as its identity, and the split follows from it (``run_split``); ``device`` (train.device) is not part
+    of it: where a run trains changes its figures only by rounding."""
     head = {"dataset": data, "backbone": name, "items": items, **columns, "seed": seed,
             "settings": json.dumps(settings, sort_keys=True)}
-    cfg = {"data": {"data": data}, "backbone": name, "items": items, "split": dict(split or {}),
+    cfg = {"data": {"data": data}, "backbone": name, "items": items, "split": run_split(settings),
            "train": {**settings["train"], "seed": seed}}
     if items == "motor":
         cfg.update(json.loads(json.dumps(settings.get("motor") or {})))
@@ -66,12 +74,9 @@ def make_run(data: str, name: str, items: str, seed: int, settings: dict, split:
 
 
 def logged_config(row: dict) -> dict:
-    """The RunConfig dict ``make_run`` gives for a run-log row (its settings string and split), for
-    ``runlog.stamp``: the backbone, regimes and personalisation suites all build their runs this way."""
-    settings = json.loads(row["settings"])
-    fraction = settings.get("train_fraction", 1.0)
-    split = {"cold_items": settings["cold_items"], **({"train_fraction": fraction} if fraction != 1.0 else {})}
-    return make_run(row["dataset"], row["backbone"], row["items"], row["seed"], settings, split).config
+    """The RunConfig dict ``make_run`` gives for a run-log row, for ``runlog.stamp``: the backbone, regimes and
+    personalisation suites all build their runs this way."""
+    return make_run(row["dataset"], row["backbone"], row["items"], row["seed"], json.loads(row["settings"])).config
 
 
 def cell_settings(opts: BackbonesOptions, name: str, items: str) -> dict:
@@ -95,8 +100,7 @@ def run(opts: BackbonesOptions) -> Section:
 
     # Seed-major order: every backbone gets its first seed before any gets its second, so a
     # benchmark stopped early (and reported with --from-log) is complete for fewer seeds.
-    runs = [make_run(data, name, items, 999 + seed, cell_settings(opts, name, items), {"cold_items": opts.cold_items},
-                     device=opts.device)
+    runs = [make_run(data, name, items, 999 + seed, cell_settings(opts, name, items), device=opts.device)
             for data in opts.datasets for seed in range(opts.seeds) for name in names for items in opts.items]
     log = OUT / ("backbones_quick_runs.jsonl" if opts.quick else "backbones_runs.jsonl")
     rows = run_all(runs, log, opts.jobs, threads, reuse=opts.resume or opts.from_log, only_logged=opts.from_log,

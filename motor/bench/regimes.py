@@ -145,8 +145,7 @@ def run(opts: RegimesOptions) -> Section:
                                                                             opts.cold_items))
                     settings = {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items,
                                 "train_fraction": fraction, **({"tuned": tuned} if tuned else {})}
-                    split = {"cold_items": opts.cold_items, **({"train_fraction": fraction} if fraction != 1.0 else {})}
-                    runs.append(make_run(data, name, items, 999 + seed, settings, split, device=opts.device,
+                    runs.append(make_run(data, name, items, 999 + seed, settings, device=opts.device,
                                          train_fraction=fraction))
     log = OUT / ("regimes_quick_runs.jsonl" if opts.quick else "regimes_runs.jsonl")
     rows = run_all(runs, log, opts.jobs, threads, reuse=opts.resume or opts.from_log, only_logged=opts.from_log,

@@ -155,9 +155,38 @@ def test_stamp_gives_old_rows_the_hash_of_their_settings_and_every_committed_row
     got = [json.loads(line) for line in log.read_text().splitlines()]
     assert got[0]["resolved"] == runlog.resolved_settings(run.config) and got[1]["resolved"] == "kept"
     assert "resolved" not in got[2] and runlog.stamp(log, logged_config) == 0
-    for name in ("backbones_runs.jsonl", "regimes_runs.jsonl", "personalisation_runs.jsonl"):
-        lines = (ROOT / "benchmarks" / name).read_text().splitlines()
-        assert lines and all("resolved" in json.loads(line) for line in lines if line.strip()), name
+    logs = sorted(p for p in (ROOT / "benchmarks").glob("*_runs.jsonl") if p.name != "speed_runs.jsonl")
+    assert {"backbones_runs.jsonl", "regimes_runs.jsonl", "personalisation_runs.jsonl"} <= {p.name for p in logs}
+    for log in logs:
+        lines = log.read_text().splitlines()
+        assert lines and all("resolved" in json.loads(line) for line in lines if line.strip()), log.name
+
+
+def test_cold_ablation_turns_off_only_the_item_dropout_and_counts_the_warm_target():
+    """benchmarks/cold_ablation.py: the second half of each pair differs from the backbone table's cell by
+    ``model.cold_dropout = 0`` alone (the cell's tuned settings kept), only backbones with the setting are
+    run, and a warm drop of more than 2% fails the target."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cold_ablation", ROOT / "benchmarks" / "cold_ablation.py")
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    assert ablation.with_cold_path(["bpr", "lightgcn", "mmgcn", "vbpr", "freedom"]) == ["lightgcn", "freedom"]
+    cell = {"train": {"epochs": 3}, "cold_items": 0.1, "tuned": {"model": {"reg_weight": 0.01}, "train": {"lr": 0.002}}}
+    off = ablation.without_dropout(cell)
+    assert off["tuned"] == {"model": {"reg_weight": 0.01, "cold_dropout": 0.0}, "train": {"lr": 0.002}}
+    assert "cold_dropout" not in cell["tuned"]["model"]  # the table's own cell is left as it was
+
+    def row(name, cd, r20, seed=1):
+        return {"dataset": "demo", "backbone": name, "items": "motor", "seed": seed, "cold_dropout": cd,
+                "recall@20": r20, "cold_recall@20": 0.05, "cold_recall@20_among_cold": 0.3}
+
+    rows = [row("lightgcn", 0.1, 0.300), row("lightgcn", 0.0, 0.305),  # -1.6%: met
+            row("freedom", 0.1, 0.290), row("freedom", 0.0, 0.300),  # -3.3%: not met
+            row("bm3", 0.1, 0.25)]  # no pair: not counted
+    text, met = ablation.ablation_table(rows)
+    assert met == {("demo", "motor"): (1, 2)}
+    assert "-1.6%" in text and "-3.3%" in text and "| bm3 | motor | 1 / 0 |" in text
 
 
 def test_regimes_aggregate_gap_targets_and_plot(tmp_path):

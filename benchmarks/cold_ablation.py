@@ -9,7 +9,8 @@ backbone with the setting (those that propagate over the user-item graph) is tra
 table cell (``python -m motor bench backbones``: the settings tuned on demo validation, 10% of the
 items held out, seeds 999, ...) and again with ``model.cold_dropout = 0``. The first half is the
 backbone table's own runs, read from ``benchmarks/backbones_runs.jsonl`` (trained there when
-missing); the second is logged to ``benchmarks/cold_ablation_runs.jsonl`` (``--resume`` reuses it).
+missing, never twice); the second is logged to ``benchmarks/cold_ablation_runs.jsonl`` (``--resume``
+reuses it).
 
 ``cold_dropout = 0`` removes what the mechanism changes for warm items: no warm item ever takes the
 cold path. Held-out items still do (and, in evaluation, at the score scale), so the cold figures
@@ -32,8 +33,10 @@ from motor.bench.backbones import BackbonesOptions, backbone_names, cell_setting
 from motor.bench.harness import cores
 from motor.bench.report import fmt, table, write_csv, write_section
 from motor.bench.runlog import run_all
+from motor.models.base import PropagationConfig
 
 OUT = Path(__file__).resolve().parent
+DEFAULT = PropagationConfig.cold_dropout  # the documented default, the backbone table's setting
 KEPT = ("dataset", "backbone", "items", "seed", "cold_dropout", "recall@20", "ndcg@20", "cold_recall@20",
         "cold_recall@20_among_cold", "epochs_run")
 
@@ -65,26 +68,26 @@ def relative(after: list[float], before: list[float]) -> float:
 def ablation_table(rows: list[dict]) -> tuple[str, dict]:
     """One line per dataset x backbone x items: warm and cold test Recall@20 with the default item dropout and
     with none, the warm change it causes (target: a drop of at most 2%), and how many cells meet it per side."""
-    header = ["dataset", "backbone", "items", "seeds (0.1 / 0)", "warm R@20, dropout 0.1", "warm R@20, dropout 0",
-              "warm change with the dropout", "cold R@20, 0.1", "cold R@20, 0", "cold among cold, 0.1",
-              "cold among cold, 0"]
+    header = ["dataset", "backbone", "items", f"seeds ({DEFAULT} / 0)", f"warm R@20, dropout {DEFAULT}",
+              "warm R@20, dropout 0", "warm change with the dropout", f"cold R@20, {DEFAULT}", "cold R@20, 0",
+              f"cold among cold, {DEFAULT}", "cold among cold, 0"]
     cells, met = [], {}
     keys = dict.fromkeys((r["dataset"], r["backbone"], r["items"]) for r in rows)
     for data, name, items in keys:
         by = {cd: [r for r in rows if (r["dataset"], r["backbone"], r["items"], r["cold_dropout"]) ==
-                   (data, name, items, cd)] for cd in (0.1, 0.0)}
+                   (data, name, items, cd)] for cd in (DEFAULT, 0.0)}
 
         def col(cd: float, k: str) -> list[float]:
             return [r[k] for r in by[cd] if k in r]
 
-        change = relative(col(0.1, "recall@20"), col(0.0, "recall@20"))
+        change = relative(col(DEFAULT, "recall@20"), col(0.0, "recall@20"))
         if not np.isnan(change):
             ok, total = met.get((data, items), (0, 0))
             met[(data, items)] = (ok + (change >= -0.02), total + 1)
-        cells.append([data, name, items, f"{len(by[0.1])} / {len(by[0.0])}", fmt(col(0.1, "recall@20")),
+        cells.append([data, name, items, f"{len(by[DEFAULT])} / {len(by[0.0])}", fmt(col(DEFAULT, "recall@20")),
                       fmt(col(0.0, "recall@20")), "-" if np.isnan(change) else f"{change:+.1%}",
-                      fmt(col(0.1, "cold_recall@20")), fmt(col(0.0, "cold_recall@20")),
-                      fmt(col(0.1, "cold_recall@20_among_cold")), fmt(col(0.0, "cold_recall@20_among_cold"))])
+                      fmt(col(DEFAULT, "cold_recall@20")), fmt(col(0.0, "cold_recall@20")),
+                      fmt(col(DEFAULT, "cold_recall@20_among_cold")), fmt(col(0.0, "cold_recall@20_among_cold"))])
     return "\n".join(table(header, cells)), met
 
 
@@ -105,16 +108,18 @@ def main(argv: list[str] | None = None) -> None:
                             items=args.items.split(","), seeds=args.seeds, jobs=args.jobs)
     names = with_cold_path(backbone_names(opts.backbones))
     threads = args.threads or max(1, cores() // args.jobs)
-    reuse = args.resume or args.from_log
     cells = [(data, name, items, 999 + seed) for data in opts.datasets for seed in range(opts.seeds)
              for name in names for items in opts.items]
     rows = []
-    for cd, log, settings_of in ((0.1, OUT / "backbones_runs.jsonl", lambda s: s),
-                                 (0.0, OUT / "cold_ablation_runs.jsonl", without_dropout)):
+    # the default's half is the backbone table's own runs: always taken from its log when there (never trained
+    # twice, nor logged twice there), trained only when missing
+    for cd, log, settings_of, reuse_half in (
+            (DEFAULT, OUT / "backbones_runs.jsonl", lambda s: s, True),
+            (0.0, OUT / "cold_ablation_runs.jsonl", without_dropout, args.resume or args.from_log)):
         runs = [make_run(data, name, items, seed, settings_of(cell_settings(opts, name, items)))
                 for data, name, items, seed in cells]
         rows += [{**r, "cold_dropout": cd}
-                 for r in run_all(runs, log, args.jobs, threads, reuse=reuse, only_logged=args.from_log)]
+                 for r in run_all(runs, log, args.jobs, threads, reuse=reuse_half, only_logged=args.from_log)]
     if not rows:
         sys.exit("no finished runs to report; run without --from-log first")
     text, met = ablation_table(rows)
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                         f"{total} backbones" for (data, items), (ok, total) in sorted(met.items()))
     body = ("## Cold path: warm items with and without the item dropout\n\n"
             "Each backbone table cell (demo settings tuned on validation, 10% of the items held out) with the "
-            "default `model.cold_dropout` 0.1 (the backbone table's runs) and with 0 (no warm item ever takes "
+            f"default `model.cold_dropout` {DEFAULT} (the backbone table's runs) and with 0 (no warm item ever takes "
             "the cold path; held-out items still do). Test Recall@20 on the warm test set and of the held-out "
             "items ranked among all items ('cold') or among themselves, mean ± std over seeds. Target (issue 11): "
             "the mechanism costs warm items at most 2%.\n\n" + text + "\n\n" + summary)

@@ -408,6 +408,13 @@ def add_parser(sub) -> None:
                    help="train the N best trials again on --confirm-seeds more seeds and choose by the mean "
                         "validation figure (default 0: the search's one seed decides)")
     p.add_argument("--confirm-seeds", type=int, default=2, help="extra seeds per confirmed trial (default 2)")
+    p.add_argument("--startup-trials", type=int, default=TuneConfig.startup_trials,
+                   help=f"random trials before TPE models the results and before pruning starts (default "
+                        f"{TuneConfig.startup_trials})")
+    p.add_argument("--prune-warmup", type=int, default=TuneConfig.prune_warmup,
+                   help=f"epochs every trial runs before it can be pruned (default {TuneConfig.prune_warmup}); "
+                        f"median pruning stops slow starters, so low learning rates rarely survive a short "
+                        f"warm-up (benchmarks/RESULTS.md, regimes reading): raise it to give them a chance")
     p.add_argument("--out", help="folder for study.db, best_config.json, tune.json, final_run/ (default: "
                                  "tuned/DATA-BACKBONE-ITEMS-fF[-cC]; an existing study there resumes)")
     p.set_defaults(func=cmd_tune)
@@ -429,7 +436,8 @@ def base_config(a):
 
 def cmd_tune(a) -> int:
     base = base_config(a)
-    cfg = TuneConfig(budget=a.budget, seed=a.seed, confirm_top=a.confirm_top, confirm_seeds=a.confirm_seeds)
+    cfg = TuneConfig(budget=a.budget, seed=a.seed, confirm_top=a.confirm_top, confirm_seeds=a.confirm_seeds,
+                     startup_trials=a.startup_trials, prune_warmup=a.prune_warmup)
     cfg.validate()  # a bad budget is refused before the command says where it writes
     if a.out is None:
         a.out = str(cell_folder("tuned", base.data.data, base.backbone, base.items, base.split.train_fraction,

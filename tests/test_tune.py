@@ -118,9 +118,12 @@ def test_cli_tune_writes_config_and_summary(tmp_path):
 
     data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
     r = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "2", "--epochs", "2",
-              "--threads", "1", "--random-search", "--out", tmp_path / "out")
+              "--threads", "1", "--random-search", "--startup-trials", "3", "--prune-warmup", "7",
+              "--out", tmp_path / "out")
     assert r.returncode == 0, r.stderr
     assert "best valid recall@20" in r.stdout and (tmp_path / "out" / "best_config.json").exists()
+    recorded = json.loads((tmp_path / "out" / "tune.json").read_text())["tune_config"]
+    assert (recorded["startup_trials"], recorded["prune_warmup"]) == (3, 7)  # the pruning settings reach the search
     # without --out: the benchmarks' cell naming under ./tuned, said on the first line
     r = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "1", "--epochs", "1",
               "--threads", "1", "--random-search", "--train-fraction", "0.5", cwd=tmp_path)
@@ -129,6 +132,9 @@ def test_cli_tune_writes_config_and_summary(tmp_path):
     assert (cell / "best_config.json").exists() and r.stdout.startswith(f"writing to {Path('tuned') / cell.name}")
     bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "0", "--out", tmp_path / "o")
     assert bad.returncode == 2 and "budget" in bad.stderr
+    bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--prune-warmup", "-1",
+                "--out", tmp_path / "o")
+    assert bad.returncode == 2 and "prune_warmup" in bad.stderr
     bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "0", cwd=tmp_path)
     assert bad.returncode == 2 and "writing to" not in bad.stdout and not (tmp_path / "tuned" / "d-bpr-id-f1").exists()
 

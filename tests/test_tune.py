@@ -123,7 +123,7 @@ def test_cli_tune_writes_config_and_summary(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "best valid recall@20" in r.stdout and (tmp_path / "out" / "best_config.json").exists()
     recorded = json.loads((tmp_path / "out" / "tune.json").read_text())["tune_config"]
-    assert (recorded["startup_trials"], recorded["prune_warmup"]) == (3, 7)  # the pruning settings reach the search
+    assert (recorded["startup_trials"], recorded["prune_warmup"]) == (3, 7)  # recorded with the search
     # without --out: the benchmarks' cell naming under ./tuned, said on the first line
     r = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "1", "--epochs", "1",
               "--threads", "1", "--random-search", "--train-fraction", "0.5", cwd=tmp_path)

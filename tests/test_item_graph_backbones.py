@@ -39,6 +39,17 @@ def test_lattice_dense_and_sparse_models_agree(tiny):
     assert dense.modal_weight.grad is not None and dense.modal_weight.grad.abs().sum() > 0
 
 
+def test_lattice_user_item_graph_is_lightgcns_by_default_and_mmrecs_on_request(tiny):
+    ds, split = tiny
+    default = build(ds, split, "lattice").ui_adj.to_dense()
+    lightgcn = build(ds, split, "lightgcn").adj.to_dense()
+    torch.testing.assert_close(default, lightgcn)  # D^-1/2 A D^-1/2, no self loops
+    assert torch.count_nonzero(default.diagonal()) == 0
+    published = build(ds, split, "lattice", model={"ui_norm": "row", "ui_self_loops": True}).ui_adj.to_dense()
+    torch.testing.assert_close(published.sum(1), torch.ones(len(published)))  # D^-1 (A + I): rows sum to 1
+    assert bool((published.diagonal() > 0).all())
+
+
 def test_lattice_rebuilds_learned_graph_per_epoch_and_at_ranking(tiny):
     ds, split = tiny
     model = build(ds, split, "lattice")

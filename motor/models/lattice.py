@@ -10,7 +10,9 @@ on disk under a hash of the feature bytes. The item graph is
 
 and the item vectors are ``i = i_g + normalize(A^n_layers R)``, where ``R = self.items()`` (the
 ID table or MOTOR) and ``i_g`` is the item part of a LightGCN over the user-item graph whose
-layer-0 item input is the same ``R``. Users: LightGCN output. Loss: BPR +
+layer-0 item input is the same ``R``. That graph is symmetric-normalised as in LightGCN by
+default; MMRec's row normalisation with self loops (``ui_norm='row', ui_self_loops=True``) is
+one setting away, and it starves MOTOR's items (measured in docs/BACKBONES.md). Users: LightGCN output. Loss: BPR +
 ``reg_weight * 0.5 * (|u|^2 + |i+|^2 + |i-|^2) / batch`` on the final vectors.
 
 Graph schedule (published): during training the learned graph is rebuilt *with gradients* on
@@ -56,9 +58,10 @@ class LATTICEConfig(MultimodalConfig, PropagationConfig):
     n_layers: int = doc(1, "propagations over the item-item graph", low=0)
     n_ui_layers: int = doc(2, "LightGCN layers over the user-item graph (MMRec: len(weight_size)); output = "
                               "mean of layers 0..n_ui_layers", low=0)
-    ui_norm: Literal["sym", "row"] = doc("row", "normalisation of the user-item graph: 'row' = D^-1 (A + I) as in "
-                                              "MMRec's LATTICE, 'sym' = D^-1/2 A D^-1/2 as in LightGCN")
-    ui_self_loops: bool = doc(True, "add self loops to the user-item graph (MMRec's LATTICE: yes)")
+    ui_norm: Literal["sym", "row"] = doc("sym", "normalisation of the user-item graph: 'sym' = D^-1/2 A D^-1/2 as "
+                                              "in LightGCN; 'row' = D^-1 (A + I) with ui_self_loops, as in MMRec's "
+                                              "LATTICE, starves MOTOR's items (docs/BACKBONES.md)")
+    ui_self_loops: bool = doc(False, "add self loops to the user-item graph (MMRec's LATTICE: yes, with 'row')")
     reg_weight: float = doc(1e-4, "weight of the L2 term 0.5 * (|u|^2 + |i+|^2 + |i-|^2) / batch on final "
                                   "vectors (MMRec grid: 0, 1e-5, 1e-4, 1e-3)", low=0)
     graph_rebuild: Literal["epoch", "batch"] = doc(

@@ -12,8 +12,9 @@ and the item vectors are ``i = i_g + normalize(A^n_layers R)``, where ``R = self
 ID table or MOTOR) and ``i_g`` is the item part of a LightGCN over the user-item graph whose
 layer-0 item input is the same ``R``. That graph is symmetric-normalised as in LightGCN by
 default; MMRec's row normalisation with self loops (``ui_norm='row', ui_self_loops=True``) is
-one setting away, and it starves MOTOR's items (measured in docs/BACKBONES.md). Users: LightGCN output. Loss: BPR +
-``reg_weight * 0.5 * (|u|^2 + |i+|^2 + |i-|^2) / batch`` on the final vectors.
+one setting away, and it starves MOTOR's items (measured in docs/BACKBONES.md). Users:
+LightGCN output. Loss: BPR + ``reg_weight * 0.5 * (|u|^2 + |i+|^2 + |i-|^2) / batch`` on the
+final vectors.
 
 Graph schedule (published): during training the learned graph is rebuilt *with gradients* on
 the first batch of every epoch and reused, detached, by the other batches of that epoch (so the

@@ -189,6 +189,27 @@ def test_cold_ablation_turns_off_only_the_item_dropout_and_counts_the_warm_targe
     assert "-1.6%" in text and "-3.3%" in text and "| bm3 | motor | 1 / 0 |" in text
 
 
+def test_regimes_plot_title_names_partly_tuned_fractions_and_wraps(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from motor.bench import plot, regimes
+
+    def cell(backbone, f, tuned):
+        return {"dataset": "ml100k", "train_fraction": f, "backbone": backbone, "items": "motor", "tuned": tuned,
+                "test_recall@20_minus_id": 0.01}
+
+    titles = []
+    monkeypatch.setattr(regimes, "line_chart", lambda series, path, title, *a, **k: titles.append(title))
+    regimes.plot([cell("bpr", 0.1, True), cell("vbpr", 0.1, True), cell("bpr", 1.0, True), cell("vbpr", 1.0, False)],
+                 tmp_path / "p.png")
+    assert "tuned on validation at F = 0.1 (" in titles[0] and "partly tuned at F = 1 (1 of 2 backbones)" in titles[0]
+    png = plot.line_chart({"a": [(0.1, 0.0), (1.0, 0.1)]}, tmp_path / "t.png", "long words " * 40, "x", "y")
+    ink = np.asarray(Image.open(png).convert("L"))[:50] < 128  # the band above the plot frame
+    assert ink[:, 990:].sum() == 0  # nothing runs off the right edge
+    assert ink[4:18].any() and ink[20:34].any()  # the title took a second line
+
+
 def test_regimes_aggregate_gap_targets_and_plot(tmp_path):
     import numpy as np
     from PIL import Image

@@ -22,6 +22,17 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
 
 
+def _wrap(d: ImageDraw.ImageDraw, text: str, font, width: float) -> list[str]:
+    """Break ``text`` at spaces into lines no wider than ``width`` pixels (a long title would run off the image)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and d.textlength(f"{lines[-1]} {word}", font=font) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
 def line_chart(series: dict[str, list[tuple[float, float]]], path: Path, title: str, xlabel: str, ylabel: str,
                size: tuple[int, int] = (1000, 620), log_x: bool = False, emphasis: str | None = None) -> Path:
     """Write the chart as a PNG; x ticks at the distinct x values of the data (``log_x``: log-scaled x);
@@ -59,7 +70,7 @@ def line_chart(series: dict[str, list[tuple[float, float]]], path: Path, title: 
     zero = py(0.0)
     for x0 in range(left, w - right, 12):
         d.line([x0, zero, min(x0 + 6, w - right), zero], fill="#888888")
-    d.text((left, 15), title, fill="black", font=font)
+    d.multiline_text((left, 6), "\n".join(_wrap(d, title, font, w - left - 20)), fill="black", font=font, spacing=3)
     d.text(((left + w - right) / 2 - 60, h - 30), xlabel, fill="black", font=font)
     d.text((8, top - 25), ylabel, fill="black", font=font)
     order = sorted(enumerate(series.items()), key=lambda e: e[1][0] == emphasis)  # the emphasised one on top

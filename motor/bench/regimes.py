@@ -40,6 +40,7 @@ from motor.bench.runlog import run_all
 from motor.bench.tuning import TuneCell, tune_missing, tuned_settings
 from motor.config import doc
 from motor.errors import MotorError
+from motor.explore.regimes import tuning_phrase
 
 BUCKETS = ("head", "mid", "tail", "cold")
 METRICS = ("recall@20", "ndcg@20", "recall@10", "ndcg@10")
@@ -232,9 +233,9 @@ def plot(cells: list[dict], path: Path) -> Path | None:
         emphasis = "median backbone"
         series[emphasis] = [(f, float(np.median(v))) for f, v in by_f.items()]
     title = "MOTOR minus ID, test Recall@20 (mean over seeds)"
-    tuned = sorted({c["train_fraction"] for c in gaps if c.get("tuned")})
-    if tuned and not all(c.get("tuned") for c in gaps):  # say which points had a search behind them
-        title += f"; tuned at F = {', '.join(f'{f:g}' for f in tuned)}, defaults elsewhere"
+    note = tuning_phrase((c["train_fraction"], c.get("tuned")) for c in gaps)  # which points had a search behind
+    if note:
+        title += f"; {note}"
     return line_chart(series, path, title, "training fraction F (log)", "MOTOR - ID", log_x=True, emphasis=emphasis)
 
 

@@ -62,23 +62,35 @@ def _truthy(col: pd.Series) -> pd.Series:
 
 
 def tuned_note(gap_table: pd.DataFrame, data: str) -> str:
-    """Which training fractions of ``data`` had their settings tuned on validation ('' when none). An F counts
-    as tuned only when every backbone there was (a cell whose tuning failed runs with the defaults); an F with
-    some tuned backbones is named as partly tuned, with the count."""
+    """Which training fractions of ``data`` had their settings tuned on validation ('' when none)."""
     rows = gap_table[gap_table["dataset"] == data]
-    if "tuned" not in rows or not rows["tuned"].astype(bool).any():
+    if "tuned" not in rows:
         return ""
-    share = rows.assign(tuned=rows["tuned"].astype(bool)).groupby("train_fraction")["tuned"].agg(["sum", "size"])
-    full = [f for f, r in share.iterrows() if r["sum"] == r["size"]]
-    partly = [(f, int(r["sum"]), int(r["size"])) for f, r in share.iterrows() if 0 < r["sum"] < r["size"]]
+    return tuning_phrase(zip(rows["train_fraction"], rows["tuned"].astype(bool)))
+
+
+def tuning_phrase(cells) -> str:
+    """Says which training fractions were tuned, from ``(F, tuned)`` pairs, one per backbone and F ('' when
+    none). An F counts as tuned only when every backbone there was (a cell whose tuning failed runs with the
+    defaults); an F with some tuned backbones is named as partly tuned, with the count. Shared by the app's
+    caption and the benchmark's PNG title, so both say the same."""
+    share: dict[float, list[int]] = {}
+    for f, tuned in cells:
+        counts = share.setdefault(float(f), [0, 0])
+        counts[0] += bool(tuned)
+        counts[1] += 1
+    if not any(k for k, _ in share.values()):
+        return ""
+    full = sorted(f for f, (k, n) in share.items() if k == n)
+    partly = sorted((f, k, n) for f, (k, n) in share.items() if 0 < k < n)
     if len(full) == len(share):
         return "settings tuned on validation at every F"
     parts = []
     if full:
-        parts.append(f"settings tuned on validation at F = {', '.join(f'{f:g}' for f in sorted(full))} (the same "
+        parts.append(f"settings tuned on validation at F = {', '.join(f'{f:g}' for f in full)} (the same "
                      f"budget for ID and MOTOR)")
     if partly:
-        parts.append("partly tuned at " + ", ".join(f"F = {f:g} ({k} of {n} backbones)" for f, k, n in sorted(partly)))
+        parts.append("partly tuned at " + ", ".join(f"F = {f:g} ({k} of {n} backbones)" for f, k, n in partly))
     return "; ".join(parts) + ", the documented defaults elsewhere"
 
 

@@ -195,15 +195,20 @@ def test_regimes_plot_title_names_partly_tuned_fractions_and_wraps(tmp_path, mon
 
     from motor.bench import plot, regimes
 
-    def cell(backbone, f, tuned):
-        return {"dataset": "ml100k", "train_fraction": f, "backbone": backbone, "items": "motor", "tuned": tuned,
-                "test_recall@20_minus_id": 0.01}
+    def cell(backbone, f, tuned, id_tuned=None):  # a MOTOR cell and its ID cell
+        motor = {"dataset": "ml100k", "train_fraction": f, "backbone": backbone, "items": "motor", "tuned": tuned,
+                 "test_recall@20_minus_id": 0.01}
+        return [motor, {**motor, "items": "id", "tuned": tuned if id_tuned is None else id_tuned,
+                        "test_recall@20_minus_id": None}]
 
     titles = []
     monkeypatch.setattr(regimes, "line_chart", lambda series, path, title, *a, **k: titles.append(title))
-    regimes.plot([cell("bpr", 0.1, True), cell("vbpr", 0.1, True), cell("bpr", 1.0, True), cell("vbpr", 1.0, False)],
+    regimes.plot(cell("bpr", 0.1, True) + cell("vbpr", 0.1, True) + cell("bpr", 1.0, True) + cell("vbpr", 1.0, False),
                  tmp_path / "p.png")
     assert "tuned on validation at F = 0.1 (" in titles[0] and "partly tuned at F = 1 (1 of 2 backbones)" in titles[0]
+    regimes.plot(cell("bpr", 0.1, True) + cell("vbpr", 0.1, True, id_tuned=False) + cell("bpr", 1.0, False),
+                 tmp_path / "q.png")  # two F: a line, so a title
+    assert "partly tuned at F = 0.1 (1 of 2 backbones)" in titles[1]  # a side without a search is not counted
     png = plot.line_chart({"a": [(0.1, 0.0), (1.0, 0.1)]}, tmp_path / "t.png", "long words " * 40, "x", "y")
     ink = np.asarray(Image.open(png).convert("L"))[:50] < 128  # the band above the plot frame
     assert ink[:, 990:].sum() == 0  # nothing runs off the right edge

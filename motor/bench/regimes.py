@@ -233,7 +233,11 @@ def plot(cells: list[dict], path: Path) -> Path | None:
         emphasis = "median backbone"
         series[emphasis] = [(f, float(np.median(v))) for f, v in by_f.items()]
     title = "MOTOR minus ID, test Recall@20 (mean over seeds)"
-    note = tuning_phrase((c["train_fraction"], c.get("tuned")) for c in gaps)  # which points had a search behind
+    # which points had a search behind them: both sides tuned, as the app's caption counts them
+    id_tuned = {(c["dataset"], c["train_fraction"], c["backbone"]): c.get("tuned") for c in cells if c["items"] == "id"}
+    note = tuning_phrase((c["train_fraction"], c.get("tuned") and id_tuned.get((c["dataset"], c["train_fraction"],
+                                                                                  c["backbone"])))
+                         for c in gaps)
     if note:
         title += f"; {note}"
     return line_chart(series, path, title, "training fraction F (log)", "MOTOR - ID", log_x=True, emphasis=emphasis)

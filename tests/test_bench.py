@@ -110,6 +110,27 @@ def test_run_log_reuses_only_runs_with_the_same_settings(tmp_path, monkeypatch):
     assert runlog.run_all(runs, log, jobs=1, threads=1, reuse=True, only_logged=True) == rows[:1]
 
 
+def test_a_log_only_report_refuses_a_dataset_or_fraction_the_log_has_no_run_for(tmp_path):
+    """``--from-log --fractions 0.3`` once rewrote the committed regimes table without its ML-100K rows; a cell
+    with fewer seeds is still reported as it is."""
+    from motor.bench import runlog
+    from motor.errors import MotorError
+
+    log = tmp_path / "regimes_runs.jsonl"
+    head = {"dataset": "ml100k", "backbone": "bpr", "items": "id", "seed": 999, "settings": '{"f": 1}',
+            "train_fraction": 1.0}
+    log.write_text(json.dumps({**head, "recall@20": 0.3}) + "\n")
+    seeds = [runlog.Run({**head, "seed": s}, {"n": s}) for s in (999, 1000)]
+    assert [r["seed"] for r in runlog.run_all(seeds, log, jobs=1, threads=1, reuse=True, only_logged=True)] == [999]
+    other = runlog.Run({**head, "train_fraction": 0.3, "settings": '{"f": 0.3}'}, {"n": 3})
+    with pytest.raises(MotorError, match=r"no finished run .* for ml100k at F = 0\.3 \(it holds runs for: ml100k at "
+                                         r"F = 1\).*Nothing was written"):
+        runlog.run_all([*seeds, other], log, jobs=1, threads=1, reuse=True, only_logged=True)
+    with pytest.raises(MotorError, match="for demo .*nothing yet"):  # the suites without a fraction name the dataset
+        runlog.run_all([runlog.Run({"dataset": "demo", "backbone": "bpr", "items": "id", "seed": 999, "settings": "{}"},
+                                   {})], tmp_path / "empty.jsonl", jobs=1, threads=1, reuse=True, only_logged=True)
+
+
 def test_run_log_does_not_pass_a_run_with_other_defaults_off_as_this_one(tmp_path, monkeypatch):
     """The settings string names what differs from the defaults; the logged hash of every setting catches a
     default that changed since (here the TCN), and a row without a hash is not reused."""

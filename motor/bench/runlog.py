@@ -132,4 +132,29 @@ def run_all(runs: list[Run], log: Path, jobs: int, threads: int, reuse: bool, on
         return row
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # each job is its own subprocess
-        return [r for r in pool.map(one, runs) if r is not None]
+        rows = [r for r in pool.map(one, runs) if r is not None]
+    if only_logged:
+        check_logged_cells(runs, rows, done.values(), log)
+    return rows
+
+
+def cell_label(row: dict) -> str:
+    """A run's dataset, and its training fraction where the suite varies it ('ml100k at F = 0.1')."""
+    fraction = row.get("train_fraction")
+    return row["dataset"] + (f" at F = {fraction:g}" if fraction is not None else "")
+
+
+def check_logged_cells(runs: list[Run], rows: list[dict], logged, log: Path) -> None:
+    """Raise ``MotorError`` when a dataset (x training fraction) asked of a log-only report has no logged run at all:
+    the report would silently leave it out and overwrite the committed table with one that lacks it (a cell
+    with fewer seeds, or a backbone not run yet, is reported as it is)."""
+    from motor.errors import MotorError
+
+    found = {cell_label(r) for r in rows}
+    missing = [c for c in dict.fromkeys(cell_label(r.head) for r in runs) if c not in found]
+    if not missing:
+        return
+    have = sorted({cell_label(r) for r in logged})
+    raise MotorError(f"--from-log: {log.name} has no finished run with these settings for {', '.join(missing)} "
+                     f"(it holds runs for: {', '.join(have) or 'nothing yet'}); run those cells without --from-log "
+                     f"first, or leave them out of the datasets and fractions asked for. Nothing was written.")

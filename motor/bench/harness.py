@@ -55,7 +55,8 @@ class TrainingSuiteOptions(BenchOptions):
     seeds: int = doc(3, "training seeds per cell (999, 1000, ...)", low=1)
     jobs: int = doc(1, "training runs at a time (each its own subprocess)", low=1)
     resume: bool = doc(False, "reuse finished runs with the same settings from the run log")
-    from_log: bool = doc(False, "run nothing; report the finished runs in the run log")
+    from_log: bool = doc(False, "run nothing; report the finished runs in the run log (a dataset or training "
+                         "fraction it has no run for is an error, not an empty table)")
     tuned_dir: str | None = doc(None, "folder of `python -m motor tune` results, one sub-folder with best_config.json "
                                       "per tuned cell (motor.bench.tuning; default benchmarks/tuned, benchmarks/"
                                       "tuned_quick with --quick); a cell without one runs the documented defaults "

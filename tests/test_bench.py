@@ -110,6 +110,17 @@ def test_run_log_reuses_only_runs_with_the_same_settings(tmp_path, monkeypatch):
     assert runlog.run_all(runs, log, jobs=1, threads=1, reuse=True, only_logged=True) == rows[:1]
 
 
+def test_regimes_options_refuse_fractions_outside_0_1_and_an_empty_set_of_cells():
+    from motor.bench import regimes
+    from motor.errors import MotorError
+
+    with pytest.raises(MotorError, match=r"in \(0, 1\], got \[0\.0\]; for example"):
+        regimes.RegimesOptions(fractions=[0.0])
+    with pytest.raises(MotorError, match="both empty; name at least one"):
+        regimes.RegimesOptions(datasets=[], longtail=[])
+    assert regimes.RegimesOptions(datasets=[], longtail=["demo-longtail"]).cells() == [("demo-longtail", 1.0)]
+
+
 def test_a_log_only_report_refuses_a_dataset_or_fraction_the_log_has_no_run_for(tmp_path):
     """``--from-log --fractions 0.3`` once rewrote the committed regimes table without its ML-100K rows; a cell
     with fewer seeds is still reported as it is."""

@@ -80,6 +80,9 @@ class RegimesOptions(TrainingSuiteOptions):
         bad = [f for f in self.fractions if not 0.0 < f <= 1.0]
         if bad:
             raise MotorError(f"training fractions must be in (0, 1], got {bad}; for example 1,0.5,0.25,0.1")
+        if not self.cells():
+            raise MotorError("no cells to run or report: --datasets (with --fractions) and --longtail are both empty; "
+                             "name at least one, for example --datasets ml100k --fractions 0.1")
 
     def cells(self) -> list[tuple[str, float]]:
         return [(d, f) for d in self.datasets for f in self.fractions] + [(d, 1.0) for d in self.longtail]

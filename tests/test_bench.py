@@ -119,6 +119,24 @@ def test_regimes_options_refuse_fractions_outside_0_1_and_an_empty_set_of_cells(
     with pytest.raises(MotorError, match="both empty; name at least one"):
         regimes.RegimesOptions(datasets=[], longtail=[])
     assert regimes.RegimesOptions(datasets=[], longtail=["demo-longtail"]).cells() == [("demo-longtail", 1.0)]
+    with pytest.raises(MotorError, match="--items foo: choose from id, motor"):
+        regimes.RegimesOptions(items=["foo"])
+    with pytest.raises(MotorError, match=r"--items \(empty\)"):
+        regimes.RegimesOptions(items=[])
+
+
+def test_backbone_and_speed_suites_refuse_bad_names_before_measuring_anything(monkeypatch):
+    from motor.bench import backbones, speed
+    from motor.errors import MotorError
+
+    with pytest.raises(MotorError, match="--datasets is empty"):
+        backbones.BackbonesOptions(datasets=[])
+    measured = []
+    monkeypatch.setattr(speed, "matmul_gflops", lambda *a, **k: measured.append(1) or 1.0)
+    monkeypatch.setattr(speed, "log", lambda row: measured.append(row))
+    with pytest.raises(MotorError, match="unknown backbone 'foo'"):
+        speed.run(speed.SpeedOptions(backbones=["lightgcn", "foo"], write=False))
+    assert measured == []  # once, a typo cost a matmul measurement logged to speed_runs.jsonl
 
 
 def test_a_log_only_report_refuses_a_dataset_or_fraction_the_log_has_no_run_for(tmp_path):

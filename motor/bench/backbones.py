@@ -31,6 +31,8 @@ class BackbonesOptions(TrainingSuiteOptions):
         if self.quick:
             self.seeds, self.datasets = 1, ["demo"]
         super().__post_init__()
+        if not self.datasets:
+            raise MotorError("--datasets is empty: name at least one, for example --datasets demo,ml100k")
 
 
 def backbone_names(requested: list[str]) -> list[str]:

@@ -69,9 +69,16 @@ class TrainingSuiteOptions(BenchOptions):
                               "records where it ran")
 
     def __post_init__(self):
+        from motor.encoders.registry import ITEM_ENCODERS
+        from motor.errors import MotorError
+
         if self.tuned_dir is None:  # what the committed tables used, also for --from-log and --resume
             self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
         check_ranges(self, "bench")
+        unknown = [i for i in self.items if i not in ITEM_ENCODERS]
+        if unknown or not self.items:
+            raise MotorError(f"--items {','.join(self.items) or '(empty)'}: choose from {', '.join(ITEM_ENCODERS)} "
+                             f"(comma-separated, for example id,motor)")
 
 
 def cores() -> int:

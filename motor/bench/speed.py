@@ -264,8 +264,11 @@ def run(opts: SpeedOptions) -> Section:
     from motor.data.split import make_split
     from motor.encoders.registry import get_item_encoder
     from motor.experiment import RunConfig, model_context
+    from motor.models.registry import get_backbone
     from motor.threads import set_threads
 
+    for backbone in opts.backbones:  # an unknown name fails here, before anything is measured or logged
+        get_backbone(backbone)
     threads = set_threads(opts.threads or 1)
     ds = load_dataset(opts.data)
     split = make_split(ds)

@@ -20,7 +20,12 @@ from motor.features import cli as features_cli
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad arguments on one line (status 2) instead of usage + message."""
+    """argparse that reports bad arguments on one line (status 2) instead of usage + message, and takes no
+    abbreviated options: with them a typo such as ``tokenize --k 1`` silently meant ``--kcore 1``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise MotorError(f"{message} (see: {self.prog} --help)")
@@ -236,6 +241,23 @@ def cmd_recommend(a) -> int:
     return 0
 
 
+def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> MotorError:
+    """The error for arguments no option takes, naming the sub-command's help and its options nearest a typo."""
+    import difflib
+
+    while True:  # down to the sub-command that was run (python -m motor bench regimes ...)
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, subs[0].dest, None) if subs else None
+        if chosen not in (subs[0].choices if subs else {}):
+            break
+        parser = subs[0].choices[chosen]
+    known = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    near = [m for tok in extra if tok.startswith("-")
+            for m in difflib.get_close_matches(tok.split("=")[0], known, n=2, cutoff=0.6)]
+    hint = f"; did you mean {' or '.join(dict.fromkeys(near))}?" if near else ""
+    return MotorError(f"unrecognized arguments: {' '.join(extra)}{hint} (see: {parser.prog} --help)")
+
+
 def make_parser() -> argparse.ArgumentParser:
     """The parser of every command (each sub-command's ``func`` runs it)."""
     p = _Parser(prog="python -m motor", description="MOTOR: ID-free multimodal token representations for "
@@ -311,7 +333,10 @@ def main(argv=None) -> int:
     try:
         if not argv:
             raise MotorError("no command given; try: python -m motor --help")
-        args = make_parser().parse_args(argv)
+        parser = make_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            raise _unrecognized(parser, args, extra)
         return int(args.func(args) or 0)
     except MotorError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -64,6 +64,9 @@ def test_tokenize_prints_a_report(simple_dir):
     (["train", "--set", "nonsense"], "KEY=VALUE"),
     (["recommend", "--run", "/tmp", "--user", "1"], "not a finished run"),
     (["frobnicate"], "invalid choice"),
+    # no abbreviations: '--k' once meant '--kcore' without a word; the typo's nearest options and help are named
+    (["tokenize", "--k", "1"], "--k 1; did you mean --pq-k or --kcore? (see: python -m motor tokenize --help)"),
+    (["bench", "regimes", "--from-lo"], "did you mean --from-log? (see: python -m motor bench regimes --help)"),
     ([], "no command"),
 ])
 def test_bad_input_exits_2_with_one_line(args, expected):

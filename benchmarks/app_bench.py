@@ -118,7 +118,7 @@ class StartOnly(Exception):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--epochs", type=int, help="override the preset's epochs (default: the app's default settings)")
     ap.add_argument("--keep", action="store_true", help="keep benchmarks/_work afterwards")
     ap.add_argument("--start-only", action="store_true", help="measure the server start and first page only")

@@ -92,7 +92,7 @@ def ablation_table(rows: list[dict]) -> tuple[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--datasets", default="demo")
     ap.add_argument("--backbones", default="all")
     ap.add_argument("--items", default="motor,id")

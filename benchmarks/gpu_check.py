@@ -41,7 +41,7 @@ def one_run(backbone: str, items: str, epochs: int, amp: bool) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--smoke", action="store_true", help="also every backbone x {id, motor}, one epoch")
     ap.add_argument("--json", help="write every row to this JSON file")

@@ -65,7 +65,7 @@ def train(data: str, backbone: str, items: str, flags: list[str], seed: int, thr
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--data", default="demo")
     ap.add_argument("--backbones", default="bpr,lightgcn,vbpr")
     ap.add_argument("--variants", default="all", help="semicolon-separated variant names, or all")

@@ -64,7 +64,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--datasets", default="demo")
     ap.add_argument("--backbones", default="all")
     ap.add_argument("--seeds", type=int, default=1)

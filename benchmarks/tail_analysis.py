@@ -19,7 +19,7 @@ from motor.runs import LoadedRun
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     p.add_argument("runs", nargs="+", help="run folders (python -m motor train --out RUN)")
     for path in p.parse_args().runs:
         got = rare_item_ranks(LoadedRun.load(path))

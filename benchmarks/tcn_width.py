@@ -33,7 +33,7 @@ def run_width(name: str, width: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--backbones", default="lightgcn,bpr")
     ap.add_argument("--widths", default="32,64,128")
     ap.add_argument("--jobs", type=int, default=1)

@@ -62,7 +62,8 @@ interaction), each user and movie with at least {k} interactions.
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument("--movielens", type=Path, required=True, help="folder with ratings.csv, movies.csv, links.csv, README.txt")
     p.add_argument("--image-features", type=Path, required=True, help="npz with movie_id and feat (posters)")
     p.add_argument("--text-features", type=Path, required=True, help="npz with movie_id, feat and text")

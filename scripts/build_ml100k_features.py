@@ -36,7 +36,8 @@ on PyPI.
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument("--text-features", type=Path, required=True)
     p.add_argument("--image-features", type=Path, required=True)
     p.add_argument("--mapping", type=Path, required=True, help="CSV ml100k_item_id -> ml1m_movie_id, has_poster")

@@ -29,11 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from motor.bench.backbones import BackbonesOptions, backbone_names, cell_settings, make_run
-from motor.bench.harness import cores
-from motor.bench.report import fmt, table, write_csv, write_section
-from motor.bench.runlog import run_all
-from motor.models.base import PropagationConfig
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's motor, not another one installed
+from motor.bench.backbones import BackbonesOptions, backbone_names, cell_settings, make_run  # noqa: E402
+from motor.bench.harness import cores  # noqa: E402
+from motor.bench.report import fmt, table, write_csv, write_section  # noqa: E402
+from motor.bench.runlog import run_all  # noqa: E402
+from motor.models.base import PropagationConfig  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
 DEFAULT = PropagationConfig.cold_dropout  # the documented default, the backbone table's setting

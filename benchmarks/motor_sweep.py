@@ -15,13 +15,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from motor.bench.harness import BENCH_TRAIN, train_subprocess  # the project is installed (scripts/setup.sh)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's motor, not another one installed
+from motor.bench.harness import BENCH_TRAIN, train_subprocess  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,10 +22,11 @@ import statistics
 import sys
 from pathlib import Path
 
-from motor.bench.backbones import BackbonesOptions, backbone_names, cell_settings, make_run
-from motor.bench.harness import cores
-from motor.bench.report import write_csv, write_section
-from motor.bench.runlog import run_all
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's motor, not another one installed
+from motor.bench.backbones import BackbonesOptions, backbone_names, cell_settings, make_run  # noqa: E402
+from motor.bench.harness import cores  # noqa: E402
+from motor.bench.report import write_csv, write_section  # noqa: E402
+from motor.bench.runlog import run_all  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
 FIGURES = ("recall@20", "top_overlap", "popularity_top_overlap", "item_direction_share", "user_direction_share",

@@ -13,8 +13,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from motor.bench.backbones import logged_config
-from motor.bench.runlog import stamp
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's motor, not another one installed
+from motor.bench.backbones import logged_config  # noqa: E402
+from motor.bench.runlog import stamp  # noqa: E402
 
 LOGS = ("backbones_runs.jsonl", "regimes_runs.jsonl", "personalisation_runs.jsonl")
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from motor.bench.backbones import BackbonesOptions, cell_settings, make_run
-from motor.bench.harness import train_subprocess
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's motor, not another one installed
+from motor.bench.backbones import BackbonesOptions, cell_settings, make_run  # noqa: E402
+from motor.bench.harness import train_subprocess  # noqa: E402
 
 
 def run_width(name: str, width: int) -> dict:

@@ -287,13 +287,16 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", help="a RunConfig JSON file (command-line options override it)")
     r.add_argument("--backbone", help="bpr, lightgcn, vbpr, ... (default lightgcn)")
     r.add_argument("--items", choices=["id", "motor"], help="item representation (default id)")
-    r.add_argument("--epochs", type=int)
+    r.add_argument("--epochs", type=int, help="train.epochs: maximum number of epochs (default 100)")
     r.add_argument("--seed", type=int, help="training seed (init, shuffling, negatives)")
-    r.add_argument("--lr", type=float)
-    r.add_argument("--batch-size", type=int)
-    r.add_argument("--patience", type=int)
-    r.add_argument("--protocol", choices=["strict", "mmrec"])
-    r.add_argument("--threads", type=int)
+    r.add_argument("--lr", type=float, help="train.lr: Adam learning rate (default 0.005)")
+    r.add_argument("--batch-size", type=int, help="train.batch_size: training rows per step (default 2048)")
+    r.add_argument("--patience", type=int, help="train.patience: stop after this many validations without "
+                                                "improvement (default 20)")
+    r.add_argument("--protocol", choices=["strict", "mmrec"], help="train.protocol: strict (default) also masks "
+                                                                   "validation items at test; mmrec masks train only")
+    r.add_argument("--threads", type=int, help="train.threads: CPU threads for torch and faiss (default 0: one per "
+                                               "available core)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="train.device: auto (default) takes a GPU "
                    "when torch sees one; data-parallel with torchrun --nproc_per_node=N -m motor train ...")
     r.add_argument("--amp", action="store_true", default=None, help="train.amp: bfloat16 autocast on CUDA")

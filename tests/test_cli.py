@@ -115,3 +115,19 @@ def test_a_config_file_keeps_its_dataset_unless_the_command_line_names_one(tmp_p
     from motor.tune import base_config
 
     assert base_config(a).data.data == "ml100k"
+
+
+def test_train_shorthand_help_names_its_setting_and_current_default():
+    """The help of ``--lr`` and its kind repeats TrainConfig's default: this keeps the two from drifting apart."""
+    import argparse
+
+    from motor.cli import TRAIN_OPTIONS, make_parser
+    from motor.train import TrainConfig
+
+    subs = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    actions = {a.dest: a for a in subs.choices["train"]._actions}
+    for dest in ("epochs", "lr", "batch_size", "patience", "threads"):
+        path = TRAIN_OPTIONS[dest]
+        help_text = actions[dest].help
+        assert help_text.startswith(path + ":"), dest
+        assert f"default {getattr(TrainConfig(), path.split('.')[1])}" in help_text, (dest, help_text)

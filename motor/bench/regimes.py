@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from motor.bench.backbones import backbone_names, group, make_run, train_settings
 from motor.bench.harness import BENCH_MOTOR, OUT, ROOT, TrainingSuiteOptions, child_env, cores, last_line
@@ -40,6 +41,7 @@ from motor.bench.runlog import run_all
 from motor.bench.tuning import TuneCell, tune_missing, tuned_settings
 from motor.config import doc
 from motor.errors import MotorError
+from motor.explore.regimes import gaps as gap_table
 from motor.explore.regimes import tuning_phrase
 
 BUCKETS = ("head", "mid", "tail", "cold")
@@ -236,11 +238,10 @@ def plot(cells: list[dict], path: Path) -> Path | None:
         emphasis = "median backbone"
         series[emphasis] = [(f, float(np.median(v))) for f, v in by_f.items()]
     title = "MOTOR minus ID, test Recall@20 (mean over seeds)"
-    # which points had a search behind them: both sides tuned, as the app's caption counts them
-    id_tuned = {(c["dataset"], c["train_fraction"], c["backbone"]): c.get("tuned") for c in cells if c["items"] == "id"}
-    note = tuning_phrase((c["train_fraction"], c.get("tuned") and id_tuned.get((c["dataset"], c["train_fraction"],
-                                                                                  c["backbone"])))
-                         for c in gaps)
+    # which points had a search behind them, counted by the app caption's own pairing (both sides tuned)
+    paired = gap_table(pd.DataFrame(cells))
+    paired = paired[paired["dataset"].isin(datasets)]
+    note = tuning_phrase(zip(paired["train_fraction"], paired["tuned"]))
     if note:
         title += f"; {note}"
     return line_chart(series, path, title, "training fraction F (log)", "MOTOR - ID", log_x=True, emphasis=emphasis)

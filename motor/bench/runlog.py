@@ -18,7 +18,7 @@ import hashlib
 import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,7 +144,7 @@ def cell_label(row: dict) -> str:
     return row["dataset"] + (f" at F = {fraction:g}" if fraction is not None else "")
 
 
-def check_logged_cells(runs: list[Run], rows: list[dict], logged, log: Path) -> None:
+def check_logged_cells(runs: list[Run], rows: list[dict], logged: Iterable[dict], log: Path) -> None:
     """Raise ``MotorError`` when a dataset (x training fraction) asked of a log-only report has no logged run at all:
     the report would silently leave it out and overwrite the committed table with one that lacks it (a cell
     with fewer seeds, or a backbone not run yet, is reported as it is)."""

@@ -523,3 +523,38 @@ def test_regimes_reads_motor_cells_from_their_own_tuning_folder(tmp_path, monkey
     assert by_items["id"].config["train"]["lr"] == 0.004
     assert by_items["motor"].config["train"]["lr"] == 0.02 and by_items["motor"].config["motor"]["tcn"] == "factored"
     assert '"tcn": "factored"' in by_items["motor"].head["settings"]
+
+
+def test_longtail_cells_borrow_another_datasets_f1_tuning_only_when_asked_and_say_so(tmp_path, monkeypatch):
+    """--longtail-tuned-from: a long-tail cell without a search of its own trains with the named dataset's F = 1
+    choice, and its logged identity says where that choice was made; without the option it keeps the defaults."""
+    from motor.bench import regimes
+    from motor.errors import MotorError
+
+    cell = tmp_path / "ml100k-lightgcn-motor-f1"
+    cell.mkdir()
+    cell.joinpath("best_config.json").write_text(json.dumps({"train": {"lr": 0.02, "epochs": 7}}))
+    common = dict(datasets=[], longtail=["demo-longtail"], backbones=["lightgcn"], seeds=1, from_log=True,
+                  tuned_dir=str(tmp_path))
+    for borrow in (None, "ml100k"):
+        seen = []
+        monkeypatch.setattr(regimes, "run_all", lambda runs, *a, **k: seen.extend(runs) or [])
+        with pytest.raises(MotorError):
+            regimes.run(regimes.RegimesOptions(**common, longtail_tuned_from=borrow))
+        by_items = {r.head["items"]: r for r in seen}
+        motor, ids = by_items["motor"], by_items["id"]
+        assert "tuned" not in ids.head["settings"]  # no ID search under tmp_path: the defaults
+        if borrow is None:
+            assert "tuned" not in motor.head["settings"]
+        else:
+            assert motor.config["train"]["lr"] == 0.02 and motor.config["train"]["epochs"] == 100  # length: the suite's
+            assert json.loads(motor.head["settings"])["tuned_on"] == "ml100k F=1"
+    with pytest.raises(MotorError, match="--longtail is empty"):
+        regimes.RegimesOptions(datasets=["ml100k"], longtail=[], longtail_tuned_from="ml100k")
+    rows = [{"dataset": "demo-longtail", "train_fraction": 1.0, "backbone": "lightgcn", "items": items, "seed": 999,
+             "recall@20": 0.2, "settings": json.dumps({"tuned": {}, "tuned_on": "ml100k F=1"})}
+            for items in ("id", "motor")]
+    cells = regimes.aggregate(rows)
+    assert {c["tuned_on"] for c in cells} == {"ml100k F=1"}
+    text = regimes.regimes_table(cells, regimes.RegimesOptions(**common), [], None, rows)
+    assert "2 of them demo-longtail's, with the settings chosen on ml100k F=1's validation" in text

@@ -65,6 +65,10 @@ class RegimesOptions(TrainingSuiteOptions):
     motor_tuned_dir: str | None = doc(None, "folder of the MOTOR cells' tuning when it is another search than the ID "
                                             "cells' (for example benchmarks/tuned_factored: MOTOR with "
                                             "motor.tcn='factored', tuned with the same budget); default --tuned-dir")
+    longtail_tuned_from: str | None = doc(None, "a dataset whose F = 1 tuned settings (under the tuned folders) the "
+                                                "--longtail cells train with when they have no search of their own, "
+                                                "e.g. ml100k: tuned once per backbone, on another dataset's "
+                                                "validation, and reported as such")
     motor_tune_start: str | None = doc(None, "a RunConfig JSON file the MOTOR cells' searches start from (for example "
                                              "benchmarks/factored.json, {\"motor\": {\"tcn\": \"factored\"}}); "
                                              "default: the documented defaults")
@@ -72,6 +76,17 @@ class RegimesOptions(TrainingSuiteOptions):
     def tuned_root(self, items: str) -> str | None:
         """Where the tuned settings of ``items``' cells live (and where --tune-budget writes them)."""
         return self.motor_tuned_dir if items == "motor" and self.motor_tuned_dir else self.tuned_dir
+
+    def cell_tuning(self, data: str, backbone: str, items: str, fraction: float) -> tuple[dict | None, str]:
+        """The tuned settings one cell trains with and the cell they were searched on ('' when its own): a
+        --longtail cell without a search of its own borrows --longtail-tuned-from's F = 1 choice."""
+        root = self.tuned_root(items)
+        own = tuned_settings(root, TuneCell(data, backbone, items, fraction, self.cold_items))
+        if own or not self.longtail_tuned_from or data not in self.longtail or data in self.datasets:
+            return own, ""
+        borrowed = TuneCell(self.longtail_tuned_from, backbone, items, 1.0, self.cold_items)
+        tuned = tuned_settings(root, borrowed)
+        return tuned, (f"{borrowed.data} F=1" if tuned else "")
 
     def __post_init__(self):
         if self.quick:
@@ -82,6 +97,9 @@ class RegimesOptions(TrainingSuiteOptions):
         bad = [f for f in self.fractions if not 0.0 < f <= 1.0]
         if bad:
             raise MotorError(f"training fractions must be in (0, 1], got {bad}; for example 1,0.5,0.25,0.1")
+        if self.longtail_tuned_from and not self.longtail:
+            raise MotorError("--longtail-tuned-from names whose tuning the --longtail cells borrow, but --longtail is "
+                             "empty; pass --longtail demo-longtail or drop --longtail-tuned-from")
         if not self.cells():
             raise MotorError("no cells to run or report: --datasets (with --fractions) and --longtail are both empty; "
                              "name at least one, for example --datasets ml100k --fractions 0.1")
@@ -147,10 +165,13 @@ def run(opts: RegimesOptions) -> Section:
         for data, fraction in cells:
             for name in names:
                 for items in opts.items:
-                    tuned = tuned_settings(opts.tuned_root(items), TuneCell(data, name, items, fraction,
-                                                                            opts.cold_items))
+                    tuned, tuned_on = opts.cell_tuning(data, name, items, fraction)
+                    if seed == 0 and not tuned and opts.longtail_tuned_from and data in opts.longtail:
+                        notes.append(f"{data} {name}/{items}: no tuned settings for {opts.longtail_tuned_from} at "
+                                     f"F = 1 under {opts.tuned_root(items)}; that cell ran with the defaults.")
                     settings = {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items,
-                                "train_fraction": fraction, **({"tuned": tuned} if tuned else {})}
+                                "train_fraction": fraction, **({"tuned": tuned} if tuned else {}),
+                                **({"tuned_on": tuned_on} if tuned_on else {})}
                     runs.append(make_run(data, name, items, 999 + seed, settings, device=opts.device,
                                          train_fraction=fraction))
     log = OUT / ("regimes_quick_runs.jsonl" if opts.quick else "regimes_runs.jsonl")
@@ -194,7 +215,8 @@ def aggregate(rows: list[dict]) -> list[dict]:
     groups = group([r for r in rows if "error" not in r], "dataset", "train_fraction", "backbone", "items")
     for (data, fraction, backbone, items), rs in groups.items():
         row = {"dataset": data, "train_fraction": fraction, "backbone": backbone, "items": items, "seeds": len(rs),
-               "tuned": any("tuned" in json.loads(r.get("settings", "{}")) for r in rs)}
+               "tuned": any("tuned" in json.loads(r.get("settings", "{}")) for r in rs),
+               "tuned_on": json.loads(rs[0].get("settings", "{}")).get("tuned_on", "")}
         for m in METRICS:
             row[f"test_{m}_mean"], row[f"test_{m}_std"] = _mean_std([r.get(m) for r in rs])
         for b in BUCKETS:
@@ -293,6 +315,9 @@ def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], fig
     title = "## Regimes: ID vs MOTOR against training-data sparsity" + (
         " (quick smoke run: 2 epochs, not comparable)" if opts.quick else "")
     tuned = sum(c["tuned"] for c in cells)
+    borrowed = Counter((c["dataset"], c.get("tuned_on")) for c in cells if c.get("tuned_on"))
+    borrowed_text = "".join(f"; {n} of them {d}'s, with the settings chosen on {on}'s validation (tuned once per "
+                            f"backbone, not on {d})" for (d, on), n in borrowed.items())
     reused = sum(bool(r.get("reused")) for r in rows)
     devices = Counter(r.get("device", "cpu") for r in rows if "error" not in r)  # rows before devices were logged: cpu
     cold = ("cold = no training interaction after F" if not opts.cold_items else
@@ -301,7 +326,7 @@ def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], fig
              f"Training {json.dumps(train_settings(opts.quick))}, MOTOR defaults, cold-item hold-out "
              f"{opts.cold_items:.0%}; {tuned} of {len(cells)} cells with settings tuned on validation "
              f"(`python -m motor tune`{'; MOTOR tuned in ' + opts.motor_tuned_dir if opts.motor_tuned_dir else ''}"
-             f"), the rest untuned defaults. Test Recall@20 and NDCG@20, mean ± sample std "
+             f"{borrowed_text}), the rest untuned defaults. Test Recall@20 and NDCG@20, mean ± sample std "
              f"over the seeds column; popularity buckets as metrics.json `by_popularity` defines them ({cold}). "
              f"{reused} runs reused from the run log. Runs by device: "
              f"{', '.join(f'{d} {n}' for d, n in sorted(devices.items()))} (a seed's figures differ between "

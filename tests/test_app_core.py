@@ -533,6 +533,12 @@ def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
     df.to_csv(tmp_path / "tuned.csv", index=False)
     g = gaps(load_regimes(tmp_path / "tuned.csv"))
     assert g["tuned"].tolist() == [True, False, False]
+    assert g["settings"].tolist() == ["tuned on validation", "defaults", "defaults"]
+    df["tuned"] = df["tuned"] | (df["dataset"] == "l")  # the long-tail cell with another dataset's choice
+    df["tuned_on"] = df["dataset"].map({"l": "d F=1"})  # the others NaN, as empty CSV cells read back
+    df.to_csv(tmp_path / "borrowed.csv", index=False)
+    borrowed = gaps(load_regimes(tmp_path / "borrowed.csv"))
+    assert borrowed["settings"].tolist() == ["tuned on validation", "defaults", "chosen on d F=1 validation"]
     assert tuned_note(g, "d").startswith("settings tuned on validation at F = 0.1 (") and tuned_note(g, "l") == ""
     assert win_summary(g, "d") == "MOTOR ahead of ID on 0 of 1 at F = 1, 1 of 1 at F = 0.1 (tuned)"
     mixed = pd.DataFrame({"dataset": "d", "train_fraction": [0.1, 0.1, 1.0, 1.0], "backbone": list("abab"),

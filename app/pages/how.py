@@ -214,7 +214,7 @@ def regimes_section() -> None:
         st.caption(f"{data}: {regimes.win_summary(table, data)}" + (f"; {note}." if note else "."))
     single = table[~table["dataset"].isin(regimes.sweeps(table))]
     if len(single):
-        st.dataframe(single[["dataset", "train_fraction", "backbone", "id", "motor", "gap", "seeds"]],
+        st.dataframe(single[["dataset", "train_fraction", "backbone", "id", "motor", "gap", "seeds", "settings"]],
                      hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(c, format="%.4f")
                                     for c in ("id", "motor", "gap")})

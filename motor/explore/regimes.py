@@ -38,7 +38,8 @@ def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
     if mean not in cells.columns:
         raise MotorError(f"the regimes table has no column {mean}")
     key = ["dataset", "train_fraction", "backbone"]
-    cols = key + [mean] + ([std] if std in cells.columns else []) + ["seeds"] + (["tuned"] if "tuned" in cells else [])
+    cols = key + [mean] + ([std] if std in cells.columns else []) + ["seeds"] + [
+        c for c in ("tuned", "tuned_on") if c in cells]
     idr = cells[cells["items"] == "id"][cols]
     mot = cells[cells["items"] == "motor"][cols]
     both = mot.merge(idr, on=key, suffixes=("_motor", "_id"))
@@ -53,6 +54,11 @@ def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
     out["seeds"] = np.minimum(both["seeds_motor"], both["seeds_id"])
     # both sides searched on validation (the benchmark tunes ID and MOTOR alike, or neither)
     out["tuned"] = (_truthy(both["tuned_motor"]) & _truthy(both["tuned_id"])) if "tuned" in cells else False
+    # where the settings were chosen: this cell's own validation, another cell's (--longtail-tuned-from), or nowhere
+    borrowed = (both["tuned_on_motor"].fillna("").astype(str) if "tuned_on" in cells
+                else pd.Series("", index=both.index))
+    out["settings"] = np.where(borrowed != "", "chosen on " + borrowed + " validation",
+                               np.where(out["tuned"], "tuned on validation", "defaults"))
     out = out.dropna(subset=["gap"])
     return out.sort_values(["dataset", "backbone", "train_fraction"]).reset_index(drop=True)
 

@@ -195,15 +195,15 @@ class MotorEncoder(ItemEncoder):
         return self._run(token_ids).vectors
 
     def encode(self, items: torch.Tensor | None) -> torch.Tensor:
-        """Vectors of ``items`` (each distinct item encoded once), or of all items in chunks of ``chunk``."""
+        """Vectors of ``items`` (each distinct item encoded once), or of all items, in pieces of the TCN's
+        ``piece`` items per call (``TokenCrossNetwork.piece``), checkpointed by ``chunk`` in training."""
         if items is not None:
             unique, inverse = torch.unique(items, return_inverse=True)  # a batch repeats items: encode each once
-            return self._run(self.token_ids[unique]).vectors[inverse]
-        if self.n_items <= self.chunk:
+            return self._vectors(self.token_ids[unique])[inverse]
+        if self.n_items <= min(self.tcn.piece or self.n_items, self.chunk):
             return self._run(self.token_ids, recurring=True).vectors
-        if not (self.training and torch.is_grad_enabled()):
-            return torch.cat([self._run(self.token_ids[s:s + self.chunk]).vectors
-                              for s in range(0, self.n_items, self.chunk)])
+        if self.n_items <= self.chunk or not (self.training and torch.is_grad_enabled()):
+            return self._vectors(self.token_ids)
         # Training over a large catalogue (a graph backbone needs every item's vector each step): keep only the
         # vectors and recompute one chunk's TCN activations at a time in backward, so memory stays bounded by the
         # chunk, not the catalogue (LightGCN with MOTOR ran out of 14 GB at 10^6 items without this).
@@ -211,7 +211,11 @@ class MotorEncoder(ItemEncoder):
                           for s in range(0, self.n_items, self.chunk)])
 
     def _vectors(self, tids: torch.Tensor) -> torch.Tensor:
-        return self._run(tids).vectors
+        """Vectors of the items with token ids ``tids``, ``tcn.piece`` items per TCN call (all at once when 0)."""
+        piece = self.tcn.piece or len(tids)
+        if len(tids) <= piece:
+            return self._run(tids).vectors
+        return torch.cat([self._run(tids[s:s + piece]).vectors for s in range(0, len(tids), piece)])
 
     # --- inspection -------------------------------------------------------------------------
 

@@ -180,6 +180,9 @@ class AttentionTCN(TokenCrossNetwork):
     has_attention = True
     has_pooling = True
     learns_pooling = True
+    # its per-token activations ([items, T, token_dim] several times over) outgrow the CPU caches past about 10^4
+    # items: one call on 30,000 items cost 1.5x per item what calls on 4,096 did (benchmarks/speed_log.md)
+    piece = 4096
 
     def __init__(self, n_tokens: int, dim: int, cfg: "MotorEncoderConfig"):
         super().__init__(n_tokens, dim, cfg)

@@ -47,6 +47,7 @@ class TokenCrossNetwork(nn.Module):
     has_attention: ClassVar[bool] = False  # returns attention maps when kept
     has_pooling: ClassVar[bool] = False  # returns pooling weights when kept
     learns_pooling: ClassVar[bool] = False  # the pooling weights are learned (not fixed, as the mean's 1/T)
+    piece: ClassVar[int] = 0  # items per forward call when the encoder runs many (0: all at once); see AttentionTCN
 
     def __init__(self, n_tokens: int, dim: int, cfg: "MotorEncoderConfig"):
         super().__init__()

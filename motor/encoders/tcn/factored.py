@@ -132,6 +132,7 @@ class FactoredAttentionTCN(AttentionTCN):
     """
 
     name = "factored"
+    piece = 0  # its per-item work is small; the whole catalogue in one call keeps its RowPlans (see row_plans)
 
     def __init__(self, n_tokens: int, dim: int, cfg: "MotorEncoderConfig"):
         super().__init__(n_tokens, dim, cfg)

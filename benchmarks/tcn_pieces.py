@@ -1,0 +1,70 @@
+"""Does encoding a large catalogue in pieces make the attention TCN's training step shorter?
+
+    python benchmarks/tcn_pieces.py --items 1682,9724,30000,100000 --rounds 5 [--piece 4096]
+
+A graph backbone needs every item's vector at every step, so MOTOR's encoder runs the TCN on the
+whole catalogue (``MotorEncoder.encode(None)``) and back-propagates through it. This times one such
+step (forward, a squared-norm loss, backward; one thread, the default encoder: attention TCN,
+token_dim 32, T = 8 tokens from a 512-token vocabulary) with the whole catalogue in one TCN call
+(``piece = 0``) against ``--piece`` items per call, interleaved round by round on the same
+encoder, and prints the median milliseconds per step and per item. Catalogues over
+``MotorEncoder.chunk`` (65,536) items are checkpointed by chunk in both variants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's motor, not another one installed
+import torch  # noqa: E402
+
+from motor.encoders.tcn.attention import AttentionTCN  # noqa: E402
+from motor.encoders.token_encoder import MotorEncoder, MotorEncoderConfig  # noqa: E402
+
+VOCAB, T = 512, 8
+
+
+def encoder(n_items: int) -> MotorEncoder:
+    tids = torch.randint(0, VOCAB // T, (n_items, T)) + torch.arange(T) * (VOCAB // T)
+    return MotorEncoder(n_items, 64, tids, VOCAB, MotorEncoderConfig()).train()
+
+
+def step(enc: MotorEncoder) -> float:
+    enc.zero_grad(set_to_none=True)
+    t = time.perf_counter()
+    enc.encode(None).square().sum().backward()
+    return time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    ap.add_argument("--items", default="1682,9724,30000,100000", help="catalogue sizes, comma-separated")
+    ap.add_argument("--rounds", type=int, default=5, help="timed steps per variant (after one warm-up)")
+    ap.add_argument("--piece", type=int, default=AttentionTCN.piece, help="items per TCN call against 0 (all)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    default = AttentionTCN.piece
+    try:
+        for n in (int(x) for x in args.items.split(",")):
+            enc, times = encoder(n), {0: [], args.piece: []}
+            for r in range(args.rounds + 1):
+                for piece in times:
+                    AttentionTCN.piece = piece
+                    dt = step(enc)
+                    if r:
+                        times[piece].append(dt)
+            for piece, ts in times.items():
+                m = statistics.median(ts)
+                print(f"items {n:>7,}  piece {piece or 'all':>5}: {1e3 * m:8.1f} ms/step  {1e6 * m / n:6.2f} us/item",
+                      flush=True)
+    finally:
+        AttentionTCN.piece = default
+
+
+if __name__ == "__main__":
+    main()

@@ -549,6 +549,8 @@ def test_longtail_cells_borrow_another_datasets_f1_tuning_only_when_asked_and_sa
         else:
             assert motor.config["train"]["lr"] == 0.02 and motor.config["train"]["epochs"] == 100  # length: the suite's
             assert json.loads(motor.head["settings"])["tuned_on"] == "ml100k F=1"
+    with pytest.raises(MotorError, match="no tuned settings for ml1m at F = 1"):  # a typo runs nothing
+        regimes.run(regimes.RegimesOptions(**common, longtail_tuned_from="ml1m"))
     with pytest.raises(MotorError, match="--longtail is empty"):
         regimes.RegimesOptions(datasets=["ml100k"], longtail=[], longtail_tuned_from="ml100k")
     rows = [{"dataset": "demo-longtail", "train_fraction": 1.0, "backbone": "lightgcn", "items": items, "seed": 999,

@@ -56,7 +56,7 @@ def sidebar() -> None:
     with st.sidebar:
         st.markdown("**MOTOR** · items as shared multimodal tokens instead of one ID embedding each")
         cfg = state.data_config()
-        name = "demo (MovieLens sample)" if cfg.get("data") == "demo" else Path(cfg["data"]).name
+        name = state.BUNDLED.get(cfg.get("data"), Path(cfg["data"]).name)
         st.caption(f"Dataset: **{name}**")
         try:
             runs = state.runs()

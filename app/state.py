@@ -31,6 +31,9 @@ from app.workspace import RunRecord, Workspace, default_home
 from motor.errors import MotorError
 
 DEMO = {"data": "demo"}
+LONGTAIL = {"data": "demo-longtail"}
+# the datasets shipped with motor-lab (read-only, the same for every session), by name, with their sidebar label
+BUNDLED = {"demo": "demo (MovieLens sample)", "demo-longtail": "demo-longtail (all of MovieLens latest-small)"}
 TOKEN_PARAM = "session"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -65,8 +68,8 @@ def layout_worker() -> LayoutWorker:
 
 def _stamp(data: str) -> str:
     """Changes when a dataset folder's files change (so an edited folder is read again)."""
-    if data == "demo":
-        return "demo"
+    if data in BUNDLED:
+        return data
     p = Path(data)
     if not p.exists():
         return "missing"

@@ -26,6 +26,14 @@ from motor.errors import MotorError
 from motor.retrieval import unit
 
 TEXT, IMAGE = "text", "image"
+# how a modality's vector was filled in when the item's own content could not give it (``sources`` start with these)
+AVERAGE = "the catalogue's average"
+MISSING = "marked missing"
+
+
+def from_the_item(source: str) -> bool:
+    """Whether a modality's vector (as ``describe`` names its source) was computed from the item's own content."""
+    return not source.startswith((AVERAGE, MISSING))
 
 
 @dataclass
@@ -50,8 +58,10 @@ def describe(ds, text: str, picture: bytes | None = None, encoders: dict | None 
              ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Feature vectors [1, dim] for every modality of ``ds`` from a text (and optionally a picture).
 
-    A modality the shipped encoders cannot produce (other dimensions, or no picture given) gets the
-    catalogue's mean vector, and ``sources`` says so. ``encoders`` replaces the default encoders
+    A modality the shipped encoders cannot produce (other dimensions, or no picture given) is filled in, and
+    ``sources`` says so: where the catalogue marks items without that content (the long-tail demo's movies
+    without a poster), the new item is marked missing like them (``MISSING``; ``place`` gives it the
+    tokenizer's missing token), else it gets the mean of the catalogue's real rows (``AVERAGE``). ``encoders`` replaces the default encoders
     (``{'text': obj with encode(texts) -> [n, d]}``, ``{'image': obj with encode([bytes]) -> ImageEncoding}``).
     """
     text = (text or "").strip()
@@ -61,7 +71,8 @@ def describe(ds, text: str, picture: bytes | None = None, encoders: dict | None 
     dims = _encoder_dims()
     features, sources = {}, {}
     for name, mod in ds.modalities.items():
-        mean = mod.features.mean(0, keepdims=True).astype(np.float32)
+        real = mod.features[mod.present] if mod.present.any() else mod.features  # not the filled rows
+        mean = real.mean(0, keepdims=True).astype(np.float32)
         if name == TEXT and (mod.dim == dims[TEXT] or TEXT in enc):
             if TEXT in enc:
                 v = np.asarray(enc[TEXT].encode([text]), np.float32)
@@ -82,8 +93,13 @@ def describe(ds, text: str, picture: bytes | None = None, encoders: dict | None 
         else:
             why = "no picture given" if name == IMAGE and mod.dim == dims[IMAGE] else \
                 f"the shipped encoders do not make this dataset's {mod.dim}-d {name} features"
-            features[name], sources[name] = mean, f"the catalogue's average ({why})"
-    if all(s.startswith("the catalogue's average") for s in sources.values()):
+            if mod.n_missing:  # the catalogue marks items without this content: this one is one of them
+                fill = np.zeros_like(mean) if mod.fill == "zeros" else mean
+                features[name] = fill
+                sources[name] = f"{MISSING}, like the catalogue's {mod.n_missing:,} items without it ({why})"
+            else:
+                features[name], sources[name] = mean, f"{AVERAGE} ({why})"
+    if not any(from_the_item(s) for s in sources.values()):
         raise MotorError("none of this dataset's modalities can be computed from a text or a picture (they were not "
                          "made by the shipped MiniLM / EfficientNet-Lite0 encoders); a new item cannot be described")
     return features, sources
@@ -94,10 +110,22 @@ def place(run, features: dict[str, np.ndarray], sources: dict[str, str] | None =
     if run.tokenizer is None or not hasattr(run.model.items, "encode_tokens"):
         raise MotorError("this is an ID run: an ID model has no way to place an item it has not learned a row for; "
                          "pick a run with a MOTOR model")
-    tids = run.tokenizer.encode(features)[0].astype(np.int64)
+    features, sources = dict(features), dict(sources or {})
+    has_token = run.tokenizer.missing_items()
+    present = {}
+    for name, source in sources.items():
+        if not source.startswith(MISSING):
+            continue
+        if name in has_token:
+            present[name] = np.zeros(1, bool)
+        else:  # this run's tokenizer saw every item with this content: no missing token, the real rows' mean
+            mod = run.dataset.modalities[name]
+            features[name] = mod.features[mod.present].mean(0, keepdims=True).astype(np.float32)
+            sources[name] = f"{AVERAGE} (this run's tokenizer has no missing token for {name})"
+    tids = run.tokenizer.encode(features, present or None)[0].astype(np.int64)
     with torch.no_grad():
         vec = run.model.items.encode_tokens(torch.as_tensor(tids[None])).cpu().numpy()[0]
-    return NewItem(features, dict(sources or {}), tids, vec.astype(np.float32))
+    return NewItem(features, sources, tids, vec.astype(np.float32))
 
 
 def sharing_items(run, token_ids: np.ndarray, k: int = 10) -> pd.DataFrame:

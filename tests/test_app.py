@@ -133,6 +133,42 @@ def test_data_page_opens_the_demo_by_default(tmp_path):
     no_problems(at)
 
 
+@pytest.mark.slow  # trains on 9,724 items (about a minute at 2 epochs)
+def test_data_page_opens_the_long_tail_demo_and_the_app_trains_and_explores_it(tmp_path):
+    """The second bundled dataset, one button away: its counts, its story (why it is there, what happens to the
+    missing posters), its name in the sidebar; then a short training and every explore page without a problem."""
+    at = new_app(tmp_path)
+    next(b for b in at.button if b.label == "Open the long-tail demo").click()
+    at.run()
+    no_problems(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Users"], metrics["Items"], metrics["Interactions"]) == ("610", "9,724", "100,836")
+    assert metrics["Per item (median)"] == "3"  # most movies rarely rated
+    assert at.subheader[0].value.startswith("Bundled long-tail demo")
+    assert any("reserved 'missing' token" in c.value for c in at.caption)
+    assert "Dataset: **demo-longtail (all of MovieLens latest-small)**" in [c.value for c in at.sidebar.caption]
+    at.switch_page("app/pages/train.py")
+    at.run()
+    train(at)
+    wait_for_job(at)
+    no_problems(at)
+    assert "Training finished" in at.success[0].value
+    for page in ("tokens", "attention", "compare", "recommend", "new_item", "runs", "how"):
+        at.switch_page(f"app/pages/{page}.py")
+        at.run()
+        no_problems(at)
+    at.switch_page("app/pages/new_item.py").run()
+    at.text_area(key="w:new_item_text").set_value("Token Trouble (2026). Genres: Comedy.")
+    at.button(key="w:new_item_go").click()
+    at.run()
+    no_problems(at)
+    assert "image: marked missing, like the catalogue's 6,781 items without it" in texts(at)  # no made-up poster
+    assert "the bundled datasets are read-only" in texts(at)
+    next(b for b in at.switch_page("app/pages/data.py").run().button if b.label == "Open the demo dataset").click()
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Items"] == "1,849"  # back on the demo
+
+
 def uploader(at):
     return next(u for u in at.get("file_uploader") if u.label == "Dataset files")
 
@@ -882,7 +918,7 @@ def test_new_item_is_added_only_to_the_sessions_own_upload_when_asked(trained_ho
     at.button(key="w:new_item_go").click()
     at.run()
     no_problems(at)
-    assert "the bundled demo is read-only" in texts(at)
+    assert "the bundled datasets are read-only" in texts(at)
     assert not [b for b in at.button if b.key == "w:new_item_add"]
 
     home = tmp_path / "home"

@@ -407,6 +407,48 @@ def test_a_new_item_is_placed_by_its_content_without_retraining(tiny_runs):
         new_item.place(tiny_runs["id"], own)
 
 
+def test_a_new_item_without_a_picture_is_marked_missing_where_the_catalogue_marks_items_without_one(tmp_path):
+    """On a catalogue whose image modality marks the items without a picture (as the long-tail demo does), a new
+    item described without one is one of them: the missing token in every image slot, not the token of an
+    average poster; without such marks it gets the average of the real rows, and the app's 'filled' test agrees."""
+    from motor import new_item
+    from motor.data.load import DataConfig, load_dataset
+    from motor.experiment import run_experiment
+    from motor.runs import LoadedRun
+    from tests.conftest import write_simple
+    from tests.test_train import tiny_cfg
+
+    data = write_simple(tmp_path / "data", n_users=30, n_items=40, per_user=10, dims=(8, 6))
+    arrays = dict(np.load(data / "image.npz", allow_pickle=False))
+    missing = np.arange(40) % 3 == 0
+    arrays["feat"][missing] = 0.0
+    np.savez(data / "image.npz", **arrays, missing=missing)
+    cfg = tiny_cfg(data, items="motor", tokenizer={"m": 2, "k": 4}, motor={"token_dim": 8, "heads": 2},
+                   data={"missing_features": "fill_zero"})
+    run_experiment(cfg, tmp_path / "run")
+    run = LoadedRun.load(tmp_path / "run")
+    assert run.dataset.modalities["image"].n_missing == int(missing.sum())
+    text_dim = run.dataset.modalities["text"].dim
+
+    class Text:
+        def encode(self, texts, progress=None):
+            return np.ones((len(texts), text_dim), np.float32)
+
+    feats, sources = new_item.describe(run.dataset, "a film", encoders={"text": Text()})
+    assert sources["image"].startswith(new_item.MISSING) and "14 items without it" in sources["image"]
+    assert not new_item.from_the_item(sources["image"]) and new_item.from_the_item(sources["text"])
+    item = new_item.place(run, feats, sources)
+    tok = run.tokenizer
+    image_slots = [t for t, m in enumerate(tok.slot_modality) if tok.modalities[m] == "image"]
+    catalogue_missing = tok.token_ids[run.dataset.modalities["image"].missing][:, image_slots]  # item index order
+    assert (catalogue_missing == catalogue_missing[0]).all() and (tok.missing_items()["image"]).sum() == 14
+    assert (item.token_ids[image_slots] == catalogue_missing[0]).all()  # the catalogue's missing tokens exactly
+    plain = load_dataset(DataConfig(data=str(write_simple(tmp_path / "plain", n_items=40, dims=(8, 6)))))
+    feats, sources = new_item.describe(plain, "a film", encoders={"text": Text()})
+    assert sources["image"].startswith(new_item.AVERAGE) and not new_item.from_the_item(sources["image"])
+    np.testing.assert_allclose(feats["image"][0], plain.modalities["image"].features.mean(0), rtol=1e-5)
+
+
 def test_item_map_points_carry_their_item_and_cold_items_are_ringed():
     from app import charts
 

@@ -34,7 +34,8 @@ def body():
         has_image = "image" in ds.modalities
         picture = st.file_uploader("A picture (optional)", type=["jpg", "jpeg", "png", "webp"],
                                    key="w:new_item_picture", disabled=not has_image,
-                                   help="Without one, the image features are the catalogue's average.")
+                                   help="Without one, the item's image is marked missing where the catalogue marks items without a "
+                                        "picture (the long-tail demo), else the catalogue's average.")
         k = int(ui.bound(st.slider, st.session_state.setdefault("picked", {}), "new_k",
                          "Top-K to enter", default=10, min_value=5, max_value=50, step=5))
     if st.button("Place this item", type="primary", icon=":material/add_circle:", key="w:new_item_go"):
@@ -95,7 +96,7 @@ def show(rec, run, models, item, k: int) -> None:
 def own_upload(run) -> Path | None:
     """The run's dataset folder when it is an upload of this session (the only data the app may change)."""
     data = run.config.data.data
-    if data == "demo":
+    if data in state.BUNDLED:
         return None
     folder = Path(data).resolve()
     me = state.session_id()
@@ -108,7 +109,7 @@ def keep_section(run, item) -> None:
     st.subheader("Keep it in the dataset")
     folder = own_upload(run)
     if folder is None:
-        why = ("the bundled demo is read-only" if run.config.data.data == "demo" else
+        why = ("the bundled datasets are read-only" if run.config.data.data in state.BUNDLED else
                "only the session that uploaded this dataset can add items to it")
         st.caption(f"Adding the item to the dataset is offered on your own uploads; here {why}. Nothing was "
                    "changed.")
@@ -122,7 +123,7 @@ def keep_section(run, item) -> None:
     confirm = c2.checkbox(f"Add this item to the dataset **{folder.name}** (appends its rows to your files)",
                           key="w:new_item_add_confirm")
     if st.button("Add to the dataset", icon=":material/playlist_add:", disabled=not confirm, key="w:new_item_add"):
-        filled = {m: src.startswith("the catalogue's average") for m, src in item.sources.items()}
+        filled = {m: not ni.from_the_item(src) for m, src in item.sources.items()}
         done = append_item.append_item(folder, item_id, store.get("text", ""), item.features, filled)
         store["added"] = (f"Added **{done.item_id}** to {folder.name} ({', '.join(done.files)}). Nothing was retrained: "
                           "MOTOR already places it by its content (above). **The ID model cannot use it until it is "

@@ -169,7 +169,13 @@ def test_demo_train_and_every_page_in_chromium_with_the_network_blocked(server):
             outside = offline(context)
             page = open_app(context, url)
             assert "session=" in page.url  # the session token is in the address
-            page.get_by_role("button", name="Open the demo dataset").click()
+            page.get_by_role("button", name="Open the long-tail demo").click()  # the second bundled dataset
+            page.get_by_text("Bundled long-tail demo").wait_for(timeout=WAIT)
+            page.get_by_text("9,724").first.wait_for(timeout=WAIT)
+            settle(page)
+            no_errors(page)
+            page.get_by_role("button", name="Open the demo dataset").click()  # and back
+            page.get_by_text("Bundled demo: a MovieLens sample").wait_for(timeout=WAIT)
             count_at_least(page, '[data-testid="stMetric"]', 6)
             settle(page)
             count_at_least(page, '[data-testid="stDataFrame"]', 2)  # the grid is a lazily loaded component

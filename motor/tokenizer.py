@@ -436,9 +436,12 @@ class Tokenizer:
         return int(np.searchsorted(self.slot_offset, tid, side="right") - 1)
 
     def token_label(self, tid: int) -> str:
-        """'text s3 c17': modality, sub-space, codeword of a token id."""
+        """'text s3 c17': modality, sub-space, codeword of a token id; 'image s0 missing' for the token of the
+        items without that content (not a codeword)."""
         s = self._slot(tid)
-        return f"{self.modalities[self.slot_modality[s]]} s{self.slot_subspace[s]} c{tid - self.slot_offset[s]}"
+        code, codec = tid - self.slot_offset[s], self.codecs[self.slot_modality[s]]
+        where = f"{self.modalities[self.slot_modality[s]]} s{self.slot_subspace[s]}"
+        return f"{where} missing" if codec.missing_token and code == codec.k else f"{where} c{code}"
 
     def items_with_token(self, tid: int) -> np.ndarray:
         return np.flatnonzero(self.token_ids[:, self._slot(tid)] == tid)

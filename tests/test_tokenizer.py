@@ -276,6 +276,10 @@ def test_missing_items_get_a_reserved_token_per_image_slot(with_missing):
     assert (tok.token_ids[~present][:, image_slots] == missing_ids).all()
     assert not np.isin(tok.token_ids[present][:, image_slots], missing_ids).any()
     assert (tok.missing_items()["image"] == ~present).all()
+    missing_item = int(np.flatnonzero(~present)[0])
+    assert [tok.token_label(int(t)) for t in tok.token_ids[missing_item, image_slots]] == [
+        f"image s{s} missing" for s in range(len(image_slots))]  # named, not shown as a codeword 'c16'
+    assert tok.token_label(int(tok.token_ids[int(np.flatnonzero(present)[0]), image_slots[0]])).startswith("image s0 c")
     r = tok.report()["modalities"]
     assert r["image"]["missing_items"] == int((~present).sum()) and r["text"]["missing_items"] == 0
     assert all(u <= 16 for u in r["image"]["codewords_used"])

@@ -196,7 +196,8 @@ class MotorEncoder(ItemEncoder):
 
     def encode(self, items: torch.Tensor | None) -> torch.Tensor:
         """Vectors of ``items`` (each distinct item encoded once), or of all items, in pieces of the TCN's
-        ``piece`` items per call (``TokenCrossNetwork.piece``), checkpointed by ``chunk`` in training."""
+        ``piece`` items per call (``TokenCrossNetwork.piece``); in training past ``chunk`` items, checkpointed by
+        piece (or by chunk for a TCN that runs in one call)."""
         if items is not None:
             unique, inverse = torch.unique(items, return_inverse=True)  # a batch repeats items: encode each once
             return self._vectors(self.token_ids[unique])[inverse]
@@ -206,9 +207,11 @@ class MotorEncoder(ItemEncoder):
             return self._vectors(self.token_ids)
         # Training over a large catalogue (a graph backbone needs every item's vector each step): keep only the
         # vectors and recompute one chunk's TCN activations at a time in backward, so memory stays bounded by the
-        # chunk, not the catalogue (LightGCN with MOTOR ran out of 14 GB at 10^6 items without this).
-        return torch.cat([checkpoint(self._vectors, self.token_ids[s:s + self.chunk], use_reentrant=False)
-                          for s in range(0, self.n_items, self.chunk)])
+        # chunk, not the catalogue (LightGCN with MOTOR ran out of 14 GB at 10^6 items without this). A TCN that
+        # runs in pieces is checkpointed by piece: one piece's activations alive at a time, not a whole chunk's.
+        step = min(self.tcn.piece or self.chunk, self.chunk)
+        return torch.cat([checkpoint(self._vectors, self.token_ids[s:s + step], use_reentrant=False)
+                          for s in range(0, self.n_items, step)])
 
     def _vectors(self, tids: torch.Tensor) -> torch.Tensor:
         """Vectors of the items with token ids ``tids``, ``tcn.piece`` items per TCN call (all at once when 0)."""

@@ -1,6 +1,7 @@
 """Does encoding a large catalogue in pieces make the attention TCN's training step shorter?
 
     python benchmarks/tcn_pieces.py --items 1682,9724,30000,100000 --rounds 5 [--piece 4096]
+    python benchmarks/tcn_pieces.py --items 30000,100000 --memory
 
 A graph backbone needs every item's vector at every step, so MOTOR's encoder runs the TCN on the
 whole catalogue (``MotorEncoder.encode(None)``) and back-propagates through it. This times one such
@@ -8,13 +9,16 @@ step (forward, a squared-norm loss, backward; one thread, the default encoder: a
 token_dim 32, T = 8 tokens from a 512-token vocabulary) with the whole catalogue in one TCN call
 (``piece = 0``) against ``--piece`` items per call, interleaved round by round on the same
 encoder, and prints the median milliseconds per step and per item. Catalogues over
-``MotorEncoder.chunk`` (65,536) items are checkpointed by chunk in both variants.
+``MotorEncoder.chunk`` (65,536) items are checkpointed: by chunk in one call, by piece in pieces.
+``--memory``: instead, each variant in its own process (two steps), and its peak resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,8 +49,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--items", default="1682,9724,30000,100000", help="catalogue sizes, comma-separated")
     ap.add_argument("--rounds", type=int, default=5, help="timed steps per variant (after one warm-up)")
     ap.add_argument("--piece", type=int, default=AttentionTCN.piece, help="items per TCN call against 0 (all)")
+    ap.add_argument("--memory", action="store_true", help="peak memory per variant (one process each) instead")
+    ap.add_argument("--one", default="", help=argparse.SUPPRESS)  # "ITEMS,PIECE": the child of --memory
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.one:
+        n, piece = (int(x) for x in args.one.split(","))
+        AttentionTCN.piece = piece
+        enc = encoder(n)
+        for _ in range(2):
+            step(enc)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        return
+    if args.memory:
+        for n in (int(x) for x in args.items.split(",")):
+            for piece in (0, args.piece):
+                out = subprocess.run([sys.executable, __file__, "--one", f"{n},{piece}"], capture_output=True,
+                                     text=True, check=True).stdout.split()[-1]
+                print(f"items {n:>7,}  piece {piece or 'all':>5}: peak {int(out):,} MB", flush=True)
+        return
     torch.manual_seed(0)
     default = AttentionTCN.piece
     try:

@@ -128,6 +128,8 @@ def test_data_page_opens_the_demo_by_default(tmp_path):
     assert len(preview) == 50 and preview["title"].iloc[0] == "Forrest Gump (1994)"  # most interacted first
     assert preview["interactions"].is_monotonic_decreasing
     assert "500 MB" in texts(at)  # the stated upload limit
+    kinds = {b.label: b.proto.type for b in at.button if b.label.startswith("Open the")}
+    assert kinds == {"Open the demo dataset": "primary", "Open the long-tail demo": "secondary"}  # the open one
     at.button[0].click()  # "Open the demo dataset"
     at.run()
     no_problems(at)
@@ -147,6 +149,7 @@ def test_data_page_opens_the_long_tail_demo_and_the_app_trains_and_explores_it(t
     assert at.subheader[0].value.startswith("Bundled long-tail demo")
     assert any("reserved 'missing' token" in c.value for c in at.caption)
     assert "Dataset: **demo-longtail (all of MovieLens latest-small)**" in [c.value for c in at.sidebar.caption]
+    assert next(b for b in at.button if b.label == "Open the long-tail demo").proto.type == "primary"
     at.switch_page("app/pages/train.py")
     at.run()
     train(at)

@@ -238,9 +238,15 @@ def show_dataset():
 
 def body():
     c1, c2, c3 = st.columns([1, 1, 2])
-    c1.button("Open the demo dataset", type="primary", on_click=open_demo, icon=":material/movie:",
+    open_now = state.data_config().get("data")  # the bundled dataset that is open is the highlighted button
+
+    def kind(name: str) -> str:
+        return "primary" if open_now == name else "secondary"
+
+    c1.button("Open the demo dataset", type=kind("demo"), on_click=open_demo, icon=":material/movie:",
               help="A MovieLens sample shipped with motor-lab: movies with a poster (image) and a text feature vector each")
-    c2.button("Open the long-tail demo", on_click=open_longtail, icon=":material/stacked_line_chart:",
+    c2.button("Open the long-tail demo", type=kind("demo-longtail"), on_click=open_longtail,
+              icon=":material/stacked_line_chart:",
               help="All 9,724 rated movies of MovieLens latest-small, most of them rarely rated: where MOTOR is meant "
                    "to help (posters for 2,943 of them, text for all)")
     c3.caption("The demo is open by default. Upload your own data below.")

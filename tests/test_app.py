@@ -810,6 +810,7 @@ def test_how_page_draws_motor_minus_id_against_the_training_fraction(trained_hom
     single = next(d.value for d in at.dataframe if "gap" in d.value.columns)
     assert set(single["dataset"]) == {"demo-longtail"} and len(single) == 2
     assert set(single["settings"]) == {"defaults"}  # no tuned column: no claim of a search
+    assert any("Open the long-tail demo" in c.value for c in at.caption)  # where to try it
     captions = [c.value for c in at.caption]  # the count the chart shows, in words (no tuned column: no claim)
     assert "ml100k: MOTOR ahead of ID on 0 of 2 at F = 1, 1 of 2 at F = 0.25, 1 of 2 at F = 0.1." in captions
     empty = new_app(tmp_path / "no-runs", "how")  # no run yet: the hint, and still the benchmark's figure

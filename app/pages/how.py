@@ -218,6 +218,8 @@ def regimes_section() -> None:
                      hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(c, format="%.4f")
                                     for c in ("id", "motor", "gap")})
+        if "demo-longtail" in set(single["dataset"]):
+            st.caption("demo-longtail is bundled: **Open the long-tail demo** on the Data page to train on it here.")
     st.caption(f"Test Recall@20, mean over seeds (bars: their spread), from `{path.name}`{written(path, 'regimes')}.")
 
 

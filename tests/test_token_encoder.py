@@ -82,8 +82,8 @@ def test_training_over_many_chunks_recomputes_them_and_gets_the_same_gradients(t
 @pytest.mark.parametrize("tcn", TCNS)
 def test_pieces_of_the_catalogue_give_the_vectors_and_gradients_of_one_call(tcn):
     """``tcn.piece`` (items per TCN call, for CPU caches on large catalogues) changes no figure: the vectors, the
-    loss and every gradient equal one call's, in training (with and without checkpointed chunks) and evaluation,
-    and the TCN runs once per piece."""
+    loss and every gradient equal one call's, in training and evaluation; the TCN runs once per piece up to
+    ``chunk`` items, and once per chunk (checkpointed) past it."""
     whole = make_encoder(tcn).train()
     assert whole.tcn.piece == (4096 if tcn == "attention" else 0)
     target = torch.randn(N_ITEMS, DIM, generator=torch.Generator().manual_seed(1))
@@ -91,8 +91,8 @@ def test_pieces_of_the_catalogue_give_the_vectors_and_gradients_of_one_call(tcn)
     whole.tcn.piece = 0
     ref = ((whole.encode(None) - target) ** 2).sum()
     ref.backward()
-    for pieces, (chunk, calls_expected) in zip(copies, ((64, 10), (12, 10 + 10))):  # 37 items: 10 pieces of 4;
-        pieces.tcn.piece, pieces.chunk = 4, chunk  # with chunks of 12 (4 of them: 4+4+4 and 1) recomputed in backward
+    for pieces, (chunk, calls_expected) in zip(copies, ((64, 10), (12, 4 + 4))):  # 37 items: 10 pieces of 4; past
+        pieces.tcn.piece, pieces.chunk = 4, chunk  # a chunk (12), one call per chunk (4), recomputed in backward
         calls, forward = [], pieces.tcn.forward
         pieces.tcn.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
         loss = ((pieces.encode(None) - target) ** 2).sum()
@@ -100,8 +100,9 @@ def test_pieces_of_the_catalogue_give_the_vectors_and_gradients_of_one_call(tcn)
         assert len(calls) == calls_expected
         torch.testing.assert_close(loss.detach(), ref.detach())
         for (name, a), (_, b) in zip(whole.named_parameters(), pieces.named_parameters()):
-            if a.grad is not None:
-                torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6, msg=name)
+            if a.grad is not None:  # summation order only: near-zero entries within 1e-6 of the largest gradient
+                scale = float(a.grad.abs().max())
+                torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6 * max(1.0, scale), msg=name)
         pieces.eval()
         whole.eval()
         torch.testing.assert_close(pieces.encode(None), whole.encode(None))

@@ -195,30 +195,37 @@ class MotorEncoder(ItemEncoder):
         return self._run(token_ids).vectors
 
     def encode(self, items: torch.Tensor | None) -> torch.Tensor:
-        """Vectors of ``items`` (each distinct item encoded once), or of all items, in pieces of the TCN's
-        ``piece`` items per call (``TokenCrossNetwork.piece``); in training past ``chunk`` items, checkpointed by
-        piece (or by chunk for a TCN that runs in one call)."""
+        """Vectors of ``items`` (each distinct item encoded once), or of all items: up to ``chunk`` items in
+        pieces of the TCN's ``piece`` items per call (``TokenCrossNetwork.piece``), past it one call per chunk
+        (checkpointed in training)."""
         if items is not None:
             unique, inverse = torch.unique(items, return_inverse=True)  # a batch repeats items: encode each once
-            return self._vectors(self.token_ids[unique])[inverse]
+            return self._in_pieces(self.token_ids[unique])[inverse]
         if self.n_items <= min(self.tcn.piece or self.n_items, self.chunk):
             return self._run(self.token_ids, recurring=True).vectors
-        if self.n_items <= self.chunk or not (self.training and torch.is_grad_enabled()):
-            return self._vectors(self.token_ids)
+        if self.n_items <= self.chunk:
+            return self._in_pieces(self.token_ids)
+        # Past ``chunk`` items, one TCN call per chunk and no pieces: many pieces' outputs, kept while the freed
+        # activations of the next pieces come and go, fragment the C heap, and the process grew with the number of
+        # pieces (10^6 items: 8.4 GB peak in pieces against 2.1 GB by chunk, benchmarks/speed_log.md).
+        if not (self.training and torch.is_grad_enabled()):
+            return torch.cat([self._vectors(self.token_ids[s:s + self.chunk]) for s in range(0, self.n_items, self.chunk)])
         # Training over a large catalogue (a graph backbone needs every item's vector each step): keep only the
         # vectors and recompute one chunk's TCN activations at a time in backward, so memory stays bounded by the
-        # chunk, not the catalogue (LightGCN with MOTOR ran out of 14 GB at 10^6 items without this). A TCN that
-        # runs in pieces is checkpointed by piece: one piece's activations alive at a time, not a whole chunk's.
-        step = min(self.tcn.piece or self.chunk, self.chunk)
-        return torch.cat([checkpoint(self._vectors, self.token_ids[s:s + step], use_reentrant=False)
-                          for s in range(0, self.n_items, step)])
+        # chunk, not the catalogue (LightGCN with MOTOR ran out of 14 GB at 10^6 items without this).
+        return torch.cat([checkpoint(self._vectors, self.token_ids[s:s + self.chunk], use_reentrant=False)
+                          for s in range(0, self.n_items, self.chunk)])
 
     def _vectors(self, tids: torch.Tensor) -> torch.Tensor:
-        """Vectors of the items with token ids ``tids``, ``tcn.piece`` items per TCN call (all at once when 0)."""
+        return self._run(tids).vectors
+
+    def _in_pieces(self, tids: torch.Tensor) -> torch.Tensor:
+        """Vectors of the items with token ids ``tids``, ``tcn.piece`` items per TCN call (all at once when 0):
+        past about 10^4 items a TCN's activations outgrow the CPU caches (``AttentionTCN.piece``)."""
         piece = self.tcn.piece or len(tids)
         if len(tids) <= piece:
-            return self._run(tids).vectors
-        return torch.cat([self._run(tids[s:s + piece]).vectors for s in range(0, len(tids), piece)])
+            return self._vectors(tids)
+        return torch.cat([self._vectors(tids[s:s + piece]) for s in range(0, len(tids), piece)])
 
     # --- inspection -------------------------------------------------------------------------
 

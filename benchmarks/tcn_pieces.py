@@ -8,8 +8,9 @@ whole catalogue (``MotorEncoder.encode(None)``) and back-propagates through it. 
 step (forward, a squared-norm loss, backward; one thread, the default encoder: attention TCN,
 token_dim 32, T = 8 tokens from a 512-token vocabulary) with the whole catalogue in one TCN call
 (``piece = 0``) against ``--piece`` items per call, interleaved round by round on the same
-encoder, and prints the median milliseconds per step and per item. Catalogues over
-``MotorEncoder.chunk`` (65,536) items are checkpointed: by chunk in one call, by piece in pieces.
+encoder, and prints the median milliseconds per step and per item. Past ``MotorEncoder.chunk``
+(65,536) items the encoder runs one checkpointed call per chunk whatever ``piece`` says, so both
+variants time the same code there (pieces fragmented the C heap at 10^6 items: speed_log.md).
 ``--memory``: instead, each variant in its own process (two steps), and its peak resident memory.
 """
 

@@ -160,22 +160,24 @@ def run(opts: RegimesOptions) -> Section:
             notes += tune_missing(todo, opts.tuned_root(items), opts.tune_budget, train, threads, opts.jobs,
                                   opts.tune_confirm_top, opts.motor_tune_start if items == "motor" else None)
 
+    # each cell's settings and where they were chosen, read once (the same for every seed)
+    tuning = {(d, f, b, i): opts.cell_tuning(d, b, i, f) for d, f in cells for b in names for i in opts.items}
     borrow_from = opts.longtail_tuned_from
-    if borrow_from and not any(opts.cell_tuning(d, b, i, f)[1] for d, f in cells for b in names for i in opts.items):
+    if borrow_from and not any(on for _, on in tuning.values()):
         raise MotorError(f"--longtail-tuned-from {borrow_from}: no tuned settings for {borrow_from} at F = 1 under "
                          f"{', '.join(dict.fromkeys(str(opts.tuned_root(i)) for i in opts.items))} for any of these "
                          f"backbones (folders {borrow_from}-BACKBONE-ITEMS-f1); tune them first "
                          f"(--datasets {borrow_from} --fractions 1 --tune-fractions 1 --tune-budget N) or name a "
                          f"dataset that has them")
+    notes += [f"{d} {b}/{i}: no tuned settings for {borrow_from} at F = 1 under {opts.tuned_root(i)}; that cell ran "
+              f"with the defaults." for (d, _, b, i), (tuned, _) in tuning.items()
+              if borrow_from and not tuned and d in opts.longtail]
     runs = []
     for seed in range(opts.seeds):  # seed-major, as in the backbone suite
         for data, fraction in cells:
             for name in names:
                 for items in opts.items:
-                    tuned, tuned_on = opts.cell_tuning(data, name, items, fraction)
-                    if seed == 0 and not tuned and borrow_from and data in opts.longtail:
-                        notes.append(f"{data} {name}/{items}: no tuned settings for {borrow_from} at "
-                                     f"F = 1 under {opts.tuned_root(items)}; that cell ran with the defaults.")
+                    tuned, tuned_on = tuning[data, fraction, name, items]
                     settings = {"train": train, "motor": BENCH_MOTOR, "cold_items": opts.cold_items,
                                 "train_fraction": fraction, **({"tuned": tuned} if tuned else {}),
                                 **({"tuned_on": tuned_on} if tuned_on else {})}

@@ -26,14 +26,8 @@ from motor.errors import MotorError
 from motor.retrieval import unit
 
 TEXT, IMAGE = "text", "image"
-# how a modality's vector was filled in when the item's own content could not give it (``sources`` start with these)
-AVERAGE = "the catalogue's average"
-MISSING = "marked missing"
-
-
-def from_the_item(source: str) -> bool:
-    """Whether a modality's vector (as ``describe`` names its source) was computed from the item's own content."""
-    return not source.startswith((AVERAGE, MISSING))
+# how a modality's vector was filled in when the item's own content could not give it (``describe``'s ``filled``)
+AVERAGE, MISSING = "average", "missing"
 
 
 @dataclass
@@ -42,6 +36,7 @@ class NewItem:
 
     features: dict[str, np.ndarray]  # modality -> float32 [1, dim]
     sources: dict[str, str]  # modality -> where its vector came from, in words
+    filled: dict[str, str]  # modality -> AVERAGE or MISSING, for the modalities not computed from the item
     token_ids: np.ndarray  # int64 [T]
     vector: np.ndarray  # float32 [dim]: the Token Cross Network's output
     notes: list[str] = field(default_factory=list)
@@ -55,13 +50,14 @@ def _encoder_dims():
 
 
 def describe(ds, text: str, picture: bytes | None = None, encoders: dict | None = None
-             ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+             ) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
     """Feature vectors [1, dim] for every modality of ``ds`` from a text (and optionally a picture).
 
-    A modality the shipped encoders cannot produce (other dimensions, or no picture given) is filled in, and
-    ``sources`` says so: where the catalogue marks items without that content (the long-tail demo's movies
-    without a poster), the new item is marked missing like them (``MISSING``; ``place`` gives it the
-    tokenizer's missing token), else it gets the mean of the catalogue's real rows (``AVERAGE``). ``encoders`` replaces the default encoders
+    Returns ``(features, sources, filled)``. A modality the shipped encoders cannot produce (other dimensions,
+    or no picture given) is filled in, ``filled`` says how and ``sources`` says so in words: where the catalogue
+    marks items without that content (the long-tail demo's movies without a poster), the new item is marked
+    missing like them (``MISSING``; ``place`` gives it the tokenizer's missing token), else it gets the mean of
+    the catalogue's real rows (``AVERAGE``). ``encoders`` replaces the default encoders
     (``{'text': obj with encode(texts) -> [n, d]}``, ``{'image': obj with encode([bytes]) -> ImageEncoding}``).
     """
     text = (text or "").strip()
@@ -69,7 +65,7 @@ def describe(ds, text: str, picture: bytes | None = None, encoders: dict | None 
         raise MotorError("describe the new item first: a title or a sentence about it")
     enc = encoders or {}
     dims = _encoder_dims()
-    features, sources = {}, {}
+    features, sources, filled = {}, {}, {}
     for name, mod in ds.modalities.items():
         real = mod.features[mod.present] if mod.present.any() else mod.features  # not the filled rows
         mean = real.mean(0, keepdims=True).astype(np.float32)
@@ -94,38 +90,39 @@ def describe(ds, text: str, picture: bytes | None = None, encoders: dict | None 
             why = "no picture given" if name == IMAGE and mod.dim == dims[IMAGE] else \
                 f"the shipped encoders do not make this dataset's {mod.dim}-d {name} features"
             if mod.n_missing:  # the catalogue marks items without this content: this one is one of them
-                fill = np.zeros_like(mean) if mod.fill == "zeros" else mean
-                features[name] = fill
-                sources[name] = f"{MISSING}, like the catalogue's {mod.n_missing:,} items without it ({why})"
+                features[name] = np.zeros_like(mean) if mod.fill == "zeros" else mean
+                sources[name] = f"marked missing, like the catalogue's {mod.n_missing:,} items without it ({why})"
+                filled[name] = MISSING
             else:
-                features[name], sources[name] = mean, f"{AVERAGE} ({why})"
-    if not any(from_the_item(s) for s in sources.values()):
+                features[name], sources[name], filled[name] = mean, f"the catalogue's average ({why})", AVERAGE
+    if len(filled) == len(sources):
         raise MotorError("none of this dataset's modalities can be computed from a text or a picture (they were not "
                          "made by the shipped MiniLM / EfficientNet-Lite0 encoders); a new item cannot be described")
-    return features, sources
+    return features, sources, filled
 
 
-def place(run, features: dict[str, np.ndarray], sources: dict[str, str] | None = None) -> NewItem:
-    """Tokens and Token Cross Network vector of a new item in a MOTOR run."""
+def place(run, features: dict[str, np.ndarray], sources: dict[str, str] | None = None,
+          filled: dict[str, str] | None = None) -> NewItem:
+    """Tokens and Token Cross Network vector of a new item in a MOTOR run (``sources`` and ``filled`` as
+    ``describe`` gives them; a modality ``filled`` as MISSING gets the tokenizer's missing token)."""
     if run.tokenizer is None or not hasattr(run.model.items, "encode_tokens"):
         raise MotorError("this is an ID run: an ID model has no way to place an item it has not learned a row for; "
                          "pick a run with a MOTOR model")
-    features, sources = dict(features), dict(sources or {})
+    features, sources, filled = dict(features), dict(sources or {}), dict(filled or {})
     has_token = run.tokenizer.missing_items()
     present = {}
-    for name, source in sources.items():
-        if not source.startswith(MISSING):
-            continue
+    for name in [m for m, how in filled.items() if how == MISSING]:
         if name in has_token:
             present[name] = np.zeros(1, bool)
         else:  # this run's tokenizer saw every item with this content: no missing token, the real rows' mean
             mod = run.dataset.modalities[name]
             features[name] = mod.features[mod.present].mean(0, keepdims=True).astype(np.float32)
-            sources[name] = f"{AVERAGE} (this run's tokenizer has no missing token for {name})"
+            sources[name] = f"the catalogue's average (this run's tokenizer has no missing token for {name})"
+            filled[name] = AVERAGE
     tids = run.tokenizer.encode(features, present or None)[0].astype(np.int64)
     with torch.no_grad():
         vec = run.model.items.encode_tokens(torch.as_tensor(tids[None])).cpu().numpy()[0]
-    return NewItem(features, sources, tids, vec.astype(np.float32))
+    return NewItem(features, sources, filled, tids, vec.astype(np.float32))
 
 
 def sharing_items(run, token_ids: np.ndarray, k: int = 10) -> pd.DataFrame:

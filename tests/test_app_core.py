@@ -386,9 +386,9 @@ def test_a_new_item_is_placed_by_its_content_without_retraining(tiny_runs):
         def encode(self, texts, progress=None):
             return super().encode(texts, progress)[:, :ds.modalities["text"].dim]
 
-    feats, sources = new_item.describe(ds, "a film about tokens", encoders={"text": Text6()})
+    feats, sources, filled = new_item.describe(ds, "a film about tokens", encoders={"text": Text6()})
     assert "text encoder" in sources["text"] and "average" in sources["image"]
-    item = new_item.place(run, feats, sources)
+    item = new_item.place(run, feats, sources, filled)
     assert item.token_ids.shape == (run.tokenizer.n_tokens,)
     # an existing item described by its own features gets its own tokens and its own vector
     own = {m: mod.features[[3]] for m, mod in ds.modalities.items()}
@@ -434,18 +434,18 @@ def test_a_new_item_without_a_picture_is_marked_missing_where_the_catalogue_mark
         def encode(self, texts, progress=None):
             return np.ones((len(texts), text_dim), np.float32)
 
-    feats, sources = new_item.describe(run.dataset, "a film", encoders={"text": Text()})
-    assert sources["image"].startswith(new_item.MISSING) and "14 items without it" in sources["image"]
-    assert not new_item.from_the_item(sources["image"]) and new_item.from_the_item(sources["text"])
-    item = new_item.place(run, feats, sources)
+    feats, sources, filled = new_item.describe(run.dataset, "a film", encoders={"text": Text()})
+    assert sources["image"].startswith("marked missing") and "14 items without it" in sources["image"]
+    assert filled == {"image": new_item.MISSING}  # the image filled in, the text computed from the item
+    item = new_item.place(run, feats, sources, filled)
     tok = run.tokenizer
     image_slots = [t for t, m in enumerate(tok.slot_modality) if tok.modalities[m] == "image"]
     catalogue_missing = tok.token_ids[run.dataset.modalities["image"].missing][:, image_slots]  # item index order
     assert (catalogue_missing == catalogue_missing[0]).all() and (tok.missing_items()["image"]).sum() == 14
     assert (item.token_ids[image_slots] == catalogue_missing[0]).all()  # the catalogue's missing tokens exactly
     plain = load_dataset(DataConfig(data=str(write_simple(tmp_path / "plain", n_items=40, dims=(8, 6)))))
-    feats, sources = new_item.describe(plain, "a film", encoders={"text": Text()})
-    assert sources["image"].startswith(new_item.AVERAGE) and not new_item.from_the_item(sources["image"])
+    feats, sources, filled = new_item.describe(plain, "a film", encoders={"text": Text()})
+    assert sources["image"].startswith("the catalogue's average") and filled == {"image": new_item.AVERAGE}
     np.testing.assert_allclose(feats["image"][0], plain.modalities["image"].features.mean(0), rtol=1e-5)
 
 
@@ -497,9 +497,10 @@ def test_a_new_item_can_bring_a_picture(tiny_runs):
         def encode(self, texts, progress=None):
             return np.ones((len(texts), run.dataset.modalities["text"].dim), np.float32)
 
-    feats, sources = new_item.describe(run.dataset, "x", b"jpegbytes", encoders={"image": Pictures(), "text": Text()})
+    feats, sources, filled = new_item.describe(run.dataset, "x", b"jpegbytes",
+                                               encoders={"image": Pictures(), "text": Text()})
     assert sources["image"].startswith("your picture") and feats["image"].shape == (1, dim)
-    assert new_item.place(run, feats, sources).token_ids.shape == (run.tokenizer.n_tokens,)
+    assert new_item.place(run, feats, sources, filled).token_ids.shape == (run.tokenizer.n_tokens,)
     with pytest.raises(MotorError, match="picture could not be used: not a picture"):
         new_item.describe(run.dataset, "x", b"broken", encoders={"image": Pictures(), "text": Text()})
 

@@ -40,9 +40,9 @@ def body():
                          "Top-K to enter", default=10, min_value=5, max_value=50, step=5))
     if st.button("Place this item", type="primary", icon=":material/add_circle:", key="w:new_item_go"):
         with st.spinner("Encoding the content (the text model loads once, a few seconds)..."):
-            feats, sources = ni.describe(ds, text, picture.getvalue() if picture is not None else None)
+            feats, sources, filled = ni.describe(ds, text, picture.getvalue() if picture is not None else None)
             store.clear()
-            store.update(run=rec.run_id, text=text, item=ni.place(run, feats, sources))
+            store.update(run=rec.run_id, text=text, item=ni.place(run, feats, sources, filled))
     item = store.get("item") if store.get("run") == rec.run_id else None
     if item is None:
         st.caption("Press **Place this item** to see its tokens, the items that share them, its nearest items and "
@@ -123,7 +123,7 @@ def keep_section(run, item) -> None:
     confirm = c2.checkbox(f"Add this item to the dataset **{folder.name}** (appends its rows to your files)",
                           key="w:new_item_add_confirm")
     if st.button("Add to the dataset", icon=":material/playlist_add:", disabled=not confirm, key="w:new_item_add"):
-        filled = {m: not ni.from_the_item(src) for m, src in item.sources.items()}
+        filled = {m: m in item.filled for m in item.features}
         done = append_item.append_item(folder, item_id, store.get("text", ""), item.features, filled)
         store["added"] = (f"Added **{done.item_id}** to {folder.name} ({', '.join(done.files)}). Nothing was retrained: "
                           "MOTOR already places it by its content (above). **The ID model cannot use it until it is "

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.conftest import write_mmrec, write_simple
@@ -1229,7 +1230,8 @@ def test_explore_pages_without_a_run_point_to_training(tmp_path):
         assert "No trained run yet" in at.info[0].value
 
 
-def test_raw_content_upload_builds_features_in_the_background(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sep", [",", ";"])  # ';': a spreadsheet saved in a European locale
+def test_raw_content_upload_builds_features_in_the_background(tmp_path, monkeypatch, sep):
     import app.uploads
     from tests.test_features import FakeText
 
@@ -1237,6 +1239,8 @@ def test_raw_content_upload_builds_features_in_the_background(tmp_path, monkeypa
     monkeypatch.setattr(app.uploads, "build_raw_dataset",
                         lambda *a, **k: real(*a, **{**k, "encoders": {"text": FakeText()}}))
     src = write_simple(tmp_path / "src", n_items=30)
+    for name in ("interactions.csv", "items.csv"):
+        pd.read_csv(src / name, dtype=str).to_csv(src / name, sep=sep, index=False)
     at = new_app(tmp_path / "home")
     at.get_by_key("w:raw_inter").set_value(("interactions.csv", (src / "interactions.csv").read_bytes(), "text/csv"))
     at.get_by_key("w:raw_items").set_value(("items.csv", (src / "items.csv").read_bytes(), "text/csv"))

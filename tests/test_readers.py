@@ -174,6 +174,24 @@ def test_empty_and_missing_files(tmp_path):
     assert "no feature files" in err(tmp_path)
 
 
+def test_semicolon_separated_files_from_a_spreadsheet_read_like_comma_separated_ones(tmp_path):
+    from motor.data.append_item import append_item
+    from motor.features.items import read_items
+
+    folder = write_simple(tmp_path / "s")
+    want = load_dataset(str(folder))
+    for name in ("interactions.csv", "items.csv"):  # as a spreadsheet in a European locale saves them
+        df = pd.read_csv(folder / name, dtype=str)
+        df.to_csv(folder / name, sep=";", index=False, encoding="utf-8-sig")  # with the byte-order mark
+    got = load_dataset(str(folder))
+    assert got.n_users == want.n_users and got.n_items == want.n_items
+    assert np.array_equal(got.interactions.item, want.interactions.item)
+    assert sorted(read_items(folder / "items.csv").ids) == sorted(want.item_ids)
+    append_item(folder, "fresh", "Fresh, a film", {"image": np.ones(6), "text": np.ones(4)})
+    assert (folder / "items.csv").read_text(encoding="utf-8-sig").splitlines()[0] == "item;title;genres"  # kept
+    assert read_items(folder / "items.csv").ids[-1] == "fresh"
+
+
 def test_string_ids_are_remapped_to_contiguous_indices(tmp_path):
     ds = load_dataset(str(write_simple(tmp_path / "s", string_ids=True)))
     assert ds.interactions.user.max() == ds.n_users - 1 and ds.interactions.item.max() == ds.n_items - 1

@@ -10,6 +10,7 @@ import streamlit as st
 
 from app import state, ui
 from app.uploads import MAX_UPLOAD_MB, build_raw_dataset, save_upload
+from motor.data.files import separator_in
 from motor.explore.catalogue import modalities_frame, preview
 
 CAPTION = ("MOTOR describes every item by its content (here: a poster image and a text), not by an ID. This page "
@@ -142,7 +143,8 @@ def raw_content_section():
     columns = []
     if items is not None:
         try:
-            columns = [c for c in pd.read_csv(items, nrows=5, dtype=str).columns]
+            header = items.getvalue().split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+            columns = [c.strip() for c in pd.read_csv(items, nrows=5, dtype=str, sep=separator_in(header, ",")).columns]
             items.seek(0)
         except Exception:
             st.error("items.csv could not be read as a CSV file; check its separator and header row.")

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from motor.data.files import load_array, load_npz, modality_name
+from motor.data.files import load_array, load_npz, modality_name, separator_of
 from motor.data.simple import ITEM_COLUMNS, find_interactions_file, read_interactions, read_items
 from motor.errors import MotorError
 
@@ -134,8 +134,8 @@ def append_item(folder: Path | str, item_id: str, text: str, features: dict[str,
             if filled.get(name):
                 notes.append(f"{name}: filled, not computed from the item ({p.name} cannot mark it missing)")
     if items_path is not None:
-        raw = pd.read_csv(items_path, sep="\t" if items_path.suffix == ".tsv" else ",", dtype=str,
-                          keep_default_na=False)
+        sep = separator_of(items_path, "\t" if items_path.suffix == ".tsv" else ",")
+        raw = pd.read_csv(items_path, sep=sep, dtype=str, keep_default_na=False)
         idcol = next(c for c in raw.columns if c.strip() in ITEM_COLUMNS or c.strip().lower() in
                      {n.lower() for n in ITEM_COLUMNS})
         new = {c: "" for c in raw.columns}
@@ -144,7 +144,7 @@ def append_item(folder: Path | str, item_id: str, text: str, features: dict[str,
         if tcol is not None:
             new[tcol] = title_of(text)
         out = pd.concat([raw, pd.DataFrame([new])], ignore_index=True)
-        writes[items_path] = out.to_csv(index=False, sep="\t" if items_path.suffix == ".tsv" else ",").encode()
+        writes[items_path] = out.to_csv(index=False, sep=sep).encode()
     elif any(p.suffix == ".npz" for p in feature_files):
         notes.append("no items.csv: the item has no title in the catalogue")
     for path, data in writes.items():  # everything was prepared: now replace the files

@@ -7,6 +7,7 @@ uploads are untrusted.
 from __future__ import annotations
 
 import difflib
+import gzip
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,28 @@ import numpy as np
 import pandas as pd
 
 from motor.errors import MotorError
+
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def separator_of(path: Path, default: str) -> str:
+    """The column separator of a CSV-like file: ``default`` unless its header line lacks it and holds another
+    of ``SEPARATORS`` (a spreadsheet saved in a European locale writes ``user;item;rating``, which read with
+    commas is one column named 'user;item;rating')."""
+    opener = gzip.open if Path(path).suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace") as f:
+            header = f.readline()
+    except (OSError, EOFError):
+        return default
+    return separator_in(header, default)
+
+
+def separator_in(header: str, default: str) -> str:
+    """``separator_of`` for a header line already read."""
+    if default in header:
+        return default
+    return next((s for s in SEPARATORS if s in header), default)
 
 
 def read_table(path: Path, sep: str, dtype=str) -> pd.DataFrame:

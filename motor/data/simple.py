@@ -25,6 +25,7 @@ from motor.data.files import (
     modality_name,
     parse_numbers,
     read_table,
+    separator_of,
 )
 from motor.errors import MotorError
 
@@ -43,7 +44,7 @@ def find_interactions_file(folder: Path) -> Path | None:
 
 
 def _sep(path: Path) -> str:
-    return "\t" if ".tsv" in path.name else ","
+    return separator_of(path, "\t" if ".tsv" in path.name else ",")
 
 
 def _index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

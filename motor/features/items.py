@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from motor.data.files import separator_of
 from motor.errors import MotorError
 
 # Tried in this order, first exactly, then ignoring case.
@@ -34,7 +35,7 @@ class Items:
 
 
 def _delimiter(path: Path) -> str:
-    return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    return separator_of(path, "\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
 
 
 def find_id_column(header: list[str], id_col: str | None) -> str:

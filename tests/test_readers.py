@@ -192,6 +192,14 @@ def test_semicolon_separated_files_from_a_spreadsheet_read_like_comma_separated_
     assert read_items(folder / "items.csv").ids[-1] == "fresh"
 
 
+def test_a_file_that_is_not_utf8_names_the_line_and_the_fix(tmp_path):
+    folder = write_simple(tmp_path / "s")
+    lines = (folder / "items.csv").read_text().splitlines()
+    lines[3] = lines[3].replace("Movie", "Am\u00e9lie")
+    (folder / "items.csv").write_bytes("\n".join(lines).encode("latin-1"))  # a Windows spreadsheet's default
+    assert "items.csv is not UTF-8 text (byte 0xe9 on line 4); save it as UTF-8" in err(folder)
+
+
 def test_string_ids_are_remapped_to_contiguous_indices(tmp_path):
     ds = load_dataset(str(write_simple(tmp_path / "s", string_ids=True)))
     assert ds.interactions.user.max() == ds.n_users - 1 and ds.interactions.item.max() == ds.n_items - 1

@@ -146,6 +146,9 @@ def raw_content_section():
             header = items.getvalue().split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
             columns = [c.strip() for c in pd.read_csv(items, nrows=5, dtype=str, sep=separator_in(header, ",")).columns]
             items.seek(0)
+        except UnicodeDecodeError:
+            st.error("items.csv is not UTF-8 text; save it as UTF-8 (in a spreadsheet: 'CSV UTF-8') and upload it "
+                     "again.")
         except Exception:
             st.error("items.csv could not be read as a CSV file; check its separator and header row.")
     text_cols = st.multiselect("Text columns (joined into one text per item)",

@@ -45,13 +45,28 @@ def read_table(path: Path, sep: str, dtype=str) -> pd.DataFrame:
         df = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise MotorError(f"{path.name} is empty: it needs a header row and at least one data row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise MotorError(not_utf8(path)) from None
+    except pd.errors.ParserError as e:
         raise MotorError(f"{path.name} could not be parsed as a {'TSV' if sep == chr(9) else 'CSV'} "
                          f"file ({str(e).splitlines()[0]}); check the separator and quoting") from None
     df.columns = [str(c).strip() for c in df.columns]
     if len(df) == 0:
         raise MotorError(f"{path.name} has a header but no data rows")
     return df
+
+
+def not_utf8(path: Path) -> str:
+    """Where a text file stops being UTF-8, and how to fix it (pandas names a position inside its own buffer)."""
+    data = Path(path).read_bytes() if Path(path).suffix != ".gz" else gzip.decompress(Path(path).read_bytes())
+    try:
+        data.decode("utf-8")
+        where = ""
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        where = f" (byte 0x{data[e.start]:02x} on line {line})"
+    return (f"{Path(path).name} is not UTF-8 text{where}; save it as UTF-8 (in a spreadsheet: 'CSV UTF-8'; "
+            f"with pandas: to_csv(..., encoding='utf-8'))")
 
 
 def find_column(df: pd.DataFrame, names: tuple[str, ...], file: str, what: str, required: bool = True) -> str | None:

@@ -51,6 +51,14 @@ def neg_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (1.0 - F.cosine_similarity(a, b, dim=-1)).mean()
 
 
+def uniformity(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """``log mean exp(-t |a - b|^2)`` over pairs of distinct unit rows of ``x`` (Wang and Isola, 2020): smallest
+    when the vectors spread over the sphere, 0 when they all point one way. It pushes apart what no negative
+    sampling does in BYOL-style losses."""
+    z = F.normalize(x, dim=-1)
+    return torch.pdist(z).pow(2).mul(-t).exp().mean().log()
+
+
 def info_nce(anchor: torch.Tensor, candidates: torch.Tensor, temperature: float = 0.2,
              target: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
     """InfoNCE on cosine similarities: row i of ``anchor`` should match ``candidates[target[i]]``

@@ -14,7 +14,7 @@ reads) and a summary (``tune.json``).
 
 Search space (``search_space``): learning rate (log-uniform 1e-4 .. 5e-2) and the backbone's
 regularisation weight (log-uniform 1e-6 .. 1; ``REG_FIELD`` names it where it is not
-``reg_weight``); for MOTOR also the tokenizer's m and k and the token dimension. ID and MOTOR get
+``reg_weight``), the backbone's own ``tuned_fields`` (BM3: its uniformity weight); for MOTOR also the tokenizer's m and k and the token dimension. ID and MOTOR get
 the same number of trials, so MOTOR's larger space is searched less densely: the budget, not
 the space, is what is equal.
 
@@ -88,6 +88,10 @@ def search_space(backbone: str, items: str, n_items: int, min_dim: int | None = 
     reg = reg_field(backbone)
     if reg is not None:
         space[f"model.{reg}"] = ("float", *REG_RANGE)
+    from motor.models.registry import get_backbone
+
+    for name, values in get_backbone(backbone).tuned_fields.items():
+        space[f"model.{name}"] = ("choice", values)
     if items == "motor":
         space["tokenizer.m"] = ("choice", tuple(m for m in PQ_M if min_dim is None or m <= min_dim) or (1,))
         space["tokenizer.k"] = ("choice", tuple(k for k in PQ_K if k <= n_items) or (2,))

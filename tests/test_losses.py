@@ -4,7 +4,17 @@ import math
 
 import torch
 
-from motor.losses import bpr_loss, bpr_vectors, emb_norm_reg, info_nce, l2_reg, log2_bpr, mean_square, pair_scores
+from motor.losses import (
+    bpr_loss,
+    bpr_vectors,
+    emb_norm_reg,
+    info_nce,
+    l2_reg,
+    log2_bpr,
+    mean_square,
+    pair_scores,
+    uniformity,
+)
 
 
 def test_info_nce_variants_agree_with_the_reference():
@@ -45,3 +55,16 @@ def test_regularisers_against_their_definitions():
     torch.testing.assert_close(l2_reg(a, b), 0.5 * (a.pow(2).sum() + b.pow(2).sum()) / 8)
     torch.testing.assert_close(mean_square(b), b.pow(2).mean())
     torch.testing.assert_close(mean_square(torch.randn(4, 2, 3).mul(0).add(2.0)), torch.tensor(4.0))
+
+
+def test_uniformity_is_zero_for_vectors_pointing_one_way_and_lowest_when_they_spread():
+    torch.manual_seed(0)
+    one_way = torch.randn(1, 8).repeat(20, 1) * torch.rand(20, 1)  # lengths differ, directions do not
+    assert abs(uniformity(one_way).item()) < 1e-6
+    opposite = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])  # distance 2: log exp(-2 * 4)
+    assert math.isclose(uniformity(opposite).item(), -8.0, rel_tol=1e-6)
+    spread, clustered = torch.randn(64, 8), torch.randn(64, 8) * 0.1 + 1.0
+    assert uniformity(spread) < uniformity(clustered) < 0
+    x = clustered.clone().requires_grad_()
+    uniformity(x).backward()  # its gradient pushes the rows apart: a step along it lowers the loss
+    assert uniformity(clustered - 0.5 * x.grad) < uniformity(clustered)

@@ -8,7 +8,7 @@ import pytest
 from motor.errors import MotorError
 from motor.evaluate import Evaluator
 from motor.experiment import RunConfig
-from motor.tune import TuneConfig, search_space, tune
+from motor.tune import TuneConfig, search_space, starting_values, tune
 from tests.conftest import write_simple
 
 
@@ -19,6 +19,9 @@ def test_search_space_per_backbone_and_items():
     motor = search_space("lightgcn", "motor", 40, min_dim=6)
     assert set(motor) == {"train.lr", "model.reg_weight", "tokenizer.m", "tokenizer.k", "motor.token_dim"}
     assert motor["tokenizer.k"][1] == (16, 32) and motor["tokenizer.m"][1] == (2, 4)
+    bm3 = search_space("bm3", "id", 1000)  # its own tuned field, a choice that includes 'off', the default
+    assert set(bm3) == {"train.lr", "model.reg_weight", "model.uniformity_weight"} and 0.0 in bm3["model.uniformity_weight"][1]
+    assert starting_values(RunConfig.from_dict({"backbone": "bm3"}), bm3)["model.uniformity_weight"] == 0.0
 
 
 def base_config(data, items="id", **train):

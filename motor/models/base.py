@@ -150,6 +150,9 @@ class Recommender(nn.Module):
     needs_features: ClassVar[bool] = False  # multimodal backbones read ctx.features (self.features)
     uses_negatives: ClassVar[bool] = True  # False: the trainer draws none and ``batch.neg`` is None
     user_init: ClassVar[Literal["uniform", "normal"]] = "uniform"  # xavier init of the default user table
+    # Config fields the tuner searches besides the learning rate and the regularisation weight: field -> the values
+    # it chooses from (a choice, so 'off' = 0 can be one); the documented default is tried first (motor.tune)
+    tuned_fields: ClassVar[dict[str, tuple]] = {}
 
     def __init__(self, ctx: ModelContext, cfg, make_items: MakeItems) -> None:
         super().__init__()

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from motor.config import doc
-from motor.losses import emb_norm_reg, neg_cosine
+from motor.losses import emb_norm_reg, neg_cosine, uniformity
 from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
 from motor.models.registry import register
@@ -43,6 +43,8 @@ class BM3Config(MultimodalConfig, PropagationConfig):
     reg_weight: float = doc(0.1, "weight of the embedding-norm regulariser on all online user and item vectors "
                                  "(MMRec grid: 0.1, 0.01)", low=0)
     cl_weight: float = doc(2.0, "weight of the modality alignment and masked-modality terms", low=0)
+    uniformity_weight: float = doc(0.0, "weight of a uniformity term (Wang and Isola) on the batch's distinct "
+                                        "online users and items; not in the published model", low=0)
 
 
 @register
@@ -56,6 +58,7 @@ class BM3(MultimodalRecommender):
     name = "bm3"
     Config = BM3Config
     uses_negatives = False
+    tuned_fields = {"uniformity_weight": (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)}
 
     def __init__(self, ctx: ModelContext, cfg: BM3Config, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
@@ -85,6 +88,9 @@ class BM3(MultimodalRecommender):
             z_pred = self.predictor(z)
             modal = modal + neg_cosine(z_pred, i_target) + neg_cosine(z_pred, self._target(z))
         terms["align_modal"] = self.cfg.cl_weight * modal
+        if self.cfg.uniformity_weight > 0:
+            terms["uniformity"] = self.cfg.uniformity_weight * (uniformity(users[torch.unique(batch.user)])
+                                                                + uniformity(items[idx]))
         return terms
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -87,11 +87,11 @@ def personalisation(model: Recommender, split: Split, protocol: Protocol = "stri
                     "item_effective_rank_centred": effective_rank(items[warm] - items[warm].mean(0)),
                     "dim": int(items.shape[1])})
     out = {key: None if isinstance(v, float) and not math.isfinite(v) else v for key, v in out.items()}
-    out["warning"] = _warning(out)
+    out["warning"] = _warning(out, model.collapse_remedy())
     return out
 
 
-def _warning(p: dict) -> str | None:
+def _warning(p: dict, remedy: str | None = None) -> str | None:
     if p["top_overlap"] is None or p["popularity_top_overlap"] is None:
         return None
     same_lists = p["top_overlap"] >= SAME_LISTS_SHARE * p["popularity_top_overlap"]
@@ -104,4 +104,5 @@ def _warning(p: dict) -> str | None:
         figures.append(f"the item vectors' mean cosine to their mean is {p['item_direction_share']:.3f} "
                        f"(effective rank {p['item_effective_rank']:.1f} of {p['dim']})")
     return ("The model ranks nearly every user's items alike: " + "; ".join(figures) + ". Its Recall then says little about "
-            "personalisation; compare it with the popularity ranking before reading it as personalised.")
+            "personalisation; compare it with the popularity ranking before reading it as personalised."
+            + (f" {remedy[0].upper()}{remedy[1:]}." if remedy else ""))

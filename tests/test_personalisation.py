@@ -76,6 +76,8 @@ def test_personalisation_flags_a_model_that_ranks_everyone_alike():
     assert q["item_direction_share"] == pytest.approx(1.0) and q["item_effective_rank"] == pytest.approx(1.0)
     assert q["top_overlap"] > 0.8 * q["popularity_top_overlap"]
     assert q["warning"] and "alike" in q["warning"]
+    alike.collapse_remedy = lambda: "train with the remedy"  # a backbone that knows its own remedy names it
+    assert personalisation(alike, split, k=5)["warning"].endswith("personalised. Train with the remedy.")
     # a large offset shared by every item hides how the items differ: the centred rank still sees 16 directions
     shifted = Dot(personal.u, personal.i + 20.0)
     r = personalisation(shifted, split, k=5)

@@ -42,6 +42,21 @@ def test_bm3_retrieval_vectors_reproduce_scores(tiny, items):
         torch.testing.assert_close(u, model.predictor(eu))
 
 
+@pytest.mark.parametrize("items", ["id", "motor"])
+def test_bm3_uniformity_term_is_off_by_default_and_names_itself_as_the_remedy(tiny, items):
+    ds, split = tiny
+    batch = first_batch(split)
+    off = build(ds, split, "bm3", items)
+    off.train()
+    assert "uniformity" not in off.loss(batch) and "uniformity_weight=0.2" in off.collapse_remedy()
+    on = build(ds, split, "bm3", items, model={"uniformity_weight": 0.2})
+    on.train()
+    terms = on.loss(batch)
+    assert terms["uniformity"].item() < 0 and on.collapse_remedy() is None  # log mean exp(-2 d^2) < 0 unless collapsed
+    sum(terms.values()).backward()
+    assert all(p.grad is not None for p in on.items.parameters() if p.requires_grad)
+
+
 # --- LGMRec ---------------------------------------------------------------------------------------
 
 

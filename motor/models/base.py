@@ -212,6 +212,11 @@ class Recommender(nn.Module):
     def pre_epoch(self, epoch: int, generator: torch.Generator) -> None:
         """Hook for per-epoch work (edge dropout, graph resampling)."""
 
+    def collapse_remedy(self) -> str | None:
+        """What to change when this model ranks every user alike (``motor.personalisation`` adds it to its
+        warning); None: nothing specific to this backbone."""
+        return None
+
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(user, item) vectors whose inner product is the ranking score (faiss search, maps)."""
         return self.embeddings()

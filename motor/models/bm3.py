@@ -93,6 +93,13 @@ class BM3(MultimodalRecommender):
                                                                 + uniformity(items[idx]))
         return terms
 
+    def collapse_remedy(self) -> str | None:
+        if self.cfg.uniformity_weight > 0:
+            return None
+        return ("BM3's loss has no term that pushes items apart; train with a uniformity term, e.g. --set "
+                "model.uniformity_weight=0.2 (in the app: Train, Backbone and optimisation), which stopped the collapse of "
+                "BM3 with MOTOR on the demo (docs/BACKBONES.md)")
+
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The online vectors, before the predictor (``retrieval_vectors`` applies it)."""
         return self._online()

@@ -188,6 +188,21 @@ def test_run_log_does_not_pass_a_run_with_other_defaults_off_as_this_one(tmp_pat
     assert logged == [runlog.resolved_settings(r.config) for r in runs[1:]]
 
 
+def test_a_setting_added_at_the_value_that_reproduces_old_runs_keeps_their_hash():
+    """BM3's uniformity weight arrived after 69 BM3 runs were logged; at 0 BM3 computes what they computed, so
+    their hashes still match (``NEUTRAL_ADDITIONS``), and any other weight is another run."""
+    from motor.bench import runlog
+    from motor.bench.backbones import logged_config
+
+    rows = [json.loads(line) for name in ("backbones_runs.jsonl", "regimes_runs.jsonl")
+            for line in (ROOT / "benchmarks" / name).read_text().splitlines() if '"bm3"' in line]
+    old = [r for r in rows if r["backbone"] == "bm3" and "uniformity" not in r.get("settings", "")]
+    assert len(old) >= 50 and all(runlog.resolved_settings(logged_config(r)) == r["resolved"] for r in old)
+    cfg = logged_config(old[0])
+    assert runlog.resolved_settings(cfg) != runlog.resolved_settings(
+        {**cfg, "model": {**cfg.get("model", {}), "uniformity_weight": 0.2}})
+
+
 def test_stamp_gives_old_rows_the_hash_of_their_settings_and_every_committed_row_has_one(tmp_path):
     """``stamp`` adds the hash a suite's run of the row would have (and keeps existing hashes and failures as they
     are); the committed logs are stamped, so none of their rows can pass for a run with other defaults."""

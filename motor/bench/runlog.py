@@ -50,6 +50,12 @@ def code_commit() -> str:
 _NOT_RESULTS = (("train", "threads"), ("train", "device"), ("train", "eval_batch_users"))
 
 
+# settings added after runs were logged, at the value that reproduces what those runs computed: left out of the
+# hash at that value, so adding a setting to a backbone does not orphan every logged run of it (at any other
+# value the setting is in the hash like every other)
+NEUTRAL_ADDITIONS = {("model", "uniformity_weight"): 0.0}
+
+
 def resolved_settings(config: dict) -> str | None:
     """A short hash of every setting ``config`` trains with, the defaults filled in (the sections of the item
     representation it does not use left out, and threads, device and evaluation batch size, which change timing
@@ -65,6 +71,9 @@ def resolved_settings(config: dict) -> str | None:
         full.pop(section, None)
     for section, name in _NOT_RESULTS:
         full.get(section, {}).pop(name, None)
+    for (section, name), value in NEUTRAL_ADDITIONS.items():
+        if full.get(section, {}).get(name, object()) == value:
+            full[section].pop(name)
     return hashlib.sha1(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -29,6 +29,7 @@ same loop runs a seeded random search over the same space (no pruning), resumabl
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import time
@@ -64,6 +65,10 @@ class TuneConfig:
                               "seeds each and choose by their mean validation figure (one seed's best is partly "
                               "luck, the winner's curse); 0 = choose by the search's one seed", low=0)
     confirm_seeds: int = doc(2, "extra training seeds per confirmed trial (seeds base + 1, base + 2, ...)", low=1)
+    only: list[str] = doc([], "search only these settings of the space, the rest staying at the starting "
+                              "configuration's values (e.g. the config an earlier search chose, when a setting is "
+                              "added); when they are all choices whose grid fits the budget, each grid point is "
+                              "trained once, in order, instead of sampled")
 
     def validate(self):
         check_ranges(self, "tune")  # the fields' declared ranges, also when built without from_dict
@@ -199,7 +204,7 @@ class _OptunaStudy:
             self.study.sampler = TPESampler(seed=cfg.seed + n, n_startup_trials=cfg.startup_trials)
 
     def enqueue(self, params: dict) -> None:
-        self.study.enqueue_trial(params)
+        self.study.enqueue_trial(params, skip_if_exists=True)  # a resumed grid re-enqueues its unfinished points
 
     def ask(self):
         return self.study.ask()
@@ -230,6 +235,24 @@ def open_study(out: Path, name: str, cfg: TuneConfig, use_optuna: bool | None = 
 
 
 # --- the search -------------------------------------------------------------------------------------
+
+
+def only(space: dict[str, tuple], names: list[str]) -> dict[str, tuple]:
+    """``space`` restricted to ``names`` (all of it when empty); a name outside it is an error."""
+    unknown = [n for n in names if n not in space]
+    if unknown:
+        raise MotorError(f"--only {','.join(unknown)}: not searched for this backbone and item representation; "
+                         f"the space holds {', '.join(space)}")
+    return {n: space[n] for n in names} if names else space
+
+
+def grid_points(space: dict[str, tuple], budget: int) -> list[dict] | None:
+    """Every combination of the space's choices, in order, when the space holds choices only and they fit the
+    budget (a grid then beats sampling: nothing repeats, nothing is missed); else None."""
+    if not space or any(spec[0] != "choice" for spec in space.values()):
+        return None
+    points = [dict(zip(space, values)) for values in itertools.product(*(spec[1] for spec in space.values()))]
+    return points if len(points) <= budget else None
 
 
 def starting_values(base, space: dict[str, tuple]) -> dict:
@@ -273,15 +296,22 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
     split = make_split(ds, base.split)
     ctx = model_context(ds, split)
     n_content = min((int(m.present.sum()) for m in ds.modalities.values()), default=ds.n_items)
-    space = search_space(base.backbone, base.items, n_content, min((m.dim for m in ds.modalities.values()),
-                                                                   default=None))
+    space = only(search_space(base.backbone, base.items, n_content, min((m.dim for m in ds.modalities.values()),
+                                                                        default=None)), cfg.only)
     name = (f"{ds.name}-{base.backbone}-{base.items}-f{base.split.train_fraction:g}-split{base.split.seed}"
-            f"-seed{base.train.seed}" + (f"-cold{base.split.cold_items:g}" if base.split.cold_items else ""))
+            f"-seed{base.train.seed}" + (f"-cold{base.split.cold_items:g}" if base.split.cold_items else "")
+            + (f"-only-{','.join(cfg.only)}" if cfg.only else ""))
     study = open_study(out, name, cfg, use_optuna)
     done = len(study.finished())
+    grid = grid_points(space, cfg.budget)
     if done:
         log(f"resuming {name}: {done} of {cfg.budget} trials already finished")
-    elif cfg.defaults_first:
+    if grid is not None:  # every point not trained yet, in order (the starting values are one of them)
+        tried = [t["params"] for t in study.finished()]
+        for point in grid:
+            if point not in tried:
+                study.enqueue(point)
+    elif not done and cfg.defaults_first:
         study.enqueue(starting_values(base, space))
     tokenizers: dict = {}
 
@@ -419,6 +449,9 @@ def add_parser(sub) -> None:
                    help=f"epochs every trial runs before it can be pruned (default {TuneConfig.prune_warmup}); "
                         f"median pruning stops slow starters, so low learning rates rarely survive a short "
                         f"warm-up (benchmarks/RESULTS.md, regimes reading): raise it to give them a chance")
+    p.add_argument("--only", default="", metavar="A,B",
+                   help="search only these settings (e.g. model.uniformity_weight), the rest staying at the starting "
+                        "values (--config); choices whose grid fits the budget are tried one by one")
     p.add_argument("--out", help="folder for study.db, best_config.json, tune.json, final_run/ (default: "
                                  "tuned/DATA-BACKBONE-ITEMS-fF[-cC]; an existing study there resumes)")
     p.set_defaults(func=cmd_tune)
@@ -441,7 +474,8 @@ def base_config(a):
 def cmd_tune(a) -> int:
     base = base_config(a)
     cfg = TuneConfig(budget=a.budget, seed=a.seed, confirm_top=a.confirm_top, confirm_seeds=a.confirm_seeds,
-                     startup_trials=a.startup_trials, prune_warmup=a.prune_warmup)
+                     startup_trials=a.startup_trials, prune_warmup=a.prune_warmup,
+                     only=[n.strip() for n in a.only.split(",") if n.strip()])
     cfg.validate()  # a bad budget is refused before the command says where it writes
     if a.out is None:
         a.out = str(cell_folder("tuned", base.data.data, base.backbone, base.items, base.split.train_fraction,

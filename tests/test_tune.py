@@ -208,3 +208,26 @@ def test_a_random_search_resumes_only_its_own_study_and_a_failed_final_run_leave
     with pytest.raises(MotorError):
         tune(base_config(data), TuneConfig(budget=2, seed=1), tmp_path / "out", log=lambda m: None, use_optuna=False)
     assert not (tmp_path / "out" / "best_config.json").exists()  # so the benchmarks tune this cell again
+
+
+@pytest.mark.parametrize("use_optuna", [False, True])
+def test_only_searches_the_named_settings_as_a_grid_from_the_starting_config_and_resumes(tmp_path, use_optuna):
+    """``only``: a setting added after a search is searched alone, the rest kept at the earlier choice; its choices
+    are each trained once, in order, not sampled (and a resumed grid trains only the points it lacks)."""
+    if use_optuna:
+        pytest.importorskip("optuna")
+    data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
+    base = base_config(data, "motor").with_overrides({"train.lr": 0.0123, "tokenizer.m": 2})
+    cfg = dict(seed=1, only=["tokenizer.k"], prune_warmup=50)
+    s = tune(base, TuneConfig(budget=1, **cfg), tmp_path / "out", log=lambda m: None, use_optuna=use_optuna)
+    assert len(s["trials"]) == 1 and s["trials"][0]["params"]["tokenizer.k"] in (16, 32)  # no grid: 2 > budget 1
+    s = tune(base, TuneConfig(budget=2, **cfg), tmp_path / "out2", log=lambda m: None, use_optuna=use_optuna)
+    assert [t["params"] for t in s["trials"]] == [{"tokenizer.k": 16}, {"tokenizer.k": 32}]
+    s = tune(base, TuneConfig(budget=3, **cfg), tmp_path / "out2", log=lambda m: None, use_optuna=use_optuna)
+    assert [t["params"] for t in s["trials"]][:2] == [{"tokenizer.k": 16}, {"tokenizer.k": 32}]  # resumed
+    chosen = json.loads((tmp_path / "out2" / "best_config.json").read_text())
+    assert chosen["train"]["lr"] == 0.0123 and chosen["tokenizer"]["m"] == 2  # the rest as started
+    assert chosen["tokenizer"]["k"] == s["best"]["params"]["tokenizer.k"] and list(s["space"]) == ["tokenizer.k"]
+    with pytest.raises(MotorError, match="--only model.nope: not searched .* the space holds train.lr"):
+        tune(base, TuneConfig(budget=2, seed=1, only=["model.nope"]), tmp_path / "out3", log=lambda m: None,
+             use_optuna=use_optuna)

@@ -138,6 +138,10 @@ def test_cli_tune_writes_config_and_summary(tmp_path):
     bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--prune-warmup", "-1",
                 "--out", tmp_path / "o")
     assert bad.returncode == 2 and "prune_warmup" in bad.stderr
+    bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--only", "model.uniformity_weight",
+                "--out", tmp_path / "o")  # BM3's setting: BPR has none
+    assert bad.returncode == 2 and "--only model.uniformity_weight: not searched" in bad.stderr, bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
     bad = motor("tune", "--data", data, "--backbone", "bpr", "--items", "id", "--budget", "0", cwd=tmp_path)
     assert bad.returncode == 2 and "writing to" not in bad.stdout and not (tmp_path / "tuned" / "d-bpr-id-f1").exists()
 

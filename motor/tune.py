@@ -14,9 +14,11 @@ reads) and a summary (``tune.json``).
 
 Search space (``search_space``): learning rate (log-uniform 1e-4 .. 5e-2) and the backbone's
 regularisation weight (log-uniform 1e-6 .. 1; ``REG_FIELD`` names it where it is not
-``reg_weight``), the backbone's own ``tuned_fields`` (BM3: its uniformity weight); for MOTOR also the tokenizer's m and k and the token dimension. ID and MOTOR get
-the same number of trials, so MOTOR's larger space is searched less densely: the budget, not
-the space, is what is equal.
+``reg_weight``), the backbone's own ``tuned_fields`` (BM3: its uniformity weight); for MOTOR also
+the tokenizer's m and k and the token dimension. ID and MOTOR get the same number of trials, so
+MOTOR's larger space is searched less densely: the budget, not the space, is what is equal.
+``--only`` (``TuneConfig.only``) searches some of these settings alone from the starting config
+(for a setting added after a search chose the rest); choices that fit the budget run as a grid.
 
 Search: Optuna (TPE sampler, median pruning on the per-epoch validation curve, a SQLite study in
 ``DIR/study.db`` so an interrupted search resumes where it stopped). Optuna is chosen over a
@@ -89,12 +91,12 @@ def reg_field(backbone: str) -> str | None:
 def search_space(backbone: str, items: str, n_items: int, min_dim: int | None = None) -> dict[str, tuple]:
     """Setting path -> ('float', low, high) on a log scale, or ('choice', options). Token settings
     the data cannot take (k above the items with content, m above a modality's dimension) are left out."""
+    from motor.models.registry import get_backbone
+
     space: dict[str, tuple] = {"train.lr": ("float", *LR_RANGE)}
     reg = reg_field(backbone)
     if reg is not None:
         space[f"model.{reg}"] = ("float", *REG_RANGE)
-    from motor.models.registry import get_backbone
-
     for name, values in get_backbone(backbone).tuned_fields.items():
         space[f"model.{name}"] = ("choice", values)
     if items == "motor":

@@ -30,7 +30,7 @@ from motor.encoders.token_encoder import MotorEncoderConfig
 from motor.errors import MotorError
 from motor.models.base import ModelContext, Recommender
 from motor.models.registry import get_backbone
-from motor.run_folder import save_run
+from motor.run_folder import check_out_dir, save_run
 from motor.tokenizer import Tokenizer, TokenizerConfig
 from motor.train import Progress, TrainConfig, Trainer, TrainResult, seed_everything
 
@@ -163,6 +163,8 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     """
     t0 = time.perf_counter()
     w = distributed.setup(cfg.train.device)
+    if out_dir is not None and w.is_main:
+        check_out_dir(out_dir)  # before the training it would otherwise lose
     ds = dataset if dataset is not None else load_dataset(cfg.data)
     split = make_split(ds, cfg.split)
     emit = progress or (lambda p: None)

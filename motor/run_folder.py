@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +29,7 @@ from safetensors.torch import save_file
 
 from motor import retrieval
 from motor.data.dataset import Dataset
+from motor.errors import MotorError
 
 if TYPE_CHECKING:
     from motor.experiment import RunOutput
@@ -57,9 +60,39 @@ def _jsonable(o):
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
+# what save_run writes (and the layouts the app derives from it): a folder holding nothing else may be replaced
+RUN_ENTRIES = frozenset({"config.json", "metrics.json", "history.json", "model.safetensors", "split.npz",
+                         "tokenizer", "index", "dataset.json", "layouts.npz"})
+
+
+def check_out_dir(path: Path | str) -> Path:
+    """Refuse, before any training, a run folder that cannot be written or whose replacement would delete
+    something ``save_run`` did not write (``--out ~/Documents`` once replaced the whole folder)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise MotorError(f"{path} is a file, not a folder; --out names a folder for the run, e.g. --out runs/my-run")
+    if path.is_dir():
+        others = sorted(e.name for e in path.iterdir() if e.name not in RUN_ENTRIES)
+        if others:
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise MotorError(f"{path} already holds files that are not a run's ({shown}); a new run replaces its "
+                             f"folder as a whole, so nothing was written. Give a new or empty folder, "
+                             f"e.g. --out {path / 'run'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=".motor-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise MotorError(f"cannot write the run folder {path} ({e.strerror or e}); choose a folder you can write "
+                         f"to, e.g. --out runs/my-run") from None
+    return path
+
+
 def save_run(out: RunOutput) -> Path:
-    """Write ``out`` to ``out.out_dir`` atomically: a failed save never leaves a half-written run behind."""
-    final = out.out_dir
+    """Write ``out`` to ``out.out_dir`` atomically: a failed save never leaves a half-written run behind, and a
+    folder that holds anything but a run is never replaced (``check_out_dir``)."""
+    final = check_out_dir(out.out_dir)
     tmp = final.with_name(final.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -48,6 +48,27 @@ def test_train_then_recommend(simple_dir, tmp_path):
     assert len(lines) == 4 and "Movie" in lines[0]
 
 
+def test_out_never_replaces_a_folder_that_holds_other_files_and_is_checked_before_training(simple_dir, tmp_path):
+    """--out ~/Documents once trained, then deleted the whole folder to write the run in its place."""
+    train = ("train", "--data", simple_dir, "--backbone", "bpr", "--items", "id", "--epochs", "1",
+             "--set", "train.batch_size=64")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("years of work")
+    r = motor(*train, "--out", docs)
+    assert r.returncode == 2 and "thesis.txt" in r.stderr and "nothing was written" in r.stderr, r.stderr
+    assert "epoch" not in r.stderr  # refused before training, not after it
+    assert sorted(p.name for p in docs.iterdir()) == ["thesis.txt"]
+    r = motor(*train, "--out", docs / "thesis.txt")
+    assert r.returncode == 2 and "is a file, not a folder" in r.stderr, r.stderr
+    run = tmp_path / "run"
+    assert motor(*train, "--out", run).returncode == 0
+    (run / "layouts.npz").write_bytes(b"")  # what the app derives from a run lives in its folder
+    r = motor(*train, "--out", run)  # a run folder is replaced by the next run
+    assert r.returncode == 0, r.stderr
+    assert not (run / "layouts.npz").exists() and (run / "model.safetensors").exists()
+
+
 def test_tokenize_prints_a_report(simple_dir):
     r = motor("tokenize", "--data", simple_dir, "--pq-m", "2", "--pq-k", "8")
     assert r.returncode == 0, r.stderr

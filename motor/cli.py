@@ -137,6 +137,7 @@ TRAIN_OPTIONS = {
     "epochs": "train.epochs", "seed": "train.seed", "lr": "train.lr", "batch_size": "train.batch_size",
     "patience": "train.patience", "protocol": "train.protocol", "threads": "train.threads",
     "split": "split.method", "split_seed": "split.seed", "cold_items": "split.cold_items",
+    "cold_valid": "split.cold_valid",
     "train_fraction": "split.train_fraction",
     "tcn": "motor.tcn", "tcn_layers": "motor.layers", "tcn_heads": "motor.heads", "token_dim": "motor.token_dim",
     "token_init": "motor.init", "device": "train.device", "amp": "train.amp",
@@ -209,9 +210,10 @@ def cmd_train(a) -> int:
     print(f"best epoch {m['best_epoch']} of {m['epochs_run']} ({m['stopped']}), "
           f"{m['seconds_per_epoch']:.2f} s/epoch{where}, item-side parameters {m['params']['item_side']:,}")
     print("test  " + "  ".join(f"{k} {m['test'][k]:.4f}" for k in keys))
-    if "cold" in m:
-        print("cold  " + "  ".join(f"{k} {m['cold'][k]:.4f}" for k in ("recall@20", "ndcg@20", "recall@20_among_cold",
-                                                                       "ndcg@20_among_cold")))
+    for part, label in (("cold_valid", "cold valid"), ("cold", "cold")):
+        if part in m:
+            print(f"{label}  " + "  ".join(f"{k} {m[part][k]:.4f}" for k in (
+                "recall@20", "ndcg@20", "recall@20_among_cold", "ndcg@20_among_cold")))
     pers = m.get("personalisation")
     if pers:
         print(f"lists top-{pers['k']} overlap between users {pers['top_overlap']:.3f} "
@@ -303,6 +305,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--split", choices=["auto", "random", "time", "given"])
     r.add_argument("--split-seed", type=int)
     r.add_argument("--cold-items", type=float, help="fraction of items held out as cold (e.g. 0.1)")
+    r.add_argument("--cold-valid", type=float, help="share of the cold items that validates cold-item settings "
+                                                    "instead of testing them (e.g. 0.5; needs --cold-items)")
     r.add_argument("--train-fraction", type=float, help="keep this seeded fraction of each user's training "
                                                         "interactions (sparser data; valid/test unchanged)")
     _pq_args(r)

@@ -89,6 +89,10 @@ class _Totals:
         return out
 
 
+VALIDATION_SETS = ("valid", "cold_valid")
+COLD_SETS = ("cold", "cold_valid")  # ranked among all items (warm sets: among the warm ones)
+
+
 class Evaluator:
     """Full-ranking metrics of a model on one split, under a masking protocol."""
 
@@ -97,15 +101,16 @@ class Evaluator:
         self.split, self.protocol, self.ks = split, protocol, tuple(ks)
         self.device = torch.device(device or "cpu")  # where scores, masks and top-k are computed
         n = split.n_users
-        self.sets = {name: _UserSets(getattr(split, name), n) for name in ("train", "valid", "test", "cold")}
+        self.sets = {name: _UserSets(getattr(split, name), n) for name in ("train", "valid", "test", "cold", "cold_valid")}
         # Bound the score matrix to ~64M floats whatever the catalogue size.
         self.batch_users = max(1, min(batch_users, (1 << 26) // max(1, split.n_items)))
 
     def masked_sets(self, which: str) -> list[str]:
-        """The sets whose items are removed from the candidates when evaluating ``which``."""
-        if which == "valid" or self.protocol == "mmrec":
+        """The sets whose items are removed from the candidates when evaluating ``which``: training items, and
+        at test time (``strict``) the validation items too, warm and cold."""
+        if which in VALIDATION_SETS or self.protocol == "mmrec":
             return ["train"]
-        return ["train", "valid"]
+        return ["train", "valid", "cold_valid"] if len(self.split.cold_valid) else ["train", "valid"]
 
     def candidates(self, which: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
         """How ``which`` is ranked, for code that ranks outside ``evaluate`` (motor.explore.tail): the per-user
@@ -124,7 +129,7 @@ class Evaluator:
         """(ground truth of ``which``, users that have some, candidate mask): warm sets rank among the
         warm items when a cold hold-out exists, unless ``among`` says otherwise."""
         truth = self.sets[which]
-        if among is None and which != "cold" and self.split.cold_items.any():
+        if among is None and which not in COLD_SETS and self.split.cold_items.any():
             among = ~self.split.cold_items
         return truth, np.flatnonzero(truth.counts > 0), among
 
@@ -230,15 +235,23 @@ class Evaluator:
             totals.add(topk_metrics(hits, torch.from_numpy(truth.counts[batch]), self.ks))
         return totals.result(users)
 
+    def evaluate_cold(self, model: Recommender, which: str = "cold", state=None) -> dict[str, float]:
+        """Metrics of a cold set (``cold`` or ``cold_valid``) ranked among all items, and with ``_among_cold``
+        among the cold items only; empty when the set is."""
+        if not len(getattr(self.split, which)):
+            return {}
+        state = self.state(model) if state is None else state
+        out = self.evaluate(model, which, state)
+        among = self.evaluate(model, which, state, among=self.split.cold_items)
+        out.update({f"{k}_among_cold": v for k, v in among.items()})
+        return out
+
     def evaluate_all(self, model: Recommender) -> dict[str, dict[str, float]]:
         """Test metrics, and cold-item metrics (among all items and among cold items) when present."""
         state = self.state(model)
         out = {"test": self.evaluate(model, "test", state)}
         if len(self.split.cold):
-            cold = self.evaluate(model, "cold", state)
-            among = self.evaluate(model, "cold", state, among=self.split.cold_items)
-            cold.update({f"{k}_among_cold": v for k, v in among.items()})
-            out["cold"] = cold
+            out["cold"] = self.evaluate_cold(model, "cold", state)
         return out
 
 

@@ -138,6 +138,8 @@ def metrics_summary(cfg: RunConfig, ds: Dataset, split: Split, model: Recommende
     }
     if result.cold:
         out["cold"] = result.cold
+    if result.cold_valid:
+        out["cold_valid"] = result.cold_valid
     if tokenizer is not None:
         out["tokenizer"] = tokenizer.report()
     if result.test:  # tuning trials compute no test figure, so no buckets either

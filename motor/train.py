@@ -115,6 +115,7 @@ class TrainResult:
     seconds: float
     device: str = "cpu"  # where it trained
     world_size: int = 1  # data-parallel processes
+    cold_valid: dict[str, float] = field(default_factory=dict)  # the best model on the cold validation items
 
 
 def seed_everything(seed: int) -> None:
@@ -318,10 +319,11 @@ class Trainer:
                 raise MotorError(message.replace("keeps the best model so far (epoch 0)", "has no model to keep"))
             raise MotorError("training was cancelled before the first validation; no model to keep")
         model.load_state_dict(best_state)
+        cold_valid = evaluate(lambda: evaluator.evaluate_cold(model, "cold_valid"))  # validation: also when tuning
         final = evaluate(lambda: evaluator.evaluate_all(model)) if evaluate_test else {"test": {}}
         model.to("cpu")
         result = TrainResult(best_epoch, best_valid, final["test"], final.get("cold", {}), history, stopped,
-                             message, time.perf_counter() - t_start, str(device), w.world_size)
+                             message, time.perf_counter() - t_start, str(device), w.world_size, cold_valid)
         emit(Progress("done", best_epoch, cfg.epochs, loss=history[-1]["loss"] if history else float("nan"),
                       valid=best_valid, best_epoch=best_epoch, best_valid=best_score, message=message))
         return result

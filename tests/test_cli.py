@@ -69,6 +69,20 @@ def test_out_never_replaces_a_folder_that_holds_other_files_and_is_checked_befor
     assert not (run / "layouts.npz").exists() and (run / "model.safetensors").exists()
 
 
+def test_cold_valid_reports_validation_figures_of_its_own_cold_items_and_the_run_keeps_them(tmp_path):
+    out = tmp_path / "run"
+    r = motor("train", "--data", "demo", "--backbone", "bpr", "--items", "id", "--epochs", "1", "--threads", "1",
+              "--cold-items", "0.2", "--cold-valid", "0.5", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "cold valid  recall@20" in r.stdout and "\ncold  recall@20" in r.stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert {"recall@20", "recall@20_among_cold"} <= set(m["cold_valid"]) and m["split"]["cold_valid"] > 0
+    assert m["split"]["cold_valid"] + m["split"]["cold"] > m["split"]["cold"] > 0
+    from motor.runs import LoadedRun
+
+    assert len(LoadedRun.load(out).split.cold_valid) == m["split"]["cold_valid"]
+
+
 def test_tokenize_prints_a_report(simple_dir):
     r = motor("tokenize", "--data", simple_dir, "--pq-m", "2", "--pq-k", "8")
     assert r.returncode == 0, r.stderr

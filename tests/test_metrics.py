@@ -25,13 +25,13 @@ class FixedScores:
         return state[users]
 
 
-def make_split(n_users, n_items, train, valid, test, cold=()):
+def make_split(n_users, n_items, train, valid, test, cold=(), cold_valid=()):
     def pairs(rows):
         rows = list(rows)
         return Pairs(np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int64))
 
     return Split(n_users, n_items, pairs(train), pairs(valid), pairs(test), pairs(cold),
-                 np.zeros(n_items, bool), "test", [])
+                 np.zeros(n_items, bool), "test", [], cold_valid=pairs(cold_valid))
 
 
 def test_hand_computed_two_relevant_items_and_k_beyond_list():
@@ -152,6 +152,21 @@ def test_cold_items_are_not_candidates_for_warm_sets_but_are_for_cold():
     assert ev.evaluate(FixedScores(scores), "cold")["recall@1"] == 1.0
     warm_only = ev.evaluate(FixedScores([[0.0, 0.1, 0.95, 0.9]]), "cold")
     assert warm_only["recall@1"] == 0.0  # among all items a warm item can beat it
+
+
+def test_cold_validation_items_are_masked_when_the_cold_test_is_ranked_as_warm_validation_items_are():
+    # items 2 and 3 are held out: 3 validates (cold_valid), 2 is the cold test item; item 3 scores highest
+    split = make_split(1, 4, train=[(0, 0)], valid=[], test=[], cold=[(0, 2)], cold_valid=[(0, 3)])
+    split.cold_items[[2, 3]] = True
+    model = FixedScores([[0.0, 0.1, 0.5, 0.9]])
+    strict, mmrec = Evaluator(split, ks=(1,)), Evaluator(split, protocol="mmrec", ks=(1,))
+    assert strict.evaluate(model, "cold_valid")["recall@1"] == 1.0  # validation: only training items masked
+    assert strict.evaluate(model, "cold")["recall@1"] == 1.0  # test (strict): the validating item is masked
+    assert mmrec.evaluate(model, "cold")["recall@1"] == 0.0  # as MMRec: it is not, and outranks the test item
+    both = strict.evaluate_cold(model, "cold_valid")
+    assert both["recall@1"] == 1.0 and both["recall@1_among_cold"] == 1.0
+    assert strict.evaluate_cold(model, "cold")["recall@1_among_cold"] == 1.0
+    assert Evaluator(make_split(1, 4, [(0, 0)], [], [(0, 1)]), ks=(1,)).evaluate_cold(model, "cold_valid") == {}
 
 
 # --- popularity buckets ------------------------------------------------------------------------------

@@ -83,6 +83,27 @@ def test_cold_items_never_appear_in_train_or_valid(demo):
     assert np.array_equal(again.cold_items, s.cold_items)
 
 
+def test_cold_valid_takes_a_seeded_share_of_the_cold_items_and_changes_nothing_else(demo):
+    plain = make_split(demo, SplitConfig(cold_items=0.2, seed=1))
+    s = make_split(demo, SplitConfig(cold_items=0.2, seed=1, cold_valid=0.5))
+    for name in ("train", "valid", "test"):  # training (and so the model) is the same as without it
+        assert keys(getattr(s, name), demo.n_items) == keys(getattr(plain, name), demo.n_items)
+    assert np.array_equal(s.cold_items, plain.cold_items)
+    valid_items, test_items = np.unique(s.cold_valid.item), np.unique(s.cold.item)
+    assert len(np.intersect1d(valid_items, test_items)) == 0  # whole items, not interactions, are split
+    assert s.cold_items[valid_items].all() and s.cold_items[test_items].all()
+    n_cold = int(plain.cold_items.sum())
+    assert abs(len(valid_items) - n_cold / 2) <= 0.1 * n_cold  # half of the cold items (those with interactions)
+    assert keys(s.cold, demo.n_items) | keys(s.cold_valid, demo.n_items) == keys(plain.cold, demo.n_items)
+    again = make_split(demo, SplitConfig(cold_items=0.2, seed=1, cold_valid=0.5))
+    assert keys(again.cold_valid, demo.n_items) == keys(s.cold_valid, demo.n_items)
+    assert len(plain.cold_valid) == 0 and plain.summary()["cold_valid"] == 0
+    with pytest.raises(MotorError, match="cold_items is 0"):
+        make_split(demo, SplitConfig(cold_valid=0.5))
+    with pytest.raises(MotorError, match=r"\[0, 1\)"):
+        make_split(demo, SplitConfig(cold_items=0.1, cold_valid=1.0))
+
+
 def test_cold_fraction_must_be_sensible(demo):
     with pytest.raises(MotorError, match="fraction"):
         make_split(demo, SplitConfig(cold_items=1.5))

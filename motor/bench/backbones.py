@@ -51,9 +51,11 @@ def train_settings(quick: bool) -> dict:
 
 
 def run_split(settings: dict) -> dict:
-    """The split section a run's ``settings`` imply: its cold-item hold-out and, below 1, its training fraction."""
+    """The split section a run's ``settings`` imply: its cold-item hold-out (and the share of it that validates),
+    and, below 1, its training fraction."""
     fraction = settings.get("train_fraction", 1.0)
     return {**({"cold_items": settings["cold_items"]} if "cold_items" in settings else {}),
+            **({"cold_valid": settings["cold_valid"]} if settings.get("cold_valid") else {}),
             **({"train_fraction": fraction} if fraction != 1.0 else {})}
 
 

@@ -158,9 +158,12 @@ def run_row(m: dict) -> dict:
              s_per_eval=round(m["eval_seconds_per_epoch"], 3), peak_mb=round(m["peak_rss_mb"]),
              item_params=m["params"]["item_side"], total_params=m["params"]["trainable_total"],
              device=m.get("device", "cpu"))
-    if "cold" in m:
-        r["cold_recall@20"] = round(m["cold"]["recall@20"], 4)
-        r["cold_recall@20_among_cold"] = round(m["cold"]["recall@20_among_cold"], 4)
+    if "recall@20" in m.get("valid", {}):  # what settings are chosen on (the best epoch's)
+        r["valid_recall@20"] = round(m["valid"]["recall@20"], 4)
+    for part in ("cold", "cold_valid"):  # a cold-item hold-out: test, and validation when split.cold_valid > 0
+        if part in m:
+            r[f"{part}_recall@20"] = round(m[part]["recall@20"], 4)
+            r[f"{part}_recall@20_among_cold"] = round(m[part]["recall@20_among_cold"], 4)
     if "tokenizer" in m:
         r["tokenize_s"] = round(m["tokenizer"].get("fit_seconds", float("nan")), 3)
     enc = m.get("item_encoder") or {}  # MOTOR's TCN diagnostics (motor.encoders.diagnostics), means over layers/heads

@@ -53,7 +53,7 @@ _NOT_RESULTS = (("train", "threads"), ("train", "device"), ("train", "eval_batch
 # settings added after runs were logged, at the value that reproduces what those runs computed: left out of the
 # hash at that value, so adding a setting to a backbone does not orphan every logged run of it (at any other
 # value the setting is in the hash like every other)
-NEUTRAL_ADDITIONS = {("model", "uniformity_weight"): 0.0}
+NEUTRAL_ADDITIONS = {("model", "uniformity_weight"): 0.0, ("split", "cold_valid"): 0.0}
 
 
 def resolved_settings(config: dict) -> str | None:

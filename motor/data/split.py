@@ -6,7 +6,10 @@ same counts with each user's latest interactions as test. ``given`` keeps a file
 
 With ``cold_items > 0`` a seeded fraction of items is removed before splitting; all their
 interactions (for users that still have training items) form the separate ``cold`` set, so
-the regular test figures stay comparable with a run without cold items.
+the regular test figures stay comparable with a run without cold items. With ``cold_valid > 0`` a
+seeded share of those cold items gives a ``cold_valid`` set instead: validation for settings that
+only cold items show (the cold path's ``cold_dropout``), so they are chosen without reading the
+``cold`` test figures. Training is the same either way (cold items never train).
 
 With ``train_fraction < 1`` the training set is thinned after the split, to study sparse
 regimes: every training row gets one seeded random key (independent of the fraction), and each
@@ -45,10 +48,18 @@ class SplitConfig:
     train_fraction: float = doc(1.0, "after the split, keep this seeded fraction of each user's training "
                                      "interactions (at least one per user; nested across fractions for one seed); "
                                      "validation and test are unchanged (1 = all)")
+    cold_valid: float = doc(0.0, "share of the cold items whose interactions validate cold-item settings ('cold_valid' "
+                                 "in metrics.json) instead of testing them; the rest stay the 'cold' test set (0 = "
+                                 "off; needs cold_items)")
 
     def validate(self):
         if not 0.0 <= self.cold_items < 1.0:
             raise MotorError(f"cold_items is a fraction of items in [0, 1), got {self.cold_items}; try 0.1")
+        if not 0.0 <= self.cold_valid < 1.0:
+            raise MotorError(f"cold_valid is a share of the cold items in [0, 1), got {self.cold_valid}; try 0.5")
+        if self.cold_valid > 0 and self.cold_items == 0:
+            raise MotorError("cold_valid splits the cold items into validation and test, but cold_items is 0; "
+                             "hold items out too, e.g. cold_items=0.1 cold_valid=0.5")
         if not 0.0 < self.train_fraction <= 1.0:
             raise MotorError(f"train_fraction is a fraction of each user's training interactions in (0, 1], "
                              f"got {self.train_fraction}; try 0.25")
@@ -86,6 +97,11 @@ class Split:
     method: str
     notes: list[str]
     train_fraction: float = 1.0
+    cold_valid: Pairs | None = None  # interactions with the cold items that validate (None: no such set)
+
+    def __post_init__(self):
+        if self.cold_valid is None:
+            self.cold_valid = Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64))
 
     def train_items(self) -> np.ndarray:
         """Items that occur in training: the only ones BPR negatives are drawn from (as MMRec)."""
@@ -103,7 +119,7 @@ class Split:
     def summary(self) -> dict:
         unseen = self.unseen_items()
         return {"method": self.method, "train": len(self.train), "valid": len(self.valid), "test": len(self.test),
-                "cold": len(self.cold), "cold_items": int(self.cold_items.sum()),
+                "cold": len(self.cold), "cold_items": int(self.cold_items.sum()), "cold_valid": len(self.cold_valid),
                 "train_fraction": self.train_fraction,
                 "unseen_items": int(unseen.sum()),
                 "unseen_items_valid": int(unseen[self.valid.item].sum()),
@@ -113,7 +129,7 @@ class Split:
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {"cold_items": self.cold_items, "shape": np.array([self.n_users, self.n_items]),
                "train_fraction": np.array(self.train_fraction)}
-        for name in ("train", "valid", "test", "cold"):
+        for name in ("train", "valid", "test", "cold", "cold_valid"):
             p = getattr(self, name)
             out[f"{name}_user"], out[f"{name}_item"] = p.user, p.item
         return out
@@ -122,7 +138,7 @@ class Split:
     def from_arrays(cls, a: dict[str, np.ndarray], method: str = "saved") -> Split:
         n_users, n_items = map(int, a["shape"])
         pairs = {n: Pairs(a[f"{n}_user"].astype(np.int64), a[f"{n}_item"].astype(np.int64))
-                 for n in ("train", "valid", "test", "cold")}
+                 for n in ("train", "valid", "test", "cold", "cold_valid") if f"{n}_user" in a}  # older runs: no cold_valid
         fraction = float(a["train_fraction"]) if "train_fraction" in a else 1.0
         return cls(n_users, n_items, **pairs, cold_items=a["cold_items"].astype(bool), method=method, notes=[],
                    train_fraction=fraction)
@@ -232,11 +248,27 @@ def make_split(ds: Dataset, cfg: SplitConfig | None = None) -> Split:
 
     train, valid, test = pairs(labels == 0), pairs(labels == 1), pairs(labels == 2)
     cold_rows = np.flatnonzero(is_cold & has_train[inter.user])
+    validating = np.zeros(ds.n_items, bool)
+    if cfg.cold_valid > 0:  # a share of the cold items, drawn apart so the cold draw itself does not change
+        cold_ids = np.flatnonzero(cold_items)
+        n_valid = round(cfg.cold_valid * len(cold_ids))
+        if not 1 <= n_valid < len(cold_ids):
+            raise MotorError(f"cold_valid={cfg.cold_valid} of {len(cold_ids)} cold items leaves no cold validation or "
+                             f"no cold test item; hold out more items (cold_items) or use a share nearer 0.5")
+        validating[np.random.default_rng([cfg.seed, 11]).choice(cold_ids, n_valid, replace=False)] = True
+    rows_valid = cold_rows[validating[inter.item[cold_rows]]]
+    cold_rows = cold_rows[~validating[inter.item[cold_rows]]]
     cold = Pairs(inter.user[cold_rows].astype(np.int64), inter.item[cold_rows].astype(np.int64))
+    cold_valid = Pairs(inter.user[rows_valid].astype(np.int64), inter.item[rows_valid].astype(np.int64))
     if len(train) == 0:
         raise MotorError("the split left no training interactions; check the x_label column or use more data")
     if cfg.cold_items > 0:
-        notes.append(f"{int(cold_items.sum())} cold items ({cfg.cold_items:.0%}) with {len(cold)} interactions held out")
+        notes.append(f"{int(cold_items.sum())} cold items ({cfg.cold_items:.0%}) with {len(cold) + len(cold_valid)} "
+                     f"interactions held out")
+    if cfg.cold_valid > 0:
+        notes.append(f"{int(validating.sum())} of them ({cfg.cold_valid:.0%}) validate cold-item settings "
+                     f"({len(cold_valid)} interactions, 'cold_valid'); {len(cold)} interactions of the others are the "
+                     f"cold test set")
     few = int((np.bincount(inter.user[warm], minlength=ds.n_users)[np.unique(users)] < 3).sum())
     if method in ("random", "time") and few:
         notes.append(f"{few} users with fewer than 3 interactions keep them all in training (not evaluated)")
@@ -248,4 +280,5 @@ def make_split(ds: Dataset, cfg: SplitConfig | None = None) -> Split:
         notes.append(f"train_fraction {cfg.train_fraction:g}: kept {len(train)} of {n_before} training interactions "
                      f"(at least one per user); {lost} items lost all their training rows and are now unseen "
                      f"(still candidates; their test interactions form the 'cold' popularity bucket)")
-    return Split(ds.n_users, ds.n_items, train, valid, test, cold, cold_items, method, notes, cfg.train_fraction)
+    return Split(ds.n_users, ds.n_items, train, valid, test, cold, cold_items, method, notes, cfg.train_fraction,
+                 cold_valid)

@@ -131,7 +131,10 @@ def test_metric_tables_and_curves(tiny_runs):
     t = tables.metrics_table(metrics)
     assert list(t.columns) == ["ID", "MOTOR"]
     assert t.loc["item-side parameters", "MOTOR"] == tiny_runs["motor"].metrics["params"]["item_side"]
-    assert "cold recall@20" in t.index
+    assert "cold recall@20" in t.index and "cold valid recall@20" not in t.index
+    with_valid = {**metrics["MOTOR"], "cold_valid": {"recall@20": 0.25, "recall@20_among_cold": 0.5}}
+    t2 = tables.metrics_table({"MOTOR": with_valid})
+    assert t2.loc["cold valid recall@20", "MOTOR"] == 0.25 and t2.loc["cold valid recall@20 (among cold)", "MOTOR"] == 0.5
     rel = tables.relative_change(t, "ID", "MOTOR")
     a, b = t.loc["test recall@20"]
     assert rel["test recall@20"] == pytest.approx((b - a) / a) if a else np.isnan(rel["test recall@20"])

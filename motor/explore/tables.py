@@ -9,7 +9,8 @@ HEADLINE = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
 
 
 def metrics_table(metrics: dict[str, dict]) -> pd.DataFrame:
-    """Rows = figures (test Recall/NDCG@10/20, cold figures, sizes, timings), one column per run."""
+    """Rows = figures (test Recall/NDCG@10/20, cold test and cold validation figures, sizes, timings), one column
+    per run."""
     rows: dict[str, dict] = {}
     for name, m in metrics.items():
         col = {}
@@ -17,10 +18,11 @@ def metrics_table(metrics: dict[str, dict]) -> pd.DataFrame:
             col[f"test {key}"] = m.get("test", {}).get(key)
         for key in HEADLINE:
             col[f"valid {key}"] = m.get("valid", {}).get(key)
-        cold = m.get("cold") or {}
-        for key in ("recall@20", "ndcg@20", "recall@20_among_cold", "ndcg@20_among_cold"):
-            if key in cold:
-                col[f"cold {key.replace('_among_cold', ' (among cold)')}"] = cold[key]
+        for part, label in (("cold", "cold"), ("cold_valid", "cold valid")):  # cold test; cold validation
+            cold = m.get(part) or {}
+            for key in ("recall@20", "ndcg@20", "recall@20_among_cold", "ndcg@20_among_cold"):
+                if key in cold:
+                    col[f"{label} {key.replace('_among_cold', ' (among cold)')}"] = cold[key]
         p = m.get("params", {})
         col["item-side parameters"] = p.get("item_side")
         col["item-side bytes"] = p.get("item_side_bytes")

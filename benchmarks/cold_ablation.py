@@ -92,8 +92,9 @@ def ablation_table(rows: list[dict]) -> tuple[str, dict]:
     return "\n".join(table(header, cells)), met
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+def cell_options(description: str) -> argparse.ArgumentParser:
+    """The options of a script that trains backbone table cells again (this one, cold_choice.py)."""
+    ap = argparse.ArgumentParser(description=description, allow_abbrev=False)
     ap.add_argument("--datasets", default="demo")
     ap.add_argument("--backbones", default="all")
     ap.add_argument("--items", default="motor,id")
@@ -103,7 +104,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resume", action="store_true", help="reuse finished runs from the run logs")
     ap.add_argument("--from-log", action="store_true", help="train nothing; report the logged runs")
     ap.add_argument("--no-write", dest="write", action="store_false", help="print only")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = cell_options(__doc__.splitlines()[0]).parse_args(argv)
 
     opts = BackbonesOptions(datasets=args.datasets.split(","), backbones=args.backbones.split(","),
                             items=args.items.split(","), seeds=args.seeds, jobs=args.jobs)

@@ -22,7 +22,6 @@ figures agree.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
@@ -37,6 +36,9 @@ from motor.bench.report import fmt, table, write_csv, write_section  # noqa: E40
 from motor.bench.runlog import read_log, run_all  # noqa: E402
 from motor.models.base import PropagationConfig  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cold_ablation import cell_options, with_cold_path  # noqa: E402  (the same cells, the same options)
+
 OUT = Path(__file__).resolve().parent
 DEFAULT = PropagationConfig.cold_dropout
 HEAD = ("dataset", "backbone", "items", "seed", "settings")  # what identifies a run in the log
@@ -44,15 +46,6 @@ COLD_VALID = 0.5  # share of the held-out items that validates
 WARM_TOLERANCE = 0.02  # a value may cost warm validation Recall@20 at most this much against the best value
 KEPT = ("dataset", "backbone", "items", "seed", "cold_dropout", "valid_recall@20", "cold_valid_recall@20",
         "recall@20", "ndcg@20", "cold_recall@20", "cold_recall@20_among_cold", "epochs_run")
-
-
-def with_cold_path(names: list[str]) -> list[str]:
-    """The backbones whose config has ``cold_dropout`` (those that propagate over the user-item graph)."""
-    from dataclasses import fields
-
-    from motor.models import BACKBONES
-
-    return [n for n in names if "cold_dropout" in {f.name for f in fields(BACKBONES[n].Config)}]
 
 
 def settings_at(settings: dict, value: float) -> dict:
@@ -143,17 +136,8 @@ def agreement(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    ap.add_argument("--datasets", default="demo")
-    ap.add_argument("--backbones", default="all")
-    ap.add_argument("--items", default="motor,id")
-    ap.add_argument("--seeds", type=int, default=3)
+    ap = cell_options(__doc__.splitlines()[0])
     ap.add_argument("--values", default=f"{DEFAULT},0", help="cold_dropout values, the same for every cell")
-    ap.add_argument("--jobs", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads per run (0: cores / jobs)")
-    ap.add_argument("--resume", action="store_true", help="reuse finished runs from the run log")
-    ap.add_argument("--from-log", action="store_true", help="train nothing; report the logged runs")
-    ap.add_argument("--no-write", dest="write", action="store_false", help="print only")
     args = ap.parse_args(argv)
 
     values = [float(v) for v in args.values.split(",")]

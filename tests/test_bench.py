@@ -254,6 +254,30 @@ def test_cold_ablation_turns_off_only_the_item_dropout_and_counts_the_warm_targe
     assert "-1.6%" in text and "-3.3%" in text and "| bm3 | motor | 1 / 0 |" in text
 
 
+def test_cold_choice_chooses_on_validation_figures_alone_within_the_warm_bound():
+    """benchmarks/cold_choice.py: a value may cost at most 2% of the best warm validation Recall@20, then the best
+    cold-validation Recall@20 wins (the default on a tie); test figures never enter the choice."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cold_choice", ROOT / "benchmarks" / "cold_choice.py")
+    choice = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(choice)
+    cell = {"train": {"epochs": 3}, "cold_items": 0.1, "tuned": {"model": {"reg_weight": 0.01}}}
+    assert choice.settings_at(cell, 0.1) == {**cell, "cold_valid": 0.5}  # the default's run: the table's settings
+    assert choice.settings_at(cell, 0.0)["tuned"]["model"] == {"reg_weight": 0.01, "cold_dropout": 0.0}
+    assert "cold_dropout" not in cell["tuned"]["model"]
+
+    def runs(warm, cold, test=0.0):
+        return [{"valid_recall@20": warm, "cold_valid_recall@20": cold, "recall@20": test, "cold_recall@20": test}]
+
+    assert choice.choose({0.1: runs(0.300, 0.05), 0.0: runs(0.296, 0.09)}) == 0.0  # -1.3% warm: allowed, more cold
+    assert choice.choose({0.1: runs(0.300, 0.05), 0.0: runs(0.290, 0.09)}) == 0.1  # -3.3% warm: not allowed
+    assert choice.choose({0.1: runs(0.290, 0.05), 0.0: runs(0.300, 0.05)}) == 0.0  # the default is out of bounds
+    assert choice.choose({0.1: runs(0.300, 0.05), 0.0: runs(0.300, 0.05)}) == 0.1  # a tie: the default
+    assert choice.choose({0.1: runs(0.300, 0.05, test=0.0), 0.0: runs(0.299, 0.04, test=0.9)}) == 0.1  # test unread
+    assert choice.choose({0.1: [], 0.0: []}) is None
+
+
 def test_regimes_plot_title_names_partly_tuned_fractions_and_wraps(tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image

@@ -9,7 +9,8 @@ could not choose. Here half of the held-out items (``split.cold_valid = 0.5``, d
 validate instead: every backbone table cell (its demo settings, 10% of the items held out, seeds 999, ...) is
 trained at each value, and for each backbone and item representation the rule below picks one value from
 validation figures alone. Only then are the chosen runs' test figures read: warm test Recall@20, and the
-other half of the held-out items (the 'cold' test set) ranked among all items.
+other half of the held-out items (the 'cold' test set) ranked among all items. BPR, VBPR and MMGCN have no such
+setting (no cold path) and run once per seed on the same split, so the count covers every backbone.
 
 Rule, the same for ID and MOTOR: keep the values whose mean warm validation Recall@20 is within 2% of the best
 value's (issue 11's bound on what the cold path may cost warm items), then take the one with the highest mean
@@ -73,8 +74,9 @@ def choose(by_value: dict[float, list[dict]]) -> float | None:
     return DEFAULT if DEFAULT in allowed and cold[DEFAULT] == top else max(allowed, key=lambda v: cold[v])
 
 
-def report(rows: list[dict], values: list[float]) -> tuple[str, str, dict]:
-    """The choice table (validation), the test table of the chosen runs, and the counts per dataset."""
+def report(rows: list[dict], values: list[float], tunable: set[str]) -> tuple[str, str, dict]:
+    """The choice table (validation), the test table of the chosen runs, and the counts per dataset; backbones
+    not in ``tunable`` (no cold path: BPR, VBPR, MMGCN) have the default's runs only and no choice."""
     cells = dict.fromkeys((r["dataset"], r["backbone"]) for r in rows)
     choice_rows, test_rows, counts = [], [], {}
     for data, name in cells:
@@ -88,7 +90,7 @@ def report(rows: list[dict], values: list[float]) -> tuple[str, str, dict]:
             choice_rows.append([data, name, items, " / ".join(str(len(by_value[v])) for v in values),
                                 *[fmt([r["valid_recall@20"] for r in by_value[v]]) for v in values],
                                 *[fmt([r["cold_valid_recall@20"] for r in by_value[v]]) for v in values],
-                                f"{chosen[items]:g}"])
+                                f"{chosen[items]:g}" if name in tunable else "- (no setting)"])
         if chosen.get("id") is None or chosen.get("motor") is None:
             continue
 
@@ -105,7 +107,7 @@ def report(rows: list[dict], values: list[float]) -> tuple[str, str, dict]:
         def ratio(m: float, i: float) -> str:
             return "inf (ID = 0)" if i == 0 and m > 0 else ("-" if i == 0 else f"{m / i:.1f}x")
 
-        test_rows.append([data, name, f"{chosen['id']:g} / {chosen['motor']:g}",
+        test_rows.append([data, name, f"{chosen['id']:g} / {chosen['motor']:g}" if name in tunable else "-",
                           fmt(col("id", chosen["id"], "recall@20")), fmt(col("motor", chosen["motor"], "recall@20")),
                           fmt(col("id", chosen["id"], "cold_recall@20")),
                           fmt(col("motor", chosen["motor"], "cold_recall@20")), ratio(cold_motor, cold_id),
@@ -145,11 +147,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"--values must include the default {DEFAULT}")
     opts = BackbonesOptions(datasets=args.datasets.split(","), backbones=args.backbones.split(","),
                             items=args.items.split(","), seeds=args.seeds, jobs=args.jobs)
-    names = with_cold_path(backbone_names(opts.backbones))
+    names = backbone_names(opts.backbones)
+    tunable = set(with_cold_path(names))  # the others run at the default alone, for the count over every backbone
     threads = args.threads or max(1, cores() // args.jobs)
     # seed-major: a run stopped early is complete for fewer seeds
     cells = [(data, name, items, 999 + seed, v) for data in opts.datasets for seed in range(opts.seeds)
-             for name in names for items in opts.items for v in values]
+             for name in names for items in opts.items for v in (values if name in tunable else [DEFAULT])]
     runs = [make_run(data, name, items, seed, settings_at(cell_settings(opts, name, items), v))
             for data, name, items, seed, v in cells]
     logged = run_all(runs, OUT / "cold_choice_runs.jsonl", args.jobs, threads, reuse=args.resume or args.from_log,
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             if (k := tuple(run.head[c] for c in HEAD)) in by_key]
     if not rows:
         sys.exit("no finished runs to report; run without --from-log first")
-    choice, test, counts = report(rows, values)
+    choice, test, counts = report(rows, values, tunable)
     summary = "\n".join(f"- {data}: with the values chosen on validation MOTOR's cold test Recall@20 is at least 3x "
                         f"ID's (and at least 0.01) on {ok} of {total} backbones" for data, (ok, total) in counts.items())
     body = ("## Cold path: the item dropout chosen on validation\n\n"

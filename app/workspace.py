@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from motor.errors import MotorError
+from motor.run_folder import RUN_FILES
 
 VARIANT_LABELS = {"id": "ID", "motor": "MOTOR"}
 
@@ -141,7 +142,6 @@ def headline(metrics: dict) -> dict:
 # RunConfig paths listed for a run trained outside the app (as the Train form names them)
 OUTSIDE_SETTINGS = ("backbone", "train.epochs", "train.lr", "train.seed", "train.batch_size", "split.cold_items",
                     "split.train_fraction")
-RUN_FILES = ("config.json", "metrics.json", "history.json", "model.safetensors", "split.npz", "dataset.json")
 
 
 def outside_record(folder: Path) -> RunRecord | None:

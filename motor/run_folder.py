@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from safetensors.torch import save_file
 
-from motor import retrieval
-from motor.data.dataset import Dataset
 from motor.errors import MotorError
 
 if TYPE_CHECKING:
+    from motor.data.dataset import Dataset
     from motor.experiment import RunOutput
 
 
@@ -60,9 +58,11 @@ def _jsonable(o):
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
-# what save_run writes (and the layouts the app derives from it): a folder holding nothing else may be replaced
-RUN_ENTRIES = frozenset({"config.json", "metrics.json", "history.json", "model.safetensors", "split.npz",
-                         "tokenizer", "index", "dataset.json", "layouts.npz"})
+# the files every finished run has (app.workspace recognises a run written outside the app by them)
+RUN_FILES = ("config.json", "metrics.json", "history.json", "model.safetensors", "split.npz", "dataset.json")
+# everything a run folder may hold: those, MOTOR's tokenizer, the search index, and the layouts the app derives
+# from the run (motor.explore.layouts); a folder holding nothing else may be replaced by a new run
+RUN_ENTRIES = frozenset(RUN_FILES) | {"tokenizer", "index", "layouts.npz"}
 
 
 def check_out_dir(path: Path | str) -> Path:
@@ -92,6 +92,10 @@ def check_out_dir(path: Path | str) -> Path:
 def save_run(out: RunOutput) -> Path:
     """Write ``out`` to ``out.out_dir`` atomically: a failed save never leaves a half-written run behind, and a
     folder that holds anything but a run is never replaced (``check_out_dir``)."""
+    from safetensors.torch import save_file  # here, not at the top: the app reads RUN_FILES without torch or faiss
+
+    from motor import retrieval
+
     final = check_out_dir(out.out_dir)
     tmp = final.with_name(final.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)

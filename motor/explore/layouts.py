@@ -19,7 +19,7 @@ from motor.errors import MotorError
 from motor.paths import save_npz
 from motor.retrieval import centred_unit
 
-LAYOUT_FILE = "layouts.npz"
+LAYOUT_FILE = "layouts.npz"  # one of the run folder's entries (motor.run_folder.RUN_ENTRIES)
 LAYOUT_METHODS = ("pca", "umap")
 UMAP_SETTINGS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "cosine"}
 _layout_lock = threading.Lock()  # one writer of layouts.npz at a time within a process

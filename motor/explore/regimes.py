@@ -55,8 +55,8 @@ def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
     # both sides searched on validation (the benchmark tunes ID and MOTOR alike, or neither)
     out["tuned"] = (_truthy(both["tuned_motor"]) & _truthy(both["tuned_id"])) if "tuned" in cells else False
     # where the settings were chosen: this cell's own validation, another cell's (--longtail-tuned-from), or nowhere
-    borrowed = (both["tuned_on_motor"].fillna("").astype(str) if "tuned_on" in cells
-                else pd.Series("", index=both.index))
+    borrowed = (both["tuned_on_motor"].astype(object).where(both["tuned_on_motor"].notna(), "").astype(str)
+                if "tuned_on" in cells else pd.Series("", index=both.index))
     out["settings"] = np.where(borrowed != "", "chosen on " + borrowed + " validation",
                                np.where(out["tuned"], "tuned on validation", "defaults"))
     out = out.dropna(subset=["gap"])

@@ -65,7 +65,7 @@ def sidebar() -> None:
             return
         if runs:
             ids = [r.run_id for r in runs]
-            by_id = {r.run_id: r for r in runs}
+            names = ui.run_names(runs)
             current = state.active_run()
             if st.session_state.get("w:active_run") not in ids or (
                     current is not None and st.session_state.get("w:active_run") != current.run_id):
@@ -75,7 +75,7 @@ def sidebar() -> None:
                 state.set_active_run(st.session_state["w:active_run"])
 
             st.selectbox("Active run (explore pages)", ids, key="w:active_run", on_change=changed,
-                         format_func=lambda i: ui.run_name(by_id[i]), help="backbone · models · dataset · trained")
+                         format_func=names.get, help="backbone · models · dataset · trained")
         else:
             st.caption("No trained runs yet: train one on the Train page.")
         gone = st.session_state.pop("run_gone", None)

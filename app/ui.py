@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -99,11 +100,26 @@ def require_run(need: str | None = None) -> tuple[RunRecord, dict]:
     return rec, models
 
 
-def run_name(rec: RunRecord) -> str:
-    """A run in few words: backbone, models, dataset, when (the label's parts are not repeated)."""
+def run_name(rec: RunRecord, precise: bool = False) -> str:
+    """A run in few words: backbone, models, dataset, when (the label's parts are not repeated); ``precise``
+    gives the time to the second (and the day when it is not today)."""
     t = time.localtime(rec.created)
-    when = time.strftime("%H:%M" if t[:3] == time.localtime()[:3] else "%d %b", t)  # today: the time is enough
-    return f"{rec.backbone} {'+'.join(VARIANT_LABELS[v] for v in rec.variants)} · {rec.dataset} · {when}"
+    today = t[:3] == time.localtime()[:3]
+    fmt = ("%H:%M:%S" if today else "%d %b %H:%M:%S") if precise else ("%H:%M" if today else "%d %b")
+    return f"{rec.backbone} {'+'.join(VARIANT_LABELS[v] for v in rec.variants)} · {rec.dataset} · {time.strftime(fmt, t)}"
+
+
+def run_names(recs: list[RunRecord]) -> dict[str, str]:
+    """``run_name`` per run id, each label unique: runs whose labels would read alike (same settings in the same
+    minute, or on the same earlier day) get their time to the second, then their id's tail. A selectbox sends
+    back the text shown, so two equal labels would open the same run whichever the user picked."""
+    names = {r.run_id: run_name(r) for r in recs}
+    for precise in (True, False):
+        seen = Counter(names.values())
+        for r in recs:
+            if seen[names[r.run_id]] > 1:
+                names[r.run_id] = run_name(r, True) if precise else f"{names[r.run_id]} #{r.run_id[-6:]}"
+    return names
 
 
 def run_line(rec: RunRecord) -> None:

@@ -708,6 +708,32 @@ def test_run_line_and_active_run_name_the_models_once(trained_home):
     assert box.options[0].count("MOTOR") == 1 and len(box.options[0]) <= 32  # fits the sidebar uncut
 
 
+def test_runs_with_alike_labels_each_open_their_own_run(trained_home, tmp_path):
+    """Two runs of the same settings in the same minute read alike in few words: the sidebar tells them apart,
+    and picking either opens that run (a selectbox sends back the text shown, so equal labels opened one run)."""
+    import shutil
+
+    from app.workspace import Workspace
+
+    src = Workspace(trained_home).runs()[0]
+    ids = [src.run_id, src.run_id[:-6] + "abcdef"]
+    for rid in ids:
+        shutil.copytree(src.path, tmp_path / "runs" / rid)
+        meta = tmp_path / "runs" / rid / "run.json"
+        meta.write_text(json.dumps(dict(json.loads(meta.read_text()), run_id=rid)))
+    assert Workspace(tmp_path).rebuild() == 2
+    at = new_app(tmp_path, "recommend")
+    no_problems(at)
+    box = at.sidebar.selectbox(key="w:active_run")
+    assert len(set(box.options)) == 2, box.options
+    for rid in ids + ids[::-1]:
+        at.sidebar.selectbox(key="w:active_run").set_value(rid)
+        at.run()
+        assert at.session_state["run_id"] == rid
+        assert at.sidebar.selectbox(key="w:active_run").value == rid
+        no_problems(at)
+
+
 def test_waiting_training_counts_the_seconds_it_waits(tmp_path):
     import app.jobs
 

@@ -17,6 +17,7 @@ touches earlier uploads or runs. No Streamlit here.
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import tempfile
@@ -34,6 +35,10 @@ DATA_EXTENSIONS = (".csv", ".tsv", ".inter", ".npy", ".npz")
 MAX_ZIP_FILES = 64
 MAX_ZIP_BYTES = MAX_UPLOAD_MB * 4 * 1024**2  # declared uncompressed size of a dataset zip
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,120}$")
+# the reading options an upload was accepted with, kept in its folder: opening it again must read it the same way
+# (an upload accepted with duplicates='keep_last' is refused by the default 'error')
+OPTIONS_FILE = ".upload_options.json"
+OPTION_KEYS = ("duplicates", "missing_features")
 
 
 @dataclass
@@ -126,6 +131,7 @@ def _validate_and_keep(staging: Path, area: Path, name: str, options: dict) -> U
         # the loader names the folder it read; the user knows it as "the upload", not our staging path
         msg = str(e).replace(str(staging), "the upload").replace(staging.name, "the upload")
         return UploadResult(False, msg)
+    (staging / OPTIONS_FILE).write_text(json.dumps({k: options[k] for k in OPTION_KEYS if k in options}))
     final = _final_folder(area, name)
     staging.rename(final)
     data_config = {"data": str(final), **options}
@@ -134,7 +140,25 @@ def _validate_and_keep(staging: Path, area: Path, name: str, options: dict) -> U
     return UploadResult(True, f"{final.name}: {ds.n_users:,} users, {ds.n_items:,} items, "
                               f"{ds.n_interactions:,} interactions, modalities "
                               f"{', '.join(f'{m.name} ({m.dim}-d)' for m in ds.modalities.values())}",
-                        final, ds, sorted(p.name for p in final.iterdir()), data_config)
+                        final, ds, upload_files(final), data_config)
+
+
+def upload_files(folder: Path) -> list[str]:
+    """The files of a kept upload as the user knows them (not the options file kept beside them)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def upload_data_config(folder: Path) -> dict:
+    """The data config that opens a kept upload: its folder and the options it was accepted with. An upload
+    kept before the options were stored: a feature build's report means rows filled with the mean."""
+    from motor.features.report import REPORT_NAME
+
+    try:
+        kept = json.loads((folder / OPTIONS_FILE).read_text())
+        options = {k: kept[k] for k in OPTION_KEYS if isinstance(kept.get(k), str)}
+    except (OSError, ValueError, AttributeError):
+        options = {"missing_features": "fill_mean" if (folder / REPORT_NAME).exists() else "error"}
+    return {"data": str(folder), **options}
 
 
 def save_upload(area: Path, name: str, files: list[tuple[str, bytes]], duplicates: str = "error",
@@ -209,12 +233,20 @@ def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], it
             image = (ImageFeatures(pictures, column=image_col, encoder=enc.get("image"))
                      if pictures is not None or image_col is not None else None)
             report = build_features(staging / "items.csv", staging, text, image, progress=progress)
+        except MotorError as e:  # the user knows their own file names, not this server's scratch paths
+            msg = str(e)
+            if pictures is not None:
+                msg = (msg.replace(f"'{pictures}' is neither a folder nor a zip file; pass a folder of pictures "
+                                   "or a .zip of them", f"{images_zip[0]} is not a readable .zip file; make a new "
+                                   "zip of the pictures and choose it again")
+                       .replace(str(pictures), images_zip[0]))
+            raise MotorError(msg.replace(str(staging) + "/", "").replace(str(staging), "the upload")) from None
         finally:
             if pictures is not None:
                 shutil.rmtree(pictures.parent, ignore_errors=True)
         result = _validate_and_keep(staging, area, name, {"duplicates": "error", "missing_features": "fill_mean"})
         if result.ok:
-            result.message += "\n\n" + report.summary().replace(str(staging), str(result.path))
+            result.message += "\n\n" + report.summary().replace(str(staging) + "/", "").replace(str(staging), name)
         else:
             _drop_if_empty(area)
         return result

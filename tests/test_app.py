@@ -246,6 +246,36 @@ def test_after_an_upload_every_place_shows_the_new_dataset_and_the_box_is_empty(
     assert "Training finished" in texts(at)  # back on the demo: its results again
 
 
+def test_an_upload_accepted_with_options_opens_again_with_them(tmp_path):
+    """Kept with 'keep the last of repeated rows' or 'fill missing feature rows': its Open button reads it the same
+    way (it used to read it with the defaults, which refuse it, and nothing in the app could change that)."""
+    dups = write_simple(tmp_path / "dups")
+    (dups / "interactions.csv").write_text((dups / "interactions.csv").read_text() + "u0,m1,4.0,999\n" * 2)
+    holes = write_simple(tmp_path / "holes")
+    with np.load(holes / "text.npz") as z:
+        np.savez(holes / "text.npz", item_id=z["item_id"][:-3], feat=z["feat"][:-3])
+    at = new_app(tmp_path / "home")
+    for folder, box in ((dups, "w:upload_dup"), (holes, "w:upload_fill")):
+        _upload(at, _files(folder), folder.name)
+        assert "not added" in at.error[0].value  # refused with the defaults
+        at.get_by_key(box).check()
+        _upload(at, _files(folder), folder.name)
+        no_problems(at)
+        at.get_by_key(box).uncheck()
+        at.run()
+    kept = tmp_path / "home" / "uploads" / at.session_state["sid"]
+    assert "upload_options" not in texts(at)  # the listing shows the user's files only
+    for name, option in (("dups", {"duplicates": "keep_last"}), ("holes", {"missing_features": "fill_mean"})):
+        at.button[0].click()  # "Open the demo dataset"
+        at.run()
+        next(b for b in at.button if b.key == f"open:{at.session_state['sid']}:{name}").click()
+        at.run()
+        no_problems(at)
+        assert at.session_state["data_config"]["data"] == str(kept / name)
+        assert option.items() <= at.session_state["data_config"].items()
+        assert f"Dataset: **{name}**" in [c.value for c in at.sidebar.caption]
+
+
 def test_invalid_upload_is_refused_with_the_loader_message_and_nothing_kept(tmp_path):
     folder = write_simple(tmp_path / "bad")
     (folder / "interactions.csv").write_text("user,item\nu1,m1\nu1,m1\n")  # a duplicate pair

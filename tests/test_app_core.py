@@ -223,6 +223,13 @@ def test_raw_content_builds_features_and_a_dataset(tmp_path):
                             ("items.csv", b"item,title\nm1,A\n"), ["nope"], encoders={"text": FakeText()})
     assert not bad.ok and "nope" in bad.message
     assert sorted(p.name for p in (tmp_path / "area").iterdir()) == ["content"]
+    # messages speak of the user's own files, never of this server's folders
+    assert str(tmp_path) not in res.message and "items.csv" in res.message
+    broken = build_raw_dataset(tmp_path / "area", "more", ("interactions.csv", (src / "interactions.csv").read_bytes()),
+                               ("items.csv", (src / "items.csv").read_bytes()), ["title"], ("pics.zip", b"not a zip"),
+                               encoders={"text": FakeText(), "image": FakeImage()})
+    assert not broken.ok and "pics.zip is not a readable .zip file" in broken.message, broken.message
+    assert str(tmp_path) not in broken.message
 
 
 # --- settings -------------------------------------------------------------------------------

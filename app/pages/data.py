@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app import state, ui
-from app.uploads import MAX_UPLOAD_MB, build_raw_dataset, save_upload
+from app.uploads import MAX_UPLOAD_MB, build_raw_dataset, save_upload, upload_data_config, upload_files
 from motor.data.files import separator_in
 from motor.explore.catalogue import modalities_frame, preview
 
@@ -116,10 +116,8 @@ def uploads_list(ws) -> None:
     for r in recs:
         c1, c2, c3 = st.columns([4, 1, 1])
         whose = "" if r.owned_by(me) else " · shared by another session"
-        c1.markdown(f"`{r.name}`{whose} · {', '.join(sorted(x.name for x in r.folder.iterdir()))}")
-        c2.button("Open", key=f"open:{r.owner}:{r.name}", on_click=open_dataset,
-                  args=({"data": str(r.folder), "missing_features": "fill_mean"
-                         if (r.folder / "feature_report.json").exists() else "error"},))
+        c1.markdown(f"`{r.name}`{whose} · {', '.join(upload_files(r.folder))}")
+        c2.button("Open", key=f"open:{r.owner}:{r.name}", on_click=open_dataset, args=(upload_data_config(r.folder),))
         if r.owned_by(me):
             key = f"w:share_upload:{r.name}"
             c3.toggle("Share", value=r.shared, key=key, on_change=_share_upload, args=(r.folder, key),

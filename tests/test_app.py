@@ -471,6 +471,22 @@ def test_settings_survive_page_switches(tmp_path):
     at.run()
     assert at.number_input(key="w:train.lr").value == pytest.approx(0.0123)
     assert at.radio(key="w:variants").value == "motor"
+    # the Data page's upload choices too
+    at.switch_page("app/pages/data.py")
+    at.run()
+    at.get_by_key("w:upload_name").set_value("custom name")
+    at.get_by_key("w:upload_dup").check()
+    at.get_by_key("w:upload_fill").check()
+    at.get_by_key("w:raw_name").set_value("my pictures")
+    at.button(key="w:upload_submit").click()  # a form sends its values when pressed (here: no files, refused)
+    at.run()
+    assert "Choose the dataset files first" in at.error[0].value
+    at.switch_page("app/pages/train.py")
+    at.run()
+    at.switch_page("app/pages/data.py")
+    at.run()
+    assert at.get_by_key("w:upload_name").value == "custom name" and at.get_by_key("w:raw_name").value == "my pictures"
+    assert at.get_by_key("w:upload_dup").value and at.get_by_key("w:upload_fill").value
 
 
 def test_a_failed_run_shows_the_message_keeps_settings_and_earlier_runs(trained_home, monkeypatch):
@@ -960,6 +976,12 @@ def test_new_item_page_places_an_unseen_item_by_its_text(trained_home):
     at.run()
     no_problems(at)
     assert any("Users whose top-20" in h.value for h in at.subheader)  # the placed item stays
+    at.switch_page("app/pages/tokens.py")
+    at.run()
+    at.switch_page("app/pages/new_item.py")
+    at.run()  # back: the box still holds the text of the item shown, not the example
+    assert at.text_area(key="w:new_item_text").value.startswith("Toy Story (1995)")
+    assert any("Users whose top-20" in h.value for h in at.subheader)
     # with a picture: encoded by the shipped image encoder instead of the catalogue's average
     from PIL import Image
 

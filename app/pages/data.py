@@ -88,12 +88,15 @@ def upload_section():
     with st.form("upload", clear_on_submit=False, border=True):
         st.file_uploader("Dataset files", accept_multiple_files=True,
                          type=["csv", "tsv", "inter", "npy", "npz", "zip"], key=uploader_key())
-        st.text_input("Name for this dataset", value="my-dataset", key="w:upload_name")
+        form = st.session_state.setdefault("upload_form", {})  # the choices outlive page switches
+        ui.bound(st.text_input, form, "name", "Name for this dataset", key="w:upload_name", default="my-dataset")
         c2, c3 = st.columns(2)  # half the width each: the labels are never cut
-        c2.checkbox("Keep the last of repeated user-item rows", key="w:upload_dup",
-                    help="Otherwise repeated user-item pairs are an error.")
-        c3.checkbox("Fill missing feature rows with the mean", key="w:upload_fill",
-                    help="Otherwise items with interactions but no feature row are an error.")
+        with c2:
+            ui.bound(st.checkbox, form, "dup", "Keep the last of repeated user-item rows", key="w:upload_dup",
+                     default=False, help="Otherwise repeated user-item pairs are an error.")
+        with c3:
+            ui.bound(st.checkbox, form, "fill", "Fill missing feature rows with the mean", key="w:upload_fill",
+                     default=False, help="Otherwise items with interactions but no feature row are an error.")
         st.form_submit_button("Check and add dataset", type="primary", icon=":material/upload:",
                               key="w:upload_submit", on_click=submit_upload)
     result = st.session_state.get("upload_result")
@@ -153,7 +156,8 @@ def raw_content_section():
                                [c for c in columns if c.lower() not in ("item", "item_id", "id")],
                                default=[c for c in columns if c.lower() in ("title", "text", "genres", "overview")][:3],
                                key=f"w:raw_text_cols:{getattr(items, 'name', '')}:{','.join(columns)}")
-    name = st.text_input("Name for this dataset", value="my-content", key="w:raw_name")
+    name = ui.bound(st.text_input, st.session_state.setdefault("raw_form", {}), "name", "Name for this dataset",
+                    key="w:raw_name", default="my-content")
     job = st.session_state.get("raw_job")
     busy = job is not None and job.get("thread") is not None and job["thread"].is_alive()
     ready = inter is not None and items is not None and (bool(text_cols) or pics is not None)

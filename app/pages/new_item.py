@@ -28,8 +28,11 @@ def body():
     store = st.session_state.setdefault("new_item", {})
     c1, c2 = st.columns([3, 2])
     with c1:
-        text = st.text_area("Its text (title, year, genres, tags: written like the catalogue's)", value=EXAMPLE,
-                            key="w:new_item_text", height=100)
+        # the draft outlives page switches (a plain widget went back to the example while the item placed from
+        # the user's own text was still shown below it)
+        text = ui.bound(st.text_area, st.session_state.setdefault("new_item_draft", {}), "text",
+                        "Its text (title, year, genres, tags: written like the catalogue's)", key="w:new_item_text",
+                        default=EXAMPLE, height=100)
     with c2:
         has_image = "image" in ds.modalities
         picture = st.file_uploader("A picture (optional)", type=["jpg", "jpeg", "png", "webp"],

@@ -63,10 +63,10 @@ def sidebar() -> None:
         except Exception as e:  # an unusable workspace is reported by the pages; keep the sidebar drawable
             st.caption(f"Workspace unavailable: {e}")
             return
+        current = state.active_run()  # also notes a run deleted since the last rerun (run_gone), runs left or not
         if runs:
             ids = [r.run_id for r in runs]
             names = ui.run_names(runs)
-            current = state.active_run()
             if st.session_state.get("w:active_run") not in ids or (
                     current is not None and st.session_state.get("w:active_run") != current.run_id):
                 st.session_state["w:active_run"] = current.run_id if current else ids[0]
@@ -80,7 +80,8 @@ def sidebar() -> None:
             st.caption("No trained runs yet: train one on the Train page.")
         gone = st.session_state.pop("run_gone", None)
         if gone:
-            st.caption(f":material/info: The run you had open ({gone}) was deleted; another run is open now.")
+            st.caption(f":material/info: The run you had open ({gone}) was deleted; " +
+                       ("the newest run you can see is open now." if current else "no run is left to open."))
         st.toggle("Presentation mode", key="present",
                   help="For teaching: larger type, taller figures (about one per screen), no captions.")
         job = state.current_job()

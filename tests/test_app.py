@@ -780,6 +780,30 @@ def test_runs_with_alike_labels_each_open_their_own_run(trained_home, tmp_path):
         no_problems(at)
 
 
+def test_a_run_deleted_elsewhere_is_reported_at_the_next_rerun_with_what_is_open_now(trained_home, tmp_path):
+    import shutil
+
+    from app.workspace import Workspace
+
+    src = Workspace(trained_home).runs()[0]
+    ids = [src.run_id, src.run_id[:-6] + "abcdef"]
+    for rid in ids:
+        shutil.copytree(src.path, tmp_path / "runs" / rid)
+        meta = tmp_path / "runs" / rid / "run.json"
+        meta.write_text(json.dumps(dict(json.loads(meta.read_text()), run_id=rid)))
+    Workspace(tmp_path).rebuild()
+    at = new_app(tmp_path, "recommend")
+    for gone, now in ((ids[0], "the newest run you can see is open now"), (ids[1], "no run is left to open")):
+        at.sidebar.selectbox(key="w:active_run").set_value(gone)
+        at.run()
+        Workspace(tmp_path).delete(gone)  # by someone else (here: the command line's owner)
+        at.run()  # the very next rerun says so, and says what is open now
+        no_problems(at)
+        notes = [c.value for c in at.sidebar.caption if "was deleted" in c.value]
+        assert len(notes) == 1 and gone in notes[0] and now in notes[0], notes
+    assert "No trained run yet" in at.info[0].value
+
+
 def test_waiting_training_counts_the_seconds_it_waits(tmp_path):
     import app.jobs
 

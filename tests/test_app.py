@@ -1359,6 +1359,11 @@ def test_raw_content_upload_builds_features_in_the_background(tmp_path, monkeypa
     assert {m.label: m.value for m in at.metric}["Items"] == "30"
     assert ".staging" not in texts(at)
     assert at.session_state["data_config"]["missing_features"] == "fill_mean"
+    at.run()
+    assert any("Dataset built" in s.value for s in at.success)  # the message stays while its files are chosen
+    at.get_by_key("w:raw_items").set_value(("items.csv", b"item,title\n", "text/csv"))  # other files chosen:
+    at.run()
+    assert not any("Dataset built" in s.value for s in at.success)  # the old build's message goes
 
 
 def test_explore_pages_on_an_uploaded_mmrec_dataset_without_titles(tmp_path):

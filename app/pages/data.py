@@ -158,7 +158,11 @@ def raw_content_section():
                                key=f"w:raw_text_cols:{getattr(items, 'name', '')}:{','.join(columns)}")
     name = ui.bound(st.text_input, st.session_state.setdefault("raw_form", {}), "name", "Name for this dataset",
                     key="w:raw_name", default="my-content")
+    chosen = tuple(getattr(f, "file_id", None) for f in (inter, items, pics))
     job = st.session_state.get("raw_job")
+    if job is not None and job.get("result") is not None and job.get("inputs") != chosen:
+        st.session_state.pop("raw_job", None)  # a finished build's message is about files no longer chosen
+        job = None
     busy = job is not None and job.get("thread") is not None and job["thread"].is_alive()
     ready = inter is not None and items is not None and (bool(text_cols) or pics is not None)
     if st.button("Encode content and add dataset", disabled=busy or not ready, icon=":material/auto_awesome:",
@@ -166,7 +170,7 @@ def raw_content_section():
         import threading
 
         area = state.workspace().session_uploads(state.session_id())
-        box = {"progress": {}, "result": None, "started": time.time()}
+        box = {"progress": {}, "result": None, "started": time.time(), "inputs": chosen}
 
         def progress(modality, done, total):
             box["progress"][modality] = (done, total)

@@ -49,6 +49,7 @@ PAGES = {
 
 nav = st.navigation(PAGES)
 state.session_id()
+state.restore_session()
 state.sync_finished_job()
 
 
@@ -94,6 +95,7 @@ ui.presentation_mode()
 try:
     nav.run()
 finally:
+    state.remember_session()
     # once per server process: UMAP warm-up, then maps on request. After the page, because it imports torch
     # (seconds) that the first page does not need
     state.layout_worker()

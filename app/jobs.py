@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from app.settings import summary as settings_summary
@@ -219,6 +220,13 @@ class JobRegistry:
 
     def get(self, run_id: str | None) -> TrainJob | None:
         return self._jobs.get(run_id) if run_id else None
+
+    def latest(self, session: str, home: Path) -> TrainJob | None:
+        """The newest job a session started in the workspace at ``home`` (found again after a reload, when the
+        page has forgotten its id)."""
+        with self._lock:
+            mine = [j for j in self._jobs.values() if j.session == session and j.workspace.home == home]
+        return max(mine, key=lambda j: j.created, default=None)
 
     def running(self) -> list[TrainJob]:
         return [j for j in self._jobs.values() if not j.done]

@@ -3,11 +3,13 @@
 ``st.cache_resource`` keeps one object per server process, shared by all sessions: datasets
 and loaded runs are read-only after loading; the job registry and the layout worker are
 thread-safe. Everything a session owns (its id, chosen dataset, settings, active run) lives in
-``st.session_state``.
+``st.session_state``, and is written to the workspace after each page (``session_memory``) so that a
+reload finds it again.
 
 A session's identity survives a reload: on the first visit it gets a random token that is put
 in the address (``?session=...``); a reload, a bookmark or a restarted server with that address
-is the same session, with its uploads and runs. The workspace stores only a hash of the token
+is the same session, with its uploads and runs, the dataset it had open, its Train settings, its active
+run and (same server process) its training job. The workspace stores only a hash of the token
 (``session_id``), so folder names and run records never reveal it.
 """
 
@@ -18,6 +20,7 @@ import json
 import os
 import re
 import secrets
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:  # app.jobs and app.settings import torch (seconds): only page
     from app.jobs import JobRegistry, TrainJob
     from app.layouts import LayoutWorker
 
+from app import session_memory
 from app.workspace import RunRecord, Workspace, default_home
 from motor.errors import MotorError
 
@@ -149,6 +153,22 @@ def session_id() -> str:
     return st.session_state["sid"]
 
 
+def restore_session() -> None:
+    """Once per browser session: what this session had open before a reload or a restart (session_memory)."""
+    try:
+        session_memory.restore(workspace(), session_id(), st.session_state, BUNDLED)
+    except MotorError:  # an unusable workspace is reported by the pages
+        pass
+
+
+def remember_session() -> None:
+    """After each page: keep what this session has open now, for its next reload."""
+    try:
+        session_memory.save(workspace(), session_id(), st.session_state)
+    except MotorError:
+        pass
+
+
 def data_config() -> dict:
     return st.session_state.setdefault("data_config", dict(DEMO))
 
@@ -164,6 +184,9 @@ def settings(ds=None) -> dict:
     s = st.session_state.get("settings")
     if s is None:
         s = default_settings()
+        saved = st.session_state.pop(session_memory.SETTINGS, None)  # from before a reload: today's keys only
+        if isinstance(saved, dict):
+            s.update({k: v for k, v in saved.items() if k in s and type(v) is type(s[k])})
     if ds is not None:
         s = fit_settings(s, {m.name: m.dim for m in ds.modalities.values()}, ds.n_items)
     st.session_state["settings"] = s
@@ -197,9 +220,17 @@ def set_active_run(run_id: str) -> None:
 
 
 def current_job() -> TrainJob | None:
-    if not st.session_state.get("job_id"):  # no job yet: no need to import the job machinery (torch)
+    """This session's job; after a reload (the page forgot its id) the newest job the session started."""
+    if st.session_state.get("job_id"):
+        return jobs().get(st.session_state["job_id"])
+    if "app.jobs" not in sys.modules:  # no job ever started in this process (and no torch import for the 1st page)
         return None
-    return jobs().get(st.session_state["job_id"])
+    job = jobs().latest(session_id(), workspace().home)
+    if job is not None:
+        st.session_state["job_id"] = job.run_id
+        if job.done:  # it finished before this page was loaded: its run is listed, not opened over the restored one
+            st.session_state.setdefault("jobs_seen", set()).add(job.run_id)
+    return job
 
 
 def sync_finished_job() -> None:

@@ -340,6 +340,51 @@ def test_session_survives_a_reload_and_a_restart_without_empty_folders(tmp_path)
     assert token not in str(list((home / "uploads").rglob("*")))  # folders name a hash, never the token
 
 
+def test_a_reload_comes_back_to_the_open_dataset_the_settings_and_the_running_job(tmp_path):
+    """The same address is the same session: after a reload (and a restarted server) its open upload, its Train
+    settings and its training job are there again; another session starts from the defaults; a dataset the
+    session may no longer open is not reopened."""
+    import streamlit as st
+
+    home = tmp_path / "home"
+    a = new_app(home)
+    _upload(a, _files(write_simple(tmp_path / "simple", n_users=40, n_items=30, per_user=10)), "alpha")
+    no_problems(a)
+    a.switch_page("app/pages/train.py")
+    a.run()
+    train(a, variants="id", **{"train.seed": 5})
+    job = a.session_state["job_id"]
+    again = new_app(home, "train")  # the reload, while the job may still run
+    no_problems(again)
+    assert again.session_state["data_config"]["data"].endswith("alpha")
+    assert again.get_by_key("w:train.seed").value == 5 and again.get_by_key("w:variants").value == "id"
+    assert again.session_state["job_id"] == job  # its job, found again
+    wait_for_job(again)
+    assert "Training finished" in texts(again)
+    st.cache_resource.clear()  # a restarted server: the job is gone, the rest comes back
+    again = new_app(home, "train")
+    no_problems(again)
+    assert again.session_state["data_config"]["data"].endswith("alpha") and again.get_by_key("w:train.seed").value == 5
+    other = new_app(home, "train", session=OTHER)
+    no_problems(other)
+    assert other.session_state["data_config"] == {"data": "demo"} and other.get_by_key("w:train.seed").value != 5
+    # OTHER opens alpha while it is shared; once it is not, OTHER's next visit opens the demo instead
+    from app.workspace import Workspace
+
+    folder = Path(a.session_state["data_config"]["data"])
+    Workspace(home).share_upload(folder, a.session_state["sid"], True)
+    other = new_app(home, session=OTHER)
+    next(x for x in other.button if x.key and x.key.startswith("open:")).click()
+    other.run()
+    assert other.session_state["data_config"]["data"] == str(folder)
+    Workspace(home).share_upload(folder, a.session_state["sid"], False)
+    other = new_app(home, session=OTHER)
+    no_problems(other)
+    assert other.session_state["data_config"] == {"data": "demo"}
+    saved = list((home / "sessions").iterdir())
+    assert len(saved) == 2 and all(OWNER not in p.name and OTHER not in p.name for p in saved)  # hashes, not tokens
+
+
 def test_runs_are_private_until_shared_and_only_the_owner_deletes(trained_home):
     from app.workspace import Workspace
 

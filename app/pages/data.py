@@ -84,7 +84,7 @@ def upload_section():
         "`text_feat.npy` (row *i* = item *i*).\n\n"
         "Select the files together, or one `.zip` holding them. They are checked before anything is kept, "
         "and only you see your uploads until you share them. Your session lives in this page's address "
-        "(`?session=...`): keep or bookmark it to come back to your uploads and runs, and do not hand it out.")
+        "(`?session=...`): keep or bookmark it to come back to your uploads, runs, open dataset and settings, and do not hand it out.")
     with st.form("upload", clear_on_submit=False, border=True):
         st.file_uploader("Dataset files", accept_multiple_files=True,
                          type=["csv", "tsv", "inter", "npy", "npz", "zip"], key=uploader_key())

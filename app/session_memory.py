@@ -1,0 +1,81 @@
+"""What a session had open, kept on disk: a reload (the same ``?session=`` address) or a restarted server
+comes back to it.
+
+Uploads and runs already live in the workspace. This keeps the rest a person expects to find again: the
+open dataset, the Train settings and the active run (presentation mode stays with its tab: a presenter's screen
+and a laptop on the same address differ). One small JSON file per session,
+named by the session's hash (never its token), written only when something changed. What is read back is
+checked: a dataset the session may no longer open (deleted, or no longer shared with it) is not reopened,
+and settings are merged into today's defaults by the Train page (``state.settings``), so a file from an
+older version cannot break the form. A training job lives in the server process; ``state.current_job``
+finds a session's job again after a reload without this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import MutableMapping
+from pathlib import Path
+
+from app.workspace import Workspace
+
+KEYS = ("data_config", "settings", "run_id")
+SAVED = "session_memory:saved"  # what the file holds now (session-state key), to skip writes that change nothing
+SETTINGS = "settings_saved"  # restored Train settings, merged into the defaults when the Train form first needs them
+
+
+def memory_file(ws: Workspace, owner: str) -> Path:
+    return ws.home / "sessions" / f"{owner}.json"
+
+
+def restore(ws: Workspace, owner: str, session: MutableMapping, bundled) -> None:
+    """Once per browser session: what the saved file holds and the session has not set itself."""
+    if SAVED in session:
+        return
+    session[SAVED] = {}
+    try:
+        saved = json.loads(memory_file(ws, owner).read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(saved, dict):
+        return
+    session[SAVED] = {k: saved[k] for k in KEYS if k in saved}
+    data = saved.get("data_config")
+    if "data_config" not in session and isinstance(data, dict) and _may_open(ws, owner, data.get("data"), bundled):
+        session["data_config"] = data
+    if "settings" not in session and isinstance(saved.get("settings"), dict):
+        session[SETTINGS] = saved["settings"]
+    if "run_id" not in session and isinstance(saved.get("run_id"), str):
+        session["run_id"] = saved["run_id"]  # checked by state.active_run (a deleted run is reported as such)
+
+
+def _may_open(ws: Workspace, owner: str, data, bundled) -> bool:
+    """A bundled dataset, or an upload this session may still open (its own, or one still shared)."""
+    if data in bundled:
+        return True
+    if not isinstance(data, str):
+        return False
+    return any(str(r.folder) == data for r in ws.uploads(owner))
+
+
+def save(ws: Workspace, owner: str, session: MutableMapping) -> None:
+    """Write what the session has open now, if it changed (atomically: a reader never sees half a file)."""
+    now = {k: session[k] for k in KEYS if session.get(k) is not None}
+    if now == session.get(SAVED):
+        return
+    try:
+        text = json.dumps(now)
+    except (TypeError, ValueError):  # something not JSON in the settings: keep the last good file
+        return
+    target = memory_file(ws, owner)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".session-", dir=target.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError:  # a read-only workspace: the session still works, it is just not remembered
+        return
+    session[SAVED] = now

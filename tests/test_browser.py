@@ -271,7 +271,7 @@ def test_two_people_private_runs_sharing_and_a_reload_that_keeps_uploads(server,
             ctx_b = browser.new_context(viewport={"width": 1400, "height": 1600})
             out_a, out_b = offline(ctx_a), offline(ctx_b)
             a = open_app(ctx_a, url)
-            # A uploads a dataset, reloads the page: the upload is still listed (same address, same session)
+            # A uploads a dataset, reloads the page: the upload is still open and listed (same address, same session)
             a.get_by_text("Upload a dataset (prepared features)").click()
             a.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(
                 [str(p) for p in sorted(data.iterdir())])
@@ -282,8 +282,8 @@ def test_two_people_private_runs_sharing_and_a_reload_that_keeps_uploads(server,
             a.get_by_label("Name for this dataset").first.fill("alpha-set")
             submit_upload(a, log)
             settle(a)
-            a.reload()
-            a.get_by_text("Bundled demo").wait_for(timeout=90_000)
+            a.reload()  # the same session: the upload is still open, and listed
+            a.get_by_role("heading", name="Uploaded dataset alpha-set").wait_for(timeout=90_000)
             a.get_by_text("Upload a dataset (prepared features)").click()
             a.get_by_text("alpha-set").first.wait_for(timeout=WAIT)
             # A trains a run on the demo

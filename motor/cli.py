@@ -205,15 +205,17 @@ def cmd_train(a) -> int:
     m = out.metrics
     if out.result.message:
         print(f"note: {out.result.message}", file=sys.stderr)
-    keys = [f"{n}@{k}" for n in ("recall", "ndcg") for k in (10, 20)]
+    ks = [k for k in (10, 20) if k in cfg.train.topk] or list(cfg.train.topk)[:2]  # the cut-offs this run has
+    keys = [f"{n}@{k}" for n in ("recall", "ndcg") for k in ks]
     where = f" on {m['device']}" + (f" x {m['world_size']} processes" if m["world_size"] > 1 else "")
     print(f"best epoch {m['best_epoch']} of {m['epochs_run']} ({m['stopped']}), "
           f"{m['seconds_per_epoch']:.2f} s/epoch{where}, item-side parameters {m['params']['item_side']:,}")
-    print("test  " + "  ".join(f"{k} {m['test'][k]:.4f}" for k in keys))
+    print("test  " + _figures(m.get("test") or {}, keys, "no test interactions in this split"))
+    k = ks[-1]
     for part, label in (("cold_valid", "cold valid"), ("cold", "cold")):
         if part in m:
-            print(f"{label}  " + "  ".join(f"{k} {m[part][k]:.4f}" for k in (
-                "recall@20", "ndcg@20", "recall@20_among_cold", "ndcg@20_among_cold")))
+            print(f"{label}  " + _figures(m[part] or {}, [f"recall@{k}", f"ndcg@{k}", f"recall@{k}_among_cold",
+                                                         f"ndcg@{k}_among_cold"], "no interactions of these items"))
     pers = m.get("personalisation")
     if pers:
         print(f"lists top-{pers['k']} overlap between users {pers['top_overlap']:.3f} "
@@ -223,6 +225,12 @@ def cmd_train(a) -> int:
     if a.out:
         print(f"run saved to {a.out}")
     return 0
+
+
+def _figures(part: dict, keys: list[str], none: str) -> str:
+    """``recall@20 0.1234  ndcg@20 ...`` for the keys ``part`` has; ``none`` when it has none of them."""
+    shown = [f"{k} {part[k]:.4f}" for k in keys if isinstance(part.get(k), (int, float))]
+    return "  ".join(shown) if shown else f"none ({none})"
 
 
 def cmd_recommend(a) -> int:

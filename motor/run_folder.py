@@ -68,7 +68,16 @@ RUN_ENTRIES = frozenset(RUN_FILES) | {"tokenizer", "index", "layouts.npz"}
 def check_out_dir(path: Path | str) -> Path:
     """Refuse, before any training, a run folder that cannot be written or whose replacement would delete
     something ``save_run`` did not write (``--out ~/Documents`` once replaced the whole folder)."""
+    if not str(path).strip():
+        raise MotorError("--out is empty; give the folder the run should be written to, e.g. --out runs/my-run")
     path = Path(path)
+    if path.is_symlink():  # replacing it would replace the link, and the run would be left beside it
+        raise MotorError(f"{path} is a symbolic link; give the real folder it points to ({path.resolve()}) or a new "
+                         f"folder, e.g. --out runs/my-run")
+    here = Path.cwd().resolve()
+    if path.resolve() == here or path.resolve() in here.parents:
+        raise MotorError(f"{path} is the folder you are working in (or holds it); a run replaces its folder as a "
+                         f"whole, so give a new folder inside it, e.g. --out {path / 'run'}")
     if path.exists() and not path.is_dir():
         raise MotorError(f"{path} is a file, not a folder; --out names a folder for the run, e.g. --out runs/my-run")
     if path.is_dir():

@@ -15,7 +15,7 @@ import numpy as np
 from safetensors.torch import load_file
 
 from motor.data.dataset import Dataset
-from motor.data.load import load_dataset
+from motor.data.load import BUILT_IN, load_dataset
 from motor.data.split import Split
 from motor.errors import MotorError
 from motor.experiment import RunConfig, build_model, model_context
@@ -44,26 +44,26 @@ class LoadedRun:
 
     @classmethod
     def load(cls, path: Path | str, dataset: Dataset | None = None) -> LoadedRun:
-        """Rebuild the run in ``path`` (``dataset``: the already loaded data, checked by fingerprint)."""
+        """Rebuild the run in ``path`` (``dataset``: the already loaded data, checked by fingerprint). A missing,
+        damaged or mismatched file is a MotorError that names it, never a reader's traceback."""
         path = Path(path)
         if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
             raise MotorError(f"{path} is not a finished run folder (config.json and model.safetensors missing); "
                              f"train one with: python -m motor train --out {path}")
-        config = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
-        info = json.loads((path / "dataset.json").read_text())
-        ds = dataset if dataset is not None else load_dataset(config.data)
-        if dataset_fingerprint(ds) != info["fingerprint"]:
-            raise MotorError(f"the dataset {info['data']!r} changed since run {path.name} was trained "
+        config = _read(path, "config.json", lambda f: RunConfig.from_dict(_json_object(f)))
+        info = _read(path, "dataset.json", _json_object)
+        fingerprint = _read(path, "dataset.json", lambda f: str(info["fingerprint"]))
+        ds = dataset if dataset is not None else _run_dataset(path, config)
+        if dataset_fingerprint(ds) != fingerprint:
+            raise MotorError(f"the dataset {info.get('data')!r} changed since run {path.name} was trained "
                              f"(fingerprint mismatch); retrain, or restore the original files")
-        with np.load(path / "split.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        split = Split.from_arrays(arrays)
-        tokenizer = Tokenizer.load(path / "tokenizer") if (path / "tokenizer").exists() else None
+        split = _read(path, "split.npz", _split)
+        tokenizer = (_read(path, "tokenizer", Tokenizer.load) if (path / "tokenizer").exists() else None)
         model = build_model(config, model_context(ds, split), tokenizer)
-        model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
+        _read(path, "model.safetensors", lambda f: model.load_state_dict(load_file(str(f)), strict=True))
         model.eval()
-        metrics = json.loads((path / "metrics.json").read_text())
-        history = json.loads((path / "history.json").read_text())
+        metrics = _read(path, "metrics.json", _json_object)
+        history = _read(path, "history.json", lambda f: json.loads(f.read_text()))
         return cls(path, config, metrics, history, ds, split, model, tokenizer)
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -102,3 +102,41 @@ class LoadedRun:
                  "title": self.dataset.title(int(i)), "score": float(s),
                  "cold": bool(self.split.cold_items[i])}
                 for r, (s, i) in enumerate(zip(scores[0], items[0])) if i >= 0]
+
+
+def _read(run: Path, name: str, read):
+    """``read(run / name)``, or a MotorError naming the run's file that is missing or cannot be read, and the fix."""
+    again = f"train the run again (python -m motor train ... --out {run}) or restore the folder from a copy"
+    try:
+        return read(run / name)
+    except MotorError as e:
+        raise MotorError(f"run {run}: {name}: {e}") from None
+    except FileNotFoundError:
+        raise MotorError(f"run {run}: {name} is missing, so the folder is incomplete; {again}") from None
+    except Exception as e:  # noqa: BLE001 - any reader's failure here means the file is damaged or from elsewhere
+        what = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise MotorError(f"run {run}: {name} is damaged or does not belong to this run ({what}); {again}") from None
+
+
+def _json_object(f: Path) -> dict:
+    d = json.loads(f.read_text())
+    if not isinstance(d, dict):
+        raise ValueError(f"expected a JSON object, found {type(d).__name__}")
+    return d
+
+
+def _split(f: Path) -> Split:
+    with np.load(f, allow_pickle=False) as z:
+        return Split.from_arrays({k: z[k] for k in z.files})
+
+
+def _run_dataset(run: Path, config: RunConfig) -> Dataset:
+    """The run's dataset; a relative folder that is not found here is said to be relative to where it was trained."""
+    data = config.data.data
+    try:
+        return load_dataset(config.data)
+    except MotorError:
+        if Path(data).is_absolute() or Path(data).exists() or data in BUILT_IN:
+            raise
+        raise MotorError(f"run {run} was trained on the dataset folder {data!r}, a path relative to the folder it was "
+                         f"trained from, and there is no {data!r} here: run this command from that folder") from None

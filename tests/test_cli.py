@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +68,60 @@ def test_out_never_replaces_a_folder_that_holds_other_files_and_is_checked_befor
     r = motor(*train, "--out", run)  # a run folder is replaced by the next run
     assert r.returncode == 0, r.stderr
     assert not (run / "layouts.npz").exists() and (run / "model.safetensors").exists()
+
+
+def test_out_values_that_would_lose_the_run_are_refused_before_training(simple_dir, tmp_path):
+    """--out '' , --out . (the folder one works in) and --out a symbolic link each crashed after training."""
+    train = ("train", "--data", simple_dir, "--backbone", "bpr", "--items", "id", "--epochs", "1",
+             "--set", "train.batch_size=64")
+    work = tmp_path / "work"
+    work.mkdir()
+    for out, says in (("", "--out is empty"), (".", "the folder you are working in"), ("..", "holds it")):
+        r = motor(*train, "--out", out, cwd=work)
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, (out, r.stderr)
+        assert "epoch" not in r.stderr
+    run = tmp_path / "run"
+    assert motor(*train, "--out", run).returncode == 0
+    (tmp_path / "link").symlink_to(run)
+    r = motor(*train, "--out", tmp_path / "link")
+    assert r.returncode == 2 and "symbolic link" in r.stderr, r.stderr
+    assert (tmp_path / "link").is_symlink() and not (tmp_path / "link.partial").exists()
+
+
+def test_train_prints_the_figures_the_run_has(simple_dir, tmp_path):
+    """Cut-offs without 10, or a split without test interactions, printed a KeyError after training."""
+    r = motor("train", "--data", simple_dir, "--backbone", "bpr", "--items", "id", "--epochs", "1",
+              "--set", "train.batch_size=64", "--set", "train.topk=[5,50]", "--set", "train.valid_metric=recall@50")
+    assert r.returncode == 0, r.stderr
+    assert "test  recall@5 " in r.stdout and "ndcg@50 " in r.stdout
+    data = tmp_path / "tiny"
+    data.mkdir()
+    (data / "interactions.csv").write_text("user,item\na,0\na,1\nb,2\n")
+    np.savez(data / "text.npz", item_id=np.array(["0", "1", "2"]), feat=np.eye(3, dtype=np.float32))
+    r = motor("train", "--data", data, "--backbone", "bpr", "--items", "id", "--epochs", "1", "--threads", "1")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "test  none (no test interactions in this split)" in r.stdout
+
+
+@pytest.mark.parametrize("damage", ["config.json", "dataset.json", "metrics.json", "history.json",
+                                    "model.safetensors", "split.npz", "config-list", "dataset-empty", "missing"])
+def test_a_damaged_run_folder_is_named_with_the_fix(simple_dir, tmp_path, damage):
+    import shutil
+
+    src = tmp_path / "run"
+    r = motor("train", "--data", simple_dir, "--backbone", "bpr", "--items", "id", "--epochs", "1",
+              "--set", "train.batch_size=64", "--out", src)
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "copy"
+    shutil.copytree(src, run)
+    name = {"config-list": "config.json", "dataset-empty": "dataset.json", "missing": "history.json"}.get(damage, damage)
+    if damage == "missing":
+        (run / name).unlink()
+    else:
+        (run / name).write_text({"config-list": "[1]", "dataset-empty": "{}"}.get(damage, "garbage"))
+    r = motor("recommend", "--run", run, "--user", "u1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert name in r.stderr and "train the run again" in r.stderr, r.stderr
 
 
 def test_cold_valid_reports_validation_figures_of_its_own_cold_items_and_the_run_keeps_them(tmp_path):

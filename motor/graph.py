@@ -260,6 +260,23 @@ def knn_cache_key(features: torch.Tensor, k: int, include_self: bool, present: t
     return f"knnw_{h.hexdigest()[:24]}"
 
 
+def _read_knn_cache(path: Path, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The cached edges of an ``n``-item kNN graph, or None when the file is missing, unreadable
+    (truncated, foreign, pickled) or does not describe such a graph: then it is recomputed and replaced."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            rows, cols, sims = z["rows"], z["cols"], z["sims"]
+    except Exception:  # a missing, truncated or foreign file is just a miss
+        return None
+    arrays = (rows, cols, sims)
+    if (any(a.ndim != 1 or len(a) != len(rows) for a in arrays)
+            or not all(np.issubdtype(a.dtype, np.integer) for a in (rows, cols))
+            or not np.issubdtype(sims.dtype, np.floating)
+            or (len(rows) and (min(rows.min(), cols.min()) < 0 or max(rows.max(), cols.max()) >= n))):
+        return None
+    return torch.from_numpy(rows), torch.from_numpy(cols), torch.from_numpy(sims)
+
+
 def knn_neighbours(features: torch.Tensor, k: int, include_self: bool = True, cache_dir: Path | None = None,
                    present: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Frozen kNN edges (rows, cols, cosine similarity) of a feature matrix, hash-keyed disk cache.
@@ -270,9 +287,9 @@ def knn_neighbours(features: torch.Tensor, k: int, include_self: bool = True, ca
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"{knn_cache_key(features, k, include_self, present)}.npz"
-        if path.exists():
-            with np.load(path, allow_pickle=False) as z:
-                return torch.from_numpy(z["rows"]), torch.from_numpy(z["cols"]), torch.from_numpy(z["sims"])
+        cached = _read_knn_cache(path, features.shape[0])
+        if cached is not None:
+            return cached
     with torch.no_grad():
         rows, cols, sims = (t.cpu() for t in similarity_topk(features.detach(), k, include_self, present=present))
     if path is not None:

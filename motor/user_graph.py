@@ -165,6 +165,21 @@ def cooccurrence_topk(users: torch.Tensor, items: torch.Tensor, n_users: int, n_
     return nbrs, cnts
 
 
+def _read_cache(path: Path, n_users: int, k: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A cached graph of ``n_users`` users and top ``k``, or None when the file is missing, unreadable
+    (truncated, foreign, pickled) or holds something else: then it is recomputed and replaced."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            n, c = z["neighbours"], z["counts"]
+    except Exception:  # a missing, truncated or foreign file is just a miss
+        return None
+    shape = (n_users, max(0, min(int(k), n_users - 1)))
+    if (n.shape != shape or c.shape != shape or not np.issubdtype(n.dtype, np.integer)
+            or not np.issubdtype(c.dtype, np.floating) or (n.size and (n.min() < -1 or n.max() >= n_users))):
+        return None
+    return torch.from_numpy(n).long(), torch.from_numpy(c).float()
+
+
 def build_user_graph(users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int, k: int = 40,
                      cache_dir: Path | str | None = None, use_memory: bool = True) -> UserGraph:
     """The top-k co-interaction graph of the training edges, from cache when possible."""
@@ -173,9 +188,9 @@ def build_user_graph(users: torch.Tensor, items: torch.Tensor, n_users: int, n_i
         n, c = _MEMORY[key]
         return UserGraph(n.clone(), c.clone(), key, from_cache=True)
     path = Path(cache_dir) / f"user_graph_{key}.npz" if cache_dir is not None else None
-    if path is not None and path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            n, c = torch.from_numpy(z["neighbours"]).long(), torch.from_numpy(z["counts"]).float()
+    cached = _read_cache(path, n_users, k) if path is not None else None
+    if cached is not None:
+        n, c = cached
         hit = True
     else:
         n, c = cooccurrence_topk(users, items, n_users, n_items, k)

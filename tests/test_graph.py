@@ -110,6 +110,30 @@ def test_knn_cache_key_follows_the_features(tmp_path):
     assert 11 not in first[1][first[0] == 7].tolist()
 
 
+@pytest.mark.parametrize("damage", ["text", "truncated", "pickled", "wrong_arrays", "out_of_range"])
+def test_a_damaged_knn_cache_file_is_recomputed_and_replaced(tmp_path, damage):
+    torch.manual_seed(0)
+    f = torch.randn(30, 6)
+    first = knn_neighbours(f, 5, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("*.npz")
+    if damage == "text":
+        path.write_text("x\n")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "pickled":
+        np.savez(path, rows=np.array([object()]), cols=np.array([1]), sims=np.array([1.0]))
+    elif damage == "wrong_arrays":
+        np.savez(path, neighbours=np.zeros(3))
+    else:
+        np.savez(path, rows=np.array([0, 99]), cols=np.array([0, 1]), sims=np.ones(2, np.float32))
+    again = knn_neighbours(f, 5, cache_dir=tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    # the damaged file was replaced by a good one, which the next call reads
+    with np.load(path, allow_pickle=False) as z:
+        assert np.array_equal(z["cols"], first[1].numpy())
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+
+
 def test_runs_cache_graphs_under_motor_cache_dir_by_default(tiny, tmp_path, monkeypatch):
     from motor.paths import cache_dir
     from motor.user_graph import clear_memory_cache

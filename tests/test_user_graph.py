@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,3 +117,26 @@ def test_models_use_the_cached_user_graph(tmp_path):
     b = make_model("dragon", ctx)
     assert not a.user_graph.from_cache and b.user_graph.from_cache
     assert a.user_graph.key == b.user_graph.key
+
+
+@pytest.mark.parametrize("damage", ["text", "truncated", "pickled", "wrong_shape", "out_of_range"])
+def test_a_damaged_user_graph_cache_file_is_recomputed_and_replaced(tmp_path, damage):
+    clear_memory_cache()
+    u, i = tiny_edges()
+    first = build_user_graph(u, i, 5, 10, k=2, cache_dir=tmp_path, use_memory=False)
+    (path,) = tmp_path.glob("user_graph_*.npz")
+    if damage == "text":
+        path.write_text("x\n")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "pickled":
+        np.savez(path, neighbours=np.array([object()]), counts=np.array([1.0]))
+    elif damage == "wrong_shape":
+        np.savez(path, neighbours=np.zeros((5, 3), np.int64), counts=np.zeros((5, 3), np.float32))
+    else:
+        np.savez(path, neighbours=np.full((5, 2), 7, np.int64), counts=np.ones((5, 2), np.float32))
+    again = build_user_graph(u, i, 5, 10, k=2, cache_dir=tmp_path, use_memory=False)
+    assert not again.from_cache
+    assert torch.equal(again.neighbours, first.neighbours) and torch.equal(again.counts, first.counts)
+    assert build_user_graph(u, i, 5, 10, k=2, cache_dir=tmp_path, use_memory=False).from_cache  # replaced
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind

@@ -176,9 +176,15 @@ class VectorIndex:
         return self._approx[measure] if measure in self._approx else self._exact_index(measure)
 
     def search(self, queries: np.ndarray, k: int, exclude: list[np.ndarray] | None = None):
-        """(scores, items) ``[n, k]`` per query, skipping each query's ``exclude`` items."""
+        """(scores, items) ``[n, min(k, items)]`` per query, skipping each query's ``exclude`` items
+        (score -inf, item -1 where fewer remain).
+
+        ``k`` is clamped to the number of items: no query has more results, and a huge ``k``
+        must not size the arrays (``k=10**11`` asked numpy for 373 GiB).
+        """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         n_items = len(self.vectors)
+        k = max(0, min(int(k), n_items))
         extra = 0 if exclude is None else max((len(e) for e in exclude), default=0)
         depth = min(n_items, k + extra)
         scores, items = self.index.search(queries, depth)
@@ -202,9 +208,14 @@ class VectorIndex:
         """
         if measure not in MEASURES:
             raise ValueError(f"measure must be centred, cosine or dot, got {measure!r}")
+        n_items = len(self.vectors)
+        if not 0 <= item < n_items:
+            raise MotorError(f"item index {item} is out of range: this index holds {n_items} items, so an item "
+                             f"index runs from 0 to {n_items - 1}")
         index = self._index_for(measure)
         query = _transform(self.vectors, measure)[item:item + 1] if measure != "dot" else self.vectors[item:item + 1]
-        s, i = index.search(np.ascontiguousarray(query), min(k + 1, len(self.vectors)))
+        k = max(0, min(int(k), n_items))  # a huge k must not size the search
+        s, i = index.search(np.ascontiguousarray(query), max(1, min(k + 1, n_items)))
         keep = (i[0] != item) & (i[0] >= 0)
         return s[0][keep][:k], i[0][keep][:k]
 

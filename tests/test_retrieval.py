@@ -72,6 +72,29 @@ def test_exact_similar_items_unchanged():
     np.testing.assert_allclose(s, (v @ v[5])[i], rtol=1e-5)
 
 
+def test_a_huge_k_is_clamped_to_the_items_and_a_bad_item_fails_clearly():
+    from motor.errors import MotorError
+
+    items, users = clustered(300, d=16)
+    index = VectorIndex(items)
+    exclude = [np.array([0, 1, 2]), np.array([], dtype=np.int64)]
+    for k in (10**8, 10**11):  # 10**11 asked numpy for 373 GiB before the clamp
+        for ex in (None, exclude):
+            s, i = index.search(users[:2], k, ex)
+            assert s.shape == i.shape == (2, 300)
+            want_s, want_i = index.search(users[:2], 300, ex)
+            np.testing.assert_array_equal(i, want_i)
+            np.testing.assert_array_equal(s, want_s)
+    s, i = index.search(users[:2], 10**11, exclude)
+    assert sorted(i[1].tolist()) == list(range(300))
+    assert sorted(i[0][:297].tolist()) == list(range(3, 300)) and (i[0][297:] == -1).all()
+    s, i = index.similar_items(5, 10**11)
+    assert len(i) == 299 and 5 not in i and len(set(i.tolist())) == 299
+    for bad in (-1, 300, 10**6):
+        with pytest.raises(MotorError, match=rf"item index {bad} is out of range.*from 0 to 299"):
+            index.similar_items(bad, 5)
+
+
 @pytest.mark.slow
 def test_large_run_saves_and_reloads_its_index(tmp_path, monkeypatch):
     """A run above the (here lowered) threshold writes index/ and metrics['retrieval']; reloading uses it."""

@@ -366,6 +366,30 @@ def _collision_rate(codes: np.ndarray) -> float:
     return float((counts[inverse.ravel()] > 1).mean())
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.npz")
+
+
+def _is_saved_tokenizer(meta_file: Path) -> bool:
+    """Whether ``meta_file`` is a tokenizer.json written by ``Tokenizer.save`` (any format version)."""
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(meta, dict) and {"format", "config", "modalities"} <= meta.keys()
+
+
+def _check_tokenizer_folder(directory: Path) -> None:
+    """Refuse a folder ``Tokenizer.save`` would overwrite someone else's file in, or that is a file."""
+    if directory.exists() and not directory.is_dir():
+        raise MotorError(f"{directory} is a file, not a folder; the tokenizer is saved as two files in a folder, "
+                         f"e.g. {directory.with_name(directory.name + '-tokenizer')}")
+    found = [n for n in TOKENIZER_FILES if (directory / n).exists()]
+    if found and not _is_saved_tokenizer(directory / "tokenizer.json"):
+        raise MotorError(f"{directory} already holds {' and '.join(found)} that a motor-lab tokenizer did not "
+                         f"write; saving would overwrite it, so nothing was written. Give a new or empty folder, "
+                         f"e.g. {directory / 'motor-tokenizer'}")
+
+
 class Tokenizer:
     """A fitted tokenizer: the items' token ids, the codebooks, and ``encode`` for new items."""
 
@@ -505,8 +529,13 @@ class Tokenizer:
     # --- files --------------------------------------------------------------------------------
 
     def save(self, directory: str | Path) -> Path:
-        """Write tokenizer.json (settings, metadata) and tokenizer.npz (arrays; no pickles)."""
+        """Write tokenizer.json (settings, metadata) and tokenizer.npz (arrays; no pickles).
+
+        Other files in ``directory`` are left alone; a tokenizer.json or tokenizer.npz there that a
+        Tokenizer did not write (a Hugging Face model folder has a tokenizer.json) is refused, not replaced.
+        """
         directory = Path(directory)
+        _check_tokenizer_folder(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "config": to_dict(self.config), "fit_seconds": self.fit_seconds,
                 "modalities": [{"name": c.name, "m": c.m, "k": c.k, "normalize": c.normalize, "opq": c.opq,

@@ -206,6 +206,31 @@ def test_save_load_round_trip(two_modalities, tmp_path):
         Tokenizer.load(tmp_path / "missing")
 
 
+def test_save_refuses_to_overwrite_files_it_did_not_write(two_modalities, tmp_path):
+    _, _, tok = two_modalities
+    hf = tmp_path / "bert"  # a Hugging Face model folder holds a tokenizer.json of its own
+    hf.mkdir()
+    (hf / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "WordPiece"}}')
+    (hf / "config.json").write_text("{}")
+    with pytest.raises(MotorError, match=r"bert already holds tokenizer.json that a motor-lab tokenizer did not"):
+        tok.save(hf)
+    assert (hf / "tokenizer.json").read_text().startswith('{"version"') and not (hf / "tokenizer.npz").exists()
+    (tmp_path / "stray").mkdir()
+    (tmp_path / "stray" / "tokenizer.npz").write_bytes(b"x")
+    with pytest.raises(MotorError, match="tokenizer.npz that a motor-lab tokenizer did not write"):
+        tok.save(tmp_path / "stray")
+    (tmp_path / "a-file").write_text("mine")
+    with pytest.raises(MotorError, match="a-file is a file, not a folder"):
+        tok.save(tmp_path / "a-file")
+    assert (tmp_path / "a-file").read_text() == "mine"
+    # its own files are replaced, and other files in the folder are left alone
+    own = tmp_path / "own"
+    tok.save(own)
+    (own / "notes.txt").write_text("keep")
+    np.testing.assert_array_equal(Tokenizer.load(tok.save(own)).token_ids, tok.token_ids)
+    assert (own / "notes.txt").read_text() == "keep"
+
+
 @pytest.mark.parametrize("features, cfg, message", [
     ({"a": clustered(n=40)[0]}, TokenizerConfig(m=4, k=64), "k=64 codewords exceed the 40 items.*32"),
     ({"a": clustered(d=6)[0]}, TokenizerConfig(m=8, k=16), "m=8 sub-vectors exceed its 6 dims.*1, 2, 3, 6"),

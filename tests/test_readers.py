@@ -129,6 +129,21 @@ def test_non_finite_features(simple_dir, bad):
     assert "image.npz" in msg and "NaN or infinite" in msg and "item m4" in msg and "column 2" in msg
 
 
+def test_features_beyond_float32_fail_cleanly_without_a_numpy_warning(simple_dir):
+    import warnings
+
+    with np.load(simple_dir / "image.npz") as z:
+        ids, feat = z["item_id"], z["feat"].astype(np.float64)
+    feat[4, 2] = 1e300  # finite in float64, inf once cast to float32
+    feat[6, 0] = -1e39
+    np.savez(simple_dir / "image.npz", item_id=ids, feat=feat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the overflow RuntimeWarning of the cast would fail here
+        msg = err(simple_dir)
+    assert "image.npz: 2 rows contain NaN, infinite or too large values" in msg
+    assert "item m4" in msg and "column 2" in msg and "1e+300" in msg
+
+
 def test_duplicate_interactions(simple_dir):
     df = pd.read_csv(simple_dir / "interactions.csv")
     df = pd.concat([df, df.iloc[[5]]], ignore_index=True)

@@ -149,15 +149,19 @@ def as_feature_matrix(arr: np.ndarray, file: str, row_names=None) -> np.ndarray:
         raise MotorError(f"{file}: features have zero columns")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise MotorError(f"{file}: features must be numbers, got dtype {arr.dtype}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
-    finite = np.isfinite(out)
-    if not finite.all():
-        r, c = map(int, np.argwhere(~finite)[0])
-        n_rows = int((~finite.all(axis=1)).sum())
+    bad = ~np.isfinite(arr)
+    too_large = np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize > 4
+    if too_large:  # checked before the cast, which would turn them into inf with a numpy overflow warning
+        bad |= np.abs(arr) > np.finfo(np.float32).max
+    if bad.any():
+        r, c = map(int, np.argwhere(bad)[0])
+        n_rows = int(bad.any(axis=1).sum())
         name = f"row {r}" if row_names is None else f"row {r} (item {row_names[r]})"
-        raise MotorError(f"{file}: {n_rows} rows contain NaN or infinite values, first at {name}, column {c} "
+        what = "NaN, infinite or too large values (beyond float32's ±3.4e38)" if too_large else \
+            "NaN or infinite values"
+        raise MotorError(f"{file}: {n_rows} rows contain {what}, first at {name}, column {c} "
                          f"(value {arr[r, c]}); replace them, for example with the column mean")
-    return out
+    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def modality_name(path: Path) -> str:

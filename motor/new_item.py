@@ -191,11 +191,11 @@ def users_reached(run, final: np.ndarray, k: int = 10) -> pd.DataFrame:
     users = run.vectors()[0]
     n = len(users)
     exclude = [run.seen_items(u) for u in range(n)]
-    top, _ = run.index().search(users, k, exclude)
+    top, _ = run.index().search(users, k, exclude)  # at most the catalogue's width: the index clamps k
     score = users @ final
     rank = (top > score[:, None]).sum(1) + 1  # the position it would take among the current top-k
     hit = np.flatnonzero(rank <= k)
     hit = hit[np.lexsort((-score[hit], rank[hit]))]
     return pd.DataFrame({"user": [str(run.dataset.user_ids[u]) for u in hit], "position": rank[hit].astype(int),
-                         "score": score[hit].astype(float), "k-th score now": top[hit, k - 1].astype(float)},
+                         "score": score[hit].astype(float), "k-th score now": top[hit, -1].astype(float)},
                         columns=["user", "position", "score", "k-th score now"])

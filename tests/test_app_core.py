@@ -410,6 +410,8 @@ def test_a_new_item_is_placed_by_its_content_without_retraining(tiny_runs):
     reached = new_item.users_reached(run, final, 5)
     assert reached["position"].between(1, 5).all()
     assert (reached["score"] >= reached["k-th score now"]).all()  # it beats each reached user's k-th item
+    everyone = new_item.users_reached(run, final, ds.n_items + 5)  # a k beyond the catalogue: it enters every list
+    assert len(everyone) == ds.n_users
     with pytest.raises(MotorError, match="ID run"):
         new_item.place(tiny_runs["id"], own)
 

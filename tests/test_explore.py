@@ -124,6 +124,9 @@ def test_all_recommendations_agree_with_recommend(tiny_runs):
     uid = run.dataset.user_ids[2]
     mine = df[df["user_id"] == str(uid)]
     assert mine["item_id"].tolist() == [r["item_id"] for r in run.recommend(uid, 5)]
+    whole = recommendations.all_recommendations(run, run.dataset.n_items + 5)  # more than the catalogue: all of it
+    seen = np.bincount(run.split.train.user, minlength=run.split.n_users)
+    assert len(whole) == (run.dataset.n_items - seen).sum() and whole.groupby("user_id")["rank"].min().eq(1).all()
 
 
 def test_metric_tables_and_curves(tiny_runs):

@@ -85,6 +85,7 @@ def all_recommendations(run: "LoadedRun", k: int = 20, users: np.ndarray | None 
     indptr, train_items = sp.train.csr(sp.n_users)
     exclude = [train_items[indptr[u]:indptr[u + 1]] for u in users]
     scores, items = run.index().search(uvec[users], k, exclude)
+    k = items.shape[1]  # at most the catalogue: the index clamps a larger k
     truth = set()
     for part in ("test", "cold"):
         p: Pairs = getattr(sp, part)

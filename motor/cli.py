@@ -242,7 +242,7 @@ def cmd_recommend(a) -> int:
     if a.json:
         print(json.dumps(recs, indent=2))
         return 0
-    print(f"top {a.k} for user {a.user} ({run.config.backbone}/{run.config.items}, {len(run.seen_items(run.dataset.user_index(a.user)))} training items excluded)")
+    print(f"top {len(recs)} for user {a.user} ({run.config.backbone}/{run.config.items}, {len(run.seen_items(run.dataset.user_index(a.user)))} training items excluded)")
     if run.index().kind != "exact":
         print(f"approximate search ({run.index().kind}): recall@20 vs exact {run.index().recall:.3f}")
     for r in recs:
@@ -356,8 +356,11 @@ def main(argv=None) -> int:
     except MotorError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
-        print(f"error: {e.strerror or e}: {e.filename}", file=sys.stderr)
+    except OSError as e:  # a path the user gave (missing, a file where a folder goes, no permission, disk full)
+        if e.filename is None:
+            raise
+        also = f" -> {e.filename2}" if e.filename2 else ""
+        print(f"error: {e.strerror or e}: {e.filename}{also}; check the path, or choose another", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         rank = f" (rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']})" if "RANK" in os.environ else ""

@@ -80,6 +80,10 @@ def check_out_dir(path: Path | str) -> Path:
                          f"whole, so give a new folder inside it, e.g. --out {path / 'run'}")
     if path.exists() and not path.is_dir():
         raise MotorError(f"{path} is a file, not a folder; --out names a folder for the run, e.g. --out runs/my-run")
+    blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise MotorError(f"{blocked} is a file, so no folder can be made inside it; choose another --out, "
+                         f"e.g. --out runs/my-run")
     if path.is_dir():
         others = sorted(e.name for e in path.iterdir() if e.name not in RUN_ENTRIES)
         if others:

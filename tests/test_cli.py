@@ -86,6 +86,11 @@ def test_out_values_that_would_lose_the_run_are_refused_before_training(simple_d
     r = motor(*train, "--out", tmp_path / "link")
     assert r.returncode == 2 and "symbolic link" in r.stderr, r.stderr
     assert (tmp_path / "link").is_symlink() and not (tmp_path / "link.partial").exists()
+    (tmp_path / "afile").write_text("x")
+    r = motor(*train, "--out", tmp_path / "afile" / "sub")
+    assert r.returncode == 2 and "afile is a file, so no folder can be made inside it" in r.stderr, r.stderr
+    r = motor("tokenize", "--data", simple_dir, "--pq-m", "2", "--pq-k", "8", "--out", tmp_path / "afile" / "sub")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "afile" in r.stderr, r.stderr
 
 
 def test_train_prints_the_figures_the_run_has(simple_dir, tmp_path):

@@ -170,7 +170,15 @@ def build_run_config(a):
     from motor.config import read_config_file
     from motor.presets import preset
 
-    return preset(a.preset, overrides=read_config_file(a.config)).with_overrides(train_overrides(a))
+    file = read_config_file(a.config)
+    given = (a.backbone or "").lower()
+    named = str(file.get("backbone", "")).lower()
+    if given and file.get("model") and not named:  # the file's model settings are for the backbone named here
+        file = {**file, "backbone": given}
+    elif given and file.get("model") and named != given:
+        print(f"note: --config {a.config} holds model settings for {named}; --backbone {given} starts from "
+              f"{given}'s defaults instead (set any with --set model.NAME=VALUE)", file=sys.stderr)
+    return preset(a.preset, overrides=file).with_overrides(train_overrides(a))
 
 
 def cmd_train(a) -> int:

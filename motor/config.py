@@ -208,13 +208,18 @@ def apply_overrides(cfg: T, overrides: Mapping[str, Any] | None = None) -> T:
     overrides = dict(overrides or {})
     for trigger, section in getattr(cls, "RESETS", {}).items():
         new = [v for k, v in overrides.items() if k == trigger]
-        if new and new[-1] != data.get(trigger):
+        if new and _name(new[-1]) != _name(data.get(trigger)):  # "BPR" is bpr: its settings stay
             data[section] = {}
     for key, value in overrides.items():
         if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
             raise MotorError(f"setting {key!r}: expected a dotted path such as train.lr")
         _merge(cls, data, key.split("."), value, "")
     return from_dict(cls, data)
+
+
+def _name(value):
+    """A registry name compared as the registries look it up (case-insensitive); other values as they are."""
+    return value.lower() if isinstance(value, str) else value
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

@@ -226,3 +226,21 @@ def test_train_shorthand_help_names_its_setting_and_current_default():
         help_text = actions[dest].help
         assert help_text.startswith(path + ":"), dest
         assert f"default {getattr(TrainConfig(), path.split('.')[1])}" in help_text, (dest, help_text)
+
+
+def test_a_config_files_model_settings_go_with_the_backbone_they_were_given_for(tmp_path, capsys):
+    """--config with model settings and --backbone on the command line dropped them without a word."""
+    from motor.cli import build_run_config, make_parser
+
+    def cfg(config: dict, *args):
+        (tmp_path / "c.json").write_text(json.dumps(config))
+        a, _ = make_parser().parse_known_args(["train", "--config", str(tmp_path / "c.json"), *args])
+        return build_run_config(a)
+
+    assert cfg({"model": {"reg_weight": 0.5}}, "--backbone", "bpr").model.reg_weight == 0.5
+    assert cfg({"backbone": "bpr", "model": {"reg_weight": 0.5}}, "--backbone", "BPR").model.reg_weight == 0.5
+    capsys.readouterr()
+    other = cfg({"backbone": "lightgcn", "model": {"reg_weight": 0.5}}, "--backbone", "bpr")
+    assert other.model.reg_weight != 0.5  # another backbone's settings do not carry over...
+    assert "holds model settings for lightgcn" in capsys.readouterr().err  # ...and the user is told
+    assert cfg({"backbone": "bpr", "model": {"reg_weight": 0.5}}, "--set", "model.reg_weight=0.25").model.reg_weight == 0.25

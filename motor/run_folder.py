@@ -118,7 +118,13 @@ def save_run(out: RunOutput) -> Path:
         index = retrieval.VectorIndex(items, kind="ivfpq", queries=users, seed=out.config.train.seed)
         index.save(tmp / "index")
         out.metrics["retrieval"] = index.info
-    _json(tmp / "config.json", out.config.to_dict())
+    config = out.config.to_dict()
+    data = config["data"]["data"]
+    from motor.data.load import BUILT_IN
+
+    if data not in BUILT_IN and not Path(data).is_absolute() and Path(data).exists():  # readable from any folder
+        config["data"]["data"] = str(Path(data).resolve())
+    _json(tmp / "config.json", config)
     _json(tmp / "metrics.json", out.metrics)
     _json(tmp / "history.json", out.result.history)
     state = {k: v.detach().cpu().contiguous().clone() for k, v in out.model.state_dict().items()}
@@ -127,7 +133,7 @@ def save_run(out: RunOutput) -> Path:
              user_ids=out.dataset.user_ids.astype(str), item_ids=out.dataset.item_ids.astype(str))
     if out.tokenizer is not None:
         out.tokenizer.save(tmp / "tokenizer")
-    _json(tmp / "dataset.json", {"data": out.config.data.data, "name": out.dataset.name,
+    _json(tmp / "dataset.json", {"data": config["data"]["data"], "name": out.dataset.name,
                                  "fingerprint": dataset_fingerprint(out.dataset), "stats": out.dataset.stats()})
     if final.exists():
         shutil.rmtree(final)

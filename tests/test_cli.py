@@ -244,3 +244,16 @@ def test_a_config_files_model_settings_go_with_the_backbone_they_were_given_for(
     assert other.model.reg_weight != 0.5  # another backbone's settings do not carry over...
     assert "holds model settings for lightgcn" in capsys.readouterr().err  # ...and the user is told
     assert cfg({"backbone": "bpr", "model": {"reg_weight": 0.5}}, "--set", "model.reg_weight=0.25").model.reg_weight == 0.25
+
+
+def test_a_run_on_a_relative_data_folder_is_readable_from_any_folder(simple_dir, tmp_path):
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(simple_dir, work / "data")
+    r = motor("train", "--data", "data", "--backbone", "bpr", "--items", "id", "--epochs", "1",
+              "--set", "train.batch_size=64", "--out", "run", cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((work / "run" / "config.json").read_text())["data"]["data"] == str((work / "data").resolve())
+    r = motor("recommend", "--run", work / "run", "--user", "u1", "-k", "3", cwd=tmp_path)  # from elsewhere
+    assert r.returncode == 0, r.stderr

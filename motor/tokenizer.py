@@ -91,9 +91,10 @@ class TokenizerConfig:
                                                         "settings not named there keep the values above")
 
     def validate(self):
-        """m at least 1, k a power of two in [2, 65536], seed at least 0, for every modality's settings."""
-        if self.seed < 0:
-            raise MotorError(f"tokenizer seed must be 0 or positive, got {self.seed}")
+        """m at least 1, k a power of two in [2, 65536], seed in [0, 2**31), for every modality's settings."""
+        if not 0 <= self.seed < 2**31:  # faiss k-means takes a signed 32-bit seed
+            raise MotorError(f"tokenizer.seed must be between 0 and 2**31 - 1 = 2147483647 (faiss k-means takes a "
+                             f"signed 32-bit seed), got {self.seed}; try 0")
         ModalityPQConfig(self.m, self.k, self.normalize, self.opq, self.dim_fix).validate()
         for name in self.per_modality:
             try:

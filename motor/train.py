@@ -76,8 +76,8 @@ class TrainConfig:
             raise MotorError(f"train.topk must list cut-offs K of at least 1, for example [10, 20], got {self.topk}")
         if self.clip_grad_norm < 0:
             raise MotorError(f"train.clip_grad_norm must be 0 (off) or positive, got {self.clip_grad_norm}")
-        if self.seed < 0:
-            raise MotorError(f"train.seed must be 0 or positive, got {self.seed}")
+        if not 0 <= self.seed < 2**32:  # numpy's seeds are 32-bit
+            raise MotorError(f"train.seed must be between 0 and 2**32 - 1 = 4294967295, got {self.seed}; try 999")
         if self.threads < 0:
             raise MotorError(f"train.threads must be 0 (one per core) or positive, got {self.threads}")
         name, _, k = self.valid_metric.partition("@")

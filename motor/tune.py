@@ -74,6 +74,8 @@ class TuneConfig:
 
     def validate(self):
         check_ranges(self, "tune")  # the fields' declared ranges, also when built without from_dict
+        if not 0 <= self.seed < 2**32:  # the samplers' numpy seeds are 32-bit
+            raise MotorError(f"tune.seed must be between 0 and 2**32 - 1 = 4294967295, got {self.seed}; try 0")
 
 
 # --- search space ---------------------------------------------------------------------------------

@@ -93,6 +93,17 @@ def test_train_settings_are_validated_with_their_range(field, value, message):
     assert message in str(e.value)
 
 
+@pytest.mark.parametrize("path, limit", [("train.seed", 2**32), ("split.seed", 2**32), ("tokenizer.seed", 2**31)])
+def test_seeds_are_refused_outside_what_numpy_and_faiss_take(path, limit):
+    """numpy seeds are 32-bit unsigned, faiss k-means seeds 32-bit signed: a seed past either end is a clear
+    error naming the setting and its range (it was a ValueError or OverflowError once training started)."""
+    for bad in (-1, limit, 99999999999999999999):
+        with pytest.raises(MotorError, match=f"{path} must be between 0 and 2\\*\\*{limit.bit_length() - 1} - 1"):
+            RunConfig().with_overrides({path: bad})
+    cfg = RunConfig().with_overrides({path: limit - 1})
+    assert getattr(cfg, path.split(".")[0]).seed == limit - 1
+
+
 def test_every_backbone_setting_with_a_declared_range_rejects_a_value_outside_it():
     """Ranges live on the fields (``doc(..., low=, high=)``); ``from_dict`` checks each one, so a value just
     past either end of every declared interval is a clear error naming the setting and its interval."""

@@ -80,6 +80,10 @@ def test_bad_settings_are_clear_errors(tmp_path):
         _cfg(modalities={"../x": 4})
     with pytest.raises(MotorError, match="affinity"):
         _cfg(affinity=1.5)
+    bad_seed = SynthConfig(**{**SMALL, "seed": -1})  # built without from_dict: synthesize checks it
+    with pytest.raises(MotorError, match="seed must be between 0 and 2\\*\\*32 - 1"):
+        synthesize(bad_seed, tmp_path / "bad-seed")
+    assert not (tmp_path / "bad-seed").exists()  # refused before the folder is made
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("x")
     with pytest.raises(MotorError, match="not empty"):

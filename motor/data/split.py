@@ -53,6 +53,8 @@ class SplitConfig:
                                  "off; needs cold_items)")
 
     def validate(self):
+        if not 0 <= self.seed < 2**32:  # numpy's seeds are 32-bit
+            raise MotorError(f"split.seed must be between 0 and 2**32 - 1 = 4294967295, got {self.seed}; try 2024")
         if not 0.0 <= self.cold_items < 1.0:
             raise MotorError(f"cold_items is a fraction of items in [0, 1), got {self.cold_items}; try 0.1")
         if not 0.0 <= self.cold_valid < 1.0:

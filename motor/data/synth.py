@@ -90,6 +90,8 @@ class SynthConfig:
             raise MotorError(f"affinity must be between 0 and 1, got {self.affinity}")
         if self.user_clusters < 1:
             raise MotorError(f"user_clusters must be at least 1, got {self.user_clusters}")
+        if not 0 <= self.seed < 2**32:  # numpy's seeds are 32-bit
+            raise MotorError(f"seed must be between 0 and 2**32 - 1 = 4294967295, got {self.seed}; try 0")
 
     @property
     def n_clusters(self) -> int:
@@ -223,6 +225,7 @@ def synthesize(cfg: SynthConfig, out: Path | str, overwrite: bool = False) -> di
     users, 10^7 interactions: 110 s (36 s pairs, 27 s CSV, 48 s features), 1.6 GB peak, 1.9 GB on
     disk (float16).
     """
+    cfg.validate()  # before the folder is made: a bad setting leaves nothing behind
     out = Path(out).expanduser()
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise MotorError(f"{out} already exists and is not empty; choose a new --out folder or pass --overwrite")

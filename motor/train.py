@@ -64,18 +64,19 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "patience", "lr_decay_every", "eval_batch_users"):
             if getattr(self, name) < 1:
                 raise MotorError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise MotorError(f"train.lr must be positive, got {self.lr}; try 0.001")
-        if self.weight_decay < 0:
-            raise MotorError(f"train.weight_decay must be 0 or positive, got {self.weight_decay}")
+        # NaN fails every comparison, so each check is written to fail for it; math.isfinite refuses inf too
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise MotorError(f"train.lr must be positive and finite, got {self.lr}; try 0.001")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise MotorError(f"train.weight_decay must be 0 or positive and finite, got {self.weight_decay}")
         if not 0 < self.lr_decay <= 1:
             raise MotorError(f"train.lr_decay must be in (0, 1] (1 = constant learning rate), got {self.lr_decay}")
         if self.round_decimals < -1:
             raise MotorError(f"train.round_decimals must be -1 (exact) or at least 0, got {self.round_decimals}")
         if not self.topk or any(k < 1 for k in self.topk):
             raise MotorError(f"train.topk must list cut-offs K of at least 1, for example [10, 20], got {self.topk}")
-        if self.clip_grad_norm < 0:
-            raise MotorError(f"train.clip_grad_norm must be 0 (off) or positive, got {self.clip_grad_norm}")
+        if not (self.clip_grad_norm >= 0 and math.isfinite(self.clip_grad_norm)):
+            raise MotorError(f"train.clip_grad_norm must be 0 (off) or positive and finite, got {self.clip_grad_norm}")
         if not 0 <= self.seed < 2**32:  # numpy's seeds are 32-bit
             raise MotorError(f"train.seed must be between 0 and 2**32 - 1 = 4294967295, got {self.seed}; try 999")
         if self.threads < 0:

@@ -93,6 +93,21 @@ def test_train_settings_are_validated_with_their_range(field, value, message):
     assert message in str(e.value)
 
 
+@pytest.mark.parametrize("path, message", [
+    ("train.lr", "train.lr must be positive and finite"),
+    ("train.weight_decay", "train.weight_decay must be 0 or positive and finite"),
+    ("train.clip_grad_norm", "train.clip_grad_norm must be 0 (off) or positive and finite"),
+    ("motor.init_std", "must be positive and finite"),
+])
+def test_nan_and_infinity_are_refused_like_any_value_out_of_range(path, message):
+    """NaN fails every comparison, so a ``< 0`` check let it through (torch failed later, or clipping was
+    silently off); --set passes NaN and Infinity as numbers."""
+    for text in ("NaN", "Infinity"):
+        with pytest.raises(MotorError) as e:
+            RunConfig().with_overrides(dict([parse_assignment(f"{path}={text}")]))
+        assert message in str(e.value)
+
+
 @pytest.mark.parametrize("path, limit", [("train.seed", 2**32), ("split.seed", 2**32), ("tokenizer.seed", 2**31)])
 def test_seeds_are_refused_outside_what_numpy_and_faiss_take(path, limit):
     """numpy seeds are 32-bit unsigned, faiss k-means seeds 32-bit signed: a seed past either end is a clear

@@ -80,6 +80,8 @@ def test_bad_settings_are_clear_errors(tmp_path):
         _cfg(modalities={"../x": 4})
     with pytest.raises(MotorError, match="affinity"):
         _cfg(affinity=1.5)
+    with pytest.raises(MotorError, match="zipf and noise must be finite"):  # NaN passed a `< 0` check once
+        _cfg(noise=float("nan"))
     bad_seed = SynthConfig(**{**SMALL, "seed": -1})  # built without from_dict: synthesize checks it
     with pytest.raises(MotorError, match="seed must be between 0 and 2\\*\\*32 - 1"):
         synthesize(bad_seed, tmp_path / "bad-seed")

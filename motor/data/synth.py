@@ -25,6 +25,7 @@ map: 10^6 items and 10^7 interactions take 1.6 GB of memory (see ``synthesize``)
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -84,8 +85,8 @@ class SynthConfig:
                 raise MotorError(f"modality {name!r}: dimension must be between 1 and 65536, got {dim}")
         if self.clusters < 0 or self.clusters > self.items:
             raise MotorError(f"clusters must be between 0 (automatic) and items ({self.items}), got {self.clusters}")
-        if self.zipf < 0 or self.noise < 0:
-            raise MotorError(f"zipf and noise must be at least 0, got {self.zipf} and {self.noise}")
+        if not all(x >= 0 and math.isfinite(x) for x in (self.zipf, self.noise)):  # NaN fails >= too
+            raise MotorError(f"zipf and noise must be finite and at least 0, got {self.zipf} and {self.noise}")
         if not 0 <= self.affinity <= 1:
             raise MotorError(f"affinity must be between 0 and 1, got {self.affinity}")
         if self.user_clusters < 1:

@@ -17,6 +17,7 @@ Item vectors are recomputed from the tokens in every forward pass: only the batc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
@@ -85,8 +86,8 @@ class MotorEncoderConfig:
                              f"(typical: 2 or 4)")
         if not 0.0 <= self.dropout < 1.0:
             raise MotorError(f"dropout={self.dropout}: must be in [0, 1) (typical: 0 to 0.2)")
-        if not self.init_std > 0:
-            raise MotorError(f"init_std={self.init_std}: must be positive (typical: 0.02)")
+        if not (self.init_std > 0 and math.isfinite(self.init_std)):
+            raise MotorError(f"init_std={self.init_std}: must be positive and finite (typical: 0.02)")
 
 
 # state_dict names from before the TCN became its own module (``blocks.0...`` is now ``tcn.blocks.0...``)

@@ -119,6 +119,19 @@ def test_features_for_unknown_items_are_reported(simple_dir):
     assert any("text.npz" in w and "no interactions" in w for w in ds.warnings)
 
 
+def test_a_missing_mask_needs_one_flag_per_feature_row(simple_dir):
+    with np.load(simple_dir / "image.npz") as z:
+        ids, feat = z["item_id"], z["feat"]
+    for missing, shape in ((np.zeros(3, bool), "(3,)"), (np.full(30, 0.5), "(30,) of float64")):
+        np.savez(simple_dir / "image.npz", item_id=ids, feat=feat, missing=missing)
+        msg = err(simple_dir)  # was an IndexError from align_features
+        assert "image.npz: 'missing' must hold one True/False flag per row of 'feat' (30 rows)" in msg
+        assert f"got shape {shape}" in msg and "bool array of length 30" in msg
+    np.savez(simple_dir / "image.npz", item_id=ids, feat=feat, missing=(np.arange(30) == 4).astype(np.int8))
+    ds = load_dataset(str(simple_dir))  # 0/1 integers are flags too
+    assert ds.item_ids[ds.modalities["image"].missing].tolist() == ["m4"]
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_features(simple_dir, bad):
     with np.load(simple_dir / "image.npz") as z:

@@ -115,6 +115,8 @@ def read_feature_file(path: Path, items_table: pd.DataFrame | None) -> tuple[np.
         if len(ids) != len(feats):
             raise MotorError(f"{path.name}: 'item_id' has {len(ids)} entries but 'feat' has {len(feats)} rows")
         missing = arrays.get("missing")
+        if missing is not None:
+            missing = _missing_flags(missing, len(feats), path.name)
     else:
         feats = load_array(path)
         if items_table is None:
@@ -127,7 +129,17 @@ def read_feature_file(path: Path, items_table: pd.DataFrame | None) -> tuple[np.
     dup = pd.Index(ids).duplicated()
     if dup.any():
         raise MotorError(f"{path.name}: item {ids[np.flatnonzero(dup)[0]]!r} has two feature rows; keep one")
-    return ids, as_feature_matrix(feats, path.name, ids), (None if missing is None else missing.astype(bool))
+    return ids, as_feature_matrix(feats, path.name, ids), missing
+
+
+def _missing_flags(missing: np.ndarray, n: int, file: str) -> np.ndarray:
+    """The optional 'missing' array of a .npz: one flag per row of 'feat', bool (or integer 0/1)."""
+    flags = missing.dtype == bool or (missing.dtype.kind in "iu" and np.isin(missing, (0, 1)).all())
+    if missing.shape != (n,) or not flags:
+        raise MotorError(f"{file}: 'missing' must hold one True/False flag per row of 'feat' ({n} rows), got "
+                         f"shape {missing.shape} of {missing.dtype}; save it as a bool array of length {n} "
+                         f"(True = the item has no content), or leave it out")
+    return missing.astype(bool)
 
 
 def align_features(path: Path, ids: np.ndarray, feats: np.ndarray, missing, item_ids: np.ndarray,

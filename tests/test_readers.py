@@ -90,6 +90,18 @@ def test_mmrec_feature_row_count_mismatch(mmrec_dir):
     assert "image_feat.npy" in msg and "rows" in msg and "must match" in msg
 
 
+def test_mmrec_ids_far_from_contiguous_are_refused_before_anything_that_large(tmp_path):
+    (tmp_path / "big.inter").write_text("userID\titemID\n3000000000\t3000000000\n")
+    np.save(tmp_path / "image_feat.npy", np.zeros((1, 2), np.float32))
+    msg = err(tmp_path)  # was a numpy _ArrayMemoryError: arrays sized by the largest id
+    assert "big.inter: userID goes up to 3,000,000,000 but only 1 distinct ids are used" in msg
+    assert "ids above 10 x the number used + 100,000 are refused" in msg and "Renumber the ids 0..N-1" in msg
+    # unused ids within the margin are fine: item 100,009 is the last feature row, 100,008 items have no interactions
+    (tmp_path / "big.inter").write_text("userID\titemID\n0\t0\n0\t100009\n")
+    np.save(tmp_path / "image_feat.npy", np.ones((100_010, 2), np.float32))
+    assert load_dataset(str(tmp_path)).n_items == 100_010
+
+
 def test_npy_rows_must_match_items_csv(simple_dir):
     (simple_dir / "text.npz").unlink()
     np.save(simple_dir / "text.npy", np.zeros((7, 3), np.float32))

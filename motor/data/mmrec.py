@@ -2,7 +2,8 @@
 
 In this format ids are already contiguous integers: ``n_items = max(itemID) + 1`` over all
 rows and feature row ``i`` is item ``i``. Items without training interactions keep their row
-(MMRec ranks them at evaluation; they are the natural cold items).
+(MMRec ranks them at evaluation; they are the natural cold items). Ids far from contiguous (a largest
+id above 10 x the number of ids used + 100,000) are refused: every array is sized by the largest id.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from motor.data.files import (
 )
 from motor.errors import MotorError
 
+SPARSE_FACTOR, SPARSE_MARGIN = 10, 100_000  # ids above 10 x the ids used + 100,000 are refused (see _count)
+
 
 def find_inter_file(folder: Path) -> Path:
     found = sorted(folder.glob("*.inter"))
@@ -40,6 +43,19 @@ def _ids(df, col: str, file: str) -> np.ndarray:
         row = int(np.flatnonzero(ids < 0)[0])
         raise MotorError(f"{file} line {line_of(row)}: {col} is negative ({ids[row]}); ids must be 0, 1, 2, ...")
     return ids
+
+
+def _count(ids: np.ndarray, col: str, file: str) -> int:
+    """``max(id) + 1``, the size of every array of users or items; refused, before anything that large is
+    allocated, when it is above SPARSE_FACTOR x the number of ids used + SPARSE_MARGIN (the ids are not
+    0..N-1). Unused ids below that are fine: items without interactions keep their feature rows."""
+    n, used = int(ids.max()) + 1, len(np.unique(ids))
+    if n > SPARSE_FACTOR * used + SPARSE_MARGIN:
+        raise MotorError(f"{file}: {col} goes up to {n - 1:,} but only {used:,} distinct ids are used; MMRec ids "
+                         f"must be 0..N-1 (row i of the feature files = item i), and every array is sized by the "
+                         f"largest id, so ids above {SPARSE_FACTOR} x the number used + {SPARSE_MARGIN:,} are refused. "
+                         f"Renumber the ids 0..N-1, or save the data as interactions.csv (any ids)")
+    return n
 
 
 def read_mmrec(path: Path, name: str | None = None) -> Dataset:
@@ -71,13 +87,16 @@ def read_mmrec(path: Path, name: str | None = None) -> Dataset:
                              f"1 (validation) or 2 (test)")
         label = label.astype(np.int8)
 
-    key = users * (int(items.max()) + 1) + items
+    n_users, n_items = _count(users, ucol, file), _count(items, icol, file)
+    if n_users * n_items >= 2**63:  # the int64 pair keys below would overflow
+        raise MotorError(f"{file}: {n_users:,} users x {n_items:,} items is too many ids to index; "
+                         f"renumber the ids 0..N-1")
+    key = users.astype(np.int64) * n_items + items
     dup = np.flatnonzero(np.unique(key, return_counts=True)[1] > 1)
     if len(dup):
         rows = np.flatnonzero(np.isin(key, np.unique(key)[dup[:1]]))
         raise MotorError(f"{file}: {len(key) - len(np.unique(key))} duplicate userID-itemID rows (first at lines "
                          f"{', '.join(str(line_of(r)) for r in rows[:2])}); remove the repeats")
-    n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
     item_ids = np.arange(n_items).astype(str)
     modalities = {}
     for fpath in sorted(folder.glob("*_feat.npy")):

@@ -92,6 +92,18 @@ def test_bad_settings_are_clear_errors(tmp_path):
         synthesize(_cfg(), tmp_path / "full")
 
 
+def test_overwrite_replaces_an_earlier_runs_files_and_keeps_the_users(tmp_path):
+    out = tmp_path / "ow"
+    synthesize(_cfg(modalities={"image": 4, "audio": 2}), out)
+    (out / "notes.npy").write_bytes(b"the user's own file")
+    synthesize(_cfg(modalities={"text": 4}), out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["interactions.csv", "items.csv", "notes.npy", "synth.json",
+                                                     "text.npy"]  # image.npy and audio.npy were the earlier run's
+    assert (out / "notes.npy").read_bytes() == b"the user's own file"
+    (out / "notes.npy").unlink()
+    assert list(load_dataset(str(out)).modalities) == ["text"]  # was image and text: the old file was still read
+
+
 def test_cli_data_synth_and_data_stats(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = tmp_path / "cli"

@@ -41,6 +41,7 @@ from motor.errors import MotorError
 FEATURE_CHUNK_ROWS = 65_536  # rows of features generated and written at a time (bounds memory)
 NOISE_RANK = 64  # dimensions of the feature noise subspace
 MAX_DENSITY = 0.5  # unique pairs become slow to draw (and meaningless) beyond this share of users x items
+MODALITY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # a modality's file is <name>.npy
 
 
 @dataclass
@@ -78,7 +79,7 @@ class SynthConfig:
         if not self.modalities:
             raise MotorError("at least one modality is needed, for example image:512")
         for name, dim in self.modalities.items():
-            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) or name in ("interactions", "items"):
+            if not MODALITY_NAME.fullmatch(name) or name in ("interactions", "items"):
                 raise MotorError(f"modality name {name!r} must start with a letter and hold only letters, digits, "
                                  f"_ and - (it becomes the file {name}.npy)")
             if not 1 <= dim <= 65_536:
@@ -218,6 +219,21 @@ def _features(path: Path, cat: _Catalogue, dim: int, cfg: SynthConfig, rng: np.r
     del out
 
 
+def _remove_earlier_output(out: Path) -> None:
+    """Delete the files an earlier synth run wrote into ``out``, as its synth.json lists them (the two CSVs,
+    one .npy per modality, synth.json itself), so a new run with other modalities leaves none of the old
+    ones behind. Without a readable synth.json nothing is known to be ours and nothing is deleted."""
+    try:
+        modalities = json.loads((out / "synth.json").read_text())["config"]["modalities"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if not isinstance(modalities, dict):
+        return
+    features = [f"{m}.npy" for m in modalities if isinstance(m, str) and MODALITY_NAME.fullmatch(m)]
+    for name in ("interactions.csv", "items.csv", *features, "synth.json"):
+        (out / name).unlink(missing_ok=True)
+
+
 def synthesize(cfg: SynthConfig, out: Path | str, overwrite: bool = False) -> dict:
     """Write the dataset to ``out``; returns a summary with the seconds each part took.
 
@@ -230,6 +246,8 @@ def synthesize(cfg: SynthConfig, out: Path | str, overwrite: bool = False) -> di
     out = Path(out).expanduser()
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise MotorError(f"{out} already exists and is not empty; choose a new --out folder or pass --overwrite")
+    if overwrite:
+        _remove_earlier_output(out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = np.random.SeedSequence(cfg.seed).spawn(1 + len(cfg.modalities))
     times = {}
@@ -280,7 +298,8 @@ def add_parser(data_parser) -> None:
     option("dtype", choices=["float16", "float32"])
     option("seed", type=int)
     s.add_argument("--out", required=True, help="folder to write (must be new or empty)")
-    s.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
+    s.add_argument("--overwrite", action="store_true", help="write into a non-empty folder, first deleting the "
+                   "files an earlier synth run wrote there (as its synth.json lists them; other files stay)")
     s.set_defaults(func=cmd_synth)
 
 

@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -61,7 +62,7 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
     """
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
+    if too_low or too_high or not math.isfinite(value):  # NaN passes every comparison; inf lies outside any range
         left = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
         right = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
         raise MotorError(f"{name} must be in {left}, {right}, got {value!r}")

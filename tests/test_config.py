@@ -146,3 +146,12 @@ def test_every_backbone_setting_with_a_declared_range_rejects_a_value_outside_it
                 except MotorError as e:
                     assert "must be in" not in str(e), (name, f.name, e)
     assert checked >= 60  # the embedding sizes, layer counts, weights and rates of the 13 backbones
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_backbone_settings_refuse_nan_and_infinity(value):
+    from motor.config import parse_assignment
+    from motor.experiment import RunConfig
+
+    with pytest.raises(MotorError, match="reg_weight must be in"):
+        RunConfig().with_overrides(dict([parse_assignment(f"model.reg_weight={value}")]))

@@ -54,6 +54,16 @@ class RunConfig:
     train: TrainConfig = doc(TrainConfig(), "optimisation, early stopping and evaluation")
 
     def __post_init__(self):
+        sections = {"data": DataConfig, "split": SplitConfig, "id_encoder": IdEncoderConfig,
+                    "tokenizer": TokenizerConfig, "motor": MotorEncoderConfig, "train": TrainConfig}
+        for name, section in sections.items():  # RunConfig(train={"epochs": 5}) from Python, as in a config file
+            if isinstance(getattr(self, name), Mapping):
+                setattr(self, name, from_dict(section, dict(getattr(self, name)), where=name))
+            elif not isinstance(getattr(self, name), section):
+                raise MotorError(f"{name} must be a {section.__name__} or a mapping of its settings, "
+                                 f"got {type(getattr(self, name)).__name__}")
+        if not isinstance(self.backbone, str):
+            raise MotorError(f"backbone must be a name such as 'lightgcn', got {self.backbone!r}")
         self.backbone = self.backbone.lower()
         config_cls = get_backbone(self.backbone).Config
         if isinstance(self.model, Mapping):
@@ -164,6 +174,8 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     and only rank 0 writes the run folder.
     """
     t0 = time.perf_counter()
+    # every setting checked as a config file's would be: a section built in Python (TrainConfig(epochs=0)) is not
+    cfg = RunConfig.from_dict(cfg if isinstance(cfg, Mapping) else cfg.to_dict())
     w = distributed.setup(cfg.train.device)
     if out_dir is not None and w.is_main:
         check_out_dir(out_dir)  # before the training it would otherwise lose

@@ -155,3 +155,17 @@ def test_backbone_settings_refuse_nan_and_infinity(value):
 
     with pytest.raises(MotorError, match="reg_weight must be in"):
         RunConfig().with_overrides(dict([parse_assignment(f"model.reg_weight={value}")]))
+
+
+def test_a_run_config_built_in_python_is_checked_like_a_config_file():
+    """RunConfig(train={...}) failed later with AttributeError; TrainConfig(epochs=0) with a misleading message."""
+    from motor.experiment import RunConfig, run_experiment
+    from motor.train import TrainConfig
+
+    assert RunConfig(backbone="bpr", train={"epochs": 3}).train == TrainConfig(epochs=3)
+    for make, says in ((lambda: RunConfig(train={"epochs": "x"}), "train.epochs must be an integer"),
+                       (lambda: RunConfig(train=[1]), "train must be a TrainConfig or a mapping"),
+                       (lambda: RunConfig(backbone=3), "backbone must be a name"),
+                       (lambda: run_experiment(RunConfig(train=TrainConfig(epochs=0))), "epochs must be at least 1")):
+        with pytest.raises(MotorError, match=says):
+            make()

@@ -305,6 +305,11 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
     name = (f"{ds.name}-{base.backbone}-{base.items}-f{base.split.train_fraction:g}-split{base.split.seed}"
             f"-seed{base.train.seed}" + (f"-cold{base.split.cold_items:g}" if base.split.cold_items else "")
             + (f"-only-{','.join(cfg.only)}" if cfg.only else ""))
+    earlier = _earlier_search(out)
+    if earlier and earlier != name:
+        log(f"note: {out} holds the results of another search ({earlier}); this one replaces its best_config.json, "
+            f"tune.json and final_run/ when it ends (its trials stay in study.db). Stop now (Ctrl-C) and give "
+            f"another --out to keep them")
     study = open_study(out, name, cfg, use_optuna)
     done = len(study.finished())
     grid = grid_points(space, cfg.budget)
@@ -413,6 +418,14 @@ def confirm(complete: list[dict], cfg: TuneConfig, valid_at: Callable[[dict, int
 
 
 # --- command line -------------------------------------------------------------------------------------
+
+
+def _earlier_search(out: Path) -> str | None:
+    """The study whose results ``out`` holds (its tune.json), if any."""
+    try:
+        return json.loads((out / "tune.json").read_text()).get("study")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def cell_folder(root: str | Path, data: str, backbone: str, items: str, fraction: float = 1.0,

@@ -198,7 +198,9 @@ def test_a_random_search_resumes_only_its_own_study_and_a_failed_final_run_leave
     first = tune(base_config(data), TuneConfig(budget=2, seed=1), tmp_path / "out", log=lambda m: None,
                  use_optuna=False)
     other_split = base_config(data).with_overrides({"split.seed": 7})  # the same folder, another study
-    again = tune(other_split, TuneConfig(budget=2, seed=1), tmp_path / "out", log=lambda m: None, use_optuna=False)
+    said = []
+    again = tune(other_split, TuneConfig(budget=2, seed=1), tmp_path / "out", log=said.append, use_optuna=False)
+    assert any(first["study"] in m and "replaces" in m for m in said)  # the user is told before any trial
     assert len(first["trials"]) == 2 and len(again["trials"]) == 2 and again["study"] != first["study"]
     # the same draws (seed 1), trained anew on the other split: other validation figures, not the first study's
     assert [t["params"] for t in again["trials"]] == [t["params"] for t in first["trials"]]

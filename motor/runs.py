@@ -92,8 +92,8 @@ class LoadedRun:
 
     def recommend(self, user_id, k: int = 10, exclude_seen: bool = True) -> list[dict]:
         """Top-k items for an original user id, training items excluded."""
-        if k < 1:
-            raise MotorError(f"k must be at least 1, got {k}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise MotorError(f"k must be a whole number of at least 1, got {k!r}")
         u = self.dataset.user_index(user_id)
         users = self.vectors()[0]
         exclude = [self.seen_items(u)] if exclude_seen else None

@@ -65,8 +65,8 @@ def test_out_never_replaces_a_folder_that_holds_other_files_and_is_checked_befor
     run = tmp_path / "run"
     assert motor(*train, "--out", run).returncode == 0
     (run / "layouts.npz").write_bytes(b"")  # what the app derives from a run lives in its folder
-    r = motor(*train, "--out", run)  # a run folder is replaced by the next run
-    assert r.returncode == 0, r.stderr
+    r = motor(*train, "--out", run)  # a run folder is replaced by the next run, and the user is told
+    assert r.returncode == 0 and "holds a run; this one replaces it" in r.stderr, r.stderr
     assert not (run / "layouts.npz").exists() and (run / "model.safetensors").exists()
 
 

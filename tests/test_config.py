@@ -169,3 +169,10 @@ def test_a_run_config_built_in_python_is_checked_like_a_config_file():
                        (lambda: run_experiment(RunConfig(train=TrainConfig(epochs=0))), "epochs must be at least 1")):
         with pytest.raises(MotorError, match=says):
             make()
+
+
+def test_a_data_config_and_k_from_python_are_checked():
+    from motor.data.load import DataConfig, load_dataset
+
+    with pytest.raises(MotorError, match="kcore must be"):
+        load_dataset(DataConfig(kcore=-1))

@@ -37,6 +37,9 @@ def test_saved_run_round_trip(simple_dir, tmp_path, items):
         scores = run.model.score(run.model.ranking_state(), torch.tensor([u]))[0].numpy()
     scores[list(seen)] = -np.inf
     assert [r["item"] for r in recs] == list(np.argsort(-scores, kind="stable")[:5])  # faiss == full ranking
+    for bad in (2.5, 0, True, "5"):
+        with pytest.raises(MotorError, match="k must be a whole number"):
+            run.recommend(user, k=bad)
 
 
 def test_loading_refuses_changed_data_and_non_runs(simple_dir, tmp_path):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from motor.config import doc
+from motor.config import doc, from_dict, to_dict
 from motor.data.dataset import Dataset
 from motor.data.filters import kcore_filter
 from motor.data.mmrec import read_mmrec
@@ -49,6 +49,7 @@ def load_dataset(cfg: DataConfig | str) -> Dataset:
     """Read, validate and (optionally) k-core filter a dataset."""
     if isinstance(cfg, str):
         cfg = DataConfig(data=cfg)
+    cfg = from_dict(DataConfig, to_dict(cfg))  # checked as a config file's would be (DataConfig(kcore=-1) from Python)
     if cfg.data == "demo":
         ds = read_simple(DEMO_DIR, name="demo")
     elif cfg.data == "demo-longtail":

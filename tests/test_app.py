@@ -799,9 +799,8 @@ def test_run_line_and_active_run_name_the_models_once(trained_home):
     assert box.options[0].count("MOTOR") == 1 and len(box.options[0]) <= 32  # fits the sidebar uncut
 
 
-def test_runs_with_alike_labels_each_open_their_own_run(trained_home, tmp_path):
-    """Two runs of the same settings in the same minute read alike in few words: the sidebar tells them apart,
-    and picking either opens that run (a selectbox sends back the text shown, so equal labels opened one run)."""
+def two_copies_of_the_run(trained_home: Path, home: Path) -> list[str]:
+    """The trained demo run twice in a fresh workspace, under two ids (same settings, same time): the ids."""
     import shutil
 
     from app.workspace import Workspace
@@ -809,10 +808,17 @@ def test_runs_with_alike_labels_each_open_their_own_run(trained_home, tmp_path):
     src = Workspace(trained_home).runs()[0]
     ids = [src.run_id, src.run_id[:-6] + "abcdef"]
     for rid in ids:
-        shutil.copytree(src.path, tmp_path / "runs" / rid)
-        meta = tmp_path / "runs" / rid / "run.json"
+        shutil.copytree(src.path, home / "runs" / rid)
+        meta = home / "runs" / rid / "run.json"
         meta.write_text(json.dumps(dict(json.loads(meta.read_text()), run_id=rid)))
-    assert Workspace(tmp_path).rebuild() == 2
+    assert Workspace(home).rebuild() == 2
+    return ids
+
+
+def test_runs_with_alike_labels_each_open_their_own_run(trained_home, tmp_path):
+    """Two runs of the same settings in the same minute read alike in few words: the sidebar tells them apart,
+    and picking either opens that run (a selectbox sends back the text shown, so equal labels opened one run)."""
+    ids = two_copies_of_the_run(trained_home, tmp_path)
     at = new_app(tmp_path, "recommend")
     no_problems(at)
     box = at.sidebar.selectbox(key="w:active_run")
@@ -826,17 +832,9 @@ def test_runs_with_alike_labels_each_open_their_own_run(trained_home, tmp_path):
 
 
 def test_a_run_deleted_elsewhere_is_reported_at_the_next_rerun_with_what_is_open_now(trained_home, tmp_path):
-    import shutil
-
     from app.workspace import Workspace
 
-    src = Workspace(trained_home).runs()[0]
-    ids = [src.run_id, src.run_id[:-6] + "abcdef"]
-    for rid in ids:
-        shutil.copytree(src.path, tmp_path / "runs" / rid)
-        meta = tmp_path / "runs" / rid / "run.json"
-        meta.write_text(json.dumps(dict(json.loads(meta.read_text()), run_id=rid)))
-    Workspace(tmp_path).rebuild()
+    ids = two_copies_of_the_run(trained_home, tmp_path)
     at = new_app(tmp_path, "recommend")
     for gone, now in ((ids[0], "the newest run you can see is open now"), (ids[1], "no run is left to open")):
         at.sidebar.selectbox(key="w:active_run").set_value(gone)

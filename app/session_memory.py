@@ -2,7 +2,7 @@
 comes back to it.
 
 Uploads and runs already live in the workspace. This keeps the rest a person expects to find again: the
-open dataset, the Train settings and the active run (presentation mode stays with its tab: a presenter's screen
+open dataset, the Train settings, the active run and which jobs' ends it has seen (presentation mode stays with its tab: a presenter's screen
 and a laptop on the same address differ). One small JSON file per session,
 named by the session's hash (never its token), written only when something changed. What is read back is
 checked: a dataset the session may no longer open (deleted, or no longer shared with it) is not reopened,
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from app.workspace import Workspace
 
-KEYS = ("data_config", "settings", "run_id")
+KEYS = ("data_config", "settings", "run_id", "jobs_seen")
 SAVED = "session_memory:saved"  # what the file holds now (session-state key), to skip writes that change nothing
 SETTINGS = "settings_saved"  # restored Train settings, merged into the defaults when the Train form first needs them
 
@@ -49,6 +49,9 @@ def restore(ws: Workspace, owner: str, session: MutableMapping, bundled) -> None
         session[SETTINGS] = saved["settings"]
     if "run_id" not in session and isinstance(saved.get("run_id"), str):
         session["run_id"] = saved["run_id"]  # checked by state.active_run (a deleted run is reported as such)
+    if "jobs_seen" not in session and isinstance(saved.get("jobs_seen"), list):
+        # jobs whose end the session saw: a job that ended while the page was away is opened, these are not
+        session["jobs_seen"] = {j for j in saved["jobs_seen"] if isinstance(j, str)}
 
 
 def _may_open(ws: Workspace, owner: str, data, bundled) -> bool:
@@ -62,7 +65,8 @@ def _may_open(ws: Workspace, owner: str, data, bundled) -> bool:
 
 def save(ws: Workspace, owner: str, session: MutableMapping) -> None:
     """Write what the session has open now, if it changed (atomically: a reader never sees half a file)."""
-    now = {k: session[k] for k in KEYS if session.get(k) is not None}
+    now = {k: sorted(session[k]) if isinstance(session[k], set) else session[k]
+           for k in KEYS if session.get(k) is not None}
     if now == session.get(SAVED):
         return
     try:

@@ -225,11 +225,13 @@ def current_job() -> TrainJob | None:
         return jobs().get(st.session_state["job_id"])
     if "app.jobs" not in sys.modules:  # no job ever started in this process (and no torch import for the 1st page)
         return None
-    job = jobs().latest(session_id(), workspace().home)
-    if job is not None:
+    try:
+        home = workspace().home
+    except MotorError:  # an unusable workspace holds no job; the pages say what is wrong with it
+        return None
+    job = jobs().latest(session_id(), home)
+    if job is not None:  # a job whose end the session saw before the reload is in its restored jobs_seen
         st.session_state["job_id"] = job.run_id
-        if job.done:  # it finished before this page was loaded: its run is listed, not opened over the restored one
-            st.session_state.setdefault("jobs_seen", set()).add(job.run_id)
     return job
 
 

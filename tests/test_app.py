@@ -385,6 +385,38 @@ def test_a_reload_comes_back_to_the_open_dataset_the_settings_and_the_running_jo
     assert len(saved) == 2 and all(OWNER not in p.name and OTHER not in p.name for p in saved)  # hashes, not tokens
 
 
+def test_a_job_that_ends_while_the_page_is_away_opens_its_run_at_the_reload(tmp_path):
+    """The Train page says a finished run is open on the explore pages: after a reload it must be, unless the
+    session saw that job end before (then the run it chose since stays open)."""
+    home = tmp_path / "home"
+    a = new_app(home, "train")
+    train(a, variants="id")
+    wait_for_job(a)
+    first = a.session_state["run_id"]
+    train(a, variants="id")  # a second job; the page is reloaded before it reports its end
+    job = a.session_state["job_id"]
+    import app.state
+
+    app.state.jobs().get(job).join(300)
+    again = new_app(home, "train")
+    no_problems(again)
+    assert again.session_state["run_id"] == job != first and "Training finished" in texts(again)
+    again.sidebar.selectbox(key="w:active_run").set_value(first)  # the user goes back to the first run
+    again.run()
+    later = new_app(home, "recommend")  # another reload: the job's end was seen, its run is not forced open
+    assert later.session_state["run_id"] == first
+
+
+def test_an_unusable_workspace_is_reported_on_every_page_after_training_was_opened(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    at = new_app(tmp_path / "afile" / "home", "train")  # MOTOR_LAB_HOME under a file
+    for page in ("data", "train", "data", "runs"):
+        at.switch_page(f"app/pages/{page}.py")
+        at.run()
+        assert not at.exception, (page, at.exception)
+        assert "cannot use the workspace folder" in texts(at) + " ".join(e.value for e in at.error), page
+
+
 def test_runs_are_private_until_shared_and_only_the_owner_deletes(trained_home):
     from app.workspace import Workspace
 

@@ -2,18 +2,35 @@
 settings across seeds summarised as a mean with its spread. Pure functions (no Streamlit).
 
 A "setting" is everything that describes a run except its seed (backbone, representation,
-dataset, cold-item and training fractions); runs that differ only by seed are repeats of one
-setting, and their spread (standard deviation, min, max) says how much of a difference between
-settings is noise.
+dataset, cold-item and training fractions, and every other hyperparameter it was trained with);
+runs that differ only by seed are repeats of one setting, and their spread (standard deviation,
+min, max) says how much of a difference between settings is noise. Settings that read alike in
+few words are told apart by what differs between them (``differs``).
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 
 FIGURES = ("recall@20", "ndcg@20", "cold recall@20")
-SETTING = ["backbone", "model", "dataset", "cold items", "train fraction"]
+SETTING = ["backbone", "model", "dataset", "cold items", "train fraction", "setting"]
+# what a run's settings hold that is not part of its setting: the seed that repeats it, and how it was executed
+NOT_SETTING = {"train.seed", "seed", "train.threads", "threads", "train.device", "device", "variants"}
+MOTOR_ONLY = ("motor.", "tokenizer.")  # settings an ID model never reads: they do not tell ID runs apart
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """{'tokenizer.per_modality': {'image': {'k': 64}}} -> {'tokenizer.per_modality.image.k': 64}."""
+    out = {}
+    for k, v in settings.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def run_rows(entries: list[dict]) -> pd.DataFrame:
@@ -34,8 +51,29 @@ def run_rows(entries: list[dict]) -> pd.DataFrame:
             "cold recall@20": cold.get("recall@20"),
             "item-side parameters": m.get("params", {}).get("item_side"),
             "best epoch": m.get("best_epoch"), "epochs run": m.get("epochs_run"),
+            "setting": json.dumps({k: v for k, v in _flat(s).items() if k not in NOT_SETTING and not (
+                e["variant"] == "id" and k.startswith(MOTOR_ONLY))}, sort_keys=True, default=str),
         })
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df["differs"] = _differences(df)
+    return df
+
+
+def _differences(rows: pd.DataFrame) -> list[str]:
+    """Per row, the settings that tell it apart from rows that read alike (same backbone, model, dataset and
+    fractions, other settings): 'train.epochs 4, motor.tcn mean'; '' when nothing alike differs."""
+    base = ["backbone", "model", "dataset", "cold items", "train fraction"]
+    out = [""] * len(rows)
+    for _, part in rows.groupby(base, sort=False, dropna=False):
+        if part["setting"].nunique() < 2:
+            continue
+        parsed = {i: json.loads(t) for i, t in part["setting"].items()}
+        keys = sorted({k for d in parsed.values() for k in d})
+        varying = [k for k in keys if len({json.dumps(d.get(k), default=str) for d in parsed.values()}) > 1]
+        for i, d in parsed.items():
+            out[rows.index.get_loc(i)] = ", ".join(f"{k} {d.get(k, '-')}" for k in varying)
+    return out
 
 
 def with_spread(rows: pd.DataFrame, figures=FIGURES) -> pd.DataFrame:
@@ -53,17 +91,21 @@ def with_spread(rows: pd.DataFrame, figures=FIGURES) -> pd.DataFrame:
             row[f"{f} std"] = float(v.std(ddof=1)) if len(v) > 1 else np.nan
             row[f"{f} min"] = float(v.min()) if len(v) else np.nan
             row[f"{f} max"] = float(v.max()) if len(v) else np.nan
-        row["item-side parameters"] = part["item-side parameters"].iloc[0]
+        row["item-side parameters"] = part["item-side parameters"].iloc[0]  # one setting: one size
+        row["differs"] = part["differs"].iloc[0]
         out.append(row)
     return pd.DataFrame(out)
 
 
 def setting_label(row) -> str:
-    """'lightgcn · MOTOR · demo' plus the fractions when they are not the defaults."""
+    """'lightgcn · MOTOR · demo' plus the fractions when they are not the defaults, and what differs from the
+    settings that read alike."""
     parts = [str(row["backbone"]), {"id": "ID", "motor": "MOTOR"}.get(row["model"], str(row["model"])),
              str(row["dataset"])]
     if row.get("cold items"):
         parts.append(f"cold {row['cold items']:.0%}")
     if row.get("train fraction") not in (None, 1.0):
         parts.append(f"train {row['train fraction']:.0%}")
+    if row.get("differs"):
+        parts.append(str(row["differs"]))
     return " · ".join(parts)

@@ -52,6 +52,20 @@ def test_runs_that_differ_only_by_seed_are_summarised_with_their_spread():
     single = s[s["model"] == "id"].iloc[0]
     assert single["runs"] == 1 and single["recall@20 std"] != single["recall@20 std"]  # NaN: no spread from one run
     assert setting_label(s.iloc[2]) == "lightgcn · MOTOR · demo · cold 20%"
+    # other settings are another setting, even on the same seed, and the label says what differs; an ID model
+    # does not read MOTOR's settings, so they do not split its runs
+    other = entry("d", "motor", 0, 0.5)
+    other["settings"] = {**other["settings"], "train.epochs": 4, "motor.tcn": "mean", "train.threads": 2}
+    id_other = {**entry("d", "id", 1, 0.3), "settings": {"train.seed": 1, "split.cold_items": 0.0, "motor.tcn": "mean"}}
+    s = with_spread(run_rows([entry("a", "motor", 0, 0.10), entry("b", "motor", 1, 0.14), other,
+                              entry("a", "id", 0, 0.2), id_other]))
+    assert sorted(s["runs"]) == [1, 2, 2]
+    motor_rows = s[s["model"] == "motor"].set_index("runs")
+    assert motor_rows.loc[2, "differs"] == "motor.tcn -, train.epochs -"
+    assert setting_label(motor_rows.loc[1]) == "lightgcn · MOTOR · demo · motor.tcn mean, train.epochs 4"
+    assert motor_rows.loc[1, "recall@20 mean"] == 0.5  # not averaged with the other setting's runs
+    ids = s[s["model"] == "id"].iloc[0]
+    assert ids["runs"] == 2 and ids["differs"] == "" and ids["seeds"] == "0, 1"
 
 
 def test_regimes_offered_only_when_the_form_has_their_settings():

@@ -252,7 +252,7 @@ def cmd_recommend(a) -> int:
     if a.json:
         print(json.dumps(recs, indent=2))
         return 0
-    print(f"top {len(recs)} for user {a.user} ({run.config.backbone}/{run.config.items}, {len(run.seen_items(run.dataset.user_index(a.user)))} training items excluded)")
+    print(f"top {len(recs)} for user {a.user} ({run.config.backbone}/{run.config.items}, {len(run.excluded_items(run.dataset.user_index(a.user)))} items of the user's training (and validation) excluded, as in the test ranking)")
     if run.index().kind != "exact":
         print(f"approximate search ({run.index().kind}): recall@20 vs exact {run.index().recall:.3f}")
     for r in recs:

@@ -108,9 +108,14 @@ class Evaluator:
     def masked_sets(self, which: str) -> list[str]:
         """The sets whose items are removed from the candidates when evaluating ``which``: training items, and
         at test time (``strict``) the validation items too, warm and cold."""
-        if which in VALIDATION_SETS or self.protocol == "mmrec":
+        return self.masked_sets_for(self.split, self.protocol, which)
+
+    @staticmethod
+    def masked_sets_for(split: Split, protocol: Protocol, which: str) -> list[str]:
+        """``masked_sets`` without an evaluator (the recommendations a saved run shows follow the same rule)."""
+        if which in VALIDATION_SETS or protocol == "mmrec":
             return ["train"]
-        return ["train", "valid", "cold_valid"] if len(self.split.cold_valid) else ["train", "valid"]
+        return ["train", "valid", "cold_valid"] if len(split.cold_valid) else ["train", "valid"]
 
     def candidates(self, which: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
         """How ``which`` is ranked, for code that ranks outside ``evaluate`` (motor.explore.tail): the per-user

@@ -190,7 +190,7 @@ def users_reached(run, final: np.ndarray, k: int = 10) -> pd.DataFrame:
     """Users whose top-``k`` (training items excluded) the new item would enter, best position first."""
     users = run.vectors()[0]
     n = len(users)
-    exclude = [run.seen_items(u) for u in range(n)]
+    exclude = run.excluded_lists()  # as the lists the Recommend page shows
     top, _ = run.index().search(users, k, exclude)  # at most the catalogue's width: the index clamps k
     score = users @ final
     rank = (top > score[:, None]).sum(1) + 1  # the position it would take among the current top-k

@@ -87,16 +87,31 @@ class LoadedRun:
         return self.index().similar_items(item, k, measure)
 
     def seen_items(self, user: int) -> np.ndarray:
-        """Training items of a user index (excluded from recommendations)."""
+        """Training items of a user index (what the models learned from)."""
         return self.split.train.item[self.split.train.user == user]
 
+    def excluded_items(self, user: int) -> np.ndarray:
+        """Items kept out of a user's recommendations, as the test ranking keeps them out of its candidates
+        (``Evaluator.masked_sets``): training items, and under the strict protocol the validation items too;
+        a list that kept them would spend places on items the test figures never count."""
+        return self.excluded_lists([user])[0]
+
+    def excluded_lists(self, users=None) -> list[np.ndarray]:
+        """``excluded_items`` of each user index in ``users`` (all users when None), sorted."""
+        from motor.evaluate import Evaluator
+
+        names = Evaluator.masked_sets_for(self.split, self.config.train.protocol, "test")
+        csrs = [getattr(self.split, n).csr(self.split.n_users) for n in names]
+        users = range(self.split.n_users) if users is None else users
+        return [np.unique(np.concatenate([items[ptr[u]:ptr[u + 1]] for ptr, items in csrs])) for u in users]
+
     def recommend(self, user_id, k: int = 10, exclude_seen: bool = True) -> list[dict]:
-        """Top-k items for an original user id, training items excluded."""
+        """Top-k items for an original user id, the items the test ranking excludes excluded (``excluded_items``)."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise MotorError(f"k must be a whole number of at least 1, got {k!r}")
         u = self.dataset.user_index(user_id)
         users = self.vectors()[0]
-        exclude = [self.seen_items(u)] if exclude_seen else None
+        exclude = [self.excluded_items(u)] if exclude_seen else None
         scores, items = self.index().search(users[u], k, exclude)
         return [{"rank": r + 1, "item": int(i), "item_id": str(self.dataset.item_ids[i]),
                  "title": self.dataset.title(int(i)), "score": float(s),

@@ -114,7 +114,7 @@ def test_recommendation_comparison_marks_hits_overlap_and_cold(tiny_runs):
     assert set(res["overlap"]) == both and res["lists"]["id"]["in other list"].sum() == len(both)
     assert len(res["held_out"]) == res["n_truth"] == len(truth)
     hist = recommendations.user_history(tiny_runs["id"], user)
-    assert len(hist) == len(tiny_runs["id"].seen_items(u))
+    assert (hist["part"] == "train").sum() == len(tiny_runs["id"].seen_items(u))
 
 
 def test_all_recommendations_agree_with_recommend(tiny_runs):
@@ -125,8 +125,25 @@ def test_all_recommendations_agree_with_recommend(tiny_runs):
     mine = df[df["user_id"] == str(uid)]
     assert mine["item_id"].tolist() == [r["item_id"] for r in run.recommend(uid, 5)]
     whole = recommendations.all_recommendations(run, run.dataset.n_items + 5)  # more than the catalogue: all of it
-    seen = np.bincount(run.split.train.user, minlength=run.split.n_users)
-    assert len(whole) == (run.dataset.n_items - seen).sum() and whole.groupby("user_id")["rank"].min().eq(1).all()
+    left_out = np.array([len(x) for x in run.excluded_lists()])
+    assert len(whole) == (run.dataset.n_items - left_out).sum() and whole.groupby("user_id")["rank"].min().eq(1).all()
+
+
+def test_recommendations_leave_out_what_the_test_ranking_leaves_out(tiny_runs):
+    """Validation items were recommended (and never counted as hits): the strict test ranking masks them."""
+    run = tiny_runs["motor"]
+    sp = run.split
+    u = int(sp.valid.user[0])
+    uid = run.dataset.user_ids[u]
+    valid = set(sp.valid.item[sp.valid.user == u].tolist())
+    shown = {r["item"] for r in run.recommend(uid, run.dataset.n_items)}
+    assert valid and not valid & shown and not set(run.seen_items(u).tolist()) & shown
+    assert set(run.excluded_items(u).tolist()) == valid | set(run.seen_items(u).tolist())
+    table = recommendations.all_recommendations(run, run.dataset.n_items)
+    mine = set(table.loc[table["user_id"] == str(uid), "item_id"])
+    assert not mine & {str(run.dataset.item_ids[i]) for i in valid}
+    hist = recommendations.user_history(run, uid)
+    assert set(hist.loc[hist["part"] == "validation", "item"]) == valid
 
 
 def test_metric_tables_and_curves(tiny_runs):

@@ -31,8 +31,8 @@ def test_saved_run_round_trip(simple_dir, tmp_path, items):
     recs = run.recommend(user, k=5)
     assert len(recs) == 5
     u = run.dataset.user_index(user)
-    seen = set(run.seen_items(u).tolist())
-    assert not seen & {r["item"] for r in recs}
+    seen = set(run.excluded_items(u).tolist())  # training and validation items, as the strict test ranking
+    assert not seen & {r["item"] for r in recs} and set(run.seen_items(u).tolist()) <= seen
     with torch.no_grad():
         scores = run.model.score(run.model.ranking_state(), torch.tensor([u]))[0].numpy()
     scores[list(seen)] = -np.inf

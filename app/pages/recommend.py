@@ -71,7 +71,9 @@ def body():
     a, b = st.columns(2)
     with a:
         hist = recommendations.user_history(first, user)
-        st.markdown(f"**Training history** ({len(hist)} items the models learned from)")
+        n_train = int((hist["part"] == "train").sum())
+        st.markdown(f"**History** ({n_train} training items the models learned from, {len(hist) - n_train} validation "
+                    "items that chose the epoch; the lists leave out the items the test ranking leaves out)")
         st.dataframe(hist.drop(columns=["item", "item_id"]), hide_index=True, width="stretch", height=300)
     with b:
         held = res["held_out"]

@@ -31,11 +31,14 @@ def user_options(run: "LoadedRun", min_test: int = 1) -> pd.DataFrame:
 
 
 def user_history(run: "LoadedRun", user_id) -> pd.DataFrame:
-    """The user's training items (what the models learned from), with titles and genres."""
+    """The user's items before the test: training items (what the models learned from) and the validation items
+    that chose the epoch, each with its part; the recommendation lists leave out the ones the test ranking does."""
     u = run.dataset.user_index(user_id)
-    items = run.seen_items(u)
-    df = item_frame(run.dataset).iloc[items][["item", "item_id", "title"] +
-                                            (["genres"] if genres_of(run.dataset) is not None else [])]
+    parts = [("train", run.seen_items(u))] + [(part, user_items(run, u, name)) for part, name in
+                                             (("validation", "valid"), ("validation (cold)", "cold_valid"))]
+    cols = ["item", "item_id", "title"] + (["genres"] if genres_of(run.dataset) is not None else [])
+    frame = item_frame(run.dataset)
+    df = pd.concat([frame.iloc[np.asarray(items, dtype=int)][cols].assign(part=part) for part, items in parts])
     return df.reset_index(drop=True)
 
 
@@ -76,14 +79,14 @@ def compare_recommendations(runs: dict[str, "LoadedRun"], user_id, k: int = 10) 
 
 
 def all_recommendations(run: "LoadedRun", k: int = 20, users: np.ndarray | None = None) -> pd.DataFrame:
-    """Top-``k`` for every user (training items excluded) as a long table, hits and cold flags included."""
+    """Top-``k`` for every user (the items the test ranking excludes excluded: ``LoadedRun.excluded_items``) as a
+    long table, hits and cold flags included."""
     from motor.data.split import Pairs
 
     uvec, _ = run.vectors()
     sp = run.split
     users = np.arange(sp.n_users) if users is None else np.asarray(users)
-    indptr, train_items = sp.train.csr(sp.n_users)
-    exclude = [train_items[indptr[u]:indptr[u + 1]] for u in users]
+    exclude = run.excluded_lists(users)  # as the test ranking: training (and, strict, validation) items
     scores, items = run.index().search(uvec[users], k, exclude)
     k = items.shape[1]  # at most the catalogue: the index clamps a larger k
     truth = set()

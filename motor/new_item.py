@@ -187,9 +187,9 @@ def final_vector(run, token_ids: np.ndarray) -> tuple[np.ndarray | None, str]:
 
 
 def users_reached(run, final: np.ndarray, k: int = 10) -> pd.DataFrame:
-    """Users whose top-``k`` (training items excluded) the new item would enter, best position first."""
+    """Users whose top-``k`` (the items the test ranking leaves out left out) the new item would enter, best
+    position first."""
     users = run.vectors()[0]
-    n = len(users)
     exclude = run.excluded_lists()  # as the lists the Recommend page shows
     top, _ = run.index().search(users, k, exclude)  # at most the catalogue's width: the index clamps k
     score = users @ final

@@ -417,6 +417,28 @@ def test_an_unusable_workspace_is_reported_on_every_page_after_training_was_open
         assert "cannot use the workspace folder" in texts(at) + " ".join(e.value for e in at.error), page
 
 
+@pytest.mark.parametrize("saved", [
+    {"settings": {"tokenizer.per_modality": {"image": {"m": 4, "k": 64}, "text": {"m": 4, "k": 64}}}},
+    {"settings": {"tokenizer.per_modality": {"image": "junk"}, "train.epochs": 7}},
+    {"settings": {"backbone": "no-such-backbone"}},
+    {"settings": "junk", "data_config": {"data": 5}, "run_id": 3, "jobs_seen": "x"},
+    "not json"], ids=["older-entries", "junk-entry", "bad-value", "wrong-types", "not-json"])
+def test_a_saved_session_from_another_version_or_damaged_never_breaks_the_pages(tmp_path, saved):
+    home = tmp_path / "home"
+    new_app(home)  # creates the workspace
+    folder = home / "sessions"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{owner_hash(OWNER)}.json").write_text(saved if isinstance(saved, str) else json.dumps(saved))
+    at = new_app(home, "train")
+    no_problems(at)
+    assert at.button(key="w:train") and at.button(key="w:reset")
+    if saved != "not json" and isinstance(saved.get("settings"), dict) and "train.epochs" in saved["settings"]:
+        assert at.get_by_key("w:train.epochs").value == 7  # what is usable is kept
+    at.switch_page("app/pages/data.py")
+    at.run()
+    no_problems(at)
+
+
 def test_runs_are_private_until_shared_and_only_the_owner_deletes(trained_home):
     from app.workspace import Workspace
 

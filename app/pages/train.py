@@ -291,6 +291,9 @@ def body():
     st.markdown(f"Dataset **{ds.name}**: {ds.n_users:,} users, {ds.n_items:,} items, "
                 f"{ds.n_interactions:,} interactions; modalities "
                 f"{', '.join(f'{m.name} ({m.dim}-d)' for m in ds.modalities.values())}.")
+    if st.session_state.pop("settings_dropped", False):
+        st.info("The settings saved with this session could not be used by this version of the app; the "
+                "defaults are shown.", icon=":material/info:")
     regime_picker(s)
     settings_form(ds, s)
     job = state.current_job()

@@ -61,12 +61,38 @@ def default_settings(modalities: dict[str, int] | None = None, n_items: int | No
     return s
 
 
+K_CHOICES = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
+BY_SHAPE = "tokenizer.by_shape"  # codebook choices per modality shape (name, width, item cap), across datasets
+
+
+def k_options(n_items: int) -> list[int]:
+    """The codebook sizes the form offers: powers of two up to the number of items."""
+    return [k for k in K_CHOICES if k <= n_items] or [2]
+
+
+def m_limit(dim: int) -> int:
+    """The most tokens (sub-vectors) the form offers for a modality of ``dim`` dimensions."""
+    return min(64, dim)
+
+
 def fit_settings(settings: dict, modalities: dict[str, int], n_items: int) -> dict:
-    """``settings`` with PQ entries for exactly the dataset's modalities (new ones get defaults)."""
+    """``settings`` with PQ entries for exactly the dataset's modalities. Each entry is remembered per modality
+    shape (name, width, largest K), so a dataset of another shape neither inherits values it cannot take (the
+    widgets would fall to their minimum, M=1, K=4) nor overwrites the choices made for this one: they come back
+    with a dataset of this shape. New shapes get the dataset's defaults."""
     s = copy.deepcopy(settings)
     base = default_settings(modalities, n_items)["tokenizer.per_modality"]
     have = s.get("tokenizer.per_modality", {})
-    s["tokenizer.per_modality"] = {m: have.get(m, base[m]) for m in modalities}
+    kept = s.setdefault(BY_SHAPE, {})
+    out = {}
+    for m, dim in modalities.items():
+        shape = f"{m}:{dim}:{k_options(n_items)[-1]}"
+        entry = have.get(m)
+        fits = (isinstance(entry, dict) and isinstance(entry.get("m"), int) and 1 <= entry["m"] <= m_limit(dim)
+                and entry.get("k") in k_options(n_items))
+        out[m] = kept.get(shape) or (entry if fits else base[m])
+        kept[shape] = out[m]  # one object: the form's edits land in both
+    s["tokenizer.per_modality"] = out
     return s
 
 
@@ -78,7 +104,7 @@ def preset_model(backbone: str) -> dict:
 
 def overrides(settings: dict, data_config: dict) -> dict:
     """The form's settings as dotted RunConfig overrides (what ``build_configs`` applies to the preset)."""
-    unknown = [k for k in settings if k not in FORM_PATHS and k != "variants"]
+    unknown = [k for k in settings if k not in FORM_PATHS and k not in ("variants", BY_SHAPE)]
     if unknown:
         raise MotorError(f"unknown Train setting {unknown[0]!r}; the form edits {', '.join(FORM_PATHS)}")
     out = {"data": dict(data_config), **{p: copy.deepcopy(settings[p]) for p in FORM_PATHS if p in settings}}

@@ -588,6 +588,29 @@ def test_settings_survive_page_switches(tmp_path):
     assert at.get_by_key("w:upload_dup").value and at.get_by_key("w:upload_fill").value
 
 
+def test_codebook_choices_survive_a_dataset_of_another_shape(tmp_path):
+    """M=8 on the demo, then a 6-d upload (whose widgets cannot take 8), then the demo again: the demo's choice
+    comes back, and the small dataset gets its own defaults, never the widgets' minimum (M=1, K=4)."""
+    at = new_app(tmp_path, "train")
+    at.number_input(key="w:pq:image:m").set_value(8)
+    at.run()
+    at.switch_page("app/pages/data.py")
+    at.run()
+    _upload(at, _files(write_simple(tmp_path / "small", dims=(6, 3), n_items=30)), "small")
+    no_problems(at)
+    at.switch_page("app/pages/train.py")
+    at.run()
+    no_problems(at)
+    assert at.number_input(key="w:pq:image:m").value == 4 and at.selectbox(key="w:pq:image:k").value == 16
+    at.switch_page("app/pages/data.py")
+    at.run()
+    at.button[0].click()  # "Open the demo dataset"
+    at.run()
+    at.switch_page("app/pages/train.py")
+    at.run()
+    assert at.number_input(key="w:pq:image:m").value == 8
+
+
 def test_a_failed_run_shows_the_message_keeps_settings_and_earlier_runs(trained_home, monkeypatch):
     import motor.experiment
     from app.workspace import Workspace

@@ -13,7 +13,16 @@ import streamlit as st
 from app import charts, state, ui
 from app.jobs import TrainJob
 from app.regimes import available, matching
-from app.settings import VARIANT_NAMES, backbone_fields, build_configs, default_settings, preset_model
+from app.settings import (
+    BY_SHAPE,
+    VARIANT_NAMES,
+    backbone_fields,
+    build_configs,
+    default_settings,
+    k_options,
+    m_limit,
+    preset_model,
+)
 from app.workspace import VARIANT_LABELS
 from motor.encoders.tcn import TCN_VARIANTS
 from motor.models import BACKBONES
@@ -66,9 +75,9 @@ def settings_form(ds, s: dict) -> None:
             st.markdown(f"**{name}** ({dim}-d)")
             c = st.columns(4)
             ui.bound(c[0].number_input, p, "m", "M (tokens)", key=f"w:pq:{name}:m", min_value=1,
-                     max_value=min(64, dim), step=1, disabled=not motor_on,
+                     max_value=m_limit(dim), step=1, disabled=not motor_on,
                      help=f"sub-vectors; {dim} dims are padded (or reduced) to a multiple of M")
-            ks = [k for k in (4, 8, 16, 32, 64, 128, 256, 512, 1024) if k <= ds.n_items] or [2]
+            ks = k_options(ds.n_items)
             ui.bound(c[1].selectbox, p, "k", "K (codewords)", key=f"w:pq:{name}:k", options=ks, disabled=not motor_on,
                      help="a power of two, at most the number of items")
             ui.bound(c[2].selectbox, p, "normalize", "Normalisation", key=f"w:pq:{name}:norm",
@@ -124,7 +133,8 @@ def start(ds, s: dict) -> None:
             folder = job.folder / variant
             worker.request(folder, lambda model=out.model: model.vectors()[1], model_key(folder))
 
-    job = TrainJob(state.workspace(), configs, ds, s, label, state.session_id(), on_done=after)
+    recorded = {k: v for k, v in s.items() if k != BY_SHAPE}  # the run's settings, not the other datasets' choices
+    job = TrainJob(state.workspace(), configs, ds, recorded, label, state.session_id(), on_done=after)
     state.jobs().add(job).start()
     st.session_state["job_id"] = job.run_id
 

@@ -81,8 +81,12 @@ def sidebar() -> None:
             st.caption("No trained runs yet: train one on the Train page.")
         gone = st.session_state.pop("run_gone", None)
         if gone:
-            st.caption(f":material/info: The run you had open ({gone}) was deleted; " +
+            st.caption(f":material/info: The run you had open ({gone}) was deleted or is no longer shared with you; " +
                        ("the newest run you can see is open now." if current else "no run is left to open."))
+        data_gone = st.session_state.pop("data_gone", None)
+        if data_gone:
+            st.caption(f":material/info: The dataset you had open ({data_gone}) was deleted or is no longer shared "
+                       "with you; the demo is open instead.")
         st.toggle("Presentation mode", key="present",
                   help="For teaching: larger type, taller figures (about one per screen), no captions.")
         job = state.current_job()

@@ -43,8 +43,11 @@ def restore(ws: Workspace, owner: str, session: MutableMapping, bundled) -> None
         return
     session[SAVED] = {k: saved[k] for k in KEYS if k in saved}
     data = saved.get("data_config")
-    if "data_config" not in session and isinstance(data, dict) and _may_open(ws, owner, data.get("data"), bundled):
-        session["data_config"] = data
+    if "data_config" not in session and isinstance(data, dict):
+        if _may_open(ws, owner, data.get("data"), bundled):
+            session["data_config"] = data
+        elif isinstance(data.get("data"), str):  # said once in the sidebar: the demo is open instead
+            session["data_gone"] = Path(data["data"]).name
     if "settings" not in session and isinstance(saved.get("settings"), dict):
         session[SETTINGS] = saved["settings"]
     if "run_id" not in session and isinstance(saved.get("run_id"), str):

@@ -381,6 +381,7 @@ def test_a_reload_comes_back_to_the_open_dataset_the_settings_and_the_running_jo
     other = new_app(home, session=OTHER)
     no_problems(other)
     assert other.session_state["data_config"] == {"data": "demo"}
+    assert any("alpha) was deleted or is no longer shared" in c.value for c in other.sidebar.caption)  # said so
     saved = list((home / "sessions").iterdir())
     assert len(saved) == 2 and all(OWNER not in p.name and OTHER not in p.name for p in saved)  # hashes, not tokens
 

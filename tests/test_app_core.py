@@ -784,7 +784,11 @@ def test_rare_item_ranks_on_a_hand_made_run():
     assert "neighbours_more_popular" not in rare_item_ranks(id_run)  # no tokens, no look-alikes
     reports = {"ID": {**rare_item_ranks(id_run), "median_rank": 0.0}, "MOTOR": got}
     story = rare_item_story(reports)
-    assert story.startswith(f"A user's rare test item ranks at a median of {got['median_rank']:.0f} of 6 with MOTOR")
+    # ranked among the candidates the masks leave: 6 items minus each user's training (and validation) items
+    left = [6 - len(set(train.item[train.user == u]) | ({1} if u == 1 else set())) for u in (0, 1)]
+    assert got["median_candidates"] == np.median(left) < 6
+    assert story.startswith(f"A user's rare test item ranks at a median of {got['median_rank']:.0f} of "
+                            f"{np.median(left):,.0f} candidates with MOTOR")
     assert "popular look-alikes may push it down" in story  # every look-alike is more popular here
     table = rare_item_table(reports)
     assert table["model"].tolist() == ["ID", "MOTOR"] and table["token look-alikes more popular"].isna().tolist() == [

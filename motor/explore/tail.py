@@ -53,7 +53,7 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
     csrs, among = Evaluator(run.split, run.config.train.protocol).candidates("test")
     tids = getattr(run.model.items, "token_ids", None)
     tids = None if tids is None else tids.cpu().numpy()
-    ranks, more_popular, ranked_above = [], [], []
+    ranks, candidates, more_popular, ranked_above = [], [], [], []
     look_alikes: dict[int, np.ndarray] = {}  # per tail item, computed once
     for start in range(0, len(rows), CHUNK):
         part = rows[start:start + CHUNK]
@@ -64,6 +64,7 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
             if among is not None:
                 s[~among] = -np.inf
             ranks.append(int((s >= s[i]).sum()) - 1)  # 0-based, below every equal score (ties earn nothing)
+            candidates.append(int(np.isfinite(s).sum()))  # what it was ranked among, after the masks
             if tids is not None:
                 if i not in look_alikes:
                     look_alikes[i] = _look_alikes(tids, i)
@@ -73,7 +74,7 @@ def rare_item_ranks(run: "LoadedRun", max_rows: int = MAX_ROWS) -> dict:
                     ranked_above.append(float(np.mean(s[nb] > s[i])))
     ranks = np.asarray(ranks)
     out.update(rows_read=int(len(ranks)), median_rank=float(np.median(ranks)),
-               share_in_top20=float(np.mean(ranks < 20)))
+               median_candidates=float(np.median(candidates)), share_in_top20=float(np.mean(ranks < 20)))
     if more_popular:
         out.update(neighbours_more_popular=float(np.mean(more_popular)),
                    neighbours_ranked_above=float(np.mean(ranked_above)))
@@ -109,9 +110,9 @@ def rare_item_story(reports: dict[str, dict]) -> str:
     i, m = reports.get("ID"), reports.get("MOTOR")
     if not i or not m or not i["tail_test_interactions"] or not m["tail_test_interactions"]:
         return ""
-    n = m["catalogue"]
-    text = (f"A user's rare test item ranks at a median of {m['median_rank']:.0f} of {n:,} with MOTOR and "
-            f"{i['median_rank']:.0f} with ID. ")
+    n = m.get("median_candidates", m["catalogue"])  # the items it was ranked among (the masks leave fewer)
+    text = (f"A user's rare test item ranks at a median of {m['median_rank']:.0f} of {n:,.0f} candidates with "
+            f"MOTOR and {i['median_rank']:.0f} with ID. ")
     if m["median_rank"] > i["median_rank"]:
         text += "ID's row still learns from the item's few interactions; MOTOR's vector comes from its content. "
     share = m.get("neighbours_more_popular")

@@ -84,7 +84,7 @@ def body():
             st.markdown(gap)
         st.caption("Buckets: " + ", ".join(f"{b} {ui.plural(int(r['items']), 'item')} "
                                            f"({ui.plural(int(r['test interactions']), 'test interaction')})"
-                                           for b, r in sizes.iterrows()) +
+                                           for b, r in sizes.iterrows() if r["items"]) +  # no empty bucket
                    ". " + (popularity.bucket_rule(next(iter(metrics.values()))) or ""))
 
     if {"ID", "MOTOR"} <= set(names) and not pop.empty:

@@ -168,3 +168,9 @@ def test_metrics_report_the_item_encoder_diagnostics(tiny_runs):
     assert diag["tcn"] == "attention" and diag["collapsed"] == bool(diag["warnings"])
     assert 0 < diag["attention"]["mean"]["max_weight"] <= 1
     assert "item_encoder" not in tiny_runs["id"].metrics  # nothing to diagnose in an ID table
+
+
+def test_explaining_an_item_of_an_id_run_says_what_has_tokens(tiny_runs):
+    with pytest.raises(MotorError, match="no tokens to explain"):
+        tiny_runs["id"].model.items.explain(0)
+    assert "token_ids" in tiny_runs["motor"].model.items.explain(0)

@@ -41,3 +41,10 @@ class ItemEncoder(nn.Module):
     def diagnostics(self) -> dict:
         """What the trained representation does, as a JSON-ready dict for ``metrics.json`` (empty: nothing to say)."""
         return {}
+
+    def explain(self, item: int) -> dict:
+        """An item's tokens, attention maps and pooling weights; only a token encoder has them."""
+        from motor.errors import MotorError
+
+        raise MotorError(f"item {item}: an '{self.kind}' item representation has no tokens to explain; "
+                         "explain items of a MOTOR run (items='motor')")

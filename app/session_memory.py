@@ -67,16 +67,24 @@ def _may_open(ws: Workspace, owner: str, data, bundled) -> bool:
 
 
 def save(ws: Workspace, owner: str, session: MutableMapping) -> None:
-    """Write what the session has open now, if it changed (atomically: a reader never sees half a file)."""
+    """Write what the session has open now, if it changed (atomically: a reader never sees half a file). Only
+    what this tab changed since it last read or wrote the file is written over it, so two tabs of one session
+    do not undo each other's changes (each Train setting counts on its own)."""
     now = {k: sorted(session[k]) if isinstance(session[k], set) else session[k]
            for k in KEYS if session.get(k) is not None}
-    if now == session.get(SAVED):
-        return
-    try:
-        text = json.dumps(now)
-    except (TypeError, ValueError):  # something not JSON in the settings: keep the last good file
+    last = session.get(SAVED) or {}
+    if now == last:
         return
     target = memory_file(ws, owner)
+    try:
+        on_disk = json.loads(target.read_text())
+    except (OSError, ValueError):
+        on_disk = {}
+    merged = _merge(on_disk if isinstance(on_disk, dict) else {}, last, now)
+    try:
+        text = json.dumps(merged)
+    except (TypeError, ValueError):  # something not JSON in the settings: keep the last good file
+        return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".session-", dir=target.parent)
@@ -86,3 +94,22 @@ def save(ws: Workspace, owner: str, session: MutableMapping) -> None:
     except OSError:  # a read-only workspace: the session still works, it is just not remembered
         return
     session[SAVED] = now
+
+
+def _merge(on_disk: dict, last: dict, now: dict) -> dict:
+    """The file's content with this tab's changes (``now`` against ``last``, what the tab saw) written over it."""
+    out = {k: v for k, v in on_disk.items() if k in KEYS}
+    for k in KEYS:
+        mine, seen, theirs = now.get(k), last.get(k), on_disk.get(k)
+        if mine == seen and k in out:
+            continue  # unchanged here: another tab's value (if it changed it) stays
+        if k == "settings" and isinstance(mine, dict) and isinstance(theirs, dict):
+            base = seen if isinstance(seen, dict) else {}
+            out[k] = {**theirs, **{sk: v for sk, v in mine.items() if v != base.get(sk) or sk not in theirs}}
+        elif k == "jobs_seen" and isinstance(mine, list) and isinstance(theirs, list):
+            out[k] = sorted(set(mine) | {j for j in theirs if isinstance(j, str)})
+        elif mine is None:
+            out.pop(k, None)
+        else:
+            out[k] = mine
+    return out

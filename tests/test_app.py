@@ -440,6 +440,17 @@ def test_a_saved_session_from_another_version_or_damaged_never_breaks_the_pages(
     no_problems(at)
 
 
+def test_two_tabs_of_one_session_keep_each_others_changes(tmp_path):
+    a = new_app(tmp_path, "train")
+    b = new_app(tmp_path, "train")  # a second tab on the same address
+    a.get_by_key("w:train.epochs").set_value(5)
+    a.run()
+    b.get_by_key("w:train.lr").set_value(0.0105)
+    b.run()
+    again = new_app(tmp_path, "train")
+    assert again.get_by_key("w:train.epochs").value == 5 and again.get_by_key("w:train.lr").value == 0.0105
+
+
 def test_runs_are_private_until_shared_and_only_the_owner_deletes(trained_home):
     from app.workspace import Workspace
 

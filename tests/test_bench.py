@@ -599,3 +599,40 @@ def test_longtail_cells_borrow_another_datasets_f1_tuning_only_when_asked_and_sa
     assert {c["tuned_on"] for c in cells} == {"ml100k F=1"}
     text = regimes.regimes_table(cells, regimes.RegimesOptions(**common), [], None, rows)
     assert "2 of them demo-longtail's, with the settings chosen on ml100k F=1's validation" in text
+
+
+def test_a_damaged_run_log_line_is_skipped_with_a_note(tmp_path, capsys):
+    """A run killed while appending leaves half a line: --resume and --from-log read on (it was a traceback)."""
+    from motor.bench.runlog import read_log
+
+    log = tmp_path / "runs.jsonl"
+    good = {"dataset": "demo", "backbone": "bpr", "items": "id", "seed": 999, "settings": "{}", "recall@20": 0.3}
+    log.write_text(json.dumps(good) + "\n" + '{"dataset": "demo", "backbone": "bpr", "ite' + "\n" + '{"dataset": "demo"}\n')
+    done = read_log(log)
+    assert list(done.values()) == [good]
+    err = capsys.readouterr().err
+    assert "line 2 is damaged" in err and "line 3 is damaged" in err
+
+
+def test_bench_options_are_checked_before_quick_replaces_them_and_device_up_front():
+    from motor.bench.backbones import BackbonesOptions
+    from motor.bench.regimes import RegimesOptions
+    from motor.errors import MotorError
+
+    with pytest.raises(MotorError, match="seeds"):
+        BackbonesOptions(quick=True, seeds=0)
+    with pytest.raises(MotorError, match="training fractions"):
+        RegimesOptions(quick=True, fractions=[2.0])
+    with pytest.raises(MotorError, match="cold_items"):
+        BackbonesOptions(cold_items=1.5)
+    with pytest.raises(MotorError, match="--device tpu"):
+        BackbonesOptions(quick=True, device="tpu")
+
+
+def test_a_quick_run_writes_its_own_csv_not_the_committed_one(monkeypatch):
+    import motor.bench.size as size
+
+    written = []
+    monkeypatch.setattr(size, "write_csv", lambda name, rows: written.append(name))
+    size.run(size.SizeOptions(quick=True, max_items=0))
+    assert written == ["size_quick"]

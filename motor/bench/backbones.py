@@ -15,7 +15,7 @@ from motor.bench.harness import BENCH_MOTOR, BENCH_TRAIN, OUT, QUICK_TRAIN, Trai
 from motor.bench.report import Section, fmt, write_csv
 from motor.bench.runlog import Run, run_all
 from motor.bench.tuning import TuneCell, settings_label, tune_missing, tuned_settings
-from motor.config import doc
+from motor.config import check_ranges, doc
 from motor.errors import MotorError
 from motor.explore.backbone_table import cold_ratio
 
@@ -23,11 +23,12 @@ from motor.explore.backbone_table import cold_ratio
 @dataclass
 class BackbonesOptions(TrainingSuiteOptions):
     datasets: list[str] = doc(["demo", "ml100k"], "comma-separated: demo, ml100k or dataset folders")
-    cold_items: float = doc(0.1, "fraction of items held out as cold")
+    cold_items: float = doc(0.1, "fraction of items held out as cold", low=0.0, high=1.0, high_open=True)
     tune_on: str = doc("demo", "dataset whose validation split chooses each backbone x items cell's settings "
                                "(at the table's cold hold-out); they are applied unchanged to every dataset")
 
     def __post_init__(self):
+        check_ranges(self, "bench")  # the values given, before --quick replaces them
         if self.quick:
             self.seeds, self.datasets = 1, ["demo"]
         super().__post_init__()

@@ -68,7 +68,7 @@ def run(opts: CoreOptions) -> Section:
             rows.append(row)
             print(json.dumps(row), flush=True)
     if opts.write:
-        write_csv("core", rows)
+        write_csv("core_quick" if opts.quick else "core", rows)
     lines += ["## BPR and LightGCN with ID embeddings", "",
               f"Training settings: {json.dumps(BENCH_TRAIN)}, early stopping on validation Recall@20, "
               "strict protocol, seed 999, split seed 2024.", "",

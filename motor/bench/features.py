@@ -66,7 +66,7 @@ def run(opts: FeaturesOptions) -> Section:
             {"what": "image (EfficientNet-Lite0, 1280-d)", "items": n_images, "load_s": round(image_load, 2),
              "encode_s": round(image_s, 2), "per_s": round(n_images / image_s, 1)}]
     if opts.write:
-        write_csv("features", rows)
+        write_csv("features_quick" if opts.quick else "features", rows)
     est = DEMO_ITEMS / rows[0]["per_s"] + DEMO_ITEMS / rows[1]["per_s"]
     lines = ["## Content encoders: texts and images per second", "",
              f"{threads} torch thread(s), batch 64 texts / 32 images, model load timed apart (once per process).", "",

@@ -34,7 +34,8 @@ BENCH_MOTOR: dict = {}  # the documented defaults (tokenizer M=4, K=64; TCN atte
 class BenchOptions:
     """Options every suite takes."""
 
-    quick: bool = doc(False, "tiny sizes, few epochs, one seed: a smoke run for CI")
+    quick: bool = doc(False, "tiny sizes, few epochs, one seed: a smoke run for CI (it sets the datasets, "
+                             "fractions and seeds itself; its CSV and RESULTS section are <suite>_quick)")
     write: bool = doc(True, "write the CSV and this suite's section of benchmarks/RESULTS.md (--no-write: print "
                             "only; a full run still adds its finished training runs to its run log, so --resume "
                             "reuses them)")
@@ -75,6 +76,13 @@ class TrainingSuiteOptions(BenchOptions):
         if self.tuned_dir is None:  # what the committed tables used, also for --from-log and --resume
             self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
         check_ranges(self, "bench")
+        if self.device not in ("auto", "cpu", "cuda"):  # refused before any run, not once per failed run
+            raise MotorError(f"--device {self.device}: choose auto, cpu or cuda")
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise MotorError("--device cuda: torch sees no CUDA device here; use --device cpu (or auto)")
         unknown = [i for i in self.items if i not in ITEM_ENCODERS]
         if unknown or not self.items:
             raise MotorError(f"--items {','.join(self.items) or '(empty)'}: choose from {', '.join(ITEM_ENCODERS)} "

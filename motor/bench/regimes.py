@@ -39,7 +39,7 @@ from motor.bench.plot import line_chart
 from motor.bench.report import Section, table, write_csv
 from motor.bench.runlog import run_all
 from motor.bench.tuning import TuneCell, tune_missing, tuned_settings
-from motor.config import doc
+from motor.config import check_ranges, doc
 from motor.errors import MotorError
 from motor.explore.regimes import gaps as gap_table
 from motor.explore.regimes import tuning_phrase
@@ -57,7 +57,7 @@ class RegimesOptions(TrainingSuiteOptions):
     fractions: list[float] = doc([1.0, 0.5, 0.25, 0.1], "training fractions F (split.train_fraction)")
     longtail: list[str] = doc(["demo-longtail"], "datasets run at F = 1 only")
     cold_items: float = doc(0.0, "fraction of items held out as cold (0: the cold items are those F leaves "
-                                 "without training rows)")
+                                 "without training rows)", low=0.0, high=1.0, high_open=True)
     tune_fractions: list[float] = doc([0.1], "training fractions whose cells --tune-budget tunes (one "
                                              "DATASET-BACKBONE-ITEMS-fF folder each)")
     tune_confirm_top: int = doc(0, "tuning: train the N best trials again on 2 more seeds and choose by the mean "
@@ -89,14 +89,15 @@ class RegimesOptions(TrainingSuiteOptions):
         return tuned, (f"{borrowed.data} F=1" if tuned else "")
 
     def __post_init__(self):
+        bad = [f for f in self.fractions if not 0.0 < f <= 1.0]  # the values given, before --quick replaces them
+        if bad:
+            raise MotorError(f"training fractions must be in (0, 1], got {bad}; for example 1,0.5,0.25,0.1")
+        check_ranges(self, "bench")
         if self.quick:
             self.datasets, self.fractions, self.longtail, self.seeds = ["demo"], [1.0, 0.5], [], 1
             if self.backbones == ["all"]:
                 self.backbones = ["bpr", "lightgcn"]
         super().__post_init__()
-        bad = [f for f in self.fractions if not 0.0 < f <= 1.0]
-        if bad:
-            raise MotorError(f"training fractions must be in (0, 1], got {bad}; for example 1,0.5,0.25,0.1")
         if self.longtail_tuned_from and not self.longtail:
             raise MotorError("--longtail-tuned-from names whose tuning the --longtail cells borrow, but --longtail is "
                              "empty; pass --longtail demo-longtail or drop --longtail-tuned-from")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -104,11 +105,18 @@ def read_log(path: Path) -> dict[tuple, dict]:
     """The finished runs in a log, by key (failed runs are not logged, so they are retried)."""
     done = {}
     if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
                 r = json.loads(line)
-                if "error" not in r:
-                    done[key(r)] = r
+                k = key(r)
+            except (ValueError, KeyError, TypeError) as e:  # a run killed while appending leaves half a line
+                print(f"note: {path} line {n} is damaged ({type(e).__name__}) and was skipped: its run counts as not "
+                      "run (--resume trains it again)", file=sys.stderr)
+                continue
+            if "error" not in r:
+                done[k] = r
     return done
 
 

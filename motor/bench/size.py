@@ -43,7 +43,7 @@ def run(opts: SizeOptions) -> Section:
         rows.append(row)
         print(json.dumps(row), flush=True)
     if opts.write:
-        write_csv("size", rows)
+        write_csv("size_quick" if opts.quick else "size", rows)
     lines = ["## Item-side model size: ID table vs MOTOR", "",
              f"ID: one {dim}-d row per item. MOTOR: token table (V = {T} slots x {K} codewords = {T * K} tokens) "
              f"+ slot embeddings + TCN ({json.dumps(motor_cfg)}), plus the frozen token ids (int32, {T} per item, "

@@ -327,7 +327,7 @@ def run(opts: SpeedOptions) -> Section:
                   *table(["backbone", *kinds], [[r["backbone"], *(f"{r.get('id_kinds_s', {}).get(k, 0):.3f}"
                                                                   for k in kinds)] for r in results])]
     if opts.write:
-        write_csv("speed", [{"backbone": r["backbone"], **{f"{n}_s": round(r["epoch_s"][n], 4) for n in names},
+        write_csv("speed_quick" if opts.quick else "speed", [{"backbone": r["backbone"], **{f"{n}_s": round(r["epoch_s"][n], 4) for n in names},
                              **{f"{n}_ratio": round(r["ratio"][n], 3) for n in names if n != "id"}} for r in results])
     return Section("\n".join(lines), note=" Log: benchmarks/speed_runs.jsonl.")
 

@@ -27,6 +27,10 @@ def cache_dir(kind: str) -> Path:
     return cache_root() / kind
 
 
+_UMASK = os.umask(0)  # read once (setting it is the only way to read it), then put back
+os.umask(_UMASK)
+
+
 def save_npz(path: Path | str, **arrays) -> Path:
     """Write a .npz atomically (a unique temp file in the same folder, then a rename).
 
@@ -39,6 +43,7 @@ def save_npz(path: Path | str, **arrays) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); the file gets the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

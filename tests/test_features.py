@@ -595,3 +595,30 @@ def test_missing_package_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
     with pytest.raises(MotorError, match="efficientnet-lite-pytorch.*pip install -r requirements.txt"):
         image_mod.ImageEncoder().encode([picture()])
+
+
+def test_an_unclosed_quote_and_a_non_utf8_byte_are_named_with_their_line(tmp_path):
+    p = tmp_path / "items.csv"
+    p.write_text('item,title\n1,"unterminated\n2,x\n')
+    with pytest.raises(MotorError, match="line 2: a quote opens a value and never closes"):
+        read_items(p)
+    p.write_text('item,title\n1,The 12" Single\n2,"a ""b"" c"\n')  # lenient quotes still read as before
+    assert read_items(p).ids == ["1", "2"]
+    p.write_bytes(b"item,title\n" + b"1,ok\n" * 2000 + b"2,caf\xe9\n")
+    with pytest.raises(MotorError, match="line 2002"):
+        read_items(p)
+
+
+def test_a_rebuild_says_which_files_it_replaced_and_keeps_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    csv_path = items_csv(tmp_path)
+    out = tmp_path / "out"
+    first = build_features(csv_path, out, TextFeatures(["title"], encoder=FakeText()))
+    assert not first.warnings
+    again = build_features(csv_path, out, TextFeatures(["title"], encoder=FakeText()))
+    assert any("replaced the earlier text.npz" in w for w in again.warnings)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((out / "text.npz").stat().st_mode) == 0o666 & ~umask

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from motor.data.files import separator_of
+from motor.data.files import not_utf8, separator_of
 from motor.errors import MotorError
 
 # Tried in this order, first exactly, then ignoring case.
@@ -60,6 +60,23 @@ def find_id_column(header: list[str], id_col: str | None) -> str:
     )
 
 
+def _check_quotes_close(path: Path) -> None:
+    """A quote that opens a value and never closes makes the lenient reader take the rest of the file as that one
+    value (every later item silently lost): the strict reader sees it as the end of data inside a quote."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=_delimiter(path), strict=True)
+        start = 1
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error as e:
+            if "unexpected end of data" in str(e):
+                raise MotorError(f"items CSV {str(path)!r} line {start}: a quote opens a value and never closes, so "
+                                 "the rest of the file would be read as one value; close the quote (a quote inside a "
+                                 'quoted value is written twice: "")') from None
+            # other strictness (a quote inside an unquoted value) is read leniently, as before
+
+
 def read_items(path: str | os.PathLike, id_col: str | None = None) -> Items:
     """Read and check the items CSV (UTF-8, comma-separated; ``.tsv`` is tab-separated).
 
@@ -93,10 +110,11 @@ def read_items(path: str | os.PathLike, id_col: str | None = None) -> Items:
                 row = row + [""] * (len(header) - len(row))
                 for h, v in zip(header, row):
                     columns[h].append(v)
-    except UnicodeDecodeError as e:
-        raise MotorError(f"items CSV {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8.") from None
+    except UnicodeDecodeError:
+        raise MotorError(f"items CSV: {not_utf8(path)}") from None
     except csv.Error as e:
         raise MotorError(f"items CSV {str(path)!r} could not be parsed: {e}.") from None
+    _check_quotes_close(path)
 
     ids = [v.strip() for v in columns[key]]
     if not ids:

@@ -70,6 +70,10 @@ def build_features(
     source = matched = None
     if image is not None:
         source, matched = image.open(items, limits)
+    built_here = [name for name, wanted in (("text", text), ("image", image)) if wanted is not None]
+    replaced = [f"{name}.npz" for name in built_here if (out / f"{name}.npz").exists()]
+    if replaced:  # said, not silent: these files were someone's before this run
+        report.warnings.append(f"replaced the earlier {', '.join(replaced)} in {out}")
     try:
         if source is not None:
             report.skipped_files = [{"name": n, "reason": r} for n, r in source.skipped]

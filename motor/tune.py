@@ -206,9 +206,37 @@ class _OptunaStudy:
         n = len(self.study.get_trials(deepcopy=False))
         if n:  # resumed: a sampler seeded as the first session's would replay its random draws (repeated trials)
             self.study.sampler = TPESampler(seed=cfg.seed + n, n_startup_trials=cfg.startup_trials)
+        # trials a stopped session left running (Ctrl-C, a killed process) are closed as failed and run again:
+        # they do not count against the budget, and the defaults trial among them is queued anew
+        states = optuna.trial.TrialState
+        stale = [t.number for t in self.study.get_trials(deepcopy=False, states=(states.RUNNING,))]
+        for number in stale:
+            self.study.tell(number, state=states.FAIL)
+        self.interrupted = set(self.study.user_attrs.get("interrupted", [])) | set(stale)
+        if stale:
+            self.study.set_user_attr("interrupted", sorted(self.interrupted))
+        self.n_stale = len(stale)
+
+    def check_base(self, base: dict) -> None:
+        """The search's starting settings are the ones it began with: a resumed study whose trials were trained
+        under others (another preset, other epochs) would mix them into one choice."""
+        before = self.study.user_attrs.get("base")
+        if before is None:
+            self.study.set_user_attr("base", base)
+            return
+        differ = sorted(k for k in set(before) & set(base) if before[k] != base[k])
+        if differ:
+            raise MotorError(f"the search {self.study.study_name} in this folder began with other settings "
+                             f"({', '.join(differ[:6])} differ); its trials would be mixed with these. Give another "
+                             f"--out, or the settings it began with")
 
     def enqueue(self, params: dict) -> None:
-        self.study.enqueue_trial(params, skip_if_exists=True)  # a resumed grid re-enqueues its unfinished points
+        """Queue ``params`` unless a trial of them exists (a resumed grid re-enqueues its unfinished points); an
+        interrupted trial does not count."""
+        for t in self.study.get_trials(deepcopy=False):
+            if t.number not in self.interrupted and t.system_attrs.get("fixed_params", t.params) == params:
+                return
+        self.study.enqueue_trial(params)
 
     def ask(self):
         return self.study.ask()
@@ -222,7 +250,8 @@ class _OptunaStudy:
 
     def finished(self) -> list[dict]:
         return [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value}
-                for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()]
+                for t in self.study.get_trials(deepcopy=False)
+                if t.state.is_finished() and t.number not in self.interrupted]
 
 
 def open_study(out: Path, name: str, cfg: TuneConfig, use_optuna: bool | None = None):
@@ -311,10 +340,14 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
             f"tune.json and final_run/ when it ends (its trials stay in study.db). Stop now (Ctrl-C) and give "
             f"another --out to keep them")
     study = open_study(out, name, cfg, use_optuna)
+    if hasattr(study, "check_base"):
+        study.check_base(_identity(base))
     done = len(study.finished())
     grid = grid_points(space, cfg.budget)
-    if done:
-        log(f"resuming {name}: {done} of {cfg.budget} trials already finished")
+    if done or getattr(study, "n_stale", 0):
+        log(f"resuming {name}: {done} of {cfg.budget} trials already finished"
+            + (f"; {study.n_stale} left running by a stopped session run again" if getattr(study, "n_stale", 0)
+               else ""))
     if grid is not None:  # every point not trained yet, in order (the starting values are one of them)
         tried = [t["params"] for t in study.finished()]
         for point in grid:
@@ -418,6 +451,13 @@ def confirm(complete: list[dict], cfg: TuneConfig, valid_at: Callable[[dict, int
 
 
 # --- command line -------------------------------------------------------------------------------------
+
+
+def _identity(base) -> dict:
+    """A search's starting settings by section (JSON text each), without what does not change a trial's outcome."""
+    d = base.to_dict()
+    d["train"] = {k: v for k, v in d["train"].items() if k not in ("threads", "device")}
+    return {k: json.dumps(v, sort_keys=True, default=str) for k, v in d.items()}
 
 
 def _earlier_search(out: Path) -> str | None:

@@ -237,3 +237,27 @@ def test_only_searches_the_named_settings_as_a_grid_from_the_starting_config_and
     with pytest.raises(MotorError, match="--only model.nope: not searched .* the space holds train.lr"):
         tune(base, TuneConfig(budget=2, seed=1, only=["model.nope"]), tmp_path / "out3", log=lambda m: None,
              use_optuna=use_optuna)
+
+
+def test_a_search_stopped_in_a_trial_runs_it_again_and_a_changed_start_is_refused(tmp_path, monkeypatch):
+    """Ctrl-C in the defaults trial left it RUNNING: the resumed search never ran the defaults (and said nothing)."""
+    pytest.importorskip("optuna")
+    import motor.train
+
+    data = write_simple(tmp_path / "d", n_users=30, n_items=40, per_user=10)
+    cfg = TuneConfig(budget=2, seed=1, startup_trials=1, prune_warmup=1)
+    real = motor.train.Trainer.fit
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(motor.train.Trainer, "fit", stop)
+    with pytest.raises(KeyboardInterrupt):
+        tune(base_config(data), cfg, tmp_path / "out", log=lambda m: None, use_optuna=True)
+    monkeypatch.setattr(motor.train.Trainer, "fit", real)
+    said = []
+    s = tune(base_config(data), cfg, tmp_path / "out", log=said.append, use_optuna=True)
+    assert any("1 left running by a stopped session run again" in m for m in said), said
+    assert len(s["trials"]) == 2 and s["trials"][0]["params"]["train.lr"] == base_config(data).train.lr
+    with pytest.raises(MotorError, match="began with other settings"):
+        tune(base_config(data, epochs=2), cfg, tmp_path / "out", log=lambda m: None, use_optuna=True)

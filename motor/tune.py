@@ -34,6 +34,7 @@ import dataclasses
 import itertools
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -308,7 +309,8 @@ def _params_for_space(params: dict, space: dict) -> dict:
 
 
 def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] = print,
-         event: Callable[[str, dict], None] | None = None, use_optuna: bool | None = None) -> dict:
+         event: Callable[[str, dict], None] | None = None, use_optuna: bool | None = None,
+         on_epoch: Callable[[str, int, int], None] | None = None) -> dict:
     """Search ``cfg.budget`` configurations around ``base`` (a RunConfig) on validation, then train
     the best once and evaluate it on test. Writes best_config.json and tune.json to ``out_dir``.
 
@@ -376,6 +378,8 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
         flag = {"pruned": False}  # set from the per-epoch report, read by the trainer's should_stop
 
         def progress(p, trial=trial, flag=flag):
+            if p.stage in ("start", "epoch") and on_epoch is not None:  # what a progress bar draws
+                on_epoch(f"trial {trial.number}", p.epoch if p.stage == "epoch" else 0, p.epochs)
             if p.stage == "epoch":
                 trial.report(float(p.valid.get(METRIC, 0.0)), p.epoch)
                 flag["pruned"] = flag["pruned"] or trial.should_prune()
@@ -415,7 +419,11 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
     # The last step, and the only one that computes test figures.
     emit("final", {"number": best["number"], "params": best["params"]})
     log(f"best: trial {best['number']} (valid {METRIC} {best['value']:.4f}); training it once more for the test")
-    final = run_experiment(best_cfg, out / "final_run", dataset=ds)
+    def final_progress(p):
+        if p.stage in ("start", "epoch") and on_epoch is not None:
+            on_epoch("final run (then test)", p.epoch if p.stage == "epoch" else 0, p.epochs)
+
+    final = run_experiment(best_cfg, out / "final_run", dataset=ds, progress=final_progress)
     summary = {
         "search": study.kind, "study": name, "budget": cfg.budget, "metric": f"valid {METRIC}",
         "tune_config": to_dict(cfg), "space": {k: list(v[1]) if v[0] == "choice" else ["log", v[1], v[2]]
@@ -538,7 +546,24 @@ def cmd_tune(a) -> int:
         a.out = str(cell_folder("tuned", base.data.data, base.backbone, base.items, base.split.train_fraction,
                                 base.split.cold_items))
         print(f"writing to {a.out} (--out DIR to choose)", flush=True)
-    s = tune(base, cfg, a.out, use_optuna=False if a.random_search else None)
+    from tqdm import tqdm
+
+    bar = None
+
+    def on_epoch(what: str, epoch: int, total: int) -> None:
+        nonlocal bar
+        if bar is None or bar.desc != what:
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=total, desc=what, unit="epoch", file=sys.stderr, leave=False)
+        bar.n = epoch
+        bar.refresh()
+
+    try:
+        s = tune(base, cfg, a.out, use_optuna=False if a.random_search else None, on_epoch=on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
     t = s["final"]["test"]
     print(f"{s['search']}: {len(s['trials'])} trials, best valid {METRIC} {s['best']['valid']:.4f} "
           f"(trial {s['best']['number']})")

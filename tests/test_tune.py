@@ -125,6 +125,7 @@ def test_cli_tune_writes_config_and_summary(tmp_path):
               "--out", tmp_path / "out")
     assert r.returncode == 0, r.stderr
     assert "best valid recall@20" in r.stdout and (tmp_path / "out" / "best_config.json").exists()
+    assert "trial 0" in r.stderr and "final run (then test)" in r.stderr and "epoch" in r.stderr  # progress bars
     recorded = json.loads((tmp_path / "out" / "tune.json").read_text())["tune_config"]
     assert (recorded["startup_trials"], recorded["prune_warmup"]) == (3, 7)  # recorded with the search
     # without --out: the benchmarks' cell naming under ./tuned, said on the first line

@@ -622,3 +622,16 @@ def test_a_rebuild_says_which_files_it_replaced_and_keeps_the_usual_permissions(
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((out / "text.npz").stat().st_mode) == 0o666 & ~umask
+
+
+def test_picture_names_match_ids_in_either_unicode_form_and_without_outer_spaces(tmp_path):
+    import unicodedata
+    import zipfile
+
+    csv_path = items_csv(tmp_path, [{"item_id": "café", "title": "x"}, {"item_id": "4", "title": "y"}])
+    z = tmp_path / "pics.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr(unicodedata.normalize("NFD", "posters/café.jpg"), picture())  # as a macOS zip stores it
+        f.writestr("posters/ 4 .jpg", picture((10, 200, 10)))
+    r = build_features(csv_path, tmp_path / "out", None, ImageFeatures(z, encoder=FakeImage()))
+    assert r.image.n_missing == 0 and not r.unused_images

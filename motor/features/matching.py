@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import PurePosixPath
 
 from motor.errors import MotorError
 from motor.features import safe_zip
 from motor.features.items import Items
+
+
+def _same_text(name: str) -> str:
+    """A name as compared with item ids: Unicode NFC (café is one form whether typed or unzipped), no outer spaces."""
+    return unicodedata.normalize("NFC", name).strip()
 
 
 def match_images(items: Items, source: safe_zip.ImageSource, image_col: str | None) -> tuple[list[str | None], dict[int, str], list[str]]:
@@ -18,10 +24,10 @@ def match_images(items: Items, source: safe_zip.ImageSource, image_col: str | No
     skipped = dict(source.skipped)
     if image_col is None:
         by_stem: dict[str, list[str]] = {}
-        for name in source.names:
-            by_stem.setdefault(PurePosixPath(name).stem, []).append(name)
+        for name in source.names:  # a macOS zip stores decomposed accents (NFD): compare composed, trimmed
+            by_stem.setdefault(_same_text(PurePosixPath(name).stem), []).append(name)
         for i, item_id in enumerate(items.ids):
-            cands = by_stem.get(item_id, [])
+            cands = by_stem.get(_same_text(item_id), [])
             if len(cands) > 1:
                 raise MotorError(
                     f"item {item_id!r} matches several pictures in {where}: {cands[:5]}; keep one picture per "

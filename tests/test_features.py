@@ -635,3 +635,16 @@ def test_picture_names_match_ids_in_either_unicode_form_and_without_outer_spaces
         f.writestr("posters/ 4 .jpg", picture((10, 200, 10)))
     r = build_features(csv_path, tmp_path / "out", None, ImageFeatures(z, encoder=FakeImage()))
     assert r.image.n_missing == 0 and not r.unused_images
+
+
+def test_when_no_picture_is_usable_the_error_shows_the_unreadable_ones_first(tmp_path):
+    import zipfile
+
+    csv_path = items_csv(tmp_path)  # items a, b, c, d
+    z = tmp_path / "pics.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("c.jpg", b"not a picture")
+    with pytest.raises(MotorError) as e:
+        build_features(csv_path, tmp_path / "out", None, ImageFeatures(z, encoder=FakeImage()))
+    shown = str(e.value).split("see the reasons:")[1]
+    assert "c" in shown.split(",")[0] and "no picture named" not in shown.split(",")[0], shown

@@ -101,7 +101,7 @@ def fill_and_write(
     n_computed: int,
 ) -> ModalityReport:
     if not ok.any():
-        raise MotorError(f"no item has usable {modality} content, so there is nothing to average for the missing ones; check the inputs (see the reasons: {list(reasons.values())[:3]}).")
+        raise MotorError(f"no item has usable {modality} content, so there is nothing to average for the missing ones; check the inputs (see the reasons: {sorted(reasons.values(), key=lambda r: r.startswith('no picture named'))[:3]}).")
     mean = feat[ok].mean(axis=0).astype(np.float32)
     feat = feat.copy()
     feat[~ok] = mean

@@ -125,8 +125,9 @@ def body():
                          f"motor-{rec.run_id}-recommendations.csv", "text/csv", icon=":material/download:")
     c[3].download_button("Top-20 per user (JSON)", recs.to_json(orient="records", indent=1).encode(),
                          f"motor-{rec.run_id}-recommendations.json", "application/json", icon=":material/download:")
-    st.caption(f"{len(recs):,} recommendation rows ({', '.join(names)}; 20 per user, training items excluded; "
-               "'hit' marks a held-out item).")
+    st.caption(f"{len(recs):,} recommendation rows ({', '.join(names)}; 20 per user, leaving out the items the test "
+               "ranking leaves out: training items and, under the strict protocol, validation items; 'hit' marks a "
+               "held-out test or cold item).")
 
 
 def _fmt(row: str, v) -> str:

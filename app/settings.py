@@ -159,3 +159,23 @@ def backbone_fields(backbone_cls) -> list[FieldSpec]:
         elif tp is float:
             out.append(FieldSpec(f.name, "float", f.default, docs[f.name]))
     return out
+
+
+def adopt_saved(defaults: dict, saved, ds, data_config: dict) -> dict | None:
+    """Settings saved by an earlier session (``app.session_memory``) merged into today's ``defaults``: known keys
+    of the same type, per-modality codebook entries of today's shape; None when what is left no longer makes a
+    run (another version's file, or a damaged one), so the form opens on the defaults."""
+    if not isinstance(saved, dict):
+        return None
+    merged = {**defaults, **{k: v for k, v in saved.items() if k in defaults and type(v) is type(defaults[k])}}
+    template = default_settings({"x": 64}, 1024)["tokenizer.per_modality"]["x"]  # one modality's entry
+    merged["tokenizer.per_modality"] = {
+        m: e for m, e in merged.get("tokenizer.per_modality", {}).items() if isinstance(e, dict)
+        and e.keys() == template.keys() and all(type(e[k]) is type(template[k]) for k in template)}
+    try:
+        fitted = (fit_settings(merged, {m.name: m.dim for m in ds.modalities.values()}, ds.n_items)
+                  if ds is not None else merged)
+        build_configs(fitted, data_config)
+    except Exception:  # noqa: BLE001 - whatever is wrong with them, the form must open
+        return None
+    return merged

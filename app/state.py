@@ -179,25 +179,18 @@ def set_data_config(cfg: dict) -> None:
 
 def settings(ds=None) -> dict:
     """This session's Train settings, fitted to the dataset's modalities when one is given."""
-    from app.settings import build_configs, default_settings, fit_settings
+    from app.settings import adopt_saved, default_settings, fit_settings
 
     s = st.session_state.get("settings")
     if s is None:
         s = default_settings()
-        saved = st.session_state.pop(session_memory.SETTINGS, None)  # from before a reload: today's keys only
-        if isinstance(saved, dict):
-            merged = {**s, **{k: v for k, v in saved.items() if k in s and type(v) is type(s[k])}}
-            template = default_settings({"x": 64}, 1024)["tokenizer.per_modality"]["x"]  # one modality's entry
-            merged["tokenizer.per_modality"] = {  # entries of today's shape only; the others get the defaults
-                m: e for m, e in merged.get("tokenizer.per_modality", {}).items() if isinstance(e, dict)
-                and e.keys() == template.keys() and all(type(e[k]) is type(template[k]) for k in template)}
-            try:  # settings that no longer make a run (another version's, or a damaged file): the defaults
-                fitted = (fit_settings(merged, {m.name: m.dim for m in ds.modalities.values()}, ds.n_items)
-                          if ds is not None else merged)
-                build_configs(fitted, data_config())
-                s = merged
-            except Exception:  # noqa: BLE001 - whatever is wrong with them, the form must open
+        saved = st.session_state.pop(session_memory.SETTINGS, None)  # from before a reload
+        if saved is not None:
+            adopted = adopt_saved(s, saved, ds, data_config())
+            if adopted is None:
                 st.session_state["settings_dropped"] = True
+            else:
+                s = adopted
     if ds is not None:
         s = fit_settings(s, {m.name: m.dim for m in ds.modalities.values()}, ds.n_items)
     st.session_state["settings"] = s

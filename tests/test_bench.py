@@ -483,6 +483,66 @@ def test_scale_paper_time_is_linear_per_step_and_grows_with_the_epoch():
     assert gcn_motor == ["lightgcn", "motor", "-", "-", "-"]
 
 
+TORCHRUN_RANK_ERROR = """\
+error: rank 1 of 2: /nonexist: no such file or folder; pass one of 'demo' or a dataset folder
+error: rank 0 stopped: another rank failed or the run was interrupted (see that rank's error above)
+Traceback (most recent call last):
+  File "/venv/lib/python3.11/site-packages/torch/distributed/launcher/api.py", line 383, in launch_agent
+    raise ChildFailedError(
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+Root Cause (first observed failure):
+[0]:
+  rank      : 1 (local_rank: 1)
+  exitcode  : 2 (pid: 10863)
+  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html
+"""
+
+
+def test_scale_reports_the_ranks_own_error_not_torchruns_summary():
+    from motor.bench.scale import failure_cause
+
+    assert failure_cause(TORCHRUN_RANK_ERROR).startswith("error: rank 1 of 2: /nonexist: no such file")
+    traceback = TORCHRUN_RANK_ERROR.replace("error: rank 1 of 2: /nonexist", "RuntimeError: [enforce fail] gloo")
+    assert failure_cause(traceback).startswith("RuntimeError: [enforce fail] gloo")
+    killed = "\n".join(line for line in TORCHRUN_RANK_ERROR.splitlines() if not line.startswith("error: rank 1"))
+    killed = killed.replace("exitcode  : 2 (pid: 10863)", "exitcode  : -9 (pid: 10863)").replace(
+        "To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html", "Signal 9 (SIGKILL) received")
+    assert failure_cause(killed) == "error: rank 0 stopped: another rank failed or the run was interrupted (see " \
+                                    "that rank's error above)"
+    signal_only = "\n".join(line for line in killed.splitlines() if not line.startswith("error:"))
+    assert failure_cause(signal_only) == "rank 1 (local_rank: 1) exited with -9 (pid: 10863); Signal 9 (SIGKILL) received"
+
+
+def test_a_failed_data_parallel_launch_is_launched_once_more_and_the_report_says_so(tmp_path, monkeypatch):
+    from motor.bench import scale
+
+    calls = []
+
+    def launch(opts, args):
+        calls.append(args)
+        if len(calls) == 1:
+            return {"error": "RuntimeError: Connection reset by peer"}
+        return {"train_pairs": 10, "batch_size": 4, "timed_steps": 2, "s_per_step": 0.1, "epoch_s_est": 0.3,
+                "pairs_per_s": 40.0, "eval_s_est": None, "prep_s": 0.1, "peak_rss_mb": 100.0, "item_params": 5,
+                "world_size": 2}
+
+    monkeypatch.setattr(scale, "launch", launch)
+    monkeypatch.setattr(scale, "catalogue", lambda opts, n: (tmp_path, ""))
+    opts = scale.ScaleOptions(backbones=["bpr"], processes=[2], write=False)
+    rows, notes = scale.throughput(opts)
+    assert len(calls) == 2 and "torch.distributed.run" in calls[0] and rows[0]["pairs_per_s"] == 40
+    assert notes == ["bpr with 2 processes: the first launch failed (RuntimeError: Connection reset by peer) and "
+                     "was launched once more; its row is the second launch."]
+    calls.clear()
+    monkeypatch.setattr(scale, "launch", lambda opts, args: calls.append(args) or {"error": "RuntimeError: again"})
+    rows, notes = scale.throughput(opts)
+    assert len(calls) == 2 and rows[0]["error"] == "RuntimeError: again" and "launched once more" in notes[0]
+    calls.clear()
+    rows, notes = scale.throughput(scale.ScaleOptions(backbones=["bpr"], processes=[1], write=False))
+    assert len(calls) == 1 and notes == []  # one process: no torchrun, nothing to relaunch
+
+
 # --- quick runs of the scale and regimes suites (CI smoke coverage) -----------------------------
 
 
@@ -501,7 +561,8 @@ def test_quick_scale_benchmark_measures_what_this_checkout_can():
     single = [line for line in r.stdout.splitlines() if line.startswith("| bpr | id | 1,000 | 1 |")]
     assert single and int(single[0].split("|")[7]) > 0, r.stdout  # pairs per second
     two = [line for line in r.stdout.splitlines() if line.startswith("| bpr | id | 1,000 | 2 |")]
-    assert two and int(two[0].split("|")[7]) > 0, two  # data-parallel (world_size 2 is checked by the suite)
+    # data-parallel (world_size 2 is checked by the suite); a failed launch shows its cause and torchrun's story
+    assert two and two[0].split("|")[7].strip().isdigit() and int(two[0].split("|")[7]) > 0, (two, r.stderr[-4000:])
     memory = [line for line in r.stdout.splitlines() if re.match(r"\| [12],000 \| (bpr|lightgcn) \| (id|motor) \|", line)]
     assert len(memory) == 8, r.stdout
 

@@ -93,7 +93,12 @@ def catalogue(opts: ScaleOptions, items: int) -> tuple[Path | None, str]:
 
 
 def train(opts: ScaleOptions, data: Path, backbone: str, items: str, processes: int) -> dict:
-    """``scale_probe.train`` (through torchrun for more than one process): its JSON line or an error."""
+    """``scale_probe.train`` (through torchrun for more than one process): its JSON line or an error.
+
+    A data-parallel launch that fails is launched once more (a rendezvous or a rank can fail for reasons of
+    the machine, not of the code); the first failure's cause travels in ``"relaunched"``, so the report says
+    so. A second failure is the row's error.
+    """
     extra = [*opts.extra, *(["--threads", str(opts.threads)] if opts.threads else [])]
     spec = json.dumps({"data": str(data), "backbone": backbone, "items": items, "steps": opts.steps,
                        "max_seconds": opts.max_seconds, "eval_users": opts.eval_users, "memory_gb": opts.memory_gb,
@@ -101,18 +106,51 @@ def train(opts: ScaleOptions, data: Path, backbone: str, items: str, processes: 
     args = ["-m", "motor.bench.scale_probe", "train", spec]
     if processes > 1:
         args = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *args]
+    first = launch(opts, args)
+    if "error" not in first or processes == 1 or first["error"].startswith("timed out"):
+        return first
+    print(f"scale: {backbone} with {processes} processes failed ({first['error']}); launching it once more",
+          file=sys.stderr, flush=True)
+    second = launch(opts, args)
+    return {**second, "relaunched": first["error"]}
+
+
+def launch(opts: ScaleOptions, args: list[str]) -> dict:
     try:
         r = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=opts.timeout,
                            env=child_env(opts.threads), cwd=ROOT)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {opts.timeout:.0f} s"}
     if r.returncode != 0:
-        errors = [line for line in r.stderr.splitlines() if "Error" in line or "error:" in line]
-        return {"error": (errors or [last_line(r.stderr)])[-1]}
+        print(r.stderr[-4000:], file=sys.stderr, flush=True)  # the whole story, for whoever reads the log
+        return {"error": failure_cause(r.stderr)}
     try:
         return json.loads(last_line(r.stdout, "{}"))
     except json.JSONDecodeError:
         return {"error": f"no JSON result: {last_line(r.stdout)[:80]}"}
+
+
+LAUNCHER_LINES = ("torch.distributed.elastic", "torch.distributed.run", "ChildFailedError")
+
+
+def failure_cause(stderr: str) -> str:
+    """The first error a rank reported, not torchrun's summary of it (``ChildFailedError``, printed last).
+
+    A rank's own message (``error: ...``) or exception line comes first; failing both (a rank killed by a
+    signal prints nothing), torchrun's root-cause exit code and traceback line; else the last line.
+    """
+    lines = [line.strip() for line in stderr.splitlines()]
+    own = [line for line in lines if (line.startswith("error:") or re.match(r"[\w.]*(Error|Exception)\b.*:", line))
+           and not any(s in line for s in LAUNCHER_LINES)]
+    own.sort(key=lambda line: "another rank failed" in line)  # a rank stopped because of another comes last
+    if own:
+        return own[0]
+    if "Root Cause (first observed failure):" in lines:
+        cause = lines[lines.index("Root Cause (first observed failure):"):]
+        fields = dict(re.match(r"(\w+)\s*: (.*)", line).groups() for line in cause if re.match(r"\w+\s*: ", line))
+        if "exitcode" in fields:
+            return f"rank {fields.get('rank', '?')} exited with {fields['exitcode']}; {fields.get('traceback', '')}"
+    return last_line(stderr)
 
 
 def short_error(text: str) -> str:
@@ -136,16 +174,20 @@ def throughput(opts: ScaleOptions) -> tuple[list[dict], list[str]]:
     data, why = catalogue(opts, opts.throughput_items)
     if data is None:
         return [], [f"Throughput: skipped, {why}."]
-    rows = []
+    rows, notes = [], []
     for backbone in opts.backbones:
         for n in opts.processes:
+            m = train(opts, data, backbone, "id", n)
             row = {"backbone": backbone, "items": "id", "processes": n, "catalogue": opts.throughput_items,
-                   **training_row(train(opts, data, backbone, "id", n))}
+                   **training_row(m)}
             if "error" not in row and row["world_size"] != n:
                 row = {**row, "error": f"ran, but world_size={row['world_size']}, not {n}: not data-parallel"}
+            if "relaunched" in m:
+                notes.append(f"{backbone} with {n} processes: the first launch failed ({short_error(m['relaunched'])}) "
+                             f"and was launched once more; its row is the second launch.")
             rows.append(row)
             print(json.dumps(row), flush=True)
-    return rows, []
+    return rows, notes
 
 
 def memory_and_time(opts: ScaleOptions) -> tuple[list[dict], list[dict], list[str]]:

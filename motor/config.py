@@ -73,7 +73,7 @@ def check_ranges(obj, where: str = "") -> None:
     (the message names the setting as ``where.field``, like the type errors of ``from_dict``)."""
     for f in dataclasses.fields(obj):
         bounds = f.metadata.get("range")
-        if bounds is not None:
+        if bounds is not None and getattr(obj, f.name) is not None:  # None: an optional setting left unset
             low, high, low_open, high_open = bounds
             check_range(f"{where}.{f.name}" if where else f.name, getattr(obj, f.name), low, high,
                         low_open=low_open, high_open=high_open)

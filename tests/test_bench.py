@@ -690,6 +690,17 @@ def test_bench_options_are_checked_before_quick_replaces_them_and_device_up_fron
         BackbonesOptions(quick=True, device="tpu")
 
 
+@pytest.mark.parametrize("suite", ["core", "scale", "size", "speed", "features", "backbones", "regimes"])
+def test_every_suite_refuses_a_thread_count_below_one(suite):
+    from motor.bench.cli import SUITES
+    from motor.errors import MotorError
+
+    for threads in (0, -1):
+        with pytest.raises(MotorError, match=r"bench.threads must be in \[1, inf\), got"):
+            SUITES[suite].options(quick=True, threads=threads)
+    assert SUITES[suite].options(quick=True, threads=None).threads is None  # unset: cores / jobs
+
+
 def test_a_quick_run_writes_its_own_csv_not_the_committed_one(monkeypatch):
     import motor.bench.size as size
 

@@ -18,6 +18,7 @@ class CoreOptions(BenchOptions):
     datasets: list[str] = doc(["demo", "ml100k"], "comma-separated: demo, ml100k or dataset folders")
 
     def __post_init__(self):
+        super().__post_init__()
         if self.quick:
             self.datasets = ["demo"]
 

@@ -39,7 +39,10 @@ class BenchOptions:
     write: bool = doc(True, "write the CSV and this suite's section of benchmarks/RESULTS.md (--no-write: print "
                             "only; a full run still adds its finished training runs to its run log, so --resume "
                             "reuses them)")
-    threads: int | None = doc(None, "torch threads per run (default: cores / jobs)")
+    threads: int | None = doc(None, "torch threads per run (default: cores / jobs)", low=1)
+
+    def __post_init__(self):
+        check_ranges(self, "bench")  # the values given, before a suite's --quick replaces any
 
     def logs_runs(self) -> bool:
         """Whether finished training runs go to the suite's run log: always for a full run (hours of training
@@ -75,7 +78,7 @@ class TrainingSuiteOptions(BenchOptions):
 
         if self.tuned_dir is None:  # what the committed tables used, also for --from-log and --resume
             self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
-        check_ranges(self, "bench")
+        super().__post_init__()
         if self.device not in ("auto", "cpu", "cuda"):  # refused before any run, not once per failed run
             raise MotorError(f"--device {self.device}: choose auto, cpu or cuda")
         if self.device == "cuda":

@@ -59,6 +59,7 @@ class ScaleOptions(BenchOptions):
     extra: list[str] = doc([], "more `train` options for every training run, e.g. --set=train.device=cuda")
 
     def __post_init__(self):
+        super().__post_init__()
         if self.quick:
             self.sizes, self.throughput_items, self.ann_items, self.timeout = [1000, 2000], 1000, 5000, 600.0
             self.steps, self.max_seconds = 5, 10.0

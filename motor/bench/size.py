@@ -15,6 +15,7 @@ class SizeOptions(BenchOptions):
     max_items: int = doc(10 ** 7, "largest catalogue actually built (larger ones are computed only)")
 
     def __post_init__(self):
+        super().__post_init__()
         if self.quick:
             self.max_items = min(self.max_items, 10 ** 4)
 

@@ -54,6 +54,7 @@ class SpeedOptions(BenchOptions):
     profile: bool = doc(True, "break the ID epochs down by region and by kind of operation")
 
     def __post_init__(self):
+        super().__post_init__()
         if self.quick:
             self.data, self.repeats, self.compile = "demo", 2, False
 

@@ -648,3 +648,20 @@ def test_when_no_picture_is_usable_the_error_shows_the_unreadable_ones_first(tmp
         build_features(csv_path, tmp_path / "out", None, ImageFeatures(z, encoder=FakeImage()))
     shown = str(e.value).split("see the reasons:")[1]
     assert "c" in shown.split(",")[0] and "no picture named" not in shown.split(",")[0], shown
+
+
+def test_an_image_error_found_while_encoding_leaves_the_earlier_files_as_they_were(tmp_path):
+    import zipfile
+
+    csv_path = items_csv(tmp_path)
+    out = tmp_path / "out"
+    build_features(csv_path, out, TextFeatures(["title"], encoder=FakeText()))
+    before = (out / "text.npz").read_bytes()
+    z = tmp_path / "pics.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("c.jpg", b"not a picture")  # matches item c, and no picture decodes
+    with pytest.raises(MotorError, match="no item has usable image content"):
+        build_features(csv_path, out, TextFeatures(["title", "genres"], encoder=FakeText()),  # other texts
+                       ImageFeatures(z, encoder=FakeImage()))
+    assert (out / "text.npz").read_bytes() == before  # not half a rebuild: the old text.npz, untouched
+    assert sorted(p.name for p in out.iterdir()) == ["feature_report.json", "text.npz"]  # no staging folder left

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,7 +49,9 @@ def build_features(
 
     ``id_col``: None picks the first of item, item_id, itemID, id, movieId. ``progress(modality,
     done, total)`` is called as batches finish. Everything that can be checked (columns, texts,
-    pictures matching items) is checked before the slow encoding starts. Bad input raises MotorError.
+    pictures matching items) is checked before the slow encoding starts. Bad input raises MotorError, and an
+    error found only while encoding (no picture decodes) leaves ``out_dir``'s files as they were: both
+    modalities are built in a staging folder and moved in together.
     """
     t0 = time.perf_counter()
     if text is not None and not text.columns:
@@ -74,16 +78,23 @@ def build_features(
     replaced = [f"{name}.npz" for name in built_here if (out / f"{name}.npz").exists()]
     if replaced:  # said, not silent: these files were someone's before this run
         report.warnings.append(f"replaced the earlier {', '.join(replaced)} in {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=out))  # all or nothing: a late error keeps the old files
     try:
         if source is not None:
             report.skipped_files = [{"name": n, "reason": r} for n, r in source.skipped]
             report.unused_images = matched[2]
-        out.mkdir(parents=True, exist_ok=True)
         if text is not None:
-            report.text = text.build(items, texts, out, cache, progress)
+            report.text = text.build(items, texts, staging, cache, progress)
         if image is not None:
-            report.image = image.build(items, source, matched, out, cache, limits, progress)
+            report.image = image.build(items, source, matched, staging, cache, limits, progress)
+        for built in (report.text, report.image):
+            if built is not None:
+                final = out / Path(built.file).name
+                os.replace(built.file, final)
+                built.file = str(final)
     finally:
+        shutil.rmtree(staging, ignore_errors=True)
         if source is not None:
             source.close()
     for modality, built in (("text", report.text), ("image", report.image)):

@@ -206,7 +206,7 @@ class _OptunaStudy:
             pruner=MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.prune_warmup))
         n = len(self.study.get_trials(deepcopy=False))
         if n:  # resumed: a sampler seeded as the first session's would replay its random draws (repeated trials)
-            self.study.sampler = TPESampler(seed=cfg.seed + n, n_startup_trials=cfg.startup_trials)
+            self.study.sampler = TPESampler(seed=(cfg.seed + n) % 2**32, n_startup_trials=cfg.startup_trials)
         # trials a stopped session left running (Ctrl-C, a killed process) are closed as failed and run again:
         # they do not count against the budget, and the defaults trial among them is queued anew
         states = optuna.trial.TrialState
@@ -324,6 +324,10 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
     from motor.train import Trainer
 
     cfg.validate()
+    last_seed = base.train.seed + (cfg.confirm_seeds if cfg.confirm_top else 0)
+    if last_seed >= 2**32:  # found now, not after the whole search
+        raise MotorError(f"--confirm-top trains seeds {base.train.seed + 1}..{last_seed}, past the largest seed "
+                         f"(2**32 - 1 = 4294967295); use a seed of at most {2**32 - 1 - cfg.confirm_seeds}")
     emit = event or (lambda kind, info: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -169,6 +169,10 @@ def test_confirming_the_top_trials_on_more_seeds_chooses_by_their_mean(tmp_path,
     with pytest.raises(Exception, match="tune.confirm_seeds must be in"):
         tune(base_config(data), TuneConfig(budget=1, confirm_top=1, confirm_seeds=0), tmp_path / "o2",
              log=lambda m: None, use_optuna=False)
+    with pytest.raises(MotorError, match="use a seed of at most 4294967293"):  # before any trial, not after
+        tune(base_config(data, seed=2**32 - 2), TuneConfig(budget=1, confirm_top=1, confirm_seeds=2),
+             tmp_path / "o3", log=lambda m: None, use_optuna=False)
+    assert not (tmp_path / "o3").exists()
 
 
 def test_the_confirmed_mean_decides_over_the_single_search_seed(tmp_path, monkeypatch):

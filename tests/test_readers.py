@@ -75,6 +75,17 @@ def test_mmrec_bad_value_names_the_line(mmrec_dir):
     assert "tiny.inter line 4" in err(mmrec_dir)
 
 
+@pytest.mark.parametrize("huge", ["9223372036854775808", "18446744073709551615", "1e30"])
+def test_mmrec_an_id_past_64_bits_is_named_not_wrapped(mmrec_dir, huge):
+    lines = (mmrec_dir / "tiny.inter").read_text().splitlines()
+    parts = lines[3].split("\t")
+    parts[1] = huge
+    lines[3] = "\t".join(parts)
+    (mmrec_dir / "tiny.inter").write_text("\n".join(lines) + "\n")
+    msg = err(mmrec_dir)  # was "itemID is negative (-9223372036854775808)"
+    assert f"tiny.inter line 4: column 'itemID' has '{huge}', too large for a 64-bit whole number" in msg
+
+
 def test_mmrec_bad_x_label(mmrec_dir):
     df = pd.read_csv(mmrec_dir / "tiny.inter", sep="\t")
     df.loc[2, "x_label"] = 7

@@ -105,6 +105,11 @@ def parse_numbers(series: pd.Series, file: str, column: str, kind=float) -> np.n
             row = int(np.flatnonzero(np.mod(arr, 1) != 0)[0])
             raise MotorError(f"{file} line {line_of(row)}: column {column!r} must hold whole numbers, "
                              f"got {series.iat[row]!r}")
+        huge = np.abs(arr.astype(np.float64)) >= 2.0 ** 63  # astype(int64) would wrap it to another number
+        if huge.any():
+            row = int(np.flatnonzero(huge)[0])
+            raise MotorError(f"{file} line {line_of(row)}: column {column!r} has {series.iat[row]!r}, too large "
+                             f"for a 64-bit whole number; renumber the ids 0..N-1")
         return arr.astype(np.int64)
     return arr.astype(np.float64)
 

@@ -310,6 +310,23 @@ def test_missing_items_get_a_reserved_token_per_image_slot(with_missing):
     assert all(u <= 16 for u in r["image"]["codewords_used"])
 
 
+def test_codebook_usage_does_not_count_the_missing_token_as_a_codeword(with_missing):
+    """The app's 'Codewords in use' read '516 of 512' on the long-tail demo: the reserved missing token of
+    each image slot was counted as a used codeword. It is none; its items are counted on their own."""
+    from motor.explore import tokens
+
+    *_, present, _cfg, tok = with_missing
+    usage = tokens.codebook_usage(tok)
+    assert (usage["codewords used"] <= usage["K"]).all(), usage
+    image = usage[usage["modality"] == "image"]
+    report = tok.report()["modalities"]["image"]
+    assert image["codewords used"].tolist() == report["codewords_used"]  # as metrics.json says
+    assert (image["missing items"] == int((~present).sum())).all()
+    assert (usage[usage["modality"] == "text"]["missing items"] == 0).all()
+    assert (image["largest token (items)"] <= int(present.sum())).all()  # the missing token is not a codeword
+    assert (image["perplexity"] <= image["K"]).all()
+
+
 def test_pq_is_fitted_on_present_rows_only(with_missing):
     img, _txt, present, _cfg, tok = with_missing
     alone = fit_tokenizer({"image": img[present]}, TokenizerConfig(m=4, k=16))

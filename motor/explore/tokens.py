@@ -83,18 +83,22 @@ def nearest_items(vectors: np.ndarray, ds: "Dataset", item: int, k: int = 10,
 
 
 def codebook_usage(tok: "Tokenizer") -> pd.DataFrame:
-    """Per (modality, sub-space): codewords used out of K, items on the fullest token, usage perplexity."""
+    """Per (modality, sub-space): codewords used out of K, items on the fullest token, usage perplexity, and
+    the items without this content ('missing items'). The reserved missing token (code K) is no codeword: it
+    counts in none of the others, so a modality with missing items still reads 'K of K' at most, like the
+    tokenizer's report (metrics.json ``codewords_used``)."""
     rows = []
     for s in range(tok.n_tokens):
         m = tok.modalities[tok.slot_modality[s]]
         k = tok.k[m]
         codes = tok.codes[:, s]
-        counts = np.bincount(codes, minlength=k)
-        p = counts[counts > 0] / counts.sum()
+        counts = np.bincount(codes[codes < k], minlength=k)
+        p = counts[counts > 0] / max(counts.sum(), 1)
         rows.append({"slot": s, "modality": m, "sub-space": int(tok.slot_subspace[s]), "K": k,
                      "codewords used": int((counts > 0).sum()), "usage": float((counts > 0).mean()),
                      "largest token (items)": int(counts.max()),
-                     "perplexity": float(np.exp(-(p * np.log(p)).sum()))})
+                     "perplexity": float(np.exp(-(p * np.log(p)).sum())),
+                     "missing items": int((codes >= k).sum())})
     return pd.DataFrame(rows)
 
 

@@ -71,8 +71,12 @@ def bound(widget: Callable, store: dict, name: str, label: str, key: str | None 
     if wkey not in st.session_state:
         st.session_state[wkey] = store.get(name)
     options = kw.get("options")
-    if options is not None and st.session_state[wkey] not in list(options):
-        st.session_state[wkey] = list(options)[0]
+    if options is not None:
+        offered, now = list(options), st.session_state[wkey]
+        if isinstance(now, list):  # a multiselect: the choices still offered
+            st.session_state[wkey] = [v for v in now if v in offered]
+        elif now not in offered:
+            st.session_state[wkey] = offered[0]
     value = widget(label, key=wkey, **kw)
     store[name] = value
     return value

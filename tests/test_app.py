@@ -1051,6 +1051,25 @@ def test_how_page_draws_motor_minus_id_against_the_training_fraction(trained_hom
     assert any("not a regimes table" in e.value and "train_fraction" in e.value for e in at.error)
 
 
+def test_how_page_keeps_the_highlighted_backbones_across_page_switches(trained_home, tmp_path, monkeypatch):
+    """A presenter highlights a backbone on the regimes chart, shows another page, comes back: the highlight is
+    still there (it was an unbound widget, which Streamlit forgets when its page is not drawn)."""
+    path = tmp_path / "regimes.csv"
+    write_regimes_csv(path)
+    monkeypatch.setenv("MOTOR_LAB_REGIMES_CSV", str(path))
+    at = new_app(trained_home, "how")
+    at.multiselect(key="how_regimes_focus:0").select("lightgcn").run()
+    no_problems(at)
+    for page in ("tokens", "how"):
+        at.switch_page(f"app/pages/{page}.py")
+        at.run()
+        no_problems(at)
+    assert at.multiselect(key="how_regimes_focus:0").value == ["lightgcn"]
+    fig = next(f for f in figures(at) if "training fraction" in f["layout"].get("title", {}).get("text", ""))
+    lines = {t["name"]: t for t in fig["data"]}
+    assert lines["vbpr"]["error_y"]["visible"] is False and lines["lightgcn"]["error_y"]["visible"] is True
+
+
 def test_how_page_shows_the_backbone_table_on_warm_and_new_items(trained_home, tmp_path, monkeypatch):
     from tests.test_app_core import write_backbones_csv
 

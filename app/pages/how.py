@@ -204,9 +204,11 @@ def regimes_section() -> None:
         return
     for j, data in enumerate(regimes.sweeps(table)):
         rows = table[table["dataset"] == data]
-        focus = st.columns([2, 3])[0].multiselect("Highlight backbones", sorted(rows["backbone"].unique()), key=f"how_regimes_focus:{j}",
-                               placeholder="all in colour", help="the others turn grey; the dashed line is the "
-                                                                 "median backbone at each F")
+        # bound to the session: the highlight a presenter chose is still there after showing another page
+        focus = ui.bound(st.columns([2, 3])[0].multiselect, st.session_state.setdefault("how", {}),
+                         f"regimes_focus:{data}", "Highlight backbones", key=f"how_regimes_focus:{j}", default=[],
+                         options=sorted(rows["backbone"].unique()), placeholder="all in colour",
+                         help="the others turn grey; the dashed line is the median backbone at each F")
         st.plotly_chart(charts.gap_lines(rows, f"{data}: MOTOR minus ID against the training fraction, per backbone",
                                          highlight=focus, median=regimes.median_gap(table, data)),
                         key=f"how_regimes:{j}", config={"displayModeBar": False})

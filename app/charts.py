@@ -270,7 +270,10 @@ def growth_lines(growth: pd.DataFrame, now: int, height: int = 320) -> go.Figure
 
 def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20", height: int = 340) -> go.Figure:
     """A figure per item-popularity bucket (``motor.explore.popularity.popularity_spread``: name, bucket,
-    runs, mean, std, items): one bar group per bucket, one bar per name, the spread over seeds as error bars."""
+    runs, mean, std, items): one bar group per bucket, one bar per name, the spread over seeds as error bars.
+    A bucket with no item (no never-trained item in a run without them, say) has no bar group: an empty slot
+    on the axis would read as a figure of zero or a drawing that failed."""
+    spread = spread[pd.to_numeric(spread["items"], errors="coerce").fillna(1) > 0]
     fig = go.Figure()
     for j, (name, part) in enumerate(spread.groupby("name", sort=False)):
         err = part["std"].to_numpy(dtype=float)

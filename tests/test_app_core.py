@@ -363,6 +363,27 @@ def test_plural_and_shared_token_scale():
     assert star.name == "picked item" and star.x[0] == xy[5, 0]
 
 
+def test_popularity_chart_leaves_out_buckets_without_items():
+    """A run with held-out new items (or none never trained) has an empty 'cold' bucket: it drew an empty slot
+    on the Compare and Compare runs pages, beside a caption that lists only the buckets with items."""
+    from app import charts
+    from motor.explore import popularity
+
+    def metrics(head, cold_items):
+        return {"by_popularity": {"k": 20, "buckets": {
+            "head": {"items": 3, "test_interactions": 9, "users": 2, "recall@20": head, "ndcg@20": head},
+            "mid": {"items": 4, "test_interactions": 5, "users": 2, "recall@20": 0.1, "ndcg@20": 0.1},
+            "tail": {"items": 5, "test_interactions": 2, "users": 1, "recall@20": 0.0, "ndcg@20": 0.0},
+            "cold": {"items": cold_items, "test_interactions": 0, "users": 0, "recall@20": None, "ndcg@20": None}}}}
+
+    spread = popularity.popularity_spread(popularity.popularity_table({"ID": metrics(0.4, 0), "MOTOR": metrics(0.3, 0)}))
+    fig = charts.bucket_bars(spread, "t")
+    assert [list(t.x) for t in fig.data] == [["head", "mid", "tail"]] * 2
+    assert [list(t.y) for t in fig.data] == [[0.4, 0.1, 0.0], [0.3, 0.1, 0.0]]  # a bucket of zero recall stays
+    spread = popularity.popularity_spread(popularity.popularity_table({"ID": metrics(0.4, 7)}))
+    assert list(charts.bucket_bars(spread, "t").data[0].x) == ["head", "mid", "tail", "cold"]  # items, no test: kept
+
+
 def test_item_audience_ranks_agree_with_recommend(tiny_runs):
     from motor.item_story import item_audience
 

@@ -1517,6 +1517,32 @@ def test_raw_content_upload_builds_features_in_the_background(tmp_path, monkeypa
     assert not any("Dataset built" in s.value for s in at.success)  # the old build's message goes
 
 
+def test_how_page_says_which_items_have_no_content_of_a_modality(tmp_path):
+    """On the long-tail demo two thirds of the movies have no poster; step 1 said every item is described by an
+    image vector and a text vector. It now says how many have none, and what MOTOR does with them."""
+    src = write_simple(tmp_path / "src", n_users=30, n_items=40, per_user=10, dims=(8, 6))
+    image = np.load(src / "image.npz")
+    np.savez(src / "image.npz", item_id=image["item_id"][:28], feat=image["feat"][:28])  # 12 items without a picture
+    at = new_app(tmp_path / "home")
+    at.get_by_key("w:upload_fill").set_value(True)
+    _upload(at, _files(src), "no-pictures")
+    no_problems(at)
+    at.switch_page("app/pages/train.py")
+    at.run()
+    train(at, **{"variants": "motor", "pq:image:k": 8, "pq:text:k": 8})
+    wait_for_job(at, limit=180)
+    no_problems(at)
+    at.switch_page("app/pages/how.py")
+    at.run()
+    no_problems(at)
+    step1 = next(m.value for m in at.markdown if "feature vector" in m.value)
+    assert "Every one of" not in step1 and "**image** (8-d; 12 items have none)" in step1, step1
+    assert "**text** (6-d)" in step1 and "'missing' tokens" in step1
+    used = next(m for m in at.metric if m.label == "Codewords in use").value
+    n_used, of = map(int, used.split(" of "))
+    assert of == 64 and n_used <= of, used  # the image slots' missing tokens are no codewords
+
+
 def test_explore_pages_on_an_uploaded_mmrec_dataset_without_titles(tmp_path):
     at = new_app(tmp_path / "home")
     _upload(at, _files(write_mmrec(tmp_path / "mm", n_users=40, n_items=50, per_user=12, dims=(16, 8))), "mm")

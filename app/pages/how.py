@@ -44,10 +44,18 @@ def body():
 
     st.subheader("1 · Item features: what the item looks like and says")
     mods = list(ds.modalities.values())
-    described = ", ".join(f"**{m.name}** ({m.dim}-d)" for m in mods)
-    st.markdown(f"Every one of the **{ds.n_items:,} items** is described by {ui.plural(len(mods), 'feature vector')}: "
-                f"{described}. These come from pretrained encoders (a picture model, a sentence model); they are never "
-                "trained here, and a brand-new item has them too.")
+    described = ", ".join(f"**{m.name}** ({m.dim}-d" + (f"; {m.n_missing:,} items have none" if m.n_missing else "")
+                          + ")" for m in mods)
+    if any(m.n_missing for m in mods):  # the long-tail demo: most movies have no poster
+        st.markdown(f"The **{ds.n_items:,} items** are described by up to "
+                    f"{ui.plural(len(mods), 'feature vector')}: {described}. These come from pretrained encoders (a "
+                    "picture model, a sentence model); they are never trained here. An item without a modality's "
+                    "content is not given a made-up vector: it gets that modality's reserved 'missing' tokens in "
+                    "step 2, and so does a brand-new item without it.")
+    else:
+        st.markdown(f"Every one of the **{ds.n_items:,} items** is described by "
+                    f"{ui.plural(len(mods), 'feature vector')}: {described}. These come from pretrained encoders (a "
+                    "picture model, a sentence model); they are never trained here, and a brand-new item has them too.")
 
     st.subheader("2 · Product quantization: features become tokens")
     per = summ["per_modality"]

@@ -34,19 +34,24 @@ def entries(recs) -> list[dict]:
 
 
 def spread_bars(summary: pd.DataFrame, figure: str) -> go.Figure:
+    """Mean per setting; error bars (standard deviation over seeds) only where a setting has two runs or more:
+    one run has no spread, and a zero-length bar would read as one."""
     fig = go.Figure()
+    spread = bool(summary[f"{figure} std"].notna().any())
     for model, part in summary.groupby("model", sort=False):
         name = {"id": "ID", "motor": "MOTOR"}.get(model, model)
         labels = [setting_label(r).replace(f" · {name}", "") for _, r in part.iterrows()]
         err = part[f"{figure} std"].fillna(0).to_numpy()
         fig.add_trace(go.Bar(x=labels, y=part[f"{figure} mean"], name=name, marker_color=charts.COLORS.get(name),
-                             error_y={"type": "data", "array": err, "visible": True},
+                             error_y={"type": "data", "array": err,
+                                      "visible": bool(part[f"{figure} std"].notna().any())},
                              customdata=np.stack([part["runs"], err], 1),
                              hovertemplate="%{x}: %{y:.4f} ± %{customdata[1]:.4f} (%{customdata[0]} runs)"
                                            "<extra>" + name + "</extra>"))
     fig.update_layout(barmode="group")
     fig.update_yaxes(rangemode="tozero", title=f"test {figure}")
-    return charts._base(fig, 360, f"Test {figure}: mean over seeds, bar = standard deviation")
+    return charts._base(fig, 360, f"Test {figure}: mean over seeds, bar = standard deviation" if spread else
+                        f"Test {figure} (one run per setting: no spread to show)")
 
 
 def size_scatter(rows: pd.DataFrame) -> go.Figure:

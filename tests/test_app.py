@@ -1288,6 +1288,10 @@ def test_compare_runs_summarises_seeds_with_spread_and_exports_html(tmp_path):
     no_problems(at)
     one = at.dataframe[0].value
     assert one["runs"].tolist() == [1, 1] and "recall@20 std" not in one.columns
+    for page in ("compare", "compare_runs"):  # the pick outlives showing another page
+        at.switch_page(f"app/pages/{page}.py")
+        at.run()
+    assert at.multiselect(key="w:compare_runs").value == [every["run"].iloc[0]]
     bars = figures(at)[0]  # no error bar drawn where there is no spread, and the title does not claim one
     assert not any(t["error_y"]["visible"] for t in bars["data"])
     assert "no spread" in bars["layout"]["title"]["text"] and "standard deviation" not in bars["layout"]["title"]["text"]

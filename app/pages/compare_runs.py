@@ -85,9 +85,15 @@ def body():
     if not runs:
         ui.no_run_yet()
     by_id = {r.run_id: r for r in runs}
-    default = [r.run_id for r in runs[:4]]
-    picked = st.multiselect("Runs to compare (newest first)", list(by_id), default=default, key="w:compare_runs",
-                            format_func=lambda i: f"{ui.run_name(by_id[i])} ({i[-6:]})")
+    # the runs a person picked outlive page switches (Streamlit forgets an undrawn widget); until they pick, the
+    # newest four, so a run trained since is in the comparison
+    chosen = st.session_state.setdefault("compare_runs", {})
+    if "w:compare_runs" not in st.session_state:
+        st.session_state["w:compare_runs"] = ([i for i in chosen["runs"] if i in by_id] if "runs" in chosen
+                                              else [r.run_id for r in runs[:4]])
+    picked = st.multiselect("Runs to compare (newest first)", list(by_id), key="w:compare_runs",
+                            format_func=lambda i: f"{ui.run_name(by_id[i])} ({i[-6:]})",
+                            on_change=lambda: chosen.update(runs=list(st.session_state["w:compare_runs"])))
     if not picked:
         st.info("Pick at least one run.", icon=":material/info:")
         return

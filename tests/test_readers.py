@@ -288,3 +288,9 @@ def test_bundled_longtail_fits_the_size_budget():
 
     assert sum(f.stat().st_size for f in LONGTAIL_DIR.iterdir()) <= 12e6
     assert (LONGTAIL_DIR / "NOTICE.md").exists() and (LONGTAIL_DIR / "LICENSE-MovieLens.txt").exists()
+
+
+def test_a_folder_given_as_a_path_reads_like_text_and_other_types_are_named(simple_dir):
+    assert load_dataset(simple_dir).n_interactions == load_dataset(str(simple_dir)).n_interactions == 160
+    with pytest.raises(MotorError, match="source name or folder .* got int"):
+        load_dataset(5)

@@ -3,6 +3,7 @@ folder, or a simple folder."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -45,10 +46,13 @@ class DataConfig:
             raise MotorError(f"kcore must be 0 (off) or a positive count, got {self.kcore}")
 
 
-def load_dataset(cfg: DataConfig | str) -> Dataset:
-    """Read, validate and (optionally) k-core filter a dataset."""
-    if isinstance(cfg, str):
-        cfg = DataConfig(data=cfg)
+def load_dataset(cfg: DataConfig | str | os.PathLike) -> Dataset:
+    """Read, validate and (optionally) k-core filter a dataset: a source name, a folder (str or Path) or a DataConfig."""
+    if isinstance(cfg, (str, os.PathLike)):
+        cfg = DataConfig(data=os.fspath(cfg))
+    elif not isinstance(cfg, DataConfig):
+        raise MotorError(f"load_dataset takes a source name or folder (text or a Path) or a DataConfig, got "
+                         f"{type(cfg).__name__}; {SOURCES_HINT}")
     cfg = from_dict(DataConfig, to_dict(cfg))  # checked as a config file's would be (DataConfig(kcore=-1) from Python)
     if cfg.data == "demo":
         ds = read_simple(DEMO_DIR, name="demo")

@@ -17,11 +17,14 @@ import dataclasses
 import difflib
 import json
 import math
+import numbers
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import numpy as np
 
 from motor.errors import MotorError
 
@@ -117,18 +120,21 @@ def _check(value, tp, where: str):
         if not isinstance(value, dict):
             raise MotorError(f"{where} must be a mapping of {tp.__name__} settings, got {value!r}")
         return from_dict(tp, value, where=where)
+    # numbers.Real/Integral take numpy's scalars too (np.int64 from np.arange, np.float32 from a sweep), stored
+    # as Python's, so the saved config.json holds plain numbers
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise MotorError(f"{where} must be a number, got {value!r}")
         return float(value)
     if tp is int:
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+        if isinstance(value, (bool, np.bool_)) or not (isinstance(value, numbers.Integral) or (
+                isinstance(value, numbers.Real) and float(value).is_integer())):
             raise MotorError(f"{where} must be an integer, got {value!r}")
         return int(value)
     if tp is bool:
-        if not isinstance(value, bool):
+        if not isinstance(value, (bool, np.bool_)):
             raise MotorError(f"{where} must be true or false, got {value!r}")
-        return value
+        return bool(value)
     if tp is str:
         if not isinstance(value, str):
             raise MotorError(f"{where} must be text, got {value!r}")

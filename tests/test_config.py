@@ -176,3 +176,20 @@ def test_a_data_config_and_k_from_python_are_checked():
 
     with pytest.raises(MotorError, match="kcore must be"):
         load_dataset(DataConfig(kcore=-1))
+
+
+def test_numpy_scalars_are_numbers_and_are_stored_as_python_ones():
+    """A notebook sweep passes np.int64 (np.arange) and np.float32/np.float64 (np.logspace): they were refused
+    with 'must be an integer, got np.int64(5)'; they are kept as int and float, so config.json stays plain JSON."""
+    import numpy as np
+
+    cfg = RunConfig.from_dict({"train": {"epochs": np.int64(5), "lr": np.float32(0.25), "amp": np.bool_(True)},
+                               "tokenizer": {"m": np.int32(2)}, "split": {"cold_items": np.float64(0.1)}})
+    assert (cfg.train.epochs, cfg.train.lr, cfg.train.amp, cfg.tokenizer.m) == (5, 0.25, True, 2)
+    assert [type(v) for v in (cfg.train.epochs, cfg.train.lr, cfg.train.amp, cfg.tokenizer.m)] == [int, float, bool, int]
+    json.dumps(cfg.to_dict())
+    assert RunConfig().with_overrides({"train.epochs": np.float64(7.0)}).train.epochs == 7
+    for bad, says in (({"train.epochs": np.float32(2.5)}, "must be an integer"),
+                      ({"train.lr": np.bool_(True)}, "must be a number"), ({"train.epochs": "5"}, "must be an integer")):
+        with pytest.raises(MotorError, match=says):
+            RunConfig().with_overrides(bad)

@@ -113,7 +113,7 @@ def _check(value, tp, where: str):
         if not isinstance(value, dict):
             raise MotorError(f"{where} must be a mapping, got {value!r}")
         kt, vt = get_args(tp) or (Any, Any)
-        return {_check(k, kt, where): _check(v, vt, f"{where}[{k!r}]") for k, v in value.items()}
+        return {_check(k, kt, where): _entry(v, vt, f"{where}[{k!r}]") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -142,6 +142,14 @@ def _check(value, tp, where: str):
     return value
 
 
+def _entry(value, tp, where: str):
+    """``_check`` of one mapping entry; a message from its own validate() (``k=12: ...``) is told which entry."""
+    try:
+        return _check(value, tp, where)
+    except MotorError as e:
+        raise (e if where in str(e) else MotorError(f"{where}: {e}")) from None
+
+
 def from_dict(cls: type[T], data: dict | None, where: str | None = None) -> T:
     """Build ``cls`` from a mapping; unknown keys and wrong types raise ``MotorError``."""
     data = dict(data or {})
@@ -158,6 +166,17 @@ def from_dict(cls: type[T], data: dict | None, where: str | None = None) -> T:
     if callable(validate):
         validate()
     return obj
+
+
+def checked(cls: type[T], cfg, where: str | None = None) -> T:
+    """``cfg`` (a ``cls``, a mapping of its settings, or None for the defaults) checked as a config file's would
+    be: a section built in Python (``SplitConfig(method="RANDOM")``) is not checked when it is made."""
+    where = where or cls.__name__
+    if cfg is None or isinstance(cfg, Mapping):
+        return from_dict(cls, dict(cfg or {}), where=where)
+    if not isinstance(cfg, cls):
+        raise MotorError(f"{where} must be a {cls.__name__} or a mapping of its settings, got {type(cfg).__name__}")
+    return from_dict(cls, to_dict(cfg), where=where)
 
 
 def to_dict(obj) -> dict:

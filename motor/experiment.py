@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from motor import distributed, paths
-from motor.config import apply_overrides, doc, from_dict, to_dict
+from motor.config import apply_overrides, checked, doc, from_dict, to_dict
 from motor.data.dataset import Dataset
 from motor.data.load import DataConfig, load_dataset
 from motor.data.split import Split, SplitConfig, make_split
@@ -175,7 +175,7 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     """
     t0 = time.perf_counter()
     # every setting checked as a config file's would be: a section built in Python (TrainConfig(epochs=0)) is not
-    cfg = RunConfig.from_dict(cfg if isinstance(cfg, Mapping) else cfg.to_dict())
+    cfg = checked(RunConfig, cfg, "RunConfig")
     w = distributed.setup(cfg.train.device)
     if out_dir is not None and w.is_main:
         check_out_dir(out_dir)  # before the training it would otherwise lose

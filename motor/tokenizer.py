@@ -36,7 +36,7 @@ import faiss
 import numpy as np
 import torch
 
-from motor.config import doc, from_dict, to_dict
+from motor.config import checked, doc, from_dict, to_dict
 from motor.errors import MotorError
 
 OPQ_MAX_DIM = 256  # OPQ runs on at most this many dims (PCA first): its cost grows like D^3
@@ -309,7 +309,7 @@ def _check_present(present: dict[str, np.ndarray] | None, features: dict[str, np
     return out
 
 
-def fit_tokenizer(features: dict[str, np.ndarray], cfg: TokenizerConfig,
+def fit_tokenizer(features: dict[str, np.ndarray], cfg: TokenizerConfig | dict | None,
                   progress: Callable[[float, str], None] | None = None,
                   present: dict[str, np.ndarray] | None = None) -> "Tokenizer":
     """Fit PQ codebooks per modality on all items (a seeded sample of a large catalogue) and tokenize them.
@@ -320,6 +320,7 @@ def fit_tokenizer(features: dict[str, np.ndarray], cfg: TokenizerConfig,
     ``progress(fraction, message)`` is called before each modality and at the end.
     """
     start = time.perf_counter()
+    cfg = checked(TokenizerConfig, cfg, "tokenizer")  # TokenizerConfig(k=100) made in Python is not checked yet
     features = _check_features(features, "tokenizer")
     present = _check_present(present, features)
     n = next(iter(features.values())).shape[0]

@@ -199,3 +199,17 @@ def test_cli_train_fraction_flag_reaches_the_split_config():
     assert cfg.split.train_fraction == 0.1
     with pytest.raises(MotorError, match="train_fraction"):
         build_run_config(make_parser().parse_args(["train", "--train-fraction", "0"]))
+
+
+def test_split_settings_from_python_are_checked_and_a_mapping_is_taken(simple_dir):
+    """make_split(ds, {"cold_items": 0.1}) raised AttributeError ('dict' has no 'validate'),
+    SplitConfig(method="RANDOM") silently split at random, make_split("demo") raised AttributeError."""
+    ds = load_dataset(str(simple_dir))
+    assert make_split(ds, {"cold_items": 0.1, "seed": 3}).summary() == \
+        make_split(ds, SplitConfig(cold_items=0.1, seed=3)).summary()
+    for cfg, says in ((SplitConfig(method="RANDOM"), "split.method must be one of"),
+                      ({"cold": 0.1}, "unknown setting 'cold' for split"), ([0.1], "must be a SplitConfig or a mapping")):
+        with pytest.raises(MotorError, match=says):
+            make_split(ds, cfg)
+    with pytest.raises(MotorError, match="make_split takes a Dataset"):
+        make_split(str(simple_dir))

@@ -360,3 +360,17 @@ def test_present_mask_must_match_items(with_missing):
         fit_tokenizer({"image": img, "text": txt}, cfg, present={"image": present[:-1]})
     with pytest.raises(MotorError, match="not among the modalities"):
         fit_tokenizer({"image": img, "text": txt}, cfg, present={"audio": present})
+
+
+def test_tokenizer_settings_from_python_are_checked_and_a_mapping_is_taken(two_modalities):
+    """tokenize(ds, {"m": 4}) raised AttributeError, TokenizerConfig(m=np.int64(2)) a faiss SWIG TypeError."""
+    from motor.experiment import tokenize
+
+    feats = {"image": two_modalities[0]["image"]}
+    as_map = fit_tokenizer(feats, {"m": 2, "k": 8})
+    assert np.array_equal(as_map.token_ids, fit_tokenizer(feats, TokenizerConfig(m=np.int64(2), k=8)).token_ids)
+    for cfg, says in (({"mm": 2}, "unknown setting 'mm' for tokenizer"), ("m=2", "must be a TokenizerConfig")):
+        with pytest.raises(MotorError, match=says):
+            fit_tokenizer(feats, cfg)
+    with pytest.raises(MotorError, match="tokenize takes a Dataset"):
+        tokenize("demo", TokenizerConfig())

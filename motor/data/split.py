@@ -25,12 +25,13 @@ them separately as the ``cold`` bucket (zero training interactions).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from motor.config import doc
+from motor.config import checked, doc
 from motor.data.dataset import Dataset
 from motor.errors import MotorError
 
@@ -201,9 +202,11 @@ def subsample_train(train: Pairs, n_users: int, fraction: float, seed: int) -> n
     return np.sort(keep)
 
 
-def make_split(ds: Dataset, cfg: SplitConfig | None = None) -> Split:
-    cfg = cfg or SplitConfig()
-    cfg.validate()
+def make_split(ds: Dataset, cfg: SplitConfig | Mapping | None = None) -> Split:
+    """The train/valid/test (and cold) pairs of ``ds``; ``cfg`` a SplitConfig, a mapping of its settings or None."""
+    if not isinstance(ds, Dataset):
+        raise MotorError(f"make_split takes a Dataset (e.g. load_dataset('demo')), got {type(ds).__name__}")
+    cfg = checked(SplitConfig, cfg, "split")
     inter = ds.interactions
     method = cfg.method
     if method == "auto":

@@ -29,12 +29,16 @@ Note = Callable[[str], None]  # a progress message
 ShouldStop = Callable[[], bool]
 
 
-def tokenize(ds: "Dataset", cfg: "TokenizerConfig",
+def tokenize(ds: "Dataset", cfg: "TokenizerConfig | dict | None",
              progress: Callable[[float, str], None] | None = None) -> "Tokenizer":
     """PQ tokens from every item's content: cold items included (content exists without interactions);
-    items without a modality's content (``Modality.present``) get its missing token."""
+    items without a modality's content (``Modality.present``) get its missing token. ``cfg``: a TokenizerConfig,
+    a mapping of its settings, or None for the defaults."""
+    from motor.data.dataset import Dataset
     from motor.tokenizer import fit_tokenizer
 
+    if not isinstance(ds, Dataset):
+        raise MotorError(f"tokenize takes a Dataset (e.g. load_dataset('demo')), got {type(ds).__name__}")
     return fit_tokenizer({k: m.features for k, m in ds.modalities.items()}, cfg, progress=progress,
                          present={k: m.present for k, m in ds.modalities.items()})
 

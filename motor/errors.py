@@ -5,6 +5,20 @@ status 2, app: an error box). Its text must say what is wrong and how to fix it.
 exception is a bug in motor-lab.
 """
 
+import numbers
+
 
 class MotorError(ValueError):
     """A user-fixable problem: bad input data, an impossible setting, a missing file."""
+
+
+def check_index(value, n: int, what: str = "item", by_id: str = "") -> int:
+    """``value`` as an index into ``n`` users or items (0..n-1), else a MotorError saying so. An id such as
+    ``"2571"`` is not an index (a string compared with indexes once matched nothing, silently): ``by_id`` names
+    the lookup that turns an id into one."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        lookup = f"; for the {what} with id {value!r} use {by_id}" if by_id and isinstance(value, str) else ""
+        raise MotorError(f"{what} indexes are whole numbers from 0 to {n - 1}, got {value!r}{lookup}")
+    if not 0 <= value < n:
+        raise MotorError(f"{what} index {value} is out of range: there are {n} {what}s, numbered from 0 to {n - 1}")
+    return int(value)

@@ -9,15 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from motor.errors import MotorError
+from motor.errors import MotorError, check_index
 
 
 def item_audience(run, item: int, k: int = 5) -> pd.DataFrame:
     """The ``k`` users with the highest score for ``item`` (user vector . item vector) and the item's
     rank among each user's items not seen in training (1 = it would be recommended first)."""
     users, items = run.vectors()
-    if not 0 <= int(item) < len(items):
-        raise MotorError(f"item {item} is out of range; valid items are 0..{len(items) - 1}")
+    item = check_index(item, len(items), "item", "run.dataset.item_index(...)")
     scores = users @ items[int(item)]
     seen = np.zeros(len(users), bool)
     tr = run.split.train

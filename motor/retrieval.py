@@ -23,7 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from motor.errors import MotorError
+from motor.errors import MotorError, check_index
 
 
 def _approx_from_env(default: int = 200_000) -> int:
@@ -209,9 +209,7 @@ class VectorIndex:
         if measure not in MEASURES:
             raise ValueError(f"measure must be centred, cosine or dot, got {measure!r}")
         n_items = len(self.vectors)
-        if not 0 <= item < n_items:
-            raise MotorError(f"item index {item} is out of range: this index holds {n_items} items, so an item "
-                             f"index runs from 0 to {n_items - 1}")
+        item = check_index(item, n_items, "item")
         index = self._index_for(measure)
         query = _transform(self.vectors, measure)[item:item + 1] if measure != "dot" else self.vectors[item:item + 1]
         k = max(0, min(int(k), n_items))  # a huge k must not size the search

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from motor.data.dataset import Dataset
 from motor.data.load import BUILT_IN, load_dataset
 from motor.data.split import Split
-from motor.errors import MotorError
+from motor.errors import MotorError, check_index
 from motor.experiment import RunConfig, build_model, model_context
 from motor.models.base import Recommender
 from motor.retrieval import VectorIndex
@@ -83,11 +83,13 @@ class LoadedRun:
         return self._index
 
     def similar_items(self, item: int, k: int = 10, measure: str = "centred"):
-        """(similarities, items) nearest to ``item`` through the run's index (see VectorIndex)."""
+        """(similarities, items) nearest to the item index ``item`` through the run's index (see VectorIndex)."""
+        item = check_index(item, self.dataset.n_items, "item", "run.dataset.item_index(...)")
         return self.index().similar_items(item, k, measure)
 
     def seen_items(self, user: int) -> np.ndarray:
         """Training items of a user index (what the models learned from)."""
+        user = check_index(user, self.split.n_users, "user", "run.dataset.user_index(...)")
         return self.split.train.item[self.split.train.user == user]
 
     def excluded_items(self, user: int) -> np.ndarray:
@@ -102,7 +104,8 @@ class LoadedRun:
 
         names = Evaluator.masked_sets_for(self.split, self.config.train.protocol, "test")
         csrs = [getattr(self.split, n).csr(self.split.n_users) for n in names]
-        users = range(self.split.n_users) if users is None else users
+        users = (range(self.split.n_users) if users is None else
+                 [check_index(u, self.split.n_users, "user", "run.dataset.user_index(...)") for u in users])
         return [np.unique(np.concatenate([items[ptr[u]:ptr[u + 1]] for ptr, items in csrs])) for u in users]
 
     def recommend(self, user_id, k: int = 10, exclude_seen: bool = True) -> list[dict]:

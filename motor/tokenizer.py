@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from motor.config import checked, doc, from_dict, to_dict
-from motor.errors import MotorError
+from motor.errors import MotorError, check_index
 
 OPQ_MAX_DIM = 256  # OPQ runs on at most this many dims (PCA first): its cost grows like D^3
 OPQ_ITERS = 10  # OPQ rotation updates (faiss default 50; the objective is flat after ~5)
@@ -474,8 +474,7 @@ class Tokenizer:
 
     def shared_token_counts(self, item: int) -> np.ndarray:
         """[n_items]: how many tokens each item shares with ``item`` (slots never share ids)."""
-        if not 0 <= item < self.n_items:
-            raise MotorError(f"item {item} is out of range; valid items are 0..{self.n_items - 1}")
+        item = check_index(item, self.n_items, "item", "dataset.item_index(...)")
         return (self.token_ids == self.token_ids[item]).sum(1)
 
     def most_sharing(self, item: int, k: int = 10) -> list[tuple[int, int]]:

@@ -67,3 +67,25 @@ def test_weights_file_is_not_a_pickle(simple_dir, tmp_path):
 
     with safe_open(str(tmp_path / "run" / "model.safetensors"), "pt") as f:
         assert "user_embedding" in set(f.keys())
+
+
+def test_an_item_or_user_id_where_an_index_goes_is_an_error_not_a_silent_answer(simple_dir, tmp_path):
+    """run.seen_items("u1") compared a string with the indexes and returned no items, explain("5") explained
+    item index 5, similar_items("i3") raised numpy's TypeError, excluded_items(10**6) an IndexError."""
+    run_experiment(tiny_cfg(simple_dir, items="motor", tokenizer={"m": 2, "k": 4}), tmp_path / "run")
+    run = LoadedRun.load(tmp_path / "run")
+    ds = run.dataset
+    item_id, user_id = str(ds.item_ids[4]), str(ds.user_ids[3])
+    assert ds.item_index(item_id) == 4 and ds.user_index(user_id) == 3
+    assert run.model.items.explain(np.int64(4))["token_ids"].tolist() == run.model.items.explain(4)["token_ids"].tolist()
+    assert len(run.similar_items(np.int64(4), k=3)[1]) == 3
+    for call, says in ((lambda: run.seen_items(user_id), "for the user with id .* use run.dataset.user_index"),
+                       (lambda: run.excluded_items(10**6), "user index 1000000 is out of range"),
+                       (lambda: run.model.items.explain(item_id), "for the item with id .* use run.dataset.item_index"),
+                       (lambda: run.model.items.explain(4.0), "whole numbers"),
+                       (lambda: run.similar_items(item_id), "item indexes are whole numbers"),
+                       (lambda: run.similar_items(-1), "item index -1 is out of range"),
+                       (lambda: run.tokenizer.shared_token_counts(item_id), "item indexes are whole numbers"),
+                       (lambda: ds.item_index("no-such-item"), "unknown item 'no-such-item'")):
+        with pytest.raises(MotorError, match=says):
+            call()

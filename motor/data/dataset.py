@@ -114,6 +114,17 @@ class Dataset:
                              f"interactions file, for example {examples}")
         return lookup[key]
 
+    def item_index(self, item_id) -> int:
+        """Internal index of an original item id (``"2571"``); raises MotorError with examples if unknown."""
+        from motor.errors import MotorError
+
+        found = np.flatnonzero(self.item_ids == str(item_id))
+        if not len(found):
+            examples = ", ".join(map(str, self.item_ids[:5]))
+            raise MotorError(f"unknown item {item_id!r}; items are identified by their id in the interactions file, "
+                             f"for example {examples}")
+        return int(found[0])
+
     def stats(self) -> dict:
         """Headline statistics, as printed by ``python -m motor data``."""
         n = self.n_interactions

@@ -31,7 +31,7 @@ from motor.encoders.base import ItemEncoder
 from motor.encoders.compiled import CompiledTCN
 from motor.encoders.diagnostics import attention_stats, collapse_warnings, pooling_stats, summarise_attention
 from motor.encoders.tcn import TCNOutput, get_tcn
-from motor.errors import MotorError
+from motor.errors import MotorError, check_index
 
 
 @dataclass
@@ -245,9 +245,8 @@ class MotorEncoder(ItemEncoder):
 
         ``attention`` is None unless tcn='attention'; ``pooling`` is uniform for 'mean', None for 'cross'.
         """
-        if not 0 <= int(item) < self.n_items:
-            raise MotorError(f"item {item} is out of range; valid items are 0..{self.n_items - 1}")
-        tids = self.token_ids[int(item)]
+        item = check_index(item, self.n_items, "item", "run.dataset.item_index(...)")  # "5" is not item 5
+        tids = self.token_ids[item]
         out = self.inspect_tokens(tids[None])
         return {"attention": None if out.attention is None else out.attention[:, 0].cpu().numpy(),
                 "pooling": None if out.pooling is None else out.pooling[0].cpu().numpy(),

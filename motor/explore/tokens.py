@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from motor.errors import MotorError
+from motor.errors import check_index
 from motor.explore.catalogue import item_frame, item_label
 
 if TYPE_CHECKING:
@@ -23,8 +23,7 @@ def token_counts(tok: "Tokenizer") -> np.ndarray:
 
 def item_tokens(tok: "Tokenizer", item: int) -> pd.DataFrame:
     """An item's T tokens: slot, modality, sub-space, codeword, label and how many items carry each."""
-    if not 0 <= item < tok.n_items:
-        raise MotorError(f"item {item} is out of range; valid items are 0..{tok.n_items - 1}")
+    item = check_index(item, tok.n_items, "item", "dataset.item_index(...)")
     counts = token_counts(tok)
     tids = tok.token_ids[item]
     return pd.DataFrame({

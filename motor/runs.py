@@ -57,8 +57,9 @@ class LoadedRun:
         if dataset_fingerprint(ds) != fingerprint:
             raise MotorError(f"the dataset {info.get('data')!r} changed since run {path.name} was trained "
                              f"(fingerprint mismatch); retrain, or restore the original files")
-        split = _read(path, "split.npz", _split)
-        tokenizer = (_read(path, "tokenizer", Tokenizer.load) if (path / "tokenizer").exists() else None)
+        split = _read(path, "split.npz", lambda f: _split(f, ds))
+        needs_tokens = (path / "tokenizer").exists() or config.items == "motor"  # a MOTOR run without one: named
+        tokenizer = _read(path, "tokenizer", Tokenizer.load) if needs_tokens else None
         model = build_model(config, model_context(ds, split), tokenizer)
         _read(path, "model.safetensors", lambda f: model.load_state_dict(load_file(str(f)), strict=True))
         model.eval()
@@ -143,9 +144,18 @@ def _json_object(f: Path) -> dict:
     return d
 
 
-def _split(f: Path) -> Split:
+def _split(f: Path, ds: Dataset) -> Split:
+    """The saved split, checked against the dataset (a split.npz copied from another run indexed past its end)."""
     with np.load(f, allow_pickle=False) as z:
-        return Split.from_arrays({k: z[k] for k in z.files})
+        split = Split.from_arrays({k: z[k] for k in z.files})
+    pairs = [split.train, split.valid, split.test, split.cold, split.cold_valid]
+    fits = (split.n_users, split.n_items, len(split.cold_items)) == (ds.n_users, ds.n_items, ds.n_items) and all(
+        len(p.user) == len(p.item) and (not len(p.user) or (p.user.min() >= 0 and p.user.max() < ds.n_users
+                                                           and p.item.min() >= 0 and p.item.max() < ds.n_items))
+        for p in pairs)
+    if not fits:
+        raise ValueError(f"its users and items do not match the dataset's {ds.n_users} users and {ds.n_items} items")
+    return split
 
 
 def _run_dataset(run: Path, config: RunConfig) -> Dataset:

@@ -89,3 +89,24 @@ def test_an_item_or_user_id_where_an_index_goes_is_an_error_not_a_silent_answer(
                        (lambda: ds.item_index("no-such-item"), "unknown item 'no-such-item'")):
         with pytest.raises(MotorError, match=says):
             call()
+
+
+def test_a_split_or_tokenizer_that_does_not_fit_the_run_is_named(simple_dir, tmp_path):
+    """A split.npz for other data loaded and failed later with IndexError inside recommend; a MOTOR run without
+    tokenizer/ said only "items='motor' needs a fitted tokenizer", naming neither the run nor the fix."""
+    import shutil
+
+    run_experiment(tiny_cfg(simple_dir, items="motor", tokenizer={"m": 2, "k": 4}), tmp_path / "run")
+    folder = tmp_path / "run"
+    with np.load(folder / "split.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(folder / "split.npz", **{**arrays, "cold_items": arrays["cold_items"][:5]})
+    with pytest.raises(MotorError, match="split.npz is damaged or does not belong to this run .*do not match"):
+        LoadedRun.load(folder)
+    np.savez(folder / "split.npz", **{**arrays, "test_item": arrays["test_item"] + 10**6})
+    with pytest.raises(MotorError, match="split.npz is damaged"):
+        LoadedRun.load(folder)
+    np.savez(folder / "split.npz", **arrays)
+    shutil.rmtree(folder / "tokenizer")
+    with pytest.raises(MotorError, match=f"run {folder}: tokenizer: .*holds no tokenizer"):
+        LoadedRun.load(folder)

@@ -362,10 +362,15 @@ def main(argv=None) -> int:
         args, extra = parser.parse_known_args(argv)
         if extra:
             raise _unrecognized(parser, args, extra)
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so a reader that went away is the BrokenPipeError below, not one at exit
+        return status
     except MotorError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the output's reader stopped early (recommend ... | head): done, as cat would be
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141
     except OSError as e:  # a path the user gave (missing, a file where a folder goes, no permission, disk full)
         if e.filename is None:
             raise

@@ -257,3 +257,13 @@ def test_a_run_on_a_relative_data_folder_is_readable_from_any_folder(simple_dir,
     assert json.loads((work / "run" / "config.json").read_text())["data"]["data"] == str((work / "data").resolve())
     r = motor("recommend", "--run", work / "run", "--user", "u1", "-k", "3", cwd=tmp_path)  # from elsewhere
     assert r.returncode == 0, r.stderr
+
+
+def test_output_read_by_a_pipe_that_closes_early_is_no_traceback(simple_dir):
+    """``python -m motor recommend ... | head -1`` ended in a BrokenPipeError traceback once head had its line."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "motor", "data", "--data", str(simple_dir), "--json"], cwd=ROOT,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader is gone before the command writes anything
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err

@@ -24,6 +24,9 @@ html, .stMarkdown p, .stMarkdown li { font-size: 22px !important; }
 h1 { font-size: 3rem !important; } h2, h3 { font-size: 2.1rem !important; }
 [data-testid="stCaptionContainer"] { display: none; }
 [data-testid="stMetricValue"] { font-size: 2.6rem !important; }
+/* a large value in a row of four wraps instead of being cut to "512 of…" */
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] * { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; overflow-wrap: anywhere; }
 [data-testid="stPlotlyChart"] { margin-bottom: 8vh; }
 </style>"""
 

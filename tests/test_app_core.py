@@ -363,6 +363,18 @@ def test_plural_and_shared_token_scale():
     assert star.name == "picked item" and star.x[0] == xy[5, 0]
 
 
+def test_presentation_mode_wraps_metric_values_instead_of_cutting_them():
+    """At 2.6rem a value like '512 of 512' does not fit a column of four at 1400px: Streamlit cuts it to
+    '512 of…' (nowrap, hidden overflow, ellipsis) unless presentation mode lets it wrap."""
+    import re
+
+    from app.ui import PRESENT_CSS
+
+    rules = re.findall(r"([^{}]*stMetricValue[^{}]*)\{([^}]*)\}", PRESENT_CSS)
+    inner = " ".join(body for sel, body in rules if "stMetricValue\"] *" in sel)
+    assert "white-space: normal" in inner and "overflow: visible" in inner and "text-overflow: clip" in inner
+
+
 def test_popularity_chart_leaves_out_buckets_without_items():
     """A run with held-out new items (or none never trained) has an empty 'cold' bucket: it drew an empty slot
     on the Compare and Compare runs pages, beside a caption that lists only the buckets with items."""

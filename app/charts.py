@@ -205,15 +205,18 @@ def curves(df: pd.DataFrame, y: str, title: str, height: int = 300, best: dict |
 
 
 def grouped_bars(table: pd.DataFrame, rows: list[str], title: str, height: int = 320, fmt: str = ".4f") -> go.Figure:
-    """Bars per figure (x) and run (colour) from a metrics table (rows = figures, columns = runs)."""
+    """Bars per figure (x) and run (colour) from a metrics table (rows = figures, columns = runs). A bar of 0
+    carries no number (the hover still gives it): two zero bars side by side drew their labels as one,
+    '0.00000.0000'; a small gap between the bars of a group keeps the other labels apart."""
     fig = go.Figure()
     present = [r for r in rows if r in table.index]
     for name in table.columns:
         vals = pd.to_numeric(table.loc[present, name], errors="coerce")
         fig.add_trace(go.Bar(x=present, y=vals, name=name, marker_color=COLORS.get(name),
-                             text=[f"{v:{fmt}}" if pd.notna(v) else "" for v in vals], textposition="outside",
+                             text=[f"{v:{fmt}}" if pd.notna(v) and v != 0 else "" for v in vals],
+                             textposition="outside",
                              hovertemplate="%{x}: %{y:" + fmt + "}<extra>" + name + "</extra>"))
-    fig.update_layout(barmode="group")
+    fig.update_layout(barmode="group", bargroupgap=0.1)
     fig.update_yaxes(rangemode="tozero")
     return _base(fig, height, title)
 

@@ -375,6 +375,16 @@ def test_presentation_mode_wraps_metric_values_instead_of_cutting_them():
     assert "white-space: normal" in inner and "overflow: visible" in inner and "text-overflow: clip" in inner
 
 
+def test_grouped_bars_leave_zero_bars_unlabelled_so_labels_do_not_run_together():
+    from app import charts
+
+    table = pd.DataFrame({"ID": [0.0, 0.0], "MOTOR": [0.0, 0.0123]}, index=["cold recall@20", "cold ndcg@20"])
+    fig = charts.grouped_bars(table, list(table.index), "Cold items")
+    ids, motor = fig.data
+    assert list(ids.text) == ["", ""] and list(motor.text) == ["", "0.0123"]  # was '0.0000' beside '0.0000'
+    assert list(ids.y) == [0.0, 0.0] and fig.layout.bargroupgap > 0  # the bars and their hover are still there
+
+
 def test_popularity_chart_leaves_out_buckets_without_items():
     """A run with held-out new items (or none never trained) has an empty 'cold' bucket: it drew an empty slot
     on the Compare and Compare runs pages, beside a caption that lists only the buckets with items."""

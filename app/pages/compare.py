@@ -67,6 +67,9 @@ def body():
     if cold_rows:
         b.plotly_chart(charts.grouped_bars(num, cold_rows, "Cold items (held out of training)"), key="bars_cold",
                        config={"displayModeBar": False})
+        zero = [f"{n} {r}" for r in cold_rows for n in num.columns if num.loc[r, n] == 0]
+        if zero:
+            b.caption("A bar without a number is 0: " + ", ".join(zero) + " (no held-out item in the top 20).")
     else:
         b.plotly_chart(charts.grouped_bars(num, ["item-side parameters"], "Item-side parameters", fmt=",.0f"),
                        key="bars_params", config={"displayModeBar": False})

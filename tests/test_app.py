@@ -1297,6 +1297,21 @@ def test_compare_runs_summarises_seeds_with_spread_and_exports_html(tmp_path):
     assert "no spread" in bars["layout"]["title"]["text"] and "standard deviation" not in bars["layout"]["title"]["text"]
 
 
+def test_compare_runs_says_so_instead_of_an_empty_cold_chart_when_every_cold_recall_is_0(trained_home, tmp_path):
+    from app.workspace import Workspace
+
+    two_copies_of_the_run(trained_home, tmp_path)
+    for rec in Workspace(tmp_path).runs():
+        for v in rec.variants:
+            path = rec.folder(v) / "metrics.json"
+            path.write_text(json.dumps(dict(json.loads(path.read_text()), cold={"recall@20": 0.0, "ndcg@20": 0.0})))
+    at = new_app(tmp_path, "compare_runs")
+    no_problems(at)
+    titles = [f["layout"]["title"]["text"] for f in figures(at)]
+    assert titles and not any("cold" in t for t in titles)  # was an empty plot on a 0-1 axis
+    assert "no run ranked any held-out item in its top 20" in texts(at)
+
+
 def test_regime_presets_set_the_split_settings(tmp_path):
     from app.regimes import REGIMES, available
     from app.settings import FORM_PATHS

@@ -108,7 +108,8 @@ def body():
                  column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in cols
                                 if c.endswith(("mean", "std"))})
     figs = [spread_bars(summary, "recall@20")]
-    if summary["cold recall@20 mean"].notna().any():
+    cold = summary["cold recall@20 mean"].dropna()
+    if (cold > 0).any():  # all 0 would be an empty plot on a 0-1 axis
         figs.append(spread_bars(summary, "cold recall@20"))
     figs.append(size_scatter(rows))
     pop = popularity_chart(es, rows)
@@ -116,6 +117,9 @@ def body():
         figs.append(pop)
     for j, fig in enumerate(figs):
         st.plotly_chart(fig, key=f"cmp:{j}", config={"displayModeBar": False})
+    if len(cold) and not (cold > 0).any():
+        st.info("Test cold Recall@20 is 0 for every setting here: no run ranked any held-out item in its top 20, "
+                "so there is no chart of it.", icon=":material/info:")
     if pop is None:
         st.caption("Popularity buckets appear here for runs whose metrics include them (by_popularity).")
     st.subheader("Every run")

@@ -385,6 +385,15 @@ def test_grouped_bars_leave_zero_bars_unlabelled_so_labels_do_not_run_together()
     assert list(ids.y) == [0.0, 0.0] and fig.layout.bargroupgap > 0  # the bars and their hover are still there
 
 
+def test_bucket_rule_reads_as_a_sentence_after_the_bucket_sizes():
+    from motor.explore.popularity import bucket_rule
+    from motor.metrics import BUCKET_RULE
+
+    rule = bucket_rule({"by_popularity": {"rule": BUCKET_RULE.format(head=0.2, tail=5)}})
+    assert rule.startswith("By training degree d") and rule.endswith(".") and not rule.endswith("..")
+    assert bucket_rule({"by_popularity": {"rule": "done."}}) == "Done." and bucket_rule({}) is None
+
+
 def test_popularity_chart_leaves_out_buckets_without_items():
     """A run with held-out new items (or none never trained) has an empty 'cold' bucket: it drew an empty slot
     on the Compare and Compare runs pages, beside a caption that lists only the buckets with items."""

@@ -39,9 +39,14 @@ def popularity_table(named) -> pd.DataFrame:
 
 
 def bucket_rule(metrics: dict) -> str | None:
-    """The rule the buckets were made with (written with them), for a caption."""
+    """The rule the buckets were made with (written with them) as a sentence for a caption: metrics.json
+    writes it starting lower-case ('by training degree d ...'), without a full stop."""
     pop = metrics.get("by_popularity") if isinstance(metrics, dict) else None
-    return pop.get("rule") if isinstance(pop, dict) else None
+    rule = pop.get("rule") if isinstance(pop, dict) else None
+    if not isinstance(rule, str) or not rule.strip():
+        return None
+    rule = rule.strip()
+    return rule[0].upper() + rule[1:] + ("" if rule.endswith(".") else ".")
 
 
 def popularity_spread(table: pd.DataFrame, figure: str = "recall@20") -> pd.DataFrame:

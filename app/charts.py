@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ COLORS = {"ID": "#8a8f98", "MOTOR": "#e4572e"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
 MUTED = "#d0d3d8"
+HATCHES = ["", "/", ".", "x", "\\", "+"]  # tell apart bars of one colour (several settings of one model)
 # a sequential scale whose lowest colour still stands out on white (OrRd starts near white: washed out)
 SCALE = [[0.0, "#fdae61"], [0.5, "#e4572e"], [1.0, "#67000d"]]
 SVG_MAX_POINTS = 4000
@@ -271,18 +273,26 @@ def growth_lines(growth: pd.DataFrame, now: int, height: int = 320) -> go.Figure
     return _base(fig, height, "Item-side size as the catalogue grows")
 
 
-def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20", height: int = 340) -> go.Figure:
+def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20", height: int = 340,
+                colors: dict[str, str] | None = None) -> go.Figure:
     """A figure per item-popularity bucket (``motor.explore.popularity.popularity_spread``: name, bucket,
     runs, mean, std, items): one bar group per bucket, one bar per name, the spread over seeds as error bars.
     A bucket with no item (no never-trained item in a run without them, say) has no bar group: an empty slot
-    on the axis would read as a figure of zero or a drawing that failed."""
+    on the axis would read as a figure of zero or a drawing that failed.
+
+    ``colors``: a colour per name (e.g. a setting's model: ID grey, MOTOR its colour, as in every other chart);
+    names that share a colour get different hatchings."""
     spread = spread[pd.to_numeric(spread["items"], errors="coerce").fillna(1) > 0]
     fig = go.Figure()
+    shared = Counter()
     for j, (name, part) in enumerate(spread.groupby("name", sort=False)):
         err = part["std"].to_numpy(dtype=float)
         has_err = bool(np.isfinite(err).any())
-        colour = COLORS.get(name, PALETTE[j % len(PALETTE)])
+        colour = (colors or {}).get(name) or COLORS.get(name, PALETTE[j % len(PALETTE)])
+        hatch = HATCHES[shared[colour] % len(HATCHES)]
+        shared[colour] += 1
         fig.add_trace(go.Bar(x=part["bucket"], y=part["mean"], name=name, marker_color=colour,
+                             marker_pattern_shape=hatch,
                              error_y={"type": "data", "array": np.nan_to_num(err), "visible": has_err},
                              customdata=np.stack([part["items"].fillna(0).astype(int), part["runs"],
                                                   np.nan_to_num(err)], 1),

@@ -1272,6 +1272,8 @@ def test_compare_runs_summarises_seeds_with_spread_and_exports_html(tmp_path):
     assert all(t["error_y"]["visible"] for t in bars["data"])
     pop = popularity_figure(at)  # one bar group per bucket, one bar per setting: mean over the two seeds
     assert len(pop["data"]) == 2 and all(t["error_y"]["visible"] for t in pop["data"])
+    from app.charts import COLORS  # the app's colours: ID grey, MOTOR its own (was the palette's blue and orange)
+    assert [t["marker"]["color"] for t in pop["data"]] == [COLORS["ID"], COLORS["MOTOR"]]
     runs = Workspace(tmp_path).runs()
     for t, v in zip(pop["data"], ("id", "motor")):
         assert t["name"].startswith("lightgcn · " + {"id": "ID", "motor": "MOTOR"}[v])

@@ -394,6 +394,18 @@ def test_bucket_rule_reads_as_a_sentence_after_the_bucket_sizes():
     assert bucket_rule({"by_popularity": {"rule": "done."}}) == "Done." and bucket_rule({}) is None
 
 
+def test_bucket_bars_take_the_colours_given_and_hatch_names_that_share_one():
+    from app import charts
+
+    spread = pd.DataFrame({"name": ["a · ID", "b · ID", "a · MOTOR"], "bucket": ["head"] * 3, "runs": [1] * 3,
+                           "mean": [0.1, 0.2, 0.3], "std": [np.nan] * 3, "items": [5] * 3})
+    colors = {"a · ID": charts.COLORS["ID"], "b · ID": charts.COLORS["ID"], "a · MOTOR": charts.COLORS["MOTOR"]}
+    a_id, b_id, a_motor = charts.bucket_bars(spread, "t", colors=colors).data
+    assert (a_id.marker.color, b_id.marker.color, a_motor.marker.color) == (charts.COLORS["ID"], charts.COLORS["ID"],
+                                                                            charts.COLORS["MOTOR"])
+    assert a_id.marker.pattern.shape != b_id.marker.pattern.shape
+
+
 def test_popularity_chart_leaves_out_buckets_without_items():
     """A run with held-out new items (or none never trained) has an empty 'cold' bucket: it drew an empty slot
     on the Compare and Compare runs pages, beside a caption that lists only the buckets with items."""

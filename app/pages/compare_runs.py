@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import charts, report, state, ui
+from app.workspace import VARIANT_LABELS
 from motor.explore import popularity
 from motor.run_compare import FIGURES, run_rows, setting_label, with_spread
 
@@ -76,8 +77,9 @@ def popularity_chart(es: list[dict], rows: pd.DataFrame) -> go.Figure | None:
     table = popularity.popularity_table([(lab, e["metrics"]) for lab, e in zip(labels, es)])
     if table.empty:
         return None
+    colors = {lab: charts.COLORS.get(VARIANT_LABELS.get(m, m)) for lab, m in zip(labels, rows["model"])}
     return charts.bucket_bars(popularity.popularity_spread(table, "recall@20"),
-                              "By item popularity: test Recall@20 (bar = standard deviation over seeds)")
+                              "By item popularity: test Recall@20 (bar = standard deviation over seeds)", colors=colors)
 
 
 def body():

@@ -208,9 +208,10 @@ def collapse_notice(metrics: dict) -> None:
         return
     cols = st.columns(len(rep["figures"]))
     for c, f in zip(cols, rep["figures"]):
-        limit = f"{'≤' if f['bad_when'] == 'above' else '≥'} {f['limit']:.3g}"
+        upper = f["bad_when"] == "above"  # the limit is a ceiling: the arrow points down, as '≤' does
+        limit = f"{'≤' if upper else '≥'} {f['limit']:.3g}"
         c.metric(f["name"], f"{f['value']:.3f}", delta=f"healthy {limit}" if f["ok"] else f"collapsed: wants {limit}",
-                 delta_color="off" if f["ok"] else "inverse", help=f["help"])
+                 delta_color="green" if f["ok"] else "red", delta_arrow="down" if upper else "up", help=f["help"])
     st.caption(f"Attention diagnostics of the {rep['tcn']} Token Cross Network over {rep['items']:,} items "
                "(written at the end of training)." if rep.get("items") else
                "Attention diagnostics written at the end of training.")

@@ -1426,6 +1426,16 @@ def test_attention_page_shows_the_collapse_warning_only_for_a_collapsed_run(trai
     else:
         assert shown["mean largest attention weight"] == f"{diagnostics['attention']['mean']['max_weight']:.3f}"
         assert shown["pooling: mean largest weight"] == f"{diagnostics['pooling']['max_weight']:.3f}"
+        # a '≤' limit's arrow points down, a '≥' limit's up; green where healthy, red where it flags a collapse
+        # (the arrow followed the text's sign: every limit read '↑', '≤ 0.9' included)
+        from streamlit.proto.Metric_pb2 import Metric
+
+        for m in at.metric:
+            if m.proto.delta.startswith(("healthy", "collapsed")):
+                arrow = Metric.MetricDirection.DOWN if "≤" in m.proto.delta else Metric.MetricDirection.UP
+                colour = Metric.MetricColor.GREEN if m.proto.delta.startswith("healthy") else Metric.MetricColor.RED
+                assert (m.proto.direction, m.proto.color) == (arrow, colour), m.proto.delta
+        assert any("≤" in m.proto.delta for m in at.metric)
     if diagnostics is COLLAPSED:
         assert "every token attends to the same key" in "".join(w.value for w in at.warning)
 

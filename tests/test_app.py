@@ -1051,6 +1051,31 @@ def test_how_page_draws_motor_minus_id_against_the_training_fraction(trained_hom
     assert any("not a regimes table" in e.value and "train_fraction" in e.value for e in at.error)
 
 
+def test_how_page_counts_the_single_fraction_wins_and_those_with_settings_from_another_dataset(
+        trained_home, tmp_path, monkeypatch):
+    """demo-longtail is measured at F = 1 only (a table, no line): its count is said in words, and so is the
+    rerun with each backbone's settings chosen on ML-100K (benchmarks/regimes_longtail_tuned.csv)."""
+    path, borrowed = tmp_path / "regimes.csv", tmp_path / "regimes_longtail_tuned.csv"
+    write_regimes_csv(path)
+    rows = [f"demo-longtail,1.0,{b},{items},{seeds},True,ml100k F=1,{value}"
+            for b, seeds, (i, m) in (("lightgcn", 3, (0.20, 0.21)), ("vbpr", 2, (0.20, 0.15)))
+            for items, value in (("id", i), ("motor", m))]
+    borrowed.write_text("dataset,train_fraction,backbone,items,seeds,tuned,tuned_on,test_recall@20_mean\n"
+                        + "\n".join(rows) + "\n")
+    monkeypatch.setenv("MOTOR_LAB_REGIMES_CSV", str(path))
+    monkeypatch.setenv("MOTOR_LAB_REGIMES_LONGTAIL_TUNED_CSV", str(borrowed))
+    at = new_app(trained_home, "how")
+    no_problems(at)
+    said = texts(at)
+    assert "demo-longtail with the documented defaults, 3 seeds: MOTOR ahead of ID on 0 of 2 at F = 1." in said
+    assert ("demo-longtail with settings chosen on ml100k F=1 validation, 2-3 seeds: MOTOR ahead of ID on 1 of 2 at "
+            "F = 1 (each backbone's settings from another dataset's search") in said  # not '(tuned)': not tuned here
+    borrowed.unlink()  # no such table: nothing claimed
+    at.run()
+    no_problems(at)
+    assert "ml100k F=1" not in texts(at)
+
+
 def test_how_page_keeps_the_highlighted_backbones_across_page_switches(trained_home, tmp_path, monkeypatch):
     """A presenter highlights a backbone on the regimes chart, shows another page, comes back: the highlight is
     still there (it was an unbound widget, which Streamlit forgets when its page is not drawn)."""

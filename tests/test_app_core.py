@@ -674,6 +674,23 @@ def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):
         load_regimes(tmp_path / "missing.csv")
 
 
+def test_committed_longtail_table_with_borrowed_settings_is_the_run_log_aggregated():
+    """benchmarks/regimes_longtail_tuned.csv, which How MOTOR works counts, is what benchmarks/longtail_tuned.py
+    makes of the committed regimes_runs.jsonl (RESULTS.md: 'it beats ID on 7 of 13')."""
+    import runpy
+
+    from motor.bench.regimes import aggregate, rounded
+    from motor.explore.regimes import gaps, load_regimes, win_summary
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    runs = runpy.run_path(str(bench / "longtail_tuned.py"))["borrowed_runs"](bench / "regimes_runs.jsonl")
+    made = pd.DataFrame(rounded(aggregate(runs)))
+    table = load_regimes(bench / "regimes_longtail_tuned.csv")
+    assert len(table) == len(made) == 26 and (table["seeds"].to_numpy() == made["seeds"].to_numpy()).all()
+    assert np.allclose(table["test_recall@20_mean"], made["test_recall@20_mean"])
+    assert win_summary(gaps(table), "demo-longtail") == "MOTOR ahead of ID on 7 of 13 at F = 1"
+
+
 def write_backbones_csv(path) -> None:
     """A hand-made per-run backbone table: two backbones x {ID, MOTOR} x two seeds on one dataset, plus a
     MOTOR run without its ID partner (left out of the pairing)."""

@@ -228,9 +228,24 @@ def regimes_section() -> None:
                      hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(c, format="%.4f")
                                     for c in ("id", "motor", "gap")})
+        for data in single["dataset"].drop_duplicates():
+            st.markdown(regimes.settings_sentence(table, data) + ".")
+        borrowed_section()
         if "demo-longtail" in set(single["dataset"]):
             st.caption("demo-longtail is bundled: **Open the long-tail demo** on the Data page to train on it here.")
     st.caption(f"Test Recall@20, mean over seeds (bars: their spread), from `{path.name}`{written(path, 'regimes')}.")
+
+
+def borrowed_section() -> None:
+    """The single-F cells trained again with settings chosen on another dataset's validation
+    (``benchmarks/regimes_longtail_tuned.csv``, ``benchmarks/longtail_tuned.py``), in words; nothing without it."""
+    path = bench_csv("regimes_longtail_tuned")
+    if not path.exists():
+        return
+    borrowed = regimes.gaps(regimes.load_regimes(path))
+    for data in borrowed["dataset"].drop_duplicates():
+        st.markdown(f"Trained again, {regimes.settings_sentence(borrowed, data)} (each backbone's settings from "
+                    f"another dataset's search, none chosen on {data} itself; from `{path.name}`).")
 
 
 def drawn_table(title: str, path: Path, how_to: str, what_it_does: str, read, intro: str) -> pd.DataFrame | None:

@@ -88,6 +88,8 @@ def _check(value, tp, where: str):
         return value
     if origin is Literal:
         options = get_args(tp)
+        if isinstance(value, str):  # 'MOTOR' or 'Strict' is the option it names, as backbone names are read
+            value = next((o for o in options if isinstance(o, str) and o.lower() == value.lower()), value)
         if value not in options:
             raise MotorError(f"{where} must be one of {', '.join(map(repr, options))}, got {value!r}")
         return value
@@ -177,6 +179,12 @@ def checked(cls: type[T], cfg, where: str | None = None) -> T:
     if not isinstance(cfg, cls):
         raise MotorError(f"{where} must be a {cls.__name__} or a mapping of its settings, got {type(cfg).__name__}")
     return from_dict(cls, to_dict(cfg), where=where)
+
+
+def check_field(obj, name: str, where: str | None = None):
+    """One field of a config dataclass checked against its annotated type (as ``from_dict`` would), for a
+    dataclass built directly in Python; returns the value as stored (``'MOTOR'`` -> ``'motor'``)."""
+    return _check(getattr(obj, name), typing.get_type_hints(type(obj))[name], where or name)
 
 
 def to_dict(obj) -> dict:

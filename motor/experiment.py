@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from motor import distributed, paths
-from motor.config import apply_overrides, checked, doc, from_dict, to_dict
+from motor.config import apply_overrides, check_field, checked, doc, from_dict, to_dict
 from motor.data.dataset import Dataset
 from motor.data.load import DataConfig, load_dataset
 from motor.data.split import Split, SplitConfig, make_split
@@ -62,6 +62,7 @@ class RunConfig:
             elif not isinstance(getattr(self, name), section):
                 raise MotorError(f"{name} must be a {section.__name__} or a mapping of its settings, "
                                  f"got {type(getattr(self, name)).__name__}")
+        self.items = check_field(self, "items")  # RunConfig(items="MOTOR") from Python, as in a config file
         if not isinstance(self.backbone, str):
             raise MotorError(f"backbone must be a name such as 'lightgcn', got {self.backbone!r}")
         self.backbone = self.backbone.lower()

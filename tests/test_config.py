@@ -193,3 +193,16 @@ def test_numpy_scalars_are_numbers_and_are_stored_as_python_ones():
                       ({"train.lr": np.bool_(True)}, "must be a number"), ({"train.epochs": "5"}, "must be an integer")):
         with pytest.raises(MotorError, match=says):
             RunConfig().with_overrides(bad)
+
+
+def test_a_choice_is_read_in_any_case_like_a_backbone_name_also_when_built_in_python():
+    from motor.experiment import RunConfig
+
+    assert RunConfig.from_dict({"backbone": "LightGCN", "items": "MOTOR"}).items == "motor"
+    assert RunConfig(items="Motor").items == "motor"  # built directly: checked too, not failing later in training
+    assert RunConfig.from_dict({"train": {"protocol": "STRICT"}}).train.protocol == "strict"
+    assert RunConfig().with_overrides({"items": "ID"}).items == "id"
+    with pytest.raises(MotorError, match="items must be one of 'id', 'motor', got 'tokens'"):
+        RunConfig(items="tokens")
+    with pytest.raises(MotorError, match="items must be one of 'id', 'motor', got 5"):
+        RunConfig.from_dict({"items": 5})

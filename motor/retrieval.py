@@ -207,7 +207,7 @@ class VectorIndex:
         ``cosine`` is the plain cosine, ``dot`` the inner product the recommender scores with.
         """
         if measure not in MEASURES:
-            raise ValueError(f"measure must be centred, cosine or dot, got {measure!r}")
+            raise MotorError(f"measure must be centred, cosine or dot, got {measure!r}")
         n_items = len(self.vectors)
         item = check_index(item, n_items, "item")
         index = self._index_for(measure)

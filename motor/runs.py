@@ -8,6 +8,7 @@ and weights.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,9 @@ class LoadedRun:
     def load(cls, path: Path | str, dataset: Dataset | None = None) -> LoadedRun:
         """Rebuild the run in ``path`` (``dataset``: the already loaded data, checked by fingerprint). A missing,
         damaged or mismatched file is a MotorError that names it, never a reader's traceback."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise MotorError(f"a run is loaded from its folder (a path such as 'runs/my-run'), got "
+                             f"{type(path).__name__}")
         path = Path(path)
         if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
             raise MotorError(f"{path} is not a finished run folder (config.json and model.safetensors missing); "
@@ -86,6 +90,7 @@ class LoadedRun:
     def similar_items(self, item: int, k: int = 10, measure: str = "centred"):
         """(similarities, items) nearest to the item index ``item`` through the run's index (see VectorIndex)."""
         item = check_index(item, self.dataset.n_items, "item", "run.dataset.item_index(...)")
+        _check_k(k)
         return self.index().similar_items(item, k, measure)
 
     def seen_items(self, user: int) -> np.ndarray:
@@ -111,8 +116,7 @@ class LoadedRun:
 
     def recommend(self, user_id, k: int = 10, exclude_seen: bool = True) -> list[dict]:
         """Top-k items for an original user id, the items the test ranking excludes excluded (``excluded_items``)."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise MotorError(f"k must be a whole number of at least 1, got {k!r}")
+        _check_k(k)
         u = self.dataset.user_index(user_id)
         users = self.vectors()[0]
         exclude = [self.excluded_items(u)] if exclude_seen else None
@@ -168,3 +172,9 @@ def _run_dataset(run: Path, config: RunConfig) -> Dataset:
             raise
         raise MotorError(f"run {run} was trained on the dataset folder {data!r}, a path relative to the folder it was "
                          f"trained from, and there is no {data!r} here: run this command from that folder") from None
+
+
+def _check_k(k) -> None:
+    """How many items a list holds: a whole number of at least 1 (``recommend`` and ``similar_items`` alike)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise MotorError(f"k must be a whole number of at least 1, got {k!r}")

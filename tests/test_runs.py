@@ -77,6 +77,11 @@ def test_an_item_or_user_id_where_an_index_goes_is_an_error_not_a_silent_answer(
     ds = run.dataset
     item_id, user_id = str(ds.item_ids[4]), str(ds.user_ids[3])
     assert ds.item_index(item_id) == 4 and ds.user_index(user_id) == 3
+    for k in (0, -1, 2.5, True):  # as recommend refuses them; similar_items(k=0) returned empty arrays
+        with pytest.raises(MotorError, match="k must be a whole number of at least 1"):
+            run.similar_items(4, k=k)
+    with pytest.raises(MotorError, match="measure must be centred, cosine or dot, got 'bogus'"):
+        run.similar_items(4, measure="bogus")
     assert run.model.items.explain(np.int64(4))["token_ids"].tolist() == run.model.items.explain(4)["token_ids"].tolist()
     assert len(run.similar_items(np.int64(4), k=3)[1]) == 3
     for call, says in ((lambda: run.seen_items(user_id), "for the user with id .* use run.dataset.user_index"),
@@ -110,3 +115,9 @@ def test_a_split_or_tokenizer_that_does_not_fit_the_run_is_named(simple_dir, tmp
     shutil.rmtree(folder / "tokenizer")
     with pytest.raises(MotorError, match=f"run {folder}: tokenizer: .*holds no tokenizer"):
         LoadedRun.load(folder)
+
+
+@pytest.mark.parametrize("path", [None, 5])
+def test_a_run_is_loaded_from_a_folder_and_anything_else_is_named(path):
+    with pytest.raises(MotorError, match="a run is loaded from its folder .* got " + type(path).__name__):
+        LoadedRun.load(path)

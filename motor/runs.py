@@ -133,7 +133,7 @@ def _read(run: Path, name: str, read):
     try:
         return read(run / name)
     except MotorError as e:
-        raise MotorError(f"run {run}: {name}: {e}") from None
+        raise MotorError(f"run {run}: {name}: {e}; {again}") from None
     except FileNotFoundError:
         raise MotorError(f"run {run}: {name} is missing, so the folder is incomplete; {again}") from None
     except Exception as e:  # noqa: BLE001 - any reader's failure here means the file is damaged or from elsewhere

@@ -86,8 +86,9 @@ def bound(widget: Callable, store: dict, name: str, label: str, key: str | None 
 
 
 def no_run_yet() -> None:
-    st.info("No trained run yet. Open the **Train** page and press **Train** (about a minute on the demo), "
-            "or pick a saved run on the **Runs** page.", icon=":material/info:")
+    """Stop the page with the way to a run (only when this session sees no run at all: none to pick on Runs)."""
+    st.info("No trained run yet. Open the **Train** page and press **Train** (about a minute on the demo).",
+            icon=":material/info:")
     st.page_link("app/pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 

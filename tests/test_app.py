@@ -1540,6 +1540,8 @@ def test_explore_pages_without_a_run_point_to_training(tmp_path):
         at = new_app(tmp_path, page)
         no_problems(at)
         assert "No trained run yet" in at.info[0].value
+        # no run saved at all: the Runs page has none to pick (it used to send a person on the Runs page to it)
+        assert "pick a saved run" not in at.info[0].value
 
 
 @pytest.mark.parametrize("sep", [",", ";"])  # ';': a spreadsheet saved in a European locale

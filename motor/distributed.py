@@ -158,6 +158,15 @@ def all_equal(value) -> bool:
     return all_true(broadcast_json(value) == value)
 
 
+def differences(settings: dict) -> tuple[dict, bool]:
+    """Where this rank's flat JSON-able ``settings`` differ from rank 0's (``{key: (this rank's value,
+    rank 0's)}``), and whether they agree on every rank. Every rank calls it (two collectives)."""
+    own = json.loads(json.dumps(settings))  # as rank 0's arrive: tuples as lists
+    main = broadcast_json(own)
+    diff = {k: (own.get(k), main.get(k)) for k in sorted(own.keys() | main.keys()) if own.get(k) != main.get(k)}
+    return diff, all_true(not diff)
+
+
 @contextmanager
 def session(device: str = "auto"):
     """``setup`` on entry, ``shutdown`` on exit; an error on one rank is reported with its rank number."""

@@ -7,6 +7,7 @@ and by reloading a saved run.
 
 from __future__ import annotations
 
+import json
 import resource
 import time
 from collections.abc import Callable, Mapping
@@ -165,6 +166,31 @@ def metrics_summary(cfg: RunConfig, ds: Dataset, split: Split, model: Recommende
     return out
 
 
+# settings a rank may choose for its own machine under torchrun; every other one must be rank 0's
+PER_MACHINE_SETTINGS = ("train.threads", "train.device")
+
+
+def check_same_settings(cfg: RunConfig) -> None:
+    """Refuse, on every rank at once, a data-parallel run whose ranks were given different settings (another
+    seed, lr or epoch count on one node): their replicas would drift apart or wait for each other for ever."""
+    def flat(node: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in node.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    own = {k: v for k, v in flat(cfg.to_dict()).items() if k not in PER_MACHINE_SETTINGS}
+    diff, same = distributed.differences(own)
+    if same:
+        return
+    fix = ("start every rank with the same command and files (only --out, --threads and --device may differ "
+           "between machines)")
+    if not diff:
+        raise MotorError(f"another rank was started with other settings than rank 0 (see its error); {fix}")
+    shown = ", ".join(f"{k} {json.dumps(mine)} (rank 0: {json.dumps(theirs)})" for k, (mine, theirs) in diff.items())
+    raise MotorError(f"settings differ from rank 0's: {shown}; {fix}")
+
+
 def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
                    progress: Callable[[Progress], None] | None = None,
                    should_stop: Callable[[], bool] | None = None,
@@ -178,6 +204,8 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     # every setting checked as a config file's would be: a section built in Python (TrainConfig(epochs=0)) is not
     cfg = checked(RunConfig, cfg, "RunConfig")
     w = distributed.setup(cfg.train.device)
+    if w.distributed:
+        check_same_settings(cfg)
     if out_dir is not None and w.is_main:
         check_out_dir(out_dir)  # before the training it would otherwise lose
     ds = dataset if dataset is not None else load_dataset(cfg.data)

@@ -1,10 +1,11 @@
 """Run by tests/test_distributed.py under torchrun: one data-parallel training, each rank's weights saved.
 
-    torchrun --standalone --nproc_per_node=2 tests/dist_worker.py DATA OUT BACKBONE ITEMS [FAIL_RANK]
+    torchrun --standalone --nproc_per_node=2 tests/dist_worker.py DATA OUT BACKBONE ITEMS [FAIL_RANK [ODD_RANK]]
 
 Rank r writes OUT/rank{r}.safetensors (its final parameters) so the test can compare ranks; the
 run folder OUT/run is written by rank 0 alone. With FAIL_RANK, that rank raises before training,
-to check that the other ranks are stopped.
+to check that the other ranks are stopped. With ODD_RANK, that rank trains one epoch more at another
+learning rate (as a node started with other options would).
 """
 
 import sys
@@ -24,9 +25,11 @@ def settings(data: str, backbone: str, items: str) -> RunConfig:
                                        "tokenizer.m": 2, "tokenizer.k": 8})
 
 
-def main(data: str, out: str, backbone: str, items: str, fail_rank: int = -1) -> int:
+def main(data: str, out: str, backbone: str, items: str, fail_rank: int = -1, odd_rank: int = -1) -> int:
     cfg = settings(data, backbone, items)
     with distributed.session("cpu") as w:
+        if w.rank == odd_rank:
+            cfg = cfg.with_overrides({"train.epochs": 3, "train.lr": 0.05, "train.threads": 2})
         if w.rank == fail_rank:
             raise MotorError("this rank was told to fail")
         res = run_experiment(cfg, Path(out) / "run")

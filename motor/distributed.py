@@ -109,9 +109,27 @@ def setup(device: str = "auto") -> World:
     on_cuda = resolve_device(device, local_rank).type == "cuda"
     if on_cuda:
         torch.cuda.set_device(local_rank)
+    if "TORCHELASTIC_RUN_ID" not in os.environ:  # set by hand: nothing may ever start the other ranks
+        print(f"note: rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']} waits for the other ranks at "
+              f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} (WORLD_SIZE, RANK, MASTER_ADDR and "
+              f"MASTER_PORT were set without torchrun); Ctrl-C stops it, and without WORLD_SIZE it trains as "
+              f"one process", file=sys.stderr, flush=True)
+    with _default_signals():
+        dist.init_process_group("nccl" if on_cuda else "gloo")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    dist.init_process_group("nccl" if on_cuda else "gloo")
     return world()
+
+
+@contextmanager
+def _default_signals():
+    """Ctrl-C and SIGTERM end the process while it waits inside torch (C++) for the other ranks: Python's own
+    handlers would only run once that wait returns, up to 30 minutes later."""
+    saved = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def shutdown() -> None:

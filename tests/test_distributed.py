@@ -85,6 +85,38 @@ def test_ranks_started_with_different_settings_are_refused_before_training(simpl
     assert not (tmp_path / "out").exists()
 
 
+def test_a_rank_started_by_hand_says_it_waits_and_stops_on_ctrl_c(simple_dir, tmp_path):
+    # WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT exported by hand, no other rank: it waited silently in
+    # init_process_group for 30 minutes, deaf to Ctrl-C and to SIGTERM (Python's handlers never ran).
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(port)}
+    env.pop("TORCHELASTIC_RUN_ID", None)
+    p = subprocess.Popen([sys.executable, "-m", "motor", "train", "--data", str(simple_dir), "--backbone", "bpr",
+                          "--epochs", "1", "--threads", "1", "--quiet", "--out", str(tmp_path / "run")],
+                         cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        import select
+
+        assert select.select([p.stderr], [], [], 60)[0], "no word on stderr while it waits"
+        line = p.stderr.readline()
+        assert line.startswith("note: rank 0 of 2 waits for the other ranks at 127.0.0.1:"), line
+        assert "set without torchrun" in line and "without WORLD_SIZE it trains as one process" in line
+        time.sleep(1)
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=20) != 0
+    finally:
+        p.kill()
+        p.wait()
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_single_process_is_rank_0_of_1(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     w = distributed.setup("cpu")

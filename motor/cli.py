@@ -206,9 +206,9 @@ def cmd_train(a) -> int:
         elif p.stage == "done" and bar is not None:
             bar.close()
 
-    if a.out and (Path(a.out) / "model.safetensors").exists():
-        print(f"note: {a.out} holds a run; this one replaces it when it ends", file=sys.stderr)
     with distributed.session(cfg.train.device) as w:
+        if a.out and w.is_main and (Path(a.out) / "model.safetensors").exists():  # once, not once per rank
+            print(f"note: {a.out} holds a run; this one replaces it when it ends", file=sys.stderr)
         out = run_experiment(cfg, a.out, progress=progress)
     if not w.is_main:
         return 0

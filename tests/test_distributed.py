@@ -117,6 +117,18 @@ def test_a_rank_started_by_hand_says_it_waits_and_stops_on_ctrl_c(simple_dir, tm
     assert not (tmp_path / "run").exists()
 
 
+def test_the_command_line_under_torchrun_speaks_once(simple_dir, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"")  # an earlier run's
+    r = torchrun("-m", "motor", "train", "--data", simple_dir, "--backbone", "bpr", "--epochs", "1", "--threads", "1",
+                 "--set", "train.batch_size=32", "--out", out, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stderr.count(f"note: {out} holds a run; this one replaces it") == 1, r.stderr[-2000:]  # was once a rank
+    assert r.stdout.count("run saved to") == 1 and "x 2 processes" in r.stdout
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
+
+
 def test_a_single_process_is_rank_0_of_1(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     w = distributed.setup("cpu")

@@ -352,6 +352,13 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def say_error(line: str) -> None:
+    """One line to stderr in one write: under torchrun (``python -u``) print() writes the text and its newline
+    apart, so two ranks stopping at once ran their messages together on one line."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def main(argv=None) -> int:
     """Run one command; user-fixable problems print ``error: ...`` and return 2, Ctrl-C returns 130."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -366,7 +373,7 @@ def main(argv=None) -> int:
         sys.stdout.flush()  # here, so a reader that went away is the BrokenPipeError below, not one at exit
         return status
     except MotorError as e:
-        print(f"error: {e}", file=sys.stderr)
+        say_error(f"error: {e}")
         return 2
     except BrokenPipeError:  # the output's reader stopped early (recommend ... | head): done, as cat would be
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
@@ -375,11 +382,11 @@ def main(argv=None) -> int:
         if e.filename is None:
             raise
         also = f" -> {e.filename2}" if e.filename2 else ""
-        print(f"error: {e.strerror or e}: {e.filename}{also}; check the path, or choose another", file=sys.stderr)
+        say_error(f"error: {e.strerror or e}: {e.filename}{also}; check the path, or choose another")
         return 2
     except KeyboardInterrupt:
         rank = f" (rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']})" if "RANK" in os.environ else ""
-        print(f"error: interrupted{rank}", file=sys.stderr)
+        say_error(f"error: interrupted{rank}")
         return 130
 
 

@@ -87,8 +87,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def _stop_on_sigterm(signum, frame):  # torchrun's answer to another rank failing
-    print(f"error: rank {_env_int('RANK', 0)} stopped: another rank failed or the run was interrupted "
-          f"(see that rank's error above)", file=sys.stderr, flush=True)
+    sys.stderr.write(f"error: rank {_env_int('RANK', 0)} stopped: another rank failed or the run was interrupted "
+                     f"(see that rank's error above)\n")  # one write: ranks stopping at once keep their own lines
+    sys.stderr.flush()
     os._exit(143)
 
 

@@ -267,3 +267,28 @@ def test_output_read_by_a_pipe_that_closes_early_is_no_traceback(simple_dir):
     p.stdout.close()  # the reader is gone before the command writes anything
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_an_error_line_is_written_whole_so_ranks_stopping_at_once_keep_their_own_lines(monkeypatch):
+    """Under torchrun Python runs unbuffered: print() wrote 'error: interrupted (rank 1 of 2)' and its newline
+    apart, and two ranks' messages ran together on one line."""
+    from motor import cli
+
+    writes = []
+
+    class Stderr:
+        def write(self, text):
+            writes.append(text)
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(cli, "make_parser", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert cli.main(["train"]) == 130
+    assert writes == ["error: interrupted (rank 1 of 2)\n"]
+    writes.clear()
+    assert cli.main([]) == 2
+    assert len(writes) == 1 and writes[0].startswith("error: no command given") and writes[0].endswith("\n")

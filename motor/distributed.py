@@ -172,6 +172,16 @@ def all_true(flag: bool) -> bool:
     return bool(t.item())
 
 
+def mean_over_ranks(values: list[float]) -> list[float]:
+    """Each value averaged over the ranks (one all-reduce; a single process returns them unchanged): an epoch's
+    loss over every rank's shard of the data, not rank 0's alone."""
+    if not world().distributed:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=_device())
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return (t / world().world_size).tolist()
+
+
 def all_equal(value) -> bool:
     """Whether a JSON-able ``value`` is the same on every rank (compared with rank 0's)."""
     return all_true(broadcast_json(value) == value)

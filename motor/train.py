@@ -286,6 +286,8 @@ class Trainer:
             if stopped in ("nan_loss", "cancelled"):
                 break
             sched.step()
+            total, *sums = distributed.mean_over_ranks([total, *parts.values()])  # the loss over all the data
+            parts = dict(zip(parts, sums))
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             train_s = time.perf_counter() - t0

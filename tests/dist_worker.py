@@ -2,12 +2,13 @@
 
     torchrun --standalone --nproc_per_node=2 tests/dist_worker.py DATA OUT BACKBONE ITEMS [FAIL_RANK [ODD_RANK]]
 
-Rank r writes OUT/rank{r}.safetensors (its final parameters) so the test can compare ranks; the
-run folder OUT/run is written by rank 0 alone. With FAIL_RANK, that rank raises before training,
+Rank r writes OUT/rank{r}.safetensors (its final parameters) and OUT/rank{r}.json (its epochs' losses) so
+the test can compare ranks; the run folder OUT/run is written by rank 0 alone. With FAIL_RANK, that rank raises before training,
 to check that the other ranks are stopped. With ODD_RANK, that rank trains one epoch more at another
 learning rate (as a node started with other options would).
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def main(data: str, out: str, backbone: str, items: str, fail_rank: int = -1, od
             raise MotorError("this rank was told to fail")
         res = run_experiment(cfg, Path(out) / "run")
         save_file({k: v.contiguous() for k, v in res.model.state_dict().items()}, str(Path(out) / f"rank{w.rank}.safetensors"))
+        (Path(out) / f"rank{w.rank}.json").write_text(json.dumps([h["loss"] for h in res.result.history]))
     return 0
 
 

@@ -37,7 +37,12 @@ def test_two_gloo_ranks_keep_identical_weights_and_write_one_run(simple_dir, tmp
     for k in saved:
         assert torch.equal(ranks[0][k], ranks[1][k]), k  # gradients averaged: the ranks never drift apart
         assert torch.equal(ranks[0][k], saved[k]), k
-    assert sorted(p.name for p in out.iterdir()) == ["rank0.safetensors", "rank1.safetensors", "run"]
+    assert sorted(p.name for p in out.iterdir()) == ["rank0.json", "rank0.safetensors", "rank1.json",
+                                                     "rank1.safetensors", "run"]
+    # the logged loss is the mean over both ranks' halves of the data (it was rank 0's half alone)
+    losses = [json.loads((out / f"rank{i}.json").read_text()) for i in (0, 1)]
+    history = [h["loss"] for h in json.loads((out / "run" / "history.json").read_text())]
+    assert len(history) == 2 and losses[0] == losses[1] == history
     m = json.loads((out / "run" / "metrics.json").read_text())
     assert m["world_size"] == 2 and m["device"] == "cpu" and m["epochs_run"] == 2
     history = json.loads((out / "run" / "history.json").read_text())

@@ -122,6 +122,11 @@ def limit_for_failure(n: int, failure: str | None) -> tuple[int, str | None]:
                f"OMP_WAIT_POLICY=PASSIVE in the environment before Python starts.")
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it, else the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def set_threads(n: int | None = None) -> int:
     """Set the process-wide thread count for torch (and with it faiss/OpenMP).
 
@@ -131,7 +136,7 @@ def set_threads(n: int | None = None) -> int:
     import torch
 
     if n is None:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        n = available_cores()
     n, message = limit_for_failure(max(1, int(n)), _failure)
     if message and not _warned:
         _warned = True

@@ -11,8 +11,8 @@ import copy
 import hashlib
 import itertools
 import math
-import os
 import random
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -30,7 +30,7 @@ from motor.evaluate import Evaluator
 from motor.metrics import DEFAULT_KS
 from motor.models.base import Batch, Recommender
 from motor.sampling import NegativeSampler
-from motor.threads import set_threads
+from motor.threads import available_cores, set_threads
 
 
 @dataclass
@@ -181,10 +181,6 @@ def make_adam(params: list[torch.nn.Parameter], lr: float, weight_decay: float =
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 class _LossModule(torch.nn.Module):
     """``forward`` = the backbone's ``loss``: DistributedDataParallel averages gradients of what runs
     through ``forward``, and backbones train through ``loss(batch)``."""
@@ -215,9 +211,14 @@ class Trainer:
         ``evaluate_test=False`` (tuning trials) computes no test or cold figure at all."""
         cfg = self.cfg
         w = distributed.world()
-        threads = cfg.threads or (None if not w.distributed else max(1, _cores() // w.local_world_size))
+        cores = available_cores()
+        threads = cfg.threads or (None if not w.distributed else max(1, cores // w.local_world_size))
         set_threads(threads)
         device = distributed.resolve_device(cfg.device, w.local_rank)
+        if device.type == "cpu" and w.local_rank == 0 and w.local_world_size > cores:
+            print(f"note: {w.local_world_size} processes share {cores} core{'s' * (cores > 1)} on this machine, so each waits for "
+                  f"a core and the run is slower than with fewer; use torchrun --nproc_per_node={cores}",
+                  file=sys.stderr, flush=True)
         amp = cfg.amp and device.type == "cuda"
         emit = progress or (lambda p: None)
         rng = np.random.default_rng(cfg.seed)  # shuffling: the same on every rank

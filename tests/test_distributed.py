@@ -147,3 +147,18 @@ def test_devices_resolve_or_fail_clearly():
     if not torch.cuda.is_available():
         with pytest.raises(MotorError, match="no CUDA device"):
             distributed.resolve_device("cuda")
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_more_processes_than_cores_are_named_once(simple_dir, tmp_path):
+    """torchrun --nproc_per_node=3 on 2 cores ran without a word, each process waiting for a core."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MOTOR_LAB_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        str(ROOT / "tests" / "dist_worker.py"), str(simple_dir), str(tmp_path / "out"), "bpr", "id"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=240, check=False,
+                       preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))  # one core
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count("note: 2 processes share 1 core on this machine") == 1, r.stderr[-3000:]
+    assert "--nproc_per_node=1" in r.stderr

@@ -127,9 +127,10 @@ TRAIN_EPILOG = """\
 data-parallel training (DistributedDataParallel; gloo on CPU, nccl on CUDA):
   torchrun --nproc_per_node=2 -m motor train --preset quick --out runs/ddp
   across nodes, the same command on every node:
-  torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_endpoint=HOST:29400 -m motor train ...
+  torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_endpoint=HOST:29400 --rdzv_id=job1 -m motor train ...
   each rank trains on its shard of the training pairs (train.batch_size is the total over the ranks),
-  rank 0 evaluates and writes the run; metrics.json records world_size."""
+  rank 0 evaluates and writes the run (across nodes, whichever node the rendezvous gave rank 0: the one
+  that prints 'run saved to'); metrics.json records world_size."""
 
 # train options that are shorthands for one RunConfig setting: argparse dest -> dotted path
 TRAIN_OPTIONS = {

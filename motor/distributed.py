@@ -4,7 +4,7 @@
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set; ``setup`` reads them and
 joins the process group (gloo on CPU, nccl on CUDA, one GPU per local rank). Across nodes the
 same command runs on every node with torchrun's rendezvous options, for example
-``torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_endpoint=HOST:29400 -m motor train ...``.
+``torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_endpoint=HOST:29400 --rdzv_id=job1 -m motor train ...``.
 Without those variables nothing is initialised and every helper here answers for a single
 process, so a plain ``python -m motor train`` is unchanged.
 

@@ -207,7 +207,9 @@ def test_split_settings_from_python_are_checked_and_a_mapping_is_taken(simple_di
     ds = load_dataset(str(simple_dir))
     assert make_split(ds, {"cold_items": 0.1, "seed": 3}).summary() == \
         make_split(ds, SplitConfig(cold_items=0.1, seed=3)).summary()
-    for cfg, says in ((SplitConfig(method="RANDOM"), "split.method must be one of"),
+    # a choice is read in any case (as backbone names are): 'RANDOM' is the random split, not an unchecked value
+    assert make_split(ds, SplitConfig(method="RANDOM")).summary() == make_split(ds, SplitConfig()).summary()
+    for cfg, says in ((SplitConfig(method="shuffle"), "split.method must be one of"),
                       ({"cold": 0.1}, "unknown setting 'cold' for split"), ([0.1], "must be a SplitConfig or a mapping")):
         with pytest.raises(MotorError, match=says):
             make_split(ds, cfg)

@@ -215,3 +215,14 @@ def test_split_settings_from_python_are_checked_and_a_mapping_is_taken(simple_di
             make_split(ds, cfg)
     with pytest.raises(MotorError, match="make_split takes a Dataset"):
         make_split(str(simple_dir))
+
+
+def test_repeated_user_item_pairs_are_refused_not_split_into_train_and_test():
+    # A pair split into training and test is masked at test time (it is a training item) and can never be a hit;
+    # the file readers refuse repeats, and so does a Dataset built in Python.
+    from motor.data.dataset import Dataset, Interactions
+
+    users, items = np.repeat(np.arange(5), 6), np.tile([0, 1, 2, 3, 3, 3], 5)
+    ds = Dataset("repeats", np.array(list("abcde")), np.array(list("pqrstu")), Interactions(users, items))
+    with pytest.raises(MotorError, match=r"10 repeated user-item pairs \(first: user 'a', item 's'\)"):
+        make_split(ds, SplitConfig(seed=1))

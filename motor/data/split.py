@@ -202,12 +202,27 @@ def subsample_train(train: Pairs, n_users: int, fraction: float, seed: int) -> n
     return np.sort(keep)
 
 
+def _refuse_repeated_pairs(ds: Dataset) -> None:
+    """The split assumes one row per (user, item), as the file readers guarantee: a repeated pair could land in
+    training and in test, where it is masked as a training item and never counted as a hit (and twice in test it
+    would count twice in |T|). A Dataset built in Python is checked here (by sorting; np.unique is slow on 10^6+)."""
+    inter = ds.interactions
+    key = np.sort(inter.user.astype(np.int64) * ds.n_items + inter.item.astype(np.int64))
+    repeated = key[1:][key[1:] == key[:-1]]
+    if len(repeated):
+        user, item = divmod(int(repeated[0]), ds.n_items)
+        first = f"user {str(ds.user_ids[user])!r}, item {str(ds.item_ids[item])!r}"
+        raise MotorError(f"the interactions hold {len(repeated)} repeated user-item pairs (first: {first}); keep one "
+                         f"row per pair, as load_dataset does with data.duplicates='keep_last'")
+
+
 def make_split(ds: Dataset, cfg: SplitConfig | Mapping | None = None) -> Split:
     """The train/valid/test (and cold) pairs of ``ds``; ``cfg`` a SplitConfig, a mapping of its settings or None."""
     if not isinstance(ds, Dataset):
         raise MotorError(f"make_split takes a Dataset (e.g. load_dataset('demo')), got {type(ds).__name__}")
     cfg = checked(SplitConfig, cfg, "split")
     inter = ds.interactions
+    _refuse_repeated_pairs(ds)
     method = cfg.method
     if method == "auto":
         method = "given" if inter.label is not None else "random"

@@ -360,6 +360,14 @@ def say_error(line: str) -> None:
     sys.stderr.flush()
 
 
+def _rank_prefix(message: str) -> str:
+    """'rank R of N: ' under torchrun, for an error found before the ranks joined (every rank prints its own; on
+    several machines one may lack a file the others have), unless the message names its rank already."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ or message.startswith("rank "):
+        return ""
+    return f"rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']}: "
+
+
 def main(argv=None) -> int:
     """Run one command; user-fixable problems print ``error: ...`` and return 2, Ctrl-C returns 130."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -374,7 +382,7 @@ def main(argv=None) -> int:
         sys.stdout.flush()  # here, so a reader that went away is the BrokenPipeError below, not one at exit
         return status
     except MotorError as e:
-        say_error(f"error: {e}")
+        say_error(f"error: {_rank_prefix(str(e))}{e}")
         return 2
     except BrokenPipeError:  # the output's reader stopped early (recommend ... | head): done, as cat would be
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
@@ -383,7 +391,7 @@ def main(argv=None) -> int:
         if e.filename is None:
             raise
         also = f" -> {e.filename2}" if e.filename2 else ""
-        say_error(f"error: {e.strerror or e}: {e.filename}{also}; check the path, or choose another")
+        say_error(f"error: {_rank_prefix('')}{e.strerror or e}: {e.filename}{also}; check the path, or choose another")
         return 2
     except KeyboardInterrupt:
         rank = f" (rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']})" if "RANK" in os.environ else ""

@@ -273,6 +273,7 @@ def test_an_error_line_is_written_whole_so_ranks_stopping_at_once_keep_their_own
     """Under torchrun Python runs unbuffered: print() wrote 'error: interrupted (rank 1 of 2)' and its newline
     apart, and two ranks' messages ran together on one line."""
     from motor import cli
+    from motor.errors import MotorError
 
     writes = []
 
@@ -290,5 +291,13 @@ def test_an_error_line_is_written_whole_so_ranks_stopping_at_once_keep_their_own
     assert cli.main(["train"]) == 130
     assert writes == ["error: interrupted (rank 1 of 2)\n"]
     writes.clear()
+    assert cli.main([]) == 2  # found before the ranks join: each rank says which it is, as later errors do
+    assert len(writes) == 1 and writes[0].startswith("error: rank 1 of 2: no command given") and writes[0].endswith("\n")
+    monkeypatch.delenv("RANK")
+    writes.clear()
     assert cli.main([]) == 2
-    assert len(writes) == 1 and writes[0].startswith("error: no command given") and writes[0].endswith("\n")
+    assert writes[0].startswith("error: no command given")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(cli, "make_parser", lambda: (_ for _ in ()).throw(MotorError("rank 1 of 2: no data")))
+    writes.clear()
+    assert cli.main(["train"]) == 2 and writes == ["error: rank 1 of 2: no data\n"]  # named once, not twice

@@ -262,6 +262,40 @@ def cmd_recommend(a) -> int:
     return 0
 
 
+def cmd_similar(a) -> int:
+    """``similar``: an item's tokens (MOTOR runs), the items sharing most of them, and its nearest items by the
+    run's item vectors: which items MOTOR treats alike, and why, without the app."""
+    from motor.explore.catalogue import item_label
+    from motor.explore.tokens import item_tokens, sharing_items
+    from motor.runs import LoadedRun
+
+    run = LoadedRun.load(a.run)
+    item = run.dataset.item_index(a.item)
+    sims, near = run.similar_items(item, a.k)
+    nearest = [{"item_id": str(run.dataset.item_ids[i]), "title": item_label(run.dataset, int(i)),
+                "centred_cosine": round(float(c), 4)} for c, i in zip(sims, near)]
+    tok = run.tokenizer
+    tokens = item_tokens(tok, item) if tok is not None else None
+    sharing = sharing_items(tok, run.dataset, item, a.k) if tok is not None else None
+    if sharing is not None:
+        sharing.insert(0, "item_id", [str(run.dataset.item_ids[i]) for i in sharing.pop("item")])
+    if a.json:
+        print(json.dumps({"item_id": a.item, "title": item_label(run.dataset, item), "nearest": nearest,
+                          "tokens": None if tokens is None else tokens.to_dict("records"),
+                          "sharing": None if sharing is None else sharing.to_dict("records")}, indent=2))
+        return 0
+    print(f"item {a.item}: {item_label(run.dataset, item)} ({run.config.backbone}/{run.config.items})")
+    if tokens is not None:
+        print("\nits tokens:\n" + tokens.to_string(index=False))
+        print(f"\nthe {len(sharing)} items sharing most of them:\n" + sharing.to_string(index=False))
+    else:
+        print("\n(an ID run: items have no tokens; train with --items motor to see which items share them)")
+    print(f"\nnearest {len(nearest)} by the run's item vectors (cosine after removing the mean item vector):")
+    for r in nearest:
+        print(f"  {r['item_id']:>8}  {r['centred_cosine']:7.4f}  {r['title']}")
+    return 0
+
+
 def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> MotorError:
     """The error for arguments no option takes, naming the sub-command's help and its options nearest a typo."""
     import difflib
@@ -346,6 +380,14 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("-k", type=int, default=10)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_recommend)
+
+    m = sub.add_parser("similar", help="an item's tokens, the items sharing most of them, and its nearest items "
+                                       "from a saved run")
+    m.add_argument("--run", required=True, help="run folder written by train --out")
+    m.add_argument("--item", required=True, help="item id as in the items file")
+    m.add_argument("-k", type=int, default=10, help="items listed in each part (default 10)")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_similar)
 
     features_cli.add_parser(sub)
     bench.add_parser(sub)

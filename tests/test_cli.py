@@ -19,11 +19,11 @@ def motor(*args, cwd=ROOT):
 
 
 def test_help_for_every_command():
-    for cmd in ([], ["data"], ["tokenize"], ["train"], ["recommend"], ["features"], ["bench"], ["tune"]):
+    for cmd in ([], ["data"], ["tokenize"], ["train"], ["recommend"], ["similar"], ["features"], ["bench"], ["tune"]):
         r = motor(*cmd, "--help")
         assert r.returncode == 0 and "usage" in r.stdout.lower(), cmd
     listed = motor("--help").stdout
-    for cmd in ("data", "tokenize", "train", "recommend", "features", "bench", "tune"):
+    for cmd in ("data", "tokenize", "train", "recommend", "similar", "features", "bench", "tune"):
         assert f"    {cmd} " in listed, cmd
 
 
@@ -47,6 +47,30 @@ def test_train_then_recommend(simple_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     lines = [l for l in r.stdout.splitlines() if l.strip()[:1].isdigit()]
     assert len(lines) == 4 and "Movie" in lines[0]
+
+
+def test_similar_shows_an_items_tokens_the_items_sharing_them_and_its_nearest(simple_dir, tmp_path):
+    """Which items MOTOR treats alike, and why, from the command line (it took the app or Python)."""
+    out = tmp_path / "run"
+    r = motor("train", "--data", simple_dir, "--backbone", "bpr", "--items", "motor", "--epochs", "1",
+              "--pq-m", "2", "--pq-k", "8", "--set", "train.batch_size=64", "--out", out)
+    assert r.returncode == 0, r.stderr
+    r = motor("similar", "--run", out, "--item", "m3", "-k", "3")
+    assert r.returncode == 0, r.stderr
+    assert "its tokens:" in r.stdout and "the 3 items sharing most of them:" in r.stdout and "nearest 3" in r.stdout
+    j = json.loads(motor("similar", "--run", out, "--item", "m3", "-k", "3", "--json").stdout)
+    assert j["item_id"] == "m3" and len(j["nearest"]) == len(j["sharing"]) == 3
+    assert "m3" not in {n["item_id"] for n in j["nearest"]} | {s["item_id"] for s in j["sharing"]}
+    assert all(0 < s["shared tokens"] <= s["of"] == len(j["tokens"]) for s in j["sharing"])
+    r = motor("similar", "--run", out, "--item", "no-such-item")
+    assert r.returncode == 2 and "no-such-item" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = motor("similar", "--run", out, "--item", "m3", "-k", "0")
+    assert r.returncode == 2 and "k must be a whole number of at least 1" in r.stderr, r.stderr
+    ids = tmp_path / "id-run"
+    assert motor("train", "--data", simple_dir, "--backbone", "bpr", "--items", "id", "--epochs", "1",
+                 "--set", "train.batch_size=64", "--out", ids).returncode == 0
+    r = motor("similar", "--run", ids, "--item", "m3", "-k", "2")
+    assert r.returncode == 0 and "an ID run: items have no tokens" in r.stdout and "nearest 2" in r.stdout, r.stderr
 
 
 def test_out_never_replaces_a_folder_that_holds_other_files_and_is_checked_before_training(simple_dir, tmp_path):

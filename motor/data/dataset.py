@@ -101,29 +101,25 @@ class Dataset:
 
     def user_index(self, user_id) -> int:
         """Internal index of an original user id; raises MotorError with examples if unknown."""
-        from motor.errors import MotorError
-
-        lookup = getattr(self, "_user_lookup", None)
-        if lookup is None:
-            lookup = {str(u): i for i, u in enumerate(self.user_ids)}
-            self._user_lookup = lookup
-        key = str(user_id)
-        if key not in lookup:
-            examples = ", ".join(map(str, self.user_ids[:5]))
-            raise MotorError(f"unknown user {user_id!r}; users are identified by their id in the "
-                             f"interactions file, for example {examples}")
-        return lookup[key]
+        return self._index_of("user", self.user_ids, user_id)
 
     def item_index(self, item_id) -> int:
         """Internal index of an original item id (``"2571"``); raises MotorError with examples if unknown."""
+        return self._index_of("item", self.item_ids, item_id)
+
+    def _index_of(self, what: str, ids: np.ndarray, value) -> int:
+        """``value``'s position in ``ids`` (compared as text), through a lookup built once per kind."""
         from motor.errors import MotorError
 
-        found = np.flatnonzero(self.item_ids == str(item_id))
-        if not len(found):
-            examples = ", ".join(map(str, self.item_ids[:5]))
-            raise MotorError(f"unknown item {item_id!r}; items are identified by their id in the interactions file, "
-                             f"for example {examples}")
-        return int(found[0])
+        lookups = self.__dict__.setdefault("_id_lookups", {})
+        if what not in lookups:
+            lookups[what] = {str(v): i for i, v in enumerate(ids)}
+        key = str(value)
+        if key not in lookups[what]:
+            examples = ", ".join(map(str, ids[:5]))
+            raise MotorError(f"unknown {what} {value!r}; {what}s are identified by their id in the interactions "
+                             f"file, for example {examples}")
+        return lookups[what][key]
 
     def stats(self) -> dict:
         """Headline statistics, as printed by ``python -m motor data``."""

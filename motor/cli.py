@@ -265,34 +265,34 @@ def cmd_recommend(a) -> int:
 def cmd_similar(a) -> int:
     """``similar``: an item's tokens (MOTOR runs), the items sharing most of them, and its nearest items by the
     run's item vectors: which items MOTOR treats alike, and why, without the app."""
+    from motor.errors import check_k
     from motor.explore.catalogue import item_label
-    from motor.explore.tokens import item_tokens, sharing_items
+    from motor.explore.tokens import item_tokens, nearest_items, sharing_items
     from motor.runs import LoadedRun
 
+    check_k(a.k)
     run = LoadedRun.load(a.run)
-    item = run.dataset.item_index(a.item)
-    sims, near = run.similar_items(item, a.k)
-    nearest = [{"item_id": str(run.dataset.item_ids[i]), "title": item_label(run.dataset, int(i)),
-                "centred_cosine": round(float(c), 4)} for c, i in zip(sims, near)]
-    tok = run.tokenizer
+    ds, tok = run.dataset, run.tokenizer
+    item = ds.item_index(a.item)
+    nearest = nearest_items(run.vectors()[1], ds, item, a.k, tok, index=run.index())
     tokens = item_tokens(tok, item) if tok is not None else None
-    sharing = sharing_items(tok, run.dataset, item, a.k) if tok is not None else None
-    if sharing is not None:
-        sharing.insert(0, "item_id", [str(run.dataset.item_ids[i]) for i in sharing.pop("item")])
+    sharing = sharing_items(tok, ds, item, a.k) if tok is not None else None
+    for table in (nearest, sharing):  # the item ids a person knows, not internal indexes
+        if table is not None:
+            table.insert(0, "item_id", [str(ds.item_ids[i]) for i in table.pop("item")])
     if a.json:
-        print(json.dumps({"item_id": a.item, "title": item_label(run.dataset, item), "nearest": nearest,
+        print(json.dumps({"item_id": a.item, "title": item_label(ds, item), "nearest": nearest.to_dict("records"),
                           "tokens": None if tokens is None else tokens.to_dict("records"),
                           "sharing": None if sharing is None else sharing.to_dict("records")}, indent=2))
         return 0
-    print(f"item {a.item}: {item_label(run.dataset, item)} ({run.config.backbone}/{run.config.items})")
+    print(f"item {a.item}: {item_label(ds, item)} ({run.config.backbone}/{run.config.items})")
     if tokens is not None:
         print("\nits tokens:\n" + tokens.to_string(index=False))
         print(f"\nthe {len(sharing)} items sharing most of them:\n" + sharing.to_string(index=False))
     else:
         print("\n(an ID run: items have no tokens; train with --items motor to see which items share them)")
-    print(f"\nnearest {len(nearest)} by the run's item vectors (cosine after removing the mean item vector):")
-    for r in nearest:
-        print(f"  {r['item_id']:>8}  {r['centred_cosine']:7.4f}  {r['title']}")
+    print(f"\nnearest {len(nearest)} by the run's item vectors (cosine after removing the mean item vector):\n"
+          + nearest.to_string(index=False))
     return 0
 
 

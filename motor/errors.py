@@ -22,3 +22,9 @@ def check_index(value, n: int, what: str = "item", by_id: str = "") -> int:
     if not 0 <= value < n:
         raise MotorError(f"{what} index {value} is out of range: there are {n} {what}s, numbered from 0 to {n - 1}")
     return int(value)
+
+
+def check_k(k) -> None:
+    """How many items a list holds: a whole number of at least 1 (``recommend``, ``similar_items``, ``similar``)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise MotorError(f"k must be a whole number of at least 1, got {k!r}")

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from motor.data.dataset import Dataset
 from motor.data.load import BUILT_IN, load_dataset
 from motor.data.split import Split
-from motor.errors import MotorError, check_index
+from motor.errors import MotorError, check_index, check_k
 from motor.experiment import RunConfig, build_model, model_context
 from motor.models.base import Recommender
 from motor.retrieval import VectorIndex
@@ -90,7 +90,7 @@ class LoadedRun:
     def similar_items(self, item: int, k: int = 10, measure: str = "centred"):
         """(similarities, items) nearest to the item index ``item`` through the run's index (see VectorIndex)."""
         item = check_index(item, self.dataset.n_items, "item", "run.dataset.item_index(...)")
-        _check_k(k)
+        check_k(k)
         return self.index().similar_items(item, k, measure)
 
     def seen_items(self, user: int) -> np.ndarray:
@@ -116,7 +116,7 @@ class LoadedRun:
 
     def recommend(self, user_id, k: int = 10, exclude_seen: bool = True) -> list[dict]:
         """Top-k items for an original user id, the items the test ranking excludes excluded (``excluded_items``)."""
-        _check_k(k)
+        check_k(k)
         u = self.dataset.user_index(user_id)
         users = self.vectors()[0]
         exclude = [self.excluded_items(u)] if exclude_seen else None
@@ -172,9 +172,3 @@ def _run_dataset(run: Path, config: RunConfig) -> Dataset:
             raise
         raise MotorError(f"run {run} was trained on the dataset folder {data!r}, a path relative to the folder it was "
                          f"trained from, and there is no {data!r} here: run this command from that folder") from None
-
-
-def _check_k(k) -> None:
-    """How many items a list holds: a whole number of at least 1 (``recommend`` and ``similar_items`` alike)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise MotorError(f"k must be a whole number of at least 1, got {k!r}")

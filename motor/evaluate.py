@@ -40,10 +40,11 @@ CHUNK_USERS = 256  # users per block when chunking items (a block is then 256 x 
 
 
 class _UserSets:
-    """Per-user item lists (CSR) of one set of pairs."""
+    """Per-user item lists (CSR) of one set of pairs, each (user, item) pair once: a pair listed twice in a
+    hand-built ``Split`` would otherwise count as two relevant items and two hits."""
 
     def __init__(self, pairs: Pairs, n_users: int):
-        self.indptr, self.items = pairs.csr(n_users)
+        self.indptr, self.items = _distinct(pairs).csr(n_users)
         self.counts = np.diff(self.indptr)
 
     def rows_cols(self, users: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,6 +53,17 @@ class _UserSets:
         rows = np.repeat(np.arange(len(users)), counts)
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         return torch.from_numpy(rows), torch.from_numpy(self.items[np.repeat(starts, counts) + offsets])
+
+
+def _distinct(pairs: Pairs) -> Pairs:
+    """``pairs`` without repeats (the same pairs when there are none, as ``make_split`` guarantees)."""
+    if len(pairs) == 0:
+        return pairs
+    width = int(pairs.item.max()) + 1
+    keys = np.unique(pairs.user.astype(np.int64) * width + pairs.item)
+    if len(keys) == len(pairs):
+        return pairs
+    return Pairs(keys // width, keys % width)
 
 
 def lower_ties(scores: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:

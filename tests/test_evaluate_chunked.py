@@ -103,3 +103,20 @@ def test_large_catalogues_take_the_chunked_path(monkeypatch):
     assert e.evaluate(fixed, "test") and calls == [1]
     with pytest.raises(ValueError, match="inner product"):
         e.evaluate_chunked(fixed, "test")
+
+
+def test_a_pair_listed_twice_counts_once():
+    """A hand-built Split may repeat a (user, item) pair: it is one relevant item, found or not, never two."""
+    split = random_split(seed=5)
+    g = torch.Generator().manual_seed(4)
+    model = Dot(torch.randn(split.n_users, 8, generator=g), torch.randn(split.n_items, 8, generator=g))
+    expected = Evaluator(split).evaluate(model, "test", per_user=True)
+    twice = Pairs(np.concatenate([split.test.user, split.test.user[::3]]),
+                  np.concatenate([split.test.item, split.test.item[::3]]))
+    repeated = Split(split.n_users, split.n_items, split.train, split.valid, twice, split.cold, split.cold_items,
+                     "random", [])
+    e = Evaluator(repeated)
+    got = e.evaluate(model, "test", per_user=True)
+    assert {k: v for k, v in got.items() if not k.startswith("_")} == pytest.approx(
+        {k: v for k, v in expected.items() if not k.startswith("_")}, abs=1e-6)
+    assert e.evaluate_chunked(model, "test", item_chunk=10)["recall@20"] == pytest.approx(expected["recall@20"])

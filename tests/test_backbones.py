@@ -17,9 +17,12 @@ from motor.config import from_dict
 from motor.errors import MotorError
 from motor.evaluate import Evaluator
 from motor.models import BACKBONES
-from motor.models.base import Batch
+from motor.models import base as models_base
+from motor.models.base import Batch, PropagationConfig
 from motor.train import TrainConfig, Trainer
-from tests.backbone_helpers import NAMES, build
+from tests.backbone_helpers import NAMES, batch_of, build, make_ctx, make_model
+
+PROPAGATING = [n for n in NAMES if issubclass(BACKBONES[n].Config, PropagationConfig)]
 
 
 @pytest.mark.parametrize("items", ["id", "motor"])
@@ -124,3 +127,36 @@ def test_user_side_counts_exactly_the_user_indexed_parameters(tiny, name):
     user_indexed = sum(p.numel() for p in model.parameters() if p.requires_grad and p.shape[0] == split.n_users)
     assert counts["user_side"] == user_indexed > 0
     assert counts["item_side"] + counts["user_side"] + counts["other"] == counts["trainable_total"]
+
+
+def test_the_backbones_without_a_cold_path_setting_are_those_that_do_not_propagate_item_vectors():
+    assert sorted(set(NAMES) - set(PROPAGATING)) == ["bpr", "mmgcn", "vbpr"]  # docs/BACKBONES.md, cold items
+
+
+@pytest.mark.parametrize("name", PROPAGATING)
+def test_cold_path_is_taken_in_training_with_one_draw_for_every_view(name, monkeypatch):
+    """Every backbone with ``cold_dropout`` sends the dropped items through the cold path in training, and in one
+    training step every view that takes it (each LightGCN of SLMRec, each modality of DualGNN / DRAGON, LGMRec's
+    CGE and MGEs) gets the same mask: an item is dropped in all of them or in none, the state a cold item is in at
+    ranking time. A fresh draw per view trained mixed states instead (all three SLMRec views cold together 1 time
+    in 1,000 at cold_dropout 0.1)."""
+    ctx = make_ctx()
+    model = make_model(name, ctx, cold_dropout=0.5)
+    masks = []
+    real = models_base.cold_item_combine
+
+    def spy(combined, ego, cold, scale=1.0):
+        masks.append(cold.clone())
+        return real(combined, ego, cold, scale)
+
+    monkeypatch.setattr(models_base, "cold_item_combine", spy)
+    model.train()
+    model.pre_epoch(1, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    batch = batch_of(ctx)
+    if not model.uses_negatives:
+        batch.neg = None
+    model.loss(batch)
+    assert masks, f"{name} never took the cold path in training"
+    assert all(torch.equal(m, masks[0]) for m in masks), [m.nonzero().flatten().tolist() for m in masks]
+    assert 0 < int(masks[0].sum()) < ctx.n_items

@@ -246,7 +246,8 @@ class Recommender(nn.Module):
         return users[batch.user], items[batch.pos], items[batch.neg]
 
     def propagate_ui(self, items: torch.Tensor, n_layers: int, graph: str = "adj", users: torch.Tensor | None = None,
-                     combine: Literal["mean", "sum"] = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+                     combine: Literal["mean", "sum"] = "mean",
+                     cold: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """LightGCN over a user-item graph: ``[users; items]`` propagated ``n_layers`` times over the
         graph buffer ``graph``, the layers 0..n_layers combined (``mean``, or ``sum`` as DualGNN and
         DRAGON do), split back into (users, items). ``users`` defaults to ``self.user_embedding``.
@@ -256,20 +257,28 @@ class Recommender(nn.Module):
         vector at the weight all layers have together (``motor.graph.cold_item_combine``); at ranking
         time (eval mode) also rescaled to the score scale of the propagated vectors on the training
         interactions (``motor.graph.score_scale``), so cold items compete with warm ones on one scale.
+        ``cold``: the mask of those rows (default: a fresh ``cold_items()``, see ``cold_path``).
         """
         users = self.user_embedding if users is None else users
         layers = self.propagate(graph, torch.cat([users, items]), n_layers)
         out = layer_mean(layers) if combine == "mean" else torch.stack(layers).sum(0)
         out_users, out_items = out[: self.n_users], out[self.n_users:]
         own = items if combine == "mean" else items * float(n_layers + 1)
-        return out_users, self.cold_path(out_users, out_items, own)
+        return out_users, self.cold_path(out_users, out_items, own, cold)
 
-    def cold_path(self, users: torch.Tensor, propagated: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
-        """``propagated`` item vectors with the rows of ``cold_items()`` replaced by ``own`` (an item's
-        own vector at the weight its propagated layers have together); in eval mode ``own`` is rescaled
-        by ``score_scale`` so that cold items compete with warm ones on one scale. Training learns to
-        rank with the cold path as it is."""
-        cold = self.cold_items()
+    def cold_path(self, users: torch.Tensor, propagated: torch.Tensor, own: torch.Tensor,
+                  cold: torch.Tensor | None = None) -> torch.Tensor:
+        """``propagated`` item vectors with the rows of ``cold`` (default: a fresh ``cold_items()``) replaced
+        by ``own`` (an item's own vector at the weight its propagated layers have together); in eval mode
+        ``own`` is rescaled by ``score_scale`` so that cold items compete with warm ones on one scale.
+        Training learns to rank with the cold path as it is.
+
+        A backbone that takes the cold path in several views of its items in one forward pass (a LightGCN per
+        view or per modality: SLMRec, DualGNN, DRAGON, LGMRec) draws ``cold_items()`` once and passes that mask
+        to every view, so an item dropped in training takes the cold path in all of them together, as a cold
+        item does at ranking time (a fresh draw per view trained mixed states a cold item is never in: with
+        ``cold_dropout`` 0.1 and three views, all three at once 1 time in 1,000 instead of 1 in 10)."""
+        cold = self.cold_items() if cold is None else cold
         if not bool(cold.any()):
             return propagated
         scale = 1.0 if self.training else score_scale(users, propagated, own, self.edge_user, self.edge_item)

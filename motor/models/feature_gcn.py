@@ -108,11 +108,12 @@ class DualGraphModel(MultimodalRecommender):
         """Each modality's (users ``[U, d]``, items ``[I, d]``) output, the item encoder's vector added
         at item layer 0; layer 0 is L2-normalised row-wise and the layers are summed."""
         extra = self.items()
+        cold = self.cold_items()  # one draw for every modality (Recommender.cold_path)
         reps = []
         for gcn, pref, m in zip(self.gcn.values(), self.user_preference, self.features.names):
             x = gcn(pref, self.features[m], extra)
             reps.append(self.propagate_ui(x[self.n_users:], self.cfg.n_layers, users=x[: self.n_users],
-                                          combine="sum"))
+                                          combine="sum", cold=cold))
         return reps
 
     def fuse(self, reps: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:

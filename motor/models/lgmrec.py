@@ -88,7 +88,8 @@ class LGMRec(MultimodalRecommender):
 
     def _forward(self):
         cfg, n_u = self.cfg, self.n_users
-        cge = torch.cat(self.propagate_ui(self.items(), cfg.n_ui_layers))
+        cold = self.cold_items()  # one draw for CGE and every MGE (Recommender.cold_path)
+        cge = torch.cat(self.propagate_ui(self.items(), cfg.n_ui_layers, cold=cold))
         local = cge
         hyper_parts = []
         for m, f in self.features.items():
@@ -97,7 +98,7 @@ class LGMRec(MultimodalRecommender):
             for _ in range(cfg.n_mm_layers):
                 x = self.mm("adj", x)
             if cfg.n_mm_layers > 0:  # an item without edges keeps its own modality vector (Recommender.cold_path)
-                x = torch.cat([x[:n_u], self.cold_path(x[:n_u], x[n_u:], item_feats)])
+                x = torch.cat([x[:n_u], self.cold_path(x[:n_u], x[n_u:], item_feats, cold)])
             local = local + F.normalize(x, dim=1)
             logits_i = self.hyper[m](f)
             h_i = self.drop(self._assign(logits_i))

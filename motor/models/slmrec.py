@@ -73,7 +73,8 @@ class SLMRec(MultimodalRecommender):
     def _views(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(user, item) outputs of every view: ID view first, then one per modality."""
         views = [self.items()] + [self.dense[m](F.normalize(f, dim=1)) for m, f in self.features.items()]
-        return [self.propagate_ui(items, self.cfg.n_layers) for items in views]
+        cold = self.cold_items()  # one draw for every view (Recommender.cold_path)
+        return [self.propagate_ui(items, self.cfg.n_layers, cold=cold) for items in views]
 
     @staticmethod
     def _fuse(views, fuse_users, fuse_items):

@@ -225,3 +225,108 @@ def test_grcn_propagates_normalised_ids_over_the_content_refined_graph(ctx):
         h_u, h_i = w_u @ h_i, w_i.T @ h_u
         id_u, id_i = id_u + h_u, id_i + h_i
     close(m.embeddings(), [torch.cat([id_u, *users_c], 1), torch.cat([id_i, *items_c], 1)])
+
+
+# --- loss terms, from the vectors checked above -----------------------------------------------------
+
+
+def bpr(u, pos, neg):
+    return -torch.log(torch.sigmoid((u * pos).sum(1) - (u * neg).sum(1))).mean()
+
+
+def nce(a, b, t, target=None):
+    """InfoNCE of cosine similarities / t: row r of ``a`` against every row of ``b``, ``b[target[r]]`` correct."""
+    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / t
+    target = torch.arange(len(a)) if target is None else target
+    return -(logits.log_softmax(1)[torch.arange(len(a)), target])
+
+
+def batch(ctx):
+    from motor.models.base import Batch
+
+    g = torch.Generator().manual_seed(3)
+    rows = torch.randint(0, ctx.train_user.numel(), (24,), generator=g)
+    return Batch(ctx.train_user[rows], ctx.train_item[rows], torch.randint(0, I, (24,), generator=g))
+
+
+def terms(m, b):
+    """The named loss terms, in eval mode (no dropout, no Gumbel noise: deterministic) and without gradients."""
+    with torch.no_grad():
+        return {k: float(v) for k, v in m.loss(b).items()}
+
+
+def test_loss_terms_are_the_described_ones(ctx):
+    b = batch(ctx)
+    mse = lambda x: x.pow(2).mean()  # noqa: E731
+    with torch.no_grad():
+        m = model("mgcn", ctx)
+        users, items, side, content = m._forward()
+        u, p, n = users[b.user], items[b.pos], items[b.neg]
+        expected = {"bpr": bpr(u, p, n), "reg": 1e-4 * 0.5 * (u.pow(2).sum() + p.pow(2).sum() + n.pow(2).sum()) / 24,
+                    "cl": 0.01 * (nce(side[U:][b.pos], content[U:][b.pos], 0.2).mean()
+                                  + nce(side[:U][b.user], content[:U][b.user], 0.2).mean())}
+        checks = [("mgcn", terms(m, b), expected)]
+
+        m = model("freedom", ctx)
+        users, items = m.embeddings()
+        u = users[b.user]
+        modal = sum(bpr(u, m.proj[k](f)[b.pos], m.proj[k](f)[b.neg]) for k, f in ctx.features.items())
+        checks.append(("freedom", terms(m, b), {"bpr": bpr(u, items[b.pos], items[b.neg]),
+                                                "modality_bpr": 1e-4 * modal}))
+
+        m = model("bm3", ctx)
+        users, items = m.embeddings()  # online vectors; the targets are these, detached (no dropout in eval)
+        u, i = users[b.user], items[b.pos]
+        c = lambda a, t: (1 - F.cosine_similarity(a, t, dim=-1)).mean()  # noqa: E731
+        modal = sum(c(m.predictor(m.proj[k](f)[b.pos]), i) + c(m.predictor(m.proj[k](f)[b.pos]), m.proj[k](f)[b.pos])
+                    for k, f in ctx.features.items())
+        checks.append(("bm3", terms(m, b), {
+            "align_ui": c(m.predictor(u), i) + c(m.predictor(i), u), "align_modal": 2.0 * modal,
+            "reg": 0.1 * (users.norm() + items.norm()) / U}))
+
+        m = model("lgmrec", ctx)
+        users, items, hyper = m._forward()
+        u, p, n = users[b.user], items[b.pos], items[b.neg]
+        (ua, ia), (ub, ib) = hyper
+        checks.append(("lgmrec", terms(m, b), {
+            "bpr": bpr(u, p, n), "reg": 1e-6 * (u.norm() + p.norm() + n.norm()) / 24,
+            "hcl": 1e-4 * (nce(ua[b.user], ub, 0.2, b.user).sum() + nce(ia[b.pos], ib, 0.2, b.pos).sum())}))
+
+        m = model("slmrec", ctx)
+        views = m._views()
+        users, items = m.embeddings()
+        pos = torch.unique(b.pos)
+        z_id = m.fac_id[0](views[0][1][pos])  # the ID view into the fine space, then (text) into the coarse one
+        fac = (nce(z_id, m.fac_modal["image"](views[1][1][pos]), 0.2).mean()
+               + nce(m.fac_id[1](z_id), m.fac_modal["text"](views[2][1][pos]), 0.2).mean())
+        checks.append(("slmrec", terms(m, b), {"infonce": nce(users[b.user], items[b.pos], 0.2).mean(),
+                                               "fac": 0.1 * fac}))
+
+        m = model("grcn", ctx)
+        users, items = m.embeddings()
+        reg = (mse(m.user_embedding[b.user]) + mse(torch.cat([m.items(b.pos), m.items(b.neg)]))
+               + sum(mse(pref[b.user]) for pref in m.user_preference))
+        checks.append(("grcn", terms(m, b), {"bpr": bpr(users[b.user], items[b.pos], items[b.neg]), "reg": 1e-3 * reg}))
+
+        m = model("mmgcn", ctx)
+        users, items = m.embeddings()
+        reg = mse(m.user_embedding[b.user]) + mse(torch.cat([m.items(b.pos), m.items(b.neg)]))
+        checks.append(("mmgcn", terms(m, b), {"bpr": bpr(users[b.user], items[b.pos], items[b.neg]),
+                                              "reg": 1e-4 * reg}))
+
+        for name in ("dualgnn", "dragon"):
+            m = model(name, ctx)
+            users, items = m.embeddings()
+            reg = sum(mse(pref[b.user]) for pref in m.user_preference) + mse(m.user_modality_weight)
+            base2 = bpr(users[b.user], items[b.pos], items[b.neg]) / np.log(2.0)
+            checks.append((name, terms(m, b), {"bpr": base2, "reg": 1e-3 * reg}))
+
+        m = model("lattice", ctx)
+        users, items = m.embeddings()
+        u, p, n = users[b.user], items[b.pos], items[b.neg]
+        checks.append(("lattice", terms(m, b), {
+            "bpr": bpr(u, p, n), "reg": 1e-4 * 0.5 * (u.pow(2).sum() + p.pow(2).sum() + n.pow(2).sum()) / 24}))
+    for name, got, exp in checks:
+        assert set(got) == set(exp), (name, got)
+        for k, v in exp.items():
+            assert got[k] == pytest.approx(float(v), rel=1e-4, abs=1e-7), (name, k, got[k], float(v))

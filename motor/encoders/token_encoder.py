@@ -243,7 +243,8 @@ class MotorEncoder(ItemEncoder):
     def explain(self, item: int) -> dict:
         """Attention maps [L, heads, T, T], pooling weights [T] and token ids [T] of one item (eval mode).
 
-        ``attention`` is None unless tcn='attention'; ``pooling`` is uniform for 'mean', None for 'cross'.
+        ``attention`` is None for 'cross' and 'mean' ('attention' and 'factored' have maps); ``pooling`` is uniform
+        for 'mean', None for 'cross'.
         """
         item = check_index(item, self.n_items, "item", "run.dataset.item_index(...)")  # "5" is not item 5
         tids = self.token_ids[item]

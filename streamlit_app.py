@@ -3,7 +3,7 @@
 
 This file only sets up the page frame: navigation, the sidebar (dataset, active run, a running
 job) and the background layout worker. Each page lives in ``app/pages/``; the analyses they
-show live in ``motor/`` (``motor.inspect`` above all), so the app stays a thin layer.
+show live in ``motor/`` (``motor.explore`` above all), so the app stays a thin layer.
 """
 
 from __future__ import annotations

@@ -50,10 +50,11 @@ def _data_cfg(a) -> dict:
 def _pq_args(p):
     p.add_argument("--pq-m", type=int, help="PQ sub-vectors per modality (default 4)")
     p.add_argument("--pq-k", type=int, help="codewords per sub-space, a power of two (default 64)")
-    p.add_argument("--pq-normalize", choices=["l2", "none"])
+    p.add_argument("--pq-normalize", choices=["l2", "none"],
+                   help="tokenizer.normalize: scale each feature vector to unit length first (default l2)")
     p.add_argument("--opq", action="store_true", help="learn an OPQ rotation before PQ")
     p.add_argument("--dim-fix", choices=["pad", "pca"], help="when the dimension is not divisible by M")
-    p.add_argument("--pq-seed", type=int)
+    p.add_argument("--pq-seed", type=int, help="tokenizer.seed: seed of the k-means runs (default 0)")
     p.add_argument("--pq", action="append", default=[], metavar="MODALITY:M:K",
                    help="per-modality override, e.g. --pq image:16:32 (repeatable)")
 
@@ -330,7 +331,7 @@ def make_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tokenize", help="fit the PQ tokenizer and print its report")
     _data_args(t)
     _pq_args(t)
-    t.add_argument("--json", action="store_true")
+    t.add_argument("--json", action="store_true", help="print the report as JSON")
     t.add_argument("--out", help="save the fitted tokenizer to this folder")
     t.set_defaults(func=cmd_tokenize)
 
@@ -355,8 +356,10 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="train.device: auto (default) takes a GPU "
                    "when torch sees one; data-parallel with torchrun --nproc_per_node=N -m motor train ...")
     r.add_argument("--amp", action="store_true", default=None, help="train.amp: bfloat16 autocast on CUDA")
-    r.add_argument("--split", choices=["auto", "random", "time", "given"])
-    r.add_argument("--split-seed", type=int)
+    r.add_argument("--split", choices=["auto", "random", "time", "given"],
+                   help="split.method: per-user random, per-user time, the file's x_label, or auto (default auto)")
+    r.add_argument("--split-seed", type=int, help="split.seed: seed of the split and of the cold-item draw "
+                                                  "(default 2024)")
     r.add_argument("--cold-items", type=float, help="fraction of items held out as cold (e.g. 0.1)")
     r.add_argument("--cold-valid", type=float, help="share of the cold items that validates cold-item settings "
                                                     "instead of testing them (e.g. 0.5; needs --cold-items)")
@@ -364,10 +367,11 @@ def make_parser() -> argparse.ArgumentParser:
                                                         "interactions (sparser data; valid/test unchanged)")
     _pq_args(r)
     r.add_argument("--tcn", choices=["attention", "factored", "cross", "mean"], help="Token Cross Network variant")
-    r.add_argument("--tcn-layers", type=int)
-    r.add_argument("--tcn-heads", type=int)
-    r.add_argument("--token-dim", type=int)
-    r.add_argument("--token-init", choices=["normal", "codebook"])
+    r.add_argument("--tcn-layers", type=int, help="motor.layers: attention blocks or cross layers (default 1)")
+    r.add_argument("--tcn-heads", type=int, help="motor.heads: attention heads, dividing --token-dim (default 2)")
+    r.add_argument("--token-dim", type=int, help="motor.token_dim: width of the token embeddings (default 32)")
+    r.add_argument("--token-init", choices=["normal", "codebook"],
+                   help="motor.init: token table init, random or from the PQ codewords (default normal)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting by its path, e.g. model.reg_weight=0.001 or motor.dropout=0.1 (repeatable)")
     r.add_argument("--out", help="run folder to write (config, metrics.json, weights)")
@@ -377,8 +381,8 @@ def make_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("recommend", help="top-K items for a user from a saved run")
     c.add_argument("--run", required=True, help="run folder written by train --out")
     c.add_argument("--user", required=True, help="user id as in the interactions file")
-    c.add_argument("-k", type=int, default=10)
-    c.add_argument("--json", action="store_true")
+    c.add_argument("-k", type=int, default=10, help="items to list (default 10)")
+    c.add_argument("--json", action="store_true", help="print the list as JSON")
     c.set_defaults(func=cmd_recommend)
 
     m = sub.add_parser("similar", help="an item's tokens, the items sharing most of them, and its nearest items "
@@ -386,7 +390,7 @@ def make_parser() -> argparse.ArgumentParser:
     m.add_argument("--run", required=True, help="run folder written by train --out")
     m.add_argument("--item", required=True, help="item id as in the items file")
     m.add_argument("-k", type=int, default=10, help="items listed in each part (default 10)")
-    m.add_argument("--json", action="store_true")
+    m.add_argument("--json", action="store_true", help="print the three parts as JSON")
     m.set_defaults(func=cmd_similar)
 
     features_cli.add_parser(sub)

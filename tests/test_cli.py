@@ -252,6 +252,43 @@ def test_train_shorthand_help_names_its_setting_and_current_default():
         assert f"default {getattr(TrainConfig(), path.split('.')[1])}" in help_text, (dest, help_text)
 
 
+def test_every_option_of_every_command_says_what_it_does():
+    """``--help`` explains every option (README and WORKSHOP use ``--tcn-layers``, ``--token-dim`` and ``recommend -k``,
+    which once showed a bare ``-k K``), and the shorthands of a setting name it with its current default."""
+    import argparse
+
+    from motor.cli import make_parser
+    from motor.data.split import SplitConfig
+    from motor.encoders.token_encoder import MotorEncoderConfig
+    from motor.tokenizer import TokenizerConfig
+
+    bare, helps = [], {}
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*path, name])
+            elif action.option_strings and not isinstance(action, argparse._HelpAction):
+                helps[(" ".join(path), action.option_strings[-1])] = action.help
+                if not (action.help or "").strip():
+                    bare.append(f"{' '.join(path)} {'/'.join(action.option_strings)}")
+
+    walk(make_parser(), [])
+    assert not bare, f"options without help: {bare}"
+    motor_cfg, tok, split = MotorEncoderConfig(), TokenizerConfig(), SplitConfig()
+    for option, path, default in (("--tcn-layers", "motor.layers", motor_cfg.layers),
+                                  ("--tcn-heads", "motor.heads", motor_cfg.heads),
+                                  ("--token-dim", "motor.token_dim", motor_cfg.token_dim),
+                                  ("--token-init", "motor.init", motor_cfg.init),
+                                  ("--pq-normalize", "tokenizer.normalize", tok.normalize),
+                                  ("--pq-seed", "tokenizer.seed", tok.seed),
+                                  ("--split", "split.method", split.method),
+                                  ("--split-seed", "split.seed", split.seed)):
+        text = helps[("train", option)]
+        assert text.startswith(path + ":") and f"(default {default})" in text, (option, text)
+
+
 def test_a_config_files_model_settings_go_with_the_backbone_they_were_given_for(tmp_path, capsys):
     """--config with model settings and --backbone on the command line dropped them without a word."""
     from motor.cli import build_run_config, make_parser

@@ -357,7 +357,8 @@ def make_parser() -> argparse.ArgumentParser:
                    "when torch sees one; data-parallel with torchrun --nproc_per_node=N -m motor train ...")
     r.add_argument("--amp", action="store_true", default=None, help="train.amp: bfloat16 autocast on CUDA")
     r.add_argument("--split", choices=["auto", "random", "time", "given"],
-                   help="split.method: per-user random, per-user time, the file's x_label, or auto (default auto)")
+                   help="split.method: per-user random, per-user time, the file's x_label, or auto: x_label when "
+                        "the data has it, else random (default auto)")
     r.add_argument("--split-seed", type=int, help="split.seed: seed of the split and of the cold-item draw "
                                                   "(default 2024)")
     r.add_argument("--cold-items", type=float, help="fraction of items held out as cold (e.g. 0.1)")

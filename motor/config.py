@@ -281,10 +281,13 @@ def read_config_file(path: str | None) -> dict:
     MotorError saying what is wrong with the file."""
     if not path:
         return {}
-    try:
-        loaded = json.loads(Path(path).read_text())
+    try:  # bytes: json detects UTF-8 (with or without a BOM), UTF-16 and UTF-32, as editors save them
+        loaded = json.loads(Path(path).read_bytes())
     except (OSError, json.JSONDecodeError) as e:
         raise MotorError(f"--config {path}: cannot read JSON ({e})") from None
+    except UnicodeDecodeError:  # a binary file given by mistake (model.safetensors) or a legacy encoding
+        raise MotorError(f"--config {path}: not a JSON text file (not UTF-8); give a RunConfig JSON such as a "
+                         "run's config.json or a tune's best_config.json, saved as UTF-8") from None
     if not isinstance(loaded, dict):
         raise MotorError(f"--config {path}: expected a JSON object of RunConfig settings")
     return loaded

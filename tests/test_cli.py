@@ -362,3 +362,19 @@ def test_an_error_line_is_written_whole_so_ranks_stopping_at_once_keep_their_own
     monkeypatch.setattr(cli, "make_parser", lambda: (_ for _ in ()).throw(MotorError("rank 1 of 2: no data")))
     writes.clear()
     assert cli.main(["train"]) == 2 and writes == ["error: rank 1 of 2: no data\n"]  # named once, not twice
+
+
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_a_config_file_that_is_not_utf8_text_is_one_line_and_utf16_or_a_bom_is_read(tmp_path, command):
+    """--config model.safetensors (or a file in a legacy encoding) ended in a UnicodeDecodeError traceback, and a
+    config.json saved by an editor with a byte-order mark was refused as bad JSON."""
+    binary = tmp_path / "model.safetensors"
+    binary.write_bytes(b"\xa0\x00\xff\xfe\x80binary")
+    r = motor(command, "--backbone", "bpr", "--items", "id", "--config", binary)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("error: --config") and "not a JSON text file" in r.stderr, r.stderr
+    for name, data in (("bom.json", b"\xef\xbb\xbf"), ("utf16.json", "\ufeff".encode("utf-16-le"))):
+        text = '{"train": {"epochs": 0}}'
+        (tmp_path / name).write_bytes(data + text.encode("utf-16-le" if "16" in name else "utf-8"))
+        r = motor(command, "--backbone", "bpr", "--items", "id", "--config", tmp_path / name)
+        assert r.returncode == 2 and "epochs must be at least 1, got 0" in r.stderr, (name, r.stderr)

@@ -115,6 +115,8 @@ def cmd_tokenize(a) -> int:
     from motor.experiment import tokenize
     from motor.tokenizer import TokenizerConfig
 
+    if a.out:
+        _check_tokenizer_out(Path(a.out))
     ds = load_dataset(from_dict(DataConfig, _data_cfg(a)))
     tok = tokenize(ds, from_dict(TokenizerConfig, _pq_cfg(a)))
     print(json.dumps(tok.report(), indent=2) if a.json else tok.format_report())
@@ -122,6 +124,23 @@ def cmd_tokenize(a) -> int:
         tok.save(Path(a.out))
         print(f"saved tokenizer to {a.out}")
     return 0
+
+
+def _check_tokenizer_out(out: Path) -> None:
+    """Refuse ``tokenize --out`` into a run folder (``RUN/tokenizer`` once replaced the tokenizer the run's model
+    was trained with, so the run no longer loaded), and say when an earlier tokenizer there is replaced."""
+    def is_run(folder: Path) -> bool:
+        return (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+
+    if is_run(out.parent):
+        raise MotorError(f"{out} is in the run folder {out.parent}, whose model was trained with the tokenizer there; "
+                         f"replacing it would break the run, so nothing was fitted. Give the tokenizer a folder of "
+                         f"its own, e.g. --out tokenizers/my-tokenizer")
+    if is_run(out):
+        raise MotorError(f"{out} is a run folder (its own tokenizer is in {out / 'tokenizer'}); give the tokenizer a "
+                         f"folder of its own, e.g. --out tokenizers/my-tokenizer")
+    if (out / "tokenizer.json").exists():
+        print(f"note: {out} holds a tokenizer; this one replaces it", file=sys.stderr)
 
 
 TRAIN_EPILOG = """\

@@ -378,3 +378,24 @@ def test_a_config_file_that_is_not_utf8_text_is_one_line_and_utf16_or_a_bom_is_r
         (tmp_path / name).write_bytes(data + text.encode("utf-16-le" if "16" in name else "utf-8"))
         r = motor(command, "--backbone", "bpr", "--items", "id", "--config", tmp_path / name)
         assert r.returncode == 2 and "epochs must be at least 1, got 0" in r.stderr, (name, r.stderr)
+
+
+def test_tokenize_out_never_replaces_the_tokenizer_of_a_run(simple_dir, tmp_path):
+    """tokenize --out RUN/tokenizer replaced the tokenizer a run's model was trained with, without a word, and the
+    run no longer loaded ('model.safetensors is damaged'); an earlier tokenizer elsewhere is replaced with a note."""
+    run = tmp_path / "run"
+    r = motor("train", "--data", simple_dir, "--backbone", "bpr", "--items", "motor", "--epochs", "1",
+              "--pq-m", "2", "--pq-k", "8", "--set", "train.batch_size=64", "--out", run)
+    assert r.returncode == 0, r.stderr
+    before = {p.name: p.read_bytes() for p in (run / "tokenizer").iterdir()}
+    for out in (run / "tokenizer", run):
+        r = motor("tokenize", "--data", simple_dir, "--pq-m", "1", "--pq-k", "4", "--out", out)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "run folder" in r.stderr, r.stderr
+        assert "--out tokenizers/my-tokenizer" in r.stderr and "codewords used" not in r.stdout  # before fitting
+    assert {p.name: p.read_bytes() for p in (run / "tokenizer").iterdir()} == before
+    assert not (run / "tokenizer.json").exists()
+    assert motor("recommend", "--run", run, "--user", "u1", "-k", "2").returncode == 0
+    mine = tmp_path / "tok"
+    assert motor("tokenize", "--data", simple_dir, "--pq-m", "2", "--pq-k", "8", "--out", mine).returncode == 0
+    r = motor("tokenize", "--data", simple_dir, "--pq-m", "1", "--pq-k", "4", "--out", mine)
+    assert r.returncode == 0 and f"note: {mine} holds a tokenizer; this one replaces it" in r.stderr, r.stderr

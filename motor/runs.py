@@ -163,12 +163,17 @@ def _split(f: Path, ds: Dataset) -> Split:
 
 
 def _run_dataset(run: Path, config: RunConfig) -> Dataset:
-    """The run's dataset; a relative folder that is not found here is said to be relative to where it was trained."""
+    """The run's dataset; a folder that is not found is named as the run's, with the fix: the error of ``--data``
+    asked for an option that recommend and similar do not have."""
     data = config.data.data
     try:
         return load_dataset(config.data)
     except MotorError:
-        if Path(data).is_absolute() or Path(data).exists() or data in BUILT_IN:
+        if Path(data).exists() or data in BUILT_IN:
             raise
+        if Path(data).is_absolute():
+            raise MotorError(f"run {run} was trained on the dataset folder {data}, which is not there any more; put "
+                             f"the dataset back there, or write its new place as data.data in {run / 'config.json'} "
+                             f"(the run checks that it is the same data)") from None
         raise MotorError(f"run {run} was trained on the dataset folder {data!r}, a path relative to the folder it was "
                          f"trained from, and there is no {data!r} here: run this command from that folder") from None

@@ -399,3 +399,25 @@ def test_tokenize_out_never_replaces_the_tokenizer_of_a_run(simple_dir, tmp_path
     assert motor("tokenize", "--data", simple_dir, "--pq-m", "2", "--pq-k", "8", "--out", mine).returncode == 0
     r = motor("tokenize", "--data", simple_dir, "--pq-m", "1", "--pq-k", "4", "--out", mine)
     assert r.returncode == 0 and f"note: {mine} holds a tokenizer; this one replaces it" in r.stderr, r.stderr
+
+
+def test_a_run_whose_dataset_folder_moved_says_where_it_was_and_how_to_point_it_at_the_new_place(simple_dir, tmp_path):
+    """recommend on a run whose data had moved said '...: no such file or folder; pass ... a dataset folder', asking
+    for a --data option that recommend does not have."""
+    import shutil
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    shutil.copytree(simple_dir, data)
+    r = motor("train", "--data", data, "--backbone", "bpr", "--items", "id", "--epochs", "1",
+              "--set", "train.batch_size=64", "--out", run)
+    assert r.returncode == 0, r.stderr
+    data.rename(tmp_path / "moved")
+    for cmd in (("recommend", "--user", "u1"), ("similar", "--item", "m3")):
+        r = motor(cmd[0], "--run", run, *cmd[1:])
+        assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"trained on the dataset folder {data}, which is not there any more" in r.stderr, r.stderr
+        assert f"data.data in {run / 'config.json'}" in r.stderr and "--data" not in r.stderr, r.stderr
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["data"]["data"] = str(tmp_path / "moved")
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert motor("recommend", "--run", run, "--user", "u1", "-k", "2").returncode == 0  # the fix it names works

@@ -202,6 +202,20 @@ def build_run_config(a):
     return preset(a.preset, overrides=file).with_overrides(train_overrides(a))
 
 
+# train options that set MOTOR's tokenizer or Token Cross Network: an ID run trains without them
+MOTOR_ONLY = ("pq_m", "pq_k", "pq_normalize", "opq", "dim_fix", "pq_seed", "pq", "tcn", "tcn_layers", "tcn_heads",
+              "token_dim", "token_init")
+
+
+def unused_motor_options(a, items: str) -> list[str]:
+    """The MOTOR options named on an ID run's command line: ``train --pq-m 4 --tcn attention`` without
+    ``--items motor`` trained the default ID model without a word, so the user read its figures as MOTOR's."""
+    if items != "id":
+        return []
+    named = [f"--{d.replace('_', '-')}" for d in MOTOR_ONLY if getattr(a, d) not in (None, False, [])]
+    return named + [f"--set {s}" for s in a.set if s.startswith(("tokenizer.", "motor."))]
+
+
 def cmd_train(a) -> int:
     """``train``: train and evaluate one run, print the test metrics, write the run folder.
 
@@ -230,6 +244,10 @@ def cmd_train(a) -> int:
     with distributed.session(cfg.train.device) as w:
         if a.out and w.is_main and (Path(a.out) / "model.safetensors").exists():  # once, not once per rank
             print(f"note: {a.out} holds a run; this one replaces it when it ends", file=sys.stderr)
+        unused = unused_motor_options(a, cfg.items)
+        if unused and w.is_main:
+            print(f"note: {', '.join(unused)} set MOTOR's tokenizer or Token Cross Network, which an ID run (--items "
+                  f"id, the default) does not use; add --items motor to train MOTOR", file=sys.stderr)
         out = run_experiment(cfg, a.out, progress=progress)
     if not w.is_main:
         return 0

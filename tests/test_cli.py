@@ -421,3 +421,15 @@ def test_a_run_whose_dataset_folder_moved_says_where_it_was_and_how_to_point_it_
     cfg["data"]["data"] = str(tmp_path / "moved")
     (run / "config.json").write_text(json.dumps(cfg))
     assert motor("recommend", "--run", run, "--user", "u1", "-k", "2").returncode == 0  # the fix it names works
+
+
+def test_motor_options_on_an_id_run_are_named_with_the_missing_items_motor(simple_dir):
+    """train --pq-m 4 --tcn attention without --items motor trained the default ID model without a word."""
+    train = ("train", "--data", simple_dir, "--backbone", "bpr", "--epochs", "1", "--set", "train.batch_size=64")
+    r = motor(*train, "--pq-m", "2", "--tcn", "mean", "--set", "motor.dropout=0.1")
+    assert r.returncode == 0, r.stderr
+    note = next((line for line in r.stderr.splitlines() if line.startswith("note: --pq-m")), "")
+    assert "--pq-m, --tcn, --set motor.dropout=0.1 set MOTOR's" in note and "add --items motor" in note, r.stderr
+    for args in (("--items", "motor", "--pq-m", "2", "--pq-k", "8"), ("--set", "train.lr=0.01")):
+        r = motor(*train, *args)
+        assert r.returncode == 0 and "add --items motor" not in r.stderr, (args, r.stderr)

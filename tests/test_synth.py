@@ -135,3 +135,25 @@ def test_a_model_beats_popularity_on_it(tmp_path):
     out = run_experiment(cfg, None)
     popularity = Evaluator(out.split).evaluate(Popularity(out.split), "test")["recall@20"]
     assert out.metrics["test"]["recall@20"] > 1.2 * popularity
+
+
+def test_an_interrupted_synth_leaves_no_half_written_dataset(tmp_path, monkeypatch):
+    """Ctrl-C while the features were written left interactions.csv, items.csv and a zero-filled image.npy, which
+    `data --data` then read as a whole dataset (one all-zero modality, the others missing)."""
+    from motor.data import synth
+
+    real = synth._features
+
+    def interrupted(path, *args):
+        real(path, *args)
+        if path.name == "text.npy":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth, "_features", interrupted)
+    (tmp_path / "mine.txt").write_text("kept")
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(_cfg(), tmp_path / "new")
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(_cfg(), tmp_path, overwrite=True)
+    assert list((tmp_path / "new").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt", "new"]

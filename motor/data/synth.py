@@ -249,6 +249,16 @@ def synthesize(cfg: SynthConfig, out: Path | str, overwrite: bool = False) -> di
     if overwrite:
         _remove_earlier_output(out)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(cfg, out)
+    except BaseException:  # Ctrl-C, a full disk: no half-written dataset that reads as a whole one is left
+        for name in ("interactions.csv", "items.csv", *(f"{m}.npy" for m in cfg.modalities), "synth.json"):
+            (out / name).unlink(missing_ok=True)
+        raise
+
+
+def _write(cfg: SynthConfig, out: Path) -> dict:
+    """The files of ``synthesize``, synth.json last; returns its summary."""
     seeds = np.random.SeedSequence(cfg.seed).spawn(1 + len(cfg.modalities))
     times = {}
     t = time.perf_counter()

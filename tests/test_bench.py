@@ -708,3 +708,14 @@ def test_a_quick_run_writes_its_own_csv_not_the_committed_one(monkeypatch):
     monkeypatch.setattr(size, "write_csv", lambda name, rows: written.append(name))
     size.run(size.SizeOptions(quick=True, max_items=0))
     assert written == ["size_quick"]
+
+
+@pytest.mark.parametrize("option", ["repeats", "batch_size"])
+def test_speed_refuses_no_rounds_or_an_empty_batch_before_measuring(option):
+    """bench speed --repeats 0 ended in a StatisticsError traceback after the matmul measurement was logged, and
+    --batch-size 0 in a ZeroDivisionError."""
+    r = subprocess.run([sys.executable, "-m", "motor", "bench", "speed", f"--{option.replace('_', '-')}", "0",
+                        "--quick", "--no-write", "--backbones", "bpr"], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300, check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip() == f"error: bench.{option} must be in [1, inf), got 0", r.stderr

@@ -48,8 +48,8 @@ class SpeedOptions(BenchOptions):
     data: str = doc("ml100k", "dataset: demo, ml100k or a dataset folder")
     backbones: list[str] = doc(["lightgcn", "vbpr", "freedom"], "comma-separated backbones")
     repeats: int = doc(5, "interleaved rounds of one epoch per variant; the first is a warm-up, the ratio is of the "
-                          "medians of the others")
-    batch_size: int = doc(2048, "training rows per step (the trainer's default)")
+                          "medians of the others", low=1)
+    batch_size: int = doc(2048, "training rows per step (the trainer's default)", low=1)
     compile: bool = doc(True, "also time the attention TCN with motor.compile (reports its compile time)")
     profile: bool = doc(True, "break the ID epochs down by region and by kind of operation")
 

@@ -719,3 +719,24 @@ def test_speed_refuses_no_rounds_or_an_empty_batch_before_measuring(option):
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300, check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip() == f"error: bench.{option} must be in [1, inf), got 0", r.stderr
+
+
+def test_dataset_folders_are_found_from_any_folder_and_a_missing_one_is_refused_before_any_run(tmp_path, monkeypatch):
+    """bench backbones --datasets my-data, run from the folder holding my-data, failed in every run (the training
+    processes run in the checkout), as a misspelt folder did; both ended with status 0 and a table of failures."""
+    from motor.bench import backbones, core, regimes
+    from motor.errors import MotorError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my-data").mkdir()
+    mine = str(tmp_path / "my-data")
+    assert backbones.BackbonesOptions(datasets=["demo", "my-data"]).datasets == ["demo", mine]
+    assert core.CoreOptions(datasets=["my-data"]).datasets == [mine]
+    assert regimes.RegimesOptions(datasets=["my-data"], longtail=["my-data"]).longtail == [mine]
+    for make, option in ((lambda: backbones.BackbonesOptions(datasets=["demo", "my-dta"]), "--datasets"),
+                         (lambda: core.CoreOptions(datasets=["my-dta"]), "--datasets"),
+                         (lambda: regimes.RegimesOptions(longtail=["my-dta"]), "--longtail")):
+        with pytest.raises(MotorError, match=f"^{option} my-dta: no such dataset folder here; pass one of 'demo'.*"
+                                             f"nothing was run"):
+            make()
+    assert backbones.BackbonesOptions(datasets=["gone"], from_log=True).datasets == ["gone"]  # named as logged

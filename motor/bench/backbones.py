@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from motor.bench.harness import BENCH_MOTOR, BENCH_TRAIN, OUT, QUICK_TRAIN, TrainingSuiteOptions, cores
+from motor.bench.harness import BENCH_MOTOR, BENCH_TRAIN, OUT, QUICK_TRAIN, TrainingSuiteOptions, cores, dataset_sources
 from motor.bench.report import Section, fmt, write_csv
 from motor.bench.runlog import Run, run_all
 from motor.bench.tuning import TuneCell, settings_label, tune_missing, tuned_settings
@@ -34,6 +34,8 @@ class BackbonesOptions(TrainingSuiteOptions):
         super().__post_init__()
         if not self.datasets:
             raise MotorError("--datasets is empty: name at least one, for example --datasets demo,ml100k")
+        if not self.from_log:  # a log-only report names its datasets as the log does
+            self.datasets = dataset_sources(self.datasets)
 
 
 def backbone_names(requested: list[str]) -> list[str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from motor.bench.harness import BENCH_TRAIN, BenchOptions, median_time, run_row, train_subprocess
+from motor.bench.harness import BENCH_TRAIN, BenchOptions, dataset_sources, median_time, run_row, train_subprocess
 from motor.bench.report import Section, write_csv
 from motor.config import doc
 
@@ -21,6 +21,7 @@ class CoreOptions(BenchOptions):
         super().__post_init__()
         if self.quick:
             self.datasets = ["demo"]
+        self.datasets = dataset_sources(self.datasets)
 
 
 def targets() -> list[str]:

@@ -92,6 +92,20 @@ class TrainingSuiteOptions(BenchOptions):
                              f"(comma-separated, for example id,motor)")
 
 
+def dataset_sources(names: list[str], option: str = "--datasets") -> list[str]:
+    """``names`` as the training subprocesses, which run in the checkout, find them: a folder by its absolute path
+    (a relative one given from another folder failed in every run); one that is not there is refused before any
+    run (each of its runs failed, and the suite still ended with status 0 and a table of failures)."""
+    from motor.data.load import BUILT_IN, SOURCES_HINT
+    from motor.errors import MotorError
+
+    missing = [d for d in names if d not in BUILT_IN and not Path(d).expanduser().exists()]
+    if missing:
+        raise MotorError(f"{option} {','.join(missing)}: no such dataset folder here; {SOURCES_HINT}, so nothing "
+                         f"was run")
+    return [d if d in BUILT_IN else str(Path(d).expanduser().resolve()) for d in names]
+
+
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 

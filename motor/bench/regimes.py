@@ -104,6 +104,11 @@ class RegimesOptions(TrainingSuiteOptions):
         if not self.cells():
             raise MotorError("no cells to run or report: --datasets (with --fractions) and --longtail are both empty; "
                              "name at least one, for example --datasets ml100k --fractions 0.1")
+        if not self.from_log:  # a log-only report names its datasets as the log does
+            from motor.bench.harness import dataset_sources
+
+            self.datasets = dataset_sources(self.datasets)
+            self.longtail = dataset_sources(self.longtail, "--longtail")
 
     def cells(self) -> list[tuple[str, float]]:
         return [(d, f) for d in self.datasets for f in self.fractions] + [(d, 1.0) for d in self.longtail]

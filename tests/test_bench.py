@@ -740,3 +740,27 @@ def test_dataset_folders_are_found_from_any_folder_and_a_missing_one_is_refused_
                                              f"nothing was run"):
             make()
     assert backbones.BackbonesOptions(datasets=["gone"], from_log=True).datasets == ["gone"]  # named as logged
+
+
+def test_tuning_folders_are_found_from_any_folder_and_a_missing_one_is_refused(tmp_path, monkeypatch):
+    """--tuned-dir my-tuning --tune-budget N from another folder tuned into the checkout's my-tuning (the tuning
+    processes run there) while the runs looked in this folder's and ran the defaults; a misspelt --tuned-dir ran
+    the defaults everywhere without a word."""
+    from motor.bench import backbones, regimes
+    from motor.errors import MotorError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MotorError, match="^--tuned-dir my-tuning: no such folder, so every cell would run the "
+                                         "defaults;.*--tune-budget N"):
+        backbones.BackbonesOptions(tuned_dir="my-tuning")
+    with pytest.raises(MotorError, match="^--motor-tuned-dir my-tuning: no such folder"):
+        regimes.RegimesOptions(motor_tuned_dir="my-tuning")
+    assert backbones.BackbonesOptions(tuned_dir="my-tuning", tune_budget=2).tuned_dir == str(tmp_path / "my-tuning")
+    (tmp_path / "my-tuning").mkdir()
+    opts = regimes.RegimesOptions(tuned_dir="my-tuning", motor_tuned_dir="my-tuning", motor_tune_start="start.json")
+    assert (opts.tuned_dir, opts.motor_tuned_dir) == (str(tmp_path / "my-tuning"),) * 2
+    assert opts.motor_tune_start == str(tmp_path / "start.json")
+    from motor.bench.harness import ROOT as CHECKOUT
+    from motor.bench.harness import shown
+
+    assert shown(str(CHECKOUT / "benchmarks" / "tuned_factored")) == "benchmarks/tuned_factored"  # RESULTS.md

@@ -78,6 +78,8 @@ class TrainingSuiteOptions(BenchOptions):
 
         if self.tuned_dir is None:  # what the committed tables used, also for --from-log and --resume
             self.tuned_dir = str(OUT / ("tuned_quick" if self.quick else "tuned"))
+        else:
+            self.tuned_dir = tuned_folder(self.tuned_dir, self.tune_budget, "--tuned-dir")
         super().__post_init__()
         if self.device not in ("auto", "cpu", "cuda"):  # refused before any run, not once per failed run
             raise MotorError(f"--device {self.device}: choose auto, cpu or cuda")
@@ -90,6 +92,28 @@ class TrainingSuiteOptions(BenchOptions):
         if unknown or not self.items:
             raise MotorError(f"--items {','.join(self.items) or '(empty)'}: choose from {', '.join(ITEM_ENCODERS)} "
                              f"(comma-separated, for example id,motor)")
+
+
+def tuned_folder(path: str, budget: int, option: str) -> str:
+    """A tuning folder by its absolute path: the tuning processes run in the checkout, so a relative one was tuned
+    into there while the runs looked for it here and ran the defaults. One that is not there, with no
+    --tune-budget to fill it, is refused: every cell would silently run the defaults."""
+    from motor.errors import MotorError
+
+    folder = Path(path).expanduser()
+    if not budget and not folder.is_dir():
+        raise MotorError(f"{option} {path}: no such folder, so every cell would run the defaults; give the folder "
+                         f"`python -m motor tune` wrote (an empty one for defaults everywhere), or add --tune-budget "
+                         f"N to tune into it")
+    return str(folder.resolve())
+
+
+def shown(path: str) -> str:
+    """``path`` as a report prints it: relative to the checkout when inside it, as the commands there are typed."""
+    try:
+        return str(Path(path).relative_to(ROOT))
+    except ValueError:
+        return path
 
 
 def dataset_sources(names: list[str], option: str = "--datasets") -> list[str]:

@@ -34,7 +34,18 @@ import numpy as np
 import pandas as pd
 
 from motor.bench.backbones import backbone_names, group, make_run, train_settings
-from motor.bench.harness import BENCH_MOTOR, OUT, ROOT, TrainingSuiteOptions, child_env, cores, last_line
+from motor.bench.harness import (
+    BENCH_MOTOR,
+    OUT,
+    ROOT,
+    TrainingSuiteOptions,
+    child_env,
+    cores,
+    dataset_sources,
+    last_line,
+    shown,
+    tuned_folder,
+)
 from motor.bench.plot import line_chart
 from motor.bench.report import Section, table, write_csv
 from motor.bench.runlog import run_all
@@ -104,9 +115,11 @@ class RegimesOptions(TrainingSuiteOptions):
         if not self.cells():
             raise MotorError("no cells to run or report: --datasets (with --fractions) and --longtail are both empty; "
                              "name at least one, for example --datasets ml100k --fractions 0.1")
+        if self.motor_tuned_dir:
+            self.motor_tuned_dir = tuned_folder(self.motor_tuned_dir, self.tune_budget, "--motor-tuned-dir")
+        if self.motor_tune_start:  # read by the tuning processes, which run in the checkout
+            self.motor_tune_start = str(Path(self.motor_tune_start).expanduser().resolve())
         if not self.from_log:  # a log-only report names its datasets as the log does
-            from motor.bench.harness import dataset_sources
-
             self.datasets = dataset_sources(self.datasets)
             self.longtail = dataset_sources(self.longtail, "--longtail")
 
@@ -340,7 +353,7 @@ def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], fig
     lines = [title, "",
              f"Training {json.dumps(train_settings(opts.quick))}, MOTOR defaults, cold-item hold-out "
              f"{opts.cold_items:.0%}; {tuned} of {len(cells)} cells with settings tuned on validation "
-             f"(`python -m motor tune`{'; MOTOR tuned in ' + opts.motor_tuned_dir if opts.motor_tuned_dir else ''}"
+             f"(`python -m motor tune`{'; MOTOR tuned in ' + shown(opts.motor_tuned_dir) if opts.motor_tuned_dir else ''}"
              f"{borrowed_text}), the rest untuned defaults. Test Recall@20 and NDCG@20, mean ± sample std "
              f"over the seeds column; popularity buckets as metrics.json `by_popularity` defines them ({cold}). "
              f"{reused} runs reused from the run log. Runs by device: "

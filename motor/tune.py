@@ -330,9 +330,12 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
                          f"(2**32 - 1 = 4294967295); use a seed of at most {2**32 - 1 - cfg.confirm_seeds}")
     emit = event or (lambda kind, info: None)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise MotorError(f"{out} is a file; --out names the folder for the search's study.db, best_config.json, "
+                         f"tune.json and final_run/, e.g. --out {out.with_suffix('')}-tuned")
     ds = load_dataset(base.data)
     split = make_split(ds, base.split)
+    out.mkdir(parents=True, exist_ok=True)  # after the data is read: a misspelt --data leaves no empty folder
     ctx = model_context(ds, split)
     n_content = min((int(m.present.sum()) for m in ds.modalities.values()), default=ds.n_items)
     space = only(search_space(base.backbone, base.items, n_content, min((m.dim for m in ds.modalities.values()),

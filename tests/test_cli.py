@@ -433,3 +433,14 @@ def test_motor_options_on_an_id_run_are_named_with_the_missing_items_motor(simpl
     for args in (("--items", "motor", "--pq-m", "2", "--pq-k", "8"), ("--set", "train.lr=0.01")):
         r = motor(*train, *args)
         assert r.returncode == 0 and "add --items motor" not in r.stderr, (args, r.stderr)
+
+
+def test_tune_leaves_no_empty_folder_for_a_misspelt_dataset_and_names_a_file_given_as_out(tmp_path):
+    """tune --data nope left an empty tuned/nope-bpr-id-f1 behind, and --out FILE said only 'File exists'."""
+    r = motor("tune", "--data", "nope", "--backbone", "bpr", "--items", "id", "--budget", "1", cwd=tmp_path)
+    assert r.returncode == 2 and "nope: no such file or folder" in r.stderr, r.stderr
+    assert not (tmp_path / "tuned").exists()
+    (tmp_path / "tune.json").write_text("{}")
+    r = motor("tune", "--backbone", "bpr", "--items", "id", "--budget", "1", "--out", "tune.json", cwd=tmp_path)
+    assert r.returncode == 2 and "tune.json is a file; --out names the folder" in r.stderr, r.stderr
+    assert (tmp_path / "tune.json").read_text() == "{}"

@@ -444,3 +444,17 @@ def test_tune_leaves_no_empty_folder_for_a_misspelt_dataset_and_names_a_file_giv
     r = motor("tune", "--backbone", "bpr", "--items", "id", "--budget", "1", "--out", "tune.json", cwd=tmp_path)
     assert r.returncode == 2 and "tune.json is a file; --out names the folder" in r.stderr, r.stderr
     assert (tmp_path / "tune.json").read_text() == "{}"
+
+
+def test_run_that_is_a_file_or_a_folder_of_runs_is_named_with_the_runs_to_pass(simple_dir, tmp_path):
+    """--run runs (a folder of runs) or --run runs/a/config.json said 'config.json and model.safetensors missing;
+    train one with: python -m motor train --out runs', which would not have helped."""
+    run = tmp_path / "runs" / "a"
+    r = motor("train", "--data", simple_dir, "--backbone", "bpr", "--items", "id", "--epochs", "1",
+              "--set", "train.batch_size=64", "--out", run)
+    assert r.returncode == 0, r.stderr
+    for given, says in ((tmp_path / "runs", f"{tmp_path / 'runs'} is not a run but holds 1: {run}; pass it"),
+                        (run / "config.json", f"{run / 'config.json'} is a file; --run names a run's folder, here {run}")):
+        for cmd in (("recommend", "--user", "u1"), ("similar", "--item", "m3")):
+            r = motor(cmd[0], "--run", given, *cmd[1:])
+            assert r.returncode == 2 and r.stderr.strip() == f"error: {says}", r.stderr

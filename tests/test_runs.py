@@ -44,7 +44,7 @@ def test_saved_run_round_trip(simple_dir, tmp_path, items):
 
 def test_loading_refuses_changed_data_and_non_runs(simple_dir, tmp_path):
     run_experiment(tiny_cfg(simple_dir), tmp_path / "run")
-    with pytest.raises(MotorError, match="not a finished run"):
+    with pytest.raises(MotorError, match="is not a run but holds 1: .*run; pass it"):
         LoadedRun.load(tmp_path)
     with np.load(simple_dir / "image.npz") as z:
         np.savez(simple_dir / "image.npz", item_id=z["item_id"], feat=z["feat"] + 1)

@@ -157,3 +157,17 @@ def test_an_interrupted_synth_leaves_no_half_written_dataset(tmp_path, monkeypat
         synthesize(_cfg(), tmp_path, overwrite=True)
     assert list((tmp_path / "new").iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt", "new"]
+
+
+def test_synth_shows_which_part_it_is_writing(tmp_path):
+    """10^6 items take minutes, and data synth printed nothing until it had finished."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-m", "motor", "data", "synth", "--users", "200", "--items", "400",
+                          "--interactions", "5000", "--modalities", "image:8,text:4", "--out", str(tmp_path / "d")],
+                         check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert all(f"{part}:" in run.stderr for part in ("pairs", "csv", "image.npy", "text.npy")), run.stderr
+    assert "/4 [" in run.stderr and "part" in run.stderr and "error" not in run.stderr  # a tqdm bar of 4 parts
+    parts = []
+    synthesize(_cfg(), tmp_path / "api", step=parts.append)
+    assert parts == ["pairs", "csv", "image.npy", "text.npy"]

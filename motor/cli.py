@@ -355,6 +355,9 @@ def make_parser() -> argparse.ArgumentParser:
     """The parser of every command (each sub-command's ``func`` runs it)."""
     p = _Parser(prog="python -m motor", description="MOTOR: ID-free multimodal token representations for "
                                                      "recommendation. Data, tokenizer, training, recommendation.")
+    from motor import __version__
+
+    p.add_argument("--version", action="version", version=f"motor-lab {__version__}")  # was 'command required'
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser("data", help="validate a dataset and print its statistics")

@@ -458,3 +458,11 @@ def test_run_that_is_a_file_or_a_folder_of_runs_is_named_with_the_runs_to_pass(s
         for cmd in (("recommend", "--user", "u1"), ("similar", "--item", "m3")):
             r = motor(cmd[0], "--run", given, *cmd[1:])
             assert r.returncode == 2 and r.stderr.strip() == f"error: {says}", r.stderr
+
+
+def test_version_prints_the_version():
+    """python -m motor --version said 'the following arguments are required: command'."""
+    from motor import __version__
+
+    r = motor("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"motor-lab {__version__}", (r.stdout, r.stderr)

@@ -171,3 +171,15 @@ def test_synth_shows_which_part_it_is_writing(tmp_path):
     parts = []
     synthesize(_cfg(), tmp_path / "api", step=parts.append)
     assert parts == ["pairs", "csv", "image.npy", "text.npy"]
+
+
+def test_clusters_help_states_the_range_the_check_accepts():
+    """--clusters' help said 'between 2 and 1000' (the automatic value's bounds) while 1 to items is accepted."""
+    from motor.config import field_docs
+
+    help_text = field_docs(SynthConfig)["clusters"]
+    assert "1 to items" in help_text and "0 = automatic" in help_text, help_text
+    _cfg(clusters=1).validate()
+    _cfg(clusters=600).validate()  # = items: more than 1000 would be accepted as well, at more items
+    with pytest.raises(MotorError, match="between 0 .automatic. and items"):
+        _cfg(clusters=601).validate()

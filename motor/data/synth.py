@@ -54,7 +54,7 @@ class SynthConfig:
     items: int = doc(2000, "items (each appears at least once)")
     interactions: int = doc(20_000, "unique user-item pairs; at least items + users x min_per_user")
     modalities: dict[str, int] = doc({"image": 512, "text": 384}, "feature dimension per modality")  # noqa: RUF009
-    clusters: int = doc(0, "item clusters (0 = items // 200, between 2 and 1000)")
+    clusters: int = doc(0, "item clusters, 1 to items (0 = automatic: items // 200, kept between 2 and 1000)")
     zipf: float = doc(1.0, "exponent of the Zipf popularity over items (0 = uniform); with every item drawn at "
                            "least once, 1 puts 56-66% of interactions on the top 20% of items at 5 interactions per "
                            "item (measured, 10^3 to 10^6 items; synth.json: top20_share)")

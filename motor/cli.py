@@ -122,7 +122,7 @@ def cmd_tokenize(a) -> int:
     print(json.dumps(tok.report(), indent=2) if a.json else tok.format_report())
     if a.out:
         tok.save(Path(a.out))
-        print(f"saved tokenizer to {a.out}")
+        print(f"saved tokenizer to {a.out}", file=sys.stderr if a.json else sys.stdout)  # --json: stdout is JSON only
     return 0
 
 

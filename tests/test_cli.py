@@ -466,3 +466,12 @@ def test_version_prints_the_version():
 
     r = motor("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"motor-lab {__version__}", (r.stdout, r.stderr)
+
+
+def test_tokenize_json_with_out_prints_json_only_on_stdout(simple_dir, tmp_path):
+    """tokenize --json --out DIR | python -m json.tool failed: 'saved tokenizer to DIR' followed the JSON on stdout."""
+    r = motor("tokenize", "--data", simple_dir, "--pq-m", "2", "--pq-k", "8", "--json", "--out", tmp_path / "tok")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["modalities"] and f"saved tokenizer to {tmp_path / 'tok'}" in r.stderr
+    r = motor("tokenize", "--data", simple_dir, "--pq-m", "2", "--pq-k", "8", "--out", tmp_path / "tok2")
+    assert r.stdout.rstrip().endswith(f"saved tokenizer to {tmp_path / 'tok2'}"), r.stdout

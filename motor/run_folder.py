@@ -68,6 +68,8 @@ RUN_ENTRIES = frozenset(RUN_FILES) | {"tokenizer", "index", "layouts.npz"}
 def check_out_dir(path: Path | str) -> Path:
     """Refuse, before any training, a run folder that cannot be written or whose replacement would delete
     something ``save_run`` did not write (``--out ~/Documents`` once replaced the whole folder)."""
+    from motor import retrieval  # noqa: F401 - reads MOTOR_APPROX_FROM_ITEMS, which saving uses: a bad value now
+
     if not str(path).strip():
         raise MotorError("--out is empty; give the folder the run should be written to, e.g. --out runs/my-run")
     path = Path(path)

@@ -475,3 +475,12 @@ def test_tokenize_json_with_out_prints_json_only_on_stdout(simple_dir, tmp_path)
     assert json.loads(r.stdout)["modalities"] and f"saved tokenizer to {tmp_path / 'tok'}" in r.stderr
     r = motor("tokenize", "--data", simple_dir, "--pq-m", "2", "--pq-k", "8", "--out", tmp_path / "tok2")
     assert r.stdout.rstrip().endswith(f"saved tokenizer to {tmp_path / 'tok2'}"), r.stdout
+
+
+def test_a_bad_approximate_search_threshold_is_refused_before_training(simple_dir, tmp_path, monkeypatch):
+    """MOTOR_APPROX_FROM_ITEMS=abc was read when the run was saved: the error came after the whole training."""
+    monkeypatch.setenv("MOTOR_APPROX_FROM_ITEMS", "abc")
+    r = motor("train", "--data", simple_dir, "--backbone", "bpr", "--items", "id", "--epochs", "1",
+              "--set", "train.batch_size=64", "--out", tmp_path / "run")
+    assert r.returncode == 2 and "MOTOR_APPROX_FROM_ITEMS='abc' must be a positive whole number" in r.stderr, r.stderr
+    assert "epoch" not in r.stderr and not (tmp_path / "run").exists()  # refused before training

@@ -199,7 +199,7 @@ def build_run_config(a):
     elif given and file.get("model") and named != given:
         print(f"note: --config {a.config} holds model settings for {named}; --backbone {given} starts from "
               f"{given}'s defaults instead (set any with --set model.NAME=VALUE)", file=sys.stderr)
-    return preset(a.preset, overrides=file).with_overrides(train_overrides(a))
+    return preset(a.preset, overrides=file, source=f"--config {a.config}").with_overrides(train_overrides(a))
 
 
 # train options that set MOTOR's tokenizer or Token Cross Network: an ID run trains without them

@@ -281,6 +281,9 @@ def read_config_file(path: str | None) -> dict:
     MotorError saying what is wrong with the file."""
     if not path:
         return {}
+    inside = [n for n in ("best_config.json", "config.json") if (Path(path) / n).is_file()]
+    if inside:  # a tune's or a run's folder, given for the file in it
+        raise MotorError(f"--config {path} is a folder; --config takes a file, here {Path(path) / inside[0]}")
     try:  # bytes: json detects UTF-8 (with or without a BOM), UTF-16 and UTF-32, as editors save them
         loaded = json.loads(Path(path).read_bytes())
     except (OSError, json.JSONDecodeError) as e:

@@ -25,9 +25,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def preset(name: str, items: str = "id", overrides: Mapping[str, Any] | None = None) -> RunConfig:
+def preset(name: str, items: str = "id", overrides: Mapping[str, Any] | None = None, source: str = "") -> RunConfig:
     """A validated RunConfig: the named preset, then ``items``, then ``overrides`` (dotted paths, or
-    section mappings that merge: ``{"train.lr": 0.01}`` or ``{"train": {"lr": 0.01}}``)."""
+    section mappings that merge: ``{"train.lr": 0.01}`` or ``{"train": {"lr": 0.01}}``). ``source`` (e.g.
+    ``--config FILE``) begins an error in ``overrides``: 'unknown setting 'search'' did not say it came from a file."""
     if name not in PRESETS:
         raise MotorError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return RunConfig().with_overrides({**PRESETS[name], "items": items}).with_overrides(overrides or {})
+    base = RunConfig().with_overrides({**PRESETS[name], "items": items})
+    try:
+        return base.with_overrides(overrides or {})
+    except MotorError as e:
+        if not source:
+            raise
+        raise MotorError(f"{source}: {e}") from None

@@ -542,7 +542,8 @@ def base_config(a):
                       ("train.epochs", a.epochs), ("train.patience", a.patience), ("train.threads", a.threads)):
         if val is not None:
             overrides[path] = val
-    return preset(a.preset, overrides=read_config_file(a.config)).with_overrides(overrides)
+    return preset(a.preset, overrides=read_config_file(a.config), source=f"--config {a.config}").with_overrides(
+        overrides)
 
 
 def cmd_tune(a) -> int:

@@ -484,3 +484,21 @@ def test_a_bad_approximate_search_threshold_is_refused_before_training(simple_di
               "--set", "train.batch_size=64", "--out", tmp_path / "run")
     assert r.returncode == 2 and "MOTOR_APPROX_FROM_ITEMS='abc' must be a positive whole number" in r.stderr, r.stderr
     assert "epoch" not in r.stderr and not (tmp_path / "run").exists()  # refused before training
+
+
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_a_config_files_own_errors_name_the_file_and_a_folder_names_the_file_in_it(tmp_path, command):
+    """--config tune.json said only "unknown setting 'search'", as if from --set, and --config TUNE_FOLDER
+    'cannot read JSON ([Errno 21] Is a directory)' where its best_config.json was meant."""
+    (tmp_path / "tune.json").write_text(json.dumps({"search": "optuna", "best": {}}))
+    (tmp_path / "bad.json").write_text(json.dumps({"train": {"lr": -1}}))
+    (tmp_path / "best_config.json").write_text("{}")
+    args = ("--backbone", "bpr", "--items", "id", "--config")
+    for given, says in ((tmp_path / "tune.json", f"--config {tmp_path / 'tune.json'}: unknown setting 'search'"),
+                        (tmp_path / "bad.json", f"--config {tmp_path / 'bad.json'}: train.lr must be positive"),
+                        (tmp_path, f"--config {tmp_path} is a folder; --config takes a file, here "
+                                   f"{tmp_path / 'best_config.json'}")):
+        r = motor(command, *args, given)
+        assert r.returncode == 2 and r.stderr.startswith(f"error: {says}"), r.stderr
+    r = motor(command, *args, tmp_path / "best_config.json", "--preset", "quik")
+    assert r.returncode == 2 and r.stderr.startswith("error: unknown preset 'quik'"), r.stderr  # not the file's

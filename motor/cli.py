@@ -399,7 +399,7 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--split", choices=["auto", "random", "time", "given"],
                    help="split.method: per-user random, per-user time, the file's x_label, or auto: x_label when "
                         "the data has it, else random (default auto)")
-    r.add_argument("--split-seed", type=int, help="split.seed: seed of the split and of the cold-item draw "
+    r.add_argument("--split-seed", type=int, help="split.seed: seed of the random split and of the cold-item draw "
                                                   "(default 2024)")
     r.add_argument("--cold-items", type=float, help="fraction of items held out as cold (e.g. 0.1)")
     r.add_argument("--cold-valid", type=float, help="share of the cold items that validates cold-item settings "
@@ -407,12 +407,13 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--train-fraction", type=float, help="keep this seeded fraction of each user's training "
                                                         "interactions (sparser data; valid/test unchanged)")
     _pq_args(r)
-    r.add_argument("--tcn", choices=["attention", "factored", "cross", "mean"], help="Token Cross Network variant")
+    r.add_argument("--tcn", choices=["attention", "factored", "cross", "mean"], help="Token Cross Network variant "
+                                                                                     "(default attention)")
     r.add_argument("--tcn-layers", type=int, help="motor.layers: attention blocks or cross layers (default 1)")
     r.add_argument("--tcn-heads", type=int, help="motor.heads: attention heads, dividing --token-dim (default 2)")
     r.add_argument("--token-dim", type=int, help="motor.token_dim: width of the token embeddings (default 32)")
-    r.add_argument("--token-init", choices=["normal", "codebook"],
-                   help="motor.init: token table init, random or from the PQ codewords (default normal)")
+    r.add_argument("--token-init", choices=["normal", "codebook"], help="motor.init: token table init (default "
+                                                                        "normal)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any setting by its path, e.g. model.reg_weight=0.001 or motor.dropout=0.1 (repeatable)")
     r.add_argument("--out", help="run folder to write (config, metrics.json, weights)")

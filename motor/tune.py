@@ -502,15 +502,14 @@ def add_parser(sub) -> None:
     p.add_argument("--train-fraction", type=float, help="keep this fraction of each user's training interactions")
     p.add_argument("--cold-items", type=float, help="fraction of items held out as cold (e.g. 0.1); never read by "
                                                      "the search, which scores warm validation only")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial's training")
-    p.add_argument("--split-seed", type=int, help="split.seed: seed of the split and of the cold-item draw "
-                                                  "(default 2024)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every trial's training (default 0)")
+    p.add_argument("--split-seed", type=int, help="split.seed: seed of the random split (default 2024)")
     p.add_argument("--epochs", type=int, help="maximum epochs per trial (default: the preset's)")
     p.add_argument("--patience", type=int, help="early-stopping patience per trial")
     p.add_argument("--preset", default="default", help="starting settings (default or quick)")
     p.add_argument("--config", help="a RunConfig JSON to start from (the searched settings are overridden)")
-    p.add_argument("--threads", type=int, help="train.threads: CPU threads for torch and faiss (default 0: one "
-                                               "per available core)")
+    p.add_argument("--threads", type=int, help="train.threads: CPU threads per trial (default 0: one per available "
+                                               "core)")
     p.add_argument("--random-search", action="store_true", help="seeded random search even if optuna is installed")
     p.add_argument("--confirm-top", type=int, default=0,
                    help="train the N best trials again on --confirm-seeds more seeds and choose by the mean "

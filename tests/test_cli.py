@@ -502,3 +502,35 @@ def test_a_config_files_own_errors_name_the_file_and_a_folder_names_the_file_in_
         assert r.returncode == 2 and r.stderr.startswith(f"error: {says}"), r.stderr
     r = motor(command, *args, tmp_path / "best_config.json", "--preset", "quik")
     assert r.returncode == 2 and r.stderr.startswith("error: unknown preset 'quik'"), r.stderr  # not the file's
+
+
+def test_every_option_with_a_default_states_it_in_its_help():
+    """recommend -k (10) and tune --seed (0) gave no default in --help, and --split, --tcn-layers, --token-dim, tune
+    --threads and others no help at all; a default a train option states is the one RunConfig has."""
+    import argparse
+    import re
+
+    from motor.cli import TRAIN_OPTIONS, build_run_config, make_parser
+    from motor.config import get_path
+
+    def options(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, p in action.choices.items():
+                    yield from options(p, f"{name} {sub}")
+            elif action.option_strings and action.dest not in ("help", "version"):
+                yield name, action
+
+    for name, action in options(make_parser(), "motor"):
+        assert action.help, (name, action.option_strings)
+        if action.default not in (None, False, [], "") and not isinstance(action, argparse.BooleanOptionalAction):
+            assert "default" in action.help, (name, action.option_strings, action.default)
+    defaults = build_run_config(make_parser().parse_args(["train"]))
+    train = {a.dest: a for n, a in options(make_parser(), "motor") if n == "motor train"}
+    checked = 0
+    for dest, path in TRAIN_OPTIONS.items():  # a stated default is the real one
+        stated = re.search(r"default:? ([^\s,:)]+)", train[dest].help or "")
+        if stated:
+            assert stated.group(1) == str(get_path(defaults, path)), (dest, train[dest].help)
+            checked += 1
+    assert checked >= 12, checked

@@ -665,3 +665,20 @@ def test_an_image_error_found_while_encoding_leaves_the_earlier_files_as_they_we
                        ImageFeatures(z, encoder=FakeImage()))
     assert (out / "text.npz").read_bytes() == before  # not half a rebuild: the old text.npz, untouched
     assert sorted(p.name for p in out.iterdir()) == ["feature_report.json", "text.npz"]  # no staging folder left
+
+
+def test_cli_refuses_a_cache_dir_it_cannot_write_before_encoding(tmp_path, capsys, monkeypatch):
+    """--cache-dir /proc/x encoded everything and cached nothing, without a word; the next run encoded it again."""
+    from motor.features import cli, pipeline
+
+    monkeypatch.setattr(pipeline, "build_features", lambda *a, **k: pytest.fail("encoded before the check"))
+    (tmp_path / "afile").write_text("x")
+    args = ["--items", str(items_csv(tmp_path)), "--text-cols", "title", "--out", str(tmp_path / "o")]
+    for bad in (tmp_path / "afile" / "cache", "/proc/motor-cache"):
+        assert cli.main([*args, "--cache-dir", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: cannot write the feature cache in {bad}") and "--no-cache" in err, err
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(pipeline, "build_features", lambda *a, **k: SimpleNamespace(summary=lambda: "done"))
+    assert cli.main([*args, "--cache-dir", "/proc/motor-cache", "--no-cache"]) == 0  # no cache: nothing to write

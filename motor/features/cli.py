@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from motor.errors import MotorError
 
@@ -63,12 +64,27 @@ class _Bars:
             bar.close()
 
 
+def _check_cache_dir(folder: Path) -> None:
+    """Refuse, before encoding, a --cache-dir that cannot be written: the vectors were then silently not cached,
+    and the next run encoded everything again."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise MotorError(f"cannot write the feature cache in {folder} ({e.strerror or e}); choose a folder you can "
+                         f"write to with --cache-dir, or pass --no-cache") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the features; returns 0. Raises MotorError on bad input."""
     from motor.features import pipeline
 
     if args.batch_size is not None and args.batch_size < 1:
         raise MotorError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    if args.cache_dir and not args.no_cache:
+        _check_cache_dir(Path(args.cache_dir))
     sizes = {"batch_size": args.batch_size} if args.batch_size else {}
     text = None
     if args.text_cols:

@@ -441,6 +441,20 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+# options that name a file or folder ('--data' is expanded where it is read, as a config file's value is too)
+PATH_OPTIONS = ("out", "run", "config", "items", "images", "cache_dir", "tuned_dir", "motor_tuned_dir",
+                "motor_tune_start", "work")
+
+
+def _expand_home(args: argparse.Namespace) -> None:
+    """``~`` in a path option means the home folder: the shell expands ``--out ~/runs/a`` but not ``--out=~/runs/a``,
+    and train then wrote the run into a folder named '~' inside the current one."""
+    for name in PATH_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, os.path.expanduser(value))
+
+
 def say_error(line: str) -> None:
     """One line to stderr in one write: under torchrun (``python -u``) print() writes the text and its newline
     apart, so two ranks stopping at once ran their messages together on one line."""
@@ -466,6 +480,7 @@ def main(argv=None) -> int:
         args, extra = parser.parse_known_args(argv)
         if extra:
             raise _unrecognized(parser, args, extra)
+        _expand_home(args)
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # here, so a reader that went away is the BrokenPipeError below, not one at exit
         return status

@@ -534,3 +534,17 @@ def test_every_option_with_a_default_states_it_in_its_help():
             assert stated.group(1) == str(get_path(defaults, path)), (dest, train[dest].help)
             checked += 1
     assert checked >= 12, checked
+
+
+def test_a_tilde_in_a_path_option_is_the_home_folder_also_after_an_equals_sign(simple_dir, tmp_path, monkeypatch):
+    """The shell leaves --out=~/tok alone, and tokenize then wrote into a folder named '~' in the current one."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    r = motor("tokenize", "--data", simple_dir, "--pq-m", "2", "--pq-k", "8", "--out=~/tok", cwd=work)
+    assert r.returncode == 0 and (home / "tok" / "tokenizer.json").exists(), r.stderr
+    assert not (work / "~").exists()
+    (home / "c.json").write_text(json.dumps({"train": {"epochs": 0}}))
+    r = motor("train", "--config=~/c.json", cwd=work)
+    assert r.returncode == 2 and f"--config {home / 'c.json'}: train.epochs must be at least 1" in r.stderr, r.stderr

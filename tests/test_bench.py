@@ -764,3 +764,17 @@ def test_tuning_folders_are_found_from_any_folder_and_a_missing_one_is_refused(t
     from motor.bench.harness import shown
 
     assert shown(str(CHECKOUT / "benchmarks" / "tuned_factored")) == "benchmarks/tuned_factored"  # RESULTS.md
+
+
+def test_a_suite_whose_runs_failed_ends_with_status_1_after_reporting_them(monkeypatch, capsys):
+    """bench backbones on a dataset folder without feature files reported every run as 'failed: ...' and ended
+    with status 0, so a script or CI took the benchmark for done."""
+    from motor.bench import runlog
+    from motor.cli import main
+
+    monkeypatch.setattr(runlog, "train_subprocess", lambda config, threads: {"error": "error: no feature files"})
+    assert main(["bench", "backbones", "--backbones", "bpr", "--items", "id", "--seeds", "1", "--datasets", "demo",
+                 "--no-write"]) == 1
+    out, err = capsys.readouterr()
+    assert "failed: error: no feature files" in out
+    assert err.strip().splitlines()[-1] == "error: 1 training run(s) failed; the table's 'failed:' rows say why"

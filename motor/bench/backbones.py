@@ -120,7 +120,7 @@ def run(opts: BackbonesOptions) -> Section:
                     "cold_fraction": json.loads(r.get("settings") or "{}").get("cold_items")} for r in rows])
     note = (" (a table of the runs that the same command without `--from-log` logged in "
             "benchmarks/backbones_runs.jsonl)") if opts.from_log else ""
-    return Section("\n\n".join([backbone_table(rows, opts), *failed]), note)
+    return Section("\n\n".join([backbone_table(rows, opts), *failed]), note, sum("error" in r for r in rows))
 
 
 def timing_note(rows: list[dict]) -> str:

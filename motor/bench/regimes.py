@@ -219,7 +219,7 @@ def run(opts: RegimesOptions) -> Section:
     if opts.write:
         write_csv("regimes_quick" if opts.quick else "regimes", rounded(cells_out))
         figure = plot(cells_out, OUT / ("regimes_quick.png" if opts.quick else "regimes.png"))
-    return Section(regimes_table(cells_out, opts, notes, figure, rows, reference))
+    return Section(regimes_table(cells_out, opts, notes, figure, rows, reference), failed=sum("error" in r for r in rows))
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:

@@ -61,7 +61,9 @@ def table(header: list[str], rows: list[list]) -> list[str]:
 
 @dataclass
 class Section:
-    """What a suite returns: its Markdown body, and a note appended to the machine/command line."""
+    """What a suite returns: its Markdown body, a note appended to the machine/command line, and how many of its
+    training runs failed (the command then ends with status 1, after reporting them)."""
 
     body: str
     note: str = ""
+    failed: int = 0

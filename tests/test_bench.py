@@ -768,13 +768,19 @@ def test_tuning_folders_are_found_from_any_folder_and_a_missing_one_is_refused(t
 
 def test_a_suite_whose_runs_failed_ends_with_status_1_after_reporting_them(monkeypatch, capsys):
     """bench backbones on a dataset folder without feature files reported every run as 'failed: ...' and ended
-    with status 0, so a script or CI took the benchmark for done."""
-    from motor.bench import runlog
+    with status 0, so a script or CI took the benchmark for done; bench core showed such runs as rows of "-"."""
+    from motor.bench import core, runlog
     from motor.cli import main
 
-    monkeypatch.setattr(runlog, "train_subprocess", lambda config, threads: {"error": "error: no feature files"})
+    failing = lambda config, threads: {"error": "error: no feature files"}  # noqa: E731
+    monkeypatch.setattr(runlog, "train_subprocess", failing)
+    monkeypatch.setattr(core, "train_subprocess", failing)
+    monkeypatch.setattr(core, "targets", lambda: [])
     assert main(["bench", "backbones", "--backbones", "bpr", "--items", "id", "--seeds", "1", "--datasets", "demo",
                  "--no-write"]) == 1
     out, err = capsys.readouterr()
     assert "failed: error: no feature files" in out
-    assert err.strip().splitlines()[-1] == "error: 1 training run(s) failed; the table's 'failed:' rows say why"
+    assert err.strip().splitlines()[-1] == "error: 1 training run(s) failed; their rows above say why"
+    assert main(["bench", "core", "--datasets", "demo", "--no-write"]) == 1  # two runs, both failed
+    out, err = capsys.readouterr()
+    assert '"error": "error: no feature files"' in out and "error: 2 training run(s) failed" in err

@@ -93,6 +93,6 @@ def run(args: argparse.Namespace) -> int:
         command = command_line() if "bench" in sys.argv else f"python -m motor bench {args.suite}"
         print(f"updated {write_section(name, section.body, command, section.note)}")
     if section.failed:  # reported in the table; the status says so to a script or CI (it was 0)
-        print(f"error: {section.failed} training run(s) failed; the table's 'failed:' rows say why", file=sys.stderr)
+        print(f"error: {section.failed} training run(s) failed; their rows above say why", file=sys.stderr)
         return 1
     return 0

@@ -80,4 +80,4 @@ def run(opts: CoreOptions) -> Section:
         lines.append(f"| {r['dataset']} | {r['backbone']} | {r.get('recall@10', '-')} | {r.get('recall@20', '-')} | "
                      f"{r.get('ndcg@10', '-')} | {r.get('ndcg@20', '-')} | {r.get('best_epoch', '-')} | "
                      f"{r.get('s_per_epoch', '-')} | {r.get('s_per_eval', '-')} | {r.get('peak_mb', '-')} |")
-    return Section("\n".join(lines))
+    return Section("\n".join(lines), failed=sum("error" in r for r in rows))

@@ -252,30 +252,28 @@ def test_train_shorthand_help_names_its_setting_and_current_default():
         assert f"default {getattr(TrainConfig(), path.split('.')[1])}" in help_text, (dest, help_text)
 
 
-def test_every_option_of_every_command_says_what_it_does():
-    """``--help`` explains every option (README and WORKSHOP use ``--tcn-layers``, ``--token-dim`` and ``recommend -k``,
-    which once showed a bare ``-k K``), and the shorthands of a setting name it with its current default."""
+def _cli_options(parser=None, name="motor"):
+    """(command, argparse action) for every option of every command, sub-commands included."""
     import argparse
 
     from motor.cli import make_parser
+
+    for action in (parser or make_parser())._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, p in action.choices.items():
+                yield from _cli_options(p, f"{name} {sub}")
+        elif action.option_strings and action.dest not in ("help", "version"):
+            yield name, action
+
+
+def test_the_shorthands_of_a_setting_name_it_with_its_current_default():
+    """README and WORKSHOP use ``--tcn-layers``, ``--token-dim`` and ``recommend -k``, which once showed a bare
+    ``-k K``; a shorthand's help names the setting it sets, with that setting's current default."""
     from motor.data.split import SplitConfig
     from motor.encoders.token_encoder import MotorEncoderConfig
     from motor.tokenizer import TokenizerConfig
 
-    bare, helps = [], {}
-
-    def walk(parser, path):
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, sub in action.choices.items():
-                    walk(sub, [*path, name])
-            elif action.option_strings and not isinstance(action, argparse._HelpAction):
-                helps[(" ".join(path), action.option_strings[-1])] = action.help
-                if not (action.help or "").strip():
-                    bare.append(f"{' '.join(path)} {'/'.join(action.option_strings)}")
-
-    walk(make_parser(), [])
-    assert not bare, f"options without help: {bare}"
+    helps = {(name, a.option_strings[-1]): a.help or "" for name, a in _cli_options()}
     motor_cfg, tok, split = MotorEncoderConfig(), TokenizerConfig(), SplitConfig()
     for option, path, default in (("--tcn-layers", "motor.layers", motor_cfg.layers),
                                   ("--tcn-heads", "motor.heads", motor_cfg.heads),
@@ -285,7 +283,7 @@ def test_every_option_of_every_command_says_what_it_does():
                                   ("--pq-seed", "tokenizer.seed", tok.seed),
                                   ("--split", "split.method", split.method),
                                   ("--split-seed", "split.seed", split.seed)):
-        text = helps[("train", option)]
+        text = helps[("motor train", option)]
         assert text.startswith(path + ":") and f"(default {default})" in text, (option, text)
 
 
@@ -513,20 +511,12 @@ def test_every_option_with_a_default_states_it_in_its_help():
     from motor.cli import TRAIN_OPTIONS, build_run_config, make_parser
     from motor.config import get_path
 
-    def options(parser, name):
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for sub, p in action.choices.items():
-                    yield from options(p, f"{name} {sub}")
-            elif action.option_strings and action.dest not in ("help", "version"):
-                yield name, action
-
-    for name, action in options(make_parser(), "motor"):
+    for name, action in _cli_options():
         assert action.help, (name, action.option_strings)
         if action.default not in (None, False, [], "") and not isinstance(action, argparse.BooleanOptionalAction):
             assert "default" in action.help, (name, action.option_strings, action.default)
     defaults = build_run_config(make_parser().parse_args(["train"]))
-    train = {a.dest: a for n, a in options(make_parser(), "motor") if n == "motor train"}
+    train = {a.dest: a for n, a in _cli_options() if n == "motor train"}
     checked = 0
     for dest, path in TRAIN_OPTIONS.items():  # a stated default is the real one
         stated = re.search(r"default:? ([^\s,:)]+)", train[dest].help or "")

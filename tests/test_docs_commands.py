@@ -72,3 +72,22 @@ def test_the_sparse_preset_figures_quoted_are_those_of_its_committed_runs():
     quoted = f"{means['motor']:.3f} against ID's {means['id']:.3f} over three seeds"
     assert quoted in (ROOT / "README.md").read_text().replace("\n", " ")
     assert f"{means['motor']:.3f} against {means['id']:.3f} over seeds 1, 2, 3" in (ROOT / "docs" / "WORKSHOP.md").read_text()
+
+
+def test_the_bm3_uniformity_table_is_that_of_its_committed_runs():
+    """docs/BACKBONES.md's uniformity-weight table (validation Recall@20, seeds 999 / 1000) is what
+    ``benchmarks/bm3_uniformity.csv`` (``python benchmarks/bm3_uniformity.py``) holds."""
+    import csv
+
+    rows = [r for r in csv.DictReader((ROOT / "benchmarks" / "bm3_uniformity.csv").open()) if r["table"] == "weight"]
+    text = (ROOT / "docs" / "BACKBONES.md").read_text()
+    weights = sorted({float(r["uniformity_weight"]) for r in rows})
+    assert len(weights) == 6
+    for w in weights:
+        cells = []
+        for items in ("id", "motor"):
+            seeds = sorted((r for r in rows if float(r["uniformity_weight"]) == w and r["items"] == items),
+                           key=lambda r: int(r["seed"]))
+            cells.append(" / ".join(f"{float(r['valid_recall@20']):.3f}" for r in seeds))
+        label = "0 (published)" if w == 0 else f"{w:g}" if w != 2 else "2.0"
+        assert f"| {label} | {cells[0]} | {cells[1]} |" in text, (w, cells)

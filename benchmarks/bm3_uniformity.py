@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's motor, not another one installed
 from motor.bench.report import write_csv  # noqa: E402
+from motor.bench.runlog import resolved_settings  # noqa: E402
 from motor.experiment import RunConfig, run_experiment  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
@@ -41,14 +42,20 @@ def key(run: dict) -> str:
     return json.dumps({k: run[k] for k in ("table", "items", "seed", "cold_items", "uniformity_weight")}, sort_keys=True)
 
 
+def config(run: dict, threads: int = 1) -> RunConfig:
+    """The run's settings: BM3 on the demo at the defaults but for the hold-out, seed and uniformity weight."""
+    return RunConfig().with_overrides({"backbone": "bm3", "items": run["items"], "split.cold_items": run["cold_items"],
+                                       "train.seed": run["seed"], "train.threads": threads,
+                                       "model.uniformity_weight": run["uniformity_weight"]})
+
+
 def train(run: dict, threads: int) -> dict:
-    """One BM3 run on the demo; its figures."""
-    cfg = RunConfig().with_overrides({"backbone": "bm3", "items": run["items"], "split.cold_items": run["cold_items"],
-                                      "train.seed": run["seed"], "train.threads": threads,
-                                      "model.uniformity_weight": run["uniformity_weight"]})
+    """One BM3 run on the demo; its figures, and the hash of every setting it trained with (as the suites log)."""
+    cfg = config(run, threads)
     m = run_experiment(cfg).metrics
     p = m.get("personalisation", {})
-    return {**run, "valid_recall@20": m["valid"]["recall@20"], "test_recall@20": m["test"]["recall@20"],
+    return {**run, "resolved": resolved_settings(cfg.to_dict()),
+            "valid_recall@20": m["valid"]["recall@20"], "test_recall@20": m["test"]["recall@20"],
             "best_epoch": m.get("best_epoch"), **{k: p.get(k) for k in (
                 "top_overlap", "popularity_top_overlap", "item_direction_share", "item_effective_rank")}}
 

@@ -129,14 +129,13 @@ def cmd_tokenize(a) -> int:
 def _check_tokenizer_out(out: Path) -> None:
     """Refuse ``tokenize --out`` into a run folder (``RUN/tokenizer`` once replaced the tokenizer the run's model
     was trained with, so the run no longer loaded), and say when an earlier tokenizer there is replaced."""
-    def is_run(folder: Path) -> bool:
-        return (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+    from motor.run_folder import is_run_folder
 
-    if is_run(out.parent):
+    if is_run_folder(out.parent):
         raise MotorError(f"{out} is in the run folder {out.parent}, whose model was trained with the tokenizer there; "
                          f"replacing it would break the run, so nothing was fitted. Give the tokenizer a folder of "
                          f"its own, e.g. --out tokenizers/my-tokenizer")
-    if is_run(out):
+    if is_run_folder(out):
         raise MotorError(f"{out} is a run folder (its own tokenizer is in {out / 'tokenizer'}); give the tokenizer a "
                          f"folder of its own, e.g. --out tokenizers/my-tokenizer")
     if (out / "tokenizer.json").exists():

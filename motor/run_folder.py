@@ -65,6 +65,11 @@ RUN_FILES = ("config.json", "metrics.json", "history.json", "model.safetensors",
 RUN_ENTRIES = frozenset(RUN_FILES) | {"tokenizer", "index", "layouts.npz"}
 
 
+def is_run_folder(path: Path | str) -> bool:
+    """Whether ``path`` holds a finished run: its settings and its weights (what ``LoadedRun.load`` needs first)."""
+    return (Path(path) / "config.json").is_file() and (Path(path) / "model.safetensors").is_file()
+
+
 def check_out_dir(path: Path | str) -> Path:
     """Refuse, before any training, a run folder that cannot be written or whose replacement would delete
     something ``save_run`` did not write (``--out ~/Documents`` once replaced the whole folder)."""

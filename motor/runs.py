@@ -22,7 +22,7 @@ from motor.errors import MotorError, check_index, check_k
 from motor.experiment import RunConfig, build_model, model_context
 from motor.models.base import Recommender
 from motor.retrieval import VectorIndex
-from motor.run_folder import dataset_fingerprint, save_run
+from motor.run_folder import dataset_fingerprint, is_run_folder, save_run
 from motor.tokenizer import Tokenizer
 
 __all__ = ["LoadedRun", "dataset_fingerprint", "save_run"]
@@ -51,7 +51,7 @@ class LoadedRun:
             raise MotorError(f"a run is loaded from its folder (a path such as 'runs/my-run'), got "
                              f"{type(path).__name__}")
         path = Path(path)
-        if not _is_run(path):
+        if not is_run_folder(path):
             raise MotorError(_not_a_run(path))
         config = _read(path, "config.json", lambda f: RunConfig.from_dict(_json_object(f)))
         info = _read(path, "dataset.json", _json_object)
@@ -126,18 +126,14 @@ class LoadedRun:
                 for r, (s, i) in enumerate(zip(scores[0], items[0])) if i >= 0]
 
 
-def _is_run(path: Path) -> bool:
-    return (path / "config.json").is_file() and (path / "model.safetensors").is_file()
-
-
 def _not_a_run(path: Path) -> str:
     """Why ``path`` is not a run, and the run folders it points at: a file in a run, a folder of runs and a tune's
     folder were each told 'config.json and model.safetensors missing; train one with --out PATH'."""
     if path.is_file():
-        where = path.parent if _is_run(path.parent) else None
+        where = path.parent if is_run_folder(path.parent) else None
         return f"{path} is a file; --run names a run's folder" + (f", here {where}" if where else
                                                                    " (the folder train --out wrote)")
-    inside = sorted(str(p) for p in path.glob("*") if p.is_dir() and _is_run(p)) if path.is_dir() else []
+    inside = sorted(str(p) for p in path.glob("*") if p.is_dir() and is_run_folder(p)) if path.is_dir() else []
     if inside:
         shown = ", ".join(inside[:5]) + (f" and {len(inside) - 5} more" if len(inside) > 5 else "")
         return f"{path} is not a run but holds {len(inside)}: {shown}; pass {'it' if len(inside) == 1 else 'one of them'}"

@@ -129,7 +129,7 @@ def cmd_tokenize(a) -> int:
 def _check_tokenizer_out(out: Path) -> None:
     """Refuse ``tokenize --out`` into a run folder (``RUN/tokenizer`` once replaced the tokenizer the run's model
     was trained with, so the run no longer loaded), and say when an earlier tokenizer there is replaced."""
-    from motor.run_folder import is_run_folder
+    from motor.run_folder import check_writable_parent, is_run_folder
 
     if is_run_folder(out.parent):
         raise MotorError(f"{out} is in the run folder {out.parent}, whose model was trained with the tokenizer there; "
@@ -138,6 +138,7 @@ def _check_tokenizer_out(out: Path) -> None:
     if is_run_folder(out):
         raise MotorError(f"{out} is a run folder (its own tokenizer is in {out / 'tokenizer'}); give the tokenizer a "
                          f"folder of its own, e.g. --out tokenizers/my-tokenizer")
+    check_writable_parent(out, "the tokenizer folder", "--out tokenizers/my-tokenizer")
     if (out / "tokenizer.json").exists():
         print(f"note: {out} holds a tokenizer; this one replaces it", file=sys.stderr)
 

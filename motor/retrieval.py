@@ -26,7 +26,7 @@ import numpy as np
 from motor.errors import MotorError, check_index
 
 
-def _approx_from_env(default: int = 200_000) -> int:
+def approx_from_env(default: int = 200_000) -> int:
     """``MOTOR_APPROX_FROM_ITEMS`` when set (a positive whole number), else ``default``."""
     value = os.environ.get("MOTOR_APPROX_FROM_ITEMS", "").strip()
     if not value:
@@ -40,7 +40,7 @@ def _approx_from_env(default: int = 200_000) -> int:
 # Below this many items exact search is fast enough for the app (about 10 ms per query at 200k
 # items x 64 dimensions, one thread) and costs no build; above it the IVF-PQ index is ~50x faster.
 # The environment variable MOTOR_APPROX_FROM_ITEMS sets another threshold (read at import).
-APPROX_FROM_ITEMS = _approx_from_env()
+APPROX_FROM_ITEMS = approx_from_env()
 RECALL_TARGET = 0.95  # recall@20 vs exact that the build aims for, by visiting more IVF lists
 # (IVF lists visited, PQ candidates re-ranked per result), tried in order of cost until RECALL_TARGET is
 # met. At 10^6 clustered 64-d items the re-ranking depth was the limit: k_factor 4 gave recall@20 0.81

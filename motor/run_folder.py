@@ -73,8 +73,9 @@ def is_run_folder(path: Path | str) -> bool:
 def check_out_dir(path: Path | str) -> Path:
     """Refuse, before any training, a run folder that cannot be written or whose replacement would delete
     something ``save_run`` did not write (``--out ~/Documents`` once replaced the whole folder)."""
-    from motor import retrieval  # noqa: F401 - reads MOTOR_APPROX_FROM_ITEMS, which saving uses: a bad value now
+    from motor.retrieval import approx_from_env
 
+    approx_from_env()  # saving reads MOTOR_APPROX_FROM_ITEMS: a bad value is refused now, not after the training
     if not str(path).strip():
         raise MotorError("--out is empty; give the folder the run should be written to, e.g. --out runs/my-run")
     path = Path(path)
@@ -98,15 +99,21 @@ def check_out_dir(path: Path | str) -> Path:
             raise MotorError(f"{path} already holds files that are not a run's ({shown}); a new run replaces its "
                              f"folder as a whole, so nothing was written. Give a new or empty folder, "
                              f"e.g. --out {path / 'run'}")
+    check_writable_parent(path, "the run folder", "--out runs/my-run")
+    return path
+
+
+def check_writable_parent(path: Path, what: str, example: str) -> None:
+    """Make ``path``'s parent and write a probe file there, so that work whose result goes to ``path`` is refused
+    before it runs, not after (a fit or a training lost to a read-only disk or /proc)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=path.parent, prefix=".motor-write-check-")
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise MotorError(f"cannot write the run folder {path} ({e.strerror or e}); choose a folder you can write "
-                         f"to, e.g. --out runs/my-run") from None
-    return path
+        raise MotorError(f"cannot write {what} {path} ({e.strerror or e}); choose a folder you can write "
+                         f"to, e.g. {example}") from None
 
 
 def save_run(out: RunOutput) -> Path:

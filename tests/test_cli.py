@@ -399,6 +399,14 @@ def test_tokenize_out_never_replaces_the_tokenizer_of_a_run(simple_dir, tmp_path
     assert r.returncode == 0 and f"note: {mine} holds a tokenizer; this one replaces it" in r.stderr, r.stderr
 
 
+def test_tokenize_out_that_cannot_be_written_is_refused_before_fitting(simple_dir, tmp_path):
+    """tokenize --out /proc/tok fitted the whole tokenizer, printed its report, then failed on saving: on a large
+    catalogue minutes lost. The folder is now tried first."""
+    r = motor("tokenize", "--data", simple_dir, "--pq-m", "1", "--pq-k", "4", "--out", "/proc/motor-tok")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "cannot write the tokenizer folder /proc/motor-tok" in r.stderr and "codewords used" not in r.stdout, r.stdout
+
+
 def test_a_run_whose_dataset_folder_moved_says_where_it_was_and_how_to_point_it_at_the_new_place(simple_dir, tmp_path):
     """recommend on a run whose data had moved said '...: no such file or folder; pass ... a dataset folder', asking
     for a --data option that recommend does not have."""

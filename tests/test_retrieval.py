@@ -136,13 +136,13 @@ def test_the_threshold_comes_from_the_environment_or_fails_clearly(monkeypatch):
     from motor.errors import MotorError
 
     monkeypatch.setenv("MOTOR_APPROX_FROM_ITEMS", "5000")
-    assert retrieval._approx_from_env() == 5000
+    assert retrieval.approx_from_env() == 5000
     monkeypatch.setenv("MOTOR_APPROX_FROM_ITEMS", "")
-    assert retrieval._approx_from_env() == 200_000
+    assert retrieval.approx_from_env() == 200_000
     for bad in ("0", "-3", "2e5", "many"):
         monkeypatch.setenv("MOTOR_APPROX_FROM_ITEMS", bad)
         with pytest.raises(MotorError, match="MOTOR_APPROX_FROM_ITEMS"):
-            retrieval._approx_from_env()
+            retrieval.approx_from_env()
     # VectorIndex reads the module's threshold when it is built, so a changed threshold applies.
     items, _ = clustered(1200, d=16)
     monkeypatch.setattr(retrieval, "APPROX_FROM_ITEMS", 1000)

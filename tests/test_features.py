@@ -682,3 +682,20 @@ def test_cli_refuses_a_cache_dir_it_cannot_write_before_encoding(tmp_path, capsy
 
     monkeypatch.setattr(pipeline, "build_features", lambda *a, **k: SimpleNamespace(summary=lambda: "done"))
     assert cli.main([*args, "--cache-dir", "/proc/motor-cache", "--no-cache"]) == 0  # no cache: nothing to write
+
+
+def test_cli_says_when_the_default_feature_cache_cannot_be_written(tmp_path, capsys, monkeypatch):
+    """With the default cache unwritable (a read-only home, a MOTOR_CACHE_DIR on /proc) nothing was cached and
+    nothing was said; the features are still built, with a note that says how to cache them."""
+    from types import SimpleNamespace
+
+    from motor.features import cli, pipeline
+
+    monkeypatch.setattr(pipeline, "build_features", lambda *a, **k: SimpleNamespace(summary=lambda: "done"))
+    monkeypatch.setenv("MOTOR_CACHE_DIR", "/proc/motor-cache")
+    args = ["--items", str(items_csv(tmp_path)), "--text-cols", "title", "--out", str(tmp_path / "o")]
+    assert cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert "note: cannot write the feature cache in /proc/motor-cache/features" in err and "MOTOR_CACHE_DIR" in err, err
+    monkeypatch.setenv("MOTOR_CACHE_DIR", str(tmp_path / "cache"))
+    assert cli.main(args) == 0 and "note: cannot write" not in capsys.readouterr().err

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from motor.errors import MotorError
+from motor.paths import cache_dir
 
 HELP = "turn an items CSV (texts) and a folder or zip of pictures into text.npz / image.npz"
 EPILOG = (
@@ -64,17 +65,22 @@ class _Bars:
             bar.close()
 
 
-def _check_cache_dir(folder: Path) -> None:
-    """Refuse, before encoding, a --cache-dir that cannot be written: the vectors were then silently not cached,
-    and the next run encoded everything again."""
+def _check_cache_dir(folder: Path, chosen: bool) -> None:
+    """Before encoding, try the feature cache for writing: an unwritable one cached nothing without a word, and the
+    next run encoded everything again. A --cache-dir the user chose is refused; the default one is noted (the
+    features are still built, uncached)."""
     import tempfile
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as e:
-        raise MotorError(f"cannot write the feature cache in {folder} ({e.strerror or e}); choose a folder you can "
-                         f"write to with --cache-dir, or pass --no-cache") from None
+        if chosen:
+            raise MotorError(f"cannot write the feature cache in {folder} ({e.strerror or e}); choose a folder you "
+                             f"can write to with --cache-dir, or pass --no-cache") from None
+        print(f"note: cannot write the feature cache in {folder} ({e.strerror or e}), so these vectors are not "
+              f"cached and a rerun encodes them again; set MOTOR_CACHE_DIR or --cache-dir to a folder you can "
+              f"write to, or pass --no-cache", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size is not None and args.batch_size < 1:
         raise MotorError(f"--batch-size must be at least 1, got {args.batch_size}.")
-    if args.cache_dir and not args.no_cache:
-        _check_cache_dir(Path(args.cache_dir))
+    if not args.no_cache:
+        _check_cache_dir(Path(args.cache_dir) if args.cache_dir else cache_dir("features"), bool(args.cache_dir))
     sizes = {"batch_size": args.batch_size} if args.batch_size else {}
     text = None
     if args.text_cols:

@@ -44,6 +44,7 @@ import numpy as np
 
 from motor.config import check_ranges, doc, to_dict
 from motor.errors import MotorError
+from motor.run_folder import is_run_folder
 
 METRIC = "recall@20"  # validation metric that is maximised
 LR_RANGE = (1e-4, 5e-2)
@@ -333,6 +334,8 @@ def tune(base, cfg: TuneConfig, out_dir: Path | str, log: Callable[[str], None] 
     if out.exists() and not out.is_dir():
         raise MotorError(f"{out} is a file; --out names the folder for the search's study.db, best_config.json, "
                          f"tune.json and final_run/, e.g. --out {out.with_suffix('')}-tuned")
+    if is_run_folder(out):  # its files would sit beside the run's, and the run folder could no longer be replaced
+        raise MotorError(f"{out} is a run folder; give the search a folder of its own, e.g. --out {out}-tuned")
     ds = load_dataset(base.data)
     split = make_split(ds, base.split)
     out.mkdir(parents=True, exist_ok=True)  # after the data is read: a misspelt --data leaves no empty folder

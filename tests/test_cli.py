@@ -452,6 +452,18 @@ def test_tune_leaves_no_empty_folder_for_a_misspelt_dataset_and_names_a_file_giv
     assert (tmp_path / "tune.json").read_text() == "{}"
 
 
+def test_tune_out_refuses_a_run_folder(tmp_path):
+    """tune --out RUN put study.db, best_config.json and final_run/ beside a run's files; train could then no
+    longer replace that folder ('holds files that are not a run's')."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (run / name).write_text("{}")
+    r = motor("tune", "--backbone", "bpr", "--items", "id", "--budget", "1", "--out", run)
+    assert r.returncode == 2 and f"{run} is a run folder" in r.stderr and f"--out {run}-tuned" in r.stderr, r.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "model.safetensors"]
+
+
 def test_run_that_is_a_file_or_a_folder_of_runs_is_named_with_the_runs_to_pass(simple_dir, tmp_path):
     """--run runs (a folder of runs) or --run runs/a/config.json said 'config.json and model.safetensors missing;
     train one with: python -m motor train --out runs', which would not have helped."""

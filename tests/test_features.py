@@ -684,6 +684,17 @@ def test_cli_refuses_a_cache_dir_it_cannot_write_before_encoding(tmp_path, capsy
     assert cli.main([*args, "--cache-dir", "/proc/motor-cache", "--no-cache"]) == 0  # no cache: nothing to write
 
 
+def test_features_are_not_written_into_a_run_folder(tmp_path):
+    """features --out RUN wrote text.npz and feature_report.json among a run's files: a run is not a dataset."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (run / name).write_text("{}")
+    with pytest.raises(MotorError, match="is a run folder; features go into a dataset folder"):
+        build_features(items_csv(tmp_path), run, TextFeatures(["title"], encoder=FakeText()))
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "model.safetensors"]
+
+
 def test_cli_says_when_the_default_feature_cache_cannot_be_written(tmp_path, capsys, monkeypatch):
     """With the default cache unwritable (a read-only home, a MOTOR_CACHE_DIR on /proc) nothing was cached and
     nothing was said; the features are still built, with a note that says how to cache them."""

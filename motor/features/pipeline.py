@@ -29,6 +29,7 @@ from motor.features.builders import CacheSettings, ImageFeatures, Limits, TextFe
 from motor.features.items import read_items
 from motor.features.modality import StageProgress
 from motor.features.report import REPORT_NAME, FeatureReport, ModalityReport
+from motor.run_folder import is_run_folder
 
 __all__ = ["CacheSettings", "FeatureReport", "ImageFeatures", "Limits", "ModalityReport", "REPORT_NAME",
            "StageProgress", "TextFeatures", "build_features"]
@@ -63,6 +64,10 @@ def build_features(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise MotorError(f"output path {str(out)!r} is a file; pass a folder (it is created if missing).")
+    if is_run_folder(out):  # a run is not a dataset: its folder would then hold files no run has, and train would
+        # refuse to replace it
+        raise MotorError(f"output path {str(out)!r} is a run folder; features go into a dataset folder (beside its "
+                         f"interactions.csv) or a new one, e.g. {str(out.parent / 'features')!r}.")
 
     items = read_items(items_csv, id_col)
     report = FeatureReport(

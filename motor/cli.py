@@ -498,8 +498,22 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         rank = f" (rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']})" if "RANK" in os.environ else ""
-        say_error(f"error: interrupted{rank}")
+        kept = _kept_on_interrupt(locals().get("args"))
+        say_error(f"error: interrupted{rank}" + (f"; {kept}" if kept else ""))
         return 130
+
+
+def _kept_on_interrupt(args) -> str:
+    """What a Ctrl-C left of the command's work, and how to go on: 'interrupted' alone left the user to guess
+    whether an hour of tuning or benchmarking was lost."""
+    command = getattr(args, "command", None)
+    if command == "train":
+        return "no run was written (a run folder is written only when training ends)"
+    if command == "tune":
+        return "the finished trials are kept in the search's --out folder; the same command resumes the search"
+    if command == "bench" and hasattr(args, "resume"):
+        return "the finished runs are in the suite's run log; the same command with --resume goes on from them"
+    return ""
 
 
 if __name__ == "__main__":

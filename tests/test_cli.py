@@ -558,3 +558,25 @@ def test_a_tilde_in_a_path_option_is_the_home_folder_also_after_an_equals_sign(s
     (home / "c.json").write_text(json.dumps({"train": {"epochs": 0}}))
     r = motor("train", "--config=~/c.json", cwd=work)
     assert r.returncode == 2 and f"--config {home / 'c.json'}: train.epochs must be at least 1" in r.stderr, r.stderr
+
+
+def test_ctrl_c_says_what_was_kept_and_how_to_go_on(monkeypatch, capsys):
+    """Ctrl-C printed 'error: interrupted' alone, leaving the user to guess whether an hour of tuning or of a
+    benchmark was lost (it was not: both resume) or whether train had written half a run (it had not)."""
+    import motor.bench.cli
+    import motor.tune
+    from motor import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    for module, name in ((cli, "cmd_train"), (motor.tune, "cmd_tune"), (motor.bench.cli, "run"), (cli, "cmd_data")):
+        monkeypatch.setattr(module, name, interrupted)
+    expected = {("train",): "no run was written",
+                ("tune", "--backbone", "bpr", "--items", "id"): "the same command resumes the search",
+                ("bench", "regimes"): "the same command with --resume goes on from them",
+                ("data",): None}
+    for argv, kept in expected.items():
+        assert cli.main(list(argv)) == 130
+        err = capsys.readouterr().err.strip()
+        assert err == "error: interrupted" if kept is None else err.startswith("error: interrupted; ") and kept in err, err

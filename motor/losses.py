@@ -29,7 +29,10 @@ def log2_bpr(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor
 
 
 def emb_norm_reg(*tensors: torch.Tensor, squared: bool = False) -> torch.Tensor:
-    """MMRec's EmbLoss: sum of Frobenius norms / batch size (``squared`` sums squared norms)."""
+    """MMRec's EmbLoss: sum of Frobenius norms / the first tensor's rows (``squared`` sums squared norms).
+
+    RecBole's EmbLoss divides by the last tensor's rows: the same for batch-sized tensors, a constant factor on the
+    weight for BM3's full user and item matrices (docs/BACKBONES.md)."""
     batch = tensors[0].shape[0]
     if squared:
         return sum(t.pow(2).sum() for t in tensors) / batch

@@ -11,7 +11,7 @@ For a batch of (user, positive item) pairs, with ``C(a, b) = 1 - cos(a, b)`` ave
 
     L = C(pred(u), sg(drop(i))) + C(pred(i), sg(drop(u)))                       (user <-> item)
       + cl_weight * sum_m [C(pred(p_m(i)), sg(drop(i))) + C(pred(p_m(i)), sg(drop(p_m(i))))]
-      + reg_weight * EmbLoss(all users, all items)        (Frobenius norms / n_users, as MMRec)
+      + reg_weight * EmbLoss(all users, all items)        (Frobenius norms / n_users; docs/BACKBONES.md)
       + uniformity_weight * (U(batch users) + U(batch items))       (not in the published model; default 0)
 
 with ``U(x) = log mean exp(-2 |a - b|^2)`` over pairs of unit rows (``motor.losses.uniformity``): without a

@@ -175,6 +175,22 @@ def test_pooling_average_per_variant():
         enc.pooling_average([])
 
 
+def test_averages_over_a_mask_or_checked_indexes():
+    """A bool mask over the items (split.cold_items) averages the items it marks: cast to indexes it averaged
+    items 0 and 1 only, silently; an index past the catalogue is named, not a torch IndexError."""
+    enc = make_encoder("attention")
+    mask = np.zeros(N_ITEMS, bool)
+    mask[[3, 7, 20]] = True
+    np.testing.assert_allclose(enc.pooling_average(mask), enc.pooling_average([3, 7, 20]), atol=1e-6)
+    np.testing.assert_allclose(enc.attention_average(torch.from_numpy(mask)), enc.attention_average([3, 7, 20]),
+                               atol=1e-6)
+    with pytest.raises(MotorError, match="one entry per item"):
+        enc.pooling_average(mask[:5])
+    for bad in ([N_ITEMS], [-1], ["3"], [1.5]):
+        with pytest.raises(MotorError, match=f"item indexes from 0 to {N_ITEMS - 1}"):
+            enc.attention_average(bad)
+
+
 def test_registries_match_the_config_choices():
     from typing import get_args, get_type_hints
 

@@ -254,13 +254,21 @@ class MotorEncoder(ItemEncoder):
                 "token_ids": tids.cpu().numpy()}
 
     def _item_tokens(self, items: Any = None) -> torch.Tensor:
-        """Token ids [n, T] of ``items`` (all items when None); at least one item."""
+        """Token ids [n, T] of ``items`` (all items when None): item indexes, or a bool mask over the items such as
+        ``split.cold_items`` (once cast to the indexes 0 and 1, a silently wrong average); at least one item."""
         if items is None:
             return self.token_ids
-        tids = self.token_ids[torch.as_tensor(items, dtype=torch.long, device=self.token_ids.device)]
-        if len(tids) == 0:
+        idx = np.asarray(items.cpu() if isinstance(items, torch.Tensor) else items)
+        if idx.dtype == bool:
+            if idx.shape != (self.n_items,):
+                raise MotorError(f"a mask of items has one entry per item ({self.n_items}), got shape {idx.shape}")
+            idx = np.flatnonzero(idx)
+        if idx.size == 0:
             raise MotorError("an average over items needs at least one item")
-        return tids
+        if not np.issubdtype(idx.dtype, np.integer) or idx.ndim != 1 or idx.min() < 0 or idx.max() >= self.n_items:
+            raise MotorError(f"items must be item indexes from 0 to {self.n_items - 1} (run.dataset.item_index(...) "
+                             f"gives one from an id) or a bool mask over the {self.n_items} items, got {items!r}")
+        return self.token_ids[torch.as_tensor(idx, dtype=torch.long, device=self.token_ids.device)]
 
     def attention_average(self, items: Any = None) -> np.ndarray | None:
         """Mean attention map [L, heads, T, T] over all items (or ``items``), in eval mode; None without attention."""

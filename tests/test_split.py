@@ -226,3 +226,34 @@ def test_repeated_user_item_pairs_are_refused_not_split_into_train_and_test():
     ds = Dataset("repeats", np.array(list("abcde")), np.array(list("pqrstu")), Interactions(users, items))
     with pytest.raises(MotorError, match=r"10 repeated user-item pairs \(first: user 'a', item 's'\)"):
         make_split(ds, SplitConfig(seed=1))
+
+
+def test_a_dataset_built_in_python_is_checked_like_a_files():
+    # Unchecked, these were a numpy IndexError in the split, a torch error or size mismatch in the backbone, or
+    # (NaN features with VBPR and ID items) 'loss became nan ... try a lower lr'; duplicated ids made
+    # recommend('u1') answer for one of them.
+    from motor.data.dataset import Dataset, Interactions, Modality
+
+    rng = np.random.default_rng(0)
+    users, items = np.repeat(np.arange(6), 5), np.tile(np.arange(5), 6)
+    feats = rng.normal(size=(8, 4)).astype(np.float32)
+
+    def ds(user=users, item=items, features=feats, user_ids=None):
+        return Dataset("mine", np.array(list("abcdef")) if user_ids is None else user_ids,
+                       np.array(list("pqrstuvw")), Interactions(user, item), {"image": Modality("image", features)})
+
+    assert len(make_split(ds()).train)
+    for bad, match in [
+        (ds(item=np.where(np.arange(30) == 4, 8, items)), r"interactions.item holds 1 indexes outside 0..7 .*first 8 at "
+                                                          r"row 4"),
+        (ds(item=np.where(np.arange(30) == 4, -1, items)), r"interactions.item holds 1 indexes outside 0..7"),
+        (ds(user=users.astype(float)), r"interactions.user must be a 1-d numpy array of whole-number indexes.*float64"),
+        (ds(item=list(items)), r"interactions.item must be .* got list"),
+        (ds(user=users[:-2]), r"interactions.item has 30 entries and interactions.user 28"),
+        (ds(features=feats[:6]), r"modality 'image': features must be a numeric numpy array \[n_items=8, dim\].*"
+                                 r"\(6, 4\)"),
+        (ds(features=np.where(np.arange(8)[:, None] == 5, np.nan, feats)), r"NaN or infinite values \(first in row 5\)"),
+        (ds(user_ids=np.array(list("abcdea"))), r"user_ids repeats 'a'"),
+    ]:
+        with pytest.raises(MotorError, match=match):
+            make_split(bad)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from motor.config import checked, doc
 from motor.data.dataset import Dataset
@@ -202,6 +203,50 @@ def subsample_train(train: Pairs, n_users: int, fraction: float, seed: int) -> n
     return np.sort(keep)
 
 
+def _refuse_misaligned_arrays(ds: Dataset) -> None:
+    """A Dataset built in Python, checked as the file readers check theirs: the interactions are whole-number indexes
+    into ``user_ids`` and ``item_ids``, and row i of every modality is item i, with finite values. Unchecked, an index
+    past the end was a numpy IndexError here, a negative one a torch error in the backbone, a modality short of rows
+    a size mismatch in the middle of training, and NaN features (VBPR with ID items) 'loss became nan, try a lower
+    lr'. A modality read from a file (``source``) was checked as it was read (``as_feature_matrix``), and a reader's
+    ids are unique (``pd.factorize``): those costly checks are for data built in Python."""
+    def shown(a) -> str:
+        return f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+
+    inter = ds.interactions
+    for what, a, n in (("user", inter.user, ds.n_users), ("item", inter.item, ds.n_items)):
+        if not isinstance(a, np.ndarray) or a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+            raise MotorError(f"interactions.{what} must be a 1-d numpy array of whole-number indexes into "
+                             f"{what}_ids, got {shown(a)}; turn ids into indexes with pd.factorize(ids)")
+        ids = pd.Index(getattr(ds, f"{what}_ids"))
+        if not ds.source and not ids.is_unique:  # recommend('u1') found one of them; readers' ids are factorized
+            raise MotorError(f"{what}_ids repeats {ids[ids.duplicated()][0]!r}; give every {what} its own id")
+        out = np.flatnonzero((a < 0) | (a >= n))
+        if len(out):
+            raise MotorError(f"interactions.{what} holds {len(out)} indexes outside 0..{n - 1} (the {n} "
+                             f"{what}_ids), first {a[out[0]]} at row {out[0]}; give one {what} id per index")
+    for name in ("item", "rating", "timestamp", "label"):
+        a = getattr(inter, name)
+        if a is not None and len(a) != len(inter.user):
+            raise MotorError(f"interactions.{name} has {len(a)} entries and interactions.user {len(inter.user)}; "
+                             f"give one per interaction")
+    for name, m in ds.modalities.items():
+        x = m.features
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or len(x) != ds.n_items or not (
+                np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise MotorError(f"modality {name!r}: features must be a numeric numpy array [n_items={ds.n_items}, dim], "
+                             f"row i for item i, got {shown(x)}")
+        if m.missing is not None and np.shape(m.missing) != (ds.n_items,):
+            raise MotorError(f"modality {name!r}: missing must be a bool mask with one entry per item "
+                             f"({ds.n_items}), got shape {np.shape(m.missing)}")
+        if not m.source:
+            bad = [s + int(np.argmax(r)) for s in range(0, len(x), 65536)
+                   if (r := ~np.isfinite(x[s:s + 65536]).all(1)).any()]
+            if bad:
+                raise MotorError(f"modality {name!r} has NaN or infinite values (first in row {bad[0]}); fill "
+                                 f"missing content, e.g. with the modality mean, and mark those rows in missing")
+
+
 def _refuse_repeated_pairs(ds: Dataset) -> None:
     """The split assumes one row per (user, item), as the file readers guarantee: a repeated pair could land in
     training and in test, where it is masked as a training item and never counted as a hit (and twice in test it
@@ -222,6 +267,7 @@ def make_split(ds: Dataset, cfg: SplitConfig | Mapping | None = None) -> Split:
         raise MotorError(f"make_split takes a Dataset (e.g. load_dataset('demo')), got {type(ds).__name__}")
     cfg = checked(SplitConfig, cfg, "split")
     inter = ds.interactions
+    _refuse_misaligned_arrays(ds)
     _refuse_repeated_pairs(ds)
     method = cfg.method
     if method == "auto":

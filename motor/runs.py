@@ -57,6 +57,12 @@ class LoadedRun:
         info = _read(path, "dataset.json", _json_object)
         fingerprint = _read(path, "dataset.json", lambda f: str(info["fingerprint"]))
         ds = dataset if dataset is not None else _run_dataset(path, config)
+        if dataset_fingerprint(ds) != fingerprint and dataset is None and info.get("name") != ds.name:
+            # run_experiment(cfg, out, dataset=ds) records the default data setting ('demo'), which is not its data
+            raise MotorError(f"run {path.name} was trained on the dataset {info.get('name')!r}, given in Python "
+                             f"(run_experiment(..., dataset=ds)); its data setting {config.data.data!r} reads "
+                             f"{ds.name!r}, another one. Give that dataset again: LoadedRun.load({str(path)!r}, "
+                             f"dataset=ds)")
         if dataset_fingerprint(ds) != fingerprint:
             raise MotorError(f"the dataset {info.get('data')!r} changed since run {path.name} was trained "
                              f"(fingerprint mismatch); retrain, or restore the original files")

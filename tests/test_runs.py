@@ -52,6 +52,24 @@ def test_loading_refuses_changed_data_and_non_runs(simple_dir, tmp_path):
         LoadedRun.load(tmp_path / "run")
 
 
+def test_a_run_trained_on_a_dataset_given_in_python_asks_for_it_again(simple_dir, tmp_path):
+    # its data setting still names the folder (or 'demo'), whose data this is not: loading it said that dataset
+    # 'changed since the run was trained' and to restore the original files
+    import dataclasses
+
+    from motor.data.load import load_dataset
+
+    ds = load_dataset(simple_dir)
+    mine = dataclasses.replace(ds, name="mine", interactions=ds.interactions.subset(slice(5, None)))
+    run_experiment(tiny_cfg(simple_dir), tmp_path / "run", dataset=mine)
+    with pytest.raises(MotorError, match=r"trained on the dataset 'mine', given in Python .*its data setting .* reads "
+                                         r"'simple', another one.*LoadedRun.load\(.*, dataset=ds\)"):
+        LoadedRun.load(tmp_path / "run")
+    assert LoadedRun.load(tmp_path / "run", dataset=mine).dataset is mine
+    with pytest.raises(MotorError, match="changed since run"):  # the data given is not the run's
+        LoadedRun.load(tmp_path / "run", dataset=ds)
+
+
 def test_unknown_user_is_a_clear_error(simple_dir, tmp_path):
     run_experiment(tiny_cfg(simple_dir), tmp_path / "run")
     with pytest.raises(MotorError, match="unknown user 'nobody'"):

@@ -207,7 +207,7 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     if w.distributed:
         check_same_settings(cfg)
     if out_dir is not None and w.is_main:
-        check_out_dir(out_dir)  # before the training it would otherwise lose
+        out_dir = check_out_dir(out_dir)  # before the training it would otherwise lose
     ds = dataset if dataset is not None else load_dataset(cfg.data)
     split = make_split(ds, cfg.split)
     emit = progress or (lambda p: None)

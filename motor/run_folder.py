@@ -72,13 +72,14 @@ def is_run_folder(path: Path | str) -> bool:
 
 def check_out_dir(path: Path | str) -> Path:
     """Refuse, before any training, a run folder that cannot be written or whose replacement would delete
-    something ``save_run`` did not write (``--out ~/Documents`` once replaced the whole folder)."""
+    something ``save_run`` did not write (``--out ~/Documents`` once replaced the whole folder); the folder, with
+    ``~`` expanded."""
     from motor.retrieval import approx_from_env
 
     approx_from_env()  # saving reads MOTOR_APPROX_FROM_ITEMS: a bad value is refused now, not after the training
     if not str(path).strip():
         raise MotorError("--out is empty; give the folder the run should be written to, e.g. --out runs/my-run")
-    path = Path(path)
+    path = Path(path).expanduser()  # from Python no shell expands '~': it made a folder named '~' here
     if path.is_symlink():  # replacing it would replace the link, and the run would be left beside it
         raise MotorError(f"{path} is a symbolic link; give the real folder it points to ({path.resolve()}) or a new "
                          f"folder, e.g. --out runs/my-run")

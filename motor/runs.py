@@ -50,7 +50,7 @@ class LoadedRun:
         if not isinstance(path, (str, os.PathLike)):
             raise MotorError(f"a run is loaded from its folder (a path such as 'runs/my-run'), got "
                              f"{type(path).__name__}")
-        path = Path(path)
+        path = Path(path).expanduser()  # '~/runs/x', as run_experiment and load_dataset take it
         if not is_run_folder(path):
             raise MotorError(_not_a_run(path))
         config = _read(path, "config.json", lambda f: RunConfig.from_dict(_json_object(f)))

@@ -70,6 +70,19 @@ def test_a_run_trained_on_a_dataset_given_in_python_asks_for_it_again(simple_dir
         LoadedRun.load(tmp_path / "run", dataset=ds)
 
 
+def test_a_run_folder_under_home_is_written_and_loaded_there(simple_dir, tmp_path, monkeypatch):
+    # no shell expands '~' in Python: run_experiment made a folder named '~' in the working folder, and
+    # LoadedRun.load('~/...') found no run, where load_dataset('~/...') reads the home folder
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    out = run_experiment(tiny_cfg(simple_dir), "~/runs/x")
+    assert out.out_dir == home / "runs" / "x" and (home / "runs" / "x" / "model.safetensors").is_file()
+    assert not (work / "~").exists()
+    assert LoadedRun.load("~/runs/x").path == home / "runs" / "x"
+
+
 def test_unknown_user_is_a_clear_error(simple_dir, tmp_path):
     run_experiment(tiny_cfg(simple_dir), tmp_path / "run")
     with pytest.raises(MotorError, match="unknown user 'nobody'"):

@@ -174,3 +174,17 @@ def test_explaining_an_item_of_an_id_run_says_what_has_tokens(tiny_runs):
     with pytest.raises(MotorError, match="no tokens to explain"):
         tiny_runs["id"].model.items.explain(0)
     assert "token_ids" in tiny_runs["motor"].model.items.explain(0)
+
+
+def test_token_and_attention_views_take_indexes_not_ids(tiny_runs):
+    # an item id given as text was a numpy IndexError in sharing_items, and attention_view's int() made the id
+    # "5" the item at index 5, silently (explain refuses it)
+    run = tiny_runs["motor"]
+    ds, tok = run.dataset, run.tokenizer
+    for view in (lambda i: tokens.sharing_items(tok, ds, i, 5), lambda i: attention.attention_view(run.model.items,
+                                                                                                   tok, i)):
+        with pytest.raises(MotorError, match=r"got '5'; for the item with id '5' use .*item_index"):
+            view("5")
+        with pytest.raises(MotorError, match="out of range"):
+            view(ds.n_items)
+    assert attention.attention_view(run.model.items, tok, np.int64(5))["token_ids"] == tok.token_ids[5].tolist()

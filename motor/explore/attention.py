@@ -24,7 +24,7 @@ def attention_view(encoder: "MotorEncoder", tok: "Tokenizer", item: int) -> dict
     ``labels`` name each token 'image s0 c12' (modality, sub-space, codeword); ``attention`` is
     None for TCN variants without attention ('cross', 'mean'); ``pooling`` is None for 'cross'.
     """
-    ex = encoder.explain(int(item))
+    ex = encoder.explain(item)  # checks the index: int("100") made the id "100" the item at index 100
     tids = [int(t) for t in ex["token_ids"]]
     return {"labels": [tok.token_label(t) for t in tids], "slots": slot_labels(tok), "token_ids": tids,
             "attention": ex["attention"], "pooling": ex["pooling"], "tcn": encoder.tcn.name}

@@ -53,6 +53,7 @@ def token_items(tok: "Tokenizer", ds: "Dataset", tid: int, cold_items: np.ndarra
 
 def sharing_items(tok: "Tokenizer", ds: "Dataset", item: int, k: int = 10) -> pd.DataFrame:
     """The ``k`` items sharing most tokens with ``item``: shared count and which tokens."""
+    item = check_index(item, tok.n_items, "item", "dataset.item_index(...)")  # an id such as "2571" is not one
     rows = []
     mine = tok.token_ids[item]
     for other, shared in tok.most_sharing(item, k):

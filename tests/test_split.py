@@ -127,6 +127,20 @@ def test_kcore_filter_keeps_features_aligned(tmp_path):
         assert np.array_equal(ds.modalities["image"].features[new], full.modalities["image"].features[old])
 
 
+def test_kcore_filter_keeps_how_missing_rows_were_filled():
+    from motor.data.dataset import Dataset, Interactions, Modality
+    from motor.data.filters import kcore_filter
+
+    users, items = np.repeat(np.arange(4), 3), np.tile([0, 1, 2], 4)
+    missing = np.array([True, False, False, False])
+    feats = np.where(missing[:, None], 0.0, 1.0).astype(np.float32)
+    ds = Dataset("d", np.array(list("abcd")), np.array(list("wxyz")), Interactions(users, items),
+                 {"image": Modality("image", feats, missing, "image.npz", fill="zeros")})
+    kept = kcore_filter(ds, 2).modalities["image"]
+    assert kept.fill == "zeros" and kept.missing.tolist() == [True, False, False]
+    assert kcore_filter(ds, 2).stats()["modalities"]["image"]["fill"] == "zeros"
+
+
 def test_empty_kcore_is_a_clear_error(tmp_path):
     with pytest.raises(MotorError, match="core .* is empty"):
         load_dataset(DataConfig(data=str(write_simple(tmp_path / "s")), kcore=500))

@@ -32,7 +32,8 @@ def kcore_filter(ds: Dataset, k: int) -> Dataset:
     kept_users, new_u = np.unique(sub.user, return_inverse=True)
     kept_items, new_i = np.unique(sub.item, return_inverse=True)
     sub.user, sub.item = new_u.astype(np.int64), new_i.astype(np.int64)
-    mods = {n: Modality(n, m.features[kept_items], None if m.missing is None else m.missing[kept_items], m.source)
+    mods = {n: Modality(n, m.features[kept_items], None if m.missing is None else m.missing[kept_items], m.source,
+                        m.fill)  # demo-longtail's zero rows were reported, and filled for a new item, as 'mean'
             for n, m in ds.modalities.items()}
     items = None if ds.items is None else ds.items.iloc[kept_items].reset_index(drop=True)
     note = (f"{k}-core kept {len(kept_users)} of {ds.n_users} users, {len(kept_items)} of {ds.n_items} items, "

@@ -7,6 +7,7 @@ and by reloading a saved run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import time
@@ -202,6 +203,12 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     """
     t0 = time.perf_counter()
     # every setting checked as a config file's would be: a section built in Python (TrainConfig(epochs=0)) is not
+    if isinstance(cfg, RunConfig) and isinstance(cfg.backbone, str) and dataclasses.is_dataclass(cfg.model) and \
+            not isinstance(cfg.model, get_backbone(cfg.backbone).Config):  # cfg.backbone = "vbpr" once it was made
+        raise MotorError(f"the config's model settings are {type(cfg.model).__name__}, not those of backbone "
+                         f"{cfg.backbone!r}: the backbone was changed after the config was made; change it with "
+                         f"cfg = cfg.with_overrides({{'backbone': {cfg.backbone!r}}}), which starts the model "
+                         f"settings from that backbone's defaults")
     cfg = checked(RunConfig, cfg, "RunConfig")
     w = distributed.setup(cfg.train.device)
     if w.distributed:

@@ -94,6 +94,17 @@ def test_unknown_settings_are_errors():
         RunConfig.from_dict({"items": "both"})
 
 
+def test_a_backbone_changed_on_a_made_config_says_how_to_change_it(simple_dir):
+    # the LightGCN settings still in cfg.model were checked against VBPR: "unknown setting 'cold_dropout' for
+    # model (vbpr)", a setting the user never gave
+    cfg = tiny_cfg(simple_dir)
+    cfg.backbone = "vbpr"
+    with pytest.raises(MotorError, match=r"model settings are LightGCNConfig, not those of backbone 'vbpr'.*"
+                                         r"cfg.with_overrides\(\{'backbone': 'vbpr'\}\)"):
+        run_experiment(cfg)
+    assert type(tiny_cfg(simple_dir).with_overrides({"backbone": "vbpr"}).model).__name__ == "VBPRConfig"
+
+
 @pytest.mark.slow
 def test_lightgcn_on_the_demo_clearly_beats_popularity(demo):
     cfg = RunConfig.from_dict({"backbone": "lightgcn", "train": {"epochs": 40, "lr": 0.005, "patience": 5}})

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -559,15 +560,23 @@ class Tokenizer:
         if not (directory / "tokenizer.json").exists() or not (directory / "tokenizer.npz").exists():
             raise MotorError(f"{directory} holds no tokenizer: expected tokenizer.json and tokenizer.npz "
                              "(written by Tokenizer.save)")
+        again = "fit the tokenizer again, or restore the folder from a copy"
+        if not _is_saved_tokenizer(directory / "tokenizer.json"):  # was a JSONDecodeError, AttributeError, KeyError
+            raise MotorError(f"{directory}/tokenizer.json was not written by Tokenizer.save (it is damaged, or another "
+                             f"tool's, such as a Hugging Face model's); {again}")
         meta = json.loads((directory / "tokenizer.json").read_text())
         if meta.get("format") != FORMAT:
             raise MotorError(f"{directory}/tokenizer.json has format {meta.get('format')!r}; this motor-lab reads "
                              f"format {FORMAT}: fit the tokenizer again")
-        with np.load(directory / "tokenizer.npz", allow_pickle=False) as z:
-            codecs = [ModalityCodec(mm["name"], mm["m"], mm["k"], mm["normalize"], mm["opq"],
-                                    z[f"projection_{i}"] if f"projection_{i}" in z.files else None,
-                                    z[f"codebook_{i}"], mm["d_in"], mm["dims"], mm["recon_error"],
-                                    mm.get("missing_token", False), mm.get("n_missing", 0), mm.get("learnt_from", 0))
-                      for i, mm in enumerate(meta["modalities"])]
-            codes = z["codes"]
+        try:
+            with np.load(directory / "tokenizer.npz", allow_pickle=False) as z:
+                codecs = [ModalityCodec(mm["name"], mm["m"], mm["k"], mm["normalize"], mm["opq"],
+                                        z[f"projection_{i}"] if f"projection_{i}" in z.files else None,
+                                        z[f"codebook_{i}"], mm["d_in"], mm["dims"], mm["recon_error"],
+                                        mm.get("missing_token", False), mm.get("n_missing", 0), mm.get("learnt_from", 0))
+                          for i, mm in enumerate(meta["modalities"])]
+                codes = z["codes"]
+        except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+            raise MotorError(f"{directory}: tokenizer.npz does not match tokenizer.json or is damaged "
+                             f"({type(e).__name__}: {e}); {again}") from None
         return cls(from_dict(TokenizerConfig, meta["config"]), codecs, codes, meta["fit_seconds"])

@@ -206,6 +206,23 @@ def test_save_load_round_trip(two_modalities, tmp_path):
         Tokenizer.load(tmp_path / "missing")
 
 
+def test_a_damaged_or_foreign_tokenizer_folder_is_named_on_loading(two_modalities, tmp_path):
+    # these were a JSONDecodeError, "'list' object has no attribute 'get'" and a KeyError from the .npz
+    _, _, tok = two_modalities
+    for text in ("{", "[]", '{"version": "1.0", "model": {"type": "WordPiece"}}'):
+        folder = tok.save(tmp_path / f"t{len(text)}")
+        (folder / "tokenizer.json").write_text(text)
+        with pytest.raises(MotorError, match="tokenizer.json was not written by Tokenizer.save"):
+            Tokenizer.load(folder)
+    folder = tok.save(tmp_path / "npz")
+    np.savez(folder / "tokenizer.npz", codes=tok.codes)  # the codebooks lost
+    with pytest.raises(MotorError, match="tokenizer.npz does not match tokenizer.json or is damaged"):
+        Tokenizer.load(folder)
+    (folder / "tokenizer.npz").write_bytes(b"not a zip")
+    with pytest.raises(MotorError, match="tokenizer.npz does not match tokenizer.json or is damaged"):
+        Tokenizer.load(folder)
+
+
 def test_save_refuses_to_overwrite_files_it_did_not_write(two_modalities, tmp_path):
     _, _, tok = two_modalities
     hf = tmp_path / "bert"  # a Hugging Face model folder holds a tokenizer.json of its own

@@ -177,12 +177,14 @@ def test_explaining_an_item_of_an_id_run_says_what_has_tokens(tiny_runs):
 
 
 def test_token_and_attention_views_take_indexes_not_ids(tiny_runs):
-    # an item id given as text was a numpy IndexError in sharing_items, and attention_view's int() made the id
-    # "5" the item at index 5, silently (explain refuses it)
+    # an item id given as text was a numpy IndexError in sharing_items, and the int() of attention_view and
+    # nearest_items made the id "5" the item at index 5, silently (explain refuses it)
     run = tiny_runs["motor"]
     ds, tok = run.dataset, run.tokenizer
+    vectors = run.vectors()[1]
     for view in (lambda i: tokens.sharing_items(tok, ds, i, 5), lambda i: attention.attention_view(run.model.items,
-                                                                                                   tok, i)):
+                                                                                                   tok, i),
+                 lambda i: tokens.nearest_items(vectors, ds, i, 5, tok)):
         with pytest.raises(MotorError, match=r"got '5'; for the item with id '5' use .*item_index"):
             view("5")
         with pytest.raises(MotorError, match="out of range"):

@@ -73,12 +73,13 @@ def nearest_items(vectors: np.ndarray, ds: "Dataset", item: int, k: int = 10,
     """
     from motor.retrieval import VectorIndex
 
+    item = check_index(item, len(vectors), "item", "dataset.item_index(...)")  # int("100") was index 100, silently
     index = VectorIndex(vectors) if index is None else index
-    sims, items = index.similar_items(int(item), k, "centred" if centre else "cosine")
+    sims, items = index.similar_items(item, k, "centred" if centre else "cosine")
     df = pd.DataFrame({"item": items.astype(int), "title": [item_label(ds, int(i)) for i in items],
                        "cosine": np.round(sims.astype(float), 4)})
     if tok is not None:
-        df["shared tokens"] = tok.shared_token_counts(int(item))[items].astype(int)
+        df["shared tokens"] = tok.shared_token_counts(item)[items].astype(int)
     return df
 
 

@@ -14,7 +14,7 @@ training degree) for ``metrics.json["by_popularity"]``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -110,6 +110,8 @@ class Evaluator:
 
     def __init__(self, split: Split, protocol: Protocol = "strict", ks=DEFAULT_KS, batch_users: int = 4096,
                  device: torch.device | str | None = None):
+        if protocol not in get_args(Protocol):  # any other name ranked as 'strict', silently ('MMRec', 'loose')
+            raise MotorError(f"protocol must be one of {', '.join(map(repr, get_args(Protocol)))}, got {protocol!r}")
         self.split, self.protocol, self.ks = split, protocol, tuple(ks)
         self.device = torch.device(device or "cpu")  # where scores, masks and top-k are computed
         n = split.n_users
@@ -145,6 +147,9 @@ class Evaluator:
     def _targets(self, which: str, among: np.ndarray | None):
         """(ground truth of ``which``, users that have some, candidate mask): warm sets rank among the
         warm items when a cold hold-out exists, unless ``among`` says otherwise."""
+        if which not in self.sets or which == "train":  # was a KeyError: 'tset'
+            raise MotorError(f"which must be one of {', '.join(repr(n) for n in self.sets if n != 'train')}, "
+                             f"got {which!r}")
         truth = self.sets[which]
         if among is None and which not in COLD_SETS and self.split.cold_items.any():
             among = ~self.split.cold_items

@@ -99,6 +99,19 @@ def test_protocols_differ_only_in_masking_validation_items_at_test_time():
     assert valid["recall@1"] == 1.0  # validation never masks itself
 
 
+def test_an_unknown_protocol_or_set_is_named_not_ranked_as_strict():
+    # Evaluator(split, "MMRec") ranked as 'strict' (the validation items masked at test time), silently; a typo in
+    # the set was KeyError: 'tset'
+    from motor.errors import MotorError
+
+    split = make_split(1, 4, train=[(0, 0)], valid=[(0, 1)], test=[(0, 2)])
+    for protocol in ("MMRec", "loose"):
+        with pytest.raises(MotorError, match=f"protocol must be one of 'strict', 'mmrec', got '{protocol}'"):
+            Evaluator(split, protocol)
+    with pytest.raises(MotorError, match="which must be one of 'valid', 'test', 'cold', 'cold_valid', got 'tset'"):
+        Evaluator(split).evaluate(FixedScores([[0.0, 1.0, 0.5, 0.1]]), "tset")
+
+
 def reference_metrics(scores, train, truth, ks):
     """Plain-Python MMRec definitions, one user at a time."""
     out = {f"{m}@{k}": [] for m in ("recall", "ndcg", "precision", "map") for k in ks}

@@ -246,6 +246,10 @@ def test_a_dataset_built_in_python_is_checked_like_a_files():
     # Unchecked, these were a numpy IndexError in the split, a torch error or size mismatch in the backbone, or
     # (NaN features with VBPR and ID items) 'loss became nan ... try a lower lr'; duplicated ids made
     # recommend('u1') answer for one of them.
+    import dataclasses
+
+    import pandas as pd
+
     from motor.data.dataset import Dataset, Interactions, Modality
 
     rng = np.random.default_rng(0)
@@ -268,6 +272,8 @@ def test_a_dataset_built_in_python_is_checked_like_a_files():
                                  r"\(6, 4\)"),
         (ds(features=np.where(np.arange(8)[:, None] == 5, np.nan, feats)), r"NaN or infinite values \(first in row 5\)"),
         (ds(user_ids=np.array(list("abcdea"))), r"user_ids repeats 'a'"),
+        (dataclasses.replace(ds(), items=pd.DataFrame({"title": list("pqrst")})), r"the items table has 5 rows for 8 "
+                                                                                 r"item_ids"),
     ]:
         with pytest.raises(MotorError, match=match):
             make_split(bad)

@@ -230,6 +230,8 @@ def _refuse_misaligned_arrays(ds: Dataset) -> None:
         if a is not None and len(a) != len(inter.user):
             raise MotorError(f"interactions.{name} has {len(a)} entries and interactions.user {len(inter.user)}; "
                              f"give one per interaction")
+    if ds.items is not None and len(ds.items) != ds.n_items:  # title(i) was pyarrow's 'index out of bounds'
+        raise MotorError(f"the items table has {len(ds.items)} rows for {ds.n_items} item_ids; row i describes item i")
     for name, m in ds.modalities.items():
         x = m.features
         if not isinstance(x, np.ndarray) or x.ndim != 2 or len(x) != ds.n_items or not (

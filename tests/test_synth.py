@@ -86,6 +86,14 @@ def test_bad_settings_are_clear_errors(tmp_path):
     with pytest.raises(MotorError, match="seed must be between 0 and 2\\*\\*32 - 1"):
         synthesize(bad_seed, tmp_path / "bad-seed")
     assert not (tmp_path / "bad-seed").exists()  # refused before the folder is made
+    # every setting of one built in Python, as a config file's: int8 features were written, mostly zeros
+    for bad, match in (({"dtype": "int8"}, "synth.dtype must be one of 'float16', 'float32'"),
+                       ({"users": "300"}, "synth.users must be an integer"),
+                       ({"items": 600.5}, "synth.items must be an integer")):
+        with pytest.raises(MotorError, match=match):
+            synthesize(SynthConfig(**{**SMALL, **bad}), tmp_path / "typed")
+    assert not (tmp_path / "typed").exists()
+    assert synthesize({**SMALL, "users": 40, "items": 60, "interactions": 400}, tmp_path / "mapping")["users"] == 40
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("x")
     with pytest.raises(MotorError, match="not empty"):

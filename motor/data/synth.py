@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from motor.config import doc, field_docs, from_dict, to_dict
+from motor.config import checked, doc, field_docs, from_dict, to_dict
 from motor.errors import MotorError
 
 FEATURE_CHUNK_ROWS = 65_536  # rows of features generated and written at a time (bounds memory)
@@ -236,7 +236,7 @@ def _remove_earlier_output(out: Path) -> None:
         (out / name).unlink(missing_ok=True)
 
 
-def synthesize(cfg: SynthConfig, out: Path | str, overwrite: bool = False,
+def synthesize(cfg: SynthConfig | dict, out: Path | str, overwrite: bool = False,
                step: Callable[[str], None] | None = None) -> dict:
     """Write the dataset to ``out``; returns a summary with the seconds each part took. ``step(part)`` is called as
     each of its ``2 + len(cfg.modalities)`` parts begins (pairs, CSV files, one per feature file).
@@ -246,7 +246,10 @@ def synthesize(cfg: SynthConfig, out: Path | str, overwrite: bool = False,
     users, 10^7 interactions: 110 s (36 s pairs, 27 s CSV, 48 s features), 1.6 GB peak, 1.9 GB on
     disk (float16).
     """
-    cfg.validate()  # before the folder is made: a bad setting leaves nothing behind
+    # before the folder is made: a bad setting leaves nothing behind. Checked as a config file's (a mapping, or a
+    # SynthConfig built in Python: dtype='int8' wrote features cast to int8, mostly zeros, and users='50' was a
+    # TypeError)
+    cfg = checked(SynthConfig, cfg, "synth")
     out = Path(out).expanduser()
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise MotorError(f"{out} already exists and is not empty; choose a new --out folder or pass --overwrite")

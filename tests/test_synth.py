@@ -98,6 +98,10 @@ def test_bad_settings_are_clear_errors(tmp_path):
     (tmp_path / "full" / "x.txt").write_text("x")
     with pytest.raises(MotorError, match="not empty"):
         synthesize(_cfg(), tmp_path / "full")
+    for overwrite in (False, True):  # was NotADirectoryError
+        with pytest.raises(MotorError, match="x.txt is a file, not a folder"):
+            synthesize(_cfg(), tmp_path / "full" / "x.txt", overwrite=overwrite)
+    assert (tmp_path / "full" / "x.txt").read_text() == "x"
 
 
 def test_overwrite_replaces_an_earlier_runs_files_and_keeps_the_users(tmp_path):

@@ -251,6 +251,9 @@ def synthesize(cfg: SynthConfig | dict, out: Path | str, overwrite: bool = False
     # TypeError)
     cfg = checked(SynthConfig, cfg, "synth")
     out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():  # was NotADirectoryError from iterdir
+        raise MotorError(f"{out} is a file, not a folder; --out names the folder the dataset is written to, e.g. "
+                         f"--out data/synth")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise MotorError(f"{out} already exists and is not empty; choose a new --out folder or pass --overwrite")
     if overwrite:

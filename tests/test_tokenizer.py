@@ -240,6 +240,9 @@ def test_save_refuses_to_overwrite_files_it_did_not_write(two_modalities, tmp_pa
     with pytest.raises(MotorError, match="a-file is a file, not a folder"):
         tok.save(tmp_path / "a-file")
     assert (tmp_path / "a-file").read_text() == "mine"
+    with pytest.raises(MotorError, match="inside .*a-file, which is a file, not a folder"):  # was NotADirectoryError
+        tok.save(tmp_path / "a-file" / "deeper" / "tok")
+    assert (tmp_path / "a-file").read_text() == "mine"
     # its own files are replaced, and other files in the folder are left alone
     own = tmp_path / "own"
     tok.save(own)

@@ -27,6 +27,7 @@ and on the demo posters PCA-256 + OPQ reconstructs better than plain PQ on all 1
 from __future__ import annotations
 
 import json
+import numbers
 import time
 import zipfile
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 from motor.config import checked, doc, from_dict, to_dict
-from motor.errors import MotorError, check_index
+from motor.errors import MotorError, check_index, check_k
 
 OPQ_MAX_DIM = 256  # OPQ runs on at most this many dims (PCA first): its cost grows like D^3
 OPQ_ITERS = 10  # OPQ rotation updates (faiss default 50; the objective is flat after ~5)
@@ -463,6 +464,8 @@ class Tokenizer:
     # --- inspection ---------------------------------------------------------------------------
 
     def _slot(self, tid: int) -> int:
+        if isinstance(tid, bool) or not isinstance(tid, numbers.Integral):  # "3" was a TypeError from the comparison
+            raise MotorError(f"token ids are whole numbers from 0 to {self.vocab_size - 1}, got {tid!r}")
         if not 0 <= tid < self.vocab_size:
             raise MotorError(f"token id {tid} is out of range; valid ids are 0..{self.vocab_size - 1}")
         return int(np.searchsorted(self.slot_offset, tid, side="right") - 1)
@@ -485,6 +488,7 @@ class Tokenizer:
 
     def most_sharing(self, item: int, k: int = 10) -> list[tuple[int, int]]:
         """The ``k`` other items sharing most tokens with ``item``, as (item, shared), ties by index."""
+        check_k(k)  # k=-1 sliced off only the last item: nearly the whole catalogue
         counts = self.shared_token_counts(item)
         counts[item] = -1
         top = np.argsort(-counts, kind="stable")[:k]

@@ -69,6 +69,18 @@ def test_token_id_layout(two_modalities):
     assert 5 in tok.items_with_token(tid) and (tok.token_ids[tok.items_with_token(tid), 4] == tid).all()
     with pytest.raises(MotorError, match="0..79"):
         tok.token_label(80)
+    for bad in ("3", 3.0, None, True):  # "3" was a TypeError from comparing it with 0
+        with pytest.raises(MotorError, match=f"token ids are whole numbers from 0 to 79, got {bad!r}"):
+            tok.token_label(bad)
+    assert tok.token_label(np.int64(66)) == "text s0 c2"
+
+
+def test_most_sharing_needs_a_positive_k(two_modalities):
+    _, _, tok = two_modalities
+    assert len(tok.most_sharing(0, 3)) == 3
+    for bad in (-1, 0, 2.5, "3"):  # k=-1 returned every item but the last
+        with pytest.raises(MotorError, match="k must be a whole number of at least 1"):
+            tok.most_sharing(0, bad)
 
 
 def test_report_is_json_and_consistent(two_modalities):

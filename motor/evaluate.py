@@ -14,13 +14,14 @@ training degree) for ``metrics.json["by_popularity"]``.
 
 from __future__ import annotations
 
+import numbers
 from typing import Literal, get_args
 
 import numpy as np
 import torch
 
 from motor.data.split import Pairs, Split
-from motor.errors import MotorError
+from motor.errors import MotorError, check_k
 from motor.metrics import (
     BUCKET_RULE,
     BUCKETS,
@@ -113,6 +114,9 @@ class Evaluator:
         if protocol not in get_args(Protocol):  # any other name ranked as 'strict', silently ('MMRec', 'loose')
             raise MotorError(f"protocol must be one of {', '.join(map(repr, get_args(Protocol)))}, got {protocol!r}")
         self.split, self.protocol, self.ks = split, protocol, tuple(ks)
+        if not self.ks or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in self.ks):
+            # was an IndexError (K=0), a max() of nothing, or silently negative precision@-1
+            raise MotorError(f"ks, the cut-offs K of the metrics, must be whole numbers of at least 1, got {list(ks)}")
         self.device = torch.device(device or "cpu")  # where scores, masks and top-k are computed
         n = split.n_users
         self.sets = {name: _UserSets(getattr(split, name), n) for name in ("train", "valid", "test", "cold", "cold_valid")}
@@ -288,6 +292,7 @@ def evaluate_by_popularity(evaluator: Evaluator, model: Recommender, state=None,
     ``{"k", "rule", "buckets": {name: {"items", "test_interactions", "users", "recall@k",
     "ndcg@k"}}}``, the value of ``metrics.json["by_popularity"]``.
     """
+    check_k(k)
     if k not in evaluator.ks:
         raise MotorError(f"popularity buckets at K={k} need K among the evaluated cut-offs {list(evaluator.ks)}")
     split = evaluator.split
@@ -312,6 +317,7 @@ def evaluate_by_popularity(evaluator: Evaluator, model: Recommender, state=None,
 
 def by_popularity(model: Recommender, split: Split, protocol: Protocol = "strict", k: int = 20) -> dict:
     """``evaluate_by_popularity`` with a fresh evaluator: what a finished run adds to metrics.json."""
+    check_k(k)  # k=0 was an IndexError from inside the ranking
     return evaluate_by_popularity(Evaluator(split, protocol, ks=(k,)), model, k=k)
 
 

@@ -241,6 +241,14 @@ def test_bucket_metrics_need_k_among_cutoffs():
     split = make_split(1, 3, [(0, 0)], [], [(0, 1)])
     with pytest.raises(MotorError, match="K=20"):
         evaluate_by_popularity(Evaluator(split, ks=(5,)), FixedScores(np.zeros((1, 3))), k=20)
+    from motor.evaluate import by_popularity
+
+    for k in (0, -1, 2.5):  # k=0 was an IndexError, -1 a RuntimeError, 2.5 a TypeError from torch
+        with pytest.raises(MotorError, match="k must be a whole number of at least 1"):
+            by_popularity(FixedScores(np.zeros((1, 3))), split, k=k)
+    for ks in ((0,), (), (5, -1)):  # (5, -1) gave precision@-1 = -1.0, silently
+        with pytest.raises(MotorError, match="cut-offs K of the metrics, must be whole numbers of at least 1"):
+            Evaluator(split, ks=ks)
 
 
 def test_buckets_after_train_fraction_report_unseen_items_as_cold(demo):

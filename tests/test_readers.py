@@ -18,6 +18,9 @@ def test_simple_reader_aligns_features_by_item_id(simple_dir):
     for i, item_id in enumerate(ds.item_ids):
         assert np.allclose(ds.modalities["image"].features[i], lookup[item_id])
     assert ds.title(0).startswith("Movie ")
+    for bad, says in ((ds.n_items, "out of range"), (-1, "out of range"), ("m3", "item_index")):
+        with pytest.raises(MotorError, match=says):  # was a pyarrow IndexError; -1 the last item's title
+            ds.title(bad)
     assert ds.interactions.timestamp is not None and ds.interactions.rating is not None
 
 

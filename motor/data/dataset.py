@@ -90,6 +90,9 @@ class Dataset:
 
     def title(self, item: int) -> str:
         """A display name for an internal item index (its title, else its id)."""
+        from motor.errors import check_index
+
+        item = check_index(item, self.n_items, "item", "dataset.item_index(...)")  # -1 was the last item's title
         if self.items is not None and "title" in self.items.columns:
             t = self.items["title"].iat[item]
             if isinstance(t, str) and t:

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import resource
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from motor import distributed, paths
 from motor.config import apply_overrides, check_field, checked, doc, from_dict, to_dict
 from motor.data.dataset import Dataset
+from motor.data.filters import kcore_mask
 from motor.data.load import DataConfig, load_dataset
 from motor.data.split import Split, SplitConfig, make_split
 from motor.encoders.id_table import IdEncoderConfig
@@ -192,11 +194,28 @@ def check_same_settings(cfg: RunConfig) -> None:
     raise MotorError(f"settings differ from rank 0's: {shown}; {fix}")
 
 
+def _warn_unapplied_kcore(data: DataConfig, ds: Dataset) -> None:
+    """Warn when ``cfg.data.kcore`` asks for a k-core that the dataset given to ``run_experiment`` is not (it was
+    recorded in config.json as if applied); data read by ``load_dataset(cfg.data)``, as ``tune`` does, passes."""
+    inter = ds.interactions
+    if data.kcore and len(inter) and not kcore_mask(inter.user, inter.item, data.kcore).all():
+        warnings.warn(f"cfg.data.kcore = {data.kcore}, but the dataset given to run_experiment is not a "
+                      f"{data.kcore}-core and is trained on as given (config.json still records kcore = "
+                      f"{data.kcore}); give load_dataset(cfg.data) or kcore_filter(ds, {data.kcore}) instead, or set "
+                      f"cfg.data.kcore to 0", UserWarning, stacklevel=3)
+
+
 def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
                    progress: Callable[[Progress], None] | None = None,
                    should_stop: Callable[[], bool] | None = None,
                    dataset: Dataset | None = None, cache_dir: Path | None = None) -> RunOutput:
     """Train and evaluate one run; write it to ``out_dir`` when given.
+
+    ``dataset``: data already in memory (the app's upload, a search's data read once for all its
+    trials, a dataset built in Python), trained on exactly as given. ``cfg.data`` is then only
+    recorded in config.json, not applied: load the data with ``load_dataset(cfg.data)`` so that
+    its k-core and reader settings hold (a ``cfg.data.kcore`` the data does not satisfy warns).
+    ``LoadedRun.load`` of such a run needs the same dataset given again.
 
     Launched by torchrun, every rank runs this; training is data-parallel (``motor.distributed``)
     and only rank 0 writes the run folder.
@@ -216,6 +235,8 @@ def run_experiment(cfg: RunConfig, out_dir: Path | str | None = None,
     if out_dir is not None and w.is_main:
         out_dir = check_out_dir(out_dir)  # before the training it would otherwise lose
     ds = dataset if dataset is not None else load_dataset(cfg.data)
+    if dataset is not None:
+        _warn_unapplied_kcore(cfg.data, ds)
     split = make_split(ds, cfg.split)
     emit = progress or (lambda p: None)
     tokenizer = get_item_encoder(cfg.items).prepare(ds, cfg, lambda msg: emit(Progress("tokenize", message=msg)),

@@ -134,3 +134,18 @@ def test_cuda_without_a_gpu_is_a_clear_error(simple_dir):
         pytest.skip("this machine has a GPU")
     with pytest.raises(MotorError, match="no CUDA device"):
         run_experiment(tiny_cfg(simple_dir, train={"device": "cuda"}))
+
+
+def test_a_dataset_given_with_a_kcore_setting_it_does_not_meet_warns(simple_dir, recwarn):
+    # run_experiment(cfg, dataset=ds) trained on ds as given and wrote kcore = 4 to config.json without a word
+    from motor.data.load import load_dataset
+
+    cfg = tiny_cfg(simple_dir, **{"data.kcore": 4, "train.epochs": 1})
+    raw = load_dataset(simple_dir)
+    with pytest.warns(UserWarning, match=r"cfg.data.kcore = 4, but the dataset given to run_experiment is not a "
+                                         r"4-core.*load_dataset\(cfg.data\)"):
+        out = run_experiment(cfg, dataset=raw)
+    assert out.dataset is raw
+    recwarn.clear()
+    run_experiment(cfg, dataset=load_dataset(cfg.data))  # as tune gives it: filtered, so no warning
+    assert not [w for w in recwarn if "kcore" in str(w.message)]

@@ -177,6 +177,10 @@ def test_upload_validates_in_staging_then_keeps(tmp_path):
     (lambda d: (d / "image.npz").unlink() or (d / "text.npz").unlink(), "no feature files"),
     (lambda d: (d / "interactions.csv").write_text("usr,item\nu,m\n"), "no user id column"),
     (lambda d: np.save(d / "extra.npy", np.array([object()], dtype=object), allow_pickle=True), "pickled"),
+    # a 0-d array has no length: these were TypeErrors, a traceback on the Data page
+    (lambda d: np.savez(d / "image.npz", item_id=np.array(["m0"]), feat=np.float32(1)), "must be a 2-D array"),
+    (lambda d: np.savez(d / "image.npz", item_id=np.str_("m0"), feat=np.zeros((1, 4))), "'item_id' must be a 1-D"),
+    (lambda d: np.save(d / "image.npy", np.float32(1)), "must be a 2-D array"),
 ])
 def test_bad_uploads_keep_nothing_and_name_the_problem(tmp_path, mutate, expect):
     folder = write_simple(tmp_path / "s")

@@ -146,10 +146,15 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         raise MotorError(f"{path.name} is not a readable .npz archive ({e}); write it with np.savez") from None
 
 
-def as_feature_matrix(arr: np.ndarray, file: str, row_names=None) -> np.ndarray:
-    """Check a feature array is a finite 2-D numeric matrix and return it as float32."""
+def check_2d(arr: np.ndarray, file: str) -> None:
+    """Refuse features that are not a 2-D array, before their rows are counted (a 0-d array has no length)."""
     if arr.ndim != 2:
         raise MotorError(f"{file}: features must be a 2-D array [items, dimensions], got shape {arr.shape}")
+
+
+def as_feature_matrix(arr: np.ndarray, file: str, row_names=None) -> np.ndarray:
+    """Check a feature array is a finite 2-D numeric matrix and return it as float32."""
+    check_2d(arr, file)
     if arr.shape[1] == 0:
         raise MotorError(f"{file}: features have zero columns")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):

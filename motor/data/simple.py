@@ -18,6 +18,7 @@ import pandas as pd
 from motor.data.dataset import Dataset, Interactions, Modality
 from motor.data.files import (
     as_feature_matrix,
+    check_2d,
     find_column,
     line_of,
     load_array,
@@ -112,6 +113,11 @@ def read_feature_file(path: Path, items_table: pd.DataFrame | None) -> tuple[np.
                              f"{', '.join(arrays) or 'none'}); write it with np.savez(path, item_id=ids, feat=features)")
         ids = np.asarray(arrays["item_id"]).astype(str)
         feats = arrays["feat"]
+        check_2d(feats, path.name)  # a 0-d 'feat' or 'item_id' was a TypeError from len()
+        if ids.ndim != 1:
+            raise MotorError(f"{path.name}: 'item_id' must be a 1-D array with one id per row of 'feat', got shape "
+                             f"{ids.shape}; write it with np.savez(path, item_id=np.array(ids, dtype=str), "
+                             f"feat=features)")
         if len(ids) != len(feats):
             raise MotorError(f"{path.name}: 'item_id' has {len(ids)} entries but 'feat' has {len(feats)} rows")
         missing = arrays.get("missing")
@@ -119,6 +125,7 @@ def read_feature_file(path: Path, items_table: pd.DataFrame | None) -> tuple[np.
             missing = _missing_flags(missing, len(feats), path.name)
     else:
         feats = load_array(path)
+        check_2d(feats, path.name)
         if items_table is None:
             raise MotorError(f"{path.name} has no item ids; add items.csv (row r of the .npy = row r of items.csv) "
                              f"or save the features as {path.stem}.npz with arrays item_id and feat")

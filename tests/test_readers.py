@@ -330,3 +330,15 @@ def test_ml100k_built_by_two_ranks_at_once_keeps_the_first_finished_copy(tmp_pat
     monkeypatch.setattr(ml100k.shutil, "copyfile", copy)
     (out / "interactions.csv").unlink()  # an incomplete leftover is still replaced
     assert len(pd.read_csv(ml100k.ensure_ml100k(tmp_path) / "interactions.csv")) == 1
+
+
+@pytest.mark.parametrize("stamp, says", [("2021-03-04 10:00:00", "which is not a number"),
+                                         ("99999999999999999999999", "too large for a 64-bit whole number")])
+def test_a_bad_timestamp_says_what_a_timestamp_is(simple_dir, stamp, says):
+    # dates were told to 'fix or remove that row' (every row), a huge timestamp to 'renumber the ids 0..N-1'
+    df = pd.read_csv(simple_dir / "interactions.csv", dtype=str)
+    df["timestamp"] = stamp
+    df.to_csv(simple_dir / "interactions.csv", index=False)
+    msg = err(simple_dir)
+    assert f"interactions.csv line 2: column 'timestamp' has '{stamp}', {says}" in msg
+    assert "seconds since 1970 (Unix time)" in msg and "pd.to_datetime" in msg and "renumber the ids" not in msg

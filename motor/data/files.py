@@ -91,14 +91,20 @@ def line_of(row: int) -> int:
     return int(row) + 2
 
 
-def parse_numbers(series: pd.Series, file: str, column: str, kind=float) -> np.ndarray:
-    """Convert a text column to numbers, naming the first bad line on failure."""
+TIMESTAMP_FIX = ("a timestamp is a whole number that orders the rows in time, such as seconds since 1970 (Unix "
+                 "time); convert dates with pandas: df['timestamp'] = (pd.to_datetime(df['timestamp']) - pd.Timestamp(0)) "
+                 "// pd.Timedelta('1s'), or leave the column out")
+
+
+def parse_numbers(series: pd.Series, file: str, column: str, kind=float, fix: str = "") -> np.ndarray:
+    """Convert a text column to numbers, naming the first bad line on failure (``fix``: what the column must
+    hold, said instead of the generic advice; ``TIMESTAMP_FIX`` for a timestamp column)."""
     values = pd.to_numeric(series, errors="coerce")
     bad = values.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise MotorError(f"{file} line {line_of(row)}: column {column!r} has {series.iat[row]!r}, "
-                         f"which is not a number; fix or remove that row")
+                         f"which is not a number; {fix or 'fix or remove that row'}")
     arr = values.to_numpy()
     if kind is int:
         if not np.all(np.mod(arr, 1) == 0):
@@ -109,7 +115,7 @@ def parse_numbers(series: pd.Series, file: str, column: str, kind=float) -> np.n
         if huge.any():
             row = int(np.flatnonzero(huge)[0])
             raise MotorError(f"{file} line {line_of(row)}: column {column!r} has {series.iat[row]!r}, too large "
-                             f"for a 64-bit whole number; renumber the ids 0..N-1")
+                             f"for a 64-bit whole number; {fix or 'renumber the ids 0..N-1'}")
         return arr.astype(np.int64)
     return arr.astype(np.float64)
 

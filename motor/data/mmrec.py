@@ -14,6 +14,7 @@ import numpy as np
 
 from motor.data.dataset import Dataset, Interactions, Modality
 from motor.data.files import (
+    TIMESTAMP_FIX,
     as_feature_matrix,
     find_column,
     line_of,
@@ -76,7 +77,7 @@ def read_mmrec(path: Path, name: str | None = None) -> Dataset:
     if rcol:
         rating = parse_numbers(df[rcol], file, rcol).astype(np.float32)
     tcol = find_column(df, ("timestamp",), file, "timestamp", required=False)
-    timestamp = parse_numbers(df[tcol], file, tcol, kind=int) if tcol else None
+    timestamp = parse_numbers(df[tcol], file, tcol, kind=int, fix=TIMESTAMP_FIX) if tcol else None
     lcol = find_column(df, ("x_label",), file, "split label", required=False)
     if lcol:
         label = parse_numbers(df[lcol], file, lcol, kind=int)

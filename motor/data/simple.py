@@ -17,6 +17,7 @@ import pandas as pd
 
 from motor.data.dataset import Dataset, Interactions, Modality
 from motor.data.files import (
+    TIMESTAMP_FIX,
     as_feature_matrix,
     check_2d,
     find_column,
@@ -86,7 +87,7 @@ def read_interactions(path: Path, duplicates: str = "error") -> pd.DataFrame:
     if rcol:
         df["rating"] = parse_numbers(raw[rcol], file, rcol).astype(np.float32)
     if tcol:
-        df["timestamp"] = parse_numbers(raw[tcol], file, tcol, kind=int)
+        df["timestamp"] = parse_numbers(raw[tcol], file, tcol, kind=int, fix=TIMESTAMP_FIX)
     return _dedupe(df, file, duplicates, tcol is not None)
 
 

@@ -571,6 +571,23 @@ def test_training_both_models_saves_and_registers_a_run(trained_home):
     assert (rec.folder("motor") / "tokenizer").exists() and not (rec.folder("id") / "tokenizer").exists()
 
 
+def test_a_run_without_test_interactions_says_so_and_the_compare_page_draws(tmp_path):
+    # no user has 3 interactions, so the split holds none out for test: the Train page said 'Training finished in
+    # 1 s: . The run is saved', and the Compare page failed with KeyError: 'test recall@20'
+    at = new_app(tmp_path / "home")
+    _upload(at, _files(write_simple(tmp_path / "few", n_users=3, n_items=5, per_user=2)), "few")
+    at.switch_page("app/pages/train.py")
+    at.run()
+    train(at)
+    wait_for_job(at)
+    no_problems(at)
+    assert "Training finished" in at.success[0].value and "no test figures, as this split has no test interactions" in \
+        at.success[0].value
+    at.switch_page("app/pages/compare.py")
+    at.run()
+    no_problems(at)
+
+
 def test_settings_survive_page_switches(tmp_path):
     at = new_app(tmp_path, "train")
     at.number_input(key="w:train.lr").set_value(0.0123)

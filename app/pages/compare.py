@@ -45,12 +45,12 @@ def body():
     change = table["MOTOR vs ID"] if "MOTOR vs ID" in table.columns else None
     cols = st.columns(2 * len(metrics))
     for j, (n, m) in enumerate(metrics.items()):
-        delta = change["test recall@20"] if change is not None and n == "MOTOR" else None
+        delta = change.get("test recall@20") if change is not None and n == "MOTOR" else None
         cols[j].metric(f"{n} test Recall@20", f"{m['test'].get('recall@20', float('nan')):.4f}",
                        delta=f"{delta} vs ID" if delta else None,
                        help=f"best epoch {m.get('best_epoch')} of {m.get('epochs_run')}")
     for j, (n, m) in enumerate(metrics.items()):
-        delta = change["item-side bytes"] if change is not None and n == "MOTOR" else None
+        delta = change.get("item-side bytes") if change is not None and n == "MOTOR" else None
         cols[len(metrics) + j].metric(f"{n} item-side size", ui.fmt_bytes(m["params"].get("item_side_bytes")),
                                       delta=f"{delta} vs ID" if delta else None, delta_color="inverse",
                                       help=f"{m['params'].get('item_side'):,} trainable item-side parameters")

@@ -227,6 +227,9 @@ def progress_panel() -> None:
             heads = job.record.headline if job.record else {}
             parts = [f"{VARIANT_LABELS[v]} test Recall@20 **{h['recall@20']:.4f}**" for v, h in heads.items()
                      if h.get("recall@20") is not None]
+            if not parts:  # read 'Training finished in 1 s: . The run is saved'
+                parts = ["no test figures, as this split has no test interactions (a random or time split holds "
+                         "some out only for users with at least 3 interactions)"]
             st.success(f"Training finished in {job.elapsed:.0f} s: " + ", ".join(parts) +
                        ". The run is saved and open on the explore pages.", icon=":material/check_circle:")
             c = st.columns(4)

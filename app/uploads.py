@@ -239,14 +239,17 @@ def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], it
                 msg = (msg.replace(f"'{pictures}' is neither a folder nor a zip file; pass a folder of pictures "
                                    "or a .zip of them", f"{images_zip[0]} is not a readable .zip file; make a new "
                                    "zip of the pictures and choose it again")
-                       .replace(str(pictures), images_zip[0]))
+                       .replace(str(pictures), images_zip[0]).replace(repr(pictures.name), repr(images_zip[0])))
             raise MotorError(msg.replace(str(staging) + "/", "").replace(str(staging), "the upload")) from None
         finally:
             if pictures is not None:
                 shutil.rmtree(pictures.parent, ignore_errors=True)
         result = _validate_and_keep(staging, area, name, {"duplicates": "error", "missing_features": "fill_mean"})
         if result.ok:
-            result.message += "\n\n" + report.summary().replace(str(staging) + "/", "").replace(str(staging), name)
+            summary = report.summary().replace(str(staging) + "/", "").replace(str(staging), name)
+            if pictures is not None:  # "no picture named m10.<ext> in zip 'pictures.zip'": the user's zip has its name
+                summary = summary.replace(repr(pictures.name), repr(images_zip[0]))
+            result.message += "\n\n" + summary
         else:
             _drop_if_empty(area)
         return result

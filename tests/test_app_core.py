@@ -229,11 +229,21 @@ def test_raw_content_builds_features_and_a_dataset(tmp_path):
     assert sorted(p.name for p in (tmp_path / "area").iterdir()) == ["content"]
     # messages speak of the user's own files, never of this server's folders
     assert str(tmp_path) not in res.message and "items.csv" in res.message
+    # the user's zip by its own name, not the server's copy of it ('pictures.zip')
+    assert "in zip 'pics.zip'" in res.message and "pictures.zip" not in res.message
     broken = build_raw_dataset(tmp_path / "area", "more", ("interactions.csv", (src / "interactions.csv").read_bytes()),
                                ("items.csv", (src / "items.csv").read_bytes()), ["title"], ("pics.zip", b"not a zip"),
                                encoders={"text": FakeText(), "image": FakeImage()})
     assert not broken.ok and "pics.zip is not a readable .zip file" in broken.message, broken.message
     assert str(tmp_path) not in broken.message
+    doubled = io.BytesIO()
+    with zipfile.ZipFile(doubled, "w") as z:
+        for folder in ("a", "b"):
+            z.writestr(f"{folder}/{items['item'][0]}.png", picture((10, 90, 160)))
+    twice = build_raw_dataset(tmp_path / "area", "more", ("interactions.csv", (src / "interactions.csv").read_bytes()),
+                              ("items.csv", (src / "items.csv").read_bytes()), ["title"], ("posters.zip", doubled.getvalue()),
+                              encoders={"text": FakeText(), "image": FakeImage()})
+    assert not twice.ok and "matches several pictures in zip 'posters.zip'" in twice.message, twice.message
 
 
 # --- settings -------------------------------------------------------------------------------

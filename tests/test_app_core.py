@@ -181,6 +181,8 @@ def test_upload_validates_in_staging_then_keeps(tmp_path):
     (lambda d: np.savez(d / "image.npz", item_id=np.array(["m0"]), feat=np.float32(1)), "must be a 2-D array"),
     (lambda d: np.savez(d / "image.npz", item_id=np.str_("m0"), feat=np.zeros((1, 4))), "'item_id' must be a 1-D"),
     (lambda d: np.save(d / "image.npy", np.float32(1)), "must be a 2-D array"),
+    # accepted by the upload box, then left out by the reader: "no interactions.csv" to a user who gave one
+    (lambda d: (d / "interactions.csv").rename(d / "INTERACTIONS.CSV"), "rename it to interactions.csv"),
 ])
 def test_bad_uploads_keep_nothing_and_name_the_problem(tmp_path, mutate, expect):
     folder = write_simple(tmp_path / "s")

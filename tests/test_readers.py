@@ -228,6 +228,28 @@ def test_empty_and_missing_files(tmp_path):
     assert "no feature files" in err(tmp_path)
 
 
+def test_upper_case_file_names_are_named_with_the_rename_not_passed_over(simple_dir, mmrec_dir):
+    # they were left out, and the message said there was no interactions.csv or no feature file
+    (simple_dir / "interactions.csv").rename(simple_dir / "INTERACTIONS.CSV")
+    assert err(simple_dir).endswith("INTERACTIONS.CSV: dataset file names are read in lower case, so it would be "
+                                    "left out; rename it to interactions.csv")
+    (simple_dir / "INTERACTIONS.CSV").rename(simple_dir / "interactions.csv")
+    (simple_dir / "text.npz").rename(simple_dir / "TEXT.NPZ")  # read, it was a dataset without its text modality
+    (simple_dir / "items.csv").rename(simple_dir / "Items.csv")
+    assert "rename them to items.csv, text.npz" in err(simple_dir)
+    (simple_dir / "Items.csv").rename(simple_dir / "items.csv")
+    (simple_dir / "image.npz").rename(simple_dir / "Image.npz")  # a capitalised modality name is read, as before
+    (simple_dir / "TEXT.NPZ").write_bytes((simple_dir / "Image.npz").read_bytes())
+    (simple_dir / "text.npz").write_bytes(b"")
+    assert "TEXT.NPZ and text.npz differ only in case; keep one of them" in err(simple_dir)
+    (simple_dir / "TEXT.NPZ").unlink()
+    (simple_dir / "text.npz").unlink()
+    assert set(load_dataset(str(simple_dir)).modalities) == {"Image"}
+    inter = next(mmrec_dir.glob("*.inter"))
+    inter.rename(mmrec_dir / "TINY.INTER")
+    assert "TINY.INTER" in err(mmrec_dir) and "rename it to tiny.inter" in err(mmrec_dir)
+
+
 def test_semicolon_separated_files_from_a_spreadsheet_read_like_comma_separated_ones(tmp_path):
     from motor.data.append_item import append_item
     from motor.features.items import read_items

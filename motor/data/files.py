@@ -180,6 +180,24 @@ def as_feature_matrix(arr: np.ndarray, file: str, row_names=None) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def miscased_files(folder: Path, names: tuple[str, ...], suffixes: tuple[str, ...]) -> str | None:
+    """Why files the readers would pass over for their case are refused (None: there are none). The readers look for
+    lower-case names and extensions (interactions.csv, image.npz, x.inter): an INTERACTIONS.CSV or IMAGE.NPZ was
+    left out without a word, and the message then said there was no interactions file or no feature file."""
+    files = sorted(p.name for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+    # Image.npz is read (as the modality 'Image'); Items.csv and IMAGE.NPZ are not
+    odd = [n for n in files if n.lower() in names and n != n.lower()
+           or Path(n).suffix.lower() in suffixes and Path(n).suffix != Path(n).suffix.lower()]
+    if not odd:
+        return None
+    twins = [n for n in odd if n.lower() in files]
+    if twins:  # on a case-insensitive disk the two would be one file: which one is meant cannot be guessed
+        return (f"{', '.join(f'{n} and {n.lower()}' for n in twins)} differ only in case; keep one of them, named in "
+                f"lower case")
+    return (f"{', '.join(odd)}: dataset file names are read in lower case, so {'these files' if len(odd) > 1 else 'it'} "
+            f"would be left out; rename {'them' if len(odd) > 1 else 'it'} to {', '.join(n.lower() for n in odd)}")
+
+
 def modality_name(path: Path) -> str:
     """``image_feat.npy`` and ``image.npz`` both give the modality ``image``."""
     stem = path.name.split(".")[0]

@@ -10,15 +10,17 @@ from typing import Literal
 
 from motor.config import doc, from_dict, to_dict
 from motor.data.dataset import Dataset
+from motor.data.files import miscased_files
 from motor.data.filters import kcore_filter
 from motor.data.mmrec import read_mmrec
-from motor.data.simple import find_interactions_file, read_simple
+from motor.data.simple import INTERACTION_FILES, ITEM_FILES, find_interactions_file, read_simple
 from motor.errors import MotorError
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEMO_DIR = ASSETS / "demo"
 LONGTAIL_DIR = ASSETS / "demo-longtail"
 BUILT_IN = ("demo", "demo-longtail", "ml100k")  # sources named rather than given as a folder
+DATA_SUFFIXES = (".csv", ".tsv", ".gz", ".inter", ".npy", ".npz")  # the files a dataset folder is read from
 SOURCES_HINT = "pass one of " + ", ".join(repr(b) for b in BUILT_IN) + " or a dataset folder"
 
 
@@ -67,6 +69,9 @@ def load_dataset(cfg: DataConfig | str | os.PathLike) -> Dataset:
         path = Path(cfg.data).expanduser()
         if not path.exists():
             raise MotorError(f"{cfg.data}: no such file or folder; {SOURCES_HINT}")
+        miscased = miscased_files(path, INTERACTION_FILES + ITEM_FILES, DATA_SUFFIXES) if path.is_dir() else None
+        if miscased:
+            raise MotorError(f"{cfg.data}: {miscased}")
         if path.is_dir() and find_interactions_file(path) is None and any(path.glob("*.inter")):
             ds = read_mmrec(path)
         elif path.suffix == ".inter":

@@ -36,6 +36,7 @@ ITEM_COLUMNS = ("item", "item_id", "itemId", "itemID", "movieId", "iid", "asin",
 RATING_COLUMNS = ("rating", "score")
 TIME_COLUMNS = ("timestamp", "time", "ts")
 INTERACTION_FILES = ("interactions.csv", "interactions.csv.gz", "interactions.tsv")
+ITEM_FILES = ("items.csv", "items.tsv")
 
 
 def find_interactions_file(folder: Path) -> Path | None:
@@ -197,7 +198,7 @@ def read_simple(folder: Path, name: str | None = None, duplicates: str = "error"
     warnings: list[str] = []
 
     items_table = None
-    items_path = next((folder / n for n in ("items.csv", "items.tsv") if (folder / n).exists()), None)
+    items_path = next((folder / n for n in ITEM_FILES if (folder / n).exists()), None)
     if items_path is not None:
         items_table = read_items(items_path)
     feature_paths = sorted(p for p in folder.iterdir()

@@ -145,6 +145,17 @@ def test_features_for_unknown_items_are_reported(simple_dir):
     assert any("text.npz" in w and "no interactions" in w for w in ds.warnings)
 
 
+def test_interaction_files_beside_interactions_csv_are_named_as_not_read(simple_dir):
+    (simple_dir / "other.tsv").write_text("user\titem\nu0\tm1\n")
+    (simple_dir / "x.inter").write_text("userID\titemID\n0\t1\n")
+    (simple_dir / ".upload_options.json").write_text("{}")  # the app's own file: not the user's
+    ds = load_dataset(str(simple_dir))  # they were kept and ignored without a word
+    assert ds.warnings == ["other.tsv, x.inter: not read (a dataset folder is read from interactions.csv and "
+                           "items.csv only); merge the rows that belong to this dataset into interactions.csv, or "
+                           "leave these files out"]
+    assert load_dataset("demo").warnings == []
+
+
 def test_a_missing_mask_needs_one_flag_per_feature_row(simple_dir):
     with np.load(simple_dir / "image.npz") as z:
         ids, feat = z["item_id"], z["feat"]

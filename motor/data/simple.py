@@ -201,6 +201,15 @@ def read_simple(folder: Path, name: str | None = None, duplicates: str = "error"
     items_path = next((folder / n for n in ITEM_FILES if (folder / n).exists()), None)
     if items_path is not None:
         items_table = read_items(items_path)
+    # a second interactions file (other.tsv, x.inter beside interactions.csv) is not read: said, not silent
+    read = {inter_path.name, items_path.name if items_path is not None else ""}
+    unread = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                    and p.name.endswith((".csv", ".tsv", ".inter", ".gz")) and p.name not in read)
+    if unread:
+        read_from = inter_path.name + (f" and {items_path.name}" if items_path is not None else "")
+        warnings.append(f"{', '.join(unread)}: not read (a dataset folder is read from {read_from} only); merge the "
+                        f"rows that belong to this dataset into {inter_path.name}, or leave "
+                        f"{'these files' if len(unread) > 1 else 'it'} out")
     feature_paths = sorted(p for p in folder.iterdir()
                            if p.suffix in (".npy", ".npz") and p.is_file())
     if not feature_paths:

@@ -183,6 +183,8 @@ def test_upload_validates_in_staging_then_keeps(tmp_path):
     (lambda d: np.save(d / "image.npy", np.float32(1)), "must be a 2-D array"),
     # accepted by the upload box, then left out by the reader: "no interactions.csv" to a user who gave one
     (lambda d: (d / "interactions.csv").rename(d / "INTERACTIONS.CSV"), "rename it to interactions.csv"),
+    # was kept as a modality called 'interactions'
+    (lambda d: (d / "interactions.npz").write_bytes((d / "image.npz").read_bytes()), "'interactions' is not one"),
 ])
 def test_bad_uploads_keep_nothing_and_name_the_problem(tmp_path, mutate, expect):
     folder = write_simple(tmp_path / "s")

@@ -156,6 +156,13 @@ def test_interaction_files_beside_interactions_csv_are_named_as_not_read(simple_
     assert load_dataset("demo").warnings == []
 
 
+@pytest.mark.parametrize("table", ["interactions", "items"])
+def test_a_feature_file_named_after_a_table_is_refused(simple_dir, table):
+    (simple_dir / "image.npz").rename(simple_dir / f"{table}.npz")  # it became a modality called {table!r}
+    assert f"{table}.npz: a feature file is named after the modality its vectors describe" in err(simple_dir)
+    assert f"the {table} are read from {table}.csv" in err(simple_dir)
+
+
 def test_a_missing_mask_needs_one_flag_per_feature_row(simple_dir):
     with np.load(simple_dir / "image.npz") as z:
         ids, feat = z["item_id"], z["feat"]

@@ -217,6 +217,11 @@ def read_simple(folder: Path, name: str | None = None, duplicates: str = "error"
                          f"<modality>.npy aligned with items.csv, for example image.npz and text.npz")
     modalities = {}
     for p in feature_paths:
+        table = modality_name(p)
+        if table in ("interactions", "items"):  # it would have become a modality called 'interactions'
+            raise MotorError(f"{p.name}: a feature file is named after the modality its vectors describe (image.npz, "
+                             f"text.npz), and {table!r} is not one: the {table} are read from {table}.csv; rename "
+                             f"{p.name} after its content, or leave it out")
         m = align_features(p, *read_feature_file(p, items_table), item_ids, missing_features, warnings)
         if m.name in modalities:
             raise MotorError(f"{folder}: two files for the modality {m.name!r} ({modalities[m.name].source}, {p.name}); keep one")

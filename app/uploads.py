@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from motor.data.dataset import Dataset
 from motor.data.load import DataConfig, load_dataset
 from motor.errors import MotorError
+from motor.features.hints import Hints
 
 MAX_UPLOAD_MB = 500  # keep equal to .streamlit/config.toml [server] maxUploadSize
 DATA_EXTENSIONS = (".csv", ".tsv", ".inter", ".npy", ".npz")
@@ -204,6 +205,14 @@ def _drop_if_empty(area: Path) -> None:
 
 RawProgress = Callable[[str, int, int], None]
 
+# The Data page's raw-content controls, as its form labels them and the build's messages name them (not the CLI's
+# flags): the form has no id column or picture column setting, so those hints say what to change in the files.
+TEXT_COLUMNS, PICTURES = "Text columns", "Pictures"
+TEXT_COLUMNS_LABEL = f"{TEXT_COLUMNS} (joined into one text per item)"
+PICTURES_LABEL = f"{PICTURES} (.zip, optional)"
+APP_HINTS = Hints(id_col="Rename the id column of items.csv to one of those and choose the file again.", image_col="",
+                  text_cols=f"text columns ('{TEXT_COLUMNS}')", images=f"pictures (a .zip under '{PICTURES}')")
+
 
 def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], items_csv: tuple[str, bytes],
                       text_cols: list[str] | None, images_zip: tuple[str, bytes] | None = None,
@@ -232,7 +241,8 @@ def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], it
             text = TextFeatures(text_cols, encoder=enc.get("text")) if text_cols else None
             image = (ImageFeatures(pictures, column=image_col, encoder=enc.get("image"))
                      if pictures is not None or image_col is not None else None)
-            report = build_features(staging / "items.csv", staging, text, image, progress=progress)
+            report = build_features(staging / "items.csv", staging, text, image, progress=progress,
+                                    hints=APP_HINTS)
         except MotorError as e:  # the user knows their own file names, not this server's scratch paths
             msg = str(e)
             if pictures is not None:

@@ -250,6 +250,25 @@ def test_raw_content_builds_features_and_a_dataset(tmp_path):
     assert not twice.ok and "matches several pictures in zip 'posters.zip'" in twice.message, twice.message
 
 
+def test_raw_content_messages_name_the_data_pages_controls_not_cli_flags(tmp_path):
+    from app.uploads import PICTURES, TEXT_COLUMNS
+    from tests.test_features import FakeImage, FakeText, picture
+
+    def build(items: bytes, cols, pictures=None):
+        res = build_raw_dataset(tmp_path / "area", "c", ("interactions.csv", b"user,item\nu1,m1\n"), ("items.csv", items),
+                                cols, pictures, encoders={"text": FakeText(), "image": FakeImage()})
+        assert not res.ok and "--" not in res.message, res.message  # the app has no --id-col, --image-col, ...
+        return res.message
+
+    assert build(b"sku,title\nm1,A\n", ["title"]).endswith("Rename the id column of items.csv to one of those and "
+                                                            "choose the file again.")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("zzz.png", picture())
+    assert build(b"item,title\nm1,A\n", ["title"], ("p.zip", buf.getvalue())).endswith("Name files <item_id>.jpg.")
+    assert f"'{TEXT_COLUMNS}'" in build(b"item,title\nm1,A\n", []) and f"'{PICTURES}'" in build(b"item,title\nm1,A\n", [])
+
+
 # --- settings -------------------------------------------------------------------------------
 
 

@@ -160,7 +160,7 @@ def test_id_column_detected(tmp_path, col):
 
 def test_items_csv_errors(tmp_path):
     p = write_csv(tmp_path / "i.csv", [{"sku": "1", "title": "x"}])
-    with pytest.raises(MotorError, match=r"no id column.*\['sku', 'title'\]"):
+    with pytest.raises(MotorError, match=r"no id column.*\['sku', 'title'\].*name it with --id-col"):
         read_items(p)
     with pytest.raises(MotorError, match="'nope' is not in the items CSV"):
         read_items(p, id_col="nope")
@@ -187,7 +187,7 @@ def test_items_csv_errors(tmp_path):
 def test_pipeline_input_errors(tmp_path):
     csv_path = items_csv(tmp_path)
     out = tmp_path / "out"
-    with pytest.raises(MotorError, match="nothing to build"):
+    with pytest.raises(MotorError, match=r"nothing to build: give text columns \(--text-cols\), pictures \(--images\)"):
         build_features(csv_path, out)
     with pytest.raises(MotorError, match=r"text column\(s\) \['plot'\] not in the items CSV"):
         build_features(csv_path, out, TextFeatures(["title", "plot"], encoder=FakeText()))
@@ -207,7 +207,7 @@ def test_pipeline_input_errors(tmp_path):
     pics = tmp_path / "other"
     pics.mkdir()
     (pics / "zzz.jpg").write_bytes(picture())
-    with pytest.raises(MotorError, match=r"none of the 1 pictures .* matches an item"):
+    with pytest.raises(MotorError, match=r"none of the 1 pictures .* matches an item.*CSV column \(--image-col\)\.$"):
         build_features(csv_path, out, TextFeatures(["title"], encoder=FakeText()),
                        ImageFeatures(pics, encoder=FakeImage()))
     assert not (out / "text.npz").exists()  # checked before any encoding: no half-written output

@@ -9,7 +9,15 @@ import pandas as pd
 import streamlit as st
 
 from app import state, ui
-from app.uploads import MAX_UPLOAD_MB, build_raw_dataset, save_upload, upload_data_config, upload_files
+from app.uploads import (
+    MAX_UPLOAD_MB,
+    PICTURES_LABEL,
+    TEXT_COLUMNS_LABEL,
+    build_raw_dataset,
+    save_upload,
+    upload_data_config,
+    upload_files,
+)
 from motor.data.files import separator_in
 from motor.explore.catalogue import modalities_frame, preview
 
@@ -140,7 +148,7 @@ def raw_content_section():
     c1, c2, c3 = st.columns(3)
     inter = c1.file_uploader("interactions.csv", type=["csv", "tsv"], key="w:raw_inter")
     items = c2.file_uploader("items.csv", type=["csv"], key="w:raw_items")
-    pics = c3.file_uploader("Pictures (.zip, optional)", type=["zip"], key="w:raw_pics")
+    pics = c3.file_uploader(PICTURES_LABEL, type=["zip"], key="w:raw_pics")
     columns = []
     if items is not None:
         try:
@@ -152,7 +160,7 @@ def raw_content_section():
                      "again.")
         except Exception:
             st.error("items.csv could not be read as a CSV file; check its separator and header row.")
-    text_cols = st.multiselect("Text columns (joined into one text per item)",
+    text_cols = st.multiselect(TEXT_COLUMNS_LABEL,
                                [c for c in columns if c.lower() not in ("item", "item_id", "id")],
                                default=[c for c in columns if c.lower() in ("title", "text", "genres", "overview")][:3],
                                key=f"w:raw_text_cols:{getattr(items, 'name', '')}:{','.join(columns)}")

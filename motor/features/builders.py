@@ -17,6 +17,7 @@ import numpy as np
 from motor.errors import MotorError
 from motor.features import safe_zip
 from motor.features.cache import FeatureCache, item_key
+from motor.features.hints import CLI_HINTS, Hints
 from motor.features.items import Items, check_columns, item_texts
 from motor.features.matching import check_some_matched, match_images
 from motor.features.modality import StageProgress, encode_with_cache, fill_and_write
@@ -105,19 +106,18 @@ class ImageFeatures:
         if self.batch_size < 1:
             raise MotorError(f"image batch size must be at least 1, got {self.batch_size}.")
 
-    def check_arguments(self) -> None:
+    def check_arguments(self, hints: Hints = CLI_HINTS) -> None:
         if self.pictures is None:
-            raise MotorError(f"an image column ({self.column!r}) was given without pictures; pass the folder or "
-                             "zip with --images.")
+            raise MotorError(f"an image column ({self.column!r}) was given without pictures; give the {hints.images}.")
 
-    def open(self, items: Items, limits: Limits) -> tuple[safe_zip.ImageSource, tuple]:
+    def open(self, items: Items, limits: Limits, hints: Hints = CLI_HINTS) -> tuple[safe_zip.ImageSource, tuple]:
         """Open the pictures and match them to items (the caller closes the source)."""
         if self.column is not None:
             check_columns(items, [self.column], "image column")
         source = safe_zip.open_images(self.pictures, limits.max_files, limits.max_total_bytes, limits.max_file_bytes)
         try:
-            matched = match_images(items, source, self.column)
-            check_some_matched(items, source, self.column, matched[0])
+            matched = match_images(items, source, self.column, hints)
+            check_some_matched(items, source, self.column, matched[0], hints)
         except BaseException:
             source.close()
             raise

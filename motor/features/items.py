@@ -13,6 +13,7 @@ from pathlib import Path
 
 from motor.data.files import not_utf8, separator_of
 from motor.errors import MotorError
+from motor.features.hints import CLI_HINTS, Hints
 
 # Tried in this order, first exactly, then ignoring case.
 ID_COLUMNS = ("item", "item_id", "itemID", "id", "movieId")
@@ -38,7 +39,7 @@ def _delimiter(path: Path) -> str:
     return separator_of(path, "\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
 
 
-def find_id_column(header: list[str], id_col: str | None) -> str:
+def find_id_column(header: list[str], id_col: str | None, hints: Hints = CLI_HINTS) -> str:
     """The id column: ``id_col`` if given (must exist), else the first of ``ID_COLUMNS`` found."""
     if id_col:
         if id_col not in header:
@@ -56,7 +57,7 @@ def find_id_column(header: list[str], id_col: str | None) -> str:
             return lower[name.lower()]
     raise MotorError(
         f"the items CSV has no id column: found columns {header}, expected one of "
-        f"{list(ID_COLUMNS)}. Rename the id column or name it with --id-col."
+        f"{list(ID_COLUMNS)}. {hints.id_col}"
     )
 
 
@@ -77,7 +78,7 @@ def _check_quotes_close(path: Path) -> None:
             # other strictness (a quote inside an unquoted value) is read leniently, as before
 
 
-def read_items(path: str | os.PathLike, id_col: str | None = None) -> Items:
+def read_items(path: str | os.PathLike, id_col: str | None = None, hints: Hints = CLI_HINTS) -> Items:
     """Read and check the items CSV (UTF-8, comma-separated; ``.tsv`` is tab-separated).
 
     Raises MotorError for a missing or empty file, no header, an unknown id column, empty or
@@ -97,7 +98,7 @@ def read_items(path: str | os.PathLike, id_col: str | None = None) -> Items:
             dup = sorted({h for h in header if header.count(h) > 1})
             if dup:
                 raise MotorError(f"items CSV {str(path)!r} repeats the column name(s) {dup}; give every column a distinct name.")
-            key = find_id_column(header, id_col)
+            key = find_id_column(header, id_col, hints)
             columns: dict[str, list[str]] = {h: [] for h in header}
             for row in reader:
                 if not row or all(not c.strip() for c in row):

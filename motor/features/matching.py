@@ -7,6 +7,7 @@ from pathlib import PurePosixPath
 
 from motor.errors import MotorError
 from motor.features import safe_zip
+from motor.features.hints import CLI_HINTS, Hints
 from motor.features.items import Items
 
 
@@ -15,7 +16,8 @@ def _same_text(name: str) -> str:
     return unicodedata.normalize("NFC", name).strip()
 
 
-def match_images(items: Items, source: safe_zip.ImageSource, image_col: str | None) -> tuple[list[str | None], dict[int, str], list[str]]:
+def match_images(items: Items, source: safe_zip.ImageSource, image_col: str | None,
+                 hints: Hints = CLI_HINTS) -> tuple[list[str | None], dict[int, str], list[str]]:
     """Each item's picture name (or None with a reason), and the pictures no item uses."""
     n = len(items)
     names: list[str | None] = [None] * n
@@ -31,7 +33,7 @@ def match_images(items: Items, source: safe_zip.ImageSource, image_col: str | No
             if len(cands) > 1:
                 raise MotorError(
                     f"item {item_id!r} matches several pictures in {where}: {cands[:5]}; keep one picture per "
-                    "item or name each item's file in a CSV column (--image-col)."
+                    f"item{hints.image_col}."
                 )
             if cands:
                 names[i] = cands[0]
@@ -64,7 +66,7 @@ def match_images(items: Items, source: safe_zip.ImageSource, image_col: str | No
 
 
 def check_some_matched(items: Items, source: safe_zip.ImageSource, image_col: str | None,
-                       names: list[str | None]) -> None:
+                       names: list[str | None], hints: Hints = CLI_HINTS) -> None:
     """Refuse a picture set of which no file matches any item (almost always a naming mistake)."""
     if any(n is not None for n in names):
         return
@@ -77,5 +79,5 @@ def check_some_matched(items: Items, source: safe_zip.ImageSource, image_col: st
     )
     raise MotorError(
         f"none of the {len(source.names)} pictures in {str(source.path)!r} matches an item: {how}. "
-        "Name files <item_id>.jpg or name each item's file in a CSV column (--image-col)."
+        f"Name files <item_id>.jpg{hints.image_col}."
     )

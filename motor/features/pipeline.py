@@ -26,13 +26,14 @@ from pathlib import Path
 
 from motor.errors import MotorError
 from motor.features.builders import CacheSettings, ImageFeatures, Limits, TextFeatures
+from motor.features.hints import CLI_HINTS, Hints
 from motor.features.items import read_items
 from motor.features.modality import StageProgress
 from motor.features.report import REPORT_NAME, FeatureReport, ModalityReport
 from motor.run_folder import is_run_folder
 
-__all__ = ["CacheSettings", "FeatureReport", "ImageFeatures", "Limits", "ModalityReport", "REPORT_NAME",
-           "StageProgress", "TextFeatures", "build_features"]
+__all__ = ["CLI_HINTS", "CacheSettings", "FeatureReport", "Hints", "ImageFeatures", "Limits", "ModalityReport",
+           "REPORT_NAME", "StageProgress", "TextFeatures", "build_features"]
 
 
 def build_features(
@@ -45,10 +46,12 @@ def build_features(
     progress: StageProgress | None = None,
     cache: CacheSettings = CacheSettings(),
     limits: Limits = Limits(),
+    hints: Hints = CLI_HINTS,
 ) -> FeatureReport:
     """Encode the items' texts and/or pictures and write them to ``out_dir``.
 
-    ``id_col``: None picks the first of item, item_id, itemID, id, movieId. ``progress(modality,
+    ``id_col``: None picks the first of item, item_id, itemID, id, movieId. ``hints``: how messages name the
+    choices to change (the CLI's flags unless the caller has other controls). ``progress(modality,
     done, total)`` is called as batches finish. Everything that can be checked (columns, texts,
     pictures matching items) is checked before the slow encoding starts. Bad input raises MotorError, and an
     error found only while encoding (no picture decodes) leaves ``out_dir``'s files as they were: both
@@ -58,9 +61,9 @@ def build_features(
     if text is not None and not text.columns:
         text = None
     if text is None and image is None:
-        raise MotorError("nothing to build: give text columns (--text-cols), pictures (--images), or both.")
+        raise MotorError(f"nothing to build: give {hints.text_cols}, {hints.images}, or both.")
     if image is not None:
-        image.check_arguments()
+        image.check_arguments(hints)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise MotorError(f"output path {str(out)!r} is a file; pass a folder (it is created if missing).")
@@ -69,7 +72,7 @@ def build_features(
         raise MotorError(f"output path {str(out)!r} is a run folder; features go into a dataset folder (beside its "
                          f"interactions.csv) or a new one, e.g. {str(out.parent / 'features')!r}.")
 
-    items = read_items(items_csv, id_col)
+    items = read_items(items_csv, id_col, hints)
     report = FeatureReport(
         items_csv=str(items_csv), id_col=items.id_col, n_items=len(items), out_dir=str(out),
         text_cols=text.columns if text else None, images=None if image is None else str(image.pictures),
@@ -78,7 +81,7 @@ def build_features(
     texts = text.check(items) if text is not None else None
     source = matched = None
     if image is not None:
-        source, matched = image.open(items, limits)
+        source, matched = image.open(items, limits, hints)
     built_here = [name for name, wanted in (("text", text), ("image", image)) if wanted is not None]
     replaced = [f"{name}.npz" for name in built_here if (out / f"{name}.npz").exists()]
     if replaced:  # said, not silent: these files were someone's before this run

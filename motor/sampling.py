@@ -21,8 +21,11 @@ from motor.models.base import Batch
 class NegativeSampler:
     """Training rows in shuffled batches, each with a uniformly drawn non-positive item."""
 
-    def __init__(self, train: Pairs, n_items: int, candidates: np.ndarray | None = None):
+    def __init__(self, train: Pairs, n_items: int, candidates: np.ndarray | None = None,
+                 user_ids: np.ndarray | None = None):
+        """``user_ids``: the users' ids in the data files, named in messages (the user knows no internal index)."""
         self.n_items = int(n_items)
+        self.user_ids = user_ids
         self.user, self.item = train.user.astype(np.int64), train.item.astype(np.int64)
         self.positive_keys = np.unique(self.user * self.n_items + self.item)
         self.candidates = np.unique(self.item) if candidates is None else np.asarray(candidates, np.int64)
@@ -43,8 +46,10 @@ class NegativeSampler:
                 return neg
             neg[bad] = self.candidates[rng.integers(0, len(self.candidates), size=len(bad))]
             bad = bad[self.is_positive(users[bad], neg[bad])]
-        raise MotorError(f"user index {int(users[bad[0]])} has interacted with (almost) every training item, so no "
-                         f"negative item can be sampled; remove such users or add items")
+        u = int(users[bad[0]])
+        who = f"user {str(self.user_ids[u])!r}" if self.user_ids is not None else f"user index {u}"
+        raise MotorError(f"{who} has interacted with (almost) every training item, so no negative item can be "
+                         f"sampled; remove such users or add items")
 
     def epoch(self, batch_size: int, rng: np.random.Generator, negatives: bool = True, device=None,
               rank: int = 0, world_size: int = 1, neg_rng: np.random.Generator | None = None):

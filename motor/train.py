@@ -224,7 +224,7 @@ class Trainer:
         rng = np.random.default_rng(cfg.seed)  # shuffling: the same on every rank
         neg_rng = rng if not w.distributed else np.random.default_rng([cfg.seed, w.rank])  # negatives: per rank
         gen = torch.Generator().manual_seed(cfg.seed)
-        sampler = NegativeSampler(split.train, split.n_items)
+        sampler = NegativeSampler(split.train, split.n_items, user_ids=split.user_ids)
         evaluator = Evaluator(split, cfg.protocol, cfg.topk, cfg.eval_batch_users, device=device)
         if w.distributed and not distributed.all_equal(_fingerprint(model)):
             raise MotorError("the ranks built different models (item tokens, graphs or shapes differ); the data or "

@@ -36,6 +36,14 @@ def test_progress_callback_sees_every_epoch(simple_dir):
     assert all("recall@20" in e.valid for e in events if e.stage == "epoch")
 
 
+def test_a_user_with_every_training_item_is_named_by_id(tmp_path):
+    # bob is user index 0 and alice index 1; the message said "user index 1", which names no one the user knows
+    (tmp_path / "interactions.csv").write_text("user,item\nbob,m0\nalice,m0\nalice,m1\n")
+    np.savez(tmp_path / "image.npz", item_id=np.array(["m0", "m1"]), feat=np.eye(2, dtype=np.float32))
+    with pytest.raises(MotorError, match="^user 'alice' has interacted with .*every training item"):
+        run_experiment(tiny_cfg(tmp_path, items="id", train={"epochs": 1}))
+
+
 def test_nan_loss_stops_and_keeps_the_best_model(simple_dir, monkeypatch):
     from motor.models.lightgcn import LightGCN
 

@@ -102,6 +102,7 @@ class Split:
     notes: list[str]
     train_fraction: float = 1.0
     cold_valid: Pairs | None = None  # interactions with the cold items that validate (None: no such set)
+    user_ids: np.ndarray | None = None  # the dataset's user ids, for messages (None: a saved split, not stored)
 
     def __post_init__(self):
         if self.cold_valid is None:
@@ -349,4 +350,4 @@ def make_split(ds: Dataset, cfg: SplitConfig | Mapping | None = None) -> Split:
                      f"(at least one per user); {lost} items lost all their training rows and are now unseen "
                      f"(still candidates; their test interactions form the 'cold' popularity bucket)")
     return Split(ds.n_users, ds.n_items, train, valid, test, cold, cold_items, method, notes, cfg.train_fraction,
-                 cold_valid)
+                 cold_valid, ds.user_ids)

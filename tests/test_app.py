@@ -190,9 +190,12 @@ def _files(folder: Path):
 
 def test_upload_valid_simple_and_mmrec_datasets(tmp_path):
     at = new_app(tmp_path / "home")
-    _upload(at, _files(write_simple(tmp_path / "simple")), "my simple")
+    simple = write_simple(tmp_path / "simple")
+    (simple / "other.tsv").write_text("user\titem\nu0\tm1\n")  # kept and ignored without a word
+    _upload(at, _files(simple), "my simple")
     no_problems(at)
     assert "Dataset added and opened" in at.success[0].value
+    assert [w.value for w in at.warning if w.value.startswith("other.tsv: not read")]
     assert {m.label: m.value for m in at.metric}["Items"] == "30"
     assert at.session_state["data_config"]["data"].endswith("my-simple")
     # MMRec format, as one zip
@@ -293,6 +296,11 @@ def test_invalid_upload_is_refused_with_the_loader_message_and_nothing_kept(tmp_
         z.writestr("notes.txt", "hello")
     _upload(at, [("notes.zip", buf.getvalue(), "application/zip")], "bad")
     assert "notes.zip holds no dataset files" in at.error[0].value
+    upper = write_simple(tmp_path / "upper")  # the box takes IMAGE.NPZ; the reader said "no feature files"
+    for name in ("image.npz", "text.npz"):
+        (upper / name).rename(upper / name.upper())
+    _upload(at, _files(upper), "upper")
+    assert "rename them to image.npz, text.npz" in at.error[0].value and uploader(at).value  # the files stay
 
 
 def test_uploads_are_private_to_their_session_until_shared(tmp_path):

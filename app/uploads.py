@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from motor.data.dataset import Dataset
+from motor.data.hints import DataHints
 from motor.data.load import DataConfig, load_dataset
 from motor.errors import MotorError
 from motor.features.hints import Hints
@@ -40,6 +41,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,120}$")
 # (an upload accepted with duplicates='keep_last' is refused by the default 'error')
 OPTIONS_FILE = ".upload_options.json"
 OPTION_KEYS = ("duplicates", "missing_features")
+# The Data page's upload checkboxes for those options, as its form labels them and the loader's messages name them
+# (not the CLI's --duplicates / --missing-features). The raw-content form has neither: it refuses repeated rows and
+# fills missing pictures, so its hints say what to change in the file.
+KEEP_LAST_LABEL = "Keep the last of repeated user-item rows"
+FILL_MEAN_LABEL = "Fill missing feature rows with the mean"
+UPLOAD_HINTS = DataHints(duplicates=f", or tick '{KEEP_LAST_LABEL}'",
+                         missing_features=f", or tick '{FILL_MEAN_LABEL}' to fill and mark them")
+RAW_DATA_HINTS = DataHints(duplicates=" and choose the file again", missing_features="")
 
 
 @dataclass
@@ -123,10 +132,10 @@ def _final_folder(area: Path, name: str) -> Path:
     return final
 
 
-def _validate_and_keep(staging: Path, area: Path, name: str, options: dict) -> UploadResult:
+def _validate_and_keep(staging: Path, area: Path, name: str, options: dict, hints: DataHints) -> UploadResult:
     cfg = DataConfig(data=str(staging), **options)
     try:
-        load_dataset(cfg)
+        load_dataset(cfg, hints)
     except MotorError as e:
         shutil.rmtree(staging, ignore_errors=True)
         # the loader names the folder it read; the user knows it as "the upload", not our staging path
@@ -178,7 +187,7 @@ def save_upload(area: Path, name: str, files: list[tuple[str, bytes]], duplicate
         for base, data in files:
             (staging / base).write_bytes(data)
         result = _validate_and_keep(staging, area, name, {"duplicates": duplicates,
-                                                          "missing_features": missing_features})
+                                                          "missing_features": missing_features}, UPLOAD_HINTS)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         _drop_if_empty(area)
@@ -254,7 +263,8 @@ def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], it
         finally:
             if pictures is not None:
                 shutil.rmtree(pictures.parent, ignore_errors=True)
-        result = _validate_and_keep(staging, area, name, {"duplicates": "error", "missing_features": "fill_mean"})
+        result = _validate_and_keep(staging, area, name, {"duplicates": "error", "missing_features": "fill_mean"},
+                                    RAW_DATA_HINTS)
         if result.ok:
             summary = report.summary().replace(str(staging) + "/", "").replace(str(staging), name)
             if pictures is not None:  # "no picture named m10.<ext> in zip 'pictures.zip'": the user's zip has its name

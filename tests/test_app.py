@@ -260,7 +260,10 @@ def test_an_upload_accepted_with_options_opens_again_with_them(tmp_path):
     at = new_app(tmp_path / "home")
     for folder, box in ((dups, "w:upload_dup"), (holes, "w:upload_fill")):
         _upload(at, _files(folder), folder.name)
-        assert "not added" in at.error[0].value  # refused with the defaults
+        refused = at.error[0].value
+        assert "not added" in refused  # refused with the defaults
+        # the fix named is the box on this page (it said "CLI: --duplicates keep_last", a flag the app has not)
+        assert f"tick '{at.get_by_key(box).label}'" in refused and "CLI" not in refused and "--" not in refused
         at.get_by_key(box).check()
         _upload(at, _files(folder), folder.name)
         no_problems(at)
@@ -286,7 +289,7 @@ def test_invalid_upload_is_refused_with_the_loader_message_and_nothing_kept(tmp_
     _upload(at, _files(folder), "bad")
     assert not at.exception
     msg = at.error[0].value
-    assert "not added" in msg and "interactions.csv" in msg and "duplicate" in msg and "keep_last" in msg
+    assert "not added" in msg and "interactions.csv" in msg and "duplicate" in msg and "Keep the last" in msg
     assert at.session_state["data_config"] == {"data": "demo"}  # what the user had is kept
     assert {m.label: m.value for m in at.metric}["Items"] == "1,849"
     area = list((tmp_path / "home" / "uploads").glob("*/*")) + list((tmp_path / "home" / "uploads").glob("*/.*"))

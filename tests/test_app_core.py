@@ -210,6 +210,16 @@ def test_dataset_zip_is_read_safely(tmp_path):
     assert not (tmp_path / "area").exists() and not (tmp_path / "interactions.csv").exists()
 
 
+def test_raw_content_with_repeated_rows_says_what_to_change_in_the_file(tmp_path):
+    """The raw-content form has no 'keep the last' box (it refuses repeated rows): the message asks for the file
+    again, not for '--duplicates keep_last', a flag the app has not."""
+    from tests.test_features import FakeText
+
+    res = build_raw_dataset(tmp_path / "area", "content", ("interactions.csv", b"user,item\nu1,m1\nu1,m1\nu2,m2\n"),
+                            ("items.csv", b"item,title\nm1,A\nm2,B\n"), ["title"], encoders={"text": FakeText()})
+    assert not res.ok and res.message.endswith("item 'm1'); remove them and choose the file again"), res.message
+
+
 def test_raw_content_builds_features_and_a_dataset(tmp_path):
     from tests.test_features import FakeImage, FakeText, picture
 

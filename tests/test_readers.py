@@ -128,7 +128,9 @@ def test_items_without_features_are_refused_or_filled(simple_dir):
         ids, feat = z["item_id"], z["feat"]
     np.savez(simple_dir / "image.npz", item_id=ids[3:], feat=feat[3:])
     msg = err(simple_dir)
-    assert "image.npz" in msg and "no feature row" in msg and "fill_mean" in msg
+    assert "image.npz" in msg and "no feature row" in msg and msg.endswith(
+        "; add their rows, or set missing_features to 'fill_mean' or 'fill_zero' (CLI: --missing-features fill_mean) "
+        "to fill and mark them")  # the config's and the CLI's names by default (the app passes its own hints)
     ds = load_dataset(DataConfig(data=str(simple_dir), missing_features="fill_mean"))
     m = ds.modalities["image"]
     assert m.n_missing >= 1
@@ -206,7 +208,8 @@ def test_duplicate_interactions(simple_dir):
     df = pd.concat([df, df.iloc[[5]]], ignore_index=True)
     df.to_csv(simple_dir / "interactions.csv", index=False)
     msg = err(simple_dir)
-    assert "duplicate" in msg and "lines 7, 162" in msg and "keep_last" in msg
+    assert "duplicate" in msg and "lines 7, 162" in msg and msg.endswith(
+        "; remove them, or set duplicates to 'keep_last' (CLI: --duplicates keep_last)")
     ds = load_dataset(DataConfig(data=str(simple_dir), duplicates="keep_last"))
     assert ds.n_interactions == 160
 

@@ -10,6 +10,8 @@ import streamlit as st
 
 from app import state, ui
 from app.uploads import (
+    FILL_MEAN_LABEL,
+    KEEP_LAST_LABEL,
     MAX_UPLOAD_MB,
     PICTURES_LABEL,
     TEXT_COLUMNS_LABEL,
@@ -100,10 +102,10 @@ def upload_section():
         ui.bound(st.text_input, form, "name", "Name for this dataset", key="w:upload_name", default="my-dataset")
         c2, c3 = st.columns(2)  # half the width each: the labels are never cut
         with c2:
-            ui.bound(st.checkbox, form, "dup", "Keep the last of repeated user-item rows", key="w:upload_dup",
+            ui.bound(st.checkbox, form, "dup", KEEP_LAST_LABEL, key="w:upload_dup",
                      default=False, help="Otherwise repeated user-item pairs are an error.")
         with c3:
-            ui.bound(st.checkbox, form, "fill", "Fill missing feature rows with the mean", key="w:upload_fill",
+            ui.bound(st.checkbox, form, "fill", FILL_MEAN_LABEL, key="w:upload_fill",
                      default=False, help="Otherwise items with interactions but no feature row are an error.")
         st.form_submit_button("Check and add dataset", type="primary", icon=":material/upload:",
                               key="w:upload_submit", on_click=submit_upload)

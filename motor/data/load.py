@@ -12,6 +12,7 @@ from motor.config import doc, from_dict, to_dict
 from motor.data.dataset import Dataset
 from motor.data.files import miscased_files
 from motor.data.filters import kcore_filter
+from motor.data.hints import CLI_DATA_HINTS, DataHints
 from motor.data.mmrec import read_mmrec
 from motor.data.simple import INTERACTION_FILES, ITEM_FILES, find_interactions_file, read_simple
 from motor.errors import MotorError
@@ -48,8 +49,10 @@ class DataConfig:
             raise MotorError(f"kcore must be 0 (off) or a positive count, got {self.kcore}")
 
 
-def load_dataset(cfg: DataConfig | str | os.PathLike) -> Dataset:
-    """Read, validate and (optionally) k-core filter a dataset: a source name, a folder (str or Path) or a DataConfig."""
+def load_dataset(cfg: DataConfig | str | os.PathLike, hints: DataHints = CLI_DATA_HINTS) -> Dataset:
+    """Read, validate and (optionally) k-core filter a dataset: a source name, a folder (str or Path) or a DataConfig.
+    ``hints``: how a message that asks for another ``duplicates`` or ``missing_features`` names it (the app's
+    controls are not the CLI's flags)."""
     if isinstance(cfg, (str, os.PathLike)):
         cfg = DataConfig(data=os.fspath(cfg))
     elif not isinstance(cfg, DataConfig):
@@ -77,7 +80,7 @@ def load_dataset(cfg: DataConfig | str | os.PathLike) -> Dataset:
         elif path.suffix == ".inter":
             ds = read_mmrec(path)
         elif path.is_dir():
-            ds = read_simple(path, duplicates=cfg.duplicates, missing_features=cfg.missing_features)
+            ds = read_simple(path, duplicates=cfg.duplicates, missing_features=cfg.missing_features, hints=hints)
         else:
             raise MotorError(f"{cfg.data}: expected a dataset folder (or an MMRec .inter file), got a file")
     if cfg.kcore:

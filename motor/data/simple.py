@@ -29,6 +29,7 @@ from motor.data.files import (
     read_table,
     separator_of,
 )
+from motor.data.hints import CLI_DATA_HINTS, DataHints
 from motor.errors import MotorError
 
 USER_COLUMNS = ("user", "user_id", "userId", "userID", "uid")
@@ -56,7 +57,8 @@ def _index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(uniques, dtype=str)
 
 
-def _dedupe(df: pd.DataFrame, file: str, policy: str, has_time: bool) -> pd.DataFrame:
+def _dedupe(df: pd.DataFrame, file: str, policy: str, has_time: bool,
+            hints: DataHints = CLI_DATA_HINTS) -> pd.DataFrame:
     dup = df.duplicated(["user", "item"], keep=False).to_numpy()
     if not dup.any():
         return df
@@ -65,14 +67,13 @@ def _dedupe(df: pd.DataFrame, file: str, policy: str, has_time: bool) -> pd.Data
         n = int(df.duplicated(["user", "item"]).sum())
         raise MotorError(f"{file}: {n} duplicate user-item interactions (first: lines "
                          f"{', '.join(str(line_of(r)) for r in rows)}, user {df['user'].iat[rows[0]]!r}, item "
-                         f"{df['item'].iat[rows[0]]!r}); remove them, or set duplicates to 'keep_last' "
-                         f"(CLI: --duplicates keep_last)")
+                         f"{df['item'].iat[rows[0]]!r}); remove them{hints.duplicates}")
     if has_time:
         df = df.sort_values("timestamp", kind="stable")
     return df.drop_duplicates(["user", "item"], keep="last").sort_index()
 
 
-def read_interactions(path: Path, duplicates: str = "error") -> pd.DataFrame:
+def read_interactions(path: Path, duplicates: str = "error", hints: DataHints = CLI_DATA_HINTS) -> pd.DataFrame:
     file = path.name
     raw = read_table(path, sep=_sep(path))
     cols = {"user": find_column(raw, USER_COLUMNS, file, "user id"),
@@ -89,7 +90,7 @@ def read_interactions(path: Path, duplicates: str = "error") -> pd.DataFrame:
         df["rating"] = parse_numbers(raw[rcol], file, rcol).astype(np.float32)
     if tcol:
         df["timestamp"] = parse_numbers(raw[tcol], file, tcol, kind=int, fix=TIMESTAMP_FIX)
-    return _dedupe(df, file, duplicates, tcol is not None)
+    return _dedupe(df, file, duplicates, tcol is not None, hints)
 
 
 def read_items(path: Path) -> pd.DataFrame:
@@ -152,7 +153,7 @@ def _missing_flags(missing: np.ndarray, n: int, file: str) -> np.ndarray:
 
 
 def align_features(path: Path, ids: np.ndarray, feats: np.ndarray, missing, item_ids: np.ndarray,
-                   on_missing: str, warnings: list[str]) -> Modality:
+                   on_missing: str, warnings: list[str], hints: DataHints = CLI_DATA_HINTS) -> Modality:
     """Reorder rows to the dataset's item index; handle items with no row."""
     pos = pd.Index(ids).get_indexer(item_ids)
     absent = pos < 0
@@ -168,8 +169,7 @@ def align_features(path: Path, ids: np.ndarray, feats: np.ndarray, missing, item
         examples = ", ".join(repr(str(i)) for i in item_ids[absent][:5])
         if on_missing == "error":
             raise MotorError(f"{path.name}: {int(absent.sum())} items that have interactions have no feature row "
-                             f"(for example {examples}); add their rows, or set missing_features to 'fill_mean' "
-                             f"or 'fill_zero' (CLI: --missing-features fill_mean) to fill and mark them")
+                             f"(for example {examples}); add their rows{hints.missing_features}")
         flags[absent] = True
         if on_missing == "fill_zero":
             warnings.append(f"{path.name}: {int(absent.sum())} items have no feature row; they are marked missing "
@@ -183,13 +183,14 @@ def align_features(path: Path, ids: np.ndarray, feats: np.ndarray, missing, item
 
 
 def read_simple(folder: Path, name: str | None = None, duplicates: str = "error",
-                missing_features: str = "error") -> Dataset:
+                missing_features: str = "error", hints: DataHints = CLI_DATA_HINTS) -> Dataset:
+    """``hints``: how the messages that ask for another reading option name it (``motor.data.hints``)."""
     folder = Path(folder)
     inter_path = find_interactions_file(folder)
     if inter_path is None:
         raise MotorError(f"{folder}: no interactions.csv (columns user, item[, rating, timestamp]) and no MMRec "
                          f".inter file; add one of them")
-    df = read_interactions(inter_path, duplicates)
+    df = read_interactions(inter_path, duplicates, hints)
     users, user_ids = _index(df["user"].to_numpy())
     items, item_ids = _index(df["item"].to_numpy())
     inter = Interactions(users, items,
@@ -222,7 +223,7 @@ def read_simple(folder: Path, name: str | None = None, duplicates: str = "error"
             raise MotorError(f"{p.name}: a feature file is named after the modality its vectors describe (image.npz, "
                              f"text.npz), and {table!r} is not one: the {table} are read from {table}.csv; rename "
                              f"{p.name} after its content, or leave it out")
-        m = align_features(p, *read_feature_file(p, items_table), item_ids, missing_features, warnings)
+        m = align_features(p, *read_feature_file(p, items_table), item_ids, missing_features, warnings, hints)
         if m.name in modalities:
             raise MotorError(f"{folder}: two files for the modality {m.name!r} ({modalities[m.name].source}, {p.name}); keep one")
         modalities[m.name] = m

@@ -220,7 +220,8 @@ TEXT_COLUMNS, PICTURES = "Text columns", "Pictures"
 TEXT_COLUMNS_LABEL = f"{TEXT_COLUMNS} (joined into one text per item)"
 PICTURES_LABEL = f"{PICTURES} (.zip, optional)"
 APP_HINTS = Hints(id_col="Rename the id column of items.csv to one of those and choose the file again.", image_col="",
-                  text_cols=f"text columns ('{TEXT_COLUMNS}')", images=f"pictures (a .zip under '{PICTURES}')")
+                  text_cols=f"text columns ('{TEXT_COLUMNS}')", images=f"pictures (a .zip under '{PICTURES}')",
+                  bad_zip="make a new zip of the pictures and choose it again.")
 
 
 def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], items_csv: tuple[str, bytes],
@@ -242,6 +243,8 @@ def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], it
         if images_zip is not None:
             if not images_zip[0].lower().endswith(".zip"):
                 raise MotorError(f"{images_zip[0]}: pictures must come as one .zip file")
+            if not zipfile.is_zipfile(io.BytesIO(images_zip[1])):  # said here: the reader would offer a folder too
+                raise MotorError(f"{images_zip[0]} is not a readable .zip file; {APP_HINTS.bad_zip}")
             scratch = Path(tempfile.mkdtemp(prefix=".pictures-", dir=area))
             pictures = scratch / "pictures.zip"
             pictures.write_bytes(images_zip[1])
@@ -255,10 +258,7 @@ def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], it
         except MotorError as e:  # the user knows their own file names, not this server's scratch paths
             msg = str(e)
             if pictures is not None:
-                msg = (msg.replace(f"'{pictures}' is neither a folder nor a zip file; pass a folder of pictures "
-                                   "or a .zip of them", f"{images_zip[0]} is not a readable .zip file; make a new "
-                                   "zip of the pictures and choose it again")
-                       .replace(str(pictures), images_zip[0]).replace(repr(pictures.name), repr(images_zip[0])))
+                msg = msg.replace(str(pictures), images_zip[0]).replace(repr(pictures.name), repr(images_zip[0]))
             raise MotorError(msg.replace(str(staging) + "/", "").replace(str(staging), "the upload")) from None
         finally:
             if pictures is not None:

@@ -220,6 +220,19 @@ def test_raw_content_with_repeated_rows_says_what_to_change_in_the_file(tmp_path
     assert not res.ok and res.message.endswith("item 'm1'); remove them and choose the file again"), res.message
 
 
+def test_raw_content_with_an_unreadable_zip_asks_for_a_new_zip_not_a_folder(tmp_path):
+    """The pictures box takes a .zip only: a damaged one said 'pass a .zip of pictures or a folder'."""
+    from tests.test_features import FakeImage, FakeText, damaged_zip
+
+    src = write_simple(tmp_path / "s", n_items=12, n_users=10, per_user=5)
+    res = build_raw_dataset(tmp_path / "area", "content", ("interactions.csv", (src / "interactions.csv").read_bytes()),
+                            ("items.csv", (src / "items.csv").read_bytes()), ["title"], ("pics.zip", damaged_zip()),
+                            encoders={"text": FakeText(), "image": FakeImage()})
+    assert not res.ok and res.message.startswith("'pics.zip' is not a readable zip file (Bad magic number"), res.message
+    assert res.message.endswith("; make a new zip of the pictures and choose it again.") and "folder" not in res.message
+    assert not (tmp_path / "area").exists()  # nothing kept, not even the copy of the zip
+
+
 def test_raw_content_builds_features_and_a_dataset(tmp_path):
     from tests.test_features import FakeImage, FakeText, picture
 

@@ -353,6 +353,25 @@ def test_zip_works_like_a_folder_and_skips_non_pictures(tmp_path):
     assert "not a picture" in skipped["readme.txt"] and skipped["__MACOSX/._a.jpg"] == "macOS metadata"
 
 
+def damaged_zip() -> bytes:
+    """A zip that passes zipfile.is_zipfile (its end record is there) but whose central directory is broken."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("m1.png", picture())
+    data = bytearray(buf.getvalue())
+    at = data.rfind(b"PK\x01\x02")
+    data[at:at + 4] = b"XXXX"
+    return bytes(data)
+
+
+def test_a_damaged_zip_is_refused_with_the_way_to_give_pictures_again(tmp_path):
+    z = tmp_path / "pics.zip"
+    z.write_bytes(damaged_zip())
+    with pytest.raises(MotorError, match=r"'.*pics\.zip' is not a readable zip file \(Bad magic number for central "
+                                         r"directory\); pass a \.zip of pictures or a folder\.$"):
+        safe_zip.open_images(z)
+
+
 @pytest.mark.parametrize("bad", ["../evil.jpg", "ok/../../evil.jpg", "/etc/evil.jpg", "C:/evil.jpg", "C:\\evil.jpg", "..\\evil.jpg"])
 def test_zip_unsafe_names_refused(tmp_path, bad):
     z = zip_of_abc(tmp_path, {bad: picture()})

@@ -114,7 +114,8 @@ class ImageFeatures:
         """Open the pictures and match them to items (the caller closes the source)."""
         if self.column is not None:
             check_columns(items, [self.column], "image column")
-        source = safe_zip.open_images(self.pictures, limits.max_files, limits.max_total_bytes, limits.max_file_bytes)
+        source = safe_zip.open_images(self.pictures, limits.max_files, limits.max_total_bytes, limits.max_file_bytes,
+                                      hints)
         try:
             matched = match_images(items, source, self.column, hints)
             check_some_matched(items, source, self.column, matched[0], hints)

@@ -16,8 +16,10 @@ class Hints:
     image_col: str  # ends "Name files <item_id>.jpg...": another way to match pictures ("" where there is none)
     text_cols: str  # "give ..., ... or both": the text columns
     images: str  # the pictures
+    bad_zip: str  # a sentence: what to do about a pictures zip that cannot be read
 
 
 CLI_HINTS = Hints(id_col="Rename the id column or name it with --id-col.",
                   image_col=" or name each item's file in a CSV column (--image-col)",
-                  text_cols="text columns (--text-cols)", images="pictures (--images)")
+                  text_cols="text columns (--text-cols)", images="pictures (--images)",
+                  bad_zip="pass a .zip of pictures or a folder.")

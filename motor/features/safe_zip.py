@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from motor.errors import MotorError
+from motor.features.hints import CLI_HINTS, Hints
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
@@ -103,13 +104,15 @@ def open_zip(
     max_files: int = MAX_FILES,
     max_total_bytes: int = MAX_TOTAL_BYTES,
     max_file_bytes: int = MAX_FILE_BYTES,
+    hints: Hints = CLI_HINTS,
 ) -> ImageSource:
-    """Check every entry of a zip before reading any, and list its pictures."""
+    """Check every entry of a zip before reading any, and list its pictures. ``hints``: how a zip that cannot be
+    read is given again (the app takes a .zip only, and no path)."""
     path = Path(path)
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise MotorError(f"{str(path)!r} is not a readable zip file ({e}); pass a .zip of pictures or a folder.") from None
+        raise MotorError(f"{str(path)!r} is not a readable zip file ({e}); {hints.bad_zip}") from None
     try:
         infos = zf.infolist()
         if len(infos) > max_files:
@@ -210,6 +213,7 @@ def open_images(
     max_files: int = MAX_FILES,
     max_total_bytes: int = MAX_TOTAL_BYTES,
     max_file_bytes: int = MAX_FILE_BYTES,
+    hints: Hints = CLI_HINTS,
 ) -> ImageSource:
     """A folder or a ``.zip`` of pictures, checked as described in this module's docstring."""
     p = Path(path)
@@ -217,6 +221,6 @@ def open_images(
         return open_dir(p, max_files, max_total_bytes, max_file_bytes)
     if p.is_file():
         if zipfile.is_zipfile(p):
-            return open_zip(p, max_files, max_total_bytes, max_file_bytes)
+            return open_zip(p, max_files, max_total_bytes, max_file_bytes, hints)
         raise MotorError(f"{str(p)!r} is neither a folder nor a zip file; pass a folder of pictures or a .zip of them.")
     raise MotorError(f"pictures path {str(p)!r} does not exist; pass a folder of pictures or a .zip of them.")

@@ -105,11 +105,13 @@ def dataset(data_config: dict):
 
 @st.cache_resource(show_spinner="Loading the trained models...", max_entries=8)
 def _loaded_run(folder: str, mtime: int):
-    from motor.runs import LoadedRun
+    from motor.runs import LoadedRun, RunHints
 
     cfg = json.loads((Path(folder) / "config.json").read_text())
     data = cfg.get("data", DEMO)
-    return LoadedRun.load(folder, dataset=dataset(data))
+    # a damaged run's message said "python -m motor train ... --out <this server's folder>"
+    hints = RunHints(damaged="pick another run (sidebar), or train one again on the Train page")
+    return LoadedRun.load(folder, dataset=dataset(data), hints=hints)
 
 
 def loaded_run(folder: Path):

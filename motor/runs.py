@@ -28,6 +28,19 @@ from motor.tokenizer import Tokenizer
 __all__ = ["LoadedRun", "dataset_fingerprint", "save_run"]
 
 
+@dataclass(frozen=True)
+class RunHints:
+    """How a message about a damaged run says to mend it, written once with the hint filled in (as
+    ``motor.features.hints``): the CLI's command by default; the app, whose users have no command line, passes its
+    own (``LoadedRun.load(..., hints=...)``)."""
+
+    damaged: str  # what to do about a run folder with a missing or damaged file; "{run}" is its folder
+
+
+CLI_RUN_HINTS = RunHints(damaged="train the run again (python -m motor train ... --out {run}) or restore the folder "
+                                 "from a copy")
+
+
 @dataclass
 class LoadedRun:
     """A saved run, rebuilt for scoring and recommending."""
@@ -44,18 +57,18 @@ class LoadedRun:
     _index: VectorIndex | None = None
 
     @classmethod
-    def load(cls, path: Path | str, dataset: Dataset | None = None) -> LoadedRun:
+    def load(cls, path: Path | str, dataset: Dataset | None = None, hints: RunHints = CLI_RUN_HINTS) -> LoadedRun:
         """Rebuild the run in ``path`` (``dataset``: the already loaded data, checked by fingerprint). A missing,
-        damaged or mismatched file is a MotorError that names it, never a reader's traceback."""
+        damaged or mismatched file is a MotorError that names it and ``hints``' fix, never a reader's traceback."""
         if not isinstance(path, (str, os.PathLike)):
             raise MotorError(f"a run is loaded from its folder (a path such as 'runs/my-run'), got "
                              f"{type(path).__name__}")
         path = Path(path).expanduser()  # '~/runs/x', as run_experiment and load_dataset take it
         if not is_run_folder(path):
             raise MotorError(_not_a_run(path))
-        config = _read(path, "config.json", lambda f: RunConfig.from_dict(_json_object(f)))
-        info = _read(path, "dataset.json", _json_object)
-        fingerprint = _read(path, "dataset.json", lambda f: str(info["fingerprint"]))
+        config = _read(path, "config.json", lambda f: RunConfig.from_dict(_json_object(f)), hints)
+        info = _read(path, "dataset.json", _json_object, hints)
+        fingerprint = _read(path, "dataset.json", lambda f: str(info["fingerprint"]), hints)
         ds = dataset if dataset is not None else _run_dataset(path, config)
         if dataset_fingerprint(ds) != fingerprint and dataset is None and info.get("name") != ds.name:
             # run_experiment(cfg, out, dataset=ds) records the default data setting ('demo'), which is not its data
@@ -66,14 +79,14 @@ class LoadedRun:
         if dataset_fingerprint(ds) != fingerprint:
             raise MotorError(f"the dataset {info.get('data')!r} changed since run {path.name} was trained "
                              f"(fingerprint mismatch); retrain, or restore the original files")
-        split = _read(path, "split.npz", lambda f: _split(f, ds))
+        split = _read(path, "split.npz", lambda f: _split(f, ds), hints)
         needs_tokens = (path / "tokenizer").exists() or config.items == "motor"  # a MOTOR run without one: named
-        tokenizer = _read(path, "tokenizer", Tokenizer.load) if needs_tokens else None
+        tokenizer = _read(path, "tokenizer", Tokenizer.load, hints) if needs_tokens else None
         model = build_model(config, model_context(ds, split), tokenizer)
-        _read(path, "model.safetensors", lambda f: model.load_state_dict(load_file(str(f)), strict=True))
+        _read(path, "model.safetensors", lambda f: model.load_state_dict(load_file(str(f)), strict=True), hints)
         model.eval()
-        metrics = _read(path, "metrics.json", _json_object)
-        history = _read(path, "history.json", lambda f: json.loads(f.read_text()))
+        metrics = _read(path, "metrics.json", _json_object, hints)
+        history = _read(path, "history.json", lambda f: json.loads(f.read_text()), hints)
         return cls(path, config, metrics, history, ds, split, model, tokenizer)
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -147,9 +160,9 @@ def _not_a_run(path: Path) -> str:
             f"python -m motor train --out {path}")
 
 
-def _read(run: Path, name: str, read):
+def _read(run: Path, name: str, read, hints: RunHints = CLI_RUN_HINTS):
     """``read(run / name)``, or a MotorError naming the run's file that is missing or cannot be read, and the fix."""
-    again = f"train the run again (python -m motor train ... --out {run}) or restore the folder from a copy"
+    again = hints.damaged.format(run=run)
     try:
         return read(run / name)
     except MotorError as e:

@@ -34,6 +34,24 @@ def tiny_runs(tmp_path_factory):
     return make_tiny_runs(tmp_path_factory.mktemp("tiny"))
 
 
+def test_a_damaged_run_in_the_app_names_the_app_s_way_out_not_a_command(tiny_runs, tmp_path):
+    """A run whose metrics.json is damaged said 'python -m motor train ... --out <this server's folder>'."""
+    import shutil
+
+    from app import state
+
+    run = shutil.copytree(tiny_runs["id"].path, tmp_path / "run")
+    (run / "metrics.json").write_text("{not json")
+    with pytest.raises(MotorError) as cli:
+        LoadedRun.load(run)
+    assert str(cli.value).endswith(f"; train the run again (python -m motor train ... --out {run}) or restore the "
+                                   f"folder from a copy")  # the CLI's wording, unchanged
+    with pytest.raises(MotorError, match=r"metrics\.json is damaged .*; pick another run \(sidebar\), or train one "
+                                         r"again on the Train page$") as app:
+        state.loaded_run(run)
+    assert "--" not in str(app.value) and "python -m" not in str(app.value)
+
+
 # --- workspace ------------------------------------------------------------------------------
 
 

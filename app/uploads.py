@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from motor.data.dataset import Dataset
 from motor.data.hints import DataHints
 from motor.data.load import DataConfig, load_dataset
+from motor.data.simple import read_interactions
 from motor.errors import MotorError
 from motor.features.hints import Hints
 
@@ -236,8 +237,9 @@ def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], it
     try:
         if not interactions[0].lower().endswith((".csv", ".tsv")):
             raise MotorError(f"{interactions[0]}: the interactions file must be a CSV (user,item[,rating,timestamp])")
-        (staging / ("interactions.tsv" if interactions[0].lower().endswith(".tsv") else "interactions.csv")
-         ).write_bytes(interactions[1])
+        inter = staging / ("interactions.tsv" if interactions[0].lower().endswith(".tsv") else "interactions.csv")
+        inter.write_bytes(interactions[1])
+        read_interactions(inter, "error", RAW_DATA_HINTS)  # now: a bad row found after the encoding lost minutes
         (staging / "items.csv").write_bytes(items_csv[1])
         pictures = None
         if images_zip is not None:

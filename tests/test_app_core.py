@@ -238,6 +238,22 @@ def test_raw_content_with_repeated_rows_says_what_to_change_in_the_file(tmp_path
     assert not res.ok and res.message.endswith("item 'm1'); remove them and choose the file again"), res.message
 
 
+def test_raw_content_checks_the_interactions_before_encoding(tmp_path):
+    """A repeated or empty interaction row was found only after every text and picture had been encoded (minutes
+    on a real catalogue); the interactions file is now read first."""
+    from tests.test_features import FakeText
+
+    class NoEncoding(FakeText):
+        def encode(self, *args, **kwargs):
+            raise AssertionError("encoded before the interactions were checked")
+
+    for rows, said in ((b"user,item\nu1,m1\nu1,m1\nu2,m2\n", "remove them and choose the file again"),
+                       (b"user,item\nu1,\nu2,m2\n", "every row needs a user and an item")):
+        res = build_raw_dataset(tmp_path / "area", "content", ("interactions.csv", rows),
+                                ("items.csv", b"item,title\nm1,A\nm2,B\n"), ["title"], encoders={"text": NoEncoding()})
+        assert not res.ok and said in res.message, res.message
+
+
 def test_raw_content_with_an_unreadable_zip_asks_for_a_new_zip_not_a_folder(tmp_path):
     """The pictures box takes a .zip only: a damaged one said 'pass a .zip of pictures or a folder'."""
     from tests.test_features import FakeImage, FakeText, damaged_zip

@@ -49,3 +49,25 @@ def test_informative_data_has_no_modality_warning(simple_dir):
     r = motor("data", "--data", simple_dir)
     assert r.returncode == 0 and "no information" not in r.stdout and "split        random" in r.stdout
     assert "fewer than the tokenizer's default k=64" in r.stdout  # 30 items: MOTOR needs a smaller k
+
+
+def test_a_user_with_every_training_item_is_warned_by_data(mmrec_dir):
+    """Such a user leaves the negative sampler nothing to draw: train stopped with an error once it had begun,
+    while data called the dataset fine."""
+    df = pd.read_csv(mmrec_dir / "tiny.inter", sep="\t")
+    trained = sorted(df.loc[df["x_label"] == 0, "itemID"].unique())
+    greedy = pd.DataFrame({"userID": 99, "itemID": trained, "rating": 5, "timestamp": 500, "x_label": 0})
+    pd.concat([df, greedy]).to_csv(mmrec_dir / "tiny.inter", sep="\t", index=False)
+    _, warnings = check_dataset(load_dataset(DataConfig(data=str(mmrec_dir))))
+    (warning,) = [w for w in warnings if "negative items" in w]
+    assert warning.startswith(f"1 user(s) ('99') have interacted with at least 95% of the {len(trained)} training")
+    r = motor("data", "--data", mmrec_dir)
+    assert r.returncode == 0 and "warning: 1 user(s) ('99')" in r.stdout, r.stdout
+    r = motor("train", "--data", mmrec_dir, "--backbone", "bpr", "--items", "id", "--epochs", "1")
+    assert r.returncode == 2 and "user '99' has interacted with (almost) every training item" in r.stderr, r.stderr
+
+
+def test_ordinary_users_give_no_negative_sampling_warning(simple_dir, mmrec_dir):
+    for folder in (simple_dir, mmrec_dir):
+        _, warnings = check_dataset(load_dataset(DataConfig(data=str(folder))))
+        assert not [w for w in warnings if "negative items" in w]

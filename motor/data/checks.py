@@ -31,6 +31,23 @@ def uninformative_modalities(ds: Dataset) -> list[str]:
     return out
 
 
+def users_without_negatives(s: Split, ds: Dataset, share: float = 0.95) -> list[str]:
+    """A warning when users have interacted with (almost) every training item: the negative sampler redraws until it
+    finds an item they have not, and gives up (training stops with an error) when nearly none is left. ``data``
+    said nothing of it, so a user learnt of it only once training had begun."""
+    n_items = len(np.unique(s.train.item))
+    if n_items == 0:
+        return []
+    degree = np.bincount(s.train.user, minlength=s.n_users)
+    full = np.flatnonzero(degree >= share * n_items)
+    if not len(full):
+        return []
+    names = ", ".join(repr(str(ds.user_ids[u])) for u in full[:3]) + (f" and {len(full) - 3} more" if len(full) > 3 else "")
+    return [f"{len(full)} user(s) ({names}) have interacted with at least {share:.0%} of the {n_items} training items, "
+            f"so few or no negative items are left to sample for them and training may stop with an error; remove "
+            f"such users, or add items"]
+
+
 def check_dataset(ds: Dataset, split: SplitConfig | None = None) -> tuple[Split, list[str]]:
     """Split ``ds`` as training would (raising the same ``MotorError``) and list the warnings."""
     from motor.tokenizer import TokenizerConfig
@@ -43,6 +60,7 @@ def check_dataset(ds: Dataset, split: SplitConfig | None = None) -> tuple[Split,
     if len(s.test) == 0 and len(s.cold) == 0:
         warnings.append("the split has no test interactions: a run would report no test figures")
     warnings += uninformative_modalities(ds)
+    warnings += users_without_negatives(s, ds)
     k = TokenizerConfig().k
     for name, m in ds.modalities.items():
         n = int(m.present.sum())

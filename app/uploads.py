@@ -222,7 +222,7 @@ TEXT_COLUMNS_LABEL = f"{TEXT_COLUMNS} (joined into one text per item)"
 PICTURES_LABEL = f"{PICTURES} (.zip, optional)"
 APP_HINTS = Hints(id_col="Rename the id column of items.csv to one of those and choose the file again.", image_col="",
                   text_cols=f"text columns ('{TEXT_COLUMNS}')", images=f"pictures (a .zip under '{PICTURES}')",
-                  bad_zip="make a new zip of the pictures and choose it again.")
+                  bad_zip="make a new zip of the pictures and choose it again.", more_files="", more_bytes="")
 
 
 def build_raw_dataset(area: Path, name: str, interactions: tuple[str, bytes], items_csv: tuple[str, bytes],

@@ -395,6 +395,31 @@ def test_zip_too_many_files(tmp_path):
     assert len(safe_zip.open_images(z, max_files=3).names) == 3
 
 
+def test_picture_limits_say_how_to_raise_them_where_they_can_be(tmp_path, capsys, monkeypatch):
+    """'split it or raise the file limit' named a limit no command-line option could raise (only Python's Limits),
+    and the app's users cannot raise it at all. The CLI has --max-pictures and --max-pictures-gb now, which the
+    message names; the app's message names no limit to raise."""
+    from types import SimpleNamespace
+
+    from app.uploads import APP_HINTS
+    from motor.features import cli, pipeline
+
+    z = zip_of_abc(tmp_path)
+    args = ["--items", str(items_csv(tmp_path)), "--images", str(z), "--out", str(tmp_path / "o"), "--no-cache"]
+    assert cli.main([*args, "--max-pictures", "2"]) == 2
+    assert "over the limit of 2 files; split it, or raise the limit with --max-pictures." in capsys.readouterr().err
+    with pytest.raises(MotorError, match=r"over the limit of 2 files; split it\.$"):
+        safe_zip.open_images(z, max_files=2, hints=APP_HINTS)
+    with pytest.raises(MotorError, match=r"use smaller pictures, or raise the limit with --max-pictures-gb\.$"):
+        safe_zip.open_images(z, max_total_bytes=10)
+    assert cli.main([*args, "--max-pictures", "0"]) == 2 and "--max-pictures must be above 0" in capsys.readouterr().err
+    seen = {}
+    monkeypatch.setattr(pipeline, "build_features",
+                        lambda *a, **k: seen.update(k) or SimpleNamespace(summary=lambda: "done"))
+    assert cli.main([*args, "--max-pictures", "5", "--max-pictures-gb", "2"]) == 0
+    assert seen["limits"] == Limits(max_files=5, max_total_bytes=2 * 1024**3)
+
+
 def test_zip_bomb_rejected_before_decompression(tmp_path):
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:

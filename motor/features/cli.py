@@ -31,6 +31,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id-col", metavar="COL", help="id column (default: the first of item, item_id, itemID, id, movieId)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--batch-size", type=int, metavar="N", help="batch size for both encoders (default 64 texts, 32 pictures)")
+    p.add_argument("--max-pictures", type=int, metavar="N", help="most files a pictures folder or zip may hold "
+                   "(default 200,000; a bound on untrusted input)")
+    p.add_argument("--max-pictures-gb", type=float, metavar="GB", help="most bytes the pictures may unpack to in all "
+                   "(default 4; a zip bomb stops here)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     p.add_argument("--cache-dir", metavar="DIR", help="cache folder (default $MOTOR_CACHE_DIR/features or ~/.cache/motor-lab/features)")
 
@@ -89,8 +93,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size is not None and args.batch_size < 1:
         raise MotorError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    for flag, value in (("--max-pictures", args.max_pictures), ("--max-pictures-gb", args.max_pictures_gb)):
+        if value is not None and not value > 0:
+            raise MotorError(f"{flag} must be above 0, got {value}.")
     if not args.no_cache:
         _check_cache_dir(Path(args.cache_dir) if args.cache_dir else cache_dir("features"), bool(args.cache_dir))
+    limits = pipeline.Limits(**({"max_files": args.max_pictures} if args.max_pictures is not None else {}),
+                             **({"max_total_bytes": max(1, int(args.max_pictures_gb * 1024**3))}
+                                if args.max_pictures_gb is not None else {}))
     sizes = {"batch_size": args.batch_size} if args.batch_size else {}
     text = None
     if args.text_cols:
@@ -101,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     bars = _Bars()
     try:
         report = pipeline.build_features(args.items, args.out, text, image, id_col=args.id_col, progress=bars,
-                                         cache=pipeline.CacheSettings(not args.no_cache, args.cache_dir))
+                                         cache=pipeline.CacheSettings(not args.no_cache, args.cache_dir),
+                                         limits=limits)
     finally:
         bars.close()
     print(report.summary())

@@ -17,9 +17,13 @@ class Hints:
     text_cols: str  # "give ..., ... or both": the text columns
     images: str  # the pictures
     bad_zip: str  # a sentence: what to do about a pictures zip that cannot be read
+    more_files: str  # follows "split it": how to allow more pictures ("" where the limit is fixed)
+    more_bytes: str  # follows "use smaller pictures": how to allow more bytes in all ("" where it is fixed)
 
 
 CLI_HINTS = Hints(id_col="Rename the id column or name it with --id-col.",
                   image_col=" or name each item's file in a CSV column (--image-col)",
                   text_cols="text columns (--text-cols)", images="pictures (--images)",
-                  bad_zip="pass a .zip of pictures or a folder.")
+                  bad_zip="pass a .zip of pictures or a folder.",
+                  more_files=", or raise the limit with --max-pictures",
+                  more_bytes=", or raise the limit with --max-pictures-gb")

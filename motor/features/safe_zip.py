@@ -118,7 +118,7 @@ def open_zip(
         if len(infos) > max_files:
             raise MotorError(
                 f"zip {path.name!r} has {len(infos):,} entries, over the limit of {max_files:,} files; "
-                "split it or raise the file limit."
+                f"split it{hints.more_files}."
             )
         names: list[str] = []
         skipped: list[tuple[str, str]] = []
@@ -135,7 +135,7 @@ def open_zip(
             if total > max_total_bytes:
                 raise MotorError(
                     f"zip {path.name!r} unpacks to more than the limit of {_mb(max_total_bytes)} "
-                    f"(a zip bomb, or a set too large); use smaller pictures or raise the size limit."
+                    f"(a zip bomb, or a set too large); use smaller pictures{hints.more_bytes}."
                 )
             if info.file_size > max_file_bytes:
                 skipped.append((clean, f"{_mb(info.file_size)} unpacked, over the per-file limit of {_mb(max_file_bytes)}"))
@@ -163,6 +163,7 @@ def open_dir(
     max_files: int = MAX_FILES,
     max_total_bytes: int = MAX_TOTAL_BYTES,
     max_file_bytes: int = MAX_FILE_BYTES,
+    hints: Hints = CLI_HINTS,
 ) -> ImageSource:
     """List the pictures under a folder (recursively). Symlinks are skipped, not followed."""
     root = Path(path)
@@ -182,7 +183,7 @@ def open_dir(
             full = Path(dirpath) / fn
             count += 1
             if count > max_files:
-                raise MotorError(f"folder {str(root)!r} holds more than the limit of {max_files:,} files; point at a smaller folder or raise the file limit.")
+                raise MotorError(f"folder {str(root)!r} holds more than the limit of {max_files:,} files; point at a smaller folder{hints.more_files}.")
             try:
                 st = full.lstat()
             except OSError as e:
@@ -203,7 +204,7 @@ def open_dir(
                 continue
             total += st.st_size
             if total > max_total_bytes:
-                raise MotorError(f"the pictures in {str(root)!r} add up to more than the limit of {_mb(max_total_bytes)}; use smaller pictures or raise the size limit.")
+                raise MotorError(f"the pictures in {str(root)!r} add up to more than the limit of {_mb(max_total_bytes)}; use smaller pictures{hints.more_bytes}.")
             names.append(rel)
     return ImageSource(path=root, kind="dir", names=names, skipped=skipped, max_file_bytes=max_file_bytes)
 
@@ -218,7 +219,7 @@ def open_images(
     """A folder or a ``.zip`` of pictures, checked as described in this module's docstring."""
     p = Path(path)
     if p.is_dir():
-        return open_dir(p, max_files, max_total_bytes, max_file_bytes)
+        return open_dir(p, max_files, max_total_bytes, max_file_bytes, hints)
     if p.is_file():
         if zipfile.is_zipfile(p):
             return open_zip(p, max_files, max_total_bytes, max_file_bytes, hints)

@@ -27,6 +27,24 @@ def cache_dir(kind: str) -> Path:
     return cache_root() / kind
 
 
+def file_above(path: Path) -> Path | None:
+    """The first of ``path``'s parents that is a file (no folder can be made inside it), or None."""
+    return next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+
+
+def write_error(folder: Path) -> OSError | None:
+    """Make ``folder`` and write (then remove) a probe file in it: the error that stopped it, or None. Work whose
+    result goes there is then refused before it runs, not after (a fit or a training lost to /proc)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".motor-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return e
+    return None
+
+
 _UMASK = os.umask(0)  # read once (setting it is the only way to read it), then put back
 os.umask(_UMASK)
 

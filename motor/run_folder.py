@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from motor.errors import MotorError
+from motor.paths import file_above, write_error
 
 if TYPE_CHECKING:
     from motor.data.dataset import Dataset
@@ -89,7 +88,7 @@ def check_out_dir(path: Path | str) -> Path:
                          f"whole, so give a new folder inside it, e.g. --out {path / 'run'}")
     if path.exists() and not path.is_dir():
         raise MotorError(f"{path} is a file, not a folder; --out names a folder for the run, e.g. --out runs/my-run")
-    blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    blocked = file_above(path)
     if blocked is not None:
         raise MotorError(f"{blocked} is a file, so no folder can be made inside it; choose another --out, "
                          f"e.g. --out runs/my-run")
@@ -105,16 +104,11 @@ def check_out_dir(path: Path | str) -> Path:
 
 
 def check_writable_parent(path: Path, what: str, example: str) -> None:
-    """Make ``path``'s parent and write a probe file there, so that work whose result goes to ``path`` is refused
-    before it runs, not after (a fit or a training lost to a read-only disk or /proc)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=".motor-write-check-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
+    """Refuse, before the work whose result goes to ``path``, a parent folder that cannot be made or written."""
+    e = write_error(path.parent)
+    if e is not None:
         raise MotorError(f"cannot write {what} {path} ({e.strerror or e}); choose a folder you can write "
-                         f"to, e.g. {example}") from None
+                         f"to, e.g. {example}")
 
 
 def save_run(out: RunOutput) -> Path:

@@ -40,6 +40,7 @@ import torch
 
 from motor.config import checked, doc, from_dict, to_dict
 from motor.errors import MotorError, check_index, check_k
+from motor.paths import file_above
 
 OPQ_MAX_DIM = 256  # OPQ runs on at most this many dims (PCA first): its cost grows like D^3
 OPQ_ITERS = 10  # OPQ rotation updates (faiss default 50; the objective is flat after ~5)
@@ -387,11 +388,10 @@ def _check_tokenizer_folder(directory: Path) -> None:
     if directory.exists() and not directory.is_dir():
         raise MotorError(f"{directory} is a file, not a folder; the tokenizer is saved as two files in a folder, "
                          f"e.g. {directory.with_name(directory.name + '-tokenizer')}")
-    file_above = next((p for p in directory.parents if p.exists() and not p.is_dir()), None)
-    if file_above is not None:  # was NotADirectoryError from mkdir
-        raise MotorError(f"{directory} is inside {file_above}, which is a file, not a folder; give a folder path "
-                         f"that does not go through a file, e.g. "
-                         f"{file_above.with_name(file_above.name + '-tokenizer')}")
+    blocked = file_above(directory)
+    if blocked is not None:  # was NotADirectoryError from mkdir
+        raise MotorError(f"{directory} is inside {blocked}, which is a file, not a folder; give a folder path "
+                         f"that does not go through a file, e.g. {blocked.with_name(blocked.name + '-tokenizer')}")
     found = [n for n in TOKENIZER_FILES if (directory / n).exists()]
     if found and not _is_saved_tokenizer(directory / "tokenizer.json"):
         raise MotorError(f"{directory} already holds {' and '.join(found)} that a motor-lab tokenizer did not "

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from motor.errors import MotorError
-from motor.paths import cache_dir
+from motor.paths import cache_dir, write_error
 
 HELP = "turn an items CSV (texts) and a folder or zip of pictures into text.npz / image.npz"
 EPILOG = (
@@ -73,15 +73,11 @@ def _check_cache_dir(folder: Path, chosen: bool) -> None:
     """Before encoding, try the feature cache for writing: an unwritable one cached nothing without a word, and the
     next run encoded everything again. A --cache-dir the user chose is refused; the default one is noted (the
     features are still built, uncached)."""
-    import tempfile
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as e:
+    e = write_error(folder)
+    if e is not None:
         if chosen:
             raise MotorError(f"cannot write the feature cache in {folder} ({e.strerror or e}); choose a folder you "
-                             f"can write to with --cache-dir, or pass --no-cache") from None
+                             f"can write to with --cache-dir, or pass --no-cache")
         print(f"note: cannot write the feature cache in {folder} ({e.strerror or e}), so these vectors are not "
               f"cached and a rerun encodes them again; set MOTOR_CACHE_DIR or --cache-dir to a folder you can "
               f"write to, or pass --no-cache", file=sys.stderr)

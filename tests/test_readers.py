@@ -62,6 +62,17 @@ def test_missing_user_column_suggests_the_fix(simple_dir):
     assert "interactions.csv" in msg and "user id" in msg and "'usr'" in msg and "Rename it" in msg
 
 
+def test_feature_files_an_mmrec_folder_does_not_read_are_named(mmrec_dir):
+    assert load_dataset(str(mmrec_dir)).warnings == []
+    np.save(mmrec_dir / "audio.npy", np.ones((3, 2), np.float32))  # not <modality>_feat.npy: left out silently
+    (mmrec_dir / "items.csv").write_text("item,title\n0,a\n")
+    ds = load_dataset(str(mmrec_dir))
+    assert "audio" not in ds.modalities
+    assert ds.warnings == ["audio.npy, items.csv: not read (an MMRec folder is read from tiny.inter and its "
+                           "<modality>_feat.npy files only); rename a feature matrix to <modality>_feat.npy (row i = "
+                           "item i) to use it, or leave these files out"]
+
+
 def test_mmrec_missing_item_column(mmrec_dir):
     df = pd.read_csv(mmrec_dir / "tiny.inter", sep="\t").rename(columns={"itemID": "item_id"})
     df.to_csv(mmrec_dir / "tiny.inter", sep="\t", index=False)

@@ -112,4 +112,16 @@ def read_mmrec(path: Path, name: str | None = None) -> Dataset:
                          f"(row i = features of item i)")
     inter = Interactions(users, items, rating, timestamp, label)
     return Dataset(name or folder.name, np.arange(n_users).astype(str), item_ids, inter, modalities,
-                   items=None, source=str(folder))
+                   items=None, source=str(folder), warnings=_unread_notes(folder, file))
+
+
+def _unread_notes(folder: Path, inter_name: str) -> list[str]:
+    """A note naming the data-like files an MMRec folder holds but this reader does not read (features
+    not named ``<modality>_feat.npy``, tables), so a modality left out is said, not silent."""
+    unread = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                    and p.suffix in (".npy", ".npz", ".csv", ".tsv", ".gz") and not p.name.endswith("_feat.npy"))
+    if not unread:
+        return []
+    return [f"{', '.join(unread)}: not read (an MMRec folder is read from {inter_name} and its <modality>_feat.npy "
+            f"files only); rename a feature matrix to <modality>_feat.npy (row i = item i) to use it, or leave "
+            f"{'these files' if len(unread) > 1 else 'it'} out"]

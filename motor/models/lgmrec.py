@@ -60,7 +60,7 @@ class LGMRecConfig(MultimodalConfig, PropagationConfig):
     reg_weight: float = doc(1e-6, "weight of the embedding-norm regulariser on the batch's final vectors", low=0)
     cold_neighbours: int = doc(10, "content neighbours (cosine kNN of the modality's features, the item among "
                                    "them) whose modality graph embeddings a cold item's takes the mean of; 0: "
-                                   "its own feature projection, as before 2026-12-08", low=0)
+                                   "its own feature projection, as before 104d786 (2026-12-07)", low=0)
 
 
 @register

@@ -84,3 +84,27 @@ def test_lgmrec_contrast_equals_the_plain_sum_over_batch_rows(tiny):
         got = model.loss(batch)["hcl"] / model.cfg.cl_weight
     assert batch.user.unique().numel() < batch.user.numel()
     torch.testing.assert_close(got, ref)
+
+
+@pytest.mark.parametrize("neighbours", [2, 0])
+def test_lgmrec_cold_item_takes_its_content_twins_modality_vectors(neighbours):
+    """Item 5 has no training edge and the same features as item 2. With ``cold_neighbours`` its modality graph
+    embeddings are its warm neighbours' (item 2's: itself is cold), and its hypergraph part is item 2's too (the
+    same features), so the two final vectors differ only by their collaborative parts; with 0 its MGE is its own
+    feature projection, which sits elsewhere."""
+    from motor.models.base import ModelContext
+    from tests.backbone_helpers import make_model
+
+    rng = np.random.default_rng(0)
+    feats = {m: rng.normal(size=(6, d)).astype(np.float32) for m, d in (("image", 5), ("text", 3))}
+    for f in feats.values():
+        f[5] = f[2]
+    users, items = np.array([0, 0, 1, 1, 2, 2, 3, 3, 0, 1]), np.array([0, 1, 1, 2, 2, 3, 3, 4, 4, 0])
+    ctx = ModelContext.build(4, 6, users, items, feats)
+    model = make_model("lgmrec", ctx, cold_neighbours=neighbours, embedding_dim=4)
+    model.eval()
+    with torch.no_grad():
+        _, final = model.embeddings()
+        _, cge = model.propagate_ui(model.items(), model.cfg.n_ui_layers)
+    rest = final - cge  # the modality and hypergraph parts
+    assert torch.allclose(rest[5], rest[2], atol=1e-5) == (neighbours > 0)

@@ -73,6 +73,7 @@ class LGMRec(MultimodalRecommender):
 
     name = "lgmrec"
     Config = LGMRecConfig
+    saved_before = {"cold_neighbours": 0}  # runs saved before 104d786 ranked cold items by their own projection
 
     def __init__(self, ctx: ModelContext, cfg: LGMRecConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)

@@ -211,8 +211,9 @@ def neighbour_cold_path(propagated: torch.Tensor, own: torch.Tensor, cold: torch
     In a view that is smoothed over the user-item graph (LGMRec's modality graph embeddings), a
     warm item's vector lives where smoothed vectors live; an edgeless item's own projection does
     not, and scores far below them. Its content neighbours' smoothed vectors are the nearest
-    stand-in the graph has. Items dropped in training (``cold_dropout``) take the same path, so it
-    is trained as it is used.
+    stand-in the graph has. It needs no training of its own (the neighbours' vectors are trained);
+    LGMRec uses it at ranking time unless told to train with it too (``cold_neighbours_in_training``:
+    items dropped by ``cold_dropout`` then take it, which cost warm accuracy, docs/BACKBONES.md).
     """
     if not bool(cold.any()):
         return propagated

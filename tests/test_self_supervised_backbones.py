@@ -108,3 +108,24 @@ def test_lgmrec_cold_item_takes_its_content_twins_modality_vectors(neighbours):
         _, cge = model.propagate_ui(model.items(), model.cfg.n_ui_layers)
     rest = final - cge  # the modality and hypergraph parts
     assert torch.allclose(rest[5], rest[2], atol=1e-5) == (neighbours > 0)
+
+
+@pytest.mark.parametrize("in_training", [False, True])
+def test_lgmrec_trains_with_its_own_projection_unless_told_to_train_with_the_neighbours(in_training):
+    """By default the content-neighbour path is for ranking only: in training an item without edges (or dropped)
+    keeps its own projection, so warm training is what it was; ``cold_neighbours_in_training`` trains it too."""
+    from motor.models.base import ModelContext
+    from tests.backbone_helpers import make_model
+
+    rng = np.random.default_rng(0)
+    feats = {"text": rng.normal(size=(6, 3)).astype(np.float32)}
+    feats["text"][5] = feats["text"][2]
+    users, items = np.array([0, 0, 1, 1, 2, 2, 3, 3, 0, 1]), np.array([0, 1, 1, 2, 2, 3, 3, 4, 4, 0])
+    model = make_model("lgmrec", ModelContext.build(4, 6, users, items, feats), cold_neighbours=2, alpha=0.0,
+                       cold_dropout=0.0, cold_neighbours_in_training=in_training, embedding_dim=4)
+    model.train()
+    with torch.no_grad():
+        _, final, _ = model._forward()
+        _, cge = model.propagate_ui(model.items(), model.cfg.n_ui_layers)
+    mge = final - cge  # alpha 0: no hypergraph part
+    assert torch.allclose(mge[5], mge[2], atol=1e-5) == in_training

@@ -39,7 +39,7 @@ def parts(model) -> dict[str, torch.Tensor]:
         for _ in range(cfg.n_mm_layers):
             x = model.mm("adj", x)
         if cfg.n_mm_layers > 0:
-            x = torch.cat([x[:n_u], model._mge_cold(name, x[:n_u], x[n_u:], own, cold)])
+            x = torch.cat([x[:n_u], model.cold_path(x[:n_u], x[n_u:], own, cold)])
         mge = mge + F.normalize(x, dim=1)
         logits = model.hyper[name](f)
         h_i, h_u = model._assign(logits), model._assign(model.mm("r_bin", logits))

@@ -202,28 +202,6 @@ def cold_item_combine(combined: torch.Tensor, ego: torch.Tensor, cold: torch.Ten
     return torch.where(cold.unsqueeze(1), ego * scale, combined)
 
 
-def neighbour_cold_path(propagated: torch.Tensor, own: torch.Tensor, cold: torch.Tensor, adj: torch.Tensor,
-                        adj_t: torch.Tensor | None = None) -> torch.Tensor:
-    """``propagated`` item vectors with each ``cold`` row replaced by the mean of its content neighbours'
-    propagated vectors (the rows of ``adj``, an unnormalised item-item kNN graph, that are not cold),
-    or by its ``own`` vector where it has no such neighbour.
-
-    In a view that is smoothed over the user-item graph (LGMRec's modality graph embeddings), a
-    warm item's vector lives where smoothed vectors live; an edgeless item's own projection does
-    not, and scores far below them. Its content neighbours' smoothed vectors are the nearest
-    stand-in the graph has. It needs no training of its own (the neighbours' vectors are trained);
-    LGMRec uses it at ranking time unless told to train with it too (``cold_neighbours_in_training``:
-    items dropped by ``cold_dropout`` then take it, which cost warm accuracy, docs/BACKBONES.md).
-    """
-    if not bool(cold.any()):
-        return propagated
-    warm = (~cold).to(propagated.dtype).unsqueeze(1)
-    total = spmm(adj, propagated * warm, adj_t)
-    count = spmm(adj, warm, adj_t)
-    stand_in = torch.where(count > 0, total / count.clamp_min(1.0), own)
-    return torch.where(cold.unsqueeze(1), stand_in, propagated)
-
-
 def edge_propagate(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, x: torch.Tensor,
                    n_rows: int) -> torch.Tensor:
     """``A @ x`` for ``A`` given as an edge list; differentiable in both ``values`` and ``x``."""

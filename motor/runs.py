@@ -21,7 +21,6 @@ from motor.data.split import Split
 from motor.errors import MotorError, check_index, check_k
 from motor.experiment import RunConfig, build_model, model_context
 from motor.models.base import Recommender
-from motor.models.registry import with_saved_before
 from motor.retrieval import VectorIndex
 from motor.run_folder import dataset_fingerprint, is_run_folder, save_run
 from motor.tokenizer import Tokenizer
@@ -67,7 +66,7 @@ class LoadedRun:
         path = Path(path).expanduser()  # '~/runs/x', as run_experiment and load_dataset take it
         if not is_run_folder(path):
             raise MotorError(_not_a_run(path))
-        config = _read(path, "config.json", lambda f: RunConfig.from_dict(with_saved_before(_json_object(f))), hints)
+        config = _read(path, "config.json", lambda f: RunConfig.from_dict(_json_object(f)), hints)
         info = _read(path, "dataset.json", _json_object, hints)
         fingerprint = _read(path, "dataset.json", lambda f: str(info["fingerprint"]), hints)
         ds = dataset if dataset is not None else _run_dataset(path, config)

@@ -17,7 +17,6 @@ from motor.graph import (
     learned_knn_dense,
     learned_knn_edges,
     modality_weights,
-    neighbour_cold_path,
     normalize_edges,
     score_scale,
     sparse_from_edges,
@@ -260,19 +259,3 @@ def test_score_scale_matches_the_propagated_scores_on_training_interactions():
     torch.testing.assert_close(score_scale(users, propagated, own, edge_user, edge_item), torch.tensor(5 / 3))
     # own vectors that do not score positively leave the scale at 1
     assert score_scale(users, propagated, -own, edge_user, edge_item).item() == 1.0
-
-
-def test_a_cold_item_takes_the_mean_of_its_warm_content_neighbours_or_its_own_vector():
-    # kNN rows (the item among its own neighbours): 0 {0, 1}, 1 {1, 0}, 2 {2} only, 3 {3, 0, 1, 2}
-    rows = torch.tensor([0, 0, 1, 1, 2, 3, 3, 3, 3])
-    cols = torch.tensor([0, 1, 1, 0, 2, 3, 0, 1, 2])
-    adj = sparse_from_edges(rows, cols, torch.ones(9), 4)
-    propagated = torch.tensor([[1.0, 0.0], [3.0, 2.0], [7.0, 7.0], [9.0, 9.0]], requires_grad=True)
-    own = torch.tensor([[0.0, 0.0], [0.0, 0.0], [-1.0, -2.0], [-3.0, -4.0]])
-    cold = torch.tensor([False, False, True, True])
-    out = neighbour_cold_path(propagated, own, cold, adj, transpose_csr(adj))
-    # item 3: the mean of 0 and 1 (2 and itself are cold); item 2 has no warm neighbour: its own vector
-    torch.testing.assert_close(out.detach(), torch.tensor([[1.0, 0.0], [3.0, 2.0], [-1.0, -2.0], [2.0, 1.0]]))
-    out[3].sum().backward()  # trained through the neighbours it reads, not through the cold rows
-    torch.testing.assert_close(propagated.grad, torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.0, 0.0], [0.0, 0.0]]))
-    assert neighbour_cold_path(propagated, own, torch.zeros(4, dtype=torch.bool), adj) is propagated

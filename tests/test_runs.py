@@ -152,14 +152,3 @@ def test_a_split_or_tokenizer_that_does_not_fit_the_run_is_named(simple_dir, tmp
 def test_a_run_is_loaded_from_a_folder_and_anything_else_is_named(path):
     with pytest.raises(MotorError, match="a run is loaded from its folder .* got " + type(path).__name__):
         LoadedRun.load(path)
-
-
-def test_a_run_saved_before_a_backbone_setting_existed_loads_as_it_was_trained(simple_dir, tmp_path):
-    """LGMRec gained cold_neighbours (default 10) after runs were saved without it; such a run ranked cold items
-    by their own projection, so it loads with 0 (Recommender.saved_before), and a new run keeps what it saved."""
-    run_experiment(tiny_cfg(simple_dir, backbone="lgmrec", **{"train.epochs": 1}), tmp_path / "run")
-    assert LoadedRun.load(tmp_path / "run").model.cfg.cold_neighbours == 10
-    saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    del saved["model"]["cold_neighbours"]  # as a run saved before the setting existed
-    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
-    assert LoadedRun.load(tmp_path / "run").model.cfg.cold_neighbours == 0

@@ -153,9 +153,6 @@ class Recommender(nn.Module):
     # Config fields the tuner searches besides the learning rate and the regularisation weight: field -> the values
     # it chooses from (a choice, so 'off' = 0 can be one); the documented default is tried first (motor.tune)
     tuned_fields: ClassVar[dict[str, tuple]] = {}
-    # Config fields added after runs were saved without them: field -> the value such a run was trained with
-    # (the behaviour before the field existed), so an old run folder loads as it was trained (``motor.runs``)
-    saved_before: ClassVar[dict[str, object]] = {}
 
     def __init__(self, ctx: ModelContext, cfg, make_items: MakeItems) -> None:
         super().__init__()

@@ -5,10 +5,7 @@ over the user-item graph with layer-0 items ``R = self.items()`` (ID table or MO
 
 Local, modality (MGE), per modality m: items ``f_m W_m`` (``W_m: D_m -> d``, no bias), users the
 mean of their training items' vectors, then ``n_mm_layers`` propagations over the same
-user-item graph (the last layer is the output). A cold item (no training edge) is ranked with the
-mean of the propagated vectors of its warm content neighbours (``cold_neighbours``), which live where
-warm items' vectors do; items dropped by ``cold_dropout`` in training (in the same draw as the CGE)
-keep their own projection unless ``cold_neighbours_in_training``, which costs warm accuracy.
+user-item graph (the last layer is the output).
 
 Global (GHE), per modality m: hyperedge dependencies ``H_i = f_m V_m`` (``V_m: D_m ->
 hyper_num``) for items and ``H_u = A H_i`` (A = binary user-item matrix) for users, relaxed by a
@@ -40,7 +37,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from motor.config import doc
-from motor.graph import neighbour_cold_path
 from motor.losses import bpr_vectors, emb_norm_reg, info_nce
 from motor.models.base import Batch, MakeItems, ModelContext, PropagationConfig
 from motor.models.multimodal import ModalityModules, MultimodalConfig, MultimodalRecommender, xavier_linear
@@ -61,13 +57,6 @@ class LGMRecConfig(MultimodalConfig, PropagationConfig):
     ssl_temp: float = doc(0.2, "temperature of the hypergraph contrastive loss", low=0, low_open=True)
     cl_weight: float = doc(1e-4, "weight of the hypergraph contrastive loss (summed over the batch)", low=0)
     reg_weight: float = doc(1e-6, "weight of the embedding-norm regulariser on the batch's final vectors", low=0)
-    cold_neighbours: int = doc(10, "content neighbours (cosine kNN of the modality's features, the item among "
-                                   "them) whose modality graph embeddings a cold item's takes the mean of at "
-                                   "ranking time; 0: its own feature projection, as before 104d786 (2026-12-07)",
-                               low=0)
-    cold_neighbours_in_training: bool = doc(False, "items dropped in training (cold_dropout) take the neighbours' "
-                                                   "mean too, instead of their own projection: cold items rank "
-                                                   "higher, warm validation 2-3% lower (docs/BACKBONES.md)")
 
 
 @register
@@ -80,9 +69,6 @@ class LGMRec(MultimodalRecommender):
 
     name = "lgmrec"
     Config = LGMRecConfig
-    # runs saved before 104d786 ranked cold items by their own projection; those saved after it and before
-    # cold_neighbours_in_training existed trained with the neighbours' mean
-    saved_before = {"cold_neighbours": 0, "cold_neighbours_in_training": True}
 
     def __init__(self, ctx: ModelContext, cfg: LGMRecConfig, make_items: MakeItems) -> None:
         super().__init__(ctx, cfg, make_items)
@@ -94,12 +80,6 @@ class LGMRec(MultimodalRecommender):
         self.graph_buffer("adj", ctx.ui_adjacency("sym"), symmetric=True)
         self.graph_buffer("r_mean", ctx.ui_matrix("row"))
         self.graph_buffer("r_bin", ctx.ui_matrix("none"))
-        if cfg.cold_neighbours > 0 and cfg.n_mm_layers > 0:
-            for m in dims:
-                self.graph_buffer(self._knn_name(m), ctx.item_knn(m, cfg.cold_neighbours, "none"))
-
-    def _knn_name(self, modality: str) -> str:
-        return f"knn_{self.item_trs.names.index(modality)}"
 
     def _assign(self, logits: torch.Tensor) -> torch.Tensor:
         if self.training:
@@ -117,8 +97,8 @@ class LGMRec(MultimodalRecommender):
             x = torch.cat([self.mm("r_mean", item_feats), item_feats])
             for _ in range(cfg.n_mm_layers):
                 x = self.mm("adj", x)
-            if cfg.n_mm_layers > 0:  # an item without edges: its content neighbours' vectors, or its own
-                x = torch.cat([x[:n_u], self._mge_cold(m, x[:n_u], x[n_u:], item_feats, cold)])
+            if cfg.n_mm_layers > 0:  # an item without edges keeps its own modality vector (Recommender.cold_path)
+                x = torch.cat([x[:n_u], self.cold_path(x[:n_u], x[n_u:], item_feats, cold)])
             local = local + F.normalize(x, dim=1)
             logits_i = self.hyper[m](f)
             h_i = self.drop(self._assign(logits_i))
@@ -133,16 +113,6 @@ class LGMRec(MultimodalRecommender):
         ghe = torch.cat([sum(u for u, _ in hyper_parts), sum(i for _, i in hyper_parts)])
         out = local + cfg.alpha * F.normalize(ghe, dim=1)
         return out[:n_u], out[n_u:], hyper_parts
-
-    def _mge_cold(self, modality: str, users: torch.Tensor, propagated: torch.Tensor, own: torch.Tensor,
-                  cold: torch.Tensor) -> torch.Tensor:
-        """A cold item's modality graph embedding: at ranking time the mean of its warm content neighbours'
-        (``cold_neighbours``; ``motor.graph.neighbour_cold_path``), in training (unless
-        ``cold_neighbours_in_training``) and with 0 its own projection (``Recommender.cold_path``)."""
-        if self.cfg.cold_neighbours == 0 or (self.training and not self.cfg.cold_neighbours_in_training):
-            return self.cold_path(users, propagated, own, cold)
-        name = self._knn_name(modality)
-        return neighbour_cold_path(propagated, own, cold, getattr(self, name), self._transpose(name))
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         users, items, hyper_parts = self._forward()

@@ -198,6 +198,18 @@ def miscased_files(folder: Path, names: tuple[str, ...], suffixes: tuple[str, ..
             f"would be left out; rename {'them' if len(odd) > 1 else 'it'} to {', '.join(n.lower() for n in odd)}")
 
 
+def unread_note(folder: Path, suffixes: tuple[str, ...], is_read, read_from: str, fix: str,
+                kind: str = "a dataset folder") -> list[str]:
+    """A warning naming the data-like files (``suffixes``, not hidden) in ``folder`` that a reader does not read
+    (``is_read(name)`` False), so data left out is said, not silent; ``fix`` ends with 'it' or 'these files'."""
+    unread = sorted(p.name for p in folder.iterdir()
+                    if p.is_file() and not p.name.startswith(".") and p.name.endswith(suffixes) and not is_read(p.name))
+    if not unread:
+        return []
+    return [f"{', '.join(unread)}: not read ({kind} is read from {read_from} only); {fix} "
+            f"{'these files' if len(unread) > 1 else 'it'} out"]
+
+
 def modality_name(path: Path) -> str:
     """``image_feat.npy`` and ``image.npz`` both give the modality ``image``."""
     stem = path.name.split(".")[0]

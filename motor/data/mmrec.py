@@ -22,6 +22,7 @@ from motor.data.files import (
     modality_name,
     parse_numbers,
     read_table,
+    unread_note,
 )
 from motor.errors import MotorError
 
@@ -112,16 +113,8 @@ def read_mmrec(path: Path, name: str | None = None) -> Dataset:
                          f"(row i = features of item i)")
     inter = Interactions(users, items, rating, timestamp, label)
     return Dataset(name or folder.name, np.arange(n_users).astype(str), item_ids, inter, modalities,
-                   items=None, source=str(folder), warnings=_unread_notes(folder, file))
-
-
-def _unread_notes(folder: Path, inter_name: str) -> list[str]:
-    """A note naming the data-like files an MMRec folder holds but this reader does not read (features
-    not named ``<modality>_feat.npy``, tables), so a modality left out is said, not silent."""
-    unread = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                    and p.suffix in (".npy", ".npz", ".csv", ".tsv", ".gz") and not p.name.endswith("_feat.npy"))
-    if not unread:
-        return []
-    return [f"{', '.join(unread)}: not read (an MMRec folder is read from {inter_name} and its <modality>_feat.npy "
-            f"files only); rename a feature matrix to <modality>_feat.npy (row i = item i) to use it, or leave "
-            f"{'these files' if len(unread) > 1 else 'it'} out"]
+                   items=None, source=str(folder), warnings=unread_note(
+                       folder, (".npy", ".npz", ".csv", ".tsv", ".gz"), lambda n: n.endswith("_feat.npy"),
+                       f"{file} and its <modality>_feat.npy files",
+                       "rename a feature matrix to <modality>_feat.npy (row i = item i) to use it, or leave",
+                       kind="an MMRec folder"))

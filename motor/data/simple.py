@@ -28,6 +28,7 @@ from motor.data.files import (
     parse_numbers,
     read_table,
     separator_of,
+    unread_note,
 )
 from motor.data.hints import CLI_DATA_HINTS, DataHints
 from motor.errors import MotorError
@@ -204,13 +205,9 @@ def read_simple(folder: Path, name: str | None = None, duplicates: str = "error"
         items_table = read_items(items_path)
     # a second interactions file (other.tsv, x.inter beside interactions.csv) is not read: said, not silent
     read = {inter_path.name, items_path.name if items_path is not None else ""}
-    unread = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                    and p.name.endswith((".csv", ".tsv", ".inter", ".gz")) and p.name not in read)
-    if unread:
-        read_from = inter_path.name + (f" and {items_path.name}" if items_path is not None else "")
-        warnings.append(f"{', '.join(unread)}: not read (a dataset folder is read from {read_from} only); merge the "
-                        f"rows that belong to this dataset into {inter_path.name}, or leave "
-                        f"{'these files' if len(unread) > 1 else 'it'} out")
+    warnings += unread_note(folder, (".csv", ".tsv", ".inter", ".gz"), read.__contains__,
+                            inter_path.name + (f" and {items_path.name}" if items_path is not None else ""),
+                            f"merge the rows that belong to this dataset into {inter_path.name}, or leave")
     feature_paths = sorted(p for p in folder.iterdir()
                            if p.suffix in (".npy", ".npz") and p.is_file())
     if not feature_paths:

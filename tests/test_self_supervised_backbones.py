@@ -84,3 +84,30 @@ def test_lgmrec_contrast_equals_the_plain_sum_over_batch_rows(tiny):
         got = model.loss(batch)["hcl"] / model.cfg.cl_weight
     assert batch.user.unique().numel() < batch.user.numel()
     torch.testing.assert_close(got, ref)
+
+
+def test_bm3_dropped_items_take_the_cold_path_online_while_their_targets_keep_their_edges():
+    """With the cold path's item dropout, BM3's online item vectors of the dropped items are their cold path, and
+    the targets the loss aligns with are the items' vectors with every edge (the dropped vectors as their own targets
+    cost BM3 with MOTOR 5% of its warm Recall@20 on the demo: docs/BACKBONES.md)."""
+    from tests.backbone_helpers import make_ctx, make_model
+
+    ctx = make_ctx()
+    model = make_model("bm3", ctx, cold_dropout=0.5)
+    model.train()
+    torch.manual_seed(1)
+    _, online, full = model._training_views()
+    dropped = (online - full).abs().sum(1) > 0
+    assert 0 < int(dropped.sum()) < ctx.n_items
+    model.cfg.cold_dropout = 0.0
+    torch.testing.assert_close(model._training_views()[1], full)  # the targets' items: as if nothing were dropped
+    model.cfg.cold_dropout = 0.5
+
+    seen = []
+    real = model._target
+    model._target = lambda x: seen.append(x.detach().clone()) or real(x)
+    batch = Batch(torch.arange(8) % ctx.n_users, torch.nonzero(dropped).flatten()[:1].repeat(8), None)
+    torch.manual_seed(1)
+    model.loss(batch)
+    torch.testing.assert_close(seen[1], full[batch.pos])  # the positive items' targets: the full vectors
+    assert not torch.allclose(seen[1], online[batch.pos])

@@ -17,6 +17,12 @@ For a batch of (user, positive item) pairs, with ``C(a, b) = 1 - cos(a, b)`` ave
 with ``U(x) = log mean exp(-2 |a - b|^2)`` over pairs of unit rows (``motor.losses.uniformity``): without a
 push apart, the alignment terms are smallest when every vector points one way, and with MOTOR they do.
 
+Cold items: the LightGCN takes the cold path of ``motor.models.base`` (``cold_dropout``). An item dropped in a
+training step takes it in its online vector only; its target keeps the item's edges, so the cold path learns to
+predict what the whole item predicts and the users are never aligned with a cold-path vector (the teacher of
+DropoutNet). With the dropped vector as its own target, as before 2026-12-07, the item dropout cost BM3 with MOTOR
+5% of its warm test Recall@20 on the demo (docs/BACKBONES.md).
+
 No negatives are used (``uses_negatives = False``: the trainer draws none). Scores are
 ``pred(u) . pred(i)``: ``ranking_state`` and ``retrieval_vectors`` both return the predicted
 vectors, so a faiss search ranks exactly as the evaluator. ``embeddings()`` returns the online
@@ -80,10 +86,19 @@ class BM3(MultimodalRecommender):
     def _target(self, x: torch.Tensor) -> torch.Tensor:
         return F.dropout(x.detach(), self.cfg.dropout, self.training)
 
+    def _training_views(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(users, online items, items for the targets) of a training step: this step's dropped items
+        (``cold_items()``) take the cold path in the online vectors only; the targets keep every item's edges."""
+        ego = self.items()
+        isolated = self.item_degree == 0
+        users, warm = self.propagate_ui(ego, self.cfg.n_layers, cold=isolated)
+        online = self.cold_path(users, warm, ego, self.cold_items() & ~isolated)
+        return users, online + ego, warm + ego
+
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
-        users, items = self._online()
+        users, items, full = self._training_views()
         u, i = users[batch.user], items[batch.pos]
-        u_target, i_target = self._target(u), self._target(i)
+        u_target, i_target = self._target(u), self._target(full[batch.pos])
         terms = {"align_ui": neg_cosine(self.predictor(u), i_target) + neg_cosine(self.predictor(i), u_target),
                  "reg": self.cfg.reg_weight * emb_norm_reg(users, items)}
         idx, inv = torch.unique(batch.pos, return_inverse=True)  # project each distinct item once

@@ -7,7 +7,7 @@ import torch
 
 from motor.models.base import Batch
 from motor.train import TrainConfig, Trainer
-from tests.backbone_helpers import build, first_batch, scores
+from tests.backbone_helpers import build, first_batch, make_ctx, make_model, scores
 
 # --- BM3 ------------------------------------------------------------------------------------------
 
@@ -90,8 +90,6 @@ def test_bm3_dropped_items_take_the_cold_path_online_while_their_targets_keep_th
     """With the cold path's item dropout, BM3's online item vectors of the dropped items are their cold path, and
     the targets the loss aligns with are the items' vectors with every edge (the dropped vectors as their own targets
     cost BM3 with MOTOR 5% of its warm Recall@20 on the demo: docs/BACKBONES.md)."""
-    from tests.backbone_helpers import make_ctx, make_model
-
     ctx = make_ctx()
     model = make_model("bm3", ctx, cold_dropout=0.5)
     model.train()

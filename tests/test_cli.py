@@ -181,15 +181,16 @@ def test_tokenize_prints_a_report(simple_dir):
     (["train", "--items", "motor", "--pq-k", "4096"], "exceed the 1849 items"),
     (["train", "--set", "train.epoch=3"], "did you mean 'epochs'"),
     (["train", "--set", "nonsense"], "KEY=VALUE"),
-    (["recommend", "--run", "/tmp", "--user", "1"], "not a finished run"),
+    (["recommend", "--run", "EMPTY_DIR", "--user", "1"], "not a finished run"),  # a folder with no run inside
     (["frobnicate"], "invalid choice"),
     # no abbreviations: '--k' once meant '--kcore' without a word; the typo's nearest options and help are named
     (["tokenize", "--k", "1"], "--k 1; did you mean --pq-k or --kcore? (see: python -m motor tokenize --help)"),
     (["bench", "regimes", "--from-lo"], "did you mean --from-log? (see: python -m motor bench regimes --help)"),
     ([], "no command"),
 ])
-def test_bad_input_exits_2_with_one_line(args, expected):
-    r = motor(*args)
+def test_bad_input_exits_2_with_one_line(args, expected, tmp_path):
+    # an empty folder of its own: /tmp itself may hold run folders, and then the message names them instead
+    r = motor(*(str(tmp_path) if a == "EMPTY_DIR" else a for a in args))
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr

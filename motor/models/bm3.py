@@ -79,16 +79,16 @@ class BM3(MultimodalRecommender):
         self.graph_buffer("adj", ctx.ui_adjacency("sym"), symmetric=True)
 
     def _online(self) -> tuple[torch.Tensor, torch.Tensor]:
-        ego_items = self.items()
-        users, items = self.propagate_ui(ego_items, self.cfg.n_layers)
-        return users, items + ego_items
+        users, items, _ = self._training_views()
+        return users, items
 
     def _target(self, x: torch.Tensor) -> torch.Tensor:
         return F.dropout(x.detach(), self.cfg.dropout, self.training)
 
     def _training_views(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(users, online items, items for the targets) of a training step: this step's dropped items
-        (``cold_items()``) take the cold path in the online vectors only; the targets keep every item's edges."""
+        """(users, online items, items for the targets): in training this step's dropped items (``cold_items()``)
+        take the cold path in the online vectors only, the targets keep every item's edges; in eval nothing is
+        dropped and the two item matrices are the same (only items without edges take the cold path)."""
         ego = self.items()
         isolated = self.item_degree == 0
         users, warm = self.propagate_ui(ego, self.cfg.n_layers, cold=isolated)

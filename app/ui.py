@@ -196,15 +196,14 @@ def personalisation_notice(runs: dict[str, dict]) -> None:
 def collapse_notice(metrics: dict) -> None:
     """The Token Cross Network's collapse check from a run's metrics (``item_encoder``): a warning naming
     each symptom when it collapsed, and the key figures beside their thresholds either way."""
-    from motor.explore.collapse import collapse_report
+    from motor.explore.collapse import collapse_report, collapse_warning
 
     rep = collapse_report(metrics)
     if rep is None:
         return
-    if rep["collapsed"]:
-        st.warning("**The Token Cross Network may have collapsed**: its tokens hardly cross, so MOTOR's item vectors "
-                   "are close to a plain average of token embeddings. " + "; ".join(rep["warnings"]) +
-                   ". Try another learning rate, fewer layers or more epochs.", icon=":material/warning:")
+    warning = collapse_warning(metrics)  # which part failed: the crossing, or only the pooling
+    if warning:
+        st.warning(f"**{warning[0]}**: {warning[1]}", icon=":material/warning:")
     if not rep["figures"]:
         return
     cols = st.columns(len(rep["figures"]))

@@ -225,6 +225,7 @@ def cmd_train(a) -> int:
 
     from motor import distributed
     from motor.experiment import run_experiment
+    from motor.explore.collapse import collapse_warning
 
     cfg = build_run_config(a)
     bar = None
@@ -265,6 +266,9 @@ def cmd_train(a) -> int:
         if part in m:
             print(f"{label}  " + _figures(m[part] or {}, [f"recall@{k}", f"ndcg@{k}", f"recall@{k}_among_cold",
                                                          f"ndcg@{k}_among_cold"], "no interactions of these items"))
+    collapse = collapse_warning(m)  # MOTOR's Token Cross Network: do its tokens cross? (None for ID)
+    if collapse:
+        print(f"warning: {collapse[0]}: {collapse[1]}", file=sys.stderr)
     pers = m.get("personalisation")
     if pers:
         print(f"lists top-{pers['k']} overlap between users {pers['top_overlap']:.3f} "

@@ -1402,6 +1402,10 @@ HEALTHY = {"tcn": "attention", "items": 100, "collapsed": False, "warnings": [],
            "pooling": {"max_weight": 0.4, "uniform": 0.125, "T": 8, "entropy": 1.6, "tv_from_average": 0.2}}
 
 
+POOLING_ONLY = {**HEALTHY, "collapsed": True, "warnings": ["pooling is nearly uniform: mean largest weight 0.191 < 2/T = 0.250"],
+                "pooling": {"max_weight": 0.191, "uniform": 0.125, "T": 8, "entropy": 2.0, "tv_from_average": 0.12}}
+
+
 def collapse_warned(at) -> bool:
     return any("may have collapsed" in w.value for w in at.warning)
 
@@ -1467,7 +1471,8 @@ def copy_run_with(trained_home: Path, home: Path, diagnostics: dict | None) -> s
     return src.run_id
 
 
-@pytest.mark.parametrize("diagnostics", [COLLAPSED, HEALTHY, None], ids=["collapsed", "healthy", "none"])
+@pytest.mark.parametrize("diagnostics", [COLLAPSED, POOLING_ONLY, HEALTHY, None],
+                         ids=["collapsed", "pooling-only", "healthy", "none"])
 def test_attention_page_shows_the_collapse_warning_only_for_a_collapsed_run(trained_home, tmp_path, diagnostics):
     copy_run_with(trained_home, tmp_path, diagnostics)
     at = new_app(tmp_path, "attention")
@@ -1491,6 +1496,10 @@ def test_attention_page_shows_the_collapse_warning_only_for_a_collapsed_run(trai
         assert any("≤" in m.proto.delta for m in at.metric)
     if diagnostics is COLLAPSED:
         assert "every token attends to the same key" in "".join(w.value for w in at.warning)
+    pooling_warned = [w.value for w in at.warning if "pooling weighs an item's tokens almost equally" in w.value]
+    assert bool(pooling_warned) == (diagnostics is POOLING_ONLY)  # said as what it is, never as "tokens do not cross"
+    if pooling_warned:
+        assert "tokens do cross" in pooling_warned[0] and "0.191" in pooling_warned[0]
 
 
 def test_every_remaining_widget_is_pressed(tmp_path):

@@ -692,6 +692,35 @@ def test_collapse_report_flags_each_figure_against_its_threshold():
     assert mean_only["figures"] == [] and not mean_only["collapsed"]
 
 
+def test_collapse_warning_says_which_part_failed_and_never_that_crossing_tokens_do_not_cross():
+    """Only the pooling flagged (the demo at 10% of its data, seed 999: attention healthy, pooling 0.19) used to be
+    told as "its tokens hardly cross"; the warning now names the pooling, and the attention only when it failed."""
+    from motor.encoders.diagnostics import collapse_warnings
+    from motor.explore.collapse import collapse_report, collapse_warning
+
+    def metrics(att, pool, **more):
+        warnings = collapse_warnings(att, pool)
+        return {"item_encoder": {"tcn": "attention", "items": 10, "attention": {"mean": att}, "pooling": pool,
+                                 "collapsed": bool(warnings), "warnings": warnings}, **more}
+
+    crossing = {"entropy": 1.5, "max_weight": 0.41, "same_key": 0.03, "tv_from_average": 0.31}
+    one_hot = {**crossing, "max_weight": 0.97}
+    flat = {"max_weight": 0.191, "uniform": 0.125, "T": 8, "entropy": 2.0, "tv_from_average": 0.12}
+    peaked = {**flat, "max_weight": 0.4}
+    assert collapse_warning(metrics(crossing, peaked)) is None and collapse_report(metrics(crossing, peaked))["failed"] is None
+    pooling = metrics(crossing, flat, best_epoch=8, epochs_run=16)
+    assert collapse_report(pooling)["failed"] == "pooling"
+    head, text = collapse_warning(pooling)
+    assert "pooling" in head and "collapsed" not in head
+    assert "tokens do cross" in text and "0.191" in text and "epoch 8 of 16" in text and "hardly cross" not in text
+    for pool in (flat, peaked):  # a failed attention is the headline, whatever the pooling
+        head, text = collapse_warning(metrics(one_hot, pool))
+        assert head == "The Token Cross Network may have collapsed" and "hardly cross" in text and "0.970" in text
+    # a collapsed run written before the figures existed is read as the attention, never as healthy
+    old = {"item_encoder": {"tcn": "attention", "collapsed": True, "warnings": ["attention is nearly one-hot"]}}
+    assert collapse_warning(old)[0] == "The Token Cross Network may have collapsed"
+
+
 def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
     from motor.explore.popularity import bucket_rows, gap_sentence, popularity_spread, popularity_table
 

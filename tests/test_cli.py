@@ -132,6 +132,31 @@ def test_train_prints_the_figures_the_run_has(simple_dir, tmp_path):
     assert "test  none (no test interactions in this split)" in r.stdout
 
 
+def test_train_warns_when_the_token_cross_network_collapsed_and_says_which_part(simple_dir, tmp_path, monkeypatch, capsys):
+    """The app warned of a collapsed TCN, the command line printed nothing (issue 11: "the run warns")."""
+    from motor import cli
+    from motor.encoders.diagnostics import collapse_warnings
+    from motor.encoders.token_encoder import MotorEncoder
+
+    att = {"entropy": 1.5, "max_weight": 0.41, "same_key": 0.0, "tv_from_average": 0.3}
+    pool = {"max_weight": 0.19, "uniform": 0.125, "T": 4, "entropy": 1.3, "tv_from_average": 0.1}
+    for attention, expected in ((att, "pooling weighs an item's tokens almost equally"),
+                                ({**att, "max_weight": 0.97}, "may have collapsed: its tokens hardly cross")):
+        warnings = collapse_warnings(attention, pool)
+        given = {"tcn": "attention", "items": 1, "attention": {"layers": [], "mean": attention}, "pooling": pool,
+                 "collapsed": True, "warnings": warnings}
+        monkeypatch.setattr(MotorEncoder, "diagnostics", lambda self, given=given: given)
+        status = cli.main(["train", "--data", str(simple_dir), "--backbone", "bpr", "--items", "motor", "--epochs", "1",
+                           "--threads", "1", "--pq-k", "4", "--set", "train.batch_size=64"])
+        err = capsys.readouterr().err
+        assert status == 0 and "warning: " in err and expected in err, err
+    monkeypatch.setattr(MotorEncoder, "diagnostics", lambda self: {**given, "collapsed": False, "warnings": []})
+    assert cli.main(["train", "--data", str(simple_dir), "--backbone", "bpr", "--items", "motor", "--epochs", "1",
+                     "--threads", "1", "--pq-k", "4", "--set", "train.batch_size=64"]) == 0
+    err = capsys.readouterr().err
+    assert "collapsed" not in err and "pooling weighs" not in err, err
+
+
 @pytest.mark.parametrize("damage", ["config.json", "dataset.json", "metrics.json", "history.json",
                                     "model.safetensors", "split.npz", "config-list", "dataset-empty", "missing"])
 def test_a_damaged_run_folder_is_named_with_the_fix(simple_dir, tmp_path, damage):

@@ -7,7 +7,9 @@ and with MOTOR on the demo, keeping 10% of each user's training interactions and
 regime sets it (``app/regimes.py``); the same as ``python -m motor train --preset quick --data demo --backbone
 lightgcn --items {id,motor} --train-fraction 0.1 --seed S --threads 1``. Nothing is tuned: the preset was chosen
 on full-data validation. Writes ``benchmarks/sparse_preset.csv``, one row per seed and model: validation and test
-Recall@20, and test Recall@20 per popularity bucket (the buckets of ``metrics.json["by_popularity"]``).
+Recall@20, test Recall@20 per popularity bucket (the buckets of ``metrics.json["by_popularity"]``), a popularity
+ranking's test Recall@20 on the same split (the reference every learned model should beat) and how much users' top-20
+lists overlap (``metrics.json["personalisation"]``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def one_run(items: str, seed: int, threads: int) -> dict:
            "valid_recall@20": m["valid"]["recall@20"], "test_recall@20": m["test"]["recall@20"]}
     for name, b in m["by_popularity"]["buckets"].items():
         row[f"{name}_recall@20"] = b["recall@20"]
+    pers = m["personalisation"]
+    row.update({"popularity_recall@20": pers["popularity_recall@20"], "top_overlap": pers["top_overlap"],
+                "popularity_top_overlap": pers["popularity_top_overlap"]})
     return row
 
 
@@ -48,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     for items in ("id", "motor"):
         test = [r["test_recall@20"] for r in rows if r["items"] == items]
         print(f"{items}: test Recall@20 mean {statistics.fmean(test):.4f} over {len(test)} seeds")
+    print(f"popularity ranking on the same split: test Recall@20 {rows[0]['popularity_recall@20']:.4f}")
     print(write_csv("sparse_preset", rows, OUT))
 
 

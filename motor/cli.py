@@ -271,8 +271,10 @@ def cmd_train(a) -> int:
         print(f"warning: {collapse[0]}: {collapse[1]}", file=sys.stderr)
     pers = m.get("personalisation")
     if pers:
+        reference = pers.get(f"popularity_recall@{pers['k']}")  # absent from runs trained before it existed
         print(f"lists top-{pers['k']} overlap between users {pers['top_overlap']:.3f} "
-              f"(popularity ranking {pers['popularity_top_overlap']:.3f})")
+              f"(popularity ranking {pers['popularity_top_overlap']:.3f})"
+              + (f"; popularity ranking test recall@{pers['k']} {reference:.4f}" if reference is not None else ""))
         if pers.get("warning"):
             print(f"warning: {pers['warning']}", file=sys.stderr)
     if a.out:

@@ -108,6 +108,12 @@ def trained_home(tmp_path_factory) -> Path:
     wait_for_job(at)
     no_problems(at)
     assert "Training finished" in at.success[0].value
+    # the figures beside what a popularity ranking gets on the same split (a model worth showing beats it)
+    from app.workspace import Workspace
+
+    reference = json.loads((Workspace(home).runs()[0].folder("id") / "metrics.json").read_text())
+    assert (f"a popularity ranking on the same split {reference['personalisation']['popularity_recall@20']:.4f}"
+            in at.success[0].value)
     # how alike users' lists are, both models beside the popularity ranking (metrics.json "personalisation")
     assert re.search(r"Do users get different lists\?.*ID \d+%, MOTOR \d+% \(a popularity ranking", texts(at))
     return home

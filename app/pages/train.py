@@ -225,8 +225,14 @@ def progress_panel() -> None:
         draw_curves(job)
         if job.status == "done":
             heads = job.record.headline if job.record else {}
+            finished = {VARIANT_LABELS[v]: st_.metrics for v, st_ in job.variants.items() if st_.metrics}
             parts = [f"{VARIANT_LABELS[v]} test Recall@20 **{h['recall@20']:.4f}**" for v, h in heads.items()
                      if h.get("recall@20") is not None]
+            from motor.explore.personalisation import popularity_reference
+
+            reference = popularity_reference(finished)  # what ranking by popularity alone gets on this split
+            if parts and reference is not None and reference[0] == 20:
+                parts.append(f"a popularity ranking on the same split {reference[1]:.4f}")
             if not parts:  # read 'Training finished in 1 s: . The run is saved'
                 parts = ["no test figures, as this split has no test interactions (a random or time split holds "
                          "some out only for users with at least 3 interactions)"]
@@ -237,7 +243,6 @@ def progress_panel() -> None:
             c[1].page_link("app/pages/attention.py", label="Attention", icon=":material/grid_on:")
             c[2].page_link("app/pages/recommend.py", label="Recommend", icon=":material/recommend:")
             c[3].page_link("app/pages/compare.py", label="Compare ID vs MOTOR", icon=":material/compare_arrows:")
-            finished = {VARIANT_LABELS[v]: st_.metrics for v, st_ in job.variants.items() if st_.metrics}
             buckets = bucket_line(finished)
             if buckets:
                 st.markdown(buckets)

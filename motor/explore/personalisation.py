@@ -35,6 +35,16 @@ def personalisation_sentence(runs: dict[str, dict]) -> str:
     return text + "."
 
 
+def popularity_reference(runs: dict[str, dict]) -> tuple[int, float] | None:
+    """``(k, test Recall@k)`` of a popularity ranking on the runs' split, from the first run that has it (None:
+    no run has it, e.g. runs trained before it was written). A learned model worth showing beats it."""
+    for m in runs.values():
+        p = personalisation_of(m)
+        if p is not None and isinstance(p.get(f"popularity_recall@{p['k']}"), float):
+            return p["k"], p[f"popularity_recall@{p['k']}"]
+    return None
+
+
 def personalisation_warnings(runs: dict[str, dict]) -> list[str]:
     """``"NAME: warning"`` for each run whose figures say it ranks nearly every user alike."""
     return [f"{name}: {p['warning']}" for name, m in runs.items()

@@ -838,6 +838,13 @@ def test_compare_page_has_metrics_curves_and_downloads(trained_home):
     curves = [f for f in figs if f["layout"].get("xaxis", {}).get("title", {}).get("text") == "epoch"]
     assert len(curves) == 2 and all(len(arr(t["x"])) == TRAIN_EPOCHS for t in curves[0]["data"])
     assert len(at.get("download_button")) == 4
+    # the Recall a popularity ranking gets on the same split, read from the run's own metrics
+    from app.workspace import Workspace
+
+    rec = Workspace(trained_home).runs()[0]
+    reference = json.loads((rec.folder("motor") / "metrics.json").read_text())["personalisation"]
+    assert any(f"gets test Recall@20 {reference['popularity_recall@20']:.4f} on this split" in c.value
+               for c in at.caption)
 
 
 def popularity_figure(at) -> dict:

@@ -123,3 +123,12 @@ def test_the_popularity_rankings_recall_is_written_beside_the_runs_and_named_in_
             "MOTOR": {"personalisation": p}}
     assert popularity_reference(runs) == (1, pytest.approx(2 / 3))  # the first run that has it
     assert popularity_reference({"old run": runs["old run"]}) is None
+    from motor.explore.personalisation import popularity_sentence
+
+    runs = {"ID": {"test": {"recall@1": 0.5}, "personalisation": p}, "MOTOR": {"test": {"recall@1": 0.7}}}
+    assert popularity_sentence(runs).endswith("gets test Recall@1 0.6667 on this split; ID is below it.")
+    runs["MOTOR"]["test"]["recall@1"] = 0.6
+    assert popularity_sentence(runs).endswith("; ID, MOTOR are below it.")
+    runs["ID"]["test"]["recall@1"] = runs["MOTOR"]["test"]["recall@1"] = 0.9
+    assert popularity_sentence(runs).endswith("; every model here is above it.")
+    assert popularity_sentence({"old run": {"test": {"recall@1": 0.5}}}) == ""

@@ -10,6 +10,7 @@ import streamlit as st
 from app import charts, state, ui
 from app.workspace import VARIANT_LABELS
 from motor.explore import popularity, recommendations, tables, tail
+from motor.explore.personalisation import popularity_sentence
 from motor.run_notes import size_note, training_end
 
 CAPTION = ("The headline: how well each item representation ranks the items users really chose next (test Recall "
@@ -54,6 +55,9 @@ def body():
         cols[len(metrics) + j].metric(f"{n} item-side size", ui.fmt_bytes(m["params"].get("item_side_bytes")),
                                       delta=f"{delta} vs ID" if delta else None, delta_color="inverse",
                                       help=f"{m['params'].get('item_side'):,} trainable item-side parameters")
+    reference = popularity_sentence(metrics)  # the Recall a non-personal ranking gets on the same split
+    if reference:
+        st.caption(reference)
     if {"ID", "MOTOR"} <= set(metrics):
         note = size_note(metrics["ID"]["params"].get("item_side") or 0,
                          metrics["MOTOR"]["params"].get("item_side") or 0, names["MOTOR"].dataset.n_items)

@@ -45,6 +45,22 @@ def popularity_reference(runs: dict[str, dict]) -> tuple[int, float] | None:
     return None
 
 
+def popularity_sentence(runs: dict[str, dict]) -> str:
+    """"A popularity ranking ... gets test Recall@20 0.1434 on this split; ID is below it." ('' when no run has the
+    figure). Names the runs below it, since a learned model that does not beat popularity shows little."""
+    reference = popularity_reference(runs)
+    if reference is None:
+        return ""
+    k, value = reference
+    below = [name for name, m in runs.items()
+             if isinstance(((m.get("test") or {}) if isinstance(m, dict) else {}).get(f"recall@{k}"), float)
+             and m["test"][f"recall@{k}"] < value]
+    verdict = (f"{', '.join(below)} {'is' if len(below) == 1 else 'are'} below it" if below
+               else "every model here is above it")
+    return (f"A popularity ranking (each user gets the most-interacted items they have not seen) gets test "
+            f"Recall@{k} {value:.4f} on this split; {verdict}.")
+
+
 def personalisation_warnings(runs: dict[str, dict]) -> list[str]:
     """``"NAME: warning"`` for each run whose figures say it ranks nearly every user alike."""
     return [f"{name}: {p['warning']}" for name, m in runs.items()

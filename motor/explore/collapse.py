@@ -18,7 +18,7 @@ from motor.encoders.diagnostics import MAX_WEIGHT_LIMIT, POOL_FLOOR_TIMES_UNIFOR
 
 
 def collapse_report(metrics: dict) -> dict | None:
-    """``{"collapsed", "warnings", "tcn", "figures"}`` from a run's metrics, None without diagnostics
+    """``{"collapsed", "failed", "warnings", "tcn", "items", "figures"}`` from a run's metrics, None without diagnostics
     (an ID run, or a run trained before they existed).
 
     ``figures``: one dict per available figure: ``name``, ``part`` ('attention' or 'pooling'), ``value``,

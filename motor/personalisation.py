@@ -72,8 +72,8 @@ def personalisation(model: Recommender, split: Split, protocol: Protocol = "stri
     of a popularity ranking's on the same split, for reference, with that ranking's test Recall@k and
     NDCG@k: on the demo at 10% of its data it is 0.143, above ID's 0.111 with the quick preset), the
     direction share and effective rank of the scored item and user vectors (models that score by inner
-    product), and ``warning`` (None, or a sentence) when the lists or the item vectors say the model ranks (nearly) every user alike. Figures
-    that cannot be computed (no test user) are None."""
+    product), and ``warning`` (None, or a sentence) when the lists or the item vectors say the model
+    ranks (nearly) every user alike. Figures that cannot be computed (no test user) are None."""
     from motor.baselines import Popularity
 
     evaluator = Evaluator(split, protocol, ks=(k,))
@@ -109,7 +109,7 @@ def _warning(p: dict, remedy: str | None = None) -> str | None:
                        f"(effective rank {p['item_effective_rank']:.1f} of {p['dim']})")
     reference = p.get(f"popularity_recall@{p['k']}")
     against = (f"the popularity ranking's test Recall@{p['k']} on this split ({reference:.4f})" if reference is not None
-               else "the popularity ranking's")
+               else "the popularity ranking")
     return ("The model ranks nearly every user's items alike: " + "; ".join(figures) + ". Its Recall then says little about "
             f"personalisation; compare it with {against} before reading it as personalised."
             + (f" {remedy[0].upper()}{remedy[1:]}." if remedy else ""))

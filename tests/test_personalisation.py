@@ -109,7 +109,7 @@ def test_personalisation_without_test_users_writes_none_not_nan():
 def test_the_popularity_rankings_recall_is_written_beside_the_runs_and_named_in_the_warning():
     """The warning said "compare it with the popularity ranking" without its Recall: on the demo at 10% of its data
     a popularity ranking gets 0.143, above ID's 0.111 and close to MOTOR's 0.145 (quick preset)."""
-    from motor.explore.personalisation import popularity_reference
+    from motor.explore.personalisation import popularity_recall
 
     # training counts: item 0 x3, item 1 x2, item 2 x1, item 3 x0; strict protocol hides each user's own items.
     # Popularity's top-1: user 0 -> item 2 (tests 2: hit), user 1 -> item 2 (tests 3: miss), user 2 -> item 1 (hit)
@@ -121,8 +121,8 @@ def test_the_popularity_rankings_recall_is_written_beside_the_runs_and_named_in_
     assert "popularity ranking's test Recall@1 on this split (0.6667)" in p["warning"]
     runs = {"old run": {"personalisation": {"k": 1, "top_overlap": 0.5, "popularity_top_overlap": 0.5}},
             "MOTOR": {"personalisation": p}}
-    assert popularity_reference(runs) == (1, pytest.approx(2 / 3))  # the first run that has it
-    assert popularity_reference({"old run": runs["old run"]}) is None
+    assert popularity_recall(runs) == (1, pytest.approx(2 / 3))  # the first run that has it
+    assert popularity_recall({"old run": runs["old run"]}) is None
     from motor.explore.personalisation import popularity_sentence
 
     runs = {"ID": {"test": {"recall@1": 0.5}, "personalisation": p}, "MOTOR": {"test": {"recall@1": 0.7}}}

@@ -25,6 +25,7 @@ from app.settings import (
 )
 from app.workspace import VARIANT_LABELS
 from motor.encoders.tcn import TCN_VARIANTS
+from motor.explore.personalisation import popularity_recall
 from motor.models import BACKBONES
 
 STATUS_EVERY = 1.5  # seconds between progress updates while a job runs
@@ -228,9 +229,7 @@ def progress_panel() -> None:
             finished = {VARIANT_LABELS[v]: st_.metrics for v, st_ in job.variants.items() if st_.metrics}
             parts = [f"{VARIANT_LABELS[v]} test Recall@20 **{h['recall@20']:.4f}**" for v, h in heads.items()
                      if h.get("recall@20") is not None]
-            from motor.explore.personalisation import popularity_reference
-
-            reference = popularity_reference(finished)  # what ranking by popularity alone gets on this split
+            reference = popularity_recall(finished)  # what ranking by popularity alone gets on this split
             if parts and reference is not None and reference[0] == 20:
                 parts.append(f"a popularity ranking on the same split {reference[1]:.4f}")
             if not parts:  # read 'Training finished in 1 s: . The run is saved'

@@ -35,7 +35,7 @@ def personalisation_sentence(runs: dict[str, dict]) -> str:
     return text + "."
 
 
-def popularity_reference(runs: dict[str, dict]) -> tuple[int, float] | None:
+def popularity_recall(runs: dict[str, dict]) -> tuple[int, float] | None:
     """``(k, test Recall@k)`` of a popularity ranking on the runs' split, from the first run that has it (None:
     no run has it, e.g. runs trained before it was written). A learned model worth showing beats it."""
     for m in runs.values():
@@ -48,13 +48,12 @@ def popularity_reference(runs: dict[str, dict]) -> tuple[int, float] | None:
 def popularity_sentence(runs: dict[str, dict]) -> str:
     """"A popularity ranking ... gets test Recall@20 0.1434 on this split; ID is below it." ('' when no run has the
     figure). Names the runs below it, since a learned model that does not beat popularity shows little."""
-    reference = popularity_reference(runs)
+    reference = popularity_recall(runs)
     if reference is None:
         return ""
     k, value = reference
-    below = [name for name, m in runs.items()
-             if isinstance(((m.get("test") or {}) if isinstance(m, dict) else {}).get(f"recall@{k}"), float)
-             and m["test"][f"recall@{k}"] < value]
+    recalls = {name: (m.get("test") or {}).get(f"recall@{k}") for name, m in runs.items()}
+    below = [name for name, r in recalls.items() if isinstance(r, float) and r < value]
     verdict = (f"{', '.join(below)} {'is' if len(below) == 1 else 'are'} below it" if below
                else "every model here is above it")
     return (f"A popularity ranking (each user gets the most-interacted items they have not seen) gets test "

@@ -811,7 +811,8 @@ def test_committed_longtail_table_with_borrowed_settings_is_the_run_log_aggregat
     table = load_regimes(bench / "regimes_longtail_tuned.csv")
     assert len(table) == len(made) == 26 and (table["seeds"].to_numpy() == made["seeds"].to_numpy()).all()
     assert np.allclose(table["test_recall@20_mean"], made["test_recall@20_mean"])
-    assert win_summary(gaps(table), "demo-longtail") == "MOTOR ahead of ID on 6 of 13 at F = 1"
+    assert win_summary(gaps(table), "demo-longtail") == (
+        "MOTOR ahead of ID on 6 of 13 at F = 1 (clearly on 2, ID clearly ahead on 5)")
 
 
 def write_backbones_csv(path) -> None:
@@ -837,6 +838,8 @@ def write_backbones_csv(path) -> None:
 
 
 def test_backbone_table_pairs_motor_with_id_over_seeds(tmp_path):
+    from scipy.stats import ttest_ind
+
     from motor.explore.backbone_table import cold_ratio, held_out, load_backbones, summary, win_summary
 
     write_backbones_csv(tmp_path / "backbones.csv")
@@ -849,9 +852,13 @@ def test_backbone_table_pairs_motor_with_id_over_seeds(tmp_path):
     assert t.loc["lightgcn", "cold_motor"] == pytest.approx(0.06) and t.loc["lightgcn", "cold_ratio"] == np.inf
     assert t.loc["vbpr", "cold_ratio"] == pytest.approx(2.0) and np.isnan(t.loc["bm3", "cold_ratio"])
     assert (t["seeds"] == 2).all()
+    # Welch's test over the two seeds: lightgcn's +0.03 is within its seeds' spread; vbpr's -0.05 with no spread
+    # on either side is clear
+    assert t.loc["lightgcn", "p"] == pytest.approx(ttest_ind([0.32, 0.36], [0.30, 0.32], equal_var=False).pvalue)
+    assert t.loc["lightgcn", "p"] > 0.05 and t.loc["vbpr", "p"] == 0.0
     assert win_summary(t.reset_index(), "d") == ("MOTOR ahead of ID on 1 of 3 backbones on items with training "
-                                                  "interactions; on new items at least 3x ID's cold Recall@20 (and "
-                                                  "0.01) on 1 of 3")
+                                                  "interactions (clearly on 0, ID clearly ahead on 2); on new items "
+                                                  "at least 3x ID's cold Recall@20 (and 0.01) on 1 of 3")
     tiny = t.reset_index().assign(cold_motor=0.005)  # 'inf x' of almost nothing is not finding new items
     assert win_summary(tiny, "d").endswith("on 0 of 3")
     assert win_summary(t.reset_index(), "other") == ""

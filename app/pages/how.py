@@ -12,6 +12,7 @@ import streamlit as st
 from app import charts, state, ui
 from motor.errors import MotorError
 from motor.explore import attention, backbone_table, bench_tables, catalogue, personalisation_table, regimes, tokens
+from motor.explore.seed_spread import CLEAR_NOTE
 from motor.item_story import item_audience, item_side_growth
 
 CAPTION = ("MOTOR in six steps, drawn with the open dataset and run: an item's content becomes a few shared tokens, "
@@ -158,7 +159,7 @@ def backbones_section() -> None:
         st.caption(f"{data}, {backbone_table.held_out(table, data)} held out as new: "
                    f"{backbone_table.win_summary(table, data)}.")
     st.caption(f"Warm test Recall@20 and cold Recall@20 (held-out items' test interactions ranked among all items), "
-               f"mean over seeds (bars: their spread), from `{path.name}`{written(path, 'backbones')}.")
+               f"mean over seeds (bars: their spread), from `{path.name}`{written(path, 'backbones')}; {CLEAR_NOTE}.")
 
 
 def personalisation_section() -> None:
@@ -224,16 +225,21 @@ def regimes_section() -> None:
         st.caption(f"{data}: {regimes.win_summary(table, data)}" + (f"; {note}." if note else "."))
     single = table[~table["dataset"].isin(regimes.sweeps(table))]
     if len(single):
-        st.dataframe(single[["dataset", "train_fraction", "backbone", "id", "motor", "gap", "seeds", "settings"]],
+        st.dataframe(single[["dataset", "train_fraction", "backbone", "id", "motor", "gap", "p", "seeds", "settings"]],
                      hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(c, format="%.4f")
-                                    for c in ("id", "motor", "gap")})
+                     column_config={**{c: st.column_config.NumberColumn(c, format="%.4f")
+                                       for c in ("id", "motor", "gap")},
+                                    "p": st.column_config.NumberColumn(
+                                        "p (Welch)", format="%.3f",
+                                        help="Welch's t-test over the seeds: below 0.05, the gap is more than the "
+                                             "spread between training seeds allows by chance")})
         for data in single["dataset"].drop_duplicates():
             st.markdown(regimes.settings_sentence(table, data) + ".")
         borrowed_section()
         if "demo-longtail" in set(single["dataset"]):
             st.caption("demo-longtail is bundled: **Open the long-tail demo** on the Data page to train on it here.")
-    st.caption(f"Test Recall@20, mean over seeds (bars: their spread), from `{path.name}`{written(path, 'regimes')}.")
+    st.caption(f"Test Recall@20, mean over seeds (bars: their spread), from `{path.name}`{written(path, 'regimes')}; "
+               f"{CLEAR_NOTE}.")
 
 
 def borrowed_section() -> None:

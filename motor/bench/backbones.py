@@ -18,6 +18,7 @@ from motor.bench.tuning import TuneCell, settings_label, tune_missing, tuned_set
 from motor.config import check_ranges, doc
 from motor.errors import MotorError
 from motor.explore.backbone_table import cold_ratio
+from motor.explore.seed_spread import spread, welch_p
 
 
 @dataclass
@@ -151,7 +152,8 @@ def backbone_table(rows: list[dict], opts: BackbonesOptions) -> str:
              f"defaults (MOTOR: M=4, K=64, attention TCN) unless the settings column says otherwise (chosen by "
              f"`python -m motor tune` on {opts.tune_on} validation at the same hold-out, the same trial budget "
              f"for ID and MOTOR, and applied unchanged to every dataset), seeds 999, 1000, ... (the seeds column "
-             f"counts them): mean ± std. "
+             f"counts them): mean ± std; MOTOR vs ID R@20 with p of Welch's t-test over the seeds (below 0.05: the gap "
+             f"is more than the spread between training seeds allows by chance). "
              f"Timings: {timing_note(rows)}.", "",
              "| dataset | backbone | items | settings | seeds | test R@10 | test R@20 | test N@10 | test N@20 | cold R@20 | "
              "cold R@20 among cold | item params | s/epoch | peak MB | epochs to stop | MOTOR vs ID R@20 | "
@@ -172,7 +174,9 @@ def backbone_table(rows: list[dict], opts: BackbonesOptions) -> str:
             base = [r for r in groups[(data, name, "id")] if "error" not in r]
             if base:
                 delta = np.mean(col("recall@20")) - np.mean(col("recall@20", base))
-                verdict = f"{delta:+.4f} ({'wins' if delta > 0 else 'loses'})"
+                p = welch_p(*spread(col("recall@20")), *spread(col("recall@20", base)))
+                verdict = f"{delta:+.4f} ({'wins' if delta > 0 else 'loses'}" + (f", p {p:.3f})" if p is not None
+                                                                                  else ")")
                 ratios = []
                 for k in ("cold_recall@20", "cold_recall@20_among_cold"):
                     cold_id = np.mean([r.get(k, 0) for r in base])

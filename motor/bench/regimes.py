@@ -54,6 +54,7 @@ from motor.config import check_ranges, doc
 from motor.errors import MotorError
 from motor.explore.regimes import gaps as gap_table
 from motor.explore.regimes import tuning_phrase
+from motor.explore.seed_spread import ALPHA, clear_counts, clear_phrase, welch_p
 
 BUCKETS = ("head", "mid", "tail", "cold")
 METRICS = ("recall@20", "ndcg@20", "recall@10", "ndcg@10")
@@ -261,6 +262,10 @@ def aggregate(rows: list[dict]) -> list[dict]:
             for m in ("test_recall@20_mean", "tail_recall@20_mean", "cold_recall@20_mean"):
                 if r[m] is not None and base[m] is not None:
                     r[f"{m[:-5]}_minus_id"] = round(r[m] - base[m], 4)
+            if r.get("test_recall@20_minus_id") is not None:  # is the gap more than the seeds' spread?
+                r["test_recall@20_minus_id_p"] = welch_p(r["test_recall@20_mean"], r["test_recall@20_std"], r["seeds"],
+                                                         base["test_recall@20_mean"], base["test_recall@20_std"],
+                                                         base["seeds"])
     return out
 
 
@@ -314,6 +319,7 @@ def targets(cells: list[dict], opts: RegimesOptions) -> list[str]:
         if not cs:
             continue
         wins = sum(c["test_recall@20_minus_id"] > 0 for c in cs)
+        clear = clear_counts((c["test_recall@20_minus_id"], c.get("test_recall@20_minus_id_p")) for c in cs)
         id_tail = {c["backbone"]: c for c in cells if c["items"] == "id" and (c["dataset"], c["train_fraction"]) == (data, f)}
         tail = sum(1 for c in cs if c.get("tail_recall@20_mean") and id_tail.get(c["backbone"], {}).get("tail_recall@20_mean")
                    and c["tail_recall@20_mean"] >= TAIL_RATIO * id_tail[c["backbone"]]["tail_recall@20_mean"])
@@ -321,7 +327,7 @@ def targets(cells: list[dict], opts: RegimesOptions) -> list[str]:
                         and id_tail.get(c["backbone"], {}).get("tail_recall@20_mean") == 0)
         need = int(np.ceil(WIN_SHARE * len(cs)))
         lines.append(f"- {data} at F = {f:g}: MOTOR beats ID on {wins} of {len(cs)} backbones (target {need}: "
-                     f"{'met' if wins >= need else 'not met'}); on the tail bucket by at least {TAIL_RATIO}x on "
+                     f"{'met' if wins >= need else 'not met'}), {clear_phrase(*clear)}; on the tail bucket by at least {TAIL_RATIO}x on "
                      f"{tail} of {len(cs)} ({'met' if tail >= need else 'not met'})"
                      + (f"; on {over_zero} more MOTOR's tail Recall@20 is above an ID that found no tail item "
                         "(not counted: no multiple of 0)" if over_zero else "") + ".")
@@ -355,7 +361,9 @@ def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], fig
              f"{opts.cold_items:.0%}; {tuned} of {len(cells)} cells with settings tuned on validation "
              f"(`python -m motor tune`{'; MOTOR tuned in ' + shown(opts.motor_tuned_dir) if opts.motor_tuned_dir else ''}"
              f"{borrowed_text}), the rest untuned defaults. Test Recall@20 and NDCG@20, mean ± sample std "
-             f"over the seeds column; popularity buckets as metrics.json `by_popularity` defines them ({cold}). "
+             f"over the seeds column; p: Welch's t-test of MOTOR against ID over the seeds (below {ALPHA:g}, the gap "
+             f"is more than the spread between training seeds allows by chance; `motor.explore.seed_spread`); "
+             f"popularity buckets as metrics.json `by_popularity` defines them ({cold}). "
              f"{reused} runs reused from the run log. Runs by device: "
              f"{', '.join(f'{d} {n}' for d, n in sorted(devices.items()))} (a seed's figures differ between "
              f"devices only by floating-point order).", ""]
@@ -371,11 +379,12 @@ def regimes_table(cells: list[dict], opts: RegimesOptions, notes: list[str], fig
         elif m and i and (m.get("tail_recall@20_mean") or 0) > 0 and i.get("tail_recall@20_mean") == 0:
             ratio = "ID 0"  # MOTOR above an ID that found no tail item: no multiple to state
         seeds = "/".join(str(c["seeds"]) for c in (i, m) if c)
+        p = m.get("test_recall@20_minus_id_p") if m else None
         body.append([data, f"{f:g}", backbone, seeds, _cell(i, "test_recall@20"), _cell(m, "test_recall@20"),
-                     f"{gap:+.4f}" if gap is not None else "-", _cell(i, "test_ndcg@20"), _cell(m, "test_ndcg@20"),
+                     f"{gap:+.4f}" if gap is not None else "-", "-" if p is None else f"{p:.3f}", _cell(i, "test_ndcg@20"), _cell(m, "test_ndcg@20"),
                      _cell(i, "tail_recall@20"), _cell(m, "tail_recall@20"), ratio, _cell(i, "cold_recall@20"),
                      _cell(m, "cold_recall@20")])
-    lines += table(["dataset", "F", "backbone", "seeds (ID/MOTOR)", "ID R@20", "MOTOR R@20", "MOTOR - ID",
+    lines += table(["dataset", "F", "backbone", "seeds (ID/MOTOR)", "ID R@20", "MOTOR R@20", "MOTOR - ID", "p (Welch)",
                     "ID N@20", "MOTOR N@20", "ID tail R@20", "MOTOR tail R@20", "tail MOTOR/ID", "ID cold R@20",
                     "MOTOR cold R@20"], body)
     if reference:

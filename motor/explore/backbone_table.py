@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from motor.explore.bench_tables import read_table
+from motor.explore.seed_spread import clear_counts, welch_p
 
 REQUIRED = ("dataset", "backbone", "items", "seed", "recall@20", "cold_recall@20")
 HOW_TO = "python -m motor bench backbones"
@@ -47,7 +48,8 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Per dataset and backbone with both models: ``id``, ``motor`` (warm test Recall@20, mean over seeds),
     ``gap`` (MOTOR minus ID) and ``gap_std`` (the two spreads combined as for independent seeds),
     ``cold_id``, ``cold_motor`` (cold Recall@20 among all items), ``cold_ratio`` (``cold_ratio``) and
-    ``seeds`` (the fewer of the two sides), ``cold_fraction`` (the share of items the dataset's runs held out,
+    ``seeds`` (the fewer of the two sides), ``p`` (Welch's t-test of the warm gap over the seeds, NaN below two
+    seeds a side), ``cold_fraction`` (the share of items the dataset's runs held out,
     NaN when the table does not record it or its runs differ), sorted by dataset and backbone. Failed runs (an ``error``, or no
     test figure) are left out: they are in the log to be retried, not figures to average or count as seeds. One
     seed gives no spread (``gap_std`` NaN, not 0)."""
@@ -68,6 +70,10 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     out["cold_id"], out["cold_motor"] = both["cold_id"], both["cold_motor"]
     out["cold_ratio"] = [cold_ratio(m, i) for m, i in zip(out["cold_motor"], out["cold_id"])]
     out["seeds"] = np.minimum(both["seeds_motor"], both["seeds_id"])
+    out["p"] = [np.nan if p is None else p for p in (  # Welch's t-test over the seeds (motor.explore.seed_spread)
+        welch_p(m, None if np.isnan(sm) else sm, int(nm), i, None if np.isnan(si) else si, int(ni))
+        for m, sm, nm, i, si, ni in zip(both["r_motor"], both["r_std_motor"], both["seeds_motor"],
+                                        both["r_id"], both["r_std_id"], both["seeds_id"]))]
     held = pd.Series(dtype=float)
     if "cold_fraction" in runs:  # NaN where older tables did not record it, or a dataset's runs differ
         one = lambda v: float(v.iloc[0]) if v.notna().all() and v.nunique() == 1 else np.nan  # noqa: E731
@@ -91,7 +97,11 @@ def win_summary(table: pd.DataFrame, data: str) -> str:
     if rows.empty:
         return ""
     warm = int((rows["gap"] > 0).sum())
+    clear = ""
+    if "p" in rows and rows["p"].notna().any():
+        wins, losses = clear_counts(zip(rows["gap"], rows["p"].where(rows["p"].notna(), None)))
+        clear = f" (clearly on {wins}, ID clearly ahead on {losses})"
     cold = int(((rows["cold_ratio"] >= COLD_FACTOR) & (rows["cold_motor"] >= COLD_FLOOR)).sum())  # NaN: False
-    return (f"MOTOR ahead of ID on {warm} of {len(rows)} backbones on items with training interactions; "
+    return (f"MOTOR ahead of ID on {warm} of {len(rows)} backbones on items with training interactions{clear}; "
             f"on new items at least {COLD_FACTOR:g}x ID's cold Recall@20 (and {COLD_FLOOR:g}) on {cold} of "
             f"{len(rows)}")

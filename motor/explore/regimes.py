@@ -18,6 +18,7 @@ import pandas as pd
 
 from motor.errors import MotorError
 from motor.explore.bench_tables import read_table
+from motor.explore.seed_spread import clear_counts, welch_p
 
 REQUIRED = ("dataset", "train_fraction", "backbone", "items", "seeds", "test_recall@20_mean")
 HOW_TO = "python -m motor bench regimes"
@@ -32,8 +33,9 @@ def load_regimes(path: Path | str) -> pd.DataFrame:
 
 def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
     """MOTOR minus ID of ``figure`` per dataset x training fraction x backbone (cells with both models):
-    columns dataset, backbone, train_fraction, id, motor, gap, gap_std (NaN without stds), seeds,
-    sorted by dataset, backbone and fraction."""
+    columns dataset, backbone, train_fraction, id, motor, gap, gap_std (NaN without stds), seeds, p (Welch's
+    t-test over the seeds, ``motor.explore.seed_spread``; NaN without stds or with one seed), sorted by dataset,
+    backbone and fraction."""
     mean, std = f"{figure}_mean", f"{figure}_std"
     if mean not in cells.columns:
         raise MotorError(f"the regimes table has no column {mean}")
@@ -52,6 +54,13 @@ def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
     else:
         out["gap_std"] = np.nan
     out["seeds"] = np.minimum(both["seeds_motor"], both["seeds_id"])
+    # Welch's t-test over the seeds: is the gap more than the spread between training seeds? (NaN without stds)
+    out["p"] = np.nan
+    if std in cells.columns:
+        out["p"] = [np.nan if p is None else p for p in (
+            welch_p(m, _std(sm), int(nm), i, _std(si), int(ni)) for m, sm, nm, i, si, ni in zip(
+                both[f"{mean}_motor"], both[f"{std}_motor"], both["seeds_motor"],
+                both[f"{mean}_id"], both[f"{std}_id"], both["seeds_id"]))]
     # both sides searched on validation (the benchmark tunes ID and MOTOR alike, or neither)
     out["tuned"] = (_truthy(both["tuned_motor"]) & _truthy(both["tuned_id"])) if "tuned" in cells else False
     # where the settings were chosen: this cell's own validation, another cell's (--longtail-tuned-from), or nowhere
@@ -61,6 +70,10 @@ def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
                                np.where(out["tuned"], "tuned on validation", "defaults"))
     out = out.dropna(subset=["gap"])
     return out.sort_values(["dataset", "backbone", "train_fraction"]).reset_index(drop=True)
+
+
+def _std(v) -> float | None:
+    return None if pd.isna(v) else float(v)
 
 
 def _truthy(col: pd.Series) -> pd.Series:
@@ -103,14 +116,19 @@ def tuning_phrase(cells) -> str:
 def win_summary(gap_table: pd.DataFrame, data: str) -> str:
     """'MOTOR ahead of ID on W of N backbones at F = ...' for each training fraction of ``data``, largest F
     first, each marked when its settings were tuned on its own validation (not when chosen on another dataset's:
-    ``settings_sentence`` names that)."""
+    ``settings_sentence`` names that) and, where the table has spreads, with how many gaps each way are clear of
+    the spread between seeds (``seed_spread.CLEAR_NOTE`` says what that means)."""
     rows = gap_table[gap_table["dataset"] == data]
     parts = []
     for f in sorted(rows["train_fraction"].unique(), reverse=True):
         at = rows[rows["train_fraction"] == f]
         borrowed = "settings" in at and at["settings"].astype(str).str.startswith("chosen on").any()
-        tuned = " (tuned)" if "tuned" in at and bool(at["tuned"].astype(bool).all()) and not borrowed else ""
-        parts.append(f"{int((at['gap'] > 0).sum())} of {len(at)} at F = {f:g}{tuned}")
+        notes = ["tuned"] if "tuned" in at and bool(at["tuned"].astype(bool).all()) and not borrowed else []
+        if "p" in at and at["p"].notna().any():
+            wins, losses = clear_counts(zip(at["gap"], at["p"].where(at["p"].notna(), None)))
+            notes.append(f"clearly on {wins}, ID clearly ahead on {losses}")
+        parts.append(f"{int((at['gap'] > 0).sum())} of {len(at)} at F = {f:g}" + (f" ({'; '.join(notes)})"
+                                                                                 if notes else ""))
     return "MOTOR ahead of ID on " + ", ".join(parts) if parts else ""
 
 

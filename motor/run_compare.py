@@ -15,6 +15,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from motor.explore.seed_spread import ALPHA, is_clear, welch_p
+
 FIGURES = ("recall@20", "ndcg@20", "cold recall@20")
 SETTING = ["backbone", "model", "dataset", "cold items", "train fraction", "setting"]
 # what a run's settings hold that is not part of its setting: the seed that repeats it, and how it was executed
@@ -109,3 +111,43 @@ def setting_label(row) -> str:
     if row.get("differs"):
         parts.append(str(row["differs"]))
     return " · ".join(parts)
+
+
+def motor_minus_id(summary: pd.DataFrame, figure: str = "recall@20") -> pd.DataFrame:
+    """MOTOR minus ID of ``figure`` for each MOTOR setting of ``with_spread`` that has exactly one ID setting with
+    the same backbone, dataset and fractions to compare with (an ID model reads none of MOTOR's settings, so its
+    runs are the baseline of every MOTOR variant): backbone, dataset, motor (its label), gap, p (Welch's t-test over
+    the seeds; NaN below two runs a side), motor runs, id runs."""
+    cols = ["backbone", "dataset", "motor", "gap", "p", "motor runs", "id runs"]
+    if summary.empty:
+        return pd.DataFrame(columns=cols)
+    out = []
+    key = ["backbone", "dataset", "cold items", "train fraction"]
+    for _, part in summary.groupby(key, sort=False, dropna=False):
+        ids, motors = part[part["model"] == "id"], part[part["model"] == "motor"]
+        if len(ids) != 1:
+            continue
+        i = ids.iloc[0]
+        for _, m in motors.iterrows():
+            p = welch_p(m[f"{figure} mean"], _std(m, figure), int(m["runs"]),
+                        i[f"{figure} mean"], _std(i, figure), int(i["runs"]))
+            out.append({"backbone": m["backbone"], "dataset": m["dataset"], "motor": setting_label(m),
+                        "gap": m[f"{figure} mean"] - i[f"{figure} mean"], "p": np.nan if p is None else p,
+                        "motor runs": int(m["runs"]), "id runs": int(i["runs"])})
+    return pd.DataFrame(out, columns=cols)
+
+
+def _std(row, figure: str) -> float | None:
+    return None if pd.isna(row[f"{figure} std"]) else float(row[f"{figure} std"])
+
+
+def gap_sentence(row, figure: str = "Recall@20") -> str:
+    """One pair of ``motor_minus_id`` in words: the gap, and whether the seeds can tell it from noise."""
+    head = (f"{row['motor']}: MOTOR minus ID {row['gap']:+.4f} (test {figure}, {row['motor runs']} and "
+            f"{row['id runs']} seeds)")
+    if pd.isna(row["p"]):
+        return head + "; train at least two seeds of each (the Train page's seed) to tell a gap from seed noise"
+    if is_clear(row["p"]):
+        return head + f", p = {row['p']:.3f}: more than the spread between seeds allows by chance"
+    return (head + f", p = {row['p']:.3f} (not below {ALPHA:g}): within the spread between seeds; more seeds "
+                   "would tell")

@@ -1338,6 +1338,8 @@ def test_compare_runs_summarises_seeds_with_spread_and_exports_html(tmp_path):
     assert len(summary) == 2 and summary["runs"].tolist() == [2, 2]  # ID and MOTOR, two seeds each
     assert summary["seeds"].tolist() == ["0, 1", "0, 1"]
     assert summary["recall@20 std"].notna().all()  # a spread from two seeds
+    gap = [m.value for m in at.markdown if "MOTOR minus ID" in m.value]  # is the gap more than seed noise?
+    assert len(gap) == 1 and "2 and 2 seeds" in gap[0] and "p = " in gap[0]
     every = at.dataframe[1].value
     assert len(every) == 4 and set(every["model"]) == {"id", "motor"}
     bars = figures(at)[0]
@@ -1362,6 +1364,7 @@ def test_compare_runs_summarises_seeds_with_spread_and_exports_html(tmp_path):
     no_problems(at)
     one = at.dataframe[0].value
     assert one["runs"].tolist() == [1, 1] and "recall@20 std" not in one.columns
+    assert any("train at least two seeds" in m.value for m in at.markdown)  # one seed a side: no test claimed
     for page in ("compare", "compare_runs"):  # the pick outlives showing another page
         at.switch_page(f"app/pages/{page}.py")
         at.run()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from motor.run_notes import item_side_breakeven, size_note, training_end
 
 
@@ -79,3 +82,33 @@ def test_regimes_offered_only_when_the_form_has_their_settings():
     assert matching({"split.cold_items": 0.2, "split.train_fraction": 1.0}, both) == "cold"
     assert matching({"split.cold_items": 0.0, "split.train_fraction": 0.1}, both) == "sparse"
     assert matching({"split.cold_items": 0.35}, both) is None
+
+
+def test_motor_minus_id_pairs_each_motor_setting_with_its_id_baseline_and_says_whether_seeds_tell():
+    from scipy.stats import ttest_ind
+
+    from motor.run_compare import gap_sentence, motor_minus_id, run_rows, with_spread
+
+    def entry(run, variant, seed, r20, **settings):
+        return {"run": run, "backbone": "lightgcn", "variant": variant, "dataset": "demo",
+                "settings": {"train.seed": seed, "split.cold_items": 0.0, **settings},
+                "metrics": {"test": {"recall@20": r20}, "params": {"item_side": 100}, "best_epoch": 2,
+                            "epochs_run": 2}}
+
+    close = [entry("a", "motor", 0, 0.30), entry("b", "motor", 1, 0.34), entry("c", "motor", 2, 0.31),
+             entry("a", "id", 0, 0.31), entry("b", "id", 1, 0.29), entry("c", "id", 2, 0.32)]
+    far = [entry(r, "motor", s, 0.40 + s / 1000, **{"motor.tcn": "mean"}) for r, s in (("d", 0), ("e", 1), ("f", 2))]
+    pairs = motor_minus_id(with_spread(run_rows(close + far))).set_index("motor", drop=False)
+    assert len(pairs) == 2 and (pairs["id runs"] == 3).all()  # both MOTOR variants against the one ID setting
+    near = pairs.loc[[m for m in pairs.index if "mean" not in m][0]]
+    assert near["gap"] == pytest.approx(np.mean([0.30, 0.34, 0.31]) - np.mean([0.31, 0.29, 0.32]))
+    assert near["p"] == pytest.approx(ttest_ind([0.30, 0.34, 0.31], [0.31, 0.29, 0.32], equal_var=False).pvalue)
+    assert "within the spread between seeds" in gap_sentence(near)
+    clear = pairs.loc[[m for m in pairs.index if "mean" in m][0]]
+    assert clear["p"] < 0.05 and "more than the spread between seeds" in gap_sentence(clear)
+    one = motor_minus_id(with_spread(run_rows([entry("a", "motor", 0, 0.3), entry("a", "id", 0, 0.2)]))).iloc[0]
+    assert np.isnan(one["p"]) and "train at least two seeds" in gap_sentence(one)
+    # two ID settings for one backbone: no single baseline, so no pair is claimed
+    two_ids = close + [entry("g", "id", 0, 0.1, **{"train.epochs": 4})]
+    assert motor_minus_id(with_spread(run_rows(two_ids))).empty
+    assert motor_minus_id(with_spread(run_rows([]))).empty

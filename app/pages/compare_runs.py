@@ -12,7 +12,7 @@ import streamlit as st
 from app import charts, report, state, ui
 from app.workspace import VARIANT_LABELS
 from motor.explore import popularity
-from motor.run_compare import FIGURES, run_rows, setting_label, with_spread
+from motor.run_compare import FIGURES, gap_sentence, motor_minus_id, run_rows, setting_label, with_spread
 
 CAPTION = ("Put several runs side by side: the same backbone at several seeds (how much is noise?), at several "
            "training or cold-item fractions (where does MOTOR help?), or several backbones. Runs that differ only "
@@ -109,6 +109,8 @@ def body():
     st.dataframe(shown[cols], hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in cols
                                 if c.endswith(("mean", "std"))})
+    for _, pair in motor_minus_id(summary).iterrows():  # is a gap more than seed noise? (Welch over the seeds)
+        st.markdown("- " + gap_sentence(pair))
     figs = [spread_bars(summary, "recall@20")]
     cold = summary["cold recall@20 mean"].dropna()
     if (cold > 0).any():  # all 0 would be an empty plot on a 0-1 axis

@@ -72,6 +72,10 @@ def save(ws: Workspace, owner: str, session: MutableMapping) -> None:
     do not undo each other's changes (each Train setting counts on its own)."""
     now = {k: sorted(session[k]) if isinstance(session[k], set) else session[k]
            for k in KEYS if session.get(k) is not None}
+    if "settings" not in now and isinstance(session.get(SETTINGS), dict):
+        # restored but not yet merged into the Train form (a reload that lands on another page): still this
+        # session's settings, not settings it dropped
+        now["settings"] = session[SETTINGS]
     last = session.get(SAVED) or {}
     if now == last:
         return

@@ -382,6 +382,12 @@ def test_a_reload_comes_back_to_the_open_dataset_the_settings_and_the_running_jo
     again = new_app(home, "train")
     no_problems(again)
     assert again.session_state["data_config"]["data"].endswith("alpha") and again.get_by_key("w:train.seed").value == 5
+    for page in ("data", "compare"):  # a reload that lands elsewhere (a bookmark, the start page) keeps them too
+        elsewhere = new_app(home, page)
+        no_problems(elsewhere)
+        elsewhere.run()  # a second script run saves the session again without ever drawing the Train form
+    again = new_app(home, "train")
+    assert again.get_by_key("w:train.seed").value == 5 and again.get_by_key("w:variants").value == "id"
     other = new_app(home, "train", session=OTHER)
     no_problems(other)
     assert other.session_state["data_config"] == {"data": "demo"} and other.get_by_key("w:train.seed").value != 5

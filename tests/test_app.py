@@ -1679,6 +1679,8 @@ def test_explore_pages_on_an_uploaded_mmrec_dataset_without_titles(tmp_path):
     train(at, **{"split.cold_items": 0.1})
     wait_for_job(at, limit=120)
     no_problems(at)
+    cold = [m.value for m in at.markdown if "New items held out of training" in m.value]  # the run's point
+    assert len(cold) == 1 and "ID 0." in cold[0] and "MOTOR 0." in cold[0] and "among the new items only" in cold[0]
     for page in ("tokens", "attention", "recommend", "compare"):
         at.switch_page(f"app/pages/{page}.py")
         at.run()

@@ -721,13 +721,32 @@ def test_collapse_warning_says_which_part_failed_and_never_that_crossing_tokens_
     assert collapse_warning(old)[0] == "The Token Cross Network may have collapsed"
 
 
+def test_cold_sentence_and_the_note_where_nothing_was_held_out():
+    from motor.explore.popularity import no_held_out_note, popularity_table
+    from motor.explore.tables import cold_sentence
+
+    both = {"ID": {"test": {}, "cold": {"recall@20": 0.0, "recall@20_among_cold": 0.0481}},
+            "MOTOR": {"test": {}, "cold": {"recall@20": 0.0354, "recall@20_among_cold": 0.1235}}}
+    assert cold_sentence(both) == ("**New items held out of training**: Recall@20 ranked among all items ID 0.0000 / "
+                                   "MOTOR 0.0354; among the new items only ID 0.0481 / MOTOR 0.1235.")
+    assert cold_sentence({"ID": {"test": {}}, "MOTOR": {"test": {}, "cold": {}}}) == ""  # nothing held out
+    sparse = {"by_popularity": {"k": 20, "buckets": {
+        "head": {"items": 10, "test_interactions": 50, "users": 5, "recall@20": 0.2, "ndcg@20": 0.1},
+        "cold": {"items": 545, "test_interactions": 60, "users": 30, "recall@20": 0.0, "ndcg@20": 0.0}}}}
+    note = no_held_out_note(popularity_table({"ID": sparse}))
+    assert "545 items lost every training interaction to the training fraction" in note
+    assert no_held_out_note(popularity_table({"ID": {"test": {}}})).startswith("Train with a cold-item fraction")
+    full = {"by_popularity": {"k": 20, "buckets": {"cold": {"items": 0, "test_interactions": 0, "users": 0}}}}
+    assert "lost every" not in no_held_out_note(popularity_table({"ID": full}))
+
+
 def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
     from motor.explore.popularity import bucket_rows, gap_sentence, popularity_spread, popularity_table
 
     def metrics(head, tail):
         return {"by_popularity": {"k": 20, "rule": "r", "buckets": {
-            "tail": {"items": 5, "test_interactions": 3, "users": 2, "recall@20": tail, "ndcg@20": 0.1},
-            "head": {"items": 2, "test_interactions": 9, "users": 4, "recall@20": head, "ndcg@20": 0.2},
+            "tail": {"items": 5, "test_interactions": 30, "users": 2, "recall@20": tail, "ndcg@20": 0.1},
+            "head": {"items": 2, "test_interactions": 90, "users": 4, "recall@20": head, "ndcg@20": 0.2},
             "cold": {"items": 0, "test_interactions": 0, "users": 0, "recall@20": None, "ndcg@20": None}}}}
 
     assert bucket_rows({"test": {}}) == [] and popularity_table({"x": {}}).empty
@@ -743,6 +762,15 @@ def test_popularity_tables_follow_the_bucket_order_and_average_repeats():
     assert gap_sentence(popularity_spread(table), "A", "C") == "" and gap_sentence(popularity_spread(table.iloc[:0])) == ""
     same = popularity_table([("ID", metrics(0.5, 0.1)), ("MOTOR", metrics(0.5, 0.1))])
     assert gap_sentence(popularity_spread(same)).endswith("tail +0.0000; no difference in any bucket.")
+    # a bucket of a few test interactions (one cold item of a tiny upload) is marked, never "the largest"
+    def with_cold(head, cold):
+        m = metrics(head, 0.1)
+        m["by_popularity"]["buckets"]["cold"] = {"items": 1, "test_interactions": 2, "users": 2, "recall@20": cold,
+                                                 "ndcg@20": cold}
+        return m
+
+    few = gap_sentence(popularity_spread(popularity_table([("ID", with_cold(0.5, 0.0)), ("MOTOR", with_cold(0.52, 1.0))])))
+    assert "cold +1.0000 (2 test interactions: too few to tell)" in few and few.endswith("largest difference is on head items.")
 
 
 def test_regimes_gaps_pair_motor_with_id_per_cell(tmp_path):

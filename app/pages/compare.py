@@ -77,7 +77,7 @@ def body():
     else:
         b.plotly_chart(charts.grouped_bars(num, ["item-side parameters"], "Item-side parameters", fmt=",.0f"),
                        key="bars_params", config={"displayModeBar": False})
-        b.caption("Train with a cold-item fraction above 0 to compare items never seen in training.")
+        b.caption(popularity.no_held_out_note(popularity.popularity_table(metrics)))
 
     pop = popularity.popularity_table(metrics)
     if not pop.empty:

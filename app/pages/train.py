@@ -26,6 +26,7 @@ from app.settings import (
 from app.workspace import VARIANT_LABELS
 from motor.encoders.tcn import TCN_VARIANTS
 from motor.explore.personalisation import popularity_recall
+from motor.explore.tables import cold_sentence
 from motor.models import BACKBONES
 
 STATUS_EVERY = 1.5  # seconds between progress updates while a job runs
@@ -242,6 +243,9 @@ def progress_panel() -> None:
             c[1].page_link("app/pages/attention.py", label="Attention", icon=":material/grid_on:")
             c[2].page_link("app/pages/recommend.py", label="Recommend", icon=":material/recommend:")
             c[3].page_link("app/pages/compare.py", label="Compare ID vs MOTOR", icon=":material/compare_arrows:")
+            cold = cold_sentence(finished)  # a cold-start run's point: its warm test figure does not show it
+            if cold:
+                st.markdown(cold)
             buckets = bucket_line(finished)
             if buckets:
                 st.markdown(buckets)

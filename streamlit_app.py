@@ -76,7 +76,9 @@ def sidebar() -> None:
                 state.set_active_run(st.session_state["w:active_run"])
 
             st.selectbox("Active run (explore pages)", ids, key="w:active_run", on_change=changed,
-                         format_func=names.get, help="backbone · models · dataset · trained")
+                         format_func=names.get,
+                         help="backbone · models · dataset · regime when not all data ('train 10%': the training "
+                              "fraction, 'cold 20%': items held out as new) · trained")
         else:
             st.caption("No trained runs yet: train one on the Train page.")
         gone = st.session_state.pop("run_gone", None)

@@ -114,7 +114,29 @@ def run_name(rec: RunRecord, precise: bool = False) -> str:
     t = time.localtime(rec.created)
     today = t[:3] == time.localtime()[:3]
     fmt = ("%H:%M:%S" if today else "%d %b %H:%M:%S") if precise else ("%H:%M" if today else "%d %b")
-    return f"{rec.backbone} {'+'.join(VARIANT_LABELS[v] for v in rec.variants)} · {rec.dataset} · {time.strftime(fmt, t)}"
+    regime = "".join(f" · {w}" for w in split_words(rec.settings))
+    return (f"{rec.backbone} {'+'.join(VARIANT_LABELS[v] for v in rec.variants)} · {rec.dataset}{regime} · "
+            f"{time.strftime(fmt, t)}")
+
+
+def split_words(settings: dict) -> list[str]:
+    """What sets a run's regime apart, in the words the Compare runs page uses ('train 10%', 'cold 20%'); nothing
+    for the defaults. Reads the app's flat settings ('split.train_fraction') or a nested config."""
+    def read(path: str):
+        if not isinstance(settings, dict):
+            return None
+        if path in settings:
+            return settings[path]
+        part, key = path.split(".")
+        return settings.get(part, {}).get(key) if isinstance(settings.get(part), dict) else None
+
+    words = []
+    fraction, cold = read("split.train_fraction"), read("split.cold_items")
+    if isinstance(fraction, (int, float)) and fraction != 1.0:
+        words.append(f"train {fraction:.0%}")
+    if isinstance(cold, (int, float)) and cold > 0:
+        words.append(f"cold {cold:.0%}")
+    return words
 
 
 def run_names(recs: list[RunRecord]) -> dict[str, str]:

@@ -935,6 +935,23 @@ def test_run_line_and_active_run_name_the_models_once(trained_home):
     assert box.options[0].count("MOTOR") == 1 and len(box.options[0]) <= 32  # fits the sidebar uncut
 
 
+def test_run_names_tell_the_regimes_apart():
+    """A sparse run and a cold-start run of the same backbone, a minute apart, read differently wherever a run is
+    picked (the sidebar, the Runs page, each page's run line): the split settings that set them apart."""
+    from app.ui import run_name, split_words
+    from app.workspace import RunRecord
+
+    def rec(**settings):
+        return RunRecord("r", 0.0, "l", "demo", "demo", "lightgcn", ["id", "motor"], settings, {})
+
+    assert split_words({"split.train_fraction": 0.1, "split.cold_items": 0.0}) == ["train 10%"]
+    assert split_words({"split": {"train_fraction": 1.0, "cold_items": 0.2}}) == ["cold 20%"]  # a nested config
+    assert split_words({}) == [] and split_words({"split.train_fraction": 1.0}) == []
+    sparse, cold = run_name(rec(**{"split.train_fraction": 0.1})), run_name(rec(**{"split.cold_items": 0.2}))
+    assert "· demo · train 10% ·" in sparse and "· demo · cold 20% ·" in cold and sparse != cold
+    assert " · demo · " in run_name(rec()) and "%" not in run_name(rec())
+
+
 def two_copies_of_the_run(trained_home: Path, home: Path) -> list[str]:
     """The trained demo run twice in a fresh workspace, under two ids (same settings, same time): the ids."""
     import shutil

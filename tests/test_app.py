@@ -155,6 +155,9 @@ def test_data_page_opens_the_long_tail_demo_and_the_app_trains_and_explores_it(t
     assert metrics["Per item (median)"] == "3"  # most movies rarely rated
     assert at.subheader[0].value.startswith("Bundled long-tail demo")
     assert any("reserved 'missing' token" in c.value for c in at.caption)
+    mods = next(d.value for d in at.dataframe if "modality" in d.value.columns).set_index("modality")
+    assert mods.loc["image", "with content"] == 2943 and mods.loc["image", "missing (marked, not made up)"] == 6781
+    assert mods.loc["text", "with content"] == 9724 and mods.loc["text", "missing (marked, not made up)"] == 0
     assert "Dataset: **demo-longtail (all of MovieLens latest-small)**" in [c.value for c in at.sidebar.caption]
     assert next(b for b in at.button if b.label == "Open the long-tail demo").proto.type == "primary"
     at.switch_page("app/pages/train.py")

@@ -270,7 +270,8 @@ def body():
               icon=":material/stacked_line_chart:",
               help="All 9,724 rated movies of MovieLens latest-small, most of them rarely rated: where MOTOR is meant "
                    "to help (posters for 2,943 of them, text for all)")
-    c3.caption("The demo is open by default. Upload your own data below.")
+    c3.caption(("A new session opens the demo. " if open_now != "demo" else "The demo is open (a new session's "
+                "first dataset). ") + "Upload your own data below.")
     with st.expander("Upload a dataset (prepared features)", icon=":material/upload_file:"):
         upload_section()
     with st.expander("Build a dataset from raw content (text and pictures)", icon=":material/image:"):

@@ -64,6 +64,9 @@ def preview(ds: "Dataset", n: int = 50) -> pd.DataFrame:
 
 
 def modalities_frame(ds: "Dataset") -> pd.DataFrame:
-    """Modality, dimension, source file and filled-in (missing) rows."""
+    """Modality, dimension, how many items have it and how many lack it (a movie without a poster: its row is a
+    fill, marked missing, and MOTOR gives it a 'missing' token instead of a made-up one), source file."""
     return pd.DataFrame([{"modality": m.name, "dimension": m.dim, "items": int(m.features.shape[0]),
-                          "filled rows": m.n_missing, "file": m.source} for m in ds.modalities.values()])
+                          "with content": int(m.features.shape[0]) - int(m.n_missing),
+                          "missing (marked, not made up)": int(m.n_missing), "file": m.source}
+                         for m in ds.modalities.values()])

@@ -11,6 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from motor.metrics import BUCKETS
+
 COLORS = {"ID": "#8a8f98", "MOTOR": "#e4572e"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
@@ -283,6 +285,8 @@ def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20"
     ``colors``: a colour per name (e.g. a setting's model: ID grey, MOTOR its colour, as in every other chart);
     names that share a colour get different hatchings."""
     spread = spread[pd.to_numeric(spread["items"], errors="coerce").fillna(1) > 0]
+    order = [b for b in BUCKETS if b in set(spread["bucket"])] + [b for b in spread["bucket"].unique()
+                                                                   if b not in BUCKETS]
     fig = go.Figure()
     shared = Counter()
     for j, (name, part) in enumerate(spread.groupby("name", sort=False)):
@@ -300,7 +304,8 @@ def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20"
                                            + (" ± %{customdata[2]:.4f} over %{customdata[1]} runs" if has_err else "")
                                            + "<extra>" + name + "</extra>"))
     fig.update_layout(barmode="group")
-    fig.update_xaxes(title="items by training popularity")
+    # head, mid, tail, cold whichever run came first (one without a mid bucket put mid after cold)
+    fig.update_xaxes(title="items by training popularity", categoryorder="array", categoryarray=order)
     fig.update_yaxes(rangemode="tozero", title=figure)
     return _base(fig, height, title)
 

@@ -58,6 +58,8 @@ def run_rows(entries: list[dict]) -> pd.DataFrame:
         })
     df = pd.DataFrame(rows)
     if not df.empty:
+        for f in FIGURES:  # a run without a figure is NaN (a blank cell), not the text "None"
+            df[f] = pd.to_numeric(df[f], errors="coerce")
         df["differs"] = _differences(df)
     return df
 

@@ -519,6 +519,11 @@ def test_popularity_chart_leaves_out_buckets_without_items():
     assert [list(t.y) for t in fig.data] == [[0.4, 0.1, 0.0], [0.3, 0.1, 0.0]]  # a bucket of zero recall stays
     spread = popularity.popularity_spread(popularity.popularity_table({"ID": metrics(0.4, 7)}))
     assert list(charts.bucket_bars(spread, "t").data[0].x) == ["head", "mid", "tail", "cold"]  # items, no test: kept
+    # a first run without a mid bucket (a tiny catalogue) no longer puts mid after cold on the axis
+    no_mid = metrics(0.4, 7)
+    del no_mid["by_popularity"]["buckets"]["mid"]
+    spread = popularity.popularity_spread(popularity.popularity_table([("a", no_mid), ("b", metrics(0.3, 7))]))
+    assert list(charts.bucket_bars(spread, "t").layout.xaxis.categoryarray) == ["head", "mid", "tail", "cold"]
 
 
 def test_item_audience_ranks_agree_with_recommend(tiny_runs):

@@ -46,6 +46,7 @@ def test_runs_that_differ_only_by_seed_are_summarised_with_their_spread():
     rows = run_rows([entry("a", "motor", 0, 0.10), entry("b", "motor", 1, 0.14), entry("a", "id", 0, 0.2),
                      entry("c", "motor", 0, 0.3, cold=0.2)])
     assert len(rows) == 4 and rows["seed"].tolist() == [0, 1, 0, 0]
+    assert rows["cold recall@20"].dtype == float and rows["cold recall@20"].isna().all()  # blank, not "None"
     s = with_spread(rows)
     assert len(s) == 3  # MOTOR x2 seeds, ID, MOTOR with cold items
     motor = s[(s["model"] == "motor") & (s["cold items"] == 0)].iloc[0]

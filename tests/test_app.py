@@ -381,6 +381,8 @@ def test_a_reload_comes_back_to_the_open_dataset_the_settings_and_the_running_jo
     assert again.session_state["job_id"] == job  # its job, found again
     wait_for_job(again)
     assert "Training finished" in texts(again)
+    links = [p.proto.label for p in again.get("page_link")]
+    assert "Metrics" in links and "Compare ID vs MOTOR" not in links  # one model (ID alone): nothing to compare
     st.cache_resource.clear()  # a restarted server: the job is gone, the rest comes back
     again = new_app(home, "train")
     no_problems(again)

@@ -95,6 +95,8 @@ def test_personalisation_sentence_and_warnings():
     assert "ID 13%, MOTOR 53%" in text and "54%" in text and "52.3 (ID), 1.1 (MOTOR) of 64" in text
     assert "old run" not in text
     assert personalisation_warnings(runs) == ["MOTOR: ranks alike"]
+    runs["MOTOR"]["personalisation"]["warning"] = "The model ranks alike"
+    assert personalisation_warnings(runs) == ["MOTOR: the model ranks alike"]  # one sentence after the colon
     assert personalisation_sentence({"old run": {"test": {}}}) == ""
 
 

@@ -242,7 +242,8 @@ def progress_panel() -> None:
             c[0].page_link("app/pages/tokens.py", label="Tokens", icon=":material/scatter_plot:")
             c[1].page_link("app/pages/attention.py", label="Attention", icon=":material/grid_on:")
             c[2].page_link("app/pages/recommend.py", label="Recommend", icon=":material/recommend:")
-            c[3].page_link("app/pages/compare.py", label="Compare ID vs MOTOR", icon=":material/compare_arrows:")
+            c[3].page_link("app/pages/compare.py", label="Compare ID vs MOTOR" if len(job.variants) > 1 else
+                           "Metrics", icon=":material/compare_arrows:")  # one model alone: nothing to compare
             cold = cold_sentence(finished)  # a cold-start run's point: its warm test figure does not show it
             if cold:
                 st.markdown(cold)

@@ -61,6 +61,7 @@ def popularity_sentence(runs: dict[str, dict]) -> str:
 
 
 def personalisation_warnings(runs: dict[str, dict]) -> list[str]:
-    """``"NAME: warning"`` for each run whose figures say it ranks nearly every user alike."""
-    return [f"{name}: {p['warning']}" for name, m in runs.items()
+    """``"NAME: warning"`` for each run whose figures say it ranks nearly every user alike (the warning's sentence
+    goes on after the colon: 'MOTOR: the model ranks ...')."""
+    return [f"{name}: {p['warning'][:1].lower()}{p['warning'][1:]}" for name, m in runs.items()
             if (p := personalisation_of(m)) is not None and p.get("warning")]

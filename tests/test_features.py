@@ -211,6 +211,11 @@ def test_pipeline_input_errors(tmp_path):
         build_features(csv_path, out, TextFeatures(["title"], encoder=FakeText()),
                        ImageFeatures(pics, encoder=FakeImage()))
     assert not (out / "text.npz").exists()  # checked before any encoding: no half-written output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(MotorError, match=r"holds no picture \(no file ending in .*\.jpg.*leave the pictures out"):
+        build_features(csv_path, out, TextFeatures(["title"], encoder=FakeText()),
+                       ImageFeatures(empty, encoder=FakeImage()))  # not 'none of the 0 pictures ... like []'
 
 
 def test_builder_and_limit_settings_are_checked_when_made():

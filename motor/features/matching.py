@@ -70,6 +70,10 @@ def check_some_matched(items: Items, source: safe_zip.ImageSource, image_col: st
     """Refuse a picture set of which no file matches any item (almost always a naming mistake)."""
     if any(n is not None for n in names):
         return
+    if not source.names:
+        raise MotorError(f"{str(source.path)!r} holds no picture (no file ending in "
+                         f"{' '.join(sorted(safe_zip.IMAGE_EXTENSIONS))}); add the "
+                         f"pictures, named <item_id>.jpg{hints.image_col}, or leave the pictures out to encode text only.")
     ids = items.ids[:3]
     stems = [PurePosixPath(n).stem for n in source.names[:3]]
     how = (

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from motor.explore.seed_spread import is_clear
 from motor.metrics import BUCKETS
 
 COLORS = {"ID": "#8a8f98", "MOTOR": "#e4572e"}
@@ -310,6 +311,16 @@ def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20"
     return _base(fig, height, title)
 
 
+def clear_symbol(p: float) -> str:
+    """A filled circle for a gap clear of the spread between seeds (``motor.explore.seed_spread``), hollow otherwise."""
+    return "circle" if is_clear(None if np.isnan(p) else float(p)) else "circle-open"
+
+
+def p_text(p: float) -> str:
+    """The hover's p-value line ('' without one)."""
+    return "" if np.isnan(p) else f"<br>Welch's t-test over the seeds: p = {p:.3f}"
+
+
 def gap_lines(gaps: pd.DataFrame, title: str, height: int = 420, highlight: list[str] | None = None,
               median: pd.DataFrame | None = None) -> go.Figure:
     """MOTOR minus ID against the training fraction, one line per backbone (``motor.explore.regimes.gaps``
@@ -324,15 +335,17 @@ def gap_lines(gaps: pd.DataFrame, title: str, height: int = 420, highlight: list
         part = part.sort_values("train_fraction")
         err = part["gap_std"].to_numpy(dtype=float)
         faded = bool(focus) and backbone not in focus
+        p = part["p"].to_numpy(dtype=float) if "p" in part else np.full(len(part), np.nan)
         fig.add_trace(go.Scatter(
             x=part["train_fraction"], y=part["gap"], mode="lines+markers", name=backbone,
             line=dict(color=MUTED if faded else PALETTE[j % len(PALETTE)], width=1 if faded else 2),
-            marker=dict(size=4 if faded else 7), opacity=0.6 if faded else 1.0,
+            # a filled point: the gap is clear of the seeds' spread; hollow: within it (or no spread to test)
+            marker=dict(size=4 if faded else 8, symbol=[clear_symbol(v) for v in p]), opacity=0.6 if faded else 1.0,
             error_y={"type": "data", "array": np.nan_to_num(err), "thickness": 1,
                      "visible": bool(np.isfinite(err).any()) and not faded},
-            customdata=np.stack([part["id"], part["motor"], part["seeds"]], 1),
+            customdata=np.stack([part["id"], part["motor"], part["seeds"], [p_text(v) for v in p]], 1),
             hovertemplate="F = %{x}: MOTOR - ID = %{y:+.4f}<br>ID %{customdata[0]:.4f}, MOTOR %{customdata[1]:.4f} "
-                          "(%{customdata[2]} seeds)<extra>" + backbone + "</extra>"))
+                          "(%{customdata[2]} seeds)%{customdata[3]}<extra>" + backbone + "</extra>"))
     if median is not None and len(median):
         fig.add_trace(go.Scatter(
             x=median["train_fraction"], y=median["gap"], mode="lines+markers", name="median backbone",
@@ -356,12 +369,15 @@ def gap_bars(table: pd.DataFrame, title: str, height: int = 360) -> go.Figure:
     motor, gap, gap_std, seeds), bars coloured by who is ahead, the spread over seeds as error bars."""
     rows = table.sort_values("gap")
     err = rows["gap_std"].to_numpy(dtype=float)
+    p = rows["p"].to_numpy(dtype=float) if "p" in rows else np.full(len(rows), np.nan)
     fig = go.Figure(go.Bar(
         x=rows["backbone"], y=rows["gap"], marker_color=[COLORS["MOTOR"] if g > 0 else COLORS["ID"] for g in rows["gap"]],
+        # hatched: within the spread between seeds; solid: clear of it (motor.explore.seed_spread)
+        marker_pattern_shape=["" if is_clear(None if np.isnan(v) else float(v)) else "/" for v in p],
         error_y={"type": "data", "array": np.nan_to_num(err), "visible": bool(np.isfinite(err).any()), "thickness": 1},
-        customdata=np.stack([rows["id"], rows["motor"], rows["seeds"]], 1), showlegend=False,
+        customdata=np.stack([rows["id"], rows["motor"], rows["seeds"], [p_text(v) for v in p]], 1), showlegend=False,
         hovertemplate="%{x}: MOTOR - ID = %{y:+.4f}<br>ID %{customdata[0]:.4f}, MOTOR %{customdata[1]:.4f} "
-                      "(%{customdata[2]} seeds)<extra></extra>"))
+                      "(%{customdata[2]} seeds)%{customdata[3]}<extra></extra>"))
     fig.add_hline(y=0, line=dict(color="#444", width=1, dash="dot"))
     fig.update_yaxes(title="MOTOR minus ID, test Recall@20", zeroline=False)
     return _base(fig, height, title)

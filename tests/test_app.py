@@ -1098,6 +1098,8 @@ def test_how_page_draws_motor_minus_id_against_the_training_fraction(trained_hom
     assert np.allclose(arr(lines["lightgcn"]["y"]), [0.3 * 0.9 / 10, 0.3 * 0.75 / 10, 0.0], atol=2e-4)
     assert (arr(lines["vbpr"]["y"])[:2] < 0).all()
     assert arr(lines["vbpr"]["error_y"]["array"])[0] == pytest.approx(0.003 * 2 ** 0.5, abs=1e-6)
+    # filled where the gap is clear of the seeds' spread (vbpr at F = 0.1 and 0.25), hollow at F = 1's zero gap
+    assert list(lines["vbpr"]["marker"]["symbol"]) == ["circle", "circle", "circle-open"]
     colour = lines["vbpr"]["line"]["color"]
     at.multiselect(key="how_regimes_focus:0").select("lightgcn").run()  # highlight one: the other turns grey
     no_problems(at)
@@ -1188,6 +1190,8 @@ def test_how_page_shows_the_backbone_table_on_warm_and_new_items(trained_home, t
     assert list(bars["x"]) == ["bm3", "vbpr", "lightgcn"]  # by gap, MOTOR's losses first
     assert np.allclose(arr(bars["y"]), [-0.1, -0.05, 0.03], atol=1e-9)
     assert list(bars["marker"]["color"])[-1] != list(bars["marker"]["color"])[0]  # who is ahead, by colour
+    # solid where the gap is clear of the seeds' spread (vbpr: no spread on either side), hatched within it
+    assert list(bars["marker"]["pattern"]["shape"])[1:] == ["", "/"]
     cold = next(f for f in figures(at) if title(f) == "d: new items, cold Recall@20")
     series = {t["name"]: np.asarray(arr(t["y"]), dtype=float) for t in cold["data"]}
     assert set(series) == {"ID", "MOTOR"} and np.allclose(series["MOTOR"], [0.0, 0.06, 0.08])

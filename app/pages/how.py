@@ -159,7 +159,8 @@ def backbones_section() -> None:
         st.caption(f"{data}, {backbone_table.held_out(table, data)} held out as new: "
                    f"{backbone_table.win_summary(table, data)}.")
     st.caption(f"Warm test Recall@20 and cold Recall@20 (held-out items' test interactions ranked among all items), "
-               f"mean over seeds (bars: their spread), from `{path.name}`{written(path, 'backbones')}; {CLEAR_NOTE}.")
+               f"mean over seeds (bars: their spread), from `{path.name}`{written(path, 'backbones')}; solid bars are "
+               f"clear, hatched ones within the spread; {CLEAR_NOTE}.")
 
 
 def personalisation_section() -> None:
@@ -239,7 +240,7 @@ def regimes_section() -> None:
         if "demo-longtail" in set(single["dataset"]):
             st.caption("demo-longtail is bundled: **Open the long-tail demo** on the Data page to train on it here.")
     st.caption(f"Test Recall@20, mean over seeds (bars: their spread), from `{path.name}`{written(path, 'regimes')}; "
-               f"{CLEAR_NOTE}.")
+               f"filled points are clear, hollow ones within the spread; {CLEAR_NOTE}.")
 
 
 def borrowed_section() -> None:

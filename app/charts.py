@@ -12,7 +12,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from motor.explore.seed_spread import is_clear
-from motor.metrics import BUCKETS
 
 COLORS = {"ID": "#8a8f98", "MOTOR": "#e4572e"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -286,8 +285,7 @@ def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20"
     ``colors``: a colour per name (e.g. a setting's model: ID grey, MOTOR its colour, as in every other chart);
     names that share a colour get different hatchings."""
     spread = spread[pd.to_numeric(spread["items"], errors="coerce").fillna(1) > 0]
-    order = [b for b in BUCKETS if b in set(spread["bucket"])] + [b for b in spread["bucket"].unique()
-                                                                   if b not in BUCKETS]
+    order = list(spread["bucket"].unique())  # popularity_spread lists them head, mid, tail, cold
     fig = go.Figure()
     shared = Counter()
     for j, (name, part) in enumerate(spread.groupby("name", sort=False)):

@@ -67,7 +67,9 @@ def popularity_spread(table: pd.DataFrame, figure: str = "recall@20") -> pd.Data
                     "std": float(v.std(ddof=1)) if len(v) > 1 else np.nan,
                     "items": part["items"].iloc[0],
                     "test interactions": part["test interactions"].iloc[0] if "test interactions" in part else None})
-    return pd.DataFrame(out)
+    rank = {b: i for i, b in enumerate(BUCKETS)}  # head, mid, tail, cold whichever run listed which first
+    return pd.DataFrame(out).sort_values("bucket", key=lambda c: c.map(rank).fillna(len(rank)), kind="stable",
+                                         ignore_index=True)
 
 
 def gap_sentence(spread: pd.DataFrame, first: str = "ID", second: str = "MOTOR", figure: str = "Recall@20") -> str:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import ttest_ind_from_stats
-
 ALPHA = 0.05  # a gap is "clear" when Welch's two-sided p-value is below this
 CLEAR_NOTE = (f"'clearly': the gap is more than the spread between training seeds allows by chance (Welch's t-test "
               f"over the seeds, p < {ALPHA:g}); with 3 seeds only wide gaps pass, so the rest are undecided, not ties")
@@ -29,6 +27,8 @@ def welch_p(mean_a: float, std_a: float | None, n_a: int, mean_b: float, std_b: 
         return None
     if std_a == 0 and std_b == 0:
         return 1.0 if mean_a == mean_b else 0.0
+    from scipy.stats import ttest_ind_from_stats  # here: the app's first page draws without scipy's import time
+
     return float(ttest_ind_from_stats(mean_a, std_a, n_a, mean_b, std_b, n_b, equal_var=False).pvalue)
 
 

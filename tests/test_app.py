@@ -505,7 +505,7 @@ def test_runs_are_private_until_shared_and_only_the_owner_deletes(trained_home):
         b = new_app(trained_home, "runs", session=OTHER)
         no_problems(b)
         assert b.dataframe[0].value["owner"].tolist() == ["shared with you"]
-        assert b.checkbox(key="w:runs_confirm").disabled and b.button(key="w:runs_delete").disabled
+        assert b.checkbox(key=f"w:runs_confirm:{rid}").disabled and b.button(key="w:runs_delete").disabled
         assert not [t for t in b.toggle if t.key and t.key.startswith("w:runs_share")]
         b.switch_page("app/pages/recommend.py")
         b.run()
@@ -543,7 +543,7 @@ def test_runs_trained_on_the_command_line_are_open_to_every_session_and_deletabl
         assert listed["run"].tolist() == ["cli-lightgcn"] and listed["owner"].tolist() == ["made outside the app"]
         assert listed["train fraction"].tolist() == [0.5]
         assert "Trained outside the app" in texts(at)
-        assert at.checkbox(key="w:runs_confirm").disabled and at.button(key="w:runs_delete").disabled
+        assert at.checkbox(key="w:runs_confirm:cli-lightgcn").disabled and at.button(key="w:runs_delete").disabled
         assert not [t for t in at.toggle if str(t.key).startswith("w:runs_share")]
         assert at.session_state["run_id"] == "cli-lightgcn"  # open on the explore pages
         for page in ("tokens", "compare"):
@@ -1003,6 +1003,48 @@ def test_a_run_deleted_elsewhere_is_reported_at_the_next_rerun_with_what_is_open
         notes = [c.value for c in at.sidebar.caption if "was deleted" in c.value]
         assert len(notes) == 1 and gone in notes[0] and now in notes[0], notes
     assert "No trained run yet" in at.info[0].value
+
+
+def allow_deleting(at):
+    return next(c for c in at.checkbox if c.label == "Allow deleting")
+
+
+def browser_shows_unticked(box, ticked_id: str) -> bool:
+    """What a browser shows, which AppTest does not model: a checkbox drawn again under the id it was ticked
+    with keeps its tick on screen unless the page sets its value (clearing its session state does not)."""
+    return not box.value and (box.id != ticked_id or (box.proto.set_value and not box.proto.value))
+
+
+def test_allow_deleting_is_per_chosen_run_and_resets_after_a_delete(trained_home, tmp_path):
+    """The permission checkbox belongs to the run it was ticked for: picking another run shows it unticked with
+    Delete disabled, and after a delete the remaining run's checkbox is unticked too (not left looking ticked)."""
+    from app.workspace import Workspace
+
+    ids = two_copies_of_the_run(trained_home, tmp_path)
+    at = new_app(tmp_path, "runs")
+    no_problems(at)
+    at.selectbox(key="w:runs_pick").set_value(ids[0])
+    at.run()
+    assert not allow_deleting(at).value and at.button(key="w:runs_delete").disabled
+    allow_deleting(at).check()
+    at.run()
+    assert allow_deleting(at).value and not at.button(key="w:runs_delete").disabled
+    ticked = allow_deleting(at).id
+    at.selectbox(key="w:runs_pick").set_value(ids[1])  # another run: its own, unticked permission
+    at.run()
+    no_problems(at)
+    assert browser_shows_unticked(allow_deleting(at), ticked) and at.button(key="w:runs_delete").disabled
+    allow_deleting(at).check()
+    at.run()
+    ticked = allow_deleting(at).id
+    at.button(key="w:runs_delete").click()
+    at.run()
+    no_problems(at)
+    assert [r.run_id for r in Workspace(tmp_path).runs()] == [ids[0]]
+    assert at.selectbox(key="w:runs_pick").value == ids[0]
+    assert browser_shows_unticked(allow_deleting(at), ticked) and at.button(key="w:runs_delete").disabled
+    at.run()  # and it stays so on the next rerun
+    assert not allow_deleting(at).value and at.button(key="w:runs_delete").disabled
 
 
 def test_waiting_training_counts_the_seconds_it_waits(tmp_path):
@@ -1600,7 +1642,7 @@ def test_every_remaining_widget_is_pressed(tmp_path):
     at.run()
     no_problems(at)
     assert at.session_state["run_id"] == newer and "This run is open" in texts(at)
-    at.checkbox(key="w:runs_confirm").check()
+    at.checkbox(key=f"w:runs_confirm:{newer}").check()
     at.run()
     at.button(key="w:runs_delete").click()  # the owner deletes their own run
     at.run()

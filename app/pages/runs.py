@@ -95,12 +95,13 @@ def body():
         state.set_active_run(pick)
         st.rerun()
     mine = r.owned_by(me)
-    confirm = c2.checkbox("Allow deleting", key="w:runs_confirm", disabled=not mine)
+    # one permission per run (its id in the key): another pick, or the run left after a delete, is a new widget
+    # and starts unticked in the browser too (clearing a drawn checkbox's state leaves its tick on screen)
+    confirm = c2.checkbox("Allow deleting", key=f"w:runs_confirm:{pick}", disabled=not mine)
     if c2.button("Delete this run", icon=":material/delete:", disabled=not (confirm and mine), key="w:runs_delete"):
         ws.delete(pick, me)  # MotorError if not ours: shown by the page frame
         if st.session_state.get("run_id") == pick:
             st.session_state.pop("run_id", None)
-        st.session_state.pop("w:runs_confirm", None)
         st.rerun()
     if mine:
         c3.toggle("Share with everyone", value=r.shared, key=f"w:runs_share:{pick}", on_change=_share,

@@ -25,6 +25,7 @@ from typing import Callable
 from app.settings import summary as settings_summary
 from app.workspace import VARIANT_LABELS, RunRecord, Workspace, headline
 from motor.errors import MotorError
+from motor.run_notes import stop_note
 
 log = logging.getLogger("motor_lab")
 TRAIN_LOCK = threading.Lock()
@@ -172,7 +173,7 @@ class TrainJob:
                 settings=settings_summary(self.settings),
                 headline={v: headline(s.metrics) for v, s in self.variants.items()},
                 seconds=time.time() - self.started, session=self.session,
-                message="; ".join(o.result.message for o in outputs.values() if o.result.message)))
+                message=stop_note({VARIANT_LABELS[v]: o.result.message for v, o in outputs.items()})))
             self.finished, self.status = time.time(), "done"
             self.message = f"finished in {self.elapsed:.0f} s"
         except Cancelled:

@@ -25,6 +25,16 @@ def training_end(metrics: dict) -> str:
     return f"ran all {run} epochs (best epoch {best})"
 
 
+def stop_note(messages: dict[str, str | None]) -> str:
+    """Why each model's training stopped, one clause per model that says something, each named by its model
+    (``{"ID": ..., "MOTOR": ...}`` in training order); one ``both: ...`` clause when every model says the same.
+    '' when none says anything (each ran all its epochs)."""
+    said = {name: m for name, m in messages.items() if m}
+    if len(said) > 1 and len(said) == len(messages) and len(set(said.values())) == 1:
+        return f"{'both' if len(said) == 2 else 'all'}: {next(iter(said.values()))}"
+    return "; ".join(f"{name}: {m}" for name, m in said.items())
+
+
 def item_side_breakeven(id_item_side: int, motor_item_side: int, n_items: int) -> int | None:
     """The catalogue size from which MOTOR's item side is smaller than ID's (None if it already is).
 

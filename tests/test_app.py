@@ -901,6 +901,9 @@ def test_runs_are_listed_and_reopened_after_a_restart(trained_home):
     assert len(figures(at)) >= 3
 
 
+EARLY = "no improvement of valid recall@20 for 8 epochs"
+
+
 def test_runs_and_compare_say_how_training_ended(trained_home):
     from app.workspace import Workspace
     from motor.run_notes import training_end
@@ -917,6 +920,33 @@ def test_runs_and_compare_say_how_training_ended(trained_home):
     at.switch_page("app/pages/compare.py")
     at.run()
     assert any(c.value.startswith("How training ended: ID ") for c in at.caption)
+
+
+@pytest.mark.parametrize("messages, note", [
+    ({"id": EARLY, "motor": EARLY}, f"both: {EARLY}"),
+    ({"id": EARLY, "motor": ""}, f"ID: {EARLY}"),
+    ({"id": "cancelled after epoch 1", "motor": EARLY}, f"ID: cancelled after epoch 1; MOTOR: {EARLY}"),
+], ids=["both", "id-only", "each"])
+def test_runs_settings_caption_names_the_model_of_each_stop_message(trained_home, tmp_path, messages, note):
+    """The caption under a run's settings said one unnamed clause per model ('...; ...'): each names its model, or
+    one clause says both; read from the models' metrics.json, so runs registered before say so too."""
+    import shutil
+
+    from app.workspace import Workspace
+
+    src = Workspace(trained_home).runs()[0]
+    shutil.copytree(src.path, tmp_path / "runs" / src.run_id)
+    for v, message in messages.items():
+        path = tmp_path / "runs" / src.run_id / v / "metrics.json"
+        path.write_text(json.dumps(dict(json.loads(path.read_text()), message=message)))
+    meta = tmp_path / "runs" / src.run_id / "run.json"  # the registry's text as the app wrote it until now
+    old = "; ".join(m for m in messages.values() if m)
+    meta.write_text(json.dumps(dict(json.loads(meta.read_text()), message=old)))
+    assert Workspace(tmp_path).rebuild() == 1
+    at = new_app(tmp_path, "runs")
+    no_problems(at)
+    settings = next(e for e in at.expander if e.label == "Settings of this run")
+    assert [c.value for c in settings.caption] == [note]
 
 
 def test_backbone_picker_shows_the_first_line_of_its_docstring(tmp_path, monkeypatch):

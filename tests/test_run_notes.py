@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from motor.run_notes import item_side_breakeven, size_note, training_end
+from motor.run_notes import item_side_breakeven, size_note, stop_note, training_end
 
 
 def test_training_end_tells_the_epoch_cap_from_early_stopping():
@@ -16,6 +16,16 @@ def test_training_end_tells_the_epoch_cap_from_early_stopping():
     assert training_end({"best_epoch": 3, "epochs_run": 5, "stopped": "max_epochs"}) == \
         "ran all 5 epochs (best epoch 3)"
     assert training_end({}) == "unknown"
+
+
+def test_stop_note_names_the_model_of_each_clause_or_says_both():
+    early = "no improvement of valid recall@20 for 8 epochs"
+    assert stop_note({"ID": early, "MOTOR": early}) == f"both: {early}"
+    assert stop_note({"ID": early, "MOTOR": "cancelled after epoch 3"}) == \
+        f"ID: {early}; MOTOR: cancelled after epoch 3"
+    assert stop_note({"ID": "", "MOTOR": early}) == f"MOTOR: {early}"  # ID ran all its epochs: nothing to say
+    assert stop_note({"MOTOR": early}) == f"MOTOR: {early}"  # a one-model run still names its model
+    assert stop_note({"ID": "", "MOTOR": None}) == "" and stop_note({}) == ""
 
 
 def test_size_note_only_when_motor_is_larger_and_names_the_breakeven():

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import state, ui
 from app.workspace import VARIANT_LABELS
-from motor.run_notes import training_end
+from motor.run_notes import stop_note, training_end
 
 CAPTION = ("Every finished run is kept in the workspace (run folders plus a SQLite registry), across app restarts. "
            "Open one to look at it on every explore page without retraining.")
@@ -115,13 +115,16 @@ def body():
         c3.caption("Shared by another session: you can open it; only its owner can delete it or stop sharing.")
     if active is not None and active.run_id == pick:
         st.success("This run is open on the explore pages.", icon=":material/check_circle:")
-    ends = {VARIANT_LABELS[v]: training_end(m) for v, m in _metrics(r).items()}
+    metrics = _metrics(r)
+    ends = {VARIANT_LABELS[v]: training_end(m) for v, m in metrics.items()}
     if ends:
         st.markdown("**How training ended**: " + "; ".join(f"{n} {e}" for n, e in ends.items()))
     with st.expander("Settings of this run"):
         st.code(json.dumps(r.settings, indent=2), language="json")
-        if r.message:
-            st.caption(r.message)
+        # from metrics.json: runs registered before the models were named in the registry's message say so too
+        note = stop_note({VARIANT_LABELS[v]: m.get("message") for v, m in metrics.items()}) or r.message
+        if note:
+            st.caption(note)
 
 
 ui.page("Runs", CAPTION, body)

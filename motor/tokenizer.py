@@ -481,13 +481,32 @@ class Tokenizer:
     def items_with_token(self, tid: int) -> np.ndarray:
         return np.flatnonzero(self.token_ids[:, self._slot(tid)] == tid)
 
+    @property
+    def missing_tokens(self) -> np.ndarray:
+        """bool [vocab_size]: the reserved missing-token ids ('image s0 missing'). Such a token marks absent
+        content, not content: two items without a poster have nothing in common through it."""
+        mask = np.zeros(self.vocab_size, bool)
+        for s in range(self.n_tokens):
+            c = self.codecs[self.slot_modality[s]]
+            if c.missing_token:
+                mask[self.slot_offset[s] + c.k] = True
+        return mask
+
+    def is_missing(self, tid: int) -> bool:
+        """Whether token id ``tid`` is a slot's reserved missing token (no content), not a codeword."""
+        self._slot(tid)  # validates the id
+        return bool(self.missing_tokens[tid])
+
     def shared_token_counts(self, item: int) -> np.ndarray:
-        """[n_items]: how many tokens each item shares with ``item`` (slots never share ids)."""
+        """[n_items]: how many content tokens each item shares with ``item`` (slots never share ids). A
+        reserved missing token is not content and never counts: items without a poster share no image token."""
         item = check_index(item, self.n_items, "item", "dataset.item_index(...)")
-        return (self.token_ids == self.token_ids[item]).sum(1)
+        mine = self.token_ids[item]
+        content = ~self.missing_tokens[mine]
+        return (self.token_ids[:, content] == mine[content]).sum(1)
 
     def most_sharing(self, item: int, k: int = 10) -> list[tuple[int, int]]:
-        """The ``k`` other items sharing most tokens with ``item``, as (item, shared), ties by index."""
+        """The ``k`` other items sharing most (content) tokens with ``item``, as (item, shared), ties by index."""
         check_k(k)  # k=-1 sliced off only the last item: nearly the whole catalogue
         counts = self.shared_token_counts(item)
         counts[item] = -1

@@ -190,3 +190,57 @@ def test_token_and_attention_views_take_indexes_not_ids(tiny_runs):
         with pytest.raises(MotorError, match="out of range"):
             view(ds.n_items)
     assert attention.attention_view(run.model.items, tok, np.int64(5))["token_ids"] == tok.token_ids[5].tolist()
+
+
+# --- reserved missing tokens are no shared content ----------------------------------------------------------
+
+
+def hand_made_tokenizer():
+    """Five items, image (2 slots, K=4, with a missing token) and text (2 slots, K=4): items 0, 1, 2 and 4 have
+    no image (code 4 = missing); item 3 has one. Item 0's texts: c1 c2; item 1 shares no text with it; item 2
+    shares one text token; item 3 (with an image) shares both texts; item 4 shares both texts too."""
+    from motor.tokenizer import ModalityCodec, Tokenizer, TokenizerConfig
+
+    def codec(name, missing):
+        return ModalityCodec(name=name, m=2, k=4, normalize=False, opq=False, projection=None,
+                             codebook=np.zeros((2, 4, 1), np.float32), d_in=2, dim_note="", recon_error=0.0,
+                             missing_token=missing, n_missing=4 if missing else 0)
+
+    codes = np.array([[4, 4, 1, 2],
+                      [4, 4, 3, 0],
+                      [4, 4, 1, 3],
+                      [0, 1, 1, 2],
+                      [4, 4, 1, 2]])
+    return Tokenizer(TokenizerConfig(m=2, k=4), [codec("image", True), codec("text", False)], codes, 0.0)
+
+
+class Titles:
+    """The bit of a Dataset that item labels read: ids and titles."""
+    item_ids = np.array(["i0", "i1", "i2", "i3", "i4"])
+
+    def title(self, i):
+        return f"Movie {i}"
+
+
+def test_missing_tokens_are_not_counted_as_shared_tokens():
+    """On the long-tail demo two thirds of the movies have no poster, so each of their image slots carries the
+    same reserved missing token: 'items sharing the most tokens' listed any other poster-less movie as sharing
+    4 of 8 tokens for nothing. A missing token is no content: shown, labelled, never counted as shared."""
+    tok = hand_made_tokenizer()
+    assert tok.shared_token_counts(0).tolist() == [2, 0, 1, 2, 2]  # not [4, 2, 3, 2, 4]
+    assert tok.most_sharing(0, 2) == [(3, 2), (4, 2)]
+    share = tokens.sharing_items(tok, Titles(), 0, 4)
+    assert share["item"].tolist() == [3, 4, 2]  # item 1 shares nothing but the missing image: not listed
+    assert share["shared tokens"].tolist() == [2, 2, 1] and set(share["of"]) == {2}  # of its 2 content tokens
+    assert not share["which"].str.contains("missing").any()
+    assert share["which"].tolist()[:2] == ["text s0 c1, text s1 c2"] * 2
+    assert tokens.missing_token_note(tok, tok.token_ids[0]) == (
+        "(2 image tokens are 'missing': the item has no image; not counted as shared)")
+    assert tokens.missing_token_note(tok, tok.token_ids[3]) is None
+    mine = tokens.item_tokens(tok, 0)  # the missing token is still shown, labelled, with its count
+    assert mine["label"].tolist()[:2] == ["image s0 missing", "image s1 missing"]
+    assert mine["items with this token"].tolist()[:2] == [4, 4]
+    # an item with an image shares its image tokens as usual; the poster-less ones share texts only
+    assert tok.shared_token_counts(3).tolist() == [2, 0, 1, 4, 2]
+    assert tok.missing_tokens.tolist() == [False] * 4 + [True] + [False] * 4 + [True] + [False] * 8
+    assert tok.is_missing(4) and tok.is_missing(9) and not tok.is_missing(10)

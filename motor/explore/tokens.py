@@ -51,21 +51,44 @@ def token_items(tok: "Tokenizer", ds: "Dataset", tid: int, cold_items: np.ndarra
     return df.sort_values("interactions", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def missing_token_note(tok: "Tokenizer", token_ids: np.ndarray) -> str | None:
+    """A note on an item's reserved missing tokens (``token_ids``: its T ids), or None when it has none:
+    "(4 image tokens are 'missing': the item has no image; not counted as shared)". Every item without that
+    content carries the same missing token, so it is shown (with how many items carry it) but never counted
+    as a token two items share."""
+    tids = np.asarray(token_ids, dtype=np.int64)
+    missing = tok.missing_tokens[tids]
+    if not missing.any():
+        return None
+    mods = [tok.modalities[m] for m in tok.slot_modality[missing]]
+    names = list(dict.fromkeys(mods))
+    parts = [f"{mods.count(m)} {m} token{'s' if mods.count(m) > 1 else ''}" for m in names]
+    verb = "are" if missing.sum() > 1 else "is"
+    return (f"({' and '.join(parts)} {verb} 'missing': the item has no {' or '.join(names)}; "
+            "not counted as shared)")
+
+
 def sharing_items(tok: "Tokenizer", ds: "Dataset", item: int, k: int = 10) -> pd.DataFrame:
-    """The ``k`` items sharing most tokens with ``item``: shared count and which tokens."""
+    """The ``k`` items sharing most content tokens with ``item``: shared count, ``of`` (the item's content
+    tokens: its T less its reserved missing ones, which are no content and never count as shared) and which
+    tokens. Items sharing none are left out."""
     item = check_index(item, tok.n_items, "item", "dataset.item_index(...)")  # an id such as "2571" is not one
     rows = []
     mine = tok.token_ids[item]
+    content = ~tok.missing_tokens[mine]
     for other, shared in tok.most_sharing(item, k):
-        common = mine[tok.token_ids[other] == mine]
+        if shared <= 0:
+            break
+        common = mine[content & (tok.token_ids[other] == mine)]
         rows.append({"item": other, "title": item_label(ds, other), "shared tokens": shared,
-                     "of": tok.n_tokens, "which": ", ".join(tok.token_label(int(t)) for t in common)})
+                     "of": int(content.sum()), "which": ", ".join(tok.token_label(int(t)) for t in common)})
     return pd.DataFrame(rows, columns=["item", "title", "shared tokens", "of", "which"])
 
 
 def nearest_items(vectors: np.ndarray, ds: "Dataset", item: int, k: int = 10,
                   tok: "Tokenizer | None" = None, centre: bool = True, index=None) -> pd.DataFrame:
-    """The ``k`` items whose vectors are most cosine-similar to ``item``'s (faiss), with shared tokens when known.
+    """The ``k`` items whose vectors are most cosine-similar to ``item``'s (faiss), with shared tokens when known
+    (content tokens: reserved missing tokens are not counted, as in ``sharing_items``).
 
     ``centre`` compares vectors after removing the mean item vector, ``centre=False`` is plain
     cosine (``motor.retrieval.VectorIndex.similar_items``). ``index``: the run's search index

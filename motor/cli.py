@@ -311,7 +311,7 @@ def cmd_similar(a) -> int:
     run's item vectors: which items MOTOR treats alike, and why, without the app."""
     from motor.errors import check_k
     from motor.explore.catalogue import item_label
-    from motor.explore.tokens import item_tokens, nearest_items, sharing_items
+    from motor.explore.tokens import item_tokens, missing_token_note, nearest_items, sharing_items
     from motor.runs import LoadedRun
 
     check_k(a.k)
@@ -321,18 +321,23 @@ def cmd_similar(a) -> int:
     nearest = nearest_items(run.vectors()[1], ds, item, a.k, tok, index=run.index())
     tokens = item_tokens(tok, item) if tok is not None else None
     sharing = sharing_items(tok, ds, item, a.k) if tok is not None else None
+    note = missing_token_note(tok, tok.token_ids[item]) if tok is not None else None  # no poster: not shared content
     for table in (nearest, sharing):  # the item ids a person knows, not internal indexes
         if table is not None:
             table.insert(0, "item_id", [str(ds.item_ids[i]) for i in table.pop("item")])
     if a.json:
         print(json.dumps({"item_id": a.item, "title": item_label(ds, item), "nearest": nearest.to_dict("records"),
                           "tokens": None if tokens is None else tokens.to_dict("records"),
-                          "sharing": None if sharing is None else sharing.to_dict("records")}, indent=2))
+                          "sharing": None if sharing is None else sharing.to_dict("records"),
+                          "missing_note": note}, indent=2))
         return 0
     print(f"item {a.item}: {item_label(ds, item)} ({run.config.backbone}/{run.config.items})")
     if tokens is not None:
-        print("\nits tokens:\n" + tokens.to_string(index=False))
-        print(f"\nthe {len(sharing)} items sharing most of them:\n" + sharing.to_string(index=False))
+        print("\nits tokens:\n" + tokens.to_string(index=False) + ("\n" + note if note else ""))
+        if len(sharing):
+            print(f"\nthe {len(sharing)} items sharing most of them:\n" + sharing.to_string(index=False))
+        else:
+            print("\nno other item shares any of its tokens")
     else:
         print("\n(an ID run: items have no tokens; train with --items motor to see which items share them)")
     print(f"\nnearest {len(nearest)} by the run's item vectors (cosine after removing the mean item vector):\n"

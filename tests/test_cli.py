@@ -157,6 +157,36 @@ def test_train_warns_when_the_token_cross_network_collapsed_and_says_which_part(
     assert "collapsed" not in err and "pooling weighs" not in err, err
 
 
+def test_similar_does_not_count_missing_tokens_as_shared(simple_dir, tmp_path, capsys):
+    """Items without a poster carry their image slots' reserved missing token: on the long-tail demo
+    'similar' listed other poster-less movies as sharing 6 of 8 tokens, four of them 'image sN missing'. A
+    missing token is shown, labelled and noted, but no item shares content through it."""
+    from motor import cli
+
+    with np.load(simple_dir / "image.npz") as z:
+        ids, feat = z["item_id"], z["feat"].copy()
+    missing = np.arange(len(ids)) % 3 != 0  # two thirds without an image, as on the long-tail demo
+    feat[missing] = 0.0
+    np.savez(simple_dir / "image.npz", item_id=ids, feat=feat, missing=missing)
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", str(simple_dir), "--backbone", "bpr", "--items", "motor", "--epochs", "1",
+                     "--threads", "1", "--pq-m", "2", "--pq-k", "4", "--set", "train.batch_size=64", "--quiet",
+                     "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert cli.main(["similar", "--run", str(out), "--item", "m1", "-k", "5"]) == 0  # m1: no image
+    text = capsys.readouterr().out
+    assert "image s0 missing" in text  # its tokens still show the missing ones, with how many items carry them
+    assert "(2 image tokens are 'missing': the item has no image; not counted as shared)" in text, text
+    assert cli.main(["similar", "--run", str(out), "--item", "m1", "-k", "5", "--json"]) == 0
+    j = json.loads(capsys.readouterr().out)
+    assert j["missing_note"] and j["sharing"], j
+    assert all("missing" not in s["which"] and 0 < s["shared tokens"] <= s["of"] == 2 for s in j["sharing"]), j
+    assert all(n["shared tokens"] <= 2 for n in j["nearest"]), j["nearest"]
+    assert cli.main(["similar", "--run", str(out), "--item", "m0", "-k", "5", "--json"]) == 0  # m0 has one
+    j = json.loads(capsys.readouterr().out)
+    assert j["missing_note"] is None and all(s["of"] == 4 for s in j["sharing"])
+
+
 @pytest.mark.parametrize("damage", ["config.json", "dataset.json", "metrics.json", "history.json",
                                     "model.safetensors", "split.npz", "config-list", "dataset-empty", "missing"])
 def test_a_damaged_run_folder_is_named_with_the_fix(simple_dir, tmp_path, damage):

@@ -333,7 +333,7 @@ def cmd_similar(a) -> int:
         return 0
     print(f"item {a.item}: {item_label(ds, item)} ({run.config.backbone}/{run.config.items})")
     if tokens is not None:
-        print("\nits tokens:\n" + tokens.to_string(index=False) + ("\n" + note if note else ""))
+        print("\nits tokens:\n" + tokens.to_string(index=False) + (f"\n({note})" if note else ""))
         if len(sharing):
             print(f"\nthe {len(sharing)} items sharing most of them:\n" + sharing.to_string(index=False))
         else:

@@ -170,6 +170,19 @@ def test_data_page_opens_the_long_tail_demo_and_the_app_trains_and_explores_it(t
         at.switch_page(f"app/pages/{page}.py")
         at.run()
         no_problems(at)
+    # a movie without a poster: its four image tokens are 'missing', shown but never counted as shared
+    at.switch_page("app/pages/tokens.py").run()
+    from motor.data.load import load_dataset
+    pick = next(s for s in at.selectbox if (s.key or "").startswith("w:pick:item:"))
+    pick.set_value(load_dataset("demo-longtail").item_index("4006")).run()
+    no_problems(at)
+    assert "4 image tokens are 'missing': the item has no image; not counted as shared." in texts(at)
+    assert "Shared out of its 4 content tokens" in texts(at)
+    assert "6781 items carry **image s0 missing**: they lack this content" in texts(at)  # its first token, picked
+    mine = next(d.value for d in at.dataframe if "items with this token" in d.value.columns)
+    assert (mine["label"].str.endswith("missing").sum(), mine["items with this token"].max()) == (4, 6781)
+    sharing = next(d.value for d in at.dataframe if "which" in d.value.columns)
+    assert len(sharing) and (sharing["shared tokens"] <= 4).all() and not sharing["which"].str.contains("missing").any()
     at.switch_page("app/pages/new_item.py").run()
     at.text_area(key="w:new_item_text").set_value("Token Trouble (2026). Genres: Comedy.")
     at.button(key="w:new_item_go").click()

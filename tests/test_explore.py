@@ -235,7 +235,7 @@ def test_missing_tokens_are_not_counted_as_shared_tokens():
     assert not share["which"].str.contains("missing").any()
     assert share["which"].tolist()[:2] == ["text s0 c1, text s1 c2"] * 2
     assert tokens.missing_token_note(tok, tok.token_ids[0]) == (
-        "(2 image tokens are 'missing': the item has no image; not counted as shared)")
+        "2 image tokens are 'missing': the item has no image; not counted as shared")
     assert tokens.missing_token_note(tok, tok.token_ids[3]) is None
     mine = tokens.item_tokens(tok, 0)  # the missing token is still shown, labelled, with its count
     assert mine["label"].tolist()[:2] == ["image s0 missing", "image s1 missing"]

@@ -150,18 +150,25 @@ def body():
 
     st.subheader(f"Tokens of {catalogue.item_label(ds, item)}")
     mine = tokens.item_tokens(tok, item)
+    note = tokens.missing_token_note(tok, item_tids)  # no poster: its image tokens are no shared content
     a, b = st.columns([1, 1])
     with a:
         st.markdown("**Its tokens** (modality, sub-space, codeword) and how many items carry each")
         st.dataframe(mine[["label", "modality", "sub-space", "codeword", "items with this token"]],
                      hide_index=True, width="stretch")
+        if note:
+            st.caption(f"{note}.")
     with b:
         st.markdown("**Items sharing the most tokens with it**")
-        st.dataframe(tokens.sharing_items(tok, ds, item, 10)[["title", "shared tokens", "which"]],
+        sharing = tokens.sharing_items(tok, ds, item, 10)
+        st.dataframe(sharing[["title", "shared tokens", "which"]],
                      hide_index=True, width="stretch",
                      column_config={"title": st.column_config.TextColumn(width="medium"),
                                     "shared tokens": st.column_config.NumberColumn("shared", width="small"),
                                     "which": st.column_config.TextColumn("which tokens", width="large")})
+        if note and len(sharing):
+            st.caption(f"Shared out of its {int(sharing['of'].iloc[0])} content tokens; "
+                       "a 'missing' token is not content and never counts as shared.")
     a, b = st.columns(2)
     with a:
         st.markdown(f"**Nearest items by MOTOR vector** (cosine after removing the mean vector; {search(mrun)})")
@@ -183,8 +190,13 @@ def body():
                      format_func=lambda t: f"{labels[t]} · {counts[t]} items" +
                                            (" · of the picked item" if t in set(item_tids.tolist()) else ""))
     carriers = tokens.token_items(tok, ds, int(token), cold)
-    st.caption(f"{len(carriers)} items carry **{labels[int(token)]}**; they all share its embedding. "
-               "Choose 'Items carrying a token' above to see them on the maps.")
+    if tok.is_missing(int(token)):
+        st.caption(f"{len(carriers)} items carry **{labels[int(token)]}**: they lack this content, and the "
+                   "reserved token marks it as missing (not a codeword); it is not counted as a token they share. "
+                   "Choose 'Items carrying a token' above to see them on the maps.")
+    else:
+        st.caption(f"{len(carriers)} items carry **{labels[int(token)]}**; they all share its embedding. "
+                   "Choose 'Items carrying a token' above to see them on the maps.")
     st.dataframe(carriers.drop(columns=["item"]), hide_index=True, width="stretch", height=280)
 
     st.subheader("Codebooks")

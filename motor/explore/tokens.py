@@ -53,7 +53,7 @@ def token_items(tok: "Tokenizer", ds: "Dataset", tid: int, cold_items: np.ndarra
 
 def missing_token_note(tok: "Tokenizer", token_ids: np.ndarray) -> str | None:
     """A note on an item's reserved missing tokens (``token_ids``: its T ids), or None when it has none:
-    "(4 image tokens are 'missing': the item has no image; not counted as shared)". Every item without that
+    "4 image tokens are 'missing': the item has no image; not counted as shared". Every item without that
     content carries the same missing token, so it is shown (with how many items carry it) but never counted
     as a token two items share."""
     tids = np.asarray(token_ids, dtype=np.int64)
@@ -64,8 +64,7 @@ def missing_token_note(tok: "Tokenizer", token_ids: np.ndarray) -> str | None:
     names = list(dict.fromkeys(mods))
     parts = [f"{mods.count(m)} {m} token{'s' if mods.count(m) > 1 else ''}" for m in names]
     verb = "are" if missing.sum() > 1 else "is"
-    return (f"({' and '.join(parts)} {verb} 'missing': the item has no {' or '.join(names)}; "
-            "not counted as shared)")
+    return f"{' and '.join(parts)} {verb} 'missing': the item has no {' or '.join(names)}; not counted as shared"
 
 
 def sharing_items(tok: "Tokenizer", ds: "Dataset", item: int, k: int = 10) -> pd.DataFrame:

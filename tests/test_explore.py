@@ -244,3 +244,17 @@ def test_missing_tokens_are_not_counted_as_shared_tokens():
     assert tok.shared_token_counts(3).tolist() == [2, 0, 1, 4, 2]
     assert tok.missing_tokens.tolist() == [False] * 4 + [True] + [False] * 4 + [True] + [False] * 8
     assert tok.is_missing(4) and tok.is_missing(9) and not tok.is_missing(10)
+
+
+def test_a_new_item_without_a_poster_shares_no_missing_tokens():
+    """The New item page's 'catalogue items sharing its tokens': a new item without a picture carries the
+    missing image tokens, which every poster-less item has; only its content tokens count."""
+    from types import SimpleNamespace
+
+    from motor import new_item
+
+    tok = hand_made_tokenizer()
+    run = SimpleNamespace(tokenizer=tok, dataset=Titles())
+    share = new_item.sharing_items(run, tok.token_ids[0], 5)
+    assert share["item"].tolist() == [0, 3, 4, 2] and share["shared tokens"].tolist() == [2, 2, 2, 1]
+    assert not share["which"].str.contains("missing").any()

@@ -71,6 +71,9 @@ def show(rec, run, models, item, k: int) -> None:
                      column_config={"title": st.column_config.TextColumn(width="medium"),
                                     "shared tokens": st.column_config.NumberColumn("shared", width="small"),
                                     "which": st.column_config.TextColumn("which tokens", width="medium")})
+        note = tokens.missing_token_note(tok, item.token_ids)
+        if note:
+            st.caption(f"{note}.")
     with b:
         st.markdown("**Nearest items by MOTOR vector** (cosine after removing the average)")
         st.dataframe(ni.nearest_items(run, item.vector, 10)[["title", "cosine"]], hide_index=True, width="stretch")

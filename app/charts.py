@@ -311,7 +311,7 @@ def bucket_bars(spread: pd.DataFrame, title: str, figure: str = "test recall@20"
 
 def clear_symbol(p: float) -> str:
     """A filled circle for a gap clear of the spread between seeds (``motor.explore.seed_spread``), hollow otherwise."""
-    return "circle" if is_clear(None if np.isnan(p) else float(p)) else "circle-open"
+    return "circle" if is_clear(float(p)) else "circle-open"
 
 
 def p_text(p: float) -> str:
@@ -371,7 +371,7 @@ def gap_bars(table: pd.DataFrame, title: str, height: int = 360) -> go.Figure:
     fig = go.Figure(go.Bar(
         x=rows["backbone"], y=rows["gap"], marker_color=[COLORS["MOTOR"] if g > 0 else COLORS["ID"] for g in rows["gap"]],
         # hatched: within the spread between seeds; solid: clear of it (motor.explore.seed_spread)
-        marker_pattern_shape=["" if is_clear(None if np.isnan(v) else float(v)) else "/" for v in p],
+        marker_pattern_shape=["" if is_clear(float(v)) else "/" for v in p],
         error_y={"type": "data", "array": np.nan_to_num(err), "visible": bool(np.isfinite(err).any()), "thickness": 1},
         customdata=np.stack([rows["id"], rows["motor"], rows["seeds"], [p_text(v) for v in p]], 1), showlegend=False,
         hovertemplate="%{x}: MOTOR - ID = %{y:+.4f}<br>ID %{customdata[0]:.4f}, MOTOR %{customdata[1]:.4f} "

@@ -13,6 +13,7 @@ import streamlit as st
 
 from app import state
 from app.workspace import VARIANT_LABELS, RunRecord
+from motor import run_compare
 from motor.errors import MotorError
 
 log = logging.getLogger("motor_lab")
@@ -120,23 +121,15 @@ def run_name(rec: RunRecord, precise: bool = False) -> str:
 
 
 def split_words(settings: dict) -> list[str]:
-    """What sets a run's regime apart, in the words the Compare runs page uses ('train 10%', 'cold 20%'); nothing
-    for the defaults. Reads the app's flat settings ('split.train_fraction') or a nested config."""
-    def read(path: str):
+    """``motor.run_compare.split_words`` of a run's settings: the app's flat ones ('split.train_fraction') or a
+    nested config."""
+    def read(part: str, key: str):
         if not isinstance(settings, dict):
             return None
-        if path in settings:
-            return settings[path]
-        part, key = path.split(".")
-        return settings.get(part, {}).get(key) if isinstance(settings.get(part), dict) else None
+        nested = settings.get(part)
+        return settings.get(f"{part}.{key}", nested.get(key) if isinstance(nested, dict) else None)
 
-    words = []
-    fraction, cold = read("split.train_fraction"), read("split.cold_items")
-    if isinstance(fraction, (int, float)) and fraction != 1.0:
-        words.append(f"train {fraction:.0%}")
-    if isinstance(cold, (int, float)) and cold > 0:
-        words.append(f"cold {cold:.0%}")
-    return words
+    return run_compare.split_words(read("split", "train_fraction"), read("split", "cold_items"))
 
 
 def run_names(recs: list[RunRecord]) -> dict[str, str]:

@@ -101,15 +101,23 @@ def with_spread(rows: pd.DataFrame, figures=FIGURES) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def split_words(train_fraction, cold_items) -> list[str]:
+    """A run's split regime in few words ('cold 20%', 'train 10%'); nothing for the defaults (all training
+    data, no item held out) or a missing value. Shared by these labels and the app's run names."""
+    words = []
+    if isinstance(cold_items, (int, float)) and cold_items > 0:
+        words.append(f"cold {cold_items:.0%}")
+    if isinstance(train_fraction, (int, float)) and train_fraction != 1.0:
+        words.append(f"train {train_fraction:.0%}")
+    return words
+
+
 def setting_label(row) -> str:
     """'lightgcn · MOTOR · demo' plus the fractions when they are not the defaults, and what differs from the
     settings that read alike."""
     parts = [str(row["backbone"]), {"id": "ID", "motor": "MOTOR"}.get(row["model"], str(row["model"])),
              str(row["dataset"])]
-    if row.get("cold items"):
-        parts.append(f"cold {row['cold items']:.0%}")
-    if row.get("train fraction") not in (None, 1.0):
-        parts.append(f"train {row['train fraction']:.0%}")
+    parts += split_words(row.get("train fraction"), row.get("cold items"))
     if row.get("differs"):
         parts.append(str(row["differs"]))
     return " · ".join(parts)
@@ -131,16 +139,12 @@ def motor_minus_id(summary: pd.DataFrame, figure: str = "recall@20") -> pd.DataF
             continue
         i = ids.iloc[0]
         for _, m in motors.iterrows():
-            p = welch_p(m[f"{figure} mean"], _std(m, figure), int(m["runs"]),
-                        i[f"{figure} mean"], _std(i, figure), int(i["runs"]))
+            p = welch_p(m[f"{figure} mean"], m[f"{figure} std"], int(m["runs"]),
+                        i[f"{figure} mean"], i[f"{figure} std"], int(i["runs"]))  # a NaN spread: no test
             out.append({"backbone": m["backbone"], "dataset": m["dataset"], "motor": setting_label(m),
                         "gap": m[f"{figure} mean"] - i[f"{figure} mean"], "p": np.nan if p is None else p,
                         "motor runs": int(m["runs"]), "id runs": int(i["runs"])})
     return pd.DataFrame(out, columns=cols)
-
-
-def _std(row, figure: str) -> float | None:
-    return None if pd.isna(row[f"{figure} std"]) else float(row[f"{figure} std"])
 
 
 def gap_sentence(row, figure: str = "Recall@20") -> str:

@@ -63,6 +63,7 @@ def body():
                          metrics["MOTOR"]["params"].get("item_side") or 0, names["MOTOR"].dataset.n_items)
         if note:
             st.info(note, icon=":material/straighten:")
+    pop = popularity.popularity_table(metrics)  # per bucket; also says whether F left items without interactions
     a, b = st.columns(2)
     num = table.drop(columns=[c for c in table.columns if c == "MOTOR vs ID"])
     a.plotly_chart(charts.grouped_bars(num, figs, "Test ranking quality (higher is better)"), key="bars_test",
@@ -77,9 +78,8 @@ def body():
     else:
         b.plotly_chart(charts.grouped_bars(num, ["item-side parameters"], "Item-side parameters", fmt=",.0f"),
                        key="bars_params", config={"displayModeBar": False})
-        b.caption(popularity.no_held_out_note(popularity.popularity_table(metrics)))
+        b.caption(popularity.no_held_out_note(pop))
 
-    pop = popularity.popularity_table(metrics)
     if not pop.empty:
         st.subheader("By item popularity")
         spread = popularity.popularity_spread(pop, "recall@20")

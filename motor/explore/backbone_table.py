@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from motor.explore.bench_tables import read_table
-from motor.explore.seed_spread import clear_counts, welch_p
+from motor.explore.seed_spread import clear_counts, p_column
 
 REQUIRED = ("dataset", "backbone", "items", "seed", "recall@20", "cold_recall@20")
 HOW_TO = "python -m motor bench backbones"
@@ -70,10 +70,8 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     out["cold_id"], out["cold_motor"] = both["cold_id"], both["cold_motor"]
     out["cold_ratio"] = [cold_ratio(m, i) for m, i in zip(out["cold_motor"], out["cold_id"])]
     out["seeds"] = np.minimum(both["seeds_motor"], both["seeds_id"])
-    out["p"] = [np.nan if p is None else p for p in (  # Welch's t-test over the seeds (motor.explore.seed_spread)
-        welch_p(m, None if np.isnan(sm) else sm, int(nm), i, None if np.isnan(si) else si, int(ni))
-        for m, sm, nm, i, si, ni in zip(both["r_motor"], both["r_std_motor"], both["seeds_motor"],
-                                        both["r_id"], both["r_std_id"], both["seeds_id"]))]
+    out["p"] = p_column(both["r_motor"], both["r_std_motor"], both["seeds_motor"],  # Welch's t-test over the seeds
+                        both["r_id"], both["r_std_id"], both["seeds_id"])
     held = pd.Series(dtype=float)
     if "cold_fraction" in runs:  # NaN where older tables did not record it, or a dataset's runs differ
         one = lambda v: float(v.iloc[0]) if v.notna().all() and v.nunique() == 1 else np.nan  # noqa: E731
@@ -99,7 +97,7 @@ def win_summary(table: pd.DataFrame, data: str) -> str:
     warm = int((rows["gap"] > 0).sum())
     clear = ""
     if "p" in rows and rows["p"].notna().any():
-        wins, losses = clear_counts(zip(rows["gap"], rows["p"].where(rows["p"].notna(), None)))
+        wins, losses = clear_counts(zip(rows["gap"], rows["p"]))
         clear = f" (clearly on {wins}, ID clearly ahead on {losses})"
     cold = int(((rows["cold_ratio"] >= COLD_FACTOR) & (rows["cold_motor"] >= COLD_FLOOR)).sum())  # NaN: False
     return (f"MOTOR ahead of ID on {warm} of {len(rows)} backbones on items with training interactions{clear}; "

@@ -107,8 +107,8 @@ def no_held_out_note(table: pd.DataFrame) -> str:
     fraction left items without any training interaction (the popularity table's cold bucket), that those are
     not held-out items but are counted in the cold bucket."""
     note = "Train with a cold-item fraction above 0 to compare items held out of training on purpose."
-    cold = table[table["bucket"] == "cold"] if not table.empty and "bucket" in table else table
-    n = int(pd.to_numeric(cold["items"], errors="coerce").max()) if len(cold) and cold["items"].notna().any() else 0
+    cold = table[table["bucket"] == "cold"]["items"] if "bucket" in table else pd.Series(dtype=float)
+    n = int(pd.to_numeric(cold, errors="coerce").fillna(0).max()) if len(cold) else 0
     if n:
         note += (f" Here no item was held out, but {n:,} item{'s' * (n != 1)} lost every training interaction to "
                  "the training fraction: the cold bucket below counts them.")

@@ -18,7 +18,7 @@ import pandas as pd
 
 from motor.errors import MotorError
 from motor.explore.bench_tables import read_table
-from motor.explore.seed_spread import clear_counts, welch_p
+from motor.explore.seed_spread import clear_counts, p_column
 
 REQUIRED = ("dataset", "train_fraction", "backbone", "items", "seeds", "test_recall@20_mean")
 HOW_TO = "python -m motor bench regimes"
@@ -57,10 +57,8 @@ def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
     # Welch's t-test over the seeds: is the gap more than the spread between training seeds? (NaN without stds)
     out["p"] = np.nan
     if std in cells.columns:
-        out["p"] = [np.nan if p is None else p for p in (
-            welch_p(m, _std(sm), int(nm), i, _std(si), int(ni)) for m, sm, nm, i, si, ni in zip(
-                both[f"{mean}_motor"], both[f"{std}_motor"], both["seeds_motor"],
-                both[f"{mean}_id"], both[f"{std}_id"], both["seeds_id"]))]
+        out["p"] = p_column(both[f"{mean}_motor"], both[f"{std}_motor"], both["seeds_motor"],
+                            both[f"{mean}_id"], both[f"{std}_id"], both["seeds_id"])
     # both sides searched on validation (the benchmark tunes ID and MOTOR alike, or neither)
     out["tuned"] = (_truthy(both["tuned_motor"]) & _truthy(both["tuned_id"])) if "tuned" in cells else False
     # where the settings were chosen: this cell's own validation, another cell's (--longtail-tuned-from), or nowhere
@@ -70,10 +68,6 @@ def gaps(cells: pd.DataFrame, figure: str = "test_recall@20") -> pd.DataFrame:
                                np.where(out["tuned"], "tuned on validation", "defaults"))
     out = out.dropna(subset=["gap"])
     return out.sort_values(["dataset", "backbone", "train_fraction"]).reset_index(drop=True)
-
-
-def _std(v) -> float | None:
-    return None if pd.isna(v) else float(v)
 
 
 def _truthy(col: pd.Series) -> pd.Series:
@@ -125,7 +119,7 @@ def win_summary(gap_table: pd.DataFrame, data: str) -> str:
         borrowed = "settings" in at and at["settings"].astype(str).str.startswith("chosen on").any()
         notes = ["tuned"] if "tuned" in at and bool(at["tuned"].astype(bool).all()) and not borrowed else []
         if "p" in at and at["p"].notna().any():
-            wins, losses = clear_counts(zip(at["gap"], at["p"].where(at["p"].notna(), None)))
+            wins, losses = clear_counts(zip(at["gap"], at["p"]))
             notes.append(f"clearly on {wins}, ID clearly ahead on {losses}")
         parts.append(f"{int((at['gap'] > 0).sum())} of {len(at)} at F = {f:g}" + (f" ({'; '.join(notes)})"
                                                                                  if notes else ""))

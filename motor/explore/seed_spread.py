@@ -32,6 +32,14 @@ def welch_p(mean_a: float, std_a: float | None, n_a: int, mean_b: float, std_b: 
     return float(ttest_ind_from_stats(mean_a, std_a, n_a, mean_b, std_b, n_b, equal_var=False).pvalue)
 
 
+def p_column(mean_a, std_a, n_a, mean_b, std_b, n_b) -> list[float]:
+    """``welch_p`` over aligned columns (a table's MOTOR and ID sides), NaN where it has no answer (a missing
+    spread is NaN in a table, which ``welch_p`` already treats as missing)."""
+    ps = (welch_p(*row[:2], int(row[2]), *row[3:5], int(row[5]))
+          for row in zip(mean_a, std_a, n_a, mean_b, std_b, n_b))
+    return [math.nan if p is None else p for p in ps]
+
+
 def spread(values) -> tuple[float | None, float | None, int]:
     """Mean, sample std (n - 1; None from one seed) and count of one side's per-seed figures, for ``welch_p``."""
     v = [float(x) for x in values if x is not None and math.isfinite(float(x))]

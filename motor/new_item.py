@@ -129,7 +129,7 @@ def sharing_items(run, token_ids: np.ndarray, k: int = 10) -> pd.DataFrame:
     """Catalogue items sharing most tokens with the new item, and which: content tokens only (a new item
     without a poster carries the missing image tokens of every such item, which is no content in common)."""
     tok, ds = run.tokenizer, run.dataset
-    same = (tok.token_ids == token_ids[None]) & ~tok.missing_tokens[token_ids][None]
+    same = tok.shared_tokens(token_ids)
     counts = same.sum(1)
     order = np.argsort(-counts, kind="stable")[:k]
     order = order[counts[order] > 0]

@@ -497,13 +497,17 @@ class Tokenizer:
         self._slot(tid)  # validates the id
         return bool(self.missing_tokens[tid])
 
+    def shared_tokens(self, token_ids: np.ndarray) -> np.ndarray:
+        """bool [n_items, T]: which of ``token_ids`` (one item's T ids, from the catalogue or a new item) each
+        item shares (slots never share ids). A reserved missing token is not content and never counts: items
+        without a poster share no image token."""
+        token_ids = np.asarray(token_ids)
+        return (self.token_ids == token_ids[None]) & ~self.missing_tokens[token_ids][None]
+
     def shared_token_counts(self, item: int) -> np.ndarray:
-        """[n_items]: how many content tokens each item shares with ``item`` (slots never share ids). A
-        reserved missing token is not content and never counts: items without a poster share no image token."""
+        """[n_items]: how many content tokens each item shares with ``item`` (``shared_tokens``)."""
         item = check_index(item, self.n_items, "item", "dataset.item_index(...)")
-        mine = self.token_ids[item]
-        content = ~self.missing_tokens[mine]
-        return (self.token_ids[:, content] == mine[content]).sum(1)
+        return self.shared_tokens(self.token_ids[item]).sum(1)
 
     def most_sharing(self, item: int, k: int = 10) -> list[tuple[int, int]]:
         """The ``k`` other items sharing most (content) tokens with ``item``, as (item, shared), ties by index."""

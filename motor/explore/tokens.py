@@ -75,10 +75,11 @@ def sharing_items(tok: "Tokenizer", ds: "Dataset", item: int, k: int = 10) -> pd
     rows = []
     mine = tok.token_ids[item]
     content = ~tok.missing_tokens[mine]
+    same = tok.shared_tokens(mine)
     for other, shared in tok.most_sharing(item, k):
         if shared <= 0:
             break
-        common = mine[content & (tok.token_ids[other] == mine)]
+        common = mine[same[other]]
         rows.append({"item": other, "title": item_label(ds, other), "shared tokens": shared,
                      "of": int(content.sum()), "which": ", ".join(tok.token_label(int(t)) for t in common)})
     return pd.DataFrame(rows, columns=["item", "title", "shared tokens", "of", "which"])
